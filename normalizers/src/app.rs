@@ -1,0 +1,150 @@
+//! Normalizer of the app and portal API (R-CH-APP, R-CH-PORTAL): the `report` JSON part of
+//! `POST /v1/reports` into a canonical report.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::contact::normalize_phone;
+use crate::report::{
+    Category, CategoryField, CategorySource, Channel, Coordinates, CoordinatesSource, Envelope,
+    OccurredAt, Report, ReporterKind, TimeSource,
+};
+use crate::text::nfc;
+
+/// The `report` part of an API submission, as the app or the portal sends it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppSubmission {
+    /// `app` or `portal`.
+    pub channel: ApiChannel,
+    pub reporter: AppReporter,
+    pub content: String,
+    #[serde(default)]
+    pub category: Option<AppCategory>,
+    /// When it happened (RFC 3339).
+    #[serde(default)]
+    pub occurred_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub location: Option<AppLocation>,
+    #[serde(default)]
+    pub confidential: Option<bool>,
+    #[serde(default)]
+    pub consent_share_pii: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiChannel {
+    App,
+    Portal,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppReporter {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub kind: Option<ReporterKind>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppCategory {
+    pub field: CategoryField,
+    #[serde(default)]
+    pub subcategory: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppLocation {
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub lat: Option<f64>,
+    #[serde(default)]
+    pub lon: Option<f64>,
+}
+
+impl ApiChannel {
+    pub fn channel(self) -> Channel {
+        match self {
+            ApiChannel::App => Channel::App,
+            ApiChannel::Portal => Channel::Portal,
+        }
+    }
+}
+
+/// Why a submission cannot be turned into a report at all (HTTP 400, not a verdict).
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum AppSubmissionError {
+    #[error("location.lat and location.lon must be given together")]
+    HalfCoordinates,
+    #[error("location coordinates are out of range (lat -90..90, lon -180..180)")]
+    CoordinatesOutOfRange,
+}
+
+impl AppSubmission {
+    /// Structural checks that make the request malformed rather than ineligible.
+    pub fn check_shape(&self) -> Result<(), AppSubmissionError> {
+        if let Some(loc) = &self.location {
+            match (loc.lat, loc.lon) {
+                (Some(lat), Some(lon)) => {
+                    let c = Coordinates { lat, lon };
+                    if !(c.lat.is_finite()
+                        && c.lon.is_finite()
+                        && (-90.0..=90.0).contains(&lat)
+                        && (-180.0..=180.0).contains(&lon))
+                    {
+                        return Err(AppSubmissionError::CoordinatesOutOfRange);
+                    }
+                }
+                (None, None) => {}
+                _ => return Err(AppSubmissionError::HalfCoordinates),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Build the canonical report of an API submission (attachments are added by the caller).
+pub fn normalize(envelope: Envelope, sub: &AppSubmission) -> Report {
+    let mut report = Report::new(envelope);
+    let r = &mut report.reporter;
+    r.kind = sub.reporter.kind.unwrap_or_default();
+    r.name = non_empty(sub.reporter.name.as_deref()).map(nfc);
+    r.phone = non_empty(sub.reporter.phone.as_deref())
+        .map(|p| normalize_phone(p).unwrap_or_else(|| p.to_string()));
+    r.email = non_empty(sub.reporter.email.as_deref()).map(|e| e.to_ascii_lowercase());
+    r.consent_share_pii = sub.consent_share_pii.unwrap_or(false);
+    report.content.text = nfc(sub.content.trim());
+    report.category = sub.category.as_ref().map(|c| Category {
+        field: c.field,
+        subcategory: non_empty(c.subcategory.as_deref()).map(nfc),
+        source: CategorySource::Given,
+        confidence: 1.0,
+    });
+    report.occurred_at = sub.occurred_at.map(|at| OccurredAt {
+        at,
+        source: TimeSource::Given,
+    });
+    if let Some(loc) = &sub.location {
+        report.location.address = non_empty(loc.address.as_deref()).map(nfc);
+        if let (Some(lat), Some(lon)) = (loc.lat, loc.lon) {
+            report.location.coordinates = Some(Coordinates { lat, lon });
+            report.location.coordinates_source = Some(CoordinatesSource::Given);
+        }
+    }
+    report.confidential = sub.confidential.unwrap_or(false);
+    report
+}
+
+fn non_empty(s: Option<&str>) -> Option<&str> {
+    s.map(str::trim).filter(|s| !s.is_empty())
+}

@@ -1,0 +1,366 @@
+//! The canonical report (phản ánh hiện trường), SPEC §4.
+//!
+//! Every channel produces exactly this shape. It is versioned (`schema_version`) and its JSON
+//! Schema is generated from these types and committed as `schema/report.schema.json`.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::validate::Verdict;
+
+/// Version of the report JSON schema. Bump on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A citizen's field report (kiến nghị, phản ánh hiện trường) in canonical form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Report {
+    pub schema_version: u32,
+    /// Sortable unique id (ULID).
+    pub id: String,
+    /// Short, human-typable, non-enumerable code given to the citizen (mã phản ánh).
+    pub tracking_code: String,
+    pub channel: Channel,
+    /// The channel's own id of the submission (Message-ID, Zalo msg_id, Idempotency-Key).
+    pub channel_ref: Option<String>,
+    /// When the gateway received the submission (UTC).
+    pub received_at: DateTime<Utc>,
+    pub reporter: Reporter,
+    pub content: Content,
+    pub category: Option<Category>,
+    pub occurred_at: Option<OccurredAt>,
+    pub location: Location,
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+    /// The citizen asked that the result not be published (bảo mật thông tin, Đ11.2).
+    #[serde(default)]
+    pub confidential: bool,
+    pub verdict: Verdict,
+    pub deadlines: Deadlines,
+}
+
+/// Intake channel (kênh tiếp nhận), SPEC §2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Email,
+    ZaloOa,
+    ZaloMiniapp,
+    App,
+    Portal,
+    Open311,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 6] = [
+        Channel::Email,
+        Channel::ZaloOa,
+        Channel::ZaloMiniapp,
+        Channel::App,
+        Channel::Portal,
+        Channel::Open311,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::ZaloOa => "zalo_oa",
+            Channel::ZaloMiniapp => "zalo_miniapp",
+            Channel::App => "app",
+            Channel::Portal => "portal",
+            Channel::Open311 => "open311",
+        }
+    }
+}
+
+/// Who sent the report (người phản ánh).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Reporter {
+    pub kind: ReporterKind,
+    pub name: Option<String>,
+    /// E.164, Vietnamese spellings normalised (R-VAL-PHONE).
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    /// Identity on the channel: Zalo user id, app user id, email address of the sender.
+    pub channel_identity: Option<String>,
+    pub verified_by: VerifiedBy,
+    /// Consent to share personal data with the handling agency (Đ8.3).
+    #[serde(default)]
+    pub consent_share_pii: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReporterKind {
+    #[default]
+    Individual,
+    Organisation,
+}
+
+/// How the reporter's identity was authenticated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VerifiedBy {
+    Dkim,
+    Zalo,
+    AppToken,
+    Otp,
+    #[default]
+    None,
+}
+
+/// The description (nội dung phản ánh).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Content {
+    /// Title, when the channel has one (email subject).
+    pub title: Option<String>,
+    /// Text in Unicode NFC.
+    pub text: String,
+    /// Facts found by the language checks (R-VAL-TEXT); filled by the validator.
+    #[serde(default)]
+    pub language: Option<LanguageFacts>,
+}
+
+/// What the Vietnamese text analysis found.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LanguageFacts {
+    /// Share of Vietnamese-looking words that carry diacritics (0..1).
+    pub diacritic_ratio: f32,
+    /// Whether the text reads as Vietnamese.
+    pub is_vietnamese: bool,
+    /// Abbreviations found, with their full forms.
+    #[serde(default)]
+    pub abbreviations: Vec<Abbreviation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Abbreviation {
+    pub word: String,
+    pub full_form: String,
+    /// `chat` (rejected by default) or `administrative` (flagged).
+    pub kind: AbbreviationKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AbbreviationKind {
+    Chat,
+    Administrative,
+}
+
+/// One of the five fields of Đ5, with a sub-category.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Category {
+    pub field: CategoryField,
+    pub subcategory: Option<String>,
+    pub source: CategorySource,
+    /// Confidence of a suggestion (0..1); 1 when the citizen chose it.
+    pub confidence: f32,
+}
+
+/// The five fields of Đ5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CategoryField {
+    /// Dịch vụ hành chính công.
+    PublicAdministration,
+    /// Trật tự đô thị xã hội (chiếu sáng, cây xanh, cấp thoát nước, viễn thông, điện lực).
+    UrbanOrder,
+    /// Giao thông.
+    Traffic,
+    /// An ninh trật tự, an toàn xã hội.
+    PublicSecurity,
+    /// Môi trường, khoáng sản và tài nguyên nước.
+    Environment,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CategorySource {
+    Given,
+    Suggested,
+}
+
+/// When the incident happened, and how we know.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct OccurredAt {
+    pub at: DateTime<Utc>,
+    pub source: TimeSource,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeSource {
+    /// Stated by the citizen (a form field).
+    Given,
+    /// Read from the text ("lúc 7 giờ sáng nay").
+    Text,
+    /// Capture time of an attachment.
+    Media,
+    /// Time the channel saw the message.
+    Channel,
+}
+
+/// Where the incident is (địa điểm).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Location {
+    pub address: Option<String>,
+    pub coordinates: Option<Coordinates>,
+    pub coordinates_source: Option<CoordinatesSource>,
+    /// Administrative units matched in the gazetteer (before and after the 2025 reform).
+    pub admin: Option<AdminMatch>,
+    /// Whether the coordinates lie inside the province boundary (None: no coordinates).
+    pub inside_jurisdiction: Option<bool>,
+}
+
+/// WGS84 coordinates in decimal degrees.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Coordinates {
+    pub lat: f64,
+    pub lon: f64,
+}
+
+impl Coordinates {
+    /// Valid WGS84 range and not the (0, 0) null island that broken GPS writers produce.
+    pub fn is_plausible(&self) -> bool {
+        self.lat.is_finite()
+            && self.lon.is_finite()
+            && (-90.0..=90.0).contains(&self.lat)
+            && (-180.0..=180.0).contains(&self.lon)
+            && !(self.lat == 0.0 && self.lon == 0.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CoordinatesSource {
+    Given,
+    ExifGps,
+    ZaloLocation,
+    Geocoded,
+    Text,
+}
+
+/// Gazetteer match: units before the 2025-07-01 reform and after it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AdminMatch {
+    /// Pre-2025 district (huyện / thị xã / thành phố), full name.
+    pub old_district: Option<String>,
+    pub old_district_code: Option<String>,
+    /// Pre-2025 commune (xã / phường / thị trấn), full name.
+    pub old_commune: Option<String>,
+    pub old_commune_code: Option<String>,
+    /// Post-2025 commune or ward, full name.
+    pub new_commune: Option<String>,
+    pub new_commune_code: Option<String>,
+    /// 0..1, how sure the match is.
+    pub confidence: f32,
+}
+
+/// A photo, audio, video or document attached to the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Attachment {
+    pub kind: MediaKind,
+    /// Media type sniffed from the bytes (not the one the sender claimed).
+    pub media_type: String,
+    /// What the sender claimed (Content-Type, file name extension), for the record.
+    pub claimed_type: Option<String>,
+    pub file_name: Option<String>,
+    pub size: u64,
+    /// Lowercase hex sha256 of the bytes; also the storage key.
+    pub sha256: String,
+    pub captured_at: Option<DateTime<Utc>>,
+    pub captured_at_source: CaptureSource,
+    /// UTC offset of the capture time as written by the device, in minutes, when known.
+    pub captured_offset_minutes: Option<i32>,
+    pub gps: Option<Coordinates>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub duration_ms: Option<u64>,
+    /// Content-addressed storage key of the original.
+    pub storage_key: String,
+    /// Storage key of the public copy with metadata stripped, when one was made.
+    pub public_key: Option<String>,
+    /// Why the file could not be read, when it could not.
+    pub unreadable: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaKind {
+    Photo,
+    Video,
+    Audio,
+    Document,
+}
+
+impl MediaKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Photo => "photo",
+            MediaKind::Video => "video",
+            MediaKind::Audio => "audio",
+            MediaKind::Document => "document",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureSource {
+    Exif,
+    Container,
+    Channel,
+    #[default]
+    None,
+}
+
+/// Working-hour deadlines (Đ9.2, Đ10).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Deadlines {
+    /// Received + 4 working hours (Đ9.2): the IOC forwards or rejects by then.
+    pub forward_or_reject_by: Option<DateTime<Utc>>,
+    /// Set by the IOC when it forwards (4 working hours, Đ10).
+    pub agency_accept_by: Option<DateTime<Utc>>,
+    /// Set by the IOC when it forwards (7 working days, Đ10).
+    pub agency_answer_by: Option<DateTime<Utc>>,
+}
+
+/// The fields every channel knows before normalisation starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    pub id: String,
+    pub tracking_code: String,
+    pub channel: Channel,
+    pub channel_ref: Option<String>,
+    pub received_at: DateTime<Utc>,
+}
+
+impl Report {
+    /// An empty report for `envelope`, to be filled by a normalizer.
+    pub fn new(envelope: Envelope) -> Self {
+        Report {
+            schema_version: SCHEMA_VERSION,
+            id: envelope.id,
+            tracking_code: envelope.tracking_code,
+            channel: envelope.channel,
+            channel_ref: envelope.channel_ref,
+            received_at: envelope.received_at,
+            reporter: Reporter::default(),
+            content: Content::default(),
+            category: None,
+            occurred_at: None,
+            location: Location::default(),
+            attachments: Vec::new(),
+            confidential: false,
+            verdict: Verdict::default(),
+            deadlines: Deadlines::default(),
+        }
+    }
+}
+
+/// The JSON Schema of [`Report`], as committed in `schema/report.schema.json`.
+pub fn json_schema() -> serde_json::Value {
+    let schema = schemars::schema_for!(Report);
+    serde_json::to_value(schema).expect("a JSON schema always serialises")
+}

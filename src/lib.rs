@@ -1,0 +1,1 @@
+//! The 1022 ingestion gateway.
