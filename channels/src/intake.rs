@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -104,7 +105,7 @@ pub trait Intake: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
 }
 
-/// A message to a citizen, waiting in a channel's durable outbox.
+/// A message to a citizen, waiting in a channel's outbound stream (`outbound:email`…).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outbound {
     /// The report it is about, when there is one.
@@ -121,33 +122,78 @@ pub struct Outbound {
     pub attempts: u32,
 }
 
+/// One entry handed out by [`Streams::claim`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct OutboundEntry {
+pub struct StreamEntry {
     pub entry_id: String,
-    pub message: Outbound,
+    pub payload: serde_json::Value,
+    /// How many times it was handed out before (0 on first delivery).
+    pub deliveries: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("outbox unavailable: {0}")]
-pub struct OutboxError(pub String);
+#[error("durable store unavailable: {0}")]
+pub struct StoreError(pub String);
 
-/// A durable queue of messages per channel (`email`, `zalo_oa`…). At-least-once: an entry that is
-/// claimed and not acknowledged within the claim timeout is handed out again.
-pub trait Outbox: Send + Sync + 'static {
+/// Durable at-least-once streams of JSON entries (`outbound:email`, `zalo:events`…), backed by
+/// Redis Streams or the embedded store. An entry claimed and not acknowledged within the claim
+/// timeout is handed out again.
+pub trait Streams: Send + Sync + 'static {
+    /// Append durably; returns the entry id once the entry is durable.
     fn push(
         &self,
-        channel: &str,
-        message: Outbound,
-    ) -> impl Future<Output = Result<String, OutboxError>> + Send;
+        stream: &str,
+        payload: serde_json::Value,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
+    /// Hand out up to `max` entries not yet acknowledged (new ones, and ones whose claim expired).
     fn claim(
         &self,
-        channel: &str,
+        stream: &str,
         consumer: &str,
         max: usize,
-    ) -> impl Future<Output = Result<Vec<OutboundEntry>, OutboxError>> + Send;
+    ) -> impl Future<Output = Result<Vec<StreamEntry>, StoreError>> + Send;
+    /// Mark an entry done; it is never handed out again.
     fn ack(
         &self,
-        channel: &str,
+        stream: &str,
         entry_id: &str,
-    ) -> impl Future<Output = Result<(), OutboxError>> + Send;
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Small durable key-value state shared by all gateway instances (Redis or embedded): IMAP
+/// checkpoints, leases, de-duplication markers, dialogue state, OAuth tokens, rate counters.
+/// Keys are namespaced by the caller (`email:checkpoint:INBOX`, `zalo:seen:<msg_id>`).
+pub trait StateStore: Send + Sync + 'static {
+    fn get(&self, key: &str)
+        -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+    /// Set, with an optional time to live.
+    fn put(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Set only if absent; true when this call set it.
+    fn put_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Atomically replace `expected` (None: absent) by `new` (None: delete); true when swapped.
+    /// Leases and single-use token rotation are built on this.
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        ttl: Option<Duration>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn delete(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Increment a counter, creating it with `ttl` when absent; returns the new value.
+    fn incr(
+        &self,
+        key: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
 }
