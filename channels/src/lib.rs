@@ -3,10 +3,12 @@
 //!
 //! Channels never store reports themselves: they hand submissions to an [`Intake`] (the gateway's
 //! pipeline) and acknowledge to their channel only after `Intake::ingest` returned (R-PIPE-2).
-//! Messages to citizens go through an [`Outbox`], a durable queue per channel.
+//! Messages to citizens go through durable [`Streams`] (`outbound:<channel>`); small shared state
+//! (checkpoints, leases, tokens, dialogue state) lives in a [`StateStore`].
 //!
 //! # Layout
-//! - `intake`: the contract between channels and the gateway (submission, outcome, outbox).
+//! - `intake`: the contract between channels and the gateway (submission, outcome, streams,
+//!   state store).
 
 pub mod intake;
 
