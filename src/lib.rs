@@ -1,1 +1,22 @@
-//! The 1022 ingestion gateway.
+//! The 1022 ingestion gateway: receives citizens' field reports from every channel, turns each
+//! into one canonical report, checks it against the regulation, and queues it durably for the
+//! provincial operations centre (IOC).
+//!
+//! # Layout
+//! - `config`: the TOML file and its environment overrides.
+//! - `clock`: the injected clock.
+//! - `store`: content-addressed files and the queue/state backend (Redis or embedded).
+//! - `pipeline`: media inspection, validation and the idempotent durable commit.
+//! - `metrics`: Prometheus counters and gauges.
+//! - `http`: the axum API.
+//! - `server`: builds everything from the configuration and runs it.
+//! - `offline`: `gateway check` without storage.
+
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod offline;
+pub mod pipeline;
+pub mod server;
+pub mod store;

@@ -37,6 +37,22 @@ pub struct Report {
     pub confidential: bool,
     pub verdict: Verdict,
     pub deadlines: Deadlines,
+    /// Storage key of the raw original as received (the .eml, the webhook events, the API
+    /// request's report part), kept for audit (R-PIPE-3, Đ12.1).
+    #[serde(default)]
+    pub raw_original: Option<String>,
+    /// Open while the IOC handles it; closed reports no longer count as duplicates (Đ7.3).
+    #[serde(default)]
+    pub status: ReportStatus,
+}
+
+/// Handling status set by the IOC.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportStatus {
+    #[default]
+    Open,
+    Closed,
 }
 
 /// Intake channel (kênh tiếp nhận), SPEC §2.
@@ -355,6 +371,8 @@ impl Report {
             confidential: false,
             verdict: Verdict::default(),
             deadlines: Deadlines::default(),
+            raw_original: None,
+            status: ReportStatus::Open,
         }
     }
 }

@@ -1,0 +1,66 @@
+//! API keys and roles (R-SEC-1): `Authorization: Bearer KEY`. Keys are compared as sha256
+//! digests in constant time; only a short digest prefix ever names a client (idempotency
+//! namespace, logs), never the key.
+
+use axum::http::HeaderMap;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::ApiError;
+use crate::config::{ApiKeys, Role};
+
+pub struct KeyRing {
+    keys: Vec<([u8; 32], Role)>,
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub role: Role,
+    /// First 12 hex digits of the key's sha256.
+    pub client: String,
+}
+
+impl KeyRing {
+    pub fn new(keys: &ApiKeys) -> Self {
+        KeyRing {
+            keys: keys
+                .0
+                .iter()
+                .map(|k| (Sha256::digest(k.key.as_bytes()).into(), k.role))
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The caller behind the request's bearer key, if it has `role`.
+    pub fn require(&self, headers: &HeaderMap, role: Role) -> Result<Caller, ApiError> {
+        let token = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .ok_or(ApiError::Unauthorized)?;
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let mut found = None;
+        for (k, r) in &self.keys {
+            if bool::from(k.ct_eq(&digest)) {
+                found = Some(*r);
+            }
+        }
+        let found = found.ok_or(ApiError::Unauthorized)?;
+        if found != role {
+            return Err(ApiError::Forbidden);
+        }
+        Ok(Caller {
+            role: found,
+            client: hex::encode(&digest[..6]),
+        })
+    }
+}

@@ -1,0 +1,238 @@
+//! The IOC's API (R-Q-3): claim and acknowledge queue entries, read reports and their media, set a
+//! report's status. IOC keys only.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use normalizers::report::{Report, ReportStatus};
+use serde::{Deserialize, Serialize};
+use tokio_util::io::ReaderStream;
+use utoipa::{IntoParams, ToSchema};
+
+use super::{ApiError, AppState};
+use crate::config::Role;
+use crate::store::{IOC_GROUP, REPORTS_STREAM};
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ClaimQuery {
+    /// How many entries at most (1–100, default 10).
+    pub max: Option<usize>,
+    /// The consumer's name, stable per IOC worker (letters, digits, `-_.`; default `ioc`).
+    pub consumer: Option<String>,
+}
+
+/// One claimed queue entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueEntry {
+    /// Acknowledge with `POST /v1/ioc/queue/{entry_id}/ack` once the report is safely taken over.
+    pub entry_id: String,
+    /// How many times this entry was handed out before (it was not acknowledged in time).
+    pub deliveries: u64,
+    /// The canonical report (schema: `/openapi.json` components `Report`).
+    #[schema(value_type = Object)]
+    pub report: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClaimResponse {
+    pub entries: Vec<QueueEntry>,
+}
+
+fn unavailable(e: crate::store::StoreFailure) -> ApiError {
+    ApiError::Unavailable(e.0)
+}
+
+/// Claim reports from the IOC queue (`ioc:reports`, consumer group `ioc`). Entries claimed and not
+/// acknowledged within the claim timeout are handed out again.
+#[utoipa::path(
+    get, path = "/v1/ioc/queue", tag = "ioc",
+    params(ClaimQuery),
+    responses(
+        (status = 200, description = "Claimed entries (possibly none)", body = ClaimResponse),
+        (status = 400, description = "Bad parameters", body = super::error::ErrorBody),
+        (status = 401, description = "No valid API key", body = super::error::ErrorBody),
+        (status = 403, description = "Not an IOC key", body = super::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn claim(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ClaimQuery>,
+) -> Result<Json<ClaimResponse>, ApiError> {
+    state.keys.require(&headers, Role::Ioc)?;
+    let max = q.max.unwrap_or(10);
+    if !(1..=100).contains(&max) {
+        return Err(ApiError::BadRequest("max must be between 1 and 100".into()));
+    }
+    let consumer = q.consumer.unwrap_or_else(|| "ioc".into());
+    if consumer.is_empty()
+        || consumer.len() > 64
+        || !consumer
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(ApiError::BadRequest(
+            "consumer must be 1 to 64 letters, digits, '-', '_' or '.'".into(),
+        ));
+    }
+    let timeout = Duration::from_secs(state.config.queue.claim_timeout_secs);
+    let entries = state
+        .pipeline
+        .store
+        .claim(REPORTS_STREAM, IOC_GROUP, &consumer, max, timeout)
+        .await
+        .map_err(unavailable)?;
+    let entries = entries
+        .into_iter()
+        .map(|e| QueueEntry {
+            entry_id: e.entry_id,
+            deliveries: e.deliveries,
+            report: serde_json::from_slice(&e.payload).unwrap_or(serde_json::Value::Null),
+        })
+        .collect();
+    Ok(Json(ClaimResponse { entries }))
+}
+
+/// Acknowledge a claimed entry: it is never handed out again.
+#[utoipa::path(
+    post, path = "/v1/ioc/queue/{entry_id}/ack", tag = "ioc",
+    params(("entry_id" = String, Path, description = "From the claim answer")),
+    responses(
+        (status = 204, description = "Acknowledged"),
+        (status = 404, description = "No such pending entry (unknown or already acknowledged)", body = super::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn ack(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(entry_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.keys.require(&headers, Role::Ioc)?;
+    let acked = state
+        .pipeline
+        .store
+        .ack(REPORTS_STREAM, IOC_GROUP, &entry_id)
+        .await
+        .map_err(unavailable)?;
+    if acked {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!(
+            "no pending queue entry {entry_id} (unknown or already acknowledged)"
+        )))
+    }
+}
+
+async fn load(state: &AppState, id: &str) -> Result<Report, ApiError> {
+    if id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(ApiError::NotFound(format!("no report {id}")));
+    }
+    state
+        .pipeline
+        .report(id)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(|| ApiError::NotFound(format!("no report {id}")))
+}
+
+/// A report by id.
+#[utoipa::path(
+    get, path = "/v1/reports/{id}", tag = "ioc",
+    params(("id" = String, Path, description = "Report id")),
+    responses(
+        (status = 200, description = "The canonical report (components `Report`)", body = Object),
+        (status = 404, description = "No such report", body = super::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_report(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Report>, ApiError> {
+    state.keys.require(&headers, Role::Ioc)?;
+    Ok(Json(load(&state, &id).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct StatusBody {
+    /// `open` or `closed`; closed reports no longer count as duplicates.
+    #[schema(value_type = String)]
+    pub status: ReportStatus,
+}
+
+/// Set a report's handling status.
+#[utoipa::path(
+    put, path = "/v1/reports/{id}/status", tag = "ioc",
+    params(("id" = String, Path, description = "Report id")),
+    request_body = StatusBody,
+    responses(
+        (status = 204, description = "Status set"),
+        (status = 404, description = "No such report", body = super::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn set_status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(body): Json<StatusBody>,
+) -> Result<StatusCode, ApiError> {
+    state.keys.require(&headers, Role::Ioc)?;
+    let mut report = load(&state, &id).await?;
+    report.status = body.status;
+    let json = serde_json::to_vec(&report).map_err(|e| ApiError::Internal(e.to_string()))?;
+    state
+        .pipeline
+        .store
+        .replace_report(&id, &json)
+        .await
+        .map_err(unavailable)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The n-th attachment of a report (0-based), as stored (original bytes).
+#[utoipa::path(
+    get, path = "/v1/reports/{id}/media/{n}", tag = "ioc",
+    params(("id" = String, Path, description = "Report id"), ("n" = usize, Path, description = "Attachment index, 0-based")),
+    responses(
+        (status = 200, description = "The file, with its sniffed media type"),
+        (status = 404, description = "No such report or attachment", body = super::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_media(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, n)): Path<(String, usize)>,
+) -> Result<Response, ApiError> {
+    state.keys.require(&headers, Role::Ioc)?;
+    let report = load(&state, &id).await?;
+    let a = report
+        .attachments
+        .get(n)
+        .ok_or_else(|| ApiError::NotFound(format!("report {id} has no attachment {n}")))?;
+    let file = state
+        .pipeline
+        .blobs
+        .open_blob(&a.storage_key)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut res = Body::from_stream(ReaderStream::new(file)).into_response();
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&a.media_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(a.size));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    Ok(res)
+}

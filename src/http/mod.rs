@@ -1,0 +1,71 @@
+//! The HTTP API (axum): submission for the app and the portal, the IOC's queue and reports,
+//! health, readiness, metrics and the OpenAPI document.
+//!
+//! # Layout
+//! - `error`: the one `ApiError` every handler returns.
+//! - `auth`: API keys and roles.
+//! - `submit`: `POST /v1/reports` and `POST /v1/reports/check` (multipart, streamed, bounded).
+//! - `ioc`: the IOC's queue, reports, media and status.
+//! - `ops`: health, readiness, metrics.
+//! - `openapi`: the OpenAPI document generated from the handlers.
+
+pub mod auth;
+pub mod error;
+pub mod ioc;
+pub mod openapi;
+pub mod ops;
+pub mod submit;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::config::Config;
+use crate::pipeline::Pipeline;
+
+pub use error::ApiError;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub pipeline: Arc<Pipeline>,
+    pub config: Arc<Config>,
+    pub keys: Arc<auth::KeyRing>,
+    pub metrics: PrometheusHandle,
+    /// Set when shutdown begins: readiness fails, new submissions get 503.
+    pub shutting_down: Arc<AtomicBool>,
+}
+
+impl AppState {
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+}
+
+/// The router, without a socket: tests call it with `tower::ServiceExt::oneshot`.
+pub fn app(state: AppState) -> Router {
+    let body_limit = usize::try_from(state.config.limits.request_max_bytes).unwrap_or(usize::MAX);
+    Router::new()
+        .route("/v1/reports", post(submit::submit))
+        .route("/v1/reports/check", post(submit::check))
+        .route("/v1/reports/{id}", get(ioc::get_report))
+        .route("/v1/reports/{id}/status", put(ioc::set_status))
+        .route("/v1/reports/{id}/media/{n}", get(ioc::get_media))
+        .route("/v1/ioc/queue", get(ioc::claim))
+        .route("/v1/ioc/queue/{entry_id}/ack", post(ioc::ack))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(openapi::serve))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(600),
+        ))
+        .with_state(state)
+}

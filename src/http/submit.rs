@@ -1,0 +1,343 @@
+//! `POST /v1/reports` and `POST /v1/reports/check`: a multipart body with one `report` JSON part
+//! and up to `limits.max_files` `media` file parts, streamed to the staging folder with per-kind
+//! size bounds (R-PIPE-4), then through the pipeline.
+
+use axum::extract::multipart::{Field, MultipartError};
+use axum::extract::{Multipart, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use normalizers::app::{self, AppSubmission};
+use normalizers::media::sniff;
+use normalizers::report::{Envelope, Report};
+use normalizers::validate::{Finding, Status};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::auth::Caller;
+use super::{ApiError, AppState};
+use crate::config::Role;
+use crate::pipeline::PreparedMedia;
+
+/// Answer to a submission.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubmitResponse {
+    pub id: String,
+    /// Give this to the citizen: it finds the report again.
+    pub tracking_code: String,
+    /// `accepted`, `needs_review` (201) or `rejected` (422).
+    pub verdict: String,
+    /// Why the report is rejected: every reason at once, each with how to fix it (Vietnamese).
+    #[schema(value_type = Vec<Object>)]
+    pub reasons: Vec<Finding>,
+    /// What the IOC will look at (Vietnamese).
+    #[schema(value_type = Vec<Object>)]
+    pub flags: Vec<Finding>,
+    /// This answer repeats the first answer to the same Idempotency-Key.
+    pub replayed: bool,
+}
+
+/// Answer to a dry run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckResponse {
+    pub verdict: String,
+    #[schema(value_type = Vec<Object>)]
+    pub reasons: Vec<Finding>,
+    #[schema(value_type = Vec<Object>)]
+    pub flags: Vec<Finding>,
+    /// The report as it would be queued (not stored).
+    #[schema(value_type = Object)]
+    pub report: Report,
+}
+
+struct Parsed {
+    submission: AppSubmission,
+    raw: Vec<u8>,
+    media: Vec<PreparedMedia>,
+}
+
+/// Submit a report with its media.
+#[utoipa::path(
+    post,
+    path = "/v1/reports",
+    tag = "submission",
+    request_body(content_type = "multipart/form-data", description = "Part `report` (JSON, see AppSubmission) and up to 10 parts `media` (files)."),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeating a request with the same key returns the first answer and never creates a second report.")),
+    responses(
+        (status = 201, description = "Accepted or needs review; queued for the IOC", body = SubmitResponse),
+        (status = 422, description = "Rejected: every reason, in Vietnamese, with how to fix it", body = SubmitResponse),
+        (status = 400, description = "Malformed request", body = super::error::ErrorBody),
+        (status = 401, description = "No valid API key", body = super::error::ErrorBody),
+        (status = 413, description = "A file or the request is too large, or too many files", body = super::error::ErrorBody),
+        (status = 503, description = "Storage unavailable or shutting down; nothing stored", body = super::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    multipart: Multipart,
+) -> Result<Response, ApiError> {
+    let caller = state.keys.require(&headers, Role::Submit)?;
+    if state.is_shutting_down() {
+        return Err(ApiError::ShuttingDown);
+    }
+    let idempotency = idempotency_key(&headers)?;
+    let parsed = parse(&state, multipart).await?;
+    let dedup_key = match &idempotency {
+        Some(key) => format!("api:{}:{key}", caller.client),
+        None => format!("api:{}:{}", caller.client, state.pipeline.new_id()),
+    };
+    let report = build_report(&state, &caller, &parsed, idempotency.as_deref());
+    let outcome = state
+        .pipeline
+        .ingest_prepared(&dedup_key, &parsed.raw, report, parsed.media)
+        .await
+        .map_err(|e| match e {
+            channels::IngestError::Unavailable(s) => ApiError::Unavailable(s),
+            channels::IngestError::Invalid(s) => ApiError::BadRequest(s),
+        })?;
+    let status = if outcome.verdict.status == Status::Rejected {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::CREATED
+    };
+    let body = SubmitResponse {
+        id: outcome.id,
+        tracking_code: outcome.tracking_code,
+        verdict: outcome.verdict.status.as_str().to_string(),
+        reasons: outcome.verdict.reasons,
+        flags: outcome.verdict.flags,
+        replayed: outcome.replayed,
+    };
+    Ok((status, Json(body)).into_response())
+}
+
+/// Check a report without submitting it: nothing is stored.
+#[utoipa::path(
+    post,
+    path = "/v1/reports/check",
+    tag = "submission",
+    request_body(content_type = "multipart/form-data", description = "The same body as POST /v1/reports."),
+    responses(
+        (status = 200, description = "The verdict the report would get", body = CheckResponse),
+        (status = 400, description = "Malformed request", body = super::error::ErrorBody),
+        (status = 401, description = "No valid API key", body = super::error::ErrorBody),
+        (status = 413, description = "Too large", body = super::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn check(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    multipart: Multipart,
+) -> Result<Json<CheckResponse>, ApiError> {
+    let caller = state.keys.require(&headers, Role::Submit)?;
+    let parsed = parse(&state, multipart).await?;
+    let mut report = build_report(&state, &caller, &parsed, None);
+    report.id = state.pipeline.new_id();
+    let report = state.pipeline.check(report, parsed.media).await;
+    Ok(Json(CheckResponse {
+        verdict: report.verdict.status.as_str().to_string(),
+        reasons: report.verdict.reasons.clone(),
+        flags: report.verdict.flags.clone(),
+        report,
+    }))
+}
+
+fn build_report(
+    state: &AppState,
+    caller: &Caller,
+    parsed: &Parsed,
+    idempotency: Option<&str>,
+) -> Report {
+    let envelope = Envelope {
+        id: String::new(),
+        tracking_code: String::new(),
+        channel: parsed.submission.channel.channel(),
+        channel_ref: idempotency.map(str::to_string),
+        received_at: state.pipeline.clock.now(),
+    };
+    let mut report = app::normalize(envelope, &parsed.submission);
+    report.reporter.channel_identity = Some(format!("api-client:{}", caller.client));
+    report
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let v = v
+        .to_str()
+        .map_err(|_| ApiError::BadRequest("Idempotency-Key must be visible ASCII".into()))?
+        .trim();
+    if v.is_empty() || v.len() > 200 || !v.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::BadRequest(
+            "Idempotency-Key must be 1 to 200 visible ASCII characters".into(),
+        ));
+    }
+    Ok(Some(v.to_string()))
+}
+
+fn multipart_error(e: MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge("the request body is larger than the gateway accepts".into())
+    } else {
+        ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text()))
+    }
+}
+
+/// Read the whole multipart body; on any error, delete what was staged.
+async fn parse(state: &AppState, mut multipart: Multipart) -> Result<Parsed, ApiError> {
+    let mut report: Option<(AppSubmission, Vec<u8>)> = None;
+    let mut media: Vec<PreparedMedia> = Vec::new();
+    let result: Result<(), ApiError> = async {
+        while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+            match field.name() {
+                Some("report") => {
+                    if report.is_some() {
+                        return Err(ApiError::BadRequest("more than one `report` part".into()));
+                    }
+                    let raw =
+                        read_json_part(field, state.config.limits.report_json_max_bytes).await?;
+                    let sub: AppSubmission = serde_json::from_slice(&raw).map_err(|e| {
+                        ApiError::BadRequest(format!(
+                            "the `report` part is not a valid report: {e}"
+                        ))
+                    })?;
+                    sub.check_shape()
+                        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+                    report = Some((sub, raw));
+                }
+                Some("media") => {
+                    if media.len() >= state.config.limits.max_files {
+                        return Err(ApiError::PayloadTooLarge(format!(
+                            "at most {} media files per report",
+                            state.config.limits.max_files
+                        )));
+                    }
+                    media.push(stream_media(state, field, media.len()).await?);
+                }
+                Some(other) => {
+                    return Err(ApiError::BadRequest(format!(
+                        "unexpected part `{other}`: expected `report` and `media`"
+                    )))
+                }
+                None => return Err(ApiError::BadRequest("a multipart part has no name".into())),
+            }
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        for m in &media {
+            state.pipeline.blobs.discard(&m.staged).await;
+        }
+        return Err(e);
+    }
+    let Some((submission, raw)) = report else {
+        for m in &media {
+            state.pipeline.blobs.discard(&m.staged).await;
+        }
+        return Err(ApiError::BadRequest(
+            "the `report` JSON part is missing".into(),
+        ));
+    };
+    Ok(Parsed {
+        submission,
+        raw,
+        media,
+    })
+}
+
+async fn read_json_part(mut field: Field<'_>, max: usize) -> Result<Vec<u8>, ApiError> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        if buf.len() + chunk.len() > max {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "the `report` part is larger than {max} bytes"
+            )));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
+}
+
+/// Stream one file part to staging, bounding it by the limit of its sniffed kind.
+async fn stream_media(
+    state: &AppState,
+    mut field: Field<'_>,
+    index: usize,
+) -> Result<PreparedMedia, ApiError> {
+    let limits = &state.config.limits;
+    let file_name = field.file_name().map(sanitize_file_name);
+    let claimed_type = field.content_type().map(str::to_string);
+    let mut writer = state
+        .pipeline
+        .blobs
+        .writer()
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let mut head: Vec<u8> = Vec::new();
+    let mut limit = limits.max_any();
+    let mut kind_known = false;
+    loop {
+        let chunk = match field.chunk().await {
+            Ok(Some(c)) => c,
+            Ok(None) => break,
+            Err(e) => {
+                writer.abort().await;
+                return Err(multipart_error(e));
+            }
+        };
+        if !kind_known {
+            let need = 64 - head.len();
+            head.extend_from_slice(&chunk[..chunk.len().min(need)]);
+            if head.len() >= 64 {
+                kind_known = true;
+                if let Some(kind) = sniff(&head).kind {
+                    limit = limits.max_for(kind);
+                }
+            }
+        }
+        if writer.size() + chunk.len() as u64 > limit {
+            writer.abort().await;
+            return Err(ApiError::PayloadTooLarge(format!(
+                "media file {} is larger than {} bytes",
+                index + 1,
+                limit
+            )));
+        }
+        if let Err(e) = writer.write(&chunk).await {
+            writer.abort().await;
+            return Err(ApiError::Unavailable(e.to_string()));
+        }
+    }
+    if !kind_known {
+        if let Some(kind) = sniff(&head).kind {
+            if writer.size() > limits.max_for(kind) {
+                writer.abort().await;
+                return Err(ApiError::PayloadTooLarge(format!(
+                    "media file {} is too large",
+                    index + 1
+                )));
+            }
+        }
+    }
+    let staged = writer
+        .finish()
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    Ok(PreparedMedia {
+        staged,
+        file_name,
+        claimed_type,
+        channel_captured_at: None,
+    })
+}
+
+/// Keep a file name for display only: no path, no control characters, bounded.
+fn sanitize_file_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    base.chars().filter(|c| !c.is_control()).take(120).collect()
+}

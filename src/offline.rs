@@ -1,0 +1,145 @@
+//! `gateway check`: normalise and validate a submission file offline, storing nothing.
+//!
+//! Input kinds:
+//! - a report JSON as the app or portal sends it (`report` part of `POST /v1/reports`), plus an
+//!   optional `"media": ["photo.jpg", …]` list of files relative to the JSON file.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use normalizers::app::{self, AppSubmission};
+use normalizers::media;
+use normalizers::report::{Attachment, CaptureSource, Channel, Envelope, MediaKind, Report};
+use normalizers::validate::{Context, ValidationConfig, Validator};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a submission this command understands: {reason}")]
+    Format { path: PathBuf, reason: String },
+}
+
+/// A report JSON file for `gateway check`.
+#[derive(Debug, Deserialize)]
+struct CheckFile {
+    #[serde(default)]
+    media: Vec<String>,
+    #[serde(flatten)]
+    report: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Normalise and validate one submission file at `now`.
+pub fn check_file(
+    path: &Path,
+    now: DateTime<Utc>,
+    config: &ValidationConfig,
+) -> Result<Report, CheckError> {
+    let read_err = |source| CheckError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut text = String::new();
+    File::open(path)
+        .map_err(read_err)?
+        .take(16 * 1024 * 1024)
+        .read_to_string(&mut text)
+        .map_err(read_err)?;
+    let format = |reason: String| CheckError::Format {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let file: CheckFile = serde_json::from_str(&text).map_err(|e| format(e.to_string()))?;
+    let sub: AppSubmission = serde_json::from_value(serde_json::Value::Object(file.report))
+        .map_err(|e| format(e.to_string()))?;
+    sub.check_shape().map_err(|e| format(e.to_string()))?;
+    let envelope = Envelope {
+        id: "offline".into(),
+        tracking_code: "offline".into(),
+        channel: sub.channel.channel(),
+        channel_ref: None,
+        received_at: now,
+    };
+    let mut report = app::normalize(envelope, &sub);
+    let base = path.parent().unwrap_or(Path::new("."));
+    for name in &file.media {
+        report.attachments.push(inspect_path(&base.join(name))?);
+    }
+    let ctx = Context::new(now, config);
+    normalizers::pipeline::finish(&mut report, &Validator::default(), &ctx);
+    Ok(report)
+}
+
+/// What `gateway check` prints for a report.
+pub fn verdict_json(path: &Path, report: &Report) -> serde_json::Value {
+    serde_json::json!({
+        "file": path.display().to_string(),
+        "channel": report.channel,
+        "verdict": report.verdict.status,
+        "reasons": report.verdict.reasons,
+        "flags": report.verdict.flags,
+        "occurred_at": report.occurred_at,
+        "location": report.location,
+        "attachments": report.attachments.iter().map(|a| serde_json::json!({
+            "kind": a.kind, "media_type": a.media_type, "captured_at": a.captured_at,
+            "captured_at_source": a.captured_at_source, "gps": a.gps,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Inspect a media file on disk as the pipeline would.
+pub fn inspect_path(path: &Path) -> Result<Attachment, CheckError> {
+    let read_err = |source| CheckError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(read_err)?;
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    let mut reader = BufReader::new(File::open(path).map_err(read_err)?);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = reader.read(&mut buf).map_err(read_err)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    let sha = hex::encode(hasher.finalize());
+    let info = media::inspect(&mut BufReader::new(file), None);
+    Ok(Attachment {
+        kind: info.kind.unwrap_or(MediaKind::Document),
+        media_type: info.media_type,
+        claimed_type: None,
+        file_name: path.file_name().map(|n| n.to_string_lossy().into_owned()),
+        size,
+        storage_key: format!("sha256/{sha}"),
+        sha256: sha,
+        captured_at: info.captured_at,
+        captured_at_source: if info.captured_at.is_some() {
+            info.captured_at_source
+        } else {
+            CaptureSource::None
+        },
+        captured_offset_minutes: info.captured_offset_minutes,
+        gps: info.gps,
+        width: info.width,
+        height: info.height,
+        duration_ms: info.duration_ms,
+        public_key: None,
+        unreadable: info.unreadable,
+    })
+}
+
+/// The channel a check file would come from, for display.
+pub fn channel_name(c: Channel) -> &'static str {
+    c.as_str()
+}

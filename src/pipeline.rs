@@ -1,0 +1,343 @@
+//! The pipeline: submission → normalizer (done by the channel) → media inspection → validator →
+//! durable commit → queue or rejection stream (SPEC §3).
+//!
+//! Commit order makes every step idempotent, so a crash anywhere leaves the submission to be
+//! processed again without doubling it (R-PIPE-1, R-PIPE-2):
+//! 1. the de-duplication key is bound to a report id (`dedup:<key>`, first binding wins);
+//! 2. the raw original and the media are written to content-addressed files, flushed;
+//! 3. the report document is stored under its id (first write wins);
+//! 4. the report is appended to `ioc:reports` or `ioc:rejections` at most once per id.
+//!
+//! Only then does `ingest` return, and only then does a channel acknowledge. A repeat finds the
+//! binding of step 1, completes whatever a crash left undone, and answers with the first outcome.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use channels::intake::{IngestError, Intake, MediaInput, MediaSource, Outcome, Submission};
+use chrono::{DateTime, Utc};
+use normalizers::media::{self, MediaInfo};
+use normalizers::report::{Attachment, CaptureSource, MediaKind, Report};
+use normalizers::validate::{Context, Status, ValidationConfig, Validator, Verdict};
+use rand::Rng;
+
+use crate::clock::SharedClock;
+use crate::metrics as m;
+use crate::store::{BlobStore, Staged, Store, StoreFailure, REJECTIONS_STREAM, REPORTS_STREAM};
+
+/// A medium already streamed to the staging folder and hashed.
+#[derive(Debug, Clone)]
+pub struct PreparedMedia {
+    pub staged: Staged,
+    pub file_name: Option<String>,
+    pub claimed_type: Option<String>,
+    pub channel_captured_at: Option<DateTime<Utc>>,
+}
+
+pub struct Pipeline {
+    pub store: Store,
+    pub blobs: BlobStore,
+    pub clock: SharedClock,
+    validator: Validator,
+    validation: ValidationConfig,
+    dedup_ttl: Duration,
+}
+
+impl Pipeline {
+    pub fn new(
+        store: Store,
+        blobs: BlobStore,
+        clock: SharedClock,
+        validation: ValidationConfig,
+        dedup_ttl: Duration,
+    ) -> Arc<Self> {
+        Arc::new(Pipeline {
+            store,
+            blobs,
+            clock,
+            validator: Validator::default(),
+            validation,
+            dedup_ttl,
+        })
+    }
+
+    pub fn validation(&self) -> &ValidationConfig {
+        &self.validation
+    }
+
+    /// A new sortable id (ULID) at the injected clock's instant.
+    pub fn new_id(&self) -> String {
+        let ms = self.clock.now().timestamp_millis().max(0) as u64;
+        ulid::Ulid::from_parts(ms, rand::rng().random()).to_string()
+    }
+
+    /// Load a stored report.
+    pub async fn report(&self, id: &str) -> Result<Option<Report>, StoreFailure> {
+        match self.store.get_report(id).await? {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| StoreFailure(format!("stored report {id} is not readable: {e}"))),
+            None => Ok(None),
+        }
+    }
+
+    /// Stage an input medium (bytes in memory or a file a channel downloaded).
+    pub async fn stage(&self, input: MediaInput) -> Result<PreparedMedia, IngestError> {
+        let staged = match input.source {
+            MediaSource::Bytes(bytes) => {
+                let mut w = self.blobs.writer().await.map_err(unavailable)?;
+                w.write(&bytes).await.map_err(unavailable)?;
+                w.finish().await.map_err(unavailable)?
+            }
+            MediaSource::File(path) => self.blobs.stage_file(&path).await.map_err(unavailable)?,
+        };
+        Ok(PreparedMedia {
+            staged,
+            file_name: input.file_name,
+            claimed_type: input.claimed_type,
+            channel_captured_at: input.channel_captured_at,
+        })
+    }
+
+    /// Inspect staged media and attach them to the report (files stay staged).
+    pub async fn attach(&self, report: &mut Report, media: &[PreparedMedia]) {
+        for p in media {
+            let info = inspect_file(&p.staged.path, p.claimed_type.as_deref()).await;
+            report.attachments.push(attachment(p, info));
+        }
+    }
+
+    /// Validate a report at the clock's instant (no storage).
+    pub async fn validate(&self, report: &mut Report) -> Verdict {
+        let now = self.clock.now();
+        let ctx = Context::new(now, &self.validation);
+        normalizers::pipeline::finish(report, &self.validator, &ctx)
+    }
+
+    /// A dry run: inspect and validate, store nothing, delete the staged files.
+    pub async fn check(&self, mut report: Report, media: Vec<PreparedMedia>) -> Report {
+        self.attach(&mut report, &media).await;
+        self.validate(&mut report).await;
+        for p in &media {
+            self.blobs.discard(&p.staged).await;
+        }
+        report
+    }
+
+    /// The whole pipeline for a submission whose media are already staged.
+    pub async fn ingest_prepared(
+        &self,
+        dedup_key: &str,
+        raw: &[u8],
+        mut report: Report,
+        media: Vec<PreparedMedia>,
+    ) -> Result<Outcome, IngestError> {
+        let channel = report.channel.as_str();
+        m::received(channel);
+        let dedup = format!("dedup:{dedup_key}");
+        // Step 1: bind the key to an id, or find the earlier binding.
+        let candidate = self.new_id();
+        let id = match self.store.get(&dedup).await.map_err(storage("dedup"))? {
+            Some(existing) => String::from_utf8_lossy(&existing).into_owned(),
+            None => {
+                if self
+                    .store
+                    .put_if_absent(&dedup, candidate.as_bytes(), Some(self.dedup_ttl))
+                    .await
+                    .map_err(storage("dedup"))?
+                {
+                    candidate
+                } else {
+                    let bound = self.store.get(&dedup).await.map_err(storage("dedup"))?;
+                    bound
+                        .map(|b| String::from_utf8_lossy(&b).into_owned())
+                        .ok_or_else(|| IngestError::Unavailable("dedup binding vanished".into()))?
+                }
+            }
+        };
+        if let Some(existing) = self.report(&id).await.map_err(storage("report"))? {
+            // A repeat: finish a commit a crash may have interrupted, answer as the first time.
+            for p in &media {
+                self.blobs.discard(&p.staged).await;
+            }
+            self.enqueue(&existing).await?;
+            return Ok(outcome(&existing, true));
+        }
+        // Step 2: the raw original and the media, durable before the report refers to them.
+        report.id = id;
+        if report.tracking_code.is_empty() {
+            report.tracking_code = tracking_code(&report.id);
+        }
+        let raw_key = self.blobs.put_bytes(raw).await.map_err(unavailable)?;
+        report.raw_original = Some(raw_key);
+        self.attach(&mut report, &media).await;
+        for (p, a) in media.iter().zip(report.attachments.iter_mut()) {
+            a.storage_key = self.blobs.commit(&p.staged).await.map_err(unavailable)?;
+        }
+        let verdict = self.validate(&mut report).await;
+        m::verdict(channel, &verdict);
+        // Step 3 and 4.
+        let json = serde_json::to_vec(&report).map_err(|e| IngestError::Invalid(e.to_string()))?;
+        self.store
+            .put_report_if_absent(&report.id, &json)
+            .await
+            .map_err(storage("report"))?;
+        let stored = self
+            .report(&report.id)
+            .await
+            .map_err(storage("report"))?
+            .unwrap_or(report);
+        self.enqueue(&stored).await?;
+        Ok(outcome(&stored, false))
+    }
+
+    async fn enqueue(&self, report: &Report) -> Result<(), IngestError> {
+        let stream = match report.verdict.status {
+            Status::Rejected => REJECTIONS_STREAM,
+            _ => REPORTS_STREAM,
+        };
+        let json = serde_json::to_vec(report).map_err(|e| IngestError::Invalid(e.to_string()))?;
+        self.store
+            .append(stream, Some(&report.id), &json)
+            .await
+            .map_err(storage("queue"))?;
+        m::queued(stream);
+        Ok(())
+    }
+}
+
+impl Intake for Pipeline {
+    async fn ingest(&self, submission: Submission) -> Result<Outcome, IngestError> {
+        let mut media = Vec::with_capacity(submission.media.len());
+        for input in submission.media {
+            media.push(self.stage(input).await?);
+        }
+        self.ingest_prepared(
+            &submission.dedup_key,
+            &submission.raw,
+            submission.report,
+            media,
+        )
+        .await
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}
+
+/// `Intake` through an `Arc`, as channels hold it.
+pub struct SharedPipeline(pub Arc<Pipeline>);
+
+impl Intake for SharedPipeline {
+    async fn ingest(&self, submission: Submission) -> Result<Outcome, IngestError> {
+        self.0.ingest(submission).await
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.0.clock.now()
+    }
+}
+
+fn outcome(report: &Report, replayed: bool) -> Outcome {
+    Outcome {
+        id: report.id.clone(),
+        tracking_code: report.tracking_code.clone(),
+        verdict: report.verdict.clone(),
+        replayed,
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> IngestError {
+    m::storage_error("blob");
+    IngestError::Unavailable(e.to_string())
+}
+
+fn storage(op: &'static str) -> impl Fn(StoreFailure) -> IngestError {
+    move |e| {
+        m::storage_error(op);
+        IngestError::Unavailable(e.0)
+    }
+}
+
+/// Read what a staged file is, off the async threads.
+pub async fn inspect_file(path: &std::path::Path, claimed: Option<&str>) -> MediaInfo {
+    let path = path.to_path_buf();
+    let claimed = claimed.map(str::to_string);
+    tokio::task::spawn_blocking(move || match std::fs::File::open(&path) {
+        Ok(file) => {
+            let mut reader = std::io::BufReader::new(file);
+            media::inspect(&mut reader, claimed.as_deref())
+        }
+        Err(_) => MediaInfo {
+            media_type: "application/octet-stream".into(),
+            unreadable: Some("không đọc được tệp".into()),
+            ..MediaInfo::default()
+        },
+    })
+    .await
+    .unwrap_or_else(|_| MediaInfo {
+        media_type: "application/octet-stream".into(),
+        unreadable: Some("không đọc được tệp".into()),
+        ..MediaInfo::default()
+    })
+}
+
+fn attachment(p: &PreparedMedia, info: MediaInfo) -> Attachment {
+    let (captured_at, source) = match (info.captured_at, p.channel_captured_at) {
+        (Some(t), _) => (Some(t), info.captured_at_source),
+        (None, Some(t)) => (Some(t), CaptureSource::Channel),
+        (None, None) => (None, CaptureSource::None),
+    };
+    Attachment {
+        kind: info.kind.unwrap_or(MediaKind::Document),
+        media_type: info.media_type,
+        claimed_type: p.claimed_type.clone(),
+        file_name: p.file_name.clone(),
+        size: p.staged.size,
+        sha256: p.staged.sha256.clone(),
+        captured_at,
+        captured_at_source: source,
+        captured_offset_minutes: info.captured_offset_minutes,
+        gps: info.gps,
+        width: info.width,
+        height: info.height,
+        duration_ms: info.duration_ms,
+        storage_key: crate::store::blobs::key_of(&p.staged.sha256),
+        public_key: None,
+        unreadable: info.unreadable,
+    }
+}
+
+/// Crockford base32 without I, L, O, U: easy to read out on the phone.
+const CODE_ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// A tracking code like `LA-7K3M-Q9TX`: 40 random bits, not derived from the id, so codes cannot
+/// be enumerated.
+pub fn tracking_code(_id: &str) -> String {
+    let mut rng = rand::rng();
+    let mut chars = [0u8; 8];
+    for c in &mut chars {
+        *c = CODE_ALPHABET[rng.random_range(0..CODE_ALPHABET.len())];
+    }
+    let s = String::from_utf8_lossy(&chars).into_owned();
+    format!("LA-{}-{}", &s[..4], &s[4..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracking_codes_are_typable_and_distinct() {
+        let a = tracking_code("x");
+        let b = tracking_code("x");
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 12);
+        assert!(a.starts_with("LA-"));
+        assert!(a[3..]
+            .chars()
+            .all(|c| c == '-' || CODE_ALPHABET.contains(&(c as u8))));
+        assert!(!a[3..].contains(['I', 'L', 'O', 'U']));
+    }
+}

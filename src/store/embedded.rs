@@ -1,0 +1,442 @@
+//! The embedded backend (R-Q-2): the queue semantics of Redis Streams on redb, an ACID
+//! key-value file in the data folder. Every operation is one write transaction: a crash leaves
+//! either all of it or none of it.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+
+use super::{Entry, StoreFailure};
+use crate::clock::SharedClock;
+
+/// key → 8-byte big-endian expiry (epoch ms, 0 = never) followed by the value.
+const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");
+/// report id → report JSON.
+const REPORTS: TableDefinition<&str, &[u8]> = TableDefinition::new("reports");
+/// (stream, seq) → payload JSON.
+const ENTRIES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("entries");
+/// stream → last seq assigned; "stream\u{0}group" → last seq delivered to the group.
+const CURSORS: TableDefinition<&str, u64> = TableDefinition::new("cursors");
+/// ("stream\u{0}group", seq) → consumer, claimed-at (ms), deliveries.
+const PENDING: TableDefinition<(&str, u64), (&str, u64, u64)> = TableDefinition::new("pending");
+/// "stream\u{0}report id" → seq: makes enqueue_once idempotent.
+const ENQUEUED: TableDefinition<&str, u64> = TableDefinition::new("enqueued");
+
+#[derive(Clone)]
+pub struct Embedded {
+    db: Arc<Database>,
+    clock: SharedClock,
+}
+
+fn fail(e: impl std::fmt::Display) -> StoreFailure {
+    StoreFailure(format!("embedded store: {e}"))
+}
+
+fn group_key(stream: &str, group: &str) -> String {
+    format!("{stream}\u{0}{group}")
+}
+
+impl Embedded {
+    pub fn open(path: &Path, clock: SharedClock) -> Result<Self, StoreFailure> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(fail)?;
+        }
+        let db = Database::create(path).map_err(fail)?;
+        let txn = db.begin_write().map_err(fail)?;
+        {
+            txn.open_table(STATE).map_err(fail)?;
+            txn.open_table(REPORTS).map_err(fail)?;
+            txn.open_table(ENTRIES).map_err(fail)?;
+            txn.open_table(CURSORS).map_err(fail)?;
+            txn.open_table(PENDING).map_err(fail)?;
+            txn.open_table(ENQUEUED).map_err(fail)?;
+        }
+        txn.commit().map_err(fail)?;
+        Ok(Embedded {
+            db: Arc::new(db),
+            clock,
+        })
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.clock.now().timestamp_millis().max(0) as u64
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Database, u64) -> Result<T, StoreFailure> + Send + 'static,
+    ) -> Result<T, StoreFailure> {
+        let db = self.db.clone();
+        let now = self.now_ms();
+        tokio::task::spawn_blocking(move || f(&db, now))
+            .await
+            .map_err(fail)?
+    }
+
+    // --- state ---------------------------------------------------------------------------
+
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreFailure> {
+        let key = key.to_string();
+        self.blocking(move |db, now| {
+            let txn = db.begin_read().map_err(fail)?;
+            let t = txn.open_table(STATE).map_err(fail)?;
+            Ok(t.get(key.as_str())
+                .map_err(fail)?
+                .and_then(|v| live_value(v.value(), now)))
+        })
+        .await
+    }
+
+    /// Set `key` when `cond` holds for its current live value; returns whether it was set.
+    async fn put_when(
+        &self,
+        key: &str,
+        value: Option<Vec<u8>>,
+        ttl: Option<Duration>,
+        cond: impl FnOnce(Option<&[u8]>) -> bool + Send + 'static,
+    ) -> Result<bool, StoreFailure> {
+        let key = key.to_string();
+        self.blocking(move |db, now| {
+            let txn = db.begin_write().map_err(fail)?;
+            let swapped = {
+                let mut t = txn.open_table(STATE).map_err(fail)?;
+                let current = t
+                    .get(key.as_str())
+                    .map_err(fail)?
+                    .and_then(|v| live_value(v.value(), now));
+                if !cond(current.as_deref()) {
+                    false
+                } else {
+                    match value {
+                        Some(v) => {
+                            let expires = ttl.map_or(0, |d| now + d.as_millis() as u64);
+                            let mut buf = expires.to_be_bytes().to_vec();
+                            buf.extend_from_slice(&v);
+                            t.insert(key.as_str(), buf.as_slice()).map_err(fail)?;
+                        }
+                        None => {
+                            t.remove(key.as_str()).map_err(fail)?;
+                        }
+                    }
+                    true
+                }
+            };
+            txn.commit().map_err(fail)?;
+            Ok(swapped)
+        })
+        .await
+    }
+
+    pub async fn put(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<(), StoreFailure> {
+        self.put_when(key, Some(value.to_vec()), ttl, |_| true)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn put_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreFailure> {
+        self.put_when(key, Some(value.to_vec()), ttl, |cur| cur.is_none())
+            .await
+    }
+
+    pub async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreFailure> {
+        let expected = expected.map(<[u8]>::to_vec);
+        self.put_when(key, new.map(<[u8]>::to_vec), ttl, move |cur| {
+            cur == expected.as_deref()
+        })
+        .await
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), StoreFailure> {
+        self.put_when(key, None, None, |_| true).await.map(|_| ())
+    }
+
+    pub async fn incr(&self, key: &str, ttl: Duration) -> Result<i64, StoreFailure> {
+        let key = key.to_string();
+        self.blocking(move |db, now| {
+            let txn = db.begin_write().map_err(fail)?;
+            let n = {
+                let mut t = txn.open_table(STATE).map_err(fail)?;
+                let (count, expires) = match t.get(key.as_str()).map_err(fail)? {
+                    Some(v) if live_value(v.value(), now).is_some() => {
+                        let raw = v.value();
+                        let expires = u64::from_be_bytes(raw[..8].try_into().expect("8 bytes"));
+                        let count = std::str::from_utf8(&raw[8..])
+                            .ok()
+                            .and_then(|s| s.parse::<i64>().ok())
+                            .unwrap_or(0);
+                        (count, expires)
+                    }
+                    _ => (0, now + ttl.as_millis() as u64),
+                };
+                let n = count + 1;
+                let mut buf = expires.to_be_bytes().to_vec();
+                buf.extend_from_slice(n.to_string().as_bytes());
+                t.insert(key.as_str(), buf.as_slice()).map_err(fail)?;
+                n
+            };
+            txn.commit().map_err(fail)?;
+            Ok(n)
+        })
+        .await
+    }
+
+    // --- reports -------------------------------------------------------------------------
+
+    pub async fn put_report_if_absent(&self, id: &str, json: &[u8]) -> Result<(), StoreFailure> {
+        let (id, json) = (id.to_string(), json.to_vec());
+        self.blocking(move |db, _| {
+            let txn = db.begin_write().map_err(fail)?;
+            {
+                let mut t = txn.open_table(REPORTS).map_err(fail)?;
+                if t.get(id.as_str()).map_err(fail)?.is_none() {
+                    t.insert(id.as_str(), json.as_slice()).map_err(fail)?;
+                }
+            }
+            txn.commit().map_err(fail)
+        })
+        .await
+    }
+
+    pub async fn replace_report(&self, id: &str, json: &[u8]) -> Result<(), StoreFailure> {
+        let (id, json) = (id.to_string(), json.to_vec());
+        self.blocking(move |db, _| {
+            let txn = db.begin_write().map_err(fail)?;
+            {
+                let mut t = txn.open_table(REPORTS).map_err(fail)?;
+                t.insert(id.as_str(), json.as_slice()).map_err(fail)?;
+            }
+            txn.commit().map_err(fail)
+        })
+        .await
+    }
+
+    pub async fn get_report(&self, id: &str) -> Result<Option<Vec<u8>>, StoreFailure> {
+        let id = id.to_string();
+        self.blocking(move |db, _| {
+            let txn = db.begin_read().map_err(fail)?;
+            let t = txn.open_table(REPORTS).map_err(fail)?;
+            Ok(t.get(id.as_str())
+                .map_err(fail)?
+                .map(|v| v.value().to_vec()))
+        })
+        .await
+    }
+
+    // --- streams -------------------------------------------------------------------------
+
+    /// Append `payload` unless an entry for `dedup` (a report id) is already in `stream`.
+    pub async fn append(
+        &self,
+        stream: &str,
+        dedup: Option<&str>,
+        payload: &[u8],
+    ) -> Result<String, StoreFailure> {
+        let stream = stream.to_string();
+        let dedup = dedup.map(|d| format!("{stream}\u{0}{d}"));
+        let payload = payload.to_vec();
+        self.blocking(move |db, _| {
+            let txn = db.begin_write().map_err(fail)?;
+            let seq = {
+                let mut enqueued = txn.open_table(ENQUEUED).map_err(fail)?;
+                let existing = match &dedup {
+                    Some(k) => enqueued.get(k.as_str()).map_err(fail)?.map(|v| v.value()),
+                    None => None,
+                };
+                match existing {
+                    Some(seq) => seq,
+                    None => {
+                        let mut cursors = txn.open_table(CURSORS).map_err(fail)?;
+                        let seq = cursors
+                            .get(stream.as_str())
+                            .map_err(fail)?
+                            .map_or(0, |v| v.value())
+                            + 1;
+                        cursors.insert(stream.as_str(), seq).map_err(fail)?;
+                        let mut entries = txn.open_table(ENTRIES).map_err(fail)?;
+                        entries
+                            .insert((stream.as_str(), seq), payload.as_slice())
+                            .map_err(fail)?;
+                        if let Some(k) = &dedup {
+                            enqueued.insert(k.as_str(), seq).map_err(fail)?;
+                        }
+                        seq
+                    }
+                }
+            };
+            txn.commit().map_err(fail)?;
+            Ok(format!("{seq}-0"))
+        })
+        .await
+    }
+
+    /// Re-claim entries pending longer than `min_idle`, then deliver new ones, up to `max`.
+    pub async fn claim(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        max: usize,
+        min_idle: Duration,
+    ) -> Result<Vec<Entry>, StoreFailure> {
+        let (stream, gk, consumer) = (
+            stream.to_string(),
+            group_key(stream, group),
+            consumer.to_string(),
+        );
+        self.blocking(move |db, now| {
+            let txn = db.begin_write().map_err(fail)?;
+            let mut out = Vec::new();
+            {
+                let mut pending = txn.open_table(PENDING).map_err(fail)?;
+                let entries = txn.open_table(ENTRIES).map_err(fail)?;
+                let idle_ms = min_idle.as_millis() as u64;
+                let mut stale = Vec::new();
+                for item in pending
+                    .range((gk.as_str(), 0u64)..=(gk.as_str(), u64::MAX))
+                    .map_err(fail)?
+                {
+                    let (k, v) = item.map_err(fail)?;
+                    let (_, claimed_at, deliveries) = v.value();
+                    if now.saturating_sub(claimed_at) >= idle_ms {
+                        stale.push((k.value().1, deliveries));
+                        if stale.len() >= max {
+                            break;
+                        }
+                    }
+                }
+                for (seq, deliveries) in stale {
+                    let payload = entries.get((stream.as_str(), seq)).map_err(fail)?;
+                    let Some(payload) = payload else {
+                        pending.remove((gk.as_str(), seq)).map_err(fail)?;
+                        continue;
+                    };
+                    out.push(Entry {
+                        entry_id: format!("{seq}-0"),
+                        payload: payload.value().to_vec(),
+                        deliveries,
+                    });
+                    pending
+                        .insert((gk.as_str(), seq), (consumer.as_str(), now, deliveries + 1))
+                        .map_err(fail)?;
+                }
+                if out.len() < max {
+                    let mut cursors = txn.open_table(CURSORS).map_err(fail)?;
+                    let delivered = cursors
+                        .get(gk.as_str())
+                        .map_err(fail)?
+                        .map_or(0, |v| v.value());
+                    let mut last = delivered;
+                    for item in entries
+                        .range((stream.as_str(), delivered + 1)..=(stream.as_str(), u64::MAX))
+                        .map_err(fail)?
+                    {
+                        if out.len() >= max {
+                            break;
+                        }
+                        let (k, v) = item.map_err(fail)?;
+                        let seq = k.value().1;
+                        out.push(Entry {
+                            entry_id: format!("{seq}-0"),
+                            payload: v.value().to_vec(),
+                            deliveries: 0,
+                        });
+                        pending
+                            .insert((gk.as_str(), seq), (consumer.as_str(), now, 1))
+                            .map_err(fail)?;
+                        last = seq;
+                    }
+                    if last != delivered {
+                        cursors.insert(gk.as_str(), last).map_err(fail)?;
+                    }
+                }
+            }
+            txn.commit().map_err(fail)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    pub async fn ack(
+        &self,
+        stream: &str,
+        group: &str,
+        entry_id: &str,
+    ) -> Result<bool, StoreFailure> {
+        let Some(seq) = parse_entry_id(entry_id) else {
+            return Ok(false);
+        };
+        let gk = group_key(stream, group);
+        self.blocking(move |db, _| {
+            let txn = db.begin_write().map_err(fail)?;
+            let removed = {
+                let mut pending = txn.open_table(PENDING).map_err(fail)?;
+                let removed = pending.remove((gk.as_str(), seq)).map_err(fail)?.is_some();
+                removed
+            };
+            txn.commit().map_err(fail)?;
+            Ok(removed)
+        })
+        .await
+    }
+
+    /// (entries in the stream, entries delivered to the group and not acknowledged, entries
+    /// not yet delivered to the group).
+    pub async fn depth(&self, stream: &str, group: &str) -> Result<(u64, u64, u64), StoreFailure> {
+        let (stream, gk) = (stream.to_string(), group_key(stream, group));
+        self.blocking(move |db, _| {
+            let txn = db.begin_read().map_err(fail)?;
+            let cursors = txn.open_table(CURSORS).map_err(fail)?;
+            let last = cursors
+                .get(stream.as_str())
+                .map_err(fail)?
+                .map_or(0, |v| v.value());
+            let delivered = cursors
+                .get(gk.as_str())
+                .map_err(fail)?
+                .map_or(0, |v| v.value());
+            let pending = txn.open_table(PENDING).map_err(fail)?;
+            let n_pending = pending
+                .range((gk.as_str(), 0u64)..=(gk.as_str(), u64::MAX))
+                .map_err(fail)?
+                .count() as u64;
+            let entries = txn.open_table(ENTRIES).map_err(fail)?;
+            let total = entries
+                .range((stream.as_str(), 0u64)..=(stream.as_str(), u64::MAX))
+                .map_err(fail)?
+                .count() as u64;
+            let _ = entries.len();
+            Ok((total, n_pending, last.saturating_sub(delivered)))
+        })
+        .await
+    }
+}
+
+fn live_value(raw: &[u8], now: u64) -> Option<Vec<u8>> {
+    if raw.len() < 8 {
+        return None;
+    }
+    let expires = u64::from_be_bytes(raw[..8].try_into().ok()?);
+    (expires == 0 || expires > now).then(|| raw[8..].to_vec())
+}
+
+fn parse_entry_id(id: &str) -> Option<u64> {
+    id.strip_suffix("-0").unwrap_or(id).parse().ok()
+}

@@ -1,0 +1,280 @@
+//! Durable storage: content-addressed files for media and raw originals, and one backend for
+//! everything else (reports, the IOC queue, channel streams, shared state).
+//!
+//! The backend is Redis (production, several instances) or an embedded redb file (one command,
+//! no server). Both give the same semantics, checked by one contract test suite
+//! (`tests/queue.rs`), so the rest of the gateway does not know which one runs.
+//!
+//! # Layout
+//! - `blobs`: content-addressed files under the data folder.
+//! - `embedded`: the redb backend.
+//! - `redis`: the Redis Streams backend.
+
+pub mod blobs;
+mod embedded;
+mod redis;
+
+use std::path::Path;
+use std::time::Duration;
+
+use channels::intake::{StateStore, StoreError, StreamEntry, Streams};
+
+use crate::clock::SharedClock;
+
+pub use blobs::{BlobError, BlobStore, Staged};
+
+/// Stream of accepted and needs-review reports for the IOC.
+pub const REPORTS_STREAM: &str = "ioc:reports";
+/// Stream of rejected reports, kept for audit.
+pub const REJECTIONS_STREAM: &str = "ioc:rejections";
+/// Consumer group of the IOC on [`REPORTS_STREAM`].
+pub const IOC_GROUP: &str = "ioc";
+/// Consumer group of the gateway's own workers on channel streams.
+pub const GATEWAY_GROUP: &str = "gateway";
+
+/// The backend failed (unreachable, I/O error): nothing was acknowledged, the caller retries.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreFailure(pub String);
+
+/// One stream entry handed out by [`Store::claim`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub entry_id: String,
+    pub payload: Vec<u8>,
+    /// Deliveries before this one (Redis reports re-claimed entries as 1).
+    pub deliveries: u64,
+}
+
+/// The backend: a closed set, dispatched by `match`.
+#[derive(Clone)]
+pub enum Store {
+    Redis(redis::RedisStore),
+    Embedded(embedded::Embedded),
+}
+
+macro_rules! dispatch {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match $self {
+            Store::Redis(s) => s.$method($($arg),*).await,
+            Store::Embedded(s) => s.$method($($arg),*).await,
+        }
+    };
+}
+
+impl Store {
+    pub async fn redis(url: &str) -> Result<Store, StoreFailure> {
+        let store = redis::RedisStore::connect(url).await?;
+        store.ping().await?;
+        Ok(Store::Redis(store))
+    }
+
+    pub fn embedded(path: &Path, clock: SharedClock) -> Result<Store, StoreFailure> {
+        Ok(Store::Embedded(embedded::Embedded::open(path, clock)?))
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Store::Redis(_) => "redis",
+            Store::Embedded(_) => "embedded",
+        }
+    }
+
+    /// Whether the backend answers (readiness).
+    pub async fn ping(&self) -> Result<(), StoreFailure> {
+        match self {
+            Store::Redis(s) => s.ping().await,
+            Store::Embedded(s) => s.get("gw:ping").await.map(|_| ()),
+        }
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreFailure> {
+        dispatch!(self.get(key))
+    }
+
+    pub async fn put(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<(), StoreFailure> {
+        dispatch!(self.put(key, value, ttl))
+    }
+
+    pub async fn put_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreFailure> {
+        dispatch!(self.put_if_absent(key, value, ttl))
+    }
+
+    pub async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreFailure> {
+        dispatch!(self.compare_and_swap(key, expected, new, ttl))
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), StoreFailure> {
+        dispatch!(self.delete(key))
+    }
+
+    pub async fn incr(&self, key: &str, ttl: Duration) -> Result<i64, StoreFailure> {
+        dispatch!(self.incr(key, ttl))
+    }
+
+    /// Store a report document unless one with that id exists (first write wins).
+    pub async fn put_report_if_absent(&self, id: &str, json: &[u8]) -> Result<(), StoreFailure> {
+        dispatch!(self.put_report_if_absent(id, json))
+    }
+
+    /// Overwrite a report document (status changes by the IOC).
+    pub async fn replace_report(&self, id: &str, json: &[u8]) -> Result<(), StoreFailure> {
+        dispatch!(self.replace_report(id, json))
+    }
+
+    pub async fn get_report(&self, id: &str) -> Result<Option<Vec<u8>>, StoreFailure> {
+        dispatch!(self.get_report(id))
+    }
+
+    /// Append to a stream. With `dedup` (a report id), appending the same id twice leaves one
+    /// entry and returns its id both times: a retried commit never doubles a report.
+    pub async fn append(
+        &self,
+        stream: &str,
+        dedup: Option<&str>,
+        payload: &[u8],
+    ) -> Result<String, StoreFailure> {
+        dispatch!(self.append(stream, dedup, payload))
+    }
+
+    /// Hand out up to `max` entries to `consumer`: first those another consumer claimed more
+    /// than `min_idle` ago without acknowledging (XAUTOCLAIM), then new ones (XREADGROUP).
+    pub async fn claim(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        max: usize,
+        min_idle: Duration,
+    ) -> Result<Vec<Entry>, StoreFailure> {
+        dispatch!(self.claim(stream, group, consumer, max, min_idle))
+    }
+
+    /// Acknowledge an entry; false when it was not pending (unknown or already acknowledged).
+    pub async fn ack(
+        &self,
+        stream: &str,
+        group: &str,
+        entry_id: &str,
+    ) -> Result<bool, StoreFailure> {
+        dispatch!(self.ack(stream, group, entry_id))
+    }
+
+    /// (length, pending for the group, not yet delivered to the group).
+    pub async fn depth(&self, stream: &str, group: &str) -> Result<(u64, u64, u64), StoreFailure> {
+        dispatch!(self.depth(stream, group))
+    }
+}
+
+/// The store as the channels see it: durable JSON streams and shared state.
+#[derive(Clone)]
+pub struct ChannelStore {
+    pub store: Store,
+    /// Entries of channel streams claimed and not acknowledged are handed out again after this.
+    pub claim_timeout: Duration,
+}
+
+fn store_error(e: StoreFailure) -> StoreError {
+    StoreError(e.0)
+}
+
+impl Streams for ChannelStore {
+    async fn push(&self, stream: &str, payload: serde_json::Value) -> Result<String, StoreError> {
+        let bytes = serde_json::to_vec(&payload).map_err(|e| StoreError(e.to_string()))?;
+        self.store
+            .append(stream, None, &bytes)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn claim(
+        &self,
+        stream: &str,
+        consumer: &str,
+        max: usize,
+    ) -> Result<Vec<StreamEntry>, StoreError> {
+        let entries = self
+            .store
+            .claim(stream, GATEWAY_GROUP, consumer, max, self.claim_timeout)
+            .await
+            .map_err(store_error)?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|e| {
+                let payload = serde_json::from_slice(&e.payload).ok()?;
+                Some(StreamEntry {
+                    entry_id: e.entry_id,
+                    payload,
+                    deliveries: e.deliveries,
+                })
+            })
+            .collect())
+    }
+
+    async fn ack(&self, stream: &str, entry_id: &str) -> Result<(), StoreError> {
+        self.store
+            .ack(stream, GATEWAY_GROUP, entry_id)
+            .await
+            .map(|_| ())
+            .map_err(store_error)
+    }
+}
+
+impl StateStore for ChannelStore {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.store.get(key).await.map_err(store_error)
+    }
+
+    async fn put(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), StoreError> {
+        self.store.put(key, value, ttl).await.map_err(store_error)
+    }
+
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.store
+            .put_if_absent(key, value, ttl)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.store
+            .compare_and_swap(key, expected, new, ttl)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.store.delete(key).await.map_err(store_error)
+    }
+
+    async fn incr(&self, key: &str, ttl: Duration) -> Result<i64, StoreError> {
+        self.store.incr(key, ttl).await.map_err(store_error)
+    }
+}

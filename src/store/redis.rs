@@ -1,0 +1,450 @@
+//! The Redis Streams backend (R-Q-1, R-Q-4). Works with Redis 7+ and Valkey 8, standalone or
+//! behind Sentinel/cluster proxies: every script touches keys of one hash slot only (a stream and
+//! its markers share the stream's name as hash tag).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use redis::{Script, Value};
+
+use super::{Entry, StoreFailure};
+
+const PREFIX: &str = "gw";
+
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    groups: Arc<Mutex<HashSet<String>>>,
+    scripts: Arc<Scripts>,
+}
+
+struct Scripts {
+    enqueue_once: Script,
+    cas: Script,
+    incr: Script,
+}
+
+fn fail(e: impl std::fmt::Display) -> StoreFailure {
+    StoreFailure(format!("redis: {e}"))
+}
+
+fn state_key(key: &str) -> String {
+    format!("{PREFIX}:state:{key}")
+}
+
+fn report_key(id: &str) -> String {
+    format!("{PREFIX}:report:{id}")
+}
+
+/// Marks that `report_id` was appended to `stream`; in the stream's hash slot.
+fn marker_key(stream: &str, report_id: &str) -> String {
+    format!("{PREFIX}:{{{stream}}}:enqueued:{report_id}")
+}
+
+impl RedisStore {
+    pub async fn connect(url: &str) -> Result<Self, StoreFailure> {
+        let client = redis::Client::open(url).map_err(fail)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(Duration::from_secs(10)))
+            .set_number_of_retries(3);
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(fail)?;
+        Ok(RedisStore {
+            conn,
+            groups: Arc::new(Mutex::new(HashSet::new())),
+            scripts: Arc::new(Scripts {
+                enqueue_once: Script::new(
+                    r"local done = redis.call('GET', KEYS[2])
+                      if done then return done end
+                      local id = redis.call('XADD', KEYS[1], '*', 'report_id', ARGV[1], 'payload', ARGV[2])
+                      redis.call('SET', KEYS[2], id)
+                      return id",
+                ),
+                cas: Script::new(
+                    r"local cur = redis.call('GET', KEYS[1])
+                      if ARGV[1] == '1' then
+                        if cur ~= ARGV[2] then return 0 end
+                      elseif cur then return 0 end
+                      if ARGV[3] == '1' then
+                        if tonumber(ARGV[5]) > 0 then
+                          redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[5])
+                        else
+                          redis.call('SET', KEYS[1], ARGV[4])
+                        end
+                      else
+                        redis.call('DEL', KEYS[1])
+                      end
+                      return 1",
+                ),
+                incr: Script::new(
+                    r"local n = redis.call('INCR', KEYS[1])
+                      if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+                      return n",
+                ),
+            }),
+        })
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreFailure> {
+        let _: String = redis::cmd("PING")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(fail)?;
+        Ok(())
+    }
+
+    // --- state ---------------------------------------------------------------------------
+
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreFailure> {
+        redis::cmd("GET")
+            .arg(state_key(key))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(fail)
+    }
+
+    pub async fn put(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<(), StoreFailure> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(state_key(key)).arg(value);
+        if let Some(ttl) = ttl {
+            cmd.arg("PX").arg(ttl.as_millis().max(1) as u64);
+        }
+        cmd.query_async::<()>(&mut self.conn()).await.map_err(fail)
+    }
+
+    pub async fn put_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreFailure> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(state_key(key)).arg(value).arg("NX");
+        if let Some(ttl) = ttl {
+            cmd.arg("PX").arg(ttl.as_millis().max(1) as u64);
+        }
+        let set: Option<String> = cmd.query_async(&mut self.conn()).await.map_err(fail)?;
+        Ok(set.is_some())
+    }
+
+    pub async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreFailure> {
+        let swapped: i64 = self
+            .scripts
+            .cas
+            .key(state_key(key))
+            .arg(if expected.is_some() { "1" } else { "0" })
+            .arg(expected.unwrap_or_default())
+            .arg(if new.is_some() { "1" } else { "0" })
+            .arg(new.unwrap_or_default())
+            .arg(ttl.map_or(0, |d| d.as_millis().max(1) as u64))
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(fail)?;
+        Ok(swapped == 1)
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), StoreFailure> {
+        redis::cmd("DEL")
+            .arg(state_key(key))
+            .query_async::<()>(&mut self.conn())
+            .await
+            .map_err(fail)
+    }
+
+    pub async fn incr(&self, key: &str, ttl: Duration) -> Result<i64, StoreFailure> {
+        self.scripts
+            .incr
+            .key(state_key(key))
+            .arg(ttl.as_millis().max(1) as u64)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(fail)
+    }
+
+    // --- reports -------------------------------------------------------------------------
+
+    pub async fn put_report_if_absent(&self, id: &str, json: &[u8]) -> Result<(), StoreFailure> {
+        redis::cmd("SET")
+            .arg(report_key(id))
+            .arg(json)
+            .arg("NX")
+            .query_async::<Option<String>>(&mut self.conn())
+            .await
+            .map_err(fail)
+            .map(|_| ())
+    }
+
+    pub async fn replace_report(&self, id: &str, json: &[u8]) -> Result<(), StoreFailure> {
+        redis::cmd("SET")
+            .arg(report_key(id))
+            .arg(json)
+            .query_async::<()>(&mut self.conn())
+            .await
+            .map_err(fail)
+    }
+
+    pub async fn get_report(&self, id: &str) -> Result<Option<Vec<u8>>, StoreFailure> {
+        redis::cmd("GET")
+            .arg(report_key(id))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(fail)
+    }
+
+    // --- streams -------------------------------------------------------------------------
+
+    pub async fn append(
+        &self,
+        stream: &str,
+        dedup: Option<&str>,
+        payload: &[u8],
+    ) -> Result<String, StoreFailure> {
+        match dedup {
+            Some(report_id) => self
+                .scripts
+                .enqueue_once
+                .key(stream)
+                .key(marker_key(stream, report_id))
+                .arg(report_id)
+                .arg(payload)
+                .invoke_async(&mut self.conn())
+                .await
+                .map_err(fail),
+            None => redis::cmd("XADD")
+                .arg(stream)
+                .arg("*")
+                .arg("report_id")
+                .arg("")
+                .arg("payload")
+                .arg(payload)
+                .query_async(&mut self.conn())
+                .await
+                .map_err(fail),
+        }
+    }
+
+    async fn ensure_group(&self, stream: &str, group: &str) -> Result<(), StoreFailure> {
+        let k = format!("{stream}\u{0}{group}");
+        if self.groups.lock().expect("not poisoned").contains(&k) {
+            return Ok(());
+        }
+        let created: Result<(), redis::RedisError> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(stream)
+            .arg(group)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut self.conn())
+            .await;
+        match created {
+            Ok(()) => {}
+            Err(e) if e.code() == Some("BUSYGROUP") => {}
+            Err(e) => return Err(fail(e)),
+        }
+        self.groups.lock().expect("not poisoned").insert(k);
+        Ok(())
+    }
+
+    pub async fn claim(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        max: usize,
+        min_idle: Duration,
+    ) -> Result<Vec<Entry>, StoreFailure> {
+        self.ensure_group(stream, group).await?;
+        let mut out = Vec::new();
+        let reclaimed: Value = redis::cmd("XAUTOCLAIM")
+            .arg(stream)
+            .arg(group)
+            .arg(consumer)
+            .arg(min_idle.as_millis() as u64)
+            .arg("0-0")
+            .arg("COUNT")
+            .arg(max)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(fail)?;
+        if let Value::Array(parts) = reclaimed {
+            if let Some(entries) = parts.get(1) {
+                out.extend(parse_entries(entries, 1));
+            }
+        }
+        if out.len() < max {
+            let fresh: Value = redis::cmd("XREADGROUP")
+                .arg("GROUP")
+                .arg(group)
+                .arg(consumer)
+                .arg("COUNT")
+                .arg(max - out.len())
+                .arg("STREAMS")
+                .arg(stream)
+                .arg(">")
+                .query_async(&mut self.conn())
+                .await
+                .map_err(fail)?;
+            match fresh {
+                Value::Array(streams) => {
+                    for s in streams {
+                        if let Value::Array(pair) = s {
+                            if let Some(entries) = pair.get(1) {
+                                out.extend(parse_entries(entries, 0));
+                            }
+                        }
+                    }
+                }
+                Value::Map(streams) => {
+                    for (_, entries) in streams {
+                        out.extend(parse_entries(&entries, 0));
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.truncate(max);
+        Ok(out)
+    }
+
+    pub async fn ack(
+        &self,
+        stream: &str,
+        group: &str,
+        entry_id: &str,
+    ) -> Result<bool, StoreFailure> {
+        if !is_stream_id(entry_id) {
+            return Ok(false);
+        }
+        self.ensure_group(stream, group).await?;
+        let n: i64 = redis::cmd("XACK")
+            .arg(stream)
+            .arg(group)
+            .arg(entry_id)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(fail)?;
+        Ok(n > 0)
+    }
+
+    pub async fn depth(&self, stream: &str, group: &str) -> Result<(u64, u64, u64), StoreFailure> {
+        self.ensure_group(stream, group).await?;
+        let len: u64 = redis::cmd("XLEN")
+            .arg(stream)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(fail)?;
+        let groups: Value = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(stream)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(fail)?;
+        let (mut pending, mut lag) = (0, 0);
+        if let Value::Array(groups) = groups {
+            for g in groups {
+                let fields = to_pairs(&g);
+                if fields
+                    .iter()
+                    .any(|(k, v)| k == "name" && as_string(v).as_deref() == Some(group))
+                {
+                    for (k, v) in &fields {
+                        match k.as_str() {
+                            "pending" => pending = as_u64(v).unwrap_or(0),
+                            "lag" => lag = as_u64(v).unwrap_or(0),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+        Ok((len, pending, lag))
+    }
+}
+
+fn is_stream_id(id: &str) -> bool {
+    let mut parts = id.split('-');
+    let ok =
+        |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
+}
+
+fn parse_entries(v: &Value, deliveries: u64) -> Vec<Entry> {
+    let Value::Array(items) = v else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let Value::Array(pair) = item else { continue };
+        let (Some(id), Some(fields)) = (pair.first().and_then(as_string), pair.get(1)) else {
+            continue;
+        };
+        let payload = to_pairs(fields)
+            .into_iter()
+            .find(|(k, _)| k == "payload")
+            .and_then(|(_, v)| as_bytes(&v));
+        if let Some(payload) = payload {
+            out.push(Entry {
+                entry_id: id,
+                payload,
+                deliveries,
+            });
+        }
+    }
+    out
+}
+
+fn to_pairs(v: &Value) -> Vec<(String, Value)> {
+    match v {
+        Value::Array(flat) => flat
+            .chunks(2)
+            .filter_map(|c| match c {
+                [k, v] => as_string(k).map(|k| (k, v.clone())),
+                _ => None,
+            })
+            .collect(),
+        Value::Map(pairs) => pairs
+            .iter()
+            .filter_map(|(k, v)| as_string(k).map(|k| (k, v.clone())))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn as_bytes(v: &Value) -> Option<Vec<u8>> {
+    match v {
+        Value::BulkString(b) => Some(b.clone()),
+        Value::SimpleString(s) => Some(s.clone().into_bytes()),
+        Value::VerbatimString { text, .. } => Some(text.clone().into_bytes()),
+        _ => None,
+    }
+}
+
+fn as_string(v: &Value) -> Option<String> {
+    as_bytes(v).and_then(|b| String::from_utf8(b).ok())
+}
+
+fn as_u64(v: &Value) -> Option<u64> {
+    match v {
+        Value::Int(n) => u64::try_from(*n).ok(),
+        other => as_string(other).and_then(|s| s.parse().ok()),
+    }
+}
