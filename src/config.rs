@@ -34,12 +34,18 @@ pub struct Config {
     pub limits: Limits,
     pub queue: QueueConfig,
     pub validation: ValidationConfig,
+    pub geo: GeoConfig,
     /// Log format: `text` or `json`.
     pub log_format: LogFormat,
     /// The email channel (`[email]`): read by `channels::email`.
     pub email: Option<serde_json::Value>,
     /// The Zalo channels (`[zalo]`): read by `channels::zalo`.
     pub zalo: Option<serde_json::Value>,
+    /// Channel keys given by environment (`email.imap_host` → raw text), typed against the
+    /// channel's own configuration when it is built (ids longer than 2^53, numeric passwords and
+    /// user names must stay text).
+    #[serde(skip)]
+    pub channel_env: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for Config {
@@ -54,9 +60,11 @@ impl Default for Config {
             limits: Limits::default(),
             queue: QueueConfig::default(),
             validation: ValidationConfig::default(),
+            geo: GeoConfig::default(),
             log_format: LogFormat::Text,
             email: None,
             zalo: None,
+            channel_env: Default::default(),
         }
     }
 }
@@ -138,6 +146,25 @@ impl Default for QueueConfig {
     }
 }
 
+/// The gazetteer and boundary (R-VAL-LOC). Unset files: the data shipped with the gateway
+/// (Long An before and after the 2025 reform). Set the four files together to replace it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GeoConfig {
+    /// Pre-2025 units (TSV: province, district and commune codes and names).
+    pub old_units: Option<PathBuf>,
+    /// Post-2025 communes (TSV).
+    pub new_units: Option<PathBuf>,
+    /// Old → new mapping (TSV).
+    pub old_to_new: Option<PathBuf>,
+    /// Outline of the jurisdiction (GeoJSON).
+    pub boundary: Option<PathBuf>,
+    /// Optional outlines of the new communes (GeoJSON), to place a point in its commune.
+    pub communes: Option<PathBuf>,
+    /// Tolerance around the boundary, in metres (default 2000).
+    pub margin_m: Option<f64>,
+}
+
 /// Role of an API key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -214,6 +241,14 @@ pub enum ConfigError {
     Invalid(Box<figment::Error>),
 }
 
+/// Environment keys (lowercase, without `GATEWAY_`) that belong to a channel section.
+fn is_channel_key(key: &str) -> bool {
+    key.starts_with("imap_")
+        || key.starts_with("smtp_")
+        || key == "mail_from"
+        || key.starts_with("zalo_")
+}
+
 /// Map an environment variable name (without `GATEWAY_`, lowercased) to its key path.
 fn env_key(key: &str) -> String {
     if key.starts_with("imap_") || key.starts_with("smtp_") || key == "mail_from" {
@@ -239,16 +274,80 @@ impl Config {
         }
         figment = figment.merge(
             Env::prefixed("GATEWAY_")
-                .ignore(&["api_keys"])
+                .ignore(&["api_keys", "config", "log", "failpoint"])
+                .filter(|k| !is_channel_key(&k.as_str().to_ascii_lowercase()))
                 .map(|k| env_key(&k.as_str().to_ascii_lowercase()).into()),
         );
         // API keys hold arbitrary characters: read them verbatim, not as a typed value.
         if let Ok(keys) = std::env::var("GATEWAY_API_KEYS") {
             figment = figment.merge(("api_keys", keys));
         }
-        figment
+        let mut config: Config = figment
             .extract()
-            .map_err(|e| ConfigError::Invalid(Box::new(e)))
+            .map_err(|e| ConfigError::Invalid(Box::new(e)))?;
+        for (name, value) in std::env::vars() {
+            if let Some(key) = name.strip_prefix("GATEWAY_") {
+                let key = key.to_ascii_lowercase();
+                if is_channel_key(&key) {
+                    config.channel_env.insert(env_key(&key), value);
+                }
+            }
+        }
+        Ok(config)
+    }
+
+    /// The `[section]` table of a channel with its environment overrides, each typed like the
+    /// same key of `defaults` (the channel configuration's defaults serialised): numbers and
+    /// booleans are parsed, everything else stays text.
+    pub fn channel_section(
+        &self,
+        section: &str,
+        defaults: &serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let table = match section {
+            "email" => &self.email,
+            "zalo" => &self.zalo,
+            _ => &None,
+        };
+        let mut value = table.clone().unwrap_or_else(|| serde_json::json!({}));
+        let Some(obj) = value.as_object_mut() else {
+            return Err(format!("[{section}] must be a table"));
+        };
+        let prefix = format!("{section}.");
+        for (key, raw) in &self.channel_env {
+            let Some(field) = key.strip_prefix(&prefix) else {
+                continue;
+            };
+            // Optional numbers default to null: their names say what they are.
+            let numeric_name = ["_port", "_secs", "_bytes", "_attempts", "_per_hour", "_m"]
+                .iter()
+                .any(|suffix| field.ends_with(suffix));
+            let expected = match defaults.get(field) {
+                Some(serde_json::Value::Null) | None if numeric_name => {
+                    Some(&serde_json::Value::Number(0.into()))
+                }
+                other => other,
+            };
+            let typed = match expected {
+                Some(serde_json::Value::Number(_)) => raw
+                    .trim()
+                    .parse::<serde_json::Number>()
+                    .map(serde_json::Value::Number)
+                    .map_err(|_| format!("{section}.{field} must be a number, not `{raw}`"))?,
+                Some(serde_json::Value::Bool(_)) => match raw.trim() {
+                    "true" | "1" | "yes" => serde_json::Value::Bool(true),
+                    "false" | "0" | "no" => serde_json::Value::Bool(false),
+                    _ => {
+                        return Err(format!(
+                            "{section}.{field} must be true or false, not `{raw}`"
+                        ))
+                    }
+                },
+                _ => serde_json::Value::String(raw.clone()),
+            };
+            obj.insert(field.to_string(), typed);
+        }
+        Ok(value)
     }
 
     pub fn media_dir(&self) -> PathBuf {
@@ -289,5 +388,58 @@ mod tests {
         assert_eq!(c.limits.max_files, 10);
         assert_eq!(c.limits.photo_max_bytes, 20_000_000);
         assert_eq!(c.limits.video_max_bytes, 200_000_000);
+    }
+}
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    #[test]
+    fn the_example_configuration_in_deploy_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/gateway.example.toml");
+        let config = Config::load(Some(&path)).expect("deploy/gateway.example.toml is valid");
+        assert_eq!(config.queue.claim_timeout_secs, 300);
+        assert_eq!(config.limits.max_files, 10);
+    }
+
+    #[test]
+    fn a_missing_file_is_a_clear_error() {
+        let err = Config::load(Some(Path::new("/nonexistent/gateway.toml"))).unwrap_err();
+        assert!(err.to_string().contains("does not exist"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod channel_env_tests {
+    use super::*;
+
+    #[test]
+    fn channel_values_from_the_environment_are_typed_like_the_channel_wants() {
+        let mut config = Config::default();
+        for (k, v) in [
+            ("zalo.app_id", "360846524940903967"),
+            ("zalo.media_timeout_secs", "30"),
+            ("email.imap_port", "993"),
+            ("email.imap_user", "1022"),
+            ("email.imap_password", "123456"),
+        ] {
+            config.channel_env.insert(k.into(), v.into());
+        }
+        let defaults = serde_json::json!({"app_id": "", "media_timeout_secs": 60});
+        let zalo = config.channel_section("zalo", &defaults).unwrap();
+        assert_eq!(zalo["app_id"], "360846524940903967", "ids stay text");
+        assert_eq!(zalo["media_timeout_secs"], 30);
+        let email = config
+            .channel_section("email", &serde_json::json!({"imap_port": null, "imap_user": null}))
+            .unwrap();
+        assert_eq!(email["imap_port"], 993);
+        assert_eq!(email["imap_user"], "1022", "a numeric user name stays text");
+        assert_eq!(email["imap_password"], "123456");
+        config.channel_env.insert("email.imap_port".into(), "imaps".into());
+        let err = config
+            .channel_section("email", &serde_json::json!({"imap_port": null}))
+            .unwrap_err();
+        assert!(err.contains("imap_port"), "{err}");
     }
 }

@@ -5,6 +5,7 @@
 //! # Layout
 //! - `config`: the TOML file and its environment overrides.
 //! - `clock`: the injected clock.
+//! - `failpoint`: crash injection for the restart tests.
 //! - `store`: content-addressed files and the queue/state backend (Redis or embedded).
 //! - `pipeline`: media inspection, validation and the idempotent durable commit.
 //! - `metrics`: Prometheus counters and gauges.
@@ -14,6 +15,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod failpoint;
 pub mod http;
 pub mod metrics;
 pub mod offline;

@@ -37,6 +37,24 @@ enum Command {
     },
     /// Load and validate the configuration; print it with secrets masked.
     CheckConfig,
+    /// Print what is read from media files: kind, media type, capture time with its source and
+    /// offset, GPS (one JSON object per file).
+    Inspect {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Ingest an old mailbox (Maildir, a folder of .eml files, or an mbox file) through the same
+    /// pipeline as the live channel, without answering the senders; prints a summary.
+    Import { path: PathBuf },
+    /// Read lines on stdin; print one JSON object per line with the text checks' codes and the
+    /// words behind them (`{"codes":[…],"words":[…]}`).
+    CheckText,
+    /// Print the gazetteer match of an address (old and new units) as JSON.
+    Locate {
+        /// The address, e.g. "ấp 3, xã Mỹ Yên, huyện Bến Lức".
+        #[arg(required = true, num_args = 1..)]
+        text: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -64,10 +82,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Check { now, files } => {
             let now = now.unwrap_or_else(|| gateway::server::clock_for(&config).now());
+            let geo = gateway::server::load_geo(&config.geo)?;
+            let email = channels::email::email_options(&gateway::server::email_config(&config)?);
             let mut out = std::io::stdout().lock();
             let mut failed = false;
             for file in files {
-                match gateway::offline::check_file(&file, now, &config.validation) {
+                match gateway::offline::check_file(&file, now, &config.validation, geo, &email) {
                     Ok(report) => {
                         let v = gateway::offline::verdict_json(&file, &report);
                         writeln!(out, "{v}")?;
@@ -85,6 +105,62 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
+        Command::Inspect { files } => {
+            let mut out = std::io::stdout().lock();
+            let mut failed = false;
+            for file in files {
+                let v = match std::fs::File::open(&file) {
+                    Ok(f) => {
+                        let info =
+                            normalizers::media::inspect(&mut std::io::BufReader::new(f), None);
+                        let mut v = normalizers::media::inspect_json(&info);
+                        if let Some(obj) = v.as_object_mut() {
+                            obj.insert("file".into(), file.display().to_string().into());
+                        }
+                        v
+                    }
+                    Err(e) => {
+                        failed = true;
+                        serde_json::json!({"file": file.display().to_string(), "error": e.to_string()})
+                    }
+                };
+                writeln!(out, "{v}")?;
+            }
+            Ok(if failed {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Import { path } => {
+            init_tracing(config.log_format);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let summary = runtime.block_on(import(config, &path))?;
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+            Ok(if summary.failed + summary.unreadable > 0 {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::CheckText => {
+            use std::io::BufRead;
+            let mut out = std::io::stdout().lock();
+            for line in std::io::stdin().lock().lines() {
+                let line = line.context("reading stdin")?;
+                writeln!(out, "{}", normalizers::vietnamese::check_text_line(&line))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Locate { text } => {
+            let geo = gateway::server::load_geo(&config.geo)?;
+            let v = normalizers::geo::locate_json(geo, &text.join(" "));
+            println!("{}", serde_json::to_string_pretty(&v)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::CheckConfig => {
             let mut shown = serde_json::to_value(&config)?;
             mask_secrets(&mut shown);
@@ -93,6 +169,39 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+async fn import(
+    config: Config,
+    path: &std::path::Path,
+) -> anyhow::Result<channels::email::ImportSummary> {
+    let email = gateway::server::email_config(&config)?;
+    let reader = channels::email::open_mailbox(path)
+        .with_context(|| format!("opening the mailbox {}", path.display()))?;
+    let gw = gateway::server::build(config).await?;
+    let store = gateway::server::channel_store(&gw.state);
+    let processor = channels::email::Processor {
+        intake: std::sync::Arc::new(gateway::pipeline::SharedPipeline(gw.state.pipeline.clone())),
+        streams: store.clone(),
+        state: store,
+        options: channels::email::email_options(&email),
+        reply_rate_per_hour: email.reply_rate_per_hour,
+        send_replies: false,
+        stats: Default::default(),
+    };
+    let bar = match reader.total {
+        Some(n) => indicatif::ProgressBar::new(n as u64),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} messages [{elapsed}] {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let summary = channels::email::import(reader, &processor, |n| bar.set_position(n))
+        .await
+        .map_err(|e| anyhow::anyhow!("import stopped: {e}"))?;
+    bar.finish_and_clear();
+    Ok(summary)
 }
 
 /// Replace the values of keys that hold secrets.

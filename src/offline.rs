@@ -1,8 +1,10 @@
 //! `gateway check`: normalise and validate a submission file offline, storing nothing.
 //!
-//! Input kinds:
-//! - a report JSON as the app or portal sends it (`report` part of `POST /v1/reports`), plus an
-//!   optional `"media": ["photo.jpg", …]` list of files relative to the JSON file.
+//! Input kinds, by extension and content:
+//! - `.eml`: an email as the mailbox 1022@longan.gov.vn receives it;
+//! - `.json` array: a Zalo OA conversation (the webhook events, in order);
+//! - `.json` object: a report as the app or portal sends it (`report` part of `POST /v1/reports`),
+//!   plus an optional `"media": ["photo.jpg", …]` list of files relative to the JSON file.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -10,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use normalizers::app::{self, AppSubmission};
+use normalizers::email::EmailOptions;
+use normalizers::geo::Geo;
 use normalizers::media;
 use normalizers::report::{Attachment, CaptureSource, Channel, Envelope, MediaKind, Report};
 use normalizers::validate::{Context, ValidationConfig, Validator};
@@ -41,40 +45,120 @@ pub fn check_file(
     path: &Path,
     now: DateTime<Utc>,
     config: &ValidationConfig,
+    geo: &Geo,
+    email: &EmailOptions,
 ) -> Result<Report, CheckError> {
     let read_err = |source| CheckError::Read {
         path: path.to_path_buf(),
         source,
     };
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     File::open(path)
         .map_err(read_err)?
-        .take(16 * 1024 * 1024)
-        .read_to_string(&mut text)
+        .take(MAX_INPUT_BYTES)
+        .read_to_end(&mut bytes)
         .map_err(read_err)?;
     let format = |reason: String| CheckError::Format {
         path: path.to_path_buf(),
         reason,
     };
-    let file: CheckFile = serde_json::from_str(&text).map_err(|e| format(e.to_string()))?;
-    let sub: AppSubmission = serde_json::from_value(serde_json::Value::Object(file.report))
-        .map_err(|e| format(e.to_string()))?;
-    sub.check_shape().map_err(|e| format(e.to_string()))?;
-    let envelope = Envelope {
+    let mut ctx = Context::new(now, config);
+    ctx.geo = Some(geo);
+    let validator = Validator::default();
+    let mut report = if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("eml"))
+    {
+        eml_report(&bytes, now, email).map_err(format)?
+    } else {
+        let text = String::from_utf8(bytes).map_err(|e| format(e.to_string()))?;
+        if text.trim_start().starts_with('[') {
+            // A Zalo OA conversation: the webhook events in order.
+            let events: Vec<normalizers::zalo::Event> =
+                serde_json::from_str(&text).map_err(|e| format(e.to_string()))?;
+            let envelope = envelope(Channel::ZaloOa, now);
+            return Ok(normalizers::zalo::check_conversation(
+                envelope, &events, &validator, &ctx,
+            ));
+        }
+        app_report(path, &text, now).map_err(format)?
+    };
+    normalizers::pipeline::finish(&mut report, &validator, &ctx);
+    Ok(report)
+}
+
+/// Largest submission file read.
+const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
+
+fn eml_report(raw: &[u8], now: DateTime<Utc>, options: &EmailOptions) -> Result<Report, String> {
+    let parsed = normalizers::email::normalize(envelope(Channel::Email, now), raw, options)
+        .map_err(|e| e.to_string())?;
+    let mut report = parsed.report;
+    for a in &parsed.attachments {
+        report.attachments.push(attachment_of_bytes(
+            a.file_name.clone(),
+            a.claimed_type.clone(),
+            &a.bytes,
+        ));
+    }
+    Ok(report)
+}
+
+fn envelope(channel: Channel, now: DateTime<Utc>) -> Envelope {
+    Envelope {
         id: "offline".into(),
         tracking_code: "offline".into(),
-        channel: sub.channel.channel(),
+        channel,
         channel_ref: None,
         received_at: now,
-    };
-    let mut report = app::normalize(envelope, &sub);
+    }
+}
+
+fn app_report(path: &Path, text: &str, now: DateTime<Utc>) -> Result<Report, String> {
+    let file: CheckFile = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let sub: AppSubmission = serde_json::from_value(serde_json::Value::Object(file.report))
+        .map_err(|e| e.to_string())?;
+    sub.check_shape().map_err(|e| e.to_string())?;
+    let mut report = app::normalize(envelope(sub.channel.channel(), now), &sub);
     let base = path.parent().unwrap_or(Path::new("."));
     for name in &file.media {
-        report.attachments.push(inspect_path(&base.join(name))?);
+        report
+            .attachments
+            .push(inspect_path(&base.join(name)).map_err(|e| e.to_string())?);
     }
-    let ctx = Context::new(now, config);
-    normalizers::pipeline::finish(&mut report, &Validator::default(), &ctx);
     Ok(report)
+}
+
+/// Inspect a medium held in memory (an email part).
+fn attachment_of_bytes(
+    file_name: Option<String>,
+    claimed_type: Option<String>,
+    bytes: &[u8],
+) -> Attachment {
+    let sha = hex::encode(Sha256::digest(bytes));
+    let info = media::inspect(&mut std::io::Cursor::new(bytes), claimed_type.as_deref());
+    Attachment {
+        kind: info.kind.unwrap_or(MediaKind::Document),
+        media_type: info.media_type,
+        claimed_type,
+        file_name,
+        size: bytes.len() as u64,
+        storage_key: format!("sha256/{sha}"),
+        sha256: sha,
+        captured_at: info.captured_at,
+        captured_at_source: if info.captured_at.is_some() {
+            info.captured_at_source
+        } else {
+            CaptureSource::None
+        },
+        captured_offset_minutes: info.captured_offset_minutes,
+        gps: info.gps,
+        width: info.width,
+        height: info.height,
+        duration_ms: info.duration_ms,
+        public_key: None,
+        unreadable: info.unreadable,
+    }
 }
 
 /// What `gateway check` prints for a report.
@@ -137,9 +221,4 @@ pub fn inspect_path(path: &Path) -> Result<Attachment, CheckError> {
         public_key: None,
         unreadable: info.unreadable,
     })
-}
-
-/// The channel a check file would come from, for display.
-pub fn channel_name(c: Channel) -> &'static str {
-    c.as_str()
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use channels::intake::{IngestError, Intake, MediaInput, MediaSource, Outcome, Submission};
 use chrono::{DateTime, Utc};
+use normalizers::geo::Geo;
 use normalizers::media::{self, MediaInfo};
 use normalizers::report::{Attachment, CaptureSource, MediaKind, Report};
 use normalizers::validate::{Context, Status, ValidationConfig, Validator, Verdict};
@@ -24,6 +25,9 @@ use rand::Rng;
 use crate::clock::SharedClock;
 use crate::metrics as m;
 use crate::store::{BlobStore, Staged, Store, StoreFailure, REJECTIONS_STREAM, REPORTS_STREAM};
+
+/// Photos larger than this get no public copy (the default photo limit is 20 MB).
+const PUBLIC_COPY_MAX_BYTES: u64 = 40_000_000;
 
 /// A medium already streamed to the staging folder and hashed.
 #[derive(Debug, Clone)]
@@ -38,6 +42,7 @@ pub struct Pipeline {
     pub store: Store,
     pub blobs: BlobStore,
     pub clock: SharedClock,
+    pub geo: &'static Geo,
     validator: Validator,
     validation: ValidationConfig,
     dedup_ttl: Duration,
@@ -48,6 +53,7 @@ impl Pipeline {
         store: Store,
         blobs: BlobStore,
         clock: SharedClock,
+        geo: &'static Geo,
         validation: ValidationConfig,
         dedup_ttl: Duration,
     ) -> Arc<Self> {
@@ -55,6 +61,7 @@ impl Pipeline {
             store,
             blobs,
             clock,
+            geo,
             validator: Validator::default(),
             validation,
             dedup_ttl,
@@ -107,10 +114,12 @@ impl Pipeline {
         }
     }
 
-    /// Validate a report at the clock's instant (no storage).
+    /// Validate a report as of its reception (no storage): the 48-hour rule counts from when the
+    /// citizen sent it, even when a backlog is processed later. Never later than the clock.
     pub async fn validate(&self, report: &mut Report) -> Verdict {
-        let now = self.clock.now();
-        let ctx = Context::new(now, &self.validation);
+        let now = report.received_at.min(self.clock.now());
+        let mut ctx = Context::new(now, &self.validation);
+        ctx.geo = Some(self.geo);
         normalizers::pipeline::finish(report, &self.validator, &ctx)
     }
 
@@ -155,6 +164,7 @@ impl Pipeline {
                 }
             }
         };
+        crate::failpoint::hit("after_dedup");
         if let Some(existing) = self.report(&id).await.map_err(storage("report"))? {
             // A repeat: finish a commit a crash may have interrupted, answer as the first time.
             for p in &media {
@@ -173,7 +183,9 @@ impl Pipeline {
         self.attach(&mut report, &media).await;
         for (p, a) in media.iter().zip(report.attachments.iter_mut()) {
             a.storage_key = self.blobs.commit(&p.staged).await.map_err(unavailable)?;
+            a.public_key = self.public_copy(a).await?;
         }
+        crate::failpoint::hit("after_media");
         let verdict = self.validate(&mut report).await;
         m::verdict(channel, &verdict);
         // Step 3 and 4.
@@ -187,8 +199,37 @@ impl Pipeline {
             .await
             .map_err(storage("report"))?
             .unwrap_or(report);
+        crate::failpoint::hit("after_report");
         self.enqueue(&stored).await?;
+        crate::failpoint::hit("after_queue");
         Ok(outcome(&stored, false))
+    }
+
+    /// A copy of a photo without EXIF/GPS, for publication (R-SEC-2). Photos are bounded by the
+    /// photo size limit, so the copy is made in memory off the async threads.
+    async fn public_copy(&self, a: &Attachment) -> Result<Option<String>, IngestError> {
+        const STRIPPABLE: [&str; 3] = ["image/jpeg", "image/png", "image/webp"];
+        if a.kind != MediaKind::Photo
+            || a.unreadable.is_some()
+            || !STRIPPABLE.contains(&a.media_type.as_str())
+            || a.size > PUBLIC_COPY_MAX_BYTES
+        {
+            return Ok(None);
+        }
+        let path = self.blobs.path_of(&a.storage_key).map_err(unavailable)?;
+        let media_type = a.media_type.clone();
+        let stripped = tokio::task::spawn_blocking(move || {
+            let bytes = std::fs::read(path).ok()?;
+            media::strip_metadata(&media_type, &bytes)
+        })
+        .await
+        .map_err(unavailable)?;
+        match stripped {
+            Some(bytes) => Ok(Some(
+                self.blobs.put_bytes(&bytes).await.map_err(unavailable)?,
+            )),
+            None => Ok(None),
+        }
     }
 
     async fn enqueue(&self, report: &Report) -> Result<(), IngestError> {

@@ -6,14 +6,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use normalizers::geo::{Geo, GeoSources};
 use rand::Rng;
 use tokio::net::TcpListener;
 
 use crate::clock::{SharedClock, StartedClock, SystemClock};
 use crate::config::{ApiKey, ApiKeys, Config, Role};
 use crate::http::{self, auth::KeyRing, AppState};
-use crate::pipeline::Pipeline;
-use crate::store::{BlobStore, Store};
+use crate::pipeline::{Pipeline, SharedPipeline};
+use crate::store::{BlobStore, ChannelStore, Store};
+use channels::email::EmailConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -31,6 +33,13 @@ pub enum ServeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot load the gazetteer/boundary: {0}")]
+    Geo(String),
+    #[error("invalid {channel} channel configuration: {message}")]
+    Channel {
+        channel: &'static str,
+        message: String,
+    },
     #[error("cannot write generated API keys to {path}: {source}")]
     Keys {
         path: PathBuf,
@@ -42,6 +51,7 @@ pub enum ServeError {
 pub struct Gateway {
     pub state: AppState,
     pub clock: SharedClock,
+    pub instance_id: String,
 }
 
 pub fn clock_for(config: &Config) -> SharedClock {
@@ -72,14 +82,17 @@ pub async fn build(config: Config) -> Result<Gateway, ServeError> {
             }
         })?,
     };
+    let geo = load_geo(&config.geo)?;
     let pipeline = Pipeline::new(
         store,
         blobs,
         clock.clone(),
+        geo,
         config.validation.clone(),
         Duration::from_secs(config.queue.idempotency_ttl_hours * 3600),
     );
     let keys = KeyRing::new(&config.api_keys);
+    let instance_id = instance_id(&config);
     let state = AppState {
         pipeline,
         config: Arc::new(config),
@@ -87,7 +100,57 @@ pub async fn build(config: Config) -> Result<Gateway, ServeError> {
         metrics: crate::metrics::install(),
         shutting_down: Arc::new(AtomicBool::new(false)),
     };
-    Ok(Gateway { state, clock })
+    Ok(Gateway {
+        state,
+        clock,
+        instance_id,
+    })
+}
+
+/// The configured gazetteer and boundary, or the shipped ones. Loaded once per process.
+pub fn load_geo(config: &crate::config::GeoConfig) -> Result<&'static Geo, ServeError> {
+    let files = [
+        &config.old_units,
+        &config.new_units,
+        &config.old_to_new,
+        &config.boundary,
+    ];
+    let geo = if files.iter().all(|f| f.is_none()) && config.communes.is_none() {
+        match config.margin_m {
+            None => return Ok(Geo::embedded()),
+            Some(m) => Geo::from_sources(normalizers::geo::EMBEDDED_SOURCES)
+                .map_err(|e| ServeError::Geo(e.to_string()))?
+                .with_margin_m(m),
+        }
+    } else {
+        let read = |p: &Option<PathBuf>, what: &str| -> Result<String, ServeError> {
+            let p = p.as_ref().ok_or_else(|| {
+                ServeError::Geo(format!("geo.{what} must be set with the other geo files"))
+            })?;
+            std::fs::read_to_string(p).map_err(|e| ServeError::Geo(format!("{}: {e}", p.display())))
+        };
+        let old_units = read(&config.old_units, "old_units")?;
+        let new_units = read(&config.new_units, "new_units")?;
+        let old_to_new = read(&config.old_to_new, "old_to_new")?;
+        let boundary = read(&config.boundary, "boundary")?;
+        let communes = match &config.communes {
+            Some(_) => Some(read(&config.communes, "communes")?),
+            None => None,
+        };
+        let geo = Geo::from_sources(GeoSources {
+            old_units_tsv: &old_units,
+            new_units_tsv: &new_units,
+            old_to_new_tsv: &old_to_new,
+            boundary_geojson: &boundary,
+            communes_geojson: communes.as_deref(),
+        })
+        .map_err(|e| ServeError::Geo(e.to_string()))?;
+        match config.margin_m {
+            Some(m) => geo.with_margin_m(m),
+            None => geo,
+        }
+    };
+    Ok(Box::leak(Box::new(geo)))
 }
 
 /// With no keys configured, use (or create on first start) one key per role in the data folder.
@@ -170,18 +233,135 @@ pub async fn serve(mut config: Config) -> Result<(), ServeError> {
     tracing::info!(addr = %local, backend = state.pipeline.store.kind(), "gateway listening");
     eprintln!("gateway listening on http://{local}");
     let shutting_down = state.shutting_down.clone();
-    let app = http::app(state);
+    let channels_stop = channels::email::CancellationToken::new();
+    let email = start_email(&state, &gateway.instance_id, channels_stop.clone())?;
+    let (zalo_stop, zalo_stopped) = tokio::sync::watch::channel(false);
+    let mut app = http::app(state.clone());
+    let mut zalo_workers = Vec::new();
+    if let Some(zalo) = start_zalo(&state, zalo_stopped)? {
+        app = app.merge(channels::zalo::router(zalo.clone()));
+        zalo_workers = channels::zalo::spawn_workers(zalo);
+        tracing::info!("zalo channels started");
+    }
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             shutting_down.store(true, Ordering::Relaxed);
+            let _ = zalo_stop.send(true);
             tracing::info!("shutdown requested: finishing requests in flight");
         })
         .await;
+    for worker in zalo_workers {
+        let _ = worker.await;
+    }
     if let Err(e) = result {
         tracing::error!(error = %e, "server stopped with an error");
     }
+    channels_stop.cancel();
+    if let Some(email) = email {
+        let _ = email.handle.await;
+    }
     Ok(())
+}
+
+/// The store as the channels see it.
+pub fn channel_store(state: &AppState) -> Arc<ChannelStore> {
+    Arc::new(ChannelStore {
+        store: state.pipeline.store.clone(),
+        claim_timeout: Duration::from_secs(60),
+    })
+}
+
+/// The email configuration (`[email]`, `GATEWAY_IMAP_*`, `GATEWAY_SMTP_*`).
+pub fn email_config(config: &Config) -> Result<EmailConfig, ServeError> {
+    channel_config(config, "email")
+}
+
+fn channel_config<T>(config: &Config, section: &'static str) -> Result<T, ServeError>
+where
+    T: serde::de::DeserializeOwned + serde::Serialize + Default,
+{
+    let error = |message: String| ServeError::Channel {
+        channel: section,
+        message,
+    };
+    let defaults = serde_json::to_value(T::default()).map_err(|e| error(e.to_string()))?;
+    let value = config.channel_section(section, &defaults).map_err(error)?;
+    serde_json::from_value(value).map_err(|e| error(e.to_string()))
+}
+
+/// Start the email channel when an IMAP host is configured.
+fn start_email(
+    state: &AppState,
+    instance_id: &str,
+    stop: channels::email::CancellationToken,
+) -> Result<Option<channels::email::EmailChannel>, ServeError> {
+    let config = email_config(&state.config)?;
+    if !config.enabled() && config.smtp_host.is_none() {
+        return Ok(None);
+    }
+    let store = channel_store(state);
+    let channel = channels::email::spawn(
+        config,
+        Arc::new(SharedPipeline(state.pipeline.clone())),
+        store.clone(),
+        store,
+        instance_id.to_string(),
+        stop,
+    )
+    .map_err(|e| ServeError::Channel {
+        channel: "email",
+        message: e.to_string(),
+    })?;
+    tracing::info!("email channel started");
+    Ok(Some(channel))
+}
+
+type Zalo = channels::zalo::ZaloChannel<SharedPipeline, ChannelStore, ChannelStore>;
+
+/// The Zalo configuration (`[zalo]`, `GATEWAY_ZALO_*`).
+pub fn zalo_config(config: &Config) -> Result<channels::zalo::ZaloConfig, ServeError> {
+    channel_config(config, "zalo")
+}
+
+/// Build the Zalo channels when an app id is configured.
+fn start_zalo(
+    state: &AppState,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<Arc<Zalo>>, ServeError> {
+    let config = zalo_config(&state.config)?;
+    let store = channel_store(state);
+    let pipeline = &state.pipeline;
+    match channels::zalo::ZaloChannel::new(
+        config,
+        pipeline.validation().clone(),
+        Arc::new(SharedPipeline(pipeline.clone())),
+        store.clone(),
+        store,
+        pipeline.blobs.staging_dir(),
+        stopped,
+    ) {
+        Ok(channel) => Ok(Some(channel)),
+        Err(channels::zalo::ZaloError::Disabled) => Ok(None),
+        Err(e) => Err(ServeError::Channel {
+            channel: "zalo",
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// This instance's stable name among several sharing one Redis: the configured one, else the
+/// host name (stable across restarts, so a restarted instance resumes its own leases at once).
+pub fn instance_id(config: &Config) -> String {
+    if let Some(id) = &config.instance_id {
+        return id.clone();
+    }
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "gateway".into())
 }
 
 async fn shutdown_signal() {

@@ -164,8 +164,7 @@ pub trait Streams: Send + Sync + 'static {
 /// checkpoints, leases, de-duplication markers, dialogue state, OAuth tokens, rate counters.
 /// Keys are namespaced by the caller (`email:checkpoint:INBOX`, `zalo:seen:<msg_id>`).
 pub trait StateStore: Send + Sync + 'static {
-    fn get(&self, key: &str)
-        -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
     /// Set, with an optional time to live.
     fn put(
         &self,

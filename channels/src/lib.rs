@@ -7,10 +7,16 @@
 //! (checkpoints, leases, tokens, dialogue state) lives in a [`StateStore`].
 //!
 //! # Layout
+//! - `email`: the IMAP mailbox poller, SMTP replies and mailbox import (R-CH-EMAIL).
 //! - `intake`: the contract between channels and the gateway (submission, outcome, streams,
 //!   state store).
+//! - `templates`: Vietnamese texts of the channels.
+//! - `zalo`: the Zalo OA webhook, conversation and replies, and the mini-app endpoint.
 
+pub mod email;
 pub mod intake;
+pub mod templates;
+pub mod zalo;
 
 pub use intake::{
     IngestError, Intake, MediaInput, MediaSource, Origin, Outbound, Outcome, StateStore,

@@ -10,18 +10,32 @@
 //! - `validate`: the check framework, the codes of SPEC §5 and one module per check.
 //! - `messages`: every Vietnamese sentence shown to the citizen by the validator.
 //! - `contact`: phone numbers to E.164, email syntax.
+//! - `duplicate`: fingerprints of reports, duplicate matching (Đ7.3), reporter identity digests.
 //! - `media`: what a media file is (type, size, capture time, GPS).
 //! - `app`: normalizer of the app and portal API submissions.
+//! - `email`: normalizer of the email channel (.eml to report, attachments, reply address).
 //! - `pipeline`: derive, validate, record the verdict.
 //! - `text`: small text helpers (NFC).
+//! - `vietnamese`: Vietnamese text analysis (diacritics, abbreviations, content rules, category).
+//! - `geo`: gazetteer of administrative units and the jurisdiction boundary (R-VAL-LOC).
+//! - `calendar`: working days and hours, holidays per year (R-SLA-1).
+//! - `timephrase`: incident time from Vietnamese time phrases in the text.
+//! - `zalo`: Zalo webhook events, signature, OA conversation state machine, mini-app normalizer.
 
 pub mod app;
+pub mod calendar;
 pub mod contact;
+pub mod duplicate;
+pub mod email;
+pub mod geo;
 pub mod media;
 pub mod messages;
 pub mod pipeline;
 pub mod report;
 pub mod text;
+pub mod timephrase;
 pub mod validate;
+pub mod vietnamese;
+pub mod zalo;
 
 pub use report::Report;

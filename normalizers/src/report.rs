@@ -1,7 +1,7 @@
 //! The canonical report (phản ánh hiện trường), SPEC §4.
 //!
 //! Every channel produces exactly this shape. It is versioned (`schema_version`) and its JSON
-//! Schema is generated from these types and committed as `schema/report.schema.json`.
+//! Schema is generated from these types and committed as `normalizers/schema/report.schema.json`.
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -377,7 +377,7 @@ impl Report {
     }
 }
 
-/// The JSON Schema of [`Report`], as committed in `schema/report.schema.json`.
+/// The JSON Schema of [`Report`], as committed in `normalizers/schema/report.schema.json`.
 pub fn json_schema() -> serde_json::Value {
     let schema = schemars::schema_for!(Report);
     serde_json::to_value(schema).expect("a JSON schema always serialises")

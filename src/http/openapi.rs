@@ -1,5 +1,5 @@
 //! The OpenAPI document, generated from the handlers; the report schemas come from the
-//! normalizers' JSON Schema (the same one committed in `schema/report.schema.json`).
+//! normalizers' JSON Schema (the same one committed in `normalizers/schema/report.schema.json`).
 
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
-use super::{Entry, StoreFailure};
+use super::{Entry, IndexEntry, StoreFailure};
 use crate::clock::SharedClock;
 
 /// key → 8-byte big-endian expiry (epoch ms, 0 = never) followed by the value.
@@ -23,6 +23,10 @@ const CURSORS: TableDefinition<&str, u64> = TableDefinition::new("cursors");
 const PENDING: TableDefinition<(&str, u64), (&str, u64, u64)> = TableDefinition::new("pending");
 /// "stream\u{0}report id" → seq: makes enqueue_once idempotent.
 const ENQUEUED: TableDefinition<&str, u64> = TableDefinition::new("enqueued");
+/// (index, score, member) → payload: the scored indexes, in score order.
+const INDEX: TableDefinition<(&str, i64, &str), &[u8]> = TableDefinition::new("index");
+/// (index, member) → score: finds a member's entry in [`INDEX`].
+const INDEX_MEMBERS: TableDefinition<(&str, &str), i64> = TableDefinition::new("index_members");
 
 #[derive(Clone)]
 pub struct Embedded {
@@ -52,6 +56,8 @@ impl Embedded {
             txn.open_table(CURSORS).map_err(fail)?;
             txn.open_table(PENDING).map_err(fail)?;
             txn.open_table(ENQUEUED).map_err(fail)?;
+            txn.open_table(INDEX).map_err(fail)?;
+            txn.open_table(INDEX_MEMBERS).map_err(fail)?;
         }
         txn.commit().map_err(fail)?;
         Ok(Embedded {
@@ -424,6 +430,141 @@ impl Embedded {
                 .count() as u64;
             let _ = entries.len();
             Ok((total, n_pending, last.saturating_sub(delivered)))
+        })
+        .await
+    }
+
+    // --- scored indexes ------------------------------------------------------------------
+
+    /// Add `member` to `index` with `score` and `payload`, replacing an earlier entry of it.
+    pub async fn index_put(
+        &self,
+        index: &str,
+        member: &str,
+        score: i64,
+        payload: &[u8],
+    ) -> Result<(), StoreFailure> {
+        let (index, member, payload) = (index.to_string(), member.to_string(), payload.to_vec());
+        self.blocking(move |db, _| {
+            let txn = db.begin_write().map_err(fail)?;
+            {
+                let mut members = txn.open_table(INDEX_MEMBERS).map_err(fail)?;
+                let mut entries = txn.open_table(INDEX).map_err(fail)?;
+                let previous = members
+                    .insert((index.as_str(), member.as_str()), score)
+                    .map_err(fail)?
+                    .map(|v| v.value());
+                if let Some(previous) = previous {
+                    entries
+                        .remove((index.as_str(), previous, member.as_str()))
+                        .map_err(fail)?;
+                }
+                entries
+                    .insert((index.as_str(), score, member.as_str()), payload.as_slice())
+                    .map_err(fail)?;
+            }
+            txn.commit().map_err(fail)
+        })
+        .await
+    }
+
+    /// Entries of `index` with `min <= score <= max`, highest score first, at most `limit`.
+    pub async fn index_range(
+        &self,
+        index: &str,
+        min: i64,
+        max: i64,
+        limit: usize,
+    ) -> Result<Vec<IndexEntry>, StoreFailure> {
+        let index = index.to_string();
+        self.blocking(move |db, _| {
+            let txn = db.begin_read().map_err(fail)?;
+            let entries = txn.open_table(INDEX).map_err(fail)?;
+            let mut out = Vec::new();
+            if min > max || limit == 0 {
+                return Ok(out);
+            }
+            let end = (index.as_str(), max.saturating_add(1), "");
+            let range = if max == i64::MAX {
+                entries.range((index.as_str(), min, "")..=(index.as_str(), i64::MAX, "\u{10FFFF}"))
+            } else {
+                entries.range((index.as_str(), min, "")..end)
+            };
+            for item in range.map_err(fail)?.rev() {
+                let (k, v) = item.map_err(fail)?;
+                let (_, score, member) = k.value();
+                out.push(IndexEntry {
+                    member: member.to_string(),
+                    score,
+                    payload: v.value().to_vec(),
+                });
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Remove `member` from `index`; false when it was not there.
+    pub async fn index_remove(&self, index: &str, member: &str) -> Result<bool, StoreFailure> {
+        let (index, member) = (index.to_string(), member.to_string());
+        self.blocking(move |db, _| {
+            let txn = db.begin_write().map_err(fail)?;
+            let removed = {
+                let mut members = txn.open_table(INDEX_MEMBERS).map_err(fail)?;
+                let mut entries = txn.open_table(INDEX).map_err(fail)?;
+                let score = members
+                    .remove((index.as_str(), member.as_str()))
+                    .map_err(fail)?
+                    .map(|v| v.value());
+                if let Some(score) = score {
+                    entries
+                        .remove((index.as_str(), score, member.as_str()))
+                        .map_err(fail)?;
+                }
+                score.is_some()
+            };
+            txn.commit().map_err(fail)?;
+            Ok(removed)
+        })
+        .await
+    }
+
+    /// Remove the entries of `index` scored below `below`, at most `INDEX_TRIM_BATCH` per call;
+    /// returns how many were removed.
+    pub async fn index_trim(&self, index: &str, below: i64) -> Result<u64, StoreFailure> {
+        let index = index.to_string();
+        self.blocking(move |db, _| {
+            let txn = db.begin_write().map_err(fail)?;
+            let removed = {
+                let mut members = txn.open_table(INDEX_MEMBERS).map_err(fail)?;
+                let mut entries = txn.open_table(INDEX).map_err(fail)?;
+                let mut old = Vec::new();
+                for item in entries
+                    .range((index.as_str(), i64::MIN, "")..(index.as_str(), below, ""))
+                    .map_err(fail)?
+                {
+                    let (k, _) = item.map_err(fail)?;
+                    let (_, score, member) = k.value();
+                    old.push((score, member.to_string()));
+                    if old.len() >= super::INDEX_TRIM_BATCH {
+                        break;
+                    }
+                }
+                for (score, member) in &old {
+                    entries
+                        .remove((index.as_str(), *score, member.as_str()))
+                        .map_err(fail)?;
+                    members
+                        .remove((index.as_str(), member.as_str()))
+                        .map_err(fail)?;
+                }
+                old.len() as u64
+            };
+            txn.commit().map_err(fail)?;
+            Ok(removed)
         })
         .await
     }

@@ -37,6 +37,17 @@ pub const GATEWAY_GROUP: &str = "gateway";
 #[error("{0}")]
 pub struct StoreFailure(pub String);
 
+/// One entry of a scored index (see [`Store::index_put`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexEntry {
+    pub member: String,
+    pub score: i64,
+    pub payload: Vec<u8>,
+}
+
+/// Most entries [`Store::index_trim`] removes per call (keeps each call short).
+pub const INDEX_TRIM_BATCH: usize = 1000;
+
 /// One stream entry handed out by [`Store::claim`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
@@ -179,6 +190,40 @@ impl Store {
     /// (length, pending for the group, not yet delivered to the group).
     pub async fn depth(&self, stream: &str, group: &str) -> Result<(u64, u64, u64), StoreFailure> {
         dispatch!(self.depth(stream, group))
+    }
+
+    /// Add `member` to the scored index `index` (a time-ordered set shared by every instance:
+    /// duplicate fingerprints, the block list), replacing an earlier entry of the same member.
+    pub async fn index_put(
+        &self,
+        index: &str,
+        member: &str,
+        score: i64,
+        payload: &[u8],
+    ) -> Result<(), StoreFailure> {
+        dispatch!(self.index_put(index, member, score, payload))
+    }
+
+    /// Entries of `index` with `min <= score <= max`, highest score first, at most `limit`.
+    pub async fn index_range(
+        &self,
+        index: &str,
+        min: i64,
+        max: i64,
+        limit: usize,
+    ) -> Result<Vec<IndexEntry>, StoreFailure> {
+        dispatch!(self.index_range(index, min, max, limit))
+    }
+
+    /// Remove `member` from `index`; false when it was not there.
+    pub async fn index_remove(&self, index: &str, member: &str) -> Result<bool, StoreFailure> {
+        dispatch!(self.index_remove(index, member))
+    }
+
+    /// Remove up to [`INDEX_TRIM_BATCH`] entries of `index` scored below `below`; returns how
+    /// many were removed.
+    pub async fn index_trim(&self, index: &str, below: i64) -> Result<u64, StoreFailure> {
+        dispatch!(self.index_trim(index, below))
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use redis::{Script, Value};
 
-use super::{Entry, StoreFailure};
+use super::{Entry, IndexEntry, StoreFailure};
 
 const PREFIX: &str = "gw";
 
@@ -24,6 +24,10 @@ struct Scripts {
     enqueue_once: Script,
     cas: Script,
     incr: Script,
+    index_put: Script,
+    index_range: Script,
+    index_remove: Script,
+    index_trim: Script,
 }
 
 fn fail(e: impl std::fmt::Display) -> StoreFailure {
@@ -36,6 +40,15 @@ fn state_key(key: &str) -> String {
 
 fn report_key(id: &str) -> String {
     format!("{PREFIX}:report:{id}")
+}
+
+/// The sorted set (member → score) and the hash (member → payload) of a scored index; both in
+/// the index's hash slot.
+fn index_keys(index: &str) -> (String, String) {
+    (
+        format!("{PREFIX}:{{ix:{index}}}:scores"),
+        format!("{PREFIX}:{{ix:{index}}}:payloads"),
+    )
 }
 
 /// Marks that `report_id` was appended to `stream`; in the stream's hash slot.
@@ -84,6 +97,39 @@ impl RedisStore {
                     r"local n = redis.call('INCR', KEYS[1])
                       if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
                       return n",
+                ),
+                index_put: Script::new(
+                    r"redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+                      redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+                      return 1",
+                ),
+                index_range: Script::new(
+                    r"local found = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[2], ARGV[1],
+                        'WITHSCORES', 'LIMIT', 0, ARGV[3])
+                      local out = {}
+                      for i = 1, #found, 2 do
+                        local payload = redis.call('HGET', KEYS[2], found[i])
+                        if payload then
+                          out[#out + 1] = found[i]
+                          out[#out + 1] = found[i + 1]
+                          out[#out + 1] = payload
+                        end
+                      end
+                      return out",
+                ),
+                index_remove: Script::new(
+                    r"local n = redis.call('ZREM', KEYS[1], ARGV[1])
+                      redis.call('HDEL', KEYS[2], ARGV[1])
+                      return n",
+                ),
+                index_trim: Script::new(
+                    r"local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1],
+                        'LIMIT', 0, ARGV[2])
+                      if #old > 0 then
+                        redis.call('ZREM', KEYS[1], unpack(old))
+                        redis.call('HDEL', KEYS[2], unpack(old))
+                      end
+                      return #old",
                 ),
             }),
         })
@@ -377,6 +423,93 @@ impl RedisStore {
             }
         }
         Ok((len, pending, lag))
+    }
+
+    // --- scored indexes ------------------------------------------------------------------
+
+    pub async fn index_put(
+        &self,
+        index: &str,
+        member: &str,
+        score: i64,
+        payload: &[u8],
+    ) -> Result<(), StoreFailure> {
+        let (scores, payloads) = index_keys(index);
+        self.scripts
+            .index_put
+            .key(scores)
+            .key(payloads)
+            .arg(member)
+            .arg(score)
+            .arg(payload)
+            .invoke_async::<i64>(&mut self.conn())
+            .await
+            .map(|_| ())
+            .map_err(fail)
+    }
+
+    pub async fn index_range(
+        &self,
+        index: &str,
+        min: i64,
+        max: i64,
+        limit: usize,
+    ) -> Result<Vec<IndexEntry>, StoreFailure> {
+        if min > max || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let (scores, payloads) = index_keys(index);
+        let flat: Vec<Value> = self
+            .scripts
+            .index_range
+            .key(scores)
+            .key(payloads)
+            .arg(min)
+            .arg(max)
+            .arg(limit)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(fail)?;
+        Ok(flat
+            .chunks(3)
+            .filter_map(|c| match c {
+                [member, score, payload] => Some(IndexEntry {
+                    member: as_string(member)?,
+                    score: as_string(score)?.parse::<f64>().ok()? as i64,
+                    payload: as_bytes(payload)?,
+                }),
+                _ => None,
+            })
+            .collect())
+    }
+
+    pub async fn index_remove(&self, index: &str, member: &str) -> Result<bool, StoreFailure> {
+        let (scores, payloads) = index_keys(index);
+        let n: i64 = self
+            .scripts
+            .index_remove
+            .key(scores)
+            .key(payloads)
+            .arg(member)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(fail)?;
+        Ok(n > 0)
+    }
+
+    pub async fn index_trim(&self, index: &str, below: i64) -> Result<u64, StoreFailure> {
+        let (scores, payloads) = index_keys(index);
+        let n: i64 = self
+            .scripts
+            .index_trim
+            .key(scores)
+            .key(payloads)
+            .arg(below)
+            .arg(super::INDEX_TRIM_BATCH)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(fail)?;
+        Ok(n.max(0) as u64)
     }
 }
 

@@ -1,22 +1,41 @@
-//! What a media file is, read from its bytes: kind, sniffed type, dimensions, and whether it is
-//! readable at all (MEDIA_UNREADABLE). Capture time and GPS come from the submodules.
+//! What a media file is, read from its bytes: kind, sniffed type, dimensions, whether it is
+//! readable at all (MEDIA_UNREADABLE), and when and where it was captured (R-VAL-TIME).
 //!
 //! Pure: works on any `Read + Seek` (a file the caller opened, or bytes in memory); never opens a
-//! file or the network itself.
+//! file or the network itself. Containers are walked with seeks and bounded reads, so a 200 MB
+//! video costs a few kilobytes of reading and a forged size field cannot allocate gigabytes.
 //!
 //! # Layout
 //! - `sniff`: media type from magic bytes, and its kind.
+//! - `capture`: wall clock + offset → instant; default camera clocks; the zone rules.
+//! - `photo`: EXIF capture time, offset and GPS of JPEG, HEIC/HEIF/AVIF, PNG, WebP, TIFF, JXL.
+//! - `bmff`: ISO base media (MP4, MOV, M4A, HEIF): `ftyp`, `mvhd`, QuickTime metadata, `©xyz`.
+//! - `audio`: MP3 (ID3v2 dates, MPEG frame check), AMR and ADTS voice-note checks.
+//! - `strip`: public copies of JPEG/PNG/WebP without EXIF/XMP/GPS (R-SEC-2).
+//! - `bounded`: capped reads and the parse error shared by the parsers.
+//! - `phash`: perceptual hash (dHash) of photos for near-duplicate media (Đ7.3), bounded decode.
 
+mod audio;
+mod bmff;
+mod bounded;
+pub mod capture;
+mod phash;
+mod photo;
 mod sniff;
+mod strip;
 
+pub use capture::OffsetBasis;
+pub use phash::{dhash, hamming, is_distinctive, phash, MAX_PIXELS};
+pub use photo::{read_exif, ExifFacts};
 pub use sniff::{sniff, Sniffed};
+pub use strip::strip_metadata;
 
 use std::io::{Read, Seek, SeekFrom};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::report::{CaptureSource, Coordinates, MediaKind};
+use crate::report::{Attachment, CaptureSource, Coordinates, MediaKind};
 
 /// Everything read from one media file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -33,6 +52,28 @@ pub struct MediaInfo {
     pub gps: Option<Coordinates>,
     /// Why the file is not usable evidence, when it is not (Vietnamese, for the citizen).
     pub unreadable: Option<String>,
+    /// Where the offset of `captured_at` came from (None when there is no capture time).
+    pub captured_offset_basis: Option<OffsetBasis>,
+    /// Why a capture time that is in the file was not used (a default camera clock), for
+    /// operators; English.
+    pub time_note: Option<String>,
+}
+
+impl MediaInfo {
+    /// Copy what was read from the bytes onto the report's attachment; the caller sets what it
+    /// alone knows (size, sha256, storage keys, file name, claimed type).
+    pub fn fill_attachment(&self, attachment: &mut Attachment) {
+        attachment.kind = self.kind.unwrap_or(MediaKind::Document);
+        attachment.media_type = self.media_type.clone();
+        attachment.width = self.width;
+        attachment.height = self.height;
+        attachment.duration_ms = self.duration_ms;
+        attachment.captured_at = self.captured_at;
+        attachment.captured_at_source = self.captured_at_source;
+        attachment.captured_offset_minutes = self.captured_offset_minutes;
+        attachment.gps = self.gps;
+        attachment.unreadable = self.unreadable.clone();
+    }
 }
 
 /// Bytes read from the start of a file to sniff its type.
@@ -41,8 +82,16 @@ pub const SNIFF_LEN: usize = 8192;
 /// Inspect one media file. `claimed` is the media type the sender declared, if any.
 pub fn inspect<R: Read + Seek>(reader: &mut R, claimed: Option<&str>) -> MediaInfo {
     let mut head = Vec::with_capacity(SNIFF_LEN);
-    if let Err(e) = reader.by_ref().take(SNIFF_LEN as u64).read_to_end(&mut head) {
-        return unreadable("application/octet-stream", None, format!("lỗi đọc tệp ({e})"));
+    if let Err(e) = reader
+        .by_ref()
+        .take(SNIFF_LEN as u64)
+        .read_to_end(&mut head)
+    {
+        return unreadable(
+            "application/octet-stream",
+            None,
+            format!("lỗi đọc tệp ({e})"),
+        );
     }
     if head.is_empty() {
         return unreadable("application/octet-stream", None, "tệp rỗng".into());
@@ -58,7 +107,7 @@ pub fn inspect<R: Read + Seek>(reader: &mut R, claimed: Option<&str>) -> MediaIn
         return info;
     };
     if let Some(claimed_kind) = claimed.and_then(kind_of_claimed_type) {
-        if claimed_kind != kind && kind != MediaKind::Document {
+        if claimed_kind != kind {
             info.unreadable = Some(format!(
                 "tệp được gửi là {} nhưng nội dung là {}",
                 kind_vi(claimed_kind),
@@ -67,21 +116,168 @@ pub fn inspect<R: Read + Seek>(reader: &mut R, claimed: Option<&str>) -> MediaIn
             return info;
         }
     }
-    if kind == MediaKind::Photo {
-        if reader.seek(SeekFrom::Start(0)).is_err() {
-            info.unreadable = Some("lỗi đọc tệp".into());
-            return info;
+    if reader.seek(SeekFrom::Start(0)).is_err() {
+        info.unreadable = Some("lỗi đọc tệp".into());
+        return info;
+    }
+    match kind {
+        MediaKind::Photo => inspect_photo(reader, &head, &mut info),
+        MediaKind::Video | MediaKind::Audio => inspect_recording(reader, &head, &mut info),
+        MediaKind::Document => {}
+    }
+    info
+}
+
+/// Whether the first bytes are an ISO base media `ftyp` box.
+fn is_isobmff(head: &[u8]) -> bool {
+    head.get(4..8) == Some(b"ftyp")
+}
+
+fn inspect_photo<R: Read + Seek>(reader: &mut R, head: &[u8], info: &mut MediaInfo) {
+    let media_type = info.media_type.clone();
+    if matches!(media_type.as_str(), "image/heif" | "image/avif") || is_isobmff(head) {
+        if bmff::file_type(reader).is_err() {
+            info.unreadable = Some("tệp ảnh bị hỏng hoặc không đúng định dạng".into());
+            return;
         }
-        match image_dimensions(reader, sniffed.media_type) {
+    } else {
+        match image_dimensions(reader, &media_type) {
             Ok(Some((w, h))) => {
                 info.width = Some(w);
                 info.height = Some(h);
             }
             Ok(None) => {}
-            Err(why) => info.unreadable = Some(why),
+            Err(why) => {
+                info.unreadable = Some(why);
+                return;
+            }
         }
     }
-    info
+    // Broken EXIF leaves the photo usable evidence: its capture time is just unknown.
+    let Ok(Some(facts)) = photo::read_exif(reader, &media_type) else {
+        return;
+    };
+    info.gps = facts.gps.filter(Coordinates::is_plausible);
+    let stamp = facts
+        .date_time_original
+        .map(|t| (t, facts.offset_time_original))
+        .or(facts
+            .date_time_digitized
+            .map(|t| (t, facts.offset_time_digitized)));
+    if let Some((local, offset)) = stamp {
+        match capture::resolve_local(local, offset, facts.gps_time) {
+            Some(resolved) => set_capture(info, resolved, CaptureSource::Exif),
+            None => info.time_note = Some(default_clock_note(&local.to_string())),
+        }
+    }
+}
+
+fn inspect_recording<R: Read + Seek>(reader: &mut R, head: &[u8], info: &mut MediaInfo) {
+    let broken = |kind: MediaKind| match kind {
+        MediaKind::Video => "tệp video bị hỏng hoặc không đúng định dạng".to_string(),
+        _ => "tệp ghi âm bị hỏng hoặc không đúng định dạng".to_string(),
+    };
+    let kind = info.kind.unwrap_or(MediaKind::Video);
+    let media_type = info.media_type.clone();
+    let isobmff_type = matches!(
+        media_type.as_str(),
+        "video/mp4" | "video/quicktime" | "video/x-m4v" | "audio/m4a" | "audio/mp4" | "video/3gpp"
+    );
+    if isobmff_type || is_isobmff(head) {
+        let facts = bmff::file_type(reader).and_then(|_| bmff::movie_facts(reader));
+        let Ok(facts) = facts else {
+            info.unreadable = Some(broken(kind));
+            return;
+        };
+        info.duration_ms = facts.duration_ms;
+        info.gps = facts.gps;
+        let from_quicktime = facts
+            .creation_date
+            .map(|(local, zone)| (local, capture::resolve_local(local, zone, None)));
+        match (from_quicktime, facts.mvhd_created) {
+            (Some((_, Some(resolved))), _) => {
+                set_capture(info, resolved, CaptureSource::Container);
+            }
+            (_, Some(utc)) => match capture::resolve_utc(utc) {
+                Some(resolved) => set_capture(info, resolved, CaptureSource::Container),
+                None => info.time_note = Some(default_clock_note(&utc.to_rfc3339())),
+            },
+            (Some((local, None)), None) => {
+                info.time_note = Some(default_clock_note(&local.to_string()));
+            }
+            (None, None) => {}
+        }
+        return;
+    }
+    let checked = match media_type.as_str() {
+        "audio/mpeg" => audio::read_mp3(reader).map(|facts| {
+            info.duration_ms = facts.duration_ms;
+            if let Some((local, zone)) = facts.recorded {
+                match capture::resolve_local(local, zone, None) {
+                    Some(resolved) => set_capture(info, resolved, CaptureSource::Container),
+                    None => info.time_note = Some(default_clock_note(&local.to_string())),
+                }
+            }
+        }),
+        "audio/amr" => audio::check_amr(reader),
+        "audio/aac" => audio::check_adts(reader),
+        _ => Ok(()),
+    };
+    if checked.is_err() {
+        info.unreadable = Some(broken(kind));
+    }
+}
+
+fn set_capture(info: &mut MediaInfo, resolved: capture::Resolved, source: CaptureSource) {
+    info.captured_at = Some(resolved.at);
+    info.captured_at_source = source;
+    info.captured_offset_basis = Some(resolved.basis);
+    info.captured_offset_minutes = match resolved.basis {
+        OffsetBasis::Written | OffsetBasis::GpsClock => resolved.offset_minutes,
+        OffsetBasis::Utc | OffsetBasis::AssumedLocal => None,
+    };
+}
+
+fn default_clock_note(written: &str) -> String {
+    format!("capture time {written} is a camera's unset default clock; ignored")
+}
+
+/// What `gateway inspect FILE` prints: kind, media type, size, capture time with its source and
+/// offset (UTC and as the device's local time), GPS, and why the file is unusable if it is.
+pub fn inspect_json(info: &MediaInfo) -> serde_json::Value {
+    let local = info.captured_at.map(|at| {
+        let minutes = info
+            .captured_offset_minutes
+            .unwrap_or(capture::LOCAL_OFFSET_MINUTES);
+        local_time(at, minutes)
+    });
+    serde_json::json!({
+        "kind": info.kind.map(MediaKind::as_str),
+        "media_type": info.media_type,
+        "width": info.width,
+        "height": info.height,
+        "duration_ms": info.duration_ms,
+        "captured_at": info.captured_at.map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+        "captured_at_local": local,
+        "captured_at_source": info.captured_at_source,
+        "captured_offset_minutes": info.captured_offset_minutes,
+        "offset_basis": info.captured_offset_basis,
+        "gps": info.gps.map(|g| serde_json::json!({ "lat": g.lat, "lon": g.lon })),
+        "time_note": info.time_note,
+        "unreadable": info.unreadable,
+    })
+}
+
+/// `at` shown at a UTC offset (RFC 3339), e.g. `2026-11-28T08:00:00+07:00`.
+pub fn local_time(at: DateTime<Utc>, offset_minutes: i32) -> String {
+    let zone = FixedOffset::east_opt(offset_minutes * 60)
+        .or(FixedOffset::east_opt(capture::LOCAL_OFFSET_MINUTES * 60));
+    match zone {
+        Some(zone) => at
+            .with_timezone(&zone)
+            .to_rfc3339_opts(SecondsFormat::AutoSi, false),
+        None => at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+    }
 }
 
 fn unreadable(media_type: &str, kind: Option<MediaKind>, why: String) -> MediaInfo {
@@ -138,6 +334,9 @@ fn kind_vi(kind: MediaKind) -> &'static str {
 }
 
 #[cfg(test)]
+mod fixture_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Cursor;
@@ -168,7 +367,10 @@ mod tests {
 
     #[test]
     fn text_claiming_to_be_a_photo_is_unreadable() {
-        let info = inspect(&mut Cursor::new(b"hello, not a photo".to_vec()), Some("image/jpeg"));
+        let info = inspect(
+            &mut Cursor::new(b"hello, not a photo".to_vec()),
+            Some("image/jpeg"),
+        );
         assert_eq!(info.kind, None);
         assert!(info.unreadable.is_some());
     }

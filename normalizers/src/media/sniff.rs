@@ -24,6 +24,20 @@ pub fn sniff(head: &[u8]) -> Sniffed {
             kind: Some(MediaKind::Audio),
         };
     }
+    // MP3 without an ID3 tag: `infer` knows only three of the frame header spellings
+    // (MPEG-1 layer III); low-rate voice recorders write MPEG-2/2.5.
+    if super::audio::starts_with_mpeg_frames(head) {
+        return Sniffed {
+            media_type: "audio/mpeg",
+            kind: Some(MediaKind::Audio),
+        };
+    }
+    if let Some(media_type) = heif_brand(head) {
+        return Sniffed {
+            media_type,
+            kind: Some(MediaKind::Photo),
+        };
+    }
     let Some(t) = infer::get(head) else {
         return Sniffed {
             media_type: "application/octet-stream",
@@ -40,4 +54,45 @@ pub fn sniff(head: &[u8]) -> Sniffed {
         _ => None,
     };
     Sniffed { media_type, kind }
+}
+
+/// HEIF still images by their `ftyp` brands. `infer` knows only `heic`/`heix` and `mif1`+`heic`,
+/// so plain `mif1` HEIF files (and HEVC image sequences) would otherwise be unknown.
+fn heif_brand(head: &[u8]) -> Option<&'static str> {
+    if head.get(4..8) != Some(b"ftyp") {
+        return None;
+    }
+    let size = u32::from_be_bytes(head.get(..4)?.try_into().ok()?) as usize;
+    let ftyp = head.get(8..size.min(head.len()))?;
+    let brands: Vec<&[u8]> = ftyp
+        .chunks_exact(4)
+        .enumerate()
+        .filter(|(i, _)| *i != 1) // minor version
+        .map(|(_, b)| b)
+        .collect();
+    let major = *brands.first()?;
+    let has = |b: &[u8]| brands.contains(&b);
+    if major == b"avif" || major == b"avis" || (has(b"mif1") && has(b"avif")) {
+        return Some("image/avif");
+    }
+    const HEIF: [&[u8]; 8] = [
+        b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1",
+    ];
+    HEIF.contains(&major).then_some("image/heif")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heif_brands_are_photos() {
+        let plain = b"\0\0\0\x18ftypmif1\0\0\0\0mif1heix";
+        assert_eq!(sniff(plain).media_type, "image/heif");
+        assert_eq!(sniff(plain).kind, Some(MediaKind::Photo));
+        let avif = b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf";
+        assert_eq!(sniff(avif).media_type, "image/avif");
+        let mp4 = b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2";
+        assert_eq!(sniff(mp4).kind, Some(MediaKind::Video));
+    }
 }

@@ -2,6 +2,15 @@
 //!
 //! Each message says what is wrong and how to fix it. Checks call these; no check writes
 //! Vietnamese inline. Areas with many messages have a submodule here.
+//!
+//! # Layout
+//! - `geo`: what exactly is missing or wrong about the place (LOCATION_*).
+//! - `media`: which medium is too old, with its capture time (MEDIA_STALE).
+//! - `text`: the description (no diacritics, abbreviations, language) and the Đ7 content rules.
+
+pub mod geo;
+pub mod media;
+pub mod text;
 
 pub const CONTENT_MISSING: &str =
     "Phản ánh chưa có nội dung. Vui lòng mô tả sự việc bạn thấy: việc gì, ở đâu, vào lúc nào.";
@@ -63,8 +72,7 @@ pub const REPORTER_UNVERIFIED: &str =
 pub const SENDER_BLOCKED: &str =
     "Tài khoản hoặc địa chỉ gửi đã bị tạm ngừng tiếp nhận do vi phạm quy chế nhiều lần (Điều 13). Vui lòng liên hệ Tổng đài 0272.1022 nếu cần được hỗ trợ.";
 
-pub const DUPLICATE_FLAG: &str =
-    "Sự việc này có thể đã được phản ánh trước đó và đang được xử lý.";
+pub const DUPLICATE_FLAG: &str = "Sự việc này có thể đã được phản ánh trước đó và đang được xử lý.";
 
 pub const DUPLICATE_SAME_REPORTER: &str =
     "Bạn đã gửi phản ánh này trước đó và phản ánh đang được xử lý. Vui lòng không gửi lại; bạn có thể theo dõi kết quả bằng mã phản ánh đã nhận.";

@@ -13,8 +13,8 @@
 //! - `code`: the stable codes, their default actions and sources.
 //! - `checks`: one module per check, registered in [`checks::all`].
 
-mod code;
 pub mod checks;
+mod code;
 
 pub use code::{Action, Code};
 
@@ -67,7 +67,11 @@ pub struct Verdict {
 impl Verdict {
     /// All codes of reasons and flags, reasons first.
     pub fn codes(&self) -> Vec<Code> {
-        self.reasons.iter().chain(&self.flags).map(|f| f.code).collect()
+        self.reasons
+            .iter()
+            .chain(&self.flags)
+            .map(|f| f.code)
+            .collect()
     }
 }
 
@@ -158,7 +162,10 @@ impl Default for ValidationConfig {
 
 impl ValidationConfig {
     pub fn action(&self, code: Code) -> Action {
-        self.actions.get(&code).copied().unwrap_or(code.default_action())
+        self.actions
+            .get(&code)
+            .copied()
+            .unwrap_or(code.default_action())
     }
 }
 
@@ -173,6 +180,9 @@ pub struct Context<'a> {
     pub duplicates: Vec<DuplicateRef>,
     /// The same reporter already sent this (resubmission inside the window).
     pub duplicate_by_same_reporter: bool,
+    /// Gazetteer and boundary (R-VAL-LOC); without them the location checks fall back to
+    /// "coordinates or a non-trivial address".
+    pub geo: Option<&'a crate::geo::Geo>,
 }
 
 impl<'a> Context<'a> {
@@ -183,6 +193,7 @@ impl<'a> Context<'a> {
             sender_blocked: false,
             duplicates: Vec::new(),
             duplicate_by_same_reporter: false,
+            geo: None,
         }
     }
 }

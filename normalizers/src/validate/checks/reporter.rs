@@ -35,8 +35,16 @@ impl Check for ContactMissing {
     }
 
     fn run(&self, report: &Report, _ctx: &Context<'_>, hits: &mut Vec<Hit>) {
-        let phone = report.reporter.phone.as_deref().filter(|p| !p.trim().is_empty());
-        let email = report.reporter.email.as_deref().filter(|e| !e.trim().is_empty());
+        let phone = report
+            .reporter
+            .phone
+            .as_deref()
+            .filter(|p| !p.trim().is_empty());
+        let email = report
+            .reporter
+            .email
+            .as_deref()
+            .filter(|e| !e.trim().is_empty());
         let phone_ok = phone.is_some_and(|p| normalize_phone(p).is_some());
         let email_ok = email.is_some_and(is_valid_email);
         if phone_ok || email_ok {
@@ -46,10 +54,16 @@ impl Check for ContactMissing {
             (None, None) => hits.push(Hit::new("reporter", messages::REPORTER_CONTACT_MISSING)),
             (phone, email) => {
                 if let Some(p) = phone {
-                    hits.push(Hit::new("reporter.phone", messages::reporter_phone_invalid(p)));
+                    hits.push(Hit::new(
+                        "reporter.phone",
+                        messages::reporter_phone_invalid(p),
+                    ));
                 }
                 if let Some(e) = email {
-                    hits.push(Hit::new("reporter.email", messages::reporter_email_invalid(e)));
+                    hits.push(Hit::new(
+                        "reporter.email",
+                        messages::reporter_email_invalid(e),
+                    ));
                 }
             }
         }

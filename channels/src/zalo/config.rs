@@ -1,0 +1,267 @@
+//! `[zalo]` configuration. Field names are flat so that environment variables map mechanically:
+//! `GATEWAY_ZALO_APP_ID` → `app_id`, `GATEWAY_ZALO_MEDIA_HOSTS` → `media_hosts`, and so on.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Settings of the Zalo channels (OA chat and mini app). The channel is enabled when `app_id`
+/// is set.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ZaloConfig {
+    /// Zalo app id (`GATEWAY_ZALO_APP_ID`); also the first term of the webhook signature.
+    pub app_id: String,
+    /// OA Secret Key of the app's webhook settings (`GATEWAY_ZALO_OA_SECRET_KEY`): signs webhooks.
+    pub oa_secret_key: String,
+    /// App Secret (`GATEWAY_ZALO_APP_SECRET`): token refresh and mini-app token exchange.
+    pub app_secret: String,
+    /// First OA access token (`GATEWAY_ZALO_ACCESS_TOKEN`). Rotated tokens live in the state
+    /// store; this value only seeds it.
+    pub access_token: String,
+    /// First refresh token (`GATEWAY_ZALO_REFRESH_TOKEN`), single-use; seeds the state store.
+    pub refresh_token: String,
+    /// Extra OAs of the same app with their own first token pair (TOML only). OAs not listed
+    /// here use `access_token`/`refresh_token`.
+    pub oa_tokens: Vec<OaTokens>,
+    /// OA ids served (`GATEWAY_ZALO_OA_IDS`, comma list). Empty: any OA of the app. Events for
+    /// other OAs are answered 200 and dropped.
+    #[serde(deserialize_with = "comma_list")]
+    pub oa_ids: Vec<String>,
+    /// `GATEWAY_ZALO_API_BASE`: the OA API.
+    pub api_base: String,
+    /// `GATEWAY_ZALO_OAUTH_BASE`: token refresh.
+    pub oauth_base: String,
+    /// `GATEWAY_ZALO_GRAPH_BASE`: mini-app token exchange.
+    pub graph_base: String,
+    /// Hosts media may be downloaded from (`GATEWAY_ZALO_MEDIA_HOSTS`, comma list). An entry
+    /// starting with `.` matches that domain's subdomains; others match exactly. The Zalo CDN
+    /// by default, so the gateway cannot be made to fetch arbitrary URLs.
+    #[serde(deserialize_with = "comma_list")]
+    pub media_hosts: Vec<String>,
+    /// A conversation idle longer than this is over (its draft is dropped, the citizen told).
+    pub dialogue_ttl_secs: u64,
+    /// Largest medium downloaded or uploaded, in bytes.
+    pub media_max_bytes: u64,
+    /// Time limit of one media download.
+    pub media_timeout_secs: u64,
+    /// Time limit of one call to the Zalo APIs.
+    pub api_timeout_secs: u64,
+    /// Largest webhook body accepted (Zalo events are a few hundred bytes).
+    pub webhook_max_bytes: usize,
+    /// Largest mini-app request (report and all its media).
+    pub miniapp_max_bytes: usize,
+    /// Delivery attempts of one outbound message before it is recorded as undeliverable.
+    pub outbox_max_attempts: u32,
+    /// How long a delivered `msg_id` is remembered (Zalo retries for about an hour).
+    pub seen_ttl_secs: u64,
+    /// Refresh the access token when it expires within this many seconds.
+    pub refresh_before_secs: u64,
+}
+
+/// A first token pair of one OA.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct OaTokens {
+    pub oa_id: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+impl Default for ZaloConfig {
+    fn default() -> Self {
+        ZaloConfig {
+            app_id: String::new(),
+            oa_secret_key: String::new(),
+            app_secret: String::new(),
+            access_token: String::new(),
+            refresh_token: String::new(),
+            oa_tokens: Vec::new(),
+            oa_ids: Vec::new(),
+            api_base: "https://openapi.zalo.me".into(),
+            oauth_base: "https://oauth.zaloapp.com".into(),
+            graph_base: "https://graph.zalo.me".into(),
+            media_hosts: [
+                ".zdn.vn",
+                ".zadn.vn",
+                ".zalo.me",
+                ".zaloapp.com",
+                ".zalo.vn",
+            ]
+            .map(String::from)
+            .to_vec(),
+            dialogue_ttl_secs: normalizers::zalo::DEFAULT_DIALOGUE_TTL_SECS,
+            media_max_bytes: 50 * 1024 * 1024,
+            media_timeout_secs: 60,
+            api_timeout_secs: 10,
+            webhook_max_bytes: 64 * 1024,
+            miniapp_max_bytes: 200 * 1024 * 1024,
+            outbox_max_attempts: 8,
+            seen_ttl_secs: 3 * 3600,
+            refresh_before_secs: 3600,
+        }
+    }
+}
+
+impl std::fmt::Debug for ZaloConfig {
+    /// Secrets and tokens are never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |s: &str| if s.is_empty() { "" } else { "<redacted>" };
+        f.debug_struct("ZaloConfig")
+            .field("app_id", &self.app_id)
+            .field("oa_secret_key", &hidden(&self.oa_secret_key))
+            .field("app_secret", &hidden(&self.app_secret))
+            .field("access_token", &hidden(&self.access_token))
+            .field("refresh_token", &hidden(&self.refresh_token))
+            .field("oa_tokens", &self.oa_tokens.len())
+            .field("oa_ids", &self.oa_ids)
+            .field("api_base", &self.api_base)
+            .field("oauth_base", &self.oauth_base)
+            .field("graph_base", &self.graph_base)
+            .field("media_hosts", &self.media_hosts)
+            .field("dialogue_ttl_secs", &self.dialogue_ttl_secs)
+            .field("media_max_bytes", &self.media_max_bytes)
+            .field("media_timeout_secs", &self.media_timeout_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ZaloConfig {
+    pub fn enabled(&self) -> bool {
+        !self.app_id.trim().is_empty()
+    }
+
+    /// What makes an enabled configuration unusable, said plainly (for `check-config`).
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.enabled() {
+            return out;
+        }
+        if self.oa_secret_key.is_empty() {
+            out.push("zalo.oa_secret_key is empty: no webhook can be verified".into());
+        }
+        if self.app_secret.is_empty() {
+            out.push("zalo.app_secret is empty: tokens cannot be refreshed".into());
+        }
+        if self.access_token.is_empty() && self.refresh_token.is_empty() {
+            out.push(
+                "zalo.access_token and zalo.refresh_token are empty: the OA cannot answer".into(),
+            );
+        }
+        for (key, base) in [
+            ("api_base", &self.api_base),
+            ("oauth_base", &self.oauth_base),
+            ("graph_base", &self.graph_base),
+        ] {
+            if reqwest::Url::parse(base).is_err() {
+                out.push(format!("zalo.{key} is not a URL: {base}"));
+            }
+        }
+        if self.media_hosts.is_empty() {
+            out.push("zalo.media_hosts is empty: no chat photo can be downloaded".into());
+        }
+        out
+    }
+
+    /// Whether a media URL may be fetched: http(s) on an allowed host.
+    pub fn media_url_allowed(&self, url: &reqwest::Url) -> bool {
+        matches!(url.scheme(), "http" | "https")
+            && url
+                .host_str()
+                .is_some_and(|h| host_allowed(&self.media_hosts, h))
+    }
+
+    /// The token slot of an OA: OAs with their own pair in `oa_tokens` have their own slot,
+    /// the others share the first pair.
+    pub fn token_slot(&self, oa_id: &str) -> String {
+        if self.oa_tokens.iter().any(|t| t.oa_id == oa_id) {
+            oa_id.to_string()
+        } else {
+            "default".into()
+        }
+    }
+
+    /// The first token pair of a slot (seed of the state store).
+    pub fn seed_tokens(&self, slot: &str) -> (String, String) {
+        match self.oa_tokens.iter().find(|t| t.oa_id == slot) {
+            Some(t) => (t.access_token.clone(), t.refresh_token.clone()),
+            None => (self.access_token.clone(), self.refresh_token.clone()),
+        }
+    }
+
+    /// Whether events for this OA are served.
+    pub fn serves_oa(&self, oa_id: Option<&str>) -> bool {
+        self.oa_ids.is_empty() || oa_id.is_some_and(|id| self.oa_ids.iter().any(|o| o == id))
+    }
+
+    pub fn dialogue_ttl(&self) -> Duration {
+        Duration::from_secs(self.dialogue_ttl_secs.max(60))
+    }
+}
+
+pub(crate) fn host_allowed(allowed: &[String], host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    allowed.iter().any(|entry| {
+        let entry = entry.trim().to_ascii_lowercase();
+        if entry.is_empty() {
+            false
+        } else if let Some(domain) = entry.strip_prefix('.') {
+            host == domain || host.ends_with(&entry)
+        } else {
+            host == entry
+        }
+    })
+}
+
+/// A list given as a TOML array or as one comma-separated string (environment variables).
+fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrString {
+        List(Vec<String>),
+        One(String),
+    }
+    Ok(match ListOrString::deserialize(d)? {
+        ListOrString::List(v) => v,
+        ListOrString::One(s) => s.split(',').map(str::to_string).collect(),
+    }
+    .into_iter()
+    .map(|s| s.trim().to_string())
+    .filter(|s| !s.is_empty())
+    .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_hosts_come_from_a_comma_list_and_match_suffixes_or_exact_hosts() {
+        let c: ZaloConfig = serde_json::from_value(
+            serde_json::json!({"app_id":"1","media_hosts":" .zdn.vn, 127.0.0.1 "}),
+        )
+        .unwrap();
+        assert_eq!(c.media_hosts, vec![".zdn.vn", "127.0.0.1"]);
+        let ok = |u: &str| c.media_url_allowed(&reqwest::Url::parse(u).unwrap());
+        assert!(ok("http://f6.photo.talk.zdn.vn/a.jpg"));
+        assert!(ok("http://127.0.0.1:8080/a.jpg"));
+        assert!(!ok("http://zdn.vn.evil.com/a.jpg"));
+        assert!(!ok("http://evilzdn.vn/a.jpg"));
+        assert!(!ok("file:///etc/passwd"));
+        assert!(!ok("http://169.254.169.254/latest"));
+    }
+
+    #[test]
+    fn defaults_point_at_zalo_and_secrets_are_not_printed() {
+        let c = ZaloConfig {
+            app_id: "1".into(),
+            oa_secret_key: "very-secret".into(),
+            ..ZaloConfig::default()
+        };
+        assert_eq!(c.api_base, "https://openapi.zalo.me");
+        assert!(
+            c.media_url_allowed(&reqwest::Url::parse("https://f1.photo.talk.zdn.vn/x").unwrap())
+        );
+        assert!(!format!("{c:?}").contains("very-secret"));
+        assert!(c.problems().iter().any(|p| p.contains("app_secret")));
+    }
+}

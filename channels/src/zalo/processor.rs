@@ -1,0 +1,324 @@
+//! The event processor: takes persisted webhook events from `zalo:events`, runs them through the
+//! conversation state machine under a per-dialogue lock, queues the OA's answers and, when the
+//! citizen confirms, downloads the media and submits the report.
+//!
+//! An entry is acknowledged only after its effects are durable (state stored, answers queued,
+//! report ingested); a failure leaves it to be handed out again. Re-processing is harmless: the
+//! dialogue ignores events it already applied and `Intake::ingest` is idempotent on the
+//! confirming `msg_id`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use normalizers::report::{Channel, Envelope};
+use normalizers::validate::Status;
+use normalizers::zalo::{self, Dialogue, Event, Prompt, StepEnv, Submit};
+
+use crate::intake::{
+    IngestError, Intake, MediaInput, MediaSource, Origin, Outbound, StateStore, StoreError,
+    StreamEntry, Streams, Submission,
+};
+use crate::templates::zalo as tpl;
+
+use super::{media, ZaloChannel, EVENTS_STREAM, OUTBOUND_STREAM};
+
+/// Entries claimed per round.
+const BATCH: usize = 32;
+/// How long a dialogue lock is held at most.
+const LOCK_TTL: Duration = Duration::from_secs(120);
+/// A stored dialogue outlives its TTL by this much, so that the citizen can be told it expired.
+const EXPIRY_GRACE: Duration = Duration::from_secs(2 * 24 * 3600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("submission not stored: {0}")]
+    Ingest(String),
+    #[error("media download failed, will retry: {0}")]
+    Media(String),
+    #[error("dialogue busy in another worker")]
+    Busy,
+}
+
+pub(crate) fn dialogue_key(oa_id: &str, user_id: &str) -> String {
+    format!("zalo:dialogue:{oa_id}:{user_id}")
+}
+
+pub(crate) async fn run<I: Intake, S: Streams, K: StateStore>(ch: Arc<ZaloChannel<I, S, K>>) {
+    loop {
+        if ch.shutting_down() {
+            return;
+        }
+        let entries = match ch.streams.claim(EVENTS_STREAM, &ch.instance, BATCH).await {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(error = %e, "zalo events stream unavailable");
+                if ch.pause(Duration::from_secs(1)).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        if entries.is_empty() {
+            if ch.pause(Duration::from_millis(100)).await {
+                return;
+            }
+            continue;
+        }
+        for entry in entries {
+            match process_entry(&ch, &entry).await {
+                Ok(()) => {
+                    if let Err(e) = ch.streams.ack(EVENTS_STREAM, &entry.entry_id).await {
+                        tracing::error!(error = %e, "zalo event not acknowledged");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, entry = %entry.entry_id, "zalo event left for retry")
+                }
+            }
+        }
+    }
+}
+
+/// Process one persisted event. `Ok` means: acknowledge it.
+pub async fn process_entry<I: Intake, S: Streams, K: StateStore>(
+    ch: &ZaloChannel<I, S, K>,
+    entry: &StreamEntry,
+) -> Result<(), ProcessError> {
+    let Some(raw) = entry.payload.get("raw").and_then(|r| r.as_str()) else {
+        tracing::error!(entry = %entry.entry_id, "zalo event entry without raw body: dropped");
+        return Ok(());
+    };
+    let event = match Event::parse(raw.as_bytes()) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(error = %e, "persisted zalo event unreadable: dropped");
+            return Ok(());
+        }
+    };
+    let (Some(oa_id), Some(user_id)) = (event.oa_id(), event.user_id()) else {
+        return Ok(());
+    };
+    let key = dialogue_key(oa_id, user_id);
+    let lock = format!("{key}:lock");
+    if !ch
+        .store
+        .put_if_absent(&lock, ch.instance.as_bytes(), Some(LOCK_TTL))
+        .await?
+    {
+        return Err(ProcessError::Busy);
+    }
+    let result = process_locked(ch, &event, raw, &key, oa_id, user_id).await;
+    let _ = ch
+        .store
+        .compare_and_swap(&lock, Some(ch.instance.as_bytes()), None, None)
+        .await;
+    if result.is_ok() {
+        // Zalo's later retries of this event are now answered without being persisted again.
+        let seen = super::webhook::seen_key(&event.dedup_key());
+        let ttl = Duration::from_secs(ch.config.seen_ttl_secs);
+        if let Err(e) = ch.store.put(&seen, b"1", Some(ttl)).await {
+            tracing::warn!(error = %e, "zalo dedup marker not stored");
+        }
+    }
+    result
+}
+
+async fn process_locked<I: Intake, S: Streams, K: StateStore>(
+    ch: &ZaloChannel<I, S, K>,
+    event: &Event,
+    raw: &str,
+    key: &str,
+    oa_id: &str,
+    user_id: &str,
+) -> Result<(), ProcessError> {
+    let state: Option<Dialogue> = match ch.store.get(key).await? {
+        Some(bytes) => serde_json::from_slice(&bytes).ok(),
+        None => None,
+    };
+    let now = ch.intake.now();
+    let env = StepEnv {
+        now,
+        ttl: chrono::Duration::seconds(ch.config.dialogue_ttl().as_secs() as i64),
+        validator: &ch.validator,
+        config: &ch.validation,
+    };
+    let t = zalo::step(state, event, raw, &env);
+    if t.duplicate {
+        return Ok(());
+    }
+    let origin = Origin::ZaloOa {
+        oa_id: oa_id.to_string(),
+        user_id: user_id.to_string(),
+    };
+    let mut outbound: Vec<Outbound> = t.prompts.iter().flat_map(|p| render(p, &origin)).collect();
+    if let Some(submit) = t.submit {
+        outbound.extend(submit_report(ch, submit, &origin, now).await?);
+    }
+    for o in &outbound {
+        let payload = serde_json::to_value(o).map_err(|e| StoreError(e.to_string()))?;
+        ch.streams.push(OUTBOUND_STREAM, payload).await?;
+    }
+    match t.state {
+        Some(state) => {
+            let bytes = serde_json::to_vec(&state).map_err(|e| StoreError(e.to_string()))?;
+            let ttl = ch.config.dialogue_ttl() + EXPIRY_GRACE;
+            ch.store.put(key, &bytes, Some(ttl)).await?;
+        }
+        None => ch.store.delete(key).await?,
+    }
+    Ok(())
+}
+
+/// Download the media, hand the report to the pipeline, and word the answer.
+async fn submit_report<I: Intake, S: Streams, K: StateStore>(
+    ch: &ZaloChannel<I, S, K>,
+    submit: Submit,
+    origin: &Origin,
+    now: DateTime<Utc>,
+) -> Result<Vec<Outbound>, ProcessError> {
+    let envelope = Envelope {
+        id: String::new(),
+        tracking_code: String::new(),
+        channel: Channel::ZaloOa,
+        channel_ref: Some(submit.dedup_key.clone()),
+        received_at: now,
+    };
+    let (report, refs) = submit.draft.to_report(envelope);
+    let mut inputs = Vec::with_capacity(refs.len());
+    let mut failed = 0usize;
+    for r in &refs {
+        match media::download(
+            &ch.media_http,
+            &ch.config,
+            &r.url,
+            &ch.staging_dir,
+            &r.msg_id,
+        )
+        .await
+        {
+            Ok(d) => inputs.push(MediaInput {
+                file_name: r.file_name.clone(),
+                claimed_type: r.claimed_type.clone().or(d.content_type),
+                source: MediaSource::File(d.path),
+                channel_captured_at: r.sent_at,
+            }),
+            Err(e) if e.is_transient() => return Err(ProcessError::Media(e.to_string())),
+            Err(e) => {
+                tracing::warn!(error = %e, "zalo medium not downloaded");
+                failed += 1;
+            }
+        }
+    }
+    let submission = Submission {
+        dedup_key: format!("zalo:{}", submit.dedup_key),
+        raw: submit.draft.raw_original().into_bytes().into(),
+        raw_extension: "json",
+        report,
+        media: inputs,
+        origin: origin.clone(),
+    };
+    let mut out = Vec::new();
+    if failed > 0 {
+        out.push(outbound(origin, None, "prompt", tpl::media_failed(failed)));
+    }
+    match ch.intake.ingest(submission).await {
+        Ok(outcome) => {
+            let report_id = Some(outcome.id.clone());
+            if outcome.verdict.status == Status::Rejected {
+                let reasons: Vec<String> = outcome
+                    .verdict
+                    .reasons
+                    .iter()
+                    .map(|f| f.message.clone())
+                    .collect();
+                out.push(outbound(
+                    origin,
+                    report_id,
+                    "rejection",
+                    tpl::rejected(&outcome.tracking_code, &reasons),
+                ));
+            } else {
+                out.push(outbound(
+                    origin,
+                    report_id,
+                    "ack",
+                    tpl::accepted(&outcome.tracking_code),
+                ));
+            }
+            Ok(out)
+        }
+        Err(IngestError::Unavailable(e)) => Err(ProcessError::Ingest(e)),
+        Err(IngestError::Invalid(e)) => {
+            tracing::warn!(error = %e, "zalo submission refused by the pipeline");
+            out.push(outbound(origin, None, "prompt", tpl::NOT_READY.to_string()));
+            Ok(out)
+        }
+    }
+}
+
+fn outbound(origin: &Origin, report_id: Option<String>, kind: &str, text: String) -> Outbound {
+    Outbound {
+        report_id,
+        origin: origin.clone(),
+        kind: kind.to_string(),
+        text,
+        html: None,
+        attempts: 0,
+    }
+}
+
+/// The OA's answer to one prompt: one text, or the `request_user_info` form with its text.
+pub fn render(prompt: &Prompt, origin: &Origin) -> Vec<Outbound> {
+    let text = |s: String| vec![outbound(origin, None, "prompt", s)];
+    match prompt {
+        Prompt::Welcome => text(tpl::WELCOME.into()),
+        Prompt::Ask(zalo::Step::Contact) => vec![
+            outbound(origin, None, "prompt", tpl::ask(zalo::Step::Contact).into()),
+            outbound(
+                origin,
+                None,
+                "request_user_info",
+                tpl::REQUEST_INFO_SUBTITLE.into(),
+            ),
+        ],
+        Prompt::Ask(step) => text(tpl::ask(*step).into()),
+        Prompt::Fix { step, messages } => {
+            let mut out = text(tpl::fix(*step, messages));
+            if *step == zalo::Step::Contact {
+                out.push(outbound(
+                    origin,
+                    None,
+                    "request_user_info",
+                    tpl::REQUEST_INFO_SUBTITLE.into(),
+                ));
+            }
+            out
+        }
+        Prompt::Summary {
+            description,
+            media,
+            coordinates,
+            address,
+            name,
+            phone,
+            notes,
+        } => text(tpl::summary(
+            description,
+            *media,
+            *coordinates,
+            address.as_deref(),
+            name.as_deref(),
+            phone.as_deref(),
+            notes,
+        )),
+        Prompt::NotReady => text(tpl::NOT_READY.into()),
+        Prompt::Cancelled => text(tpl::CANCELLED.into()),
+        Prompt::Restarted => text(tpl::RESTARTED.into()),
+        Prompt::Expired => text(tpl::EXPIRED.into()),
+        Prompt::DraftFull => text(tpl::DRAFT_FULL.into()),
+        Prompt::Unsupported => text(tpl::UNSUPPORTED.into()),
+    }
+}

@@ -1,0 +1,508 @@
+//! Whole OA conversations through the webhook, the processor and the outbox.
+
+use std::time::Duration;
+
+use normalizers::report::{CoordinatesSource, VerifiedBy};
+use normalizers::zalo::Step;
+use reqwest::StatusCode;
+
+use super::fake_zalo::{events, FakeZalo, OA_ID};
+use super::memory::Harness;
+use crate::intake::Origin;
+use crate::templates::zalo as tpl;
+use crate::zalo::{EVENTS_STREAM, UNDELIVERABLE_STREAM};
+
+/// A valid 2×2 PNG: Zalo chat photos carry no EXIF either.
+pub(crate) const PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x02, 0x08, 0x02, 0x00, 0x00, 0x00, 0xfd, 0xd4, 0x9a,
+    0x73, 0x00, 0x00, 0x00, 0x11, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0x00,
+    0x44, 0x60, 0xe2, 0x3f, 0x03, 0x00, 0x1d, 0xf0, 0x03, 0xfd, 0xa0, 0x33, 0x09, 0x89, 0x00, 0x00,
+    0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+const DESCRIPTION: &str =
+    "Đèn đường trước nhà số 12 đường Nguyễn Huệ bị hỏng từ tối qua, cả đoạn đường tối om.";
+
+#[tokio::test]
+async fn happy_path_text_photo_location_contact_then_confirm_gives_a_tracking_code() {
+    let h = Harness::start().await;
+    let u = "U100";
+    let url = h.fake.add_media("den.jpg", "image/jpeg", PNG.to_vec());
+    let photo_ms = h.ms();
+
+    h.send(&events::text(u, "m1", DESCRIPTION, h.ms())).await;
+    let said = h.wait_said(u, 2).await;
+    assert_eq!(said, vec![tpl::WELCOME, tpl::ask(Step::Media)]);
+
+    h.send(&events::image(u, "m2", &url, photo_ms)).await;
+    let said = h.wait_said(u, 3).await;
+    assert_eq!(said[2], tpl::ask(Step::Location));
+
+    h.send(&events::location(u, "m3", "10.5366", "106.4138", h.ms()))
+        .await;
+    let said = h.wait_said(u, 5).await;
+    assert_eq!(said[3], tpl::ask(Step::Contact));
+    assert_eq!(said[4], "[request_user_info]");
+
+    h.send(&events::submit_info(
+        u,
+        "Nguyễn Văn An",
+        "84912345678",
+        h.ms(),
+    ))
+    .await;
+    let said = h.wait_said(u, 6).await;
+    assert!(said[5].starts_with("Tóm tắt phản ánh"), "{}", said[5]);
+    assert!(
+        said[5].contains("0912 345 678") && said[5].contains("1 tệp"),
+        "{}",
+        said[5]
+    );
+
+    h.send(&events::text(u, "m5", "Gửi", h.ms())).await;
+    let received = h.wait_received(1).await;
+    let said = h.wait_said(u, 7).await;
+    assert_eq!(said[6], tpl::accepted("LA-0001"));
+    assert_eq!(said.len(), 7, "{said:#?}");
+
+    let r = &received[0];
+    assert_eq!(r.dedup_key, "zalo:m5");
+    assert_eq!(r.report.content.text, DESCRIPTION);
+    assert_eq!(r.report.reporter.name.as_deref(), Some("Nguyễn Văn An"));
+    assert_eq!(r.report.reporter.phone.as_deref(), Some("+84912345678"));
+    assert_eq!(r.report.reporter.channel_identity.as_deref(), Some(u));
+    assert_eq!(r.report.reporter.verified_by, VerifiedBy::Zalo);
+    let c = r.report.location.coordinates.unwrap();
+    assert_eq!((c.lat, c.lon), (10.5366, 106.4138));
+    assert_eq!(
+        r.report.location.coordinates_source,
+        Some(CoordinatesSource::ZaloLocation)
+    );
+    assert_eq!(r.report.channel_ref.as_deref(), Some("m5"));
+    assert!(
+        r.report.verdict.reasons.is_empty(),
+        "{:?}",
+        r.report.verdict.codes()
+    );
+    // The photo was downloaded whole; the message time stands as channel evidence.
+    assert_eq!(r.media.len(), 1);
+    assert_eq!(r.media[0].bytes, PNG);
+    assert_eq!(
+        r.media[0].channel_captured_at.map(|t| t.timestamp_millis()),
+        Some(photo_ms)
+    );
+    // The raw original is the JSON array of the five events, each as received.
+    let raw: Vec<serde_json::Value> = serde_json::from_slice(&r.raw).unwrap();
+    assert_eq!(raw.len(), 5);
+    assert_eq!(raw[1]["event_name"], "user_send_image");
+    assert_eq!(
+        r.origin,
+        Origin::ZaloOa {
+            oa_id: OA_ID.into(),
+            user_id: u.into()
+        }
+    );
+    // The dialogue is over: its state is gone.
+    assert!(!h
+        .store
+        .keys()
+        .iter()
+        .any(|k| k.starts_with("zalo:dialogue:")));
+    // The acknowledgement names the report; every event and message was acknowledged.
+    let ack = h.outbound().into_iter().find(|o| o.kind == "ack").unwrap();
+    assert_eq!(ack.report_id.as_deref(), Some("01TEST0001"));
+    assert_eq!(h.streams.pending(EVENTS_STREAM), 0);
+    assert_eq!(h.streams.pending(crate::zalo::OUTBOUND_STREAM), 0);
+}
+
+#[tokio::test]
+async fn a_photo_first_and_the_text_later_build_the_same_draft() {
+    let h = Harness::start().await;
+    let u = "U200";
+    let url = h.fake.add_media("rac.jpg", "image/jpeg", PNG.to_vec());
+    h.send(&events::image(u, "p1", &url, h.ms())).await;
+    let said = h.wait_said(u, 2).await;
+    assert_eq!(said, vec![tpl::WELCOME, tpl::ask(Step::Description)]);
+    h.send(&events::text(
+        u,
+        "p2",
+        "Rác thải đổ trộm ven kênh gần cầu Bến Lức.",
+        h.ms(),
+    ))
+    .await;
+    let said = h.wait_said(u, 3).await;
+    assert_eq!(said[2], tpl::ask(Step::Location));
+    // A typed address answers the question about the place.
+    h.send(&events::text(
+        u,
+        "p3",
+        "Ấp 3, xã Mỹ Yên, huyện Bến Lức",
+        h.ms(),
+    ))
+    .await;
+    let said = h.wait_said(u, 5).await;
+    assert_eq!(said[3], tpl::ask(Step::Contact));
+    // Name and phone typed instead of the form.
+    h.send(&events::text(u, "p4", "Trần Thị Bình 0987 654 321", h.ms()))
+        .await;
+    let said = h.wait_said(u, 6).await;
+    assert!(said[5].contains("Ấp 3, xã Mỹ Yên"), "{}", said[5]);
+    h.send(&events::text(u, "p5", "gui", h.ms())).await;
+    let r = &h.wait_received(1).await[0];
+    assert_eq!(
+        r.report.content.text,
+        "Rác thải đổ trộm ven kênh gần cầu Bến Lức."
+    );
+    assert_eq!(
+        r.report.location.address.as_deref(),
+        Some("Ấp 3, xã Mỹ Yên, huyện Bến Lức")
+    );
+    assert_eq!(r.report.reporter.name.as_deref(), Some("Trần Thị Bình"));
+    assert_eq!(r.report.reporter.phone.as_deref(), Some("+84987654321"));
+    assert_eq!(r.media.len(), 1);
+}
+
+#[tokio::test]
+async fn unaccented_text_makes_the_oa_ask_for_diacritics_and_the_next_text_replaces_it() {
+    let h = Harness::start().await;
+    let u = "U300";
+    h.send(&events::text(
+        u,
+        "d1",
+        "Den duong truoc nha so 12 bi hong tu toi qua, ca doan duong toi om",
+        h.ms(),
+    ))
+    .await;
+    let said = h.wait_said(u, 2).await;
+    assert!(
+        said[1].starts_with("Nội dung phản ánh cần sửa lại:"),
+        "the OA must ask to fix the text: {said:#?}"
+    );
+    assert!(
+        said[1].contains("dấu"),
+        "the reason names the diacritics: {}",
+        said[1]
+    );
+    h.send(&events::text(u, "d2", DESCRIPTION, h.ms())).await;
+    let said = h.wait_said(u, 3).await;
+    assert_eq!(said[2], tpl::ask(Step::Media));
+    let state = h
+        .store
+        .get_now(&format!("zalo:dialogue:{OA_ID}:{u}"))
+        .unwrap();
+    let d: normalizers::zalo::Dialogue = serde_json::from_slice(&state).unwrap();
+    assert_eq!(
+        d.draft().description_text(),
+        DESCRIPTION,
+        "replaced, not appended"
+    );
+}
+
+#[tokio::test]
+async fn a_shared_location_is_the_place_of_the_report() {
+    let h = Harness::start().await;
+    let u = "U400";
+    h.send(&events::location(u, "l1", "10.6956", "106.2431", h.ms()))
+        .await;
+    let said = h.wait_said(u, 2).await;
+    assert_eq!(said[1], tpl::ask(Step::Description));
+    let state = h
+        .store
+        .get_now(&format!("zalo:dialogue:{OA_ID}:{u}"))
+        .unwrap();
+    let d: normalizers::zalo::Dialogue = serde_json::from_slice(&state).unwrap();
+    let c = d.draft().coordinates.unwrap();
+    assert_eq!((c.lat, c.lon), (10.6956, 106.2431));
+}
+
+#[tokio::test]
+async fn the_same_event_delivered_three_times_is_persisted_and_answered_once() {
+    let h = Harness::start().await;
+    let u = "U500";
+    let body = events::text(u, "dup1", DESCRIPTION, h.ms());
+    let post = |n: u32| {
+        h.http
+            .post(h.webhook())
+            .header("X-ZEvent-Signature", FakeZalo::sign(&body))
+            .header("num_retry", n.to_string())
+            .body(body.clone())
+            .send()
+    };
+    let status = |resp: reqwest::Response| async move {
+        assert_eq!(resp.status(), StatusCode::OK);
+        let v: serde_json::Value = resp.json().await.unwrap();
+        v["status"].as_str().unwrap().to_string()
+    };
+    assert_eq!(status(post(0).await.unwrap()).await, "persisted");
+    let said = h.wait_said(u, 2).await;
+    // Zalo's retries come 30 s and more later, after the event was processed.
+    for n in 1..3 {
+        assert_eq!(status(post(n).await.unwrap()).await, "duplicate");
+    }
+    assert_eq!(h.streams.entries(EVENTS_STREAM).len(), 1);
+    // A retry racing the first delivery (or a lost marker) is persisted again, and the
+    // dialogue still applies the event once.
+    for k in h
+        .store
+        .keys()
+        .into_iter()
+        .filter(|k| k.starts_with("zalo:seen:"))
+    {
+        crate::intake::StateStore::delete(&*h.store, &k)
+            .await
+            .unwrap();
+    }
+    h.send(&body).await;
+    assert_eq!(h.streams.entries(EVENTS_STREAM).len(), 2);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(h.streams.pending(EVENTS_STREAM), 0);
+    assert_eq!(h.said_to(u), said);
+    assert_eq!(said.len(), 2, "{said:#?}");
+}
+
+#[tokio::test]
+async fn a_bad_signature_is_refused_and_nothing_is_persisted() {
+    let h = Harness::start().await;
+    let body = events::text("U600", "s1", DESCRIPTION, h.ms());
+    let good = FakeZalo::sign(&body);
+    let mut bad = good.clone();
+    bad.replace_range(
+        good.len() - 1..,
+        if good.ends_with('0') { "1" } else { "0" },
+    );
+    let s = h
+        .fake
+        .post_event_signed(&h.webhook(), &body, &bad, None)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // Re-serialised bodies do not verify: the signature is over the exact bytes.
+    let reformatted =
+        serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(&body).unwrap())
+            .unwrap();
+    let s = h
+        .fake
+        .post_event_signed(&h.webhook(), &reformatted, &good, None)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let resp = h
+        .http
+        .post(h.webhook())
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert!(h.streams.entries(EVENTS_STREAM).is_empty());
+    // The same body, correctly signed, is taken.
+    assert_eq!(
+        h.fake.post_event(&h.webhook(), &body, None).await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn echoes_of_the_oa_own_messages_are_not_answered() {
+    let h = Harness::start().await;
+    let echo = events::oa_echo("U650", "e1", tpl::WELCOME, h.ms());
+    let resp = h
+        .http
+        .post(h.webhook())
+        .header("X-ZEvent-Signature", FakeZalo::sign(&echo))
+        .body(echo)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.json::<serde_json::Value>().await.unwrap()["status"],
+        "ignored"
+    );
+    assert!(h.streams.entries(EVENTS_STREAM).is_empty());
+}
+
+#[tokio::test]
+async fn a_token_expiring_in_the_middle_of_a_reply_is_refreshed_once_and_the_reply_delivered() {
+    let h = Harness::start().await;
+    let u = "U700";
+    h.send(&events::text(u, "t1", DESCRIPTION, h.ms())).await;
+    h.wait_said(u, 2).await;
+    h.fake.expire_access_token();
+    let url = h.fake.add_media("a.jpg", "image/jpeg", PNG.to_vec());
+    h.send(&events::image(u, "t2", &url, h.ms())).await;
+    let said = h.wait_said(u, 3).await;
+    assert_eq!(said[2], tpl::ask(Step::Location));
+    let refreshes = h.fake.refresh_calls();
+    assert_eq!(refreshes.len(), 1);
+    assert_eq!(refreshes[0]["refresh_token"], "refresh-0");
+    assert_eq!(refreshes[0]["grant_type"], "refresh_token");
+    let calls = h.fake.cs_calls();
+    let refused: Vec<_> = calls.iter().filter(|c| c.answered == -216).collect();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(calls.last().unwrap().access_token, "access-1");
+    // The new single-use pair is stored for every instance.
+    let stored: crate::zalo::TokenPair =
+        serde_json::from_slice(&h.store.get_now("zalo:token:default").unwrap()).unwrap();
+    assert_eq!(stored.access_token, "access-1");
+    assert_eq!(stored.refresh_token, "refresh-1");
+    assert!(stored.expires_at.is_some());
+    assert_eq!(h.channel.client().current("default").await.unwrap(), stored);
+    // Next replies use it without another refresh.
+    h.send(&events::location(u, "t3", "10.5", "106.4", h.ms()))
+        .await;
+    h.wait_said(u, 5).await;
+    assert_eq!(h.fake.refresh_calls().len(), 1);
+}
+
+#[tokio::test]
+async fn a_conversation_abandoned_past_its_ttl_is_dropped_and_the_citizen_told() {
+    let h = Harness::start().await;
+    let u = "U800";
+    let url = h.fake.add_media("b.jpg", "image/jpeg", PNG.to_vec());
+    h.send(&events::image(u, "x1", &url, h.ms())).await;
+    h.wait_said(u, 2).await;
+    h.intake.advance(chrono::Duration::hours(2));
+    h.send(&events::text(u, "x2", DESCRIPTION, h.ms())).await;
+    let said = h.wait_said(u, 4).await;
+    assert_eq!(said[2], tpl::EXPIRED);
+    // The photo belonged to the expired draft: it is asked for again.
+    assert_eq!(said[3], tpl::ask(Step::Media));
+}
+
+#[tokio::test]
+async fn cancel_and_restart_keywords_end_the_draft() {
+    let h = Harness::start().await;
+    let u = "U850";
+    h.send(&events::text(u, "c1", DESCRIPTION, h.ms())).await;
+    h.wait_said(u, 2).await;
+    h.send(&events::text(u, "c2", "Hủy", h.ms())).await;
+    let said = h.wait_said(u, 3).await;
+    assert_eq!(said[2], tpl::CANCELLED);
+    assert!(!h
+        .store
+        .keys()
+        .iter()
+        .any(|k| k.starts_with("zalo:dialogue:")));
+}
+
+#[tokio::test]
+async fn a_user_who_cannot_be_reached_is_recorded_for_the_ioc() {
+    let h = Harness::start().await;
+    let u = "U900";
+    h.fake.script_cs_errors(&[-230]);
+    h.send(&events::text(u, "r1", DESCRIPTION, h.ms())).await;
+    let said = h.wait_said(u, 1).await;
+    assert_eq!(
+        said,
+        vec![tpl::ask(Step::Media)],
+        "the welcome was not deliverable"
+    );
+    let undeliverable = h.streams.entries(UNDELIVERABLE_STREAM);
+    assert_eq!(undeliverable.len(), 1);
+    assert_eq!(undeliverable[0]["zalo_error"], -230);
+    assert_eq!(undeliverable[0]["origin"]["user_id"], u);
+}
+
+#[tokio::test]
+async fn a_rate_limit_holds_the_messages_back_and_keeps_their_order() {
+    let h = Harness::start().await;
+    let u = "U950";
+    h.fake.script_cs_errors(&[-32]);
+    h.send(&events::text(u, "q1", DESCRIPTION, h.ms())).await;
+    let said = h.wait_said(u, 2).await;
+    assert_eq!(said, vec![tpl::WELCOME, tpl::ask(Step::Media)]);
+    assert_eq!(
+        h.fake.cs_calls().len(),
+        3,
+        "one refused call, two delivered"
+    );
+}
+
+#[tokio::test]
+async fn while_shutting_down_the_webhook_answers_503() {
+    let h = Harness::start().await;
+    h.shutdown.send(true).unwrap();
+    let body = events::text("U990", "z1", DESCRIPTION, h.ms());
+    assert_eq!(
+        h.fake.post_event(&h.webhook(), &body, None).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert!(h.streams.entries(EVENTS_STREAM).is_empty());
+}
+
+#[tokio::test]
+async fn a_webhook_body_over_the_limit_is_refused() {
+    let h = Harness::start_with(|c| c.webhook_max_bytes = 1024).await;
+    let big = events::text("U991", "big", &"ạ".repeat(2000), h.ms());
+    let s = h.fake.post_event(&h.webhook(), &big, None).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn media_from_hosts_not_allowed_are_not_downloaded() {
+    let h = Harness::start_with(|c| c.media_hosts = vec![".zdn.vn".into()]).await;
+    let u = "U992";
+    let url = h.fake.add_media("c.jpg", "image/jpeg", PNG.to_vec());
+    for (i, e) in [
+        events::text(u, "h1", DESCRIPTION, h.ms()),
+        events::image(u, "h2", &url, h.ms()),
+        events::location(u, "h3", "10.5", "106.4", h.ms()),
+        events::submit_info(u, "Nguyễn Văn An", "0912345678", h.ms()),
+        events::text(u, "h5", "Gửi", h.ms()),
+    ]
+    .iter()
+    .enumerate()
+    {
+        h.send(e).await;
+        h.wait_said(u, [2, 3, 5, 6, 8][i]).await;
+    }
+    assert_eq!(h.fake.media_hits(), 0);
+    let r = &h.wait_received(1).await[0];
+    assert!(r.media.is_empty());
+    let said = h.said_to(u);
+    assert_eq!(said[6], tpl::media_failed(1));
+    assert!(said[7].contains("chưa được tiếp nhận"), "{}", said[7]);
+}
+
+#[tokio::test]
+async fn concurrent_refreshes_spend_the_single_use_refresh_token_once() {
+    let h = Harness::start().await;
+    let client = h.channel.client();
+    let stale = client.current("default").await.unwrap().access_token;
+    let (a, b) = tokio::join!(
+        client.refresh("default", &stale),
+        client.refresh("default", &stale)
+    );
+    assert_eq!(a.unwrap().access_token, "access-1");
+    assert_eq!(b.unwrap().access_token, "access-1");
+    assert_eq!(h.fake.refresh_calls().len(), 1);
+    assert!(
+        h.store.get_now("zalo:token-lease:default").is_none(),
+        "the lease is released"
+    );
+}
+
+#[tokio::test]
+async fn the_refresher_rotates_a_token_about_to_expire_and_leaves_a_fresh_one() {
+    let h = Harness::start().await;
+    let client = h.channel.client();
+    let fresh = crate::zalo::TokenPair {
+        access_token: "access-0".into(),
+        refresh_token: "refresh-0".into(),
+        expires_at: Some(crate::intake::Intake::now(&*h.intake) + chrono::Duration::hours(20)),
+    };
+    let bytes = serde_json::to_vec(&fresh).unwrap();
+    crate::intake::StateStore::put(&*h.store, "zalo:token:default", &bytes, None)
+        .await
+        .unwrap();
+    assert!(!client.refresh_if_due("default").await.unwrap());
+    assert!(h.fake.refresh_calls().is_empty());
+    h.intake
+        .advance(chrono::Duration::hours(19) + chrono::Duration::minutes(30));
+    assert!(client.refresh_if_due("default").await.unwrap());
+    assert_eq!(h.fake.refresh_calls().len(), 1);
+    assert_eq!(
+        client.current("default").await.unwrap().access_token,
+        "access-1"
+    );
+}

@@ -1,0 +1,155 @@
+//! The mini-app endpoint: token exchange with the fake Zalo, media in the same request.
+
+use normalizers::report::{CoordinatesSource, VerifiedBy};
+use reqwest::multipart::{Form, Part};
+use reqwest::StatusCode;
+
+use super::conversations::PNG;
+use super::memory::Harness;
+use crate::intake::Origin;
+
+fn form(access: &str, phone: Option<&str>, location: Option<&str>) -> Form {
+    let report = serde_json::json!({
+        "content": "Ổ gà lớn giữa đường Hùng Vương, xe máy dễ té ngã.",
+        "address": "Đường Hùng Vương, phường Long An",
+        "consent_share_pii": true,
+    });
+    let mut f = Form::new()
+        .text("access_token", access.to_string())
+        .text("report", report.to_string());
+    if let Some(p) = phone {
+        f = f.text("phone_token", p.to_string());
+    }
+    if let Some(l) = location {
+        f = f.text("location_token", l.to_string());
+    }
+    f.part(
+        "camera",
+        Part::bytes(PNG.to_vec())
+            .file_name("camera-1.png")
+            .mime_str("image/png")
+            .unwrap(),
+    )
+}
+
+fn url(h: &Harness) -> String {
+    format!("{}/v1/zalo/miniapp/reports", h.base)
+}
+
+#[tokio::test]
+async fn a_miniapp_report_with_phone_and_location_tokens_is_verified_server_side() {
+    let h = Harness::start().await;
+    h.fake.add_miniapp_user("ma-token", "Z100", "Lê Văn Cường");
+    h.fake
+        .add_info_token("phone-code", serde_json::json!({"number": "84912345678"}));
+    h.fake.add_info_token(
+        "loc-code",
+        serde_json::json!({"latitude": "10.5366", "longitude": 106.4138, "provider": "gps", "timestamp": "1764468000000"}),
+    );
+    let resp = h
+        .http
+        .post(url(&h))
+        .header("Idempotency-Key", "k-1")
+        .multipart(form("ma-token", Some("phone-code"), Some("loc-code")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["tracking_code"], "LA-0001");
+    assert_ne!(body["status"], "rejected", "{body}");
+    assert_eq!(body["replayed"], false);
+
+    let r = &h.intake.received()[0];
+    assert_eq!(r.dedup_key, "zalo_miniapp:Z100:k-1");
+    assert_eq!(r.report.reporter.name.as_deref(), Some("Lê Văn Cường"));
+    assert_eq!(r.report.reporter.phone.as_deref(), Some("+84912345678"));
+    assert_eq!(r.report.reporter.channel_identity.as_deref(), Some("Z100"));
+    assert_eq!(r.report.reporter.verified_by, VerifiedBy::Zalo);
+    assert!(r.report.reporter.consent_share_pii);
+    let c = r.report.location.coordinates.unwrap();
+    assert_eq!((c.lat, c.lon), (10.5366, 106.4138));
+    assert_eq!(
+        r.report.location.coordinates_source,
+        Some(CoordinatesSource::ZaloLocation)
+    );
+    assert_eq!(
+        r.origin,
+        Origin::ZaloMiniapp {
+            user_id: "Z100".into()
+        }
+    );
+    // The in-app camera capture: its upload time is the capture evidence.
+    assert_eq!(r.media.len(), 1);
+    assert_eq!(r.media[0].bytes, PNG);
+    assert_eq!(r.media[0].file_name.as_deref(), Some("camera-1.png"));
+    assert_eq!(
+        r.media[0].channel_captured_at,
+        Some(crate::intake::Intake::now(&*h.intake))
+    );
+    // The tokens went to Zalo with the app secret, not trusted from the client.
+    let calls = h.fake.info_calls();
+    assert_eq!(calls.len(), 2);
+    assert!(calls.iter().all(|(token, _)| token == "ma-token"));
+
+    // A retry with the same key is the same report (the tokens are spent: none sent again).
+    let resp = h
+        .http
+        .post(url(&h))
+        .header("Idempotency-Key", "k-1")
+        .multipart(form("ma-token", None, None))
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["replayed"], true);
+    assert_eq!(body["tracking_code"], "LA-0001");
+    assert_eq!(h.intake.received().len(), 1);
+}
+
+#[tokio::test]
+async fn a_refused_access_token_is_401_and_leaves_no_staged_file() {
+    let h = Harness::start().await;
+    let resp = h
+        .http
+        .post(url(&h))
+        .multipart(form("forged", None, None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert!(h.intake.received().is_empty());
+    assert_eq!(std::fs::read_dir(h.staging.path()).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn a_spent_phone_token_is_refused() {
+    let h = Harness::start().await;
+    h.fake.add_miniapp_user("ma-token", "Z200", "Phạm Thị Dung");
+    let resp = h
+        .http
+        .post(url(&h))
+        .multipart(form("ma-token", Some("never-issued"), None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("phone_token"));
+    assert!(h.intake.received().is_empty());
+}
+
+#[tokio::test]
+async fn a_miniapp_file_over_the_limit_is_413() {
+    let h = Harness::start_with(|c| c.media_max_bytes = 40).await;
+    h.fake.add_miniapp_user("ma-token", "Z300", "Võ Văn Em");
+    let resp = h
+        .http
+        .post(url(&h))
+        .multipart(form("ma-token", None, None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(std::fs::read_dir(h.staging.path()).unwrap().count(), 0);
+}

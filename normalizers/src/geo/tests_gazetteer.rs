@@ -1,0 +1,306 @@
+//! The address matcher over the shipped gazetteer: every unit by its own name, and the shapes of
+//! real addresses (prefixes, short forms, no diacritics, both generations of names).
+
+use super::fold::tokenize;
+use super::Geo;
+use crate::report::AdminMatch;
+
+fn locate(text: &str) -> Option<AdminMatch> {
+    Geo::embedded().locate(text)
+}
+
+/// Remove every diacritic but keep case and punctuation ("Xã Mỹ Yên" → "Xa My Yen").
+fn strip_marks(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    text.nfd()
+        .filter(|c| !matches!(c, '\u{0300}'..='\u{036F}'))
+        .map(|c| match c {
+            'đ' => 'd',
+            'Đ' => 'D',
+            c => c,
+        })
+        .collect()
+}
+
+fn old(m: &Option<AdminMatch>) -> Option<&str> {
+    m.as_ref().and_then(|m| m.old_commune.as_deref())
+}
+
+fn new(m: &Option<AdminMatch>) -> Option<&str> {
+    m.as_ref().and_then(|m| m.new_commune.as_deref())
+}
+
+fn district(m: &Option<AdminMatch>) -> Option<&str> {
+    m.as_ref().and_then(|m| m.old_district.as_deref())
+}
+
+#[test]
+fn every_old_commune_is_found_by_its_name_and_district() {
+    let g = Geo::embedded().gazetteer();
+    let mut checked = 0;
+    for c in &g.old_communes {
+        let d = &g.districts[c.district];
+        for text in [
+            format!("{}, {}", c.full_name, d.full_name),
+            strip_marks(&format!("{}, {}", c.full_name, d.full_name)),
+            strip_marks(&format!("{}, {}", c.full_name, d.full_name)).to_lowercase(),
+        ] {
+            let m = locate(&text).unwrap_or_else(|| panic!("no match for `{text}`"));
+            assert_eq!(
+                m.old_commune_code.as_deref(),
+                Some(c.code.as_str()),
+                "{text}: {m:?}"
+            );
+            assert_eq!(
+                m.old_district_code.as_deref(),
+                Some(d.code.as_str()),
+                "{text}"
+            );
+            if let [only] = c.successors[..] {
+                assert_eq!(
+                    m.new_commune_code,
+                    Some(g.new_communes[only].code.clone()),
+                    "{text}"
+                );
+            }
+            assert!(m.confidence >= 0.8, "{text}: {}", m.confidence);
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 186 * 3);
+}
+
+#[test]
+fn every_new_commune_is_found_by_its_name() {
+    let g = Geo::embedded().gazetteer();
+    for c in &g.new_communes {
+        for text in [c.full_name.clone(), strip_marks(&c.full_name)] {
+            let m = locate(&text).unwrap_or_else(|| panic!("no match for `{text}`"));
+            assert_eq!(
+                m.new_commune_code.as_deref(),
+                Some(c.code.as_str()),
+                "{text}: {m:?}"
+            );
+        }
+    }
+    assert_eq!(g.new_communes.len(), 60);
+}
+
+/// Old communes by their full name alone, without the district: right, ambiguous (left empty),
+/// or wrong. The figures go into the report; wrong answers must not happen.
+#[test]
+fn old_communes_by_name_alone_are_right_or_left_open() {
+    let g = Geo::embedded().gazetteer();
+    for strip in [false, true] {
+        let (mut right, mut open, mut wrong) = (0, 0, Vec::new());
+        for c in &g.old_communes {
+            let text = if strip {
+                strip_marks(&c.full_name)
+            } else {
+                c.full_name.clone()
+            };
+            let m = locate(&text);
+            match m.as_ref().and_then(|m| m.old_commune_code.as_deref()) {
+                Some(code) if code == c.code => right += 1,
+                Some(_) => wrong.push(text),
+                None => open += 1,
+            }
+        }
+        eprintln!(
+            "old communes by name alone ({}): {right} right, {open} ambiguous, {} wrong",
+            if strip { "no diacritics" } else { "diacritics" },
+            wrong.len()
+        );
+        assert!(wrong.is_empty(), "wrong: {wrong:?}");
+        assert!(right >= 160, "{right}");
+    }
+}
+
+#[test]
+fn addresses_with_prefixes_and_short_forms() {
+    let m = locate("Số 12 đường Hùng Vương, Phường 1, TP. Tân An, Long An");
+    assert_eq!(old(&m), Some("Phường 1"));
+    assert_eq!(district(&m), Some("Thành phố Tân An"));
+    assert_eq!(new(&m), Some("Phường Long An"));
+
+    for text in [
+        "P.5, TP Tân An",
+        "p5 tp tan an",
+        "F5 Tân An",
+        "phuong 05 thanh pho tan an",
+        "PHƯỜNG 5, THÀNH PHỐ TÂN AN",
+    ] {
+        let m = locate(text);
+        assert_eq!(old(&m), Some("Phường 5"), "{text}: {m:?}");
+        assert_eq!(district(&m), Some("Thành phố Tân An"), "{text}");
+    }
+
+    let m = locate("ấp 3, xã Mỹ Yên, huyện Bến Lức, tỉnh Long An");
+    assert_eq!(old(&m), Some("Xã Mỹ Yên"));
+    assert_eq!(
+        new(&m),
+        Some("Xã Mỹ Yên"),
+        "the new commune of the same name is recorded too"
+    );
+    assert_eq!(district(&m), Some("Huyện Bến Lức"));
+    let m = locate("X. Mỹ Yên, H. Bến Lức");
+    assert_eq!(old(&m), Some("Xã Mỹ Yên"));
+    let m = locate("XA MY YEN HUYEN BEN LUC");
+    assert_eq!(old(&m), Some("Xã Mỹ Yên"));
+
+    let m = locate("TT. Bến Lức, H. Bến Lức");
+    assert_eq!(old(&m), Some("Thị trấn Bến Lức"));
+    assert_eq!(new(&m), Some("Xã Bến Lức"));
+
+    let m = locate("Phường 2, Thị xã Kiến Tường");
+    assert_eq!(old(&m), Some("Phường 2"));
+    assert_eq!(district(&m), Some("Thị xã Kiến Tường"));
+    assert_eq!(new(&m), Some("Phường Kiến Tường"));
+}
+
+#[test]
+fn old_commune_in_the_named_district_wins_over_its_namesakes() {
+    let g = Geo::embedded().gazetteer();
+    let names: Vec<&str> = g
+        .old_communes
+        .iter()
+        .map(|c| c.full_name.as_str())
+        .collect();
+    let tan_lap = names.iter().filter(|n| **n == "Xã Tân Lập").count();
+    assert_eq!(tan_lap, 2, "Tân Lập exists in Mộc Hóa and Tân Thạnh");
+    let m = locate("xã Tân Lập, huyện Mộc Hóa");
+    assert_eq!(old(&m), Some("Xã Tân Lập"));
+    assert_eq!(district(&m), Some("Huyện Mộc Hóa"));
+    assert_eq!(new(&m), Some("Xã Mộc Hoá"));
+    let m = locate("xã Tân Lập, huyện Tân Thạnh");
+    assert_eq!(new(&m), Some("Xã Nhơn Hoà Lập"));
+    // Tone on another vowel is the same name.
+    let m = locate("xã Tân Lập, huyện Mộc Hoá");
+    assert_eq!(district(&m), Some("Huyện Mộc Hóa"));
+}
+
+#[test]
+fn ambiguous_names_without_a_district_give_no_commune() {
+    // Phường 1 exists in Tân An and in Kiến Tường.
+    assert_eq!(old(&locate("Phường 1")), None);
+    let m = locate("Phường 1, Kiến Tường");
+    assert_eq!(district(&m), Some("Thị xã Kiến Tường"));
+    assert_eq!(old(&m), Some("Phường 1"));
+}
+
+#[test]
+fn new_names_map_back_to_their_old_district() {
+    let m = locate("xã Hậu Nghĩa");
+    assert_eq!(new(&m), Some("Xã Hậu Nghĩa"));
+    assert_eq!(old(&m), None, "the new commune merged three old ones");
+    assert_eq!(district(&m), Some("Huyện Đức Hòa"));
+    let m = locate("Thị trấn Hậu Nghĩa, huyện Đức Hòa");
+    assert_eq!(old(&m), Some("Thị trấn Hậu Nghĩa"));
+    assert_eq!(new(&m), Some("Xã Hậu Nghĩa"));
+    let m = locate("Phường Tân An, tỉnh Tây Ninh");
+    assert_eq!(new(&m), Some("Phường Tân An"));
+    assert_eq!(district(&m), Some("Thành phố Tân An"));
+    let m = locate("xã Tân Thạnh, tỉnh Tây Ninh");
+    assert_eq!(new(&m), Some("Xã Tân Thạnh"));
+}
+
+#[test]
+fn an_unprefixed_district_name_is_the_district() {
+    let m = locate("Bến Lức, Long An");
+    assert_eq!(district(&m), Some("Huyện Bến Lức"));
+    assert_eq!(old(&m), None);
+    assert_eq!(new(&m), None);
+    let m = m.unwrap();
+    assert!(m.confidence < 0.7, "district only: {}", m.confidence);
+    let m = locate("Mỹ Yên, Bến Lức, Long An");
+    assert_eq!(old(&m), Some("Xã Mỹ Yên"));
+    // A market is named after the place it is in.
+    assert_eq!(
+        district(&locate("trước cổng Chợ Tân An")),
+        Some("Thành phố Tân An")
+    );
+}
+
+#[test]
+fn diacritics_that_differ_name_another_place() {
+    // Bình Thạnh (Thủ Thừa) and Bình Thành (Đức Huệ) fold to the same letters.
+    let m = locate("xã Bình Thạnh, huyện Thủ Thừa");
+    assert_eq!(old(&m), Some("Xã Bình Thạnh"));
+    let thanh = locate("xã Bình Thành, huyện Đức Huệ");
+    assert_eq!(old(&thanh), Some("Xã Bình Thành"));
+    assert_ne!(
+        m.and_then(|m| m.old_commune_code),
+        thanh.and_then(|m| m.old_commune_code)
+    );
+}
+
+#[test]
+fn places_that_are_not_units_or_not_here_do_not_match() {
+    for text in [
+        "",
+        "   ",
+        "ấp Bình Tâm",
+        "đường Long An",
+        "Quận 1, TP.HCM",
+        "123 Nguyễn Huệ, Hồ Chí Minh",
+        "tình hình an ninh trật tự ở khu dân cư",
+        "mất an ninh trật tự ban đêm",
+        "Long An",
+        "tỉnh Long An",
+    ] {
+        assert_eq!(locate(text), None, "{text}");
+    }
+    // Lowercase words that happen to spell a name do not count in a normally typed sentence.
+    assert_eq!(
+        locate("Đèn đường bị hư, trời tối mỹ an toàn không đảm bảo"),
+        None
+    );
+}
+
+#[test]
+fn nfd_input_matches_like_nfc() {
+    use unicode_normalization::UnicodeNormalization;
+    let text = "Xã Mỹ Yên, huyện Bến Lức";
+    let nfd: String = text.nfd().collect();
+    assert_eq!(locate(text), locate(&nfd));
+    assert!(tokenize(&nfd).len() == 6);
+}
+
+#[test]
+fn descriptions_need_capitals_or_prefixes() {
+    let g = Geo::embedded();
+    assert_eq!(g.locate_in_text("nói không với tân hiệp phát"), None);
+    assert_eq!(g.locate_in_text("ae thanh hóa giúp với"), None);
+    let m = g.locate_in_text("Đèn đường trước UBND xã Mỹ Yên bị hư");
+    assert_eq!(old(&m), Some("Xã Mỹ Yên"));
+    let m = g.locate_in_text("Ngập nặng ở Bến Lức từ tối qua");
+    assert_eq!(district(&m), Some("Huyện Bến Lức"));
+    // An address typed in lowercase still matches.
+    assert_eq!(old(&locate("my yen, ben luc")), Some("Xã Mỹ Yên"));
+    // "Thanh Hóa" (a province) is not "Thạnh Hóa" (a district here) without a prefix.
+    assert_eq!(locate("Thanh Hóa"), None);
+    assert_eq!(
+        district(&locate("huyện Thanh Hoá")),
+        Some("Huyện Thạnh Hóa"),
+        "a typo with a prefix"
+    );
+}
+
+#[test]
+fn namesakes_in_other_provinces_are_not_ours() {
+    assert_eq!(locate("huyện Châu Thành, tỉnh Trà Vinh"), None);
+    assert_eq!(
+        locate("xã Bình Thành, huyện Thanh Bình, tỉnh Đồng Tháp"),
+        None
+    );
+    assert_eq!(locate("Phường Tân An, TP. Cần Thơ"), None);
+    assert_eq!(locate("xã Tân Phú, TP.HCM"), None);
+    assert_eq!(
+        district(&locate("huyện Châu Thành, tỉnh Long An")),
+        Some("Huyện Châu Thành")
+    );
+    assert_eq!(
+        new(&locate("xã Tân Trụ, tỉnh Tây Ninh")),
+        Some("Xã Tân Trụ")
+    );
+}

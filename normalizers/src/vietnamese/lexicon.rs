@@ -1,0 +1,599 @@
+//! The word lists, parsed once (on first use) from the files in `data/vietnamese/`, which are
+//! compiled into the binary so the crate stays free of file I/O.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
+
+use serde::Deserialize;
+
+use super::fold::{split_tone, strip_marks};
+use crate::report::CategoryField;
+
+const SYLLABLES: &str = include_str!("../../data/vietnamese/syllables.txt");
+const CHAT: &str = include_str!("../../data/vietnamese/chat_abbreviations.tsv");
+const FORMAL: &str = include_str!("../../data/vietnamese/formal_abbreviations.txt");
+const OFFENSIVE: &str = include_str!("../../data/vietnamese/offensive_words.txt");
+const OFFENSIVE_IGNORE: &str = include_str!("../../data/vietnamese/offensive_ignore.txt");
+const UNMARKED_COMMON: &str = include_str!("../../data/vietnamese/unmarked_common.txt");
+const LOANWORDS: &str = include_str!("../../data/vietnamese/loanwords.txt");
+const COMPLAINT: &str = include_str!("../../data/vietnamese/complaint_terms.txt");
+const DEFAMATION: &str = include_str!("../../data/vietnamese/defamation_terms.txt");
+const CATEGORIES: &str = include_str!("../../data/vietnamese/categories.json");
+
+/// Frequent English words, several of which are also Vietnamese syllables written without
+/// marks ("the", "to", "me", "in", "on"): in a text with no marked letters they count as
+/// English. Also never taken for Telex keystrokes ("this" is not "thí").
+const ENGLISH: &[&str] = &[
+    "the",
+    "a",
+    "an",
+    "to",
+    "of",
+    "in",
+    "on",
+    "at",
+    "by",
+    "for",
+    "from",
+    "with",
+    "and",
+    "or",
+    "but",
+    "not",
+    "no",
+    "yes",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "been",
+    "being",
+    "has",
+    "have",
+    "had",
+    "do",
+    "does",
+    "did",
+    "will",
+    "would",
+    "can",
+    "could",
+    "should",
+    "may",
+    "might",
+    "must",
+    "i",
+    "me",
+    "my",
+    "you",
+    "your",
+    "he",
+    "him",
+    "his",
+    "she",
+    "her",
+    "it",
+    "its",
+    "we",
+    "us",
+    "our",
+    "they",
+    "them",
+    "their",
+    "this",
+    "that",
+    "these",
+    "those",
+    "there",
+    "here",
+    "what",
+    "which",
+    "who",
+    "when",
+    "where",
+    "why",
+    "how",
+    "all",
+    "any",
+    "some",
+    "many",
+    "much",
+    "more",
+    "most",
+    "very",
+    "too",
+    "so",
+    "as",
+    "if",
+    "then",
+    "than",
+    "now",
+    "new",
+    "old",
+    "good",
+    "bad",
+    "see",
+    "saw",
+    "seen",
+    "look",
+    "go",
+    "went",
+    "come",
+    "came",
+    "get",
+    "got",
+    "make",
+    "made",
+    "take",
+    "took",
+    "know",
+    "think",
+    "say",
+    "said",
+    "tell",
+    "please",
+    "thank",
+    "thanks",
+    "hello",
+    "hi",
+    "dear",
+    "sir",
+    "help",
+    "need",
+    "want",
+    "like",
+    "near",
+    "front",
+    "street",
+    "road",
+    "light",
+    "lights",
+    "house",
+    "home",
+    "water",
+    "tree",
+    "broken",
+    "since",
+    "days",
+    "day",
+    "week",
+    "night",
+    "today",
+    "yesterday",
+    "still",
+    "again",
+    "about",
+    "after",
+    "before",
+    "because",
+    "into",
+    "out",
+    "up",
+    "down",
+    "over",
+    "under",
+    "off",
+    "one",
+    "two",
+    "three",
+    "also",
+    "just",
+    "only",
+    "other",
+    "people",
+    "man",
+    "woman",
+    "time",
+    "year",
+    "way",
+    "work",
+    "well",
+    "long",
+    "big",
+    "small",
+    "high",
+    "low",
+    "same",
+    "each",
+    "every",
+    "such",
+    "own",
+    "see",
+    "moon",
+    "noon",
+    "teen",
+    "cow",
+    "row",
+    "law",
+    "raw",
+    "few",
+    "bee",
+    "boo",
+    "wow",
+    "sow",
+    "tow",
+    "bow",
+    "mow",
+    "vow",
+    "know",
+    "show",
+    "new",
+    "blue",
+    "red",
+    "true",
+    "due",
+];
+
+/// Payload of an abbreviation entry.
+#[derive(Debug, Clone)]
+pub struct Expansion {
+    pub full_form: String,
+}
+
+/// A phrase list indexed by its first word, for whole-word matching on a token sequence.
+#[derive(Debug)]
+pub struct PhraseIndex<T> {
+    by_first: HashMap<String, Vec<(Vec<String>, T)>>,
+}
+
+impl<T> Default for PhraseIndex<T> {
+    fn default() -> Self {
+        PhraseIndex {
+            by_first: HashMap::new(),
+        }
+    }
+}
+
+impl<T> PhraseIndex<T> {
+    pub fn insert(&mut self, phrase: &str, payload: T) {
+        let words: Vec<String> = phrase.split_whitespace().map(str::to_lowercase).collect();
+        if let Some(first) = words.first() {
+            self.by_first
+                .entry(first.clone())
+                .or_default()
+                .push((words, payload));
+        }
+    }
+
+    /// Longest phrase starting at `words[at]`, with its length in words.
+    pub fn longest_at<S: AsRef<str>>(&self, words: &[S], at: usize) -> Option<(usize, &T)> {
+        let first = words.get(at)?.as_ref();
+        let candidates = self.by_first.get(first)?;
+        candidates
+            .iter()
+            .filter(|(phrase, _)| {
+                phrase.len() <= words.len() - at
+                    && phrase
+                        .iter()
+                        .zip(&words[at..])
+                        .all(|(p, w)| p == w.as_ref())
+            })
+            .max_by_key(|(phrase, _)| phrase.len())
+            .map(|(phrase, payload)| (phrase.len(), payload))
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.by_first.values().map(Vec::len).sum()
+    }
+}
+
+/// A phrase of a content rule; `ambiguous` phrases (unaccented spellings that are also ordinary
+/// words written without marks, "to cao" = "to cao" / "tố cáo") only count where the writer
+/// otherwise uses marks, or, for complaint terms, only where the whole text lacks them.
+#[derive(Debug, Clone)]
+pub struct RuleTerm {
+    /// The phrase as listed (shown to the IOC operator, never to the citizen for vulgar words).
+    pub term: String,
+    pub ambiguous: bool,
+    /// An ordinary compound containing a listed word ("phò mã"): matched only so that the
+    /// word inside it is not taken alone.
+    pub innocent: bool,
+}
+
+/// One category keyword.
+#[derive(Debug, Clone)]
+pub struct CategoryKeyword {
+    pub subcategory: usize,
+    pub weight: f32,
+}
+
+#[derive(Debug, Deserialize)]
+struct CategoryFile {
+    fields: Vec<FieldEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FieldEntry {
+    field: CategoryField,
+    name: String,
+    subcategories: Vec<SubcategoryEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SubcategoryEntry {
+    id: String,
+    name: String,
+    keywords: Vec<String>,
+}
+
+/// A sub-category of Đ5 as listed in `categories.json`.
+#[derive(Debug, Clone)]
+pub struct Subcategory {
+    pub field: CategoryField,
+    pub field_name: String,
+    pub id: String,
+    pub name: String,
+}
+
+/// Every list the analysis uses.
+pub struct Lexicon {
+    /// Valid syllables, lowercase NFC, with their marks.
+    pub syllables: HashSet<String>,
+    /// Valid syllables with every mark removed ("đường" → "duong").
+    pub stripped: HashSet<String>,
+    /// (shape, tone) of every valid syllable, to validate decoded keystrokes.
+    pub shapes: HashMap<(String, u8), String>,
+    pub chat: HashMap<String, Expansion>,
+    /// Administrative abbreviations, case-sensitive as listed ("UBND", "TP.HCM").
+    pub formal: HashMap<String, Expansion>,
+    /// Lowercased administrative abbreviations whose listed form has capitals ("ubnd" → UBND).
+    pub formal_lower: HashMap<String, Expansion>,
+    /// Syllables usually written without marks (cho, con, trong, theo).
+    pub unmarked_common: HashSet<String>,
+    pub loanwords: HashSet<String>,
+    pub english: HashSet<&'static str>,
+    pub offensive: PhraseIndex<RuleTerm>,
+    pub complaint: PhraseIndex<RuleTerm>,
+    pub defamation: PhraseIndex<RuleTerm>,
+    pub categories: PhraseIndex<CategoryKeyword>,
+    /// Unaccented category keywords, matched on words typed without marks.
+    pub categories_unaccented: PhraseIndex<CategoryKeyword>,
+    pub subcategories: Vec<Subcategory>,
+}
+
+impl Lexicon {
+    /// A word written as it is (with or without marks) is a valid syllable.
+    pub fn is_syllable(&self, lower: &str) -> bool {
+        self.syllables.contains(lower)
+    }
+
+    /// Decoded keystrokes name a real syllable: returns it.
+    pub fn syllable_for(&self, shape: &str, tone: u8) -> Option<&str> {
+        self.shapes
+            .get(&(shape.to_string(), tone))
+            .map(String::as_str)
+    }
+
+    /// Every token of an ASCII phrase could be an ordinary word typed without marks.
+    fn all_plain_words(&self, phrase: &str) -> bool {
+        phrase.split_whitespace().all(|w| {
+            let w = w.to_lowercase();
+            w.is_ascii() && (self.stripped.contains(&w) || self.syllables.contains(&w))
+        })
+    }
+}
+
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
+/// A listed phrase can be matched on word tokens (the offensive list also holds spellings with
+/// punctuation, "đ'" and "b`", which a token never equals).
+fn tokenisable(phrase: &str) -> bool {
+    phrase.chars().all(|c| c.is_alphanumeric() || c == ' ')
+}
+
+fn build() -> Lexicon {
+    // The list also holds the names of the consonant letters ("b", "k", "r"): as words they
+    // are shortcuts, not syllables.
+    let syllables: HashSet<String> = lines(SYLLABLES)
+        .map(|s| crate::text::nfc(s).to_lowercase())
+        .filter(|s| {
+            s.chars().count() > 1
+                || s.chars()
+                    .all(|c| "aeiouyàáảãạèéẻẽẹìíỉĩịòóỏõọùúủũụỳýỷỹỵ".contains(c))
+        })
+        .collect();
+    let stripped = syllables.iter().map(|s| strip_marks(s)).collect();
+    let shapes = syllables
+        .iter()
+        .map(|s| (split_tone(s), s.clone()))
+        .collect();
+
+    let mut chat = HashMap::new();
+    for line in lines(CHAT) {
+        let mut cols = line.split('\t');
+        if let (Some(word), Some(full)) = (cols.next(), cols.next()) {
+            chat.insert(
+                crate::text::nfc(word).to_lowercase(),
+                Expansion {
+                    full_form: full.to_string(),
+                },
+            );
+        }
+    }
+
+    let mut formal = HashMap::new();
+    let mut formal_lower = HashMap::new();
+    for line in lines(FORMAL) {
+        if let Some((abbr, full)) = line.split_once(':') {
+            let abbr = crate::text::nfc(abbr.trim());
+            let full = full.split(',').next().unwrap_or(full).trim().to_string();
+            if abbr.is_empty() || full.is_empty() {
+                continue;
+            }
+            if abbr.chars().any(char::is_uppercase) {
+                formal_lower
+                    .entry(abbr.to_lowercase())
+                    .or_insert_with(|| Expansion {
+                        full_form: full.clone(),
+                    });
+                formal.entry(abbr).or_insert(Expansion { full_form: full });
+            }
+        }
+    }
+
+    let loanwords = lines(LOANWORDS).map(str::to_lowercase).collect();
+    let english = ENGLISH.iter().copied().collect();
+
+    let mut lexicon = Lexicon {
+        syllables,
+        stripped,
+        shapes,
+        chat,
+        formal,
+        formal_lower,
+        unmarked_common: lines(UNMARKED_COMMON).map(str::to_lowercase).collect(),
+        loanwords,
+        english,
+        offensive: PhraseIndex::default(),
+        complaint: PhraseIndex::default(),
+        defamation: PhraseIndex::default(),
+        categories: PhraseIndex::default(),
+        categories_unaccented: PhraseIndex::default(),
+        subcategories: Vec::new(),
+    };
+
+    let ignore: HashSet<String> = lines(OFFENSIVE_IGNORE)
+        .map(|l| crate::text::nfc(l).to_lowercase())
+        .collect();
+    let mut offensive = PhraseIndex::default();
+    for phrase in lines(OFFENSIVE) {
+        let phrase = crate::text::nfc(phrase).to_lowercase();
+        if ignore.contains(&phrase) || !tokenisable(&phrase) {
+            continue;
+        }
+        let ambiguous = phrase.is_ascii() && lexicon.all_plain_words(&phrase);
+        offensive.insert(
+            &phrase,
+            RuleTerm {
+                term: phrase.clone(),
+                ambiguous,
+                innocent: false,
+            },
+        );
+    }
+    let listed: HashSet<String> = lines(OFFENSIVE)
+        .map(|l| crate::text::nfc(l).to_lowercase())
+        .collect();
+    for phrase in &ignore {
+        if phrase.contains(' ') && !listed.contains(phrase) {
+            offensive.insert(
+                phrase,
+                RuleTerm {
+                    term: phrase.clone(),
+                    ambiguous: false,
+                    innocent: true,
+                },
+            );
+        }
+    }
+    lexicon.offensive = offensive;
+
+    let mut complaint = PhraseIndex::default();
+    for phrase in lines(COMPLAINT) {
+        let phrase = crate::text::nfc(phrase).to_lowercase();
+        complaint.insert(
+            &phrase,
+            RuleTerm {
+                term: phrase.clone(),
+                ambiguous: false,
+                innocent: false,
+            },
+        );
+        let bare = strip_marks(&phrase);
+        if bare != phrase {
+            let ambiguous = bare
+                .split_whitespace()
+                .all(|w| lexicon.syllables.contains(w));
+            complaint.insert(
+                &bare,
+                RuleTerm {
+                    term: phrase.clone(),
+                    ambiguous,
+                    innocent: false,
+                },
+            );
+        }
+    }
+    lexicon.complaint = complaint;
+
+    let mut defamation = PhraseIndex::default();
+    for phrase in lines(DEFAMATION) {
+        let phrase = crate::text::nfc(phrase).to_lowercase();
+        defamation.insert(
+            &phrase,
+            RuleTerm {
+                term: phrase.clone(),
+                ambiguous: false,
+                innocent: false,
+            },
+        );
+    }
+    lexicon.defamation = defamation;
+
+    // The file is part of the source tree and checked by a unit test: a broken file is a
+    // build defect, not an input error, so it leaves the category lists empty here.
+    let file: CategoryFile =
+        serde_json::from_str(CATEGORIES).unwrap_or(CategoryFile { fields: Vec::new() });
+    for field in file.fields {
+        for sub in field.subcategories {
+            let index = lexicon.subcategories.len();
+            for keyword in &sub.keywords {
+                let keyword = crate::text::nfc(keyword).to_lowercase();
+                let weight = keyword.split_whitespace().count() as f32;
+                let payload = CategoryKeyword {
+                    subcategory: index,
+                    weight,
+                };
+                let bare = strip_marks(&keyword);
+                lexicon.categories.insert(&keyword, payload.clone());
+                lexicon.categories_unaccented.insert(&bare, payload);
+            }
+            lexicon.subcategories.push(Subcategory {
+                field: field.field,
+                field_name: field.name.clone(),
+                id: sub.id,
+                name: sub.name,
+            });
+        }
+    }
+    lexicon
+}
+
+static LEXICON: LazyLock<Lexicon> = LazyLock::new(build);
+
+/// The lexicon, built on first use (about 20 ms) and shared by every thread.
+pub fn get() -> &'static Lexicon {
+    &LEXICON
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_lists_load() {
+        let lx = get();
+        assert!(lx.syllables.len() > 18_000, "MIT syllable list");
+        assert!(lx.is_syllable("đường") && lx.is_syllable("không"));
+        assert!(lx.stripped.contains("duong"));
+        assert_eq!(lx.chat["ko"].full_form, "không");
+        assert_eq!(lx.formal["UBND"].full_form, "Ủy ban Nhân dân");
+        assert!(lx.offensive.len() > 300);
+        assert!(lx.complaint.len() >= 8);
+    }
+
+    #[test]
+    fn categories_file_parses_with_every_field() {
+        let file: CategoryFile =
+            serde_json::from_str(CATEGORIES).expect("categories.json is valid");
+        let fields: HashSet<_> = file.fields.iter().map(|f| f.field).collect();
+        assert_eq!(fields.len(), 5, "the five fields of Đ5");
+        assert!(get().subcategories.len() >= 10);
+    }
+}

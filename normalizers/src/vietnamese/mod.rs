@@ -1,0 +1,659 @@
+//! Vietnamese text analysis for the R-VAL-TEXT checks (Đ6.1) and the content rules (Đ7.4–7.6).
+//!
+//! [`analyse`] reads a description once and says: is it Vietnamese, is it typed with its marks
+//! (có dấu) or without them or as raw Telex/VNI keystrokes, which chat and administrative
+//! abbreviations it uses, whether it raises a complaint or denunciation (khiếu nại, tố cáo),
+//! vulgar words, or insults against a named person, and which field of Đ5 it belongs to. The
+//! checks in `validate::checks::{language, content_rules, category}` turn the [`Analysis`] into
+//! findings. Everything is pure and fast: the word lists are compiled in and parsed once.
+//!
+//! Input is normalised to NFC first, so text typed with combining marks (NFD) gives the same
+//! answer as precomposed text.
+//!
+//! # Layout
+//! - `fold`: marks, tones, Telex and VNI keystroke decoding.
+//! - `tokens`: word tokens with the separators around them.
+//! - `lexicon`: the shipped word lists (`data/vietnamese/`), parsed once.
+//! - `abbreviations`: chat and administrative abbreviations (viết tắt).
+//! - `rules`: complaint/denunciation, offensive words, suspected defamation.
+//! - `category`: suggestion of the Đ5 field and sub-category.
+//! - `eval`: corpus evaluation (false rejections, recall), shared by the example and the tests.
+
+mod abbreviations;
+mod category;
+pub mod eval;
+mod fold;
+mod lexicon;
+mod rules;
+mod tokens;
+
+pub use category::{field_name, subcategory_name, suggest_category};
+pub use fold::strip_marks;
+
+use serde_json::json;
+
+use crate::report::{Abbreviation, AbbreviationKind, LanguageFacts};
+use crate::validate::{Action, Code};
+use lexicon::Lexicon;
+use tokens::{Shape, Token};
+
+/// Share of marked words below which a Vietnamese text counts as typed without marks.
+const MIN_DIACRITIC_RATIO: f32 = 0.3;
+
+/// What one word is.
+#[derive(Debug, Clone, PartialEq)]
+enum WordClass {
+    /// A valid syllable written with its marks ("đường").
+    Accented,
+    /// Carries Vietnamese marks but is no valid syllable (a typo, "đúg", "nhìu").
+    MarkedOther,
+    /// A valid syllable that has no marks ("cho", "con", "khong").
+    Plain,
+    /// A syllable with its marks dropped ("duong", "nguoi").
+    Stripped,
+    /// Raw Telex or VNI keystrokes of a syllable; `strong` when letter-shape keys were typed
+    /// ("dduwowngf", "d9u7o72ng"), not only a tone key ("cos").
+    Keystrokes { syllable: String, strong: bool },
+    /// A frequent English word.
+    English,
+    /// A loanword or brand (wifi, camera, container, Zalo).
+    Loanword,
+    /// An acronym in capitals (UBND, CSGT, ATM).
+    Acronym,
+    /// A capitalised word that is no syllable (a foreign name: George, Kenneth).
+    Name,
+    /// A Latin word that is neither Vietnamese nor known.
+    Foreign,
+    /// Letters of another script (Chinese, Thai, Cyrillic…).
+    OtherScript,
+    /// Digits, or digits with letters (m2, 4G, QL1A).
+    Number,
+}
+
+/// Everything [`analyse`] found in a text.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Analysis {
+    /// Word tokens (letters, with or without digits).
+    pub words: usize,
+    /// Words written with Vietnamese marks.
+    pub accented: usize,
+    /// Vietnamese syllables written without marks (valid as written, or with marks dropped).
+    pub unaccented: usize,
+    /// Words that only make sense with their marks ("duong", "nguoi").
+    pub stripped: usize,
+    /// Raw input-method keystrokes and the syllable meant: ("dduwowngf", "đường").
+    pub keystrokes: Vec<(String, String)>,
+    /// Latin words that are not Vietnamese (English or unknown), names and loanwords excluded.
+    pub foreign: usize,
+    /// Letters of non-Latin scripts.
+    pub other_script_letters: usize,
+    /// Letters of the Latin script.
+    pub latin_letters: usize,
+    /// Share of Vietnamese-looking words that carry marks (0..1).
+    pub diacritic_ratio: f32,
+    /// The text reads as Vietnamese (or is too short to tell).
+    pub is_vietnamese: bool,
+    /// Vietnamese typed wholly or mostly without marks, or as keystrokes (CONTENT_NO_DIACRITICS).
+    pub lacks_diacritics: bool,
+    /// Examples of words typed without marks, for the message.
+    pub unaccented_examples: Vec<String>,
+    /// Abbreviations, each once, in order of appearance.
+    pub abbreviations: Vec<Abbreviation>,
+    /// Complaint or denunciation terms (as listed, with marks).
+    pub complaint_terms: Vec<String>,
+    /// Vulgar or offensive words found (as written).
+    pub offensive_terms: Vec<String>,
+    /// Suspected defamation: (person mentioned, insult or accusation).
+    pub defamation: Vec<(String, String)>,
+}
+
+impl Analysis {
+    /// The facts stored on the report (`content.language`).
+    pub fn language_facts(&self) -> LanguageFacts {
+        LanguageFacts {
+            diacritic_ratio: self.diacritic_ratio,
+            is_vietnamese: self.is_vietnamese,
+            abbreviations: self.abbreviations.clone(),
+        }
+    }
+
+    pub fn chat_abbreviations(&self) -> impl Iterator<Item = &Abbreviation> {
+        self.abbreviations
+            .iter()
+            .filter(|a| a.kind == AbbreviationKind::Chat)
+    }
+
+    pub fn administrative_abbreviations(&self) -> impl Iterator<Item = &Abbreviation> {
+        self.abbreviations
+            .iter()
+            .filter(|a| a.kind == AbbreviationKind::Administrative)
+    }
+
+    /// The text codes this analysis raises, each with the strongest action SPEC §5 allows it
+    /// (administrative abbreviations alone are at most flagged). Category is not included: it
+    /// depends on the category the citizen chose.
+    pub fn findings(&self) -> Vec<(Code, Action)> {
+        let mut out = Vec::new();
+        if !self.is_vietnamese {
+            out.push((
+                Code::ContentNotVietnamese,
+                Code::ContentNotVietnamese.default_action(),
+            ));
+        }
+        if self.lacks_diacritics {
+            out.push((
+                Code::ContentNoDiacritics,
+                Code::ContentNoDiacritics.default_action(),
+            ));
+        }
+        if self.chat_abbreviations().next().is_some() {
+            out.push((
+                Code::ContentAbbreviation,
+                Code::ContentAbbreviation.default_action(),
+            ));
+        } else if self.administrative_abbreviations().next().is_some() {
+            out.push((Code::ContentAbbreviation, Action::Flag));
+        }
+        if !self.complaint_terms.is_empty() {
+            out.push((
+                Code::ComplaintOrDenunciation,
+                Code::ComplaintOrDenunciation.default_action(),
+            ));
+        }
+        if !self.offensive_terms.is_empty() {
+            out.push((
+                Code::OffensiveContent,
+                Code::OffensiveContent.default_action(),
+            ));
+        }
+        if !self.defamation.is_empty() {
+            out.push((
+                Code::DefamationSuspected,
+                Code::DefamationSuspected.default_action(),
+            ));
+        }
+        out
+    }
+
+    pub fn codes(&self) -> Vec<Code> {
+        self.findings().into_iter().map(|(c, _)| c).collect()
+    }
+
+    /// Whether, with SPEC §5's default actions, the text alone gets the report rejected.
+    pub fn rejects(&self) -> bool {
+        self.findings().iter().any(|(_, a)| *a == Action::Reject)
+    }
+}
+
+/// Analyse a description. Pure; a few microseconds per word once the lexicon is loaded
+/// (`benches/text.rs`).
+pub fn analyse(text: &str) -> Analysis {
+    // Most input is already NFC: check quickly before copying.
+    let text: std::borrow::Cow<'_, str> = match unicode_normalization::is_nfc_quick(text.chars()) {
+        unicode_normalization::IsNormalized::Yes => std::borrow::Cow::Borrowed(text),
+        _ => std::borrow::Cow::Owned(crate::text::nfc(text)),
+    };
+    let lx = lexicon::get();
+    let tokens = tokens::tokenize(&text);
+    let shouting = is_shouting(&tokens);
+    let classes: Vec<WordClass> = tokens.iter().map(|t| classify(lx, t, shouting)).collect();
+
+    let mut a = Analysis::default();
+    let mut plain = 0usize;
+    let mut plain_english = 0usize;
+    // Unmarked syllables that are usually written with marks ("khong", "nhung", "toi").
+    let mut plain_suspect = 0usize;
+    let mut strong_keys = 0usize;
+    let mut weak_keys = 0usize;
+    for (tok, class) in tokens.iter().zip(&classes) {
+        if tok.shape != Shape::Number {
+            a.words += 1;
+        }
+        for c in tok.text.chars().filter(|c| c.is_alphabetic()) {
+            if fold::is_latin(c) {
+                a.latin_letters += 1;
+            } else {
+                a.other_script_letters += 1;
+            }
+        }
+        match class {
+            WordClass::Accented | WordClass::MarkedOther => a.accented += 1,
+            WordClass::Plain => {
+                plain += 1;
+                if lx.english.contains(tok.lower.as_str()) {
+                    plain_english += 1;
+                }
+                if !lx.unmarked_common.contains(&tok.lower) && !lx.chat.contains_key(&tok.lower) {
+                    plain_suspect += 1;
+                    if a.unaccented_examples.len() < 5
+                        && !a.unaccented_examples.contains(&tok.lower)
+                    {
+                        a.unaccented_examples.push(tok.lower.clone());
+                    }
+                }
+            }
+            WordClass::Stripped => {
+                a.stripped += 1;
+                if a.unaccented_examples.len() < 5 && !a.unaccented_examples.contains(&tok.lower) {
+                    a.unaccented_examples.push(tok.lower.clone());
+                }
+            }
+            WordClass::Keystrokes { syllable, strong } => {
+                if *strong {
+                    strong_keys += 1;
+                } else {
+                    weak_keys += 1;
+                }
+                if !a.keystrokes.iter().any(|(w, _)| w == &tok.lower) {
+                    a.keystrokes.push((tok.lower.clone(), syllable.clone()));
+                }
+            }
+            WordClass::English | WordClass::Foreign => a.foreign += 1,
+            WordClass::Loanword
+            | WordClass::Acronym
+            | WordClass::Name
+            | WordClass::OtherScript
+            | WordClass::Number => {}
+        }
+    }
+
+    // English function words that are also unmarked syllables ("the", "to", "in") count as
+    // English only in a text that has no marked letter at all.
+    let (vn_plain, english_plain) = if a.accented == 0 && a.stripped + strong_keys == 0 {
+        (plain - plain_english, plain_english)
+    } else {
+        (plain, 0)
+    };
+    a.foreign += english_plain;
+    a.unaccented = plain + a.stripped + strong_keys + weak_keys;
+    let vietnamese = a.accented + a.stripped + strong_keys + vn_plain;
+    let judged = a.accented + a.unaccented;
+    a.diacritic_ratio = if judged == 0 {
+        1.0
+    } else {
+        a.accented as f32 / judged as f32
+    };
+
+    a.is_vietnamese = if a.other_script_letters >= 2 && a.other_script_letters > a.latin_letters {
+        false
+    } else if vietnamese + a.foreign < 3 {
+        !(a.foreign >= 2 && vietnamese == 0)
+    } else {
+        a.foreign <= vietnamese
+    };
+
+    a.lacks_diacritics = a.is_vietnamese
+        && (strong_keys >= 2
+            || (strong_keys >= 1 && a.diacritic_ratio < 0.5)
+            || (judged >= 2
+                && a.diacritic_ratio < MIN_DIACRITIC_RATIO
+                && (a.stripped + weak_keys >= 1
+                    || plain_suspect >= 2
+                    || (plain_suspect >= 1 && judged >= 3)
+                    || plain >= 8)));
+
+    let accented_text = !a.lacks_diacritics && a.accented >= 2 && a.diacritic_ratio >= 0.5;
+    if a.is_vietnamese {
+        a.abbreviations = abbreviations::find(lx, &tokens, &classes, accented_text, shouting);
+    }
+    let lowers: Vec<&str> = tokens.iter().map(|t| t.lower.as_str()).collect();
+    a.complaint_terms =
+        rules::complaint_terms(lx, &lowers, a.lacks_diacritics || a.diacritic_ratio < 0.5);
+    a.offensive_terms = rules::offensive_terms(lx, &tokens, accented_text);
+    a.defamation = rules::defamation(lx, &tokens, &a.offensive_terms);
+    a
+}
+
+thread_local! {
+    /// The last text analysed on this thread: the six text checks run one after another on
+    /// the same description, and analyse it once.
+    static LAST: std::cell::RefCell<Option<(String, std::sync::Arc<Analysis>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// [`analyse`], remembering the last text analysed on this thread.
+pub fn analysis_of(text: &str) -> std::sync::Arc<Analysis> {
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((t, a)) = last.as_ref() {
+            if t == text {
+                return a.clone();
+            }
+        }
+        let a = std::sync::Arc::new(analyse(text));
+        *last = Some((text.to_string(), a.clone()));
+        a
+    })
+}
+
+/// Most letters are capitals: capitals then mean nothing (no acronyms, no names).
+fn is_shouting(tokens: &[Token<'_>]) -> bool {
+    let words: Vec<&Token<'_>> = tokens.iter().filter(|t| t.shape == Shape::Word).collect();
+    words.len() >= 3 && words.iter().filter(|t| t.is_uppercase()).count() * 10 >= words.len() * 7
+}
+
+fn classify(lx: &Lexicon, tok: &Token<'_>, shouting: bool) -> WordClass {
+    let lower = tok.lower.as_str();
+    match tok.shape {
+        Shape::Number => return WordClass::Number,
+        Shape::Mixed => {
+            return match fold::vni(lower).and_then(|(shape, tone)| lx.syllable_for(&shape, tone)) {
+                Some(s) if s != lower => WordClass::Keystrokes {
+                    syllable: s.to_string(),
+                    strong: true,
+                },
+                _ => WordClass::Number,
+            };
+        }
+        Shape::Word => {}
+    }
+    if tok.text.is_ascii() {
+        // No marks, no other script: the common case of unmarked words.
+    } else if tok
+        .text
+        .chars()
+        .any(|c| c.is_alphabetic() && !fold::is_latin(c))
+    {
+        return WordClass::OtherScript;
+    } else if tok.text.chars().any(fold::is_marked_letter) {
+        return if lx.is_syllable(lower) {
+            WordClass::Accented
+        } else {
+            WordClass::MarkedOther
+        };
+    }
+    if lx.loanwords.contains(lower) {
+        return WordClass::Loanword;
+    }
+    if !shouting && tok.letters() >= 2 && tok.is_uppercase() {
+        return WordClass::Acronym;
+    }
+    if lx.is_syllable(lower) {
+        return WordClass::Plain;
+    }
+    if lx.english.contains(lower) {
+        return WordClass::English;
+    }
+    if lx.stripped.contains(lower) {
+        return WordClass::Stripped;
+    }
+    if tok.letters() >= 3 {
+        if let Some((shape, tone)) = fold::telex(lower) {
+            if let Some(s) = lx.syllable_for(&shape, tone) {
+                return WordClass::Keystrokes {
+                    syllable: s.to_string(),
+                    strong: shape.chars().any(fold::is_marked_letter),
+                };
+            }
+        }
+    }
+    if tok.is_titlecase() && !shouting {
+        return WordClass::Name;
+    }
+    if lx.chat.contains_key(lower) || lx.formal_lower.contains_key(lower) {
+        // Chat shortcuts are Vietnamese writing, not a foreign language.
+        return WordClass::Plain;
+    }
+    WordClass::Foreign
+}
+
+/// The JSON the `gateway check-text` command prints for one line of text:
+/// `{"codes":[…],"words":[…],…}` where `words` are the words a citizen would have to fix.
+pub fn check_text_line(line: &str) -> serde_json::Value {
+    let a = analyse(line);
+    let mut words: Vec<String> = Vec::new();
+    let mut push = |w: &str| {
+        if !words.iter().any(|x| x == w) {
+            words.push(w.to_string());
+        }
+    };
+    if a.lacks_diacritics {
+        for w in &a.unaccented_examples {
+            push(w);
+        }
+        for (w, _) in &a.keystrokes {
+            push(w);
+        }
+    }
+    for ab in &a.abbreviations {
+        push(&ab.word);
+    }
+    for t in &a.offensive_terms {
+        push(t);
+    }
+    let suggestion = suggest_category(line);
+    json!({
+        "codes": a.codes().iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+        "words": words,
+        "rejected": a.rejects(),
+        "diacritic_ratio": a.diacritic_ratio,
+        "abbreviations": a.abbreviations.iter().map(|ab| json!({
+            "word": ab.word, "full_form": ab.full_form, "kind": ab.kind,
+        })).collect::<Vec<_>>(),
+        "keystrokes": a.keystrokes.iter().map(|(w, s)| json!({"word": w, "meant": s})).collect::<Vec<_>>(),
+        "complaint_terms": a.complaint_terms,
+        "defamation": a.defamation.iter().map(|(who, what)| json!({"person": who, "words": what})).collect::<Vec<_>>(),
+        "category": suggestion.map(|(field, subcategory, confidence)| json!({
+            "field": field, "subcategory": subcategory, "confidence": confidence,
+        })),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use unicode_normalization::UnicodeNormalization;
+
+    fn words(a: &Analysis) -> Vec<&str> {
+        a.abbreviations.iter().map(|x| x.word.as_str()).collect()
+    }
+
+    #[test]
+    fn proper_vietnamese_passes() {
+        let texts = [
+            "Đèn đường trước nhà số 12 đường 3/2, phường 5, thành phố Tân An bị hỏng từ tối 28/11.",
+            "Ông Nguyễn Văn Tư ở ấp 4, xã Mỹ Yên cho biết nước ngập sâu 0,5 m trên đoạn đường dài 200 m.",
+            "Camera giám sát và wifi công cộng ở công viên không hoạt động; container đậu chắn lối đi.",
+            "Hẻm 12/3 đường Hùng Vương, khu phố 2, lô B: cống bị nghẹt, bốc mùi hôi suốt tuần nay.",
+            "Xe tải chở quá 20 tấn chạy trên cầu yếu ở Quốc lộ 1A lúc 5 g sáng.",
+        ];
+        for t in texts {
+            let a = analyse(t);
+            assert!(a.is_vietnamese, "{t}");
+            assert!(!a.lacks_diacritics, "{t}: {a:?}");
+            assert!(
+                a.chat_abbreviations().next().is_none(),
+                "{t}: {:?}",
+                words(&a)
+            );
+            assert!(!a.rejects(), "{t}: {:?}", a.codes());
+        }
+    }
+
+    #[test]
+    fn nfd_input_gives_the_same_answer() {
+        for t in [
+            "Đèn đường hư, ko ai sửa",
+            "Nước thải xả ra kênh, UBND xã chưa xử lý",
+            "Ông Nguyễn Văn A là đồ ăn cướp, tố cáo",
+        ] {
+            let nfd: String = t.nfd().collect();
+            assert_ne!(nfd, t);
+            assert_eq!(analyse(&nfd), analyse(t), "{t}");
+            assert_eq!(check_text_line(&nfd), check_text_line(t));
+        }
+    }
+
+    #[test]
+    fn unaccented_text_is_caught() {
+        for t in [
+            "Den duong truoc nha toi bi hu ba ngay nay",
+            "Nuoc thai tu nha may chay ra kenh gay o nhiem",
+            "Nhung khong ai sua",
+        ] {
+            let a = analyse(t);
+            assert!(a.is_vietnamese, "{t}");
+            assert!(a.lacks_diacritics, "{t}: {a:?}");
+            assert_eq!(a.codes()[0], Code::ContentNoDiacritics);
+        }
+        // Mostly without marks: one marked word does not save it.
+        assert!(analyse("Đường nay bi ngap nuoc rat sau, xe khong di duoc").lacks_diacritics);
+    }
+
+    #[test]
+    fn telex_and_vni_keystrokes_are_caught() {
+        let a = analyse("dduwowngf nayf bij ngaapj nuwowcs");
+        assert!(a.lacks_diacritics, "{a:?}");
+        assert!(a
+            .keystrokes
+            .contains(&("dduwowngf".to_string(), "đường".to_string())));
+        assert!(a
+            .keystrokes
+            .contains(&("nuwowcs".to_string(), "nước".to_string())));
+        let a = analyse("d9u7o72ng na2y bi5 nga65p nu7o71c");
+        assert!(a.lacks_diacritics, "{a:?}");
+        assert!(a
+            .keystrokes
+            .contains(&("d9u7o72ng".to_string(), "đường".to_string())));
+    }
+
+    #[test]
+    fn chat_abbreviations_are_rejected_with_full_forms() {
+        let a = analyse("Đèn đường hư mấy ngày rồi mà ko ai sửa, đc thì mn báo giúp");
+        let chat: Vec<(&str, &str)> = a
+            .chat_abbreviations()
+            .map(|x| (x.word.as_str(), x.full_form.as_str()))
+            .collect();
+        assert_eq!(chat, [("ko", "không"), ("đc", "được"), ("mn", "mọi người")]);
+        assert!(a.rejects());
+        let a = analyse("sao t gửi đc bây, làm j bọn nó");
+        assert_eq!(words(&a), ["t", "đc", "j"]);
+    }
+
+    #[test]
+    fn administrative_abbreviations_are_only_flagged() {
+        let a = analyse("UBND xã và CSGT đã đến hiện trường tại TP.HCM và P.5, TP. Tân An.");
+        let admin: Vec<&str> = a
+            .administrative_abbreviations()
+            .map(|x| x.word.as_str())
+            .collect();
+        assert_eq!(admin, ["UBND", "CSGT", "TP.HCM", "P", "TP"]);
+        assert!(a.chat_abbreviations().next().is_none());
+        assert_eq!(a.findings(), [(Code::ContentAbbreviation, Action::Flag)]);
+        assert!(!a.rejects());
+    }
+
+    #[test]
+    fn single_letters_in_addresses_and_units_pass() {
+        for t in [
+            "Số 12 đường 3/2, ấp 4, P.5: mặt đường lún sâu 2 m.",
+            "Lô B khu A chung cư bị mất nước, cột đèn số 7 nghiêng.",
+            "Bà con e ngại đi qua đoạn đường này vào ban đêm.",
+            "Giá 50.000 đ / kg, cách 10 m.",
+        ] {
+            let a = analyse(t);
+            assert!(
+                a.chat_abbreviations().next().is_none(),
+                "{t}: {:?}",
+                words(&a)
+            );
+        }
+        assert_eq!(words(&analyse("xem r nè, t lạy m")), ["r", "t", "m"]);
+    }
+
+    #[test]
+    fn foreign_text_is_not_vietnamese() {
+        for t in [
+            "The street light in front of my house has been broken for three days.",
+            "路灯坏了三天了，请尽快修理。",
+            "Уличный фонарь не работает.",
+        ] {
+            let a = analyse(t);
+            assert!(!a.is_vietnamese, "{t}: {a:?}");
+            assert_eq!(a.codes(), [Code::ContentNotVietnamese], "{t}");
+        }
+        // Short or mixed texts are not judged foreign.
+        assert!(analyse("ok").is_vietnamese);
+        assert!(analyse("Wifi công cộng hỏng").is_vietnamese);
+    }
+
+    #[test]
+    fn complaints_are_flagged_even_when_mentioned() {
+        assert_eq!(
+            analyse("Gia đình tôi có tranh chấp lối đi với hàng xóm.").complaint_terms,
+            ["tranh chấp"]
+        );
+        assert_eq!(
+            analyse("Tôi làm đơn khiếu nại và tố cáo cán bộ xã.").complaint_terms,
+            ["khiếu nại", "tố cáo"]
+        );
+        assert_eq!(
+            analyse("toi muon khieu nai viec nay").complaint_terms,
+            ["khiếu nại"]
+        );
+        // "to cao" is "tall and big" in a text written with marks.
+        assert!(analyse("Cây xanh to cao bị nghiêng sắp đổ ra đường.")
+            .complaint_terms
+            .is_empty());
+    }
+
+    #[test]
+    fn offensive_words_match_whole_words_only() {
+        assert!(!analyse("Chúng tôi cặp xe sát lề đường, đủ chỗ cho xe khác.").rejects());
+        assert!(
+            analyse("Chúng tôi cặp xe sát lề đường, đủ chỗ cho xe khác.")
+                .offensive_terms
+                .is_empty()
+        );
+        assert_eq!(
+            analyse("Bọn nó đụ mẹ chửi bới cả xóm").offensive_terms,
+            ["đụ mẹ"]
+        );
+        assert_eq!(analyse("Thằng đó nói vcl cả ngày").offensive_terms, ["vcl"]);
+        // Unaccented text: "cao lon", "cac" are ordinary words there.
+        assert!(analyse("cay cao lon nga ra duong, cac ho dan phai tranh")
+            .offensive_terms
+            .is_empty());
+        // "phò mã" is a royal son-in-law.
+        assert!(analyse("Tay \"phò mã\" đáng ngờ.")
+            .offensive_terms
+            .is_empty());
+        // "ranh lon" = rãnh lớn.
+        assert!(analyse("Rãnh thoát nước bị nghẹt, ranh lon tràn ra đường")
+            .offensive_terms
+            .is_empty());
+    }
+
+    #[test]
+    fn defamation_needs_a_named_person() {
+        let a = analyse("Ông Nguyễn Văn A là đồ ăn cướp, chiếm đất công.");
+        assert_eq!(
+            a.defamation,
+            [("Ông Nguyễn Văn A".to_string(), "ăn cướp".to_string())]
+        );
+        let a = analyse("Chủ tịch xã ăn hối lộ nên không xử lý.");
+        assert_eq!(a.defamation.len(), 1);
+        assert!(analyse("Có kẻ ăn trộm dây điện trên cột ở ấp 3.")
+            .defamation
+            .is_empty());
+        assert!(analyse("Ông Tư báo là đèn đường hỏng, xin sửa giúp.")
+            .defamation
+            .is_empty());
+    }
+
+    #[test]
+    fn check_text_line_json() {
+        let v = check_text_line("den duong ko sang");
+        let codes: Vec<&str> = v["codes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c.as_str())
+            .collect();
+        assert_eq!(codes, ["CONTENT_NO_DIACRITICS", "CONTENT_ABBREVIATION"]);
+        assert!(v["words"].as_array().unwrap().iter().any(|w| w == "ko"));
+        let v = check_text_line("Đèn đường trước nhà bị hỏng.");
+        assert_eq!(v["codes"], serde_json::json!([]));
+        assert_eq!(v["category"]["field"], "urban_order");
+    }
+}

@@ -1,0 +1,609 @@
+//! The OA conversation as a pure state machine (teloxide style): a [`Dialogue`] enum whose
+//! variants carry the draft collected so far, and [`step`], which applies one webhook event and
+//! says what to tell the citizen ([`Prompt`]) and whether to submit.
+//!
+//! It does no I/O: the channel loads the state, calls [`step`] with the injected instant, renders
+//! the prompts with its Vietnamese templates, stores the new state and submits. The same function
+//! replays a saved conversation for `gateway check` ([`super::conversation_to_report`]), so the CLI
+//! and the live chat reach the same verdict.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::pipeline;
+use crate::report::Coordinates;
+use crate::validate::{Context, Finding, ValidationConfig, Validator, Verdict};
+
+use super::draft::{Draft, MediaRef, MAX_EVENTS};
+use super::event::{Event, EventKind};
+
+/// What the OA is waiting for. Answers are read in the light of the question asked: a text
+/// sent while the OA asked for the place is the address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// The description (nội dung). After a fix request the next text replaces it.
+    Description,
+    /// A photo, video or voice recording.
+    Media,
+    /// Shared location or a typed address.
+    Location,
+    /// Name and phone (a `request_user_info` form, or typed).
+    Contact,
+}
+
+impl Step {
+    const ORDER: [Step; 4] = [
+        Step::Description,
+        Step::Media,
+        Step::Location,
+        Step::Contact,
+    ];
+
+    /// The step a validator finding belongs to, by the report field it names.
+    pub fn of_field(field: &str) -> Option<Step> {
+        let root = field.split(['.', '[']).next().unwrap_or(field);
+        match root {
+            "content" => Some(Step::Description),
+            "attachments" | "occurred_at" => Some(Step::Media),
+            "location" => Some(Step::Location),
+            "reporter" => Some(Step::Contact),
+            _ => None,
+        }
+    }
+}
+
+/// The conversation of one citizen with one OA.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Dialogue {
+    /// Collecting the report; `asked` is the last question put to the citizen.
+    Collecting {
+        draft: Draft,
+        asked: Option<Step>,
+        /// The description was refused: the next text replaces it instead of adding to it.
+        #[serde(default)]
+        replace_description: bool,
+    },
+    /// Everything is there; the summary was shown and the OA waits for "Gửi" or "Hủy".
+    Confirming { draft: Draft },
+}
+
+impl Dialogue {
+    pub fn draft(&self) -> &Draft {
+        match self {
+            Dialogue::Collecting { draft, .. } | Dialogue::Confirming { draft } => draft,
+        }
+    }
+
+    fn draft_mut(&mut self) -> &mut Draft {
+        match self {
+            Dialogue::Collecting { draft, .. } | Dialogue::Confirming { draft } => draft,
+        }
+    }
+}
+
+/// What to tell the citizen; the channel renders each in Vietnamese.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prompt {
+    /// Greeting and what a report needs (on follow, on a greeting).
+    Welcome,
+    /// Ask for a missing part.
+    Ask(Step),
+    /// A part was given but does not pass the checks: the validator's messages, to fix.
+    Fix {
+        step: Step,
+        messages: Vec<String>,
+    },
+    /// All there: the summary, the remaining flags (not blocking), and the confirm keywords.
+    Summary {
+        description: String,
+        media: usize,
+        coordinates: Option<Coordinates>,
+        address: Option<String>,
+        name: Option<String>,
+        phone: Option<String>,
+        notes: Vec<String>,
+    },
+    /// "Gửi" before the report is complete.
+    NotReady,
+    Cancelled,
+    Restarted,
+    /// The previous conversation was idle longer than the TTL; a new one starts.
+    Expired,
+    /// The draft holds the most media (or events) it can.
+    DraftFull,
+    /// Sticker, link or another event a report cannot use.
+    Unsupported,
+}
+
+/// The result of one [`step`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    /// The state to store; `None` deletes it (submitted, cancelled, unfollowed).
+    pub state: Option<Dialogue>,
+    pub prompts: Vec<Prompt>,
+    /// The citizen confirmed: submit this draft (the confirming message's msg_id is the
+    /// de-duplication key).
+    pub submit: Option<Submit>,
+    /// The event had been applied already (a Zalo retry): nothing changed, nothing to say.
+    pub duplicate: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submit {
+    pub draft: Draft,
+    pub dedup_key: String,
+}
+
+/// Everything [`step`] needs besides the state and the event.
+pub struct StepEnv<'a> {
+    pub now: DateTime<Utc>,
+    /// A conversation idle longer than this is over.
+    pub ttl: Duration,
+    pub validator: &'a Validator,
+    pub config: &'a ValidationConfig,
+}
+
+/// A citizen's message reduced to a keyword, when it is one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keyword {
+    Confirm,
+    Cancel,
+    Restart,
+    Greeting,
+}
+
+/// Recognise a keyword typed with or without diacritics ("Gửi", "gui", "Huỷ", "HỦY").
+pub fn keyword(text: &str) -> Option<Keyword> {
+    let folded = fold(text);
+    let folded = folded.trim_matches(|c: char| !c.is_alphanumeric());
+    match folded {
+        "gui" | "gui di" | "xac nhan" | "dong y" | "gui phan anh" => Some(Keyword::Confirm),
+        "huy" | "huy bo" | "thoi" | "dung" | "huy phan anh" => Some(Keyword::Cancel),
+        "lam lai" | "bat dau lai" | "tao moi" | "phan anh moi" => Some(Keyword::Restart),
+        "xin chao" | "chao" | "hi" | "hello" | "alo" | "chao ban" => Some(Keyword::Greeting),
+        _ => None,
+    }
+}
+
+/// Lowercase without Vietnamese diacritics, whitespace collapsed.
+fn fold(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let stripped: String = text
+        .nfd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .map(|c| match c {
+            'đ' | 'Đ' => 'd',
+            c => c,
+        })
+        .collect::<String>()
+        .to_lowercase();
+    stripped.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Apply one event to the conversation. `raw` is the event's exact body (kept for audit).
+pub fn step(state: Option<Dialogue>, event: &Event, raw: &str, env: &StepEnv<'_>) -> Transition {
+    let mut out = Transition {
+        state: None,
+        prompts: Vec::new(),
+        submit: None,
+        duplicate: false,
+    };
+    let kind = event.kind();
+    match kind {
+        EventKind::Echo | EventKind::Receipt => {
+            out.state = state;
+            return out;
+        }
+        EventKind::Unfollow => return out,
+        EventKind::Follow => {
+            out.prompts.push(Prompt::Welcome);
+            out.state = state;
+            return out;
+        }
+        EventKind::Other => {
+            out.state = state;
+            return out;
+        }
+        EventKind::UserMessage | EventKind::UserSubmitInfo => {}
+    }
+    let key = event.dedup_key();
+    if state
+        .as_ref()
+        .is_some_and(|s| s.draft().applied.contains(&key))
+    {
+        out.state = state;
+        out.duplicate = true;
+        return out;
+    }
+    let oa_id = event.oa_id().unwrap_or_default();
+    let user_id = event.user_id().unwrap_or_default();
+
+    // An idle conversation is over: say so, and read this event as the start of a new one.
+    let state = match state {
+        Some(s)
+            if s.draft()
+                .last_activity
+                .is_some_and(|last| env.now - last > env.ttl) =>
+        {
+            out.prompts.push(Prompt::Expired);
+            None
+        }
+        s => s,
+    };
+
+    let text = event
+        .message
+        .as_ref()
+        .and_then(|m| m.text.as_deref())
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let kw = if kind == EventKind::UserMessage && event.event_name == "user_send_text" {
+        text.and_then(keyword)
+    } else {
+        None
+    };
+
+    match kw {
+        Some(Keyword::Cancel) => {
+            if state.is_some() {
+                out.prompts.push(Prompt::Cancelled);
+            } else {
+                out.prompts.push(Prompt::Welcome);
+            }
+            return out;
+        }
+        Some(Keyword::Restart) => {
+            out.prompts.push(Prompt::Restarted);
+            let mut draft = Draft::new(oa_id, user_id, env.now);
+            draft.applied.push(key);
+            out.state = Some(Dialogue::Collecting {
+                draft,
+                asked: Some(Step::Description),
+                replace_description: false,
+            });
+            out.prompts.push(Prompt::Ask(Step::Description));
+            return out;
+        }
+        Some(Keyword::Greeting) => match state {
+            None => {
+                out.prompts.push(Prompt::Welcome);
+                return out;
+            }
+            // A greeting in the middle of a report is not part of it: repeat the question.
+            Some(mut dialogue) => {
+                let draft = dialogue.draft_mut();
+                draft.applied.push(key);
+                draft.last_activity = Some(env.now);
+                if let Dialogue::Collecting { asked, .. } = &mut dialogue {
+                    *asked = None;
+                }
+                return evaluate(dialogue, false, env, out);
+            }
+        },
+        Some(Keyword::Confirm) => match state {
+            Some(Dialogue::Confirming { mut draft }) => {
+                draft.applied.push(key.clone());
+                draft.events.push(raw.to_string());
+                draft.last_activity = Some(env.now);
+                out.submit = Some(Submit {
+                    draft,
+                    dedup_key: event.msg_id().map(str::to_string).unwrap_or(key),
+                });
+                return out;
+            }
+            Some(Dialogue::Collecting {
+                mut draft,
+                replace_description,
+                ..
+            }) => {
+                draft.applied.push(key);
+                draft.events.push(raw.to_string());
+                draft.last_activity = Some(env.now);
+                out.prompts.push(Prompt::NotReady);
+                let next = Dialogue::Collecting {
+                    draft,
+                    asked: None,
+                    replace_description,
+                };
+                return evaluate(next, false, env, out);
+            }
+            None => {
+                out.prompts.push(Prompt::Welcome);
+                return out;
+            }
+        },
+        _ => {}
+    }
+
+    let (mut draft, asked, replace_description) = match state {
+        Some(Dialogue::Collecting {
+            draft,
+            asked,
+            replace_description,
+        }) => (draft, asked, replace_description),
+        // A message after the summary is a change to the report: collect it and summarise again.
+        Some(Dialogue::Confirming { draft }) => (draft, None, false),
+        None => {
+            if !out.prompts.contains(&Prompt::Expired) {
+                out.prompts.push(Prompt::Welcome);
+            }
+            (Draft::new(oa_id, user_id, env.now), None, false)
+        }
+    };
+    if draft.events.len() >= MAX_EVENTS {
+        out.prompts.push(Prompt::DraftFull);
+        out.state = Some(Dialogue::Collecting {
+            draft,
+            asked,
+            replace_description,
+        });
+        return out;
+    }
+    draft.applied.push(key);
+    draft.events.push(raw.to_string());
+    draft.last_activity = Some(env.now);
+
+    let mut replace = replace_description;
+    let mut answered_text = false;
+    if kind == EventKind::UserSubmitInfo {
+        if let Some(info) = &event.info {
+            draft.set_submitted_info(info);
+        }
+    } else if let Some(message) = &event.message {
+        let sent_at = event.time();
+        let mut used = false;
+        for (i, a) in message.attachments.iter().enumerate() {
+            if a.kind == "location" {
+                if let Some(c) = a.payload.coordinates.as_ref().and_then(|c| c.parse()) {
+                    draft.coordinates = Some(c);
+                    used = true;
+                }
+            } else if let Some(m) = MediaRef::from_attachment(&message.msg_id, i, a, sent_at) {
+                if !draft.add_media(m) {
+                    out.prompts.push(Prompt::DraftFull);
+                }
+                used = true;
+            }
+        }
+        if let Some(text) = text {
+            answered_text = true;
+            let is_location = message.attachments.iter().any(|a| a.kind == "location");
+            if is_location {
+                // Zalo may put the place name of a shared location in the text.
+                if draft.address.is_none() {
+                    draft.set_address(text);
+                }
+            } else if !message.attachments.is_empty() {
+                // A caption describes the photo.
+                draft.add_description(text);
+            } else {
+                match asked {
+                    Some(Step::Location) => draft.set_address(text),
+                    Some(Step::Contact) => {
+                        if !draft.set_typed_contact(text) {
+                            draft.add_description(text);
+                        }
+                    }
+                    _ if replace => {
+                        draft.replace_description(text);
+                        replace = false;
+                    }
+                    _ => draft.add_description(text),
+                }
+            }
+            used = true;
+        }
+        if !used {
+            out.prompts.push(Prompt::Unsupported);
+        }
+    }
+    let next = Dialogue::Collecting {
+        draft,
+        asked,
+        replace_description: replace,
+    };
+    evaluate(next, answered_text, env, out)
+}
+
+/// Validate the draft and decide the next question, or the summary.
+fn evaluate(
+    mut dialogue: Dialogue,
+    answered_text: bool,
+    env: &StepEnv<'_>,
+    mut out: Transition,
+) -> Transition {
+    let verdict = validate_draft(dialogue.draft(), env);
+    let draft = dialogue.draft_mut().clone();
+    let (asked, was_replacing) = match &dialogue {
+        Dialogue::Collecting {
+            asked,
+            replace_description,
+            ..
+        } => (*asked, *replace_description),
+        Dialogue::Confirming { .. } => (None, false),
+    };
+    let present = |s: Step| match s {
+        Step::Description => draft.has_description(),
+        Step::Media => !draft.media.is_empty(),
+        Step::Location => draft.has_location(),
+        Step::Contact => draft.name.is_some() || draft.phone.is_some(),
+    };
+    for s in Step::ORDER {
+        let reasons: Vec<&Finding> = verdict
+            .reasons
+            .iter()
+            .filter(|f| Step::of_field(&f.field) == Some(s))
+            .collect();
+        if !present(s) {
+            if asked != Some(s) || answered_text {
+                out.prompts.push(Prompt::Ask(s));
+            }
+            out.state = Some(Dialogue::Collecting {
+                draft,
+                asked: Some(s),
+                replace_description: was_replacing,
+            });
+            return out;
+        }
+        if !reasons.is_empty() {
+            out.prompts.push(Prompt::Fix {
+                step: s,
+                messages: reasons.iter().map(|f| f.message.clone()).collect(),
+            });
+            out.state = Some(Dialogue::Collecting {
+                draft,
+                asked: Some(s),
+                replace_description: s == Step::Description,
+            });
+            return out;
+        }
+    }
+    let mut notes: Vec<String> = verdict
+        .reasons
+        .iter()
+        .chain(&verdict.flags)
+        .map(|f| f.message.clone())
+        .collect();
+    notes.dedup();
+    out.prompts.push(Prompt::Summary {
+        description: draft.description_text(),
+        media: draft.media.len(),
+        coordinates: draft.coordinates,
+        address: draft.address.clone(),
+        name: draft.name.clone(),
+        phone: draft.phone.clone(),
+        notes,
+    });
+    out.state = Some(Dialogue::Confirming { draft });
+    out
+}
+
+/// The verdict the draft would get now (with stand-ins for the media not downloaded yet).
+pub fn validate_draft(draft: &Draft, env: &StepEnv<'_>) -> Verdict {
+    let mut report = draft.preview_report(env.now);
+    let ctx = Context::new(env.now, env.config);
+    pipeline::finish(&mut report, env.validator, &ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(now: DateTime<Utc>, v: &'a Validator, c: &'a ValidationConfig) -> StepEnv<'a> {
+        StepEnv {
+            now,
+            ttl: Duration::hours(2),
+            validator: v,
+            config: c,
+        }
+    }
+
+    fn ev(json: serde_json::Value) -> (Event, String) {
+        let raw = json.to_string();
+        (Event::parse(raw.as_bytes()).unwrap(), raw)
+    }
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-30T02:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn text(id: &str, t: &str, at: DateTime<Utc>) -> (Event, String) {
+        ev(
+            serde_json::json!({"app_id":"1","event_name":"user_send_text",
+            "sender":{"id":"U1"},"recipient":{"id":"OA1"},
+            "message":{"msg_id":id,"text":t},"timestamp":at.timestamp_millis().to_string()}),
+        )
+    }
+
+    fn image(id: &str, at: DateTime<Utc>) -> (Event, String) {
+        ev(
+            serde_json::json!({"app_id":"1","event_name":"user_send_image",
+            "sender":{"id":"U1"},"recipient":{"id":"OA1"},
+            "message":{"msg_id":id,"attachments":[{"type":"image","payload":{"url":"https://f1.photo.talk.zdn.vn/a.jpg","thumbnail":"https://t"}}]},
+            "timestamp":at.timestamp_millis().to_string()}),
+        )
+    }
+
+    #[test]
+    fn keywords_are_recognised_with_and_without_diacritics() {
+        for s in ["Gửi", "gui", "GỬI!", " gửi đi "] {
+            assert_eq!(keyword(s), Some(Keyword::Confirm), "{s}");
+        }
+        for s in ["Hủy", "huỷ", "huy", "HỦY BỎ"] {
+            assert_eq!(keyword(s), Some(Keyword::Cancel), "{s}");
+        }
+        assert_eq!(keyword("Làm lại"), Some(Keyword::Restart));
+        assert_eq!(keyword("gửi ảnh cho anh"), None);
+    }
+
+    #[test]
+    fn a_photo_first_then_text_asks_for_the_description_then_the_place() {
+        let v = Validator::default();
+        let c = ValidationConfig::default();
+        let e = env(t0(), &v, &c);
+        let (img, raw) = image("m1", t0());
+        let t = step(None, &img, &raw, &e);
+        assert!(
+            t.prompts.contains(&Prompt::Ask(Step::Description)),
+            "{:?}",
+            t.prompts
+        );
+        let (txt, raw) = text("m2", "Đèn đường trước nhà số 12 bị hỏng từ tối qua.", t0());
+        let t = step(t.state, &txt, &raw, &e);
+        assert_eq!(t.prompts, vec![Prompt::Ask(Step::Location)]);
+        let d = t.state.as_ref().unwrap().draft();
+        assert_eq!(d.media.len(), 1);
+        assert_eq!(d.events.len(), 2);
+    }
+
+    #[test]
+    fn the_same_event_twice_changes_nothing() {
+        let v = Validator::default();
+        let c = ValidationConfig::default();
+        let e = env(t0(), &v, &c);
+        let (img, raw) = image("m1", t0());
+        let first = step(None, &img, &raw, &e);
+        let again = step(first.state.clone(), &img, &raw, &e);
+        assert!(again.duplicate);
+        assert!(again.prompts.is_empty());
+        assert_eq!(again.state, first.state);
+    }
+
+    #[test]
+    fn an_idle_conversation_expires() {
+        let v = Validator::default();
+        let c = ValidationConfig::default();
+        let (img, raw) = image("m1", t0());
+        let first = step(None, &img, &raw, &env(t0(), &v, &c));
+        let later = t0() + Duration::hours(3);
+        let (txt, raw) = text("m2", "Rác thải đổ trộm ven đường.", later);
+        let t = step(first.state, &txt, &raw, &env(later, &v, &c));
+        assert_eq!(t.prompts[0], Prompt::Expired);
+        let d = t.state.unwrap();
+        assert!(
+            d.draft().media.is_empty(),
+            "the old photo belongs to the expired draft"
+        );
+        assert_eq!(d.draft().events.len(), 1);
+    }
+
+    #[test]
+    fn a_greeting_in_the_middle_repeats_the_question_and_is_not_description() {
+        let v = Validator::default();
+        let c = ValidationConfig::default();
+        let e = env(t0(), &v, &c);
+        let (txt, raw) = text("g1", "Cống thoát nước bị tắc gây ngập cả con hẻm.", t0());
+        let t = step(None, &txt, &raw, &e);
+        let (hi, raw) = text("g2", "Xin chào", t0());
+        let t = step(t.state, &hi, &raw, &e);
+        assert_eq!(t.prompts, vec![Prompt::Ask(Step::Media)]);
+        assert_eq!(
+            t.state.unwrap().draft().description_text(),
+            "Cống thoát nước bị tắc gây ngập cả con hẻm."
+        );
+    }
+}

@@ -1,0 +1,123 @@
+//! Golden conversations: every `fixtures/zalo/NNN-name.json` (webhook events) replayed and
+//! checked against `NNN-name.expected.json`. A mismatch writes `NNN-name.failed` beside it.
+
+use std::path::PathBuf;
+
+use chrono::Duration;
+use serde_json::{json, Value};
+
+use super::{replay, Event, MediaRef};
+use crate::pipeline;
+use crate::report::{Channel, Envelope};
+use crate::validate::{Context, ValidationConfig, Validator};
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/zalo")
+}
+
+/// What a fixture is compared on.
+fn project(events: &[Event]) -> Value {
+    let last = events
+        .iter()
+        .filter_map(Event::time)
+        .max()
+        .expect("a conversation has timestamps");
+    let received_at = last + Duration::seconds(1);
+    let r = replay(events, received_at);
+    let envelope = Envelope {
+        id: "01GOLDEN".into(),
+        tracking_code: "GOLDEN".into(),
+        channel: Channel::ZaloOa,
+        channel_ref: None,
+        received_at,
+    };
+    let (mut report, media) = r.draft.to_report(envelope);
+    report.attachments = media.iter().map(MediaRef::placeholder_attachment).collect();
+    let config = ValidationConfig::default();
+    let verdict = pipeline::finish(
+        &mut report,
+        &Validator::default(),
+        &Context::new(received_at, &config),
+    );
+    json!({
+        "submitted": r.submitted,
+        "status": verdict.status.as_str(),
+        "reasons": verdict.reasons.iter().map(|f| f.code.as_str()).collect::<Vec<_>>(),
+        "content_text": report.content.text,
+        "media": media.len(),
+        "name": report.reporter.name,
+        "phone": report.reporter.phone,
+        "address": report.location.address,
+        "coordinates_source": report.location.coordinates_source,
+        "events": r.draft.events.len(),
+    })
+}
+
+fn matches(expected: &Value, actual: &Value) -> bool {
+    let Some(exp) = expected.as_object() else {
+        return false;
+    };
+    exp.iter().all(|(k, v)| match k.as_str() {
+        "status_not" => actual["status"] != *v,
+        _ => actual.get(k) == Some(v),
+    })
+}
+
+#[test]
+fn golden_conversations_give_their_expected_reports() {
+    let mut cases = 0;
+    let mut failed = Vec::new();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(fixtures())
+        .expect("fixtures/zalo exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "json")
+                && !p.to_string_lossy().ends_with(".expected.json")
+        })
+        .collect();
+    paths.sort();
+    for path in paths {
+        let events: Vec<Event> =
+            serde_json::from_slice(&std::fs::read(&path).expect("fixture readable"))
+                .expect("fixture is a JSON array of events");
+        let expected_path = path.with_extension("expected.json");
+        let expected: Value =
+            serde_json::from_slice(&std::fs::read(&expected_path).expect("expected file"))
+                .expect("expected JSON");
+        let actual = project(&events);
+        let failed_path = path.with_extension("failed");
+        if matches(&expected, &actual) {
+            let _ = std::fs::remove_file(&failed_path);
+        } else {
+            let pretty = serde_json::to_string_pretty(&actual).unwrap_or_default();
+            let _ = std::fs::write(&failed_path, pretty + "\n");
+            failed.push(
+                path.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .to_string(),
+            );
+        }
+        cases += 1;
+    }
+    assert!(cases > 0, "no fixture ran");
+    assert!(
+        failed.is_empty(),
+        "golden mismatches (see .failed files): {failed:?}"
+    );
+}
+
+#[test]
+fn the_same_conversation_in_nfd_gives_the_same_report() {
+    let path = fixtures().join("001-happy-path.json");
+    let text = std::fs::read_to_string(path).expect("fixture");
+    let nfd: String = unicode_normalization::UnicodeNormalization::nfd(text.as_str()).collect();
+    assert_ne!(nfd, text);
+    let a: Vec<Event> = serde_json::from_str(&text).expect("events");
+    let b: Vec<Event> = serde_json::from_str(&nfd).expect("events");
+    let (pa, pb) = (project(&a), project(&b));
+    assert_eq!(pa["content_text"], pb["content_text"]);
+    assert_eq!(pa["name"], pb["name"]);
+    assert_eq!(pa["submitted"], pb["submitted"]);
+    assert_eq!(pa["status"], pb["status"]);
+}

@@ -1,0 +1,225 @@
+//! The duplicate index (Đ7.3): fingerprints of committed reports, shared by every gateway
+//! instance through the store, so that a report repeats one received on another channel or by
+//! another instance.
+//!
+//! Storage (both backends, see [`Store::index_put`]):
+//! - scored index `dup:fingerprints`: member = report id, score = `received_at` in epoch ms,
+//!   payload = the [`Fingerprint`] JSON (identity digests and hashes only, no personal data).
+//!   [`DuplicateIndex::candidates`] reads the window newest first; [`DuplicateIndex::record`]
+//!   trims what fell out of it.
+//! - state key `dup:closed:<id>` while the window lasts: the IOC closed the report
+//!   (`PUT /v1/reports/{id}/status`). Closing also removes the fingerprint from the index, so a
+//!   closed report no longer matches; the marker keeps a late [`DuplicateIndex::record`] (a
+//!   replayed submission) from putting it back. Reopening records the fingerprint again.
+//!
+//! Races between instances are accepted and bounded: two instances committing the same repeat
+//! within the same few milliseconds may each not see the other's report (both are queued, the IOC
+//! sees two reports without a DUPLICATE flag between them); an IOC closing a report in the
+//! milliseconds between a replay's marker check and its write leaves a closed fingerprint in the
+//! index until the window ends. Neither loses a report.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use normalizers::duplicate::{self, DuplicateConfig, Fingerprint};
+use normalizers::report::{MediaKind, Report, ReportStatus};
+use normalizers::validate::{DuplicateRef, Status};
+
+use crate::store::{BlobStore, Store, StoreFailure};
+
+/// Scored index of the fingerprints of open reports.
+pub const FINGERPRINTS_INDEX: &str = "dup:fingerprints";
+
+/// State key marking a report closed by the IOC.
+pub fn closed_key(report_id: &str) -> String {
+    format!("dup:closed:{report_id}")
+}
+
+/// The index failed to read or write the store; the caller retries the submission.
+#[derive(Debug, thiserror::Error)]
+pub enum DuplicateError {
+    #[error("duplicate index: {0}")]
+    Store(#[from] StoreFailure),
+    #[error("duplicate index: fingerprint of {id} is not serialisable: {source}")]
+    Encode {
+        id: String,
+        source: serde_json::Error,
+    },
+}
+
+/// What [`DuplicateIndex::screen`] found for a new report: what to put in the validator's
+/// `Context` (`duplicates`, `duplicate_by_same_reporter`) and the fingerprint to
+/// [`record`](DuplicateIndex::record) once the report is committed.
+#[derive(Debug, Clone)]
+pub struct Screening {
+    pub fingerprint: Fingerprint,
+    pub duplicates: Vec<DuplicateRef>,
+    pub same_reporter: bool,
+}
+
+/// The duplicate index over the shared store.
+#[derive(Clone)]
+pub struct DuplicateIndex {
+    store: Store,
+    blobs: BlobStore,
+    config: DuplicateConfig,
+}
+
+impl DuplicateIndex {
+    pub fn new(store: Store, blobs: BlobStore, config: DuplicateConfig) -> Self {
+        DuplicateIndex {
+            store,
+            blobs,
+            config,
+        }
+    }
+
+    pub fn config(&self) -> &DuplicateConfig {
+        &self.config
+    }
+
+    /// The fingerprint of a report whose location is derived and whose media are committed to
+    /// the blob store (the photos' perceptual hashes are read from there, off the async threads).
+    pub async fn fingerprint(&self, report: &Report) -> Fingerprint {
+        let files: Vec<Option<PathBuf>> = report
+            .attachments
+            .iter()
+            .map(|a| {
+                let photo = a.kind == MediaKind::Photo && a.unreadable.is_none();
+                photo
+                    .then(|| self.blobs.path_of(&a.storage_key).ok())
+                    .flatten()
+            })
+            .collect();
+        let phashes = phashes_of_files(files).await;
+        Fingerprint::of(report, &phashes, &self.config.identity_pepper)
+    }
+
+    /// Fingerprints of the reports received in the window before `fp` (and after it: another
+    /// instance's clock may run ahead), newest first, at most `max_candidates`.
+    pub async fn candidates(
+        &self,
+        fp: &Fingerprint,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Fingerprint>, DuplicateError> {
+        let since = fp.received_at.min(now) - self.config.window();
+        let entries = self
+            .store
+            .index_range(
+                FINGERPRINTS_INDEX,
+                since.timestamp_millis(),
+                i64::MAX,
+                self.config.max_candidates,
+            )
+            .await?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|e| match serde_json::from_slice::<Fingerprint>(&e.payload) {
+                Ok(fp) => Some(fp),
+                Err(err) => {
+                    // A fingerprint written by an incompatible version: skip it, it ages out.
+                    tracing::warn!(report_id = %e.member, error = %err, "unreadable fingerprint skipped");
+                    None
+                }
+            })
+            .collect())
+    }
+
+    /// Fingerprint `report`, read the window and compare: everything the validator needs.
+    pub async fn screen(
+        &self,
+        report: &Report,
+        now: DateTime<Utc>,
+    ) -> Result<Screening, DuplicateError> {
+        let fingerprint = self.fingerprint(report).await;
+        let open = self.candidates(&fingerprint, now).await?;
+        let found = duplicate::find(&fingerprint, &open, &self.config);
+        Ok(Screening {
+            fingerprint,
+            duplicates: found.duplicates,
+            same_reporter: found.same_reporter,
+        })
+    }
+
+    /// Record a committed report's fingerprint so that later reports (on any instance) can match
+    /// it, and trim fingerprints older than the window. Idempotent: recording the same report
+    /// again replaces its entry. A report the IOC already closed is not recorded.
+    pub async fn record(&self, fp: &Fingerprint) -> Result<(), DuplicateError> {
+        if self.store.get(&closed_key(&fp.id)).await?.is_some() {
+            return Ok(());
+        }
+        let payload = serde_json::to_vec(fp).map_err(|source| DuplicateError::Encode {
+            id: fp.id.clone(),
+            source,
+        })?;
+        self.store
+            .index_put(
+                FINGERPRINTS_INDEX,
+                &fp.id,
+                fp.received_at.timestamp_millis(),
+                &payload,
+            )
+            .await?;
+        let horizon = fp.received_at - self.config.window() - chrono::Duration::days(1);
+        self.store
+            .index_trim(FINGERPRINTS_INDEX, horizon.timestamp_millis())
+            .await?;
+        Ok(())
+    }
+
+    /// Record `report` when its verdict lets it be a duplicate target: accepted or needs review
+    /// (a rejected report is not handled by the IOC and the citizen may send it again, fixed).
+    pub async fn record_report(
+        &self,
+        report: &Report,
+        fp: &Fingerprint,
+    ) -> Result<(), DuplicateError> {
+        match report.verdict.status {
+            Status::Accepted | Status::NeedsReview => self.record(fp).await,
+            Status::Rejected | Status::Pending => Ok(()),
+        }
+    }
+
+    /// Follow the IOC's status change of `report` (call after storing the new status): closed
+    /// reports leave the index, reopened ones come back.
+    pub async fn set_status(
+        &self,
+        report: &Report,
+        now: DateTime<Utc>,
+    ) -> Result<(), DuplicateError> {
+        let key = closed_key(&report.id);
+        match report.status {
+            ReportStatus::Closed => {
+                let ttl = self.config.window().to_std().ok();
+                let until = (now + self.config.window()).timestamp_millis().to_string();
+                self.store.put(&key, until.as_bytes(), ttl).await?;
+                self.store
+                    .index_remove(FINGERPRINTS_INDEX, &report.id)
+                    .await?;
+            }
+            ReportStatus::Open => {
+                self.store.delete(&key).await?;
+                let fp = self.fingerprint(report).await;
+                self.record_report(report, &fp).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Perceptual hashes of the files (`None` entries and unreadable files give `None`), computed on
+/// the blocking pool: decoding a 12-megapixel photo takes tens of milliseconds.
+pub async fn phashes_of_files(files: Vec<Option<PathBuf>>) -> Vec<Option<u64>> {
+    let n = files.len();
+    tokio::task::spawn_blocking(move || {
+        files
+            .into_iter()
+            .map(|path| {
+                let file = std::fs::File::open(path?).ok()?;
+                normalizers::media::phash(file)
+            })
+            .collect()
+    })
+    .await
+    .unwrap_or_else(|_| vec![None; n])
+}

@@ -1,0 +1,139 @@
+//! The email channel's processing of one message, without servers: replies once per report and
+//! within the per-address rate limit, nothing acknowledged while the gateway cannot store, bad
+//! input routed to the failed folder, and the backfill import of an mbox.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use channels::email::{self, Disposition, Processor, OUTBOUND_STREAM};
+use chrono::TimeZone;
+use normalizers::validate::Status;
+
+use super::memory::{MemIntake, MemState, MemStreams};
+
+fn processor(
+    intake: MemIntake,
+    rate: u32,
+    replies: bool,
+) -> Processor<MemIntake, MemStreams, MemState> {
+    Processor {
+        intake: Arc::new(intake),
+        streams: Arc::new(MemStreams::new(Duration::from_secs(5))),
+        state: Arc::new(MemState::default()),
+        options: email::email_options(&email::EmailConfig::default()),
+        reply_rate_per_hour: rate,
+        send_replies: replies,
+        stats: Arc::default(),
+    }
+}
+
+fn accepting() -> MemIntake {
+    MemIntake::new(
+        chrono::Utc
+            .with_ymd_and_hms(2026, 11, 28, 3, 0, 0)
+            .single()
+            .expect("valid instant"),
+        Status::Accepted,
+    )
+}
+
+fn mail(from: &str, id: &str) -> Bytes {
+    Bytes::from(format!(
+        "From: {from}\r\nTo: 1022@longan.gov.vn\r\nSubject: x\r\nMessage-ID: <{id}>\r\n\r\nĐèn hỏng.\r\n"
+    ))
+}
+
+#[tokio::test]
+async fn a_sender_gets_at_most_the_hourly_number_of_replies() {
+    let p = processor(accepting(), 2, true);
+    for i in 0..4 {
+        let d = p
+            .handle(mail("an@example.vn", &format!("m{i}@x")), "k")
+            .await;
+        assert_eq!(d, Disposition::Processed);
+    }
+    assert_eq!(p.streams.pushed(OUTBOUND_STREAM).len(), 2);
+    assert_eq!(p.stats.snapshot().replies_rate_limited, 2);
+    // Another address has its own allowance.
+    p.handle(mail("binh@example.vn", "b1@x"), "k").await;
+    assert_eq!(p.streams.pushed(OUTBOUND_STREAM).len(), 3);
+}
+
+#[tokio::test]
+async fn a_message_read_twice_is_one_report_and_one_reply() {
+    let p = processor(accepting(), 10, true);
+    let m = mail("an@example.vn", "same@x");
+    assert_eq!(p.handle(m.clone(), "k").await, Disposition::Processed);
+    assert_eq!(p.handle(m, "k").await, Disposition::Processed);
+    assert_eq!(p.intake.stored().len(), 1);
+    assert_eq!(p.streams.pushed(OUTBOUND_STREAM).len(), 1);
+    let s = p.stats.snapshot();
+    assert_eq!((s.ingested, s.replayed), (1, 1));
+}
+
+#[tokio::test]
+async fn nothing_is_acknowledged_while_the_gateway_cannot_store() {
+    let p = processor(accepting(), 10, true);
+    p.intake.unavailable.store(true, Ordering::SeqCst);
+    assert_eq!(
+        p.handle(mail("an@example.vn", "u@x"), "k").await,
+        Disposition::Retry
+    );
+    assert!(p.streams.pushed(OUTBOUND_STREAM).is_empty());
+    p.intake.unavailable.store(false, Ordering::SeqCst);
+    assert_eq!(
+        p.handle(mail("an@example.vn", "u@x"), "k").await,
+        Disposition::Processed
+    );
+    assert_eq!(p.intake.stored().len(), 1);
+}
+
+#[tokio::test]
+async fn bytes_that_are_not_a_message_go_to_the_failed_folder() {
+    let p = processor(accepting(), 10, true);
+    let d = p.handle(Bytes::from_static(b"\r\n\r\n"), "k").await;
+    assert_eq!(d, Disposition::Failed("unparsable"));
+    assert_eq!(p.intake.calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn messages_without_message_id_are_keyed_by_their_mailbox_position() {
+    let p = processor(accepting(), 10, true);
+    let raw =
+        Bytes::from_static("From: an@example.vn\r\nSubject: x\r\n\r\nĐèn hỏng.\r\n".as_bytes());
+    p.handle(raw, "imap:INBOX:7:42").await;
+    assert_eq!(p.intake.stored()[0].dedup_key, "email:imap:INBOX:7:42");
+}
+
+#[tokio::test]
+async fn an_mbox_backfill_ingests_without_answering_and_counts_what_it_did() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("old.mbox");
+    let bounce =
+        String::from_utf8(crate::support::read_fixture("email/005-bounce.eml")).expect("utf-8");
+    let text = format!(
+        "From an@example.vn Sat Nov 28 09:00:00 2026\n{}\n\
+         From MAILER-DAEMON Sat Nov 28 09:01:00 2026\n{bounce}\n\
+         From an@example.vn Sat Nov 28 09:02:00 2026\n{}\n",
+        String::from_utf8_lossy(&mail("an@example.vn", "old-1@x")).replace("\r\n", "\n"),
+        String::from_utf8_lossy(&mail("an@example.vn", "old-1@x")).replace("\r\n", "\n"),
+    );
+    std::fs::write(&path, text).expect("mbox written");
+    let p = processor(accepting(), 10, false);
+    let reader = email::open_mailbox(&path).expect("mbox opens");
+    let mut seen = Vec::new();
+    let summary = email::import(reader, &p, |n| seen.push(n))
+        .await
+        .expect("import runs");
+    assert_eq!(seen, [1, 2, 3]);
+    assert_eq!(summary.read, 3);
+    assert_eq!(summary.ingested, 1);
+    assert_eq!(summary.replayed, 1, "the repeated Message-ID");
+    assert_eq!(summary.skipped_auto, 1, "the bounce");
+    assert!(
+        p.streams.pushed(OUTBOUND_STREAM).is_empty(),
+        "a backfill answers nobody"
+    );
+}

@@ -1,0 +1,434 @@
+//! One contract, two backends: the embedded store and a real Redis behave the same.
+
+use std::time::Duration;
+
+use gateway::clock::{FixedClock, SharedClock};
+use gateway::store::Store;
+
+use crate::support::redis::RedisServer;
+
+struct Backend {
+    store: Store,
+    _redis: Option<RedisServer>,
+    _dir: tempfile::TempDir,
+}
+
+fn clock() -> SharedClock {
+    std::sync::Arc::new(gateway::clock::SystemClock)
+}
+
+async fn embedded() -> Backend {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::embedded(&dir.path().join("q.redb"), clock()).unwrap();
+    Backend {
+        store,
+        _redis: None,
+        _dir: dir,
+    }
+}
+
+async fn redis() -> Backend {
+    let server = RedisServer::start();
+    let store = Store::redis(&server.url()).await.unwrap();
+    Backend {
+        store,
+        _redis: Some(server),
+        _dir: tempfile::tempdir().unwrap(),
+    }
+}
+
+macro_rules! contract {
+    ($($name:ident),+ $(,)?) => {
+        mod embedded_backend {
+            $(#[tokio::test] async fn $name() { super::$name(super::embedded().await).await })+
+        }
+        mod redis_backend {
+            $(#[tokio::test] async fn $name() { super::$name(super::redis().await).await })+
+        }
+    };
+}
+
+contract!(
+    entries_are_delivered_once_and_in_order,
+    unacknowledged_entries_are_reclaimed_after_the_timeout,
+    appending_the_same_report_twice_leaves_one_entry,
+    state_operations_are_atomic,
+    state_expires,
+    reports_are_first_write_wins,
+    depth_counts_pending_and_undelivered,
+    scored_index_reads_a_score_range_newest_first,
+    scored_index_replaces_removes_and_trims,
+);
+
+async fn entries_are_delivered_once_and_in_order(b: Backend) {
+    let s = &b.store;
+    for i in 0..5 {
+        s.append(
+            "ioc:reports",
+            Some(&format!("r{i}")),
+            format!("{{\"n\":{i}}}").as_bytes(),
+        )
+        .await
+        .unwrap();
+    }
+    let first = s
+        .claim("ioc:reports", "ioc", "w1", 3, Duration::from_secs(300))
+        .await
+        .unwrap();
+    let second = s
+        .claim("ioc:reports", "ioc", "w2", 10, Duration::from_secs(300))
+        .await
+        .unwrap();
+    let payloads: Vec<String> = first
+        .iter()
+        .chain(&second)
+        .map(|e| String::from_utf8(e.payload.clone()).unwrap())
+        .collect();
+    assert_eq!(
+        payloads,
+        (0..5).map(|i| format!("{{\"n\":{i}}}")).collect::<Vec<_>>()
+    );
+    assert!(first.iter().chain(&second).all(|e| e.deliveries == 0));
+    let none = s
+        .claim("ioc:reports", "ioc", "w3", 10, Duration::from_secs(300))
+        .await
+        .unwrap();
+    assert!(
+        none.is_empty(),
+        "claimed entries are not handed out twice before the timeout"
+    );
+    for e in first.iter().chain(&second) {
+        assert!(s.ack("ioc:reports", "ioc", &e.entry_id).await.unwrap());
+        assert!(
+            !s.ack("ioc:reports", "ioc", &e.entry_id).await.unwrap(),
+            "a second ack finds nothing"
+        );
+    }
+    assert!(!s.ack("ioc:reports", "ioc", "999999-0").await.unwrap());
+    assert!(!s.ack("ioc:reports", "ioc", "not-an-id").await.unwrap());
+}
+
+async fn unacknowledged_entries_are_reclaimed_after_the_timeout(b: Backend) {
+    let s = &b.store;
+    s.append("ioc:reports", Some("r1"), b"{}").await.unwrap();
+    let got = s
+        .claim(
+            "ioc:reports",
+            "ioc",
+            "crashed-worker",
+            10,
+            Duration::from_millis(200),
+        )
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    let early = s
+        .claim("ioc:reports", "ioc", "w2", 10, Duration::from_millis(200))
+        .await
+        .unwrap();
+    assert!(early.is_empty());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let again = s
+        .claim("ioc:reports", "ioc", "w2", 10, Duration::from_millis(200))
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].entry_id, got[0].entry_id);
+    assert!(again[0].deliveries >= 1);
+    assert!(s
+        .ack("ioc:reports", "ioc", &again[0].entry_id)
+        .await
+        .unwrap());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(s
+        .claim("ioc:reports", "ioc", "w3", 10, Duration::from_millis(200))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn appending_the_same_report_twice_leaves_one_entry(b: Backend) {
+    let s = &b.store;
+    let a = s
+        .append("ioc:reports", Some("01ABC"), b"{\"v\":1}")
+        .await
+        .unwrap();
+    let b2 = s
+        .append("ioc:reports", Some("01ABC"), b"{\"v\":2}")
+        .await
+        .unwrap();
+    assert_eq!(a, b2);
+    let got = s
+        .claim("ioc:reports", "ioc", "w", 10, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].payload, b"{\"v\":1}");
+    // The same id on another stream is another entry.
+    s.append("ioc:rejections", Some("01ABC"), b"{}")
+        .await
+        .unwrap();
+    assert_eq!(s.depth("ioc:rejections", "ioc").await.unwrap().0, 1);
+}
+
+async fn state_operations_are_atomic(b: Backend) {
+    let s = &b.store;
+    assert_eq!(s.get("k").await.unwrap(), None);
+    assert!(s.put_if_absent("k", b"a", None).await.unwrap());
+    assert!(!s.put_if_absent("k", b"b", None).await.unwrap());
+    assert_eq!(s.get("k").await.unwrap().as_deref(), Some(&b"a"[..]));
+    assert!(!s
+        .compare_and_swap("k", Some(b"x"), Some(b"c"), None)
+        .await
+        .unwrap());
+    assert!(s
+        .compare_and_swap("k", Some(b"a"), Some(b"c"), None)
+        .await
+        .unwrap());
+    assert_eq!(s.get("k").await.unwrap().as_deref(), Some(&b"c"[..]));
+    assert!(!s
+        .compare_and_swap("k", None, Some(b"d"), None)
+        .await
+        .unwrap());
+    assert!(s
+        .compare_and_swap("k", Some(b"c"), None, None)
+        .await
+        .unwrap());
+    assert_eq!(s.get("k").await.unwrap(), None);
+    assert!(s
+        .compare_and_swap("k", None, Some(b"e"), None)
+        .await
+        .unwrap());
+    s.delete("k").await.unwrap();
+    assert_eq!(s.get("k").await.unwrap(), None);
+    assert_eq!(s.incr("n", Duration::from_secs(60)).await.unwrap(), 1);
+    assert_eq!(s.incr("n", Duration::from_secs(60)).await.unwrap(), 2);
+    // Concurrent put_if_absent: exactly one wins.
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                s.put_if_absent("race", format!("{i}").as_bytes(), None)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut wins = 0;
+    for t in tasks {
+        if t.await.unwrap() {
+            wins += 1;
+        }
+    }
+    assert_eq!(wins, 1);
+}
+
+async fn state_expires(b: Backend) {
+    let s = &b.store;
+    s.put("t", b"v", Some(Duration::from_millis(150)))
+        .await
+        .unwrap();
+    assert!(s.get("t").await.unwrap().is_some());
+    assert_eq!(s.incr("c", Duration::from_millis(150)).await.unwrap(), 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(s.get("t").await.unwrap(), None);
+    assert!(
+        s.put_if_absent("t", b"w", None).await.unwrap(),
+        "an expired key is absent"
+    );
+    assert_eq!(
+        s.incr("c", Duration::from_millis(150)).await.unwrap(),
+        1,
+        "an expired counter restarts"
+    );
+}
+
+async fn reports_are_first_write_wins(b: Backend) {
+    let s = &b.store;
+    s.put_report_if_absent("01R", b"{\"a\":1}").await.unwrap();
+    s.put_report_if_absent("01R", b"{\"a\":2}").await.unwrap();
+    assert_eq!(
+        s.get_report("01R").await.unwrap().as_deref(),
+        Some(&b"{\"a\":1}"[..])
+    );
+    s.replace_report("01R", b"{\"a\":3}").await.unwrap();
+    assert_eq!(
+        s.get_report("01R").await.unwrap().as_deref(),
+        Some(&b"{\"a\":3}"[..])
+    );
+    assert_eq!(s.get_report("none").await.unwrap(), None);
+}
+
+async fn depth_counts_pending_and_undelivered(b: Backend) {
+    let s = &b.store;
+    for i in 0..4 {
+        s.append("ioc:reports", Some(&format!("d{i}")), b"{}")
+            .await
+            .unwrap();
+    }
+    let got = s
+        .claim("ioc:reports", "ioc", "w", 3, Duration::from_secs(60))
+        .await
+        .unwrap();
+    s.ack("ioc:reports", "ioc", &got[0].entry_id).await.unwrap();
+    let (len, pending, undelivered) = s.depth("ioc:reports", "ioc").await.unwrap();
+    assert_eq!((len, pending, undelivered), (4, 2, 1));
+}
+
+async fn scored_index_reads_a_score_range_newest_first(b: Backend) {
+    let s = &b.store;
+    for (member, score) in [("a", 1_000), ("b", 3_000), ("c", 2_000), ("d", 5_000)] {
+        s.index_put(
+            "ix",
+            member,
+            score,
+            format!("{{\"m\":\"{member}\"}}").as_bytes(),
+        )
+        .await
+        .unwrap();
+    }
+    s.index_put("other", "z", 2_500, b"{}").await.unwrap();
+    let got = s.index_range("ix", 2_000, 5_000, 10).await.unwrap();
+    let members: Vec<(&str, i64)> = got.iter().map(|e| (e.member.as_str(), e.score)).collect();
+    assert_eq!(
+        members,
+        [("d", 5_000), ("b", 3_000), ("c", 2_000)],
+        "bounds included, highest first"
+    );
+    assert_eq!(got[1].payload, b"{\"m\":\"b\"}");
+    let newest = s.index_range("ix", i64::MIN, i64::MAX, 2).await.unwrap();
+    assert_eq!(
+        newest.iter().map(|e| e.member.as_str()).collect::<Vec<_>>(),
+        ["d", "b"],
+        "limit keeps the newest"
+    );
+    assert!(s
+        .index_range("ix", 6_000, i64::MAX, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .index_range("ix", 3_000, 2_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .index_range("none", i64::MIN, i64::MAX, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // Real epoch-millisecond scores keep their precision.
+    let ms = 1_796_101_200_123;
+    s.index_put("ms", "r", ms, b"{}").await.unwrap();
+    assert_eq!(s.index_range("ms", ms, ms, 1).await.unwrap()[0].score, ms);
+}
+
+async fn scored_index_replaces_removes_and_trims(b: Backend) {
+    let s = &b.store;
+    s.index_put("ix", "a", 1_000, b"v1").await.unwrap();
+    s.index_put("ix", "a", 4_000, b"v2").await.unwrap();
+    let got = s.index_range("ix", i64::MIN, i64::MAX, 10).await.unwrap();
+    assert_eq!(got.len(), 1, "one entry per member");
+    assert_eq!(
+        (got[0].score, got[0].payload.as_slice()),
+        (4_000, &b"v2"[..])
+    );
+    assert!(
+        s.index_range("ix", 0, 2_000, 10).await.unwrap().is_empty(),
+        "the old score is gone"
+    );
+    assert!(s.index_remove("ix", "a").await.unwrap());
+    assert!(!s.index_remove("ix", "a").await.unwrap());
+    assert!(s
+        .index_range("ix", i64::MIN, i64::MAX, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    for i in 0..10 {
+        s.index_put("ix", &format!("m{i}"), i * 100, b"{}")
+            .await
+            .unwrap();
+    }
+    assert_eq!(s.index_trim("ix", 500).await.unwrap(), 5, "scores 0..=400");
+    assert_eq!(s.index_trim("ix", 500).await.unwrap(), 0);
+    let left: Vec<String> = s
+        .index_range("ix", i64::MIN, i64::MAX, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.member)
+        .collect();
+    assert_eq!(left, ["m9", "m8", "m7", "m6", "m5"]);
+    // A trimmed member can come back.
+    s.index_put("ix", "m0", 50, b"{}").await.unwrap();
+    assert_eq!(s.index_range("ix", 0, 100, 10).await.unwrap().len(), 1);
+}
+
+/// The embedded store keeps everything across a restart (reopen of the file).
+#[tokio::test]
+async fn the_embedded_store_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.redb");
+    {
+        let s = Store::embedded(&path, clock()).unwrap();
+        s.append("ioc:reports", Some("r1"), b"{\"n\":1}")
+            .await
+            .unwrap();
+        s.append("ioc:reports", Some("r2"), b"{\"n\":2}")
+            .await
+            .unwrap();
+        let got = s
+            .claim("ioc:reports", "ioc", "w", 1, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 1);
+        s.put("k", b"v", None).await.unwrap();
+    }
+    let fixed: SharedClock =
+        std::sync::Arc::new(FixedClock("2099-01-01T00:00:00Z".parse().unwrap()));
+    let s = Store::embedded(&path, fixed).unwrap();
+    assert_eq!(s.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
+    let again = s
+        .append("ioc:reports", Some("r1"), b"{\"n\":1}")
+        .await
+        .unwrap();
+    assert_eq!(again, "1-0", "not doubled after restart");
+    // The pending entry of the dead consumer is reclaimed (the clock moved past the timeout),
+    // then the undelivered one follows.
+    let got = s
+        .claim("ioc:reports", "ioc", "w2", 10, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let ids: Vec<&str> = got.iter().map(|e| e.entry_id.as_str()).collect();
+    assert_eq!(ids, ["1-0", "2-0"]);
+}
+
+/// A Redis restart loses nothing that Redis persisted; the store reconnects by itself.
+#[tokio::test]
+async fn the_redis_store_reconnects_after_a_connection_loss() {
+    let server = RedisServer::start();
+    let s = Store::redis(&server.url()).await.unwrap();
+    s.append("ioc:reports", Some("r1"), b"{}").await.unwrap();
+    // Kill every client connection: the connection manager must reconnect.
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("normal")
+        .arg("SKIPME")
+        .arg("yes")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let mut ok = false;
+    for _ in 0..20 {
+        if s.append("ioc:reports", Some("r2"), b"{}").await.is_ok() {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ok, "the store recovered");
+    assert_eq!(s.depth("ioc:reports", "ioc").await.unwrap().0, 2);
+}

@@ -1,0 +1,196 @@
+//! The gateway under test: in process (router, or a real socket), or as a child process that a
+//! test can kill and restart.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use gateway::config::{parse_api_keys, Config};
+use gateway::http::{self, AppState};
+
+pub const SUBMIT_KEY: &str = "submit-key-0123456789abcdef";
+pub const IOC_KEY: &str = "ioc-key-0123456789abcdef0123";
+
+/// A configuration on a temp data folder with known keys and the fixtures' clock.
+pub fn test_config(data_dir: &Path) -> Config {
+    Config {
+        data_dir: data_dir.to_path_buf(),
+        api_keys: parse_api_keys(&format!("submit:{SUBMIT_KEY},ioc:{IOC_KEY}")).unwrap(),
+        clock_start: Some(super::TEST_NOW.parse().unwrap()),
+        ..Config::default()
+    }
+}
+
+/// A gateway in this process.
+pub struct InProcess {
+    pub state: AppState,
+    pub dir: tempfile::TempDir,
+}
+
+impl InProcess {
+    pub async fn start(adjust: impl FnOnce(&mut Config)) -> InProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(dir.path());
+        adjust(&mut config);
+        let gw = gateway::server::build(config)
+            .await
+            .expect("gateway builds");
+        InProcess {
+            state: gw.state,
+            dir,
+        }
+    }
+
+    pub fn router(&self) -> axum::Router {
+        http::app(self.state.clone())
+    }
+
+    /// Serve on a real socket; returns the base URL.
+    pub async fn serve(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = self.router();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        format!("http://{addr}")
+    }
+}
+
+/// The `gateway serve` binary as a child process.
+pub struct Process {
+    pub base: String,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    envs: Vec<(String, String)>,
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Process {
+    /// Start `gateway serve` on a free port with `data_dir` and extra environment.
+    pub fn start(data_dir: &Path, envs: &[(&str, &str)]) -> Process {
+        let port = super::free_port();
+        let mut p = Process {
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            data_dir: data_dir.to_path_buf(),
+            envs: envs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            child: None,
+            log: data_dir.join(format!("gateway-{port}.log")),
+        };
+        p.spawn();
+        p
+    }
+
+    fn spawn(&mut self) {
+        std::fs::create_dir_all(&self.data_dir).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gateway"));
+        cmd.arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("GATEWAY_LISTEN", format!("127.0.0.1:{}", self.port))
+            .env("GATEWAY_DATA_DIR", &self.data_dir)
+            .env(
+                "GATEWAY_API_KEYS",
+                format!("submit:{SUBMIT_KEY},ioc:{IOC_KEY}"),
+            )
+            .env("GATEWAY_CLOCK_START", super::TEST_NOW)
+            .env("GATEWAY_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log);
+        for (k, v) in &self.envs {
+            cmd.env(k, v);
+        }
+        self.child = Some(cmd.spawn().expect("the gateway binary starts"));
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!(
+                        "the gateway exited at start ({status}); log:\n{}",
+                        std::fs::read_to_string(&self.log).unwrap_or_default()
+                    );
+                }
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        panic!(
+            "the gateway did not listen within 30 s; log:\n{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
+
+    /// SIGKILL: no graceful shutdown, no flush.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // The port must be free before a restart binds it again.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline
+            && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Wait for the process to exit on its own (a failpoint aborted it).
+    pub fn wait_exit(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(_)) = child.try_wait() {
+                    self.child = None;
+                    return true;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Start again with the same data folder, with `envs` replacing the extra environment.
+    pub fn restart(&mut self, envs: &[(&str, &str)]) {
+        self.kill();
+        self.envs = envs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.spawn();
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// An HTTP client for the tests.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}

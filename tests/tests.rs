@@ -1,0 +1,23 @@
+//! The one integration-test binary. Each area is a module; helpers live in `support`.
+
+mod support;
+
+/// The HTTP API through the router and through a real socket.
+mod api;
+/// The golden fixtures of the app/portal channel (`fixtures/app`).
+mod app_fixtures;
+/// The command line as a user runs it.
+mod cli;
+/// The email channel: normalizer goldens, corpus conformance with CPython, the channel against
+/// real Dovecot and SMTP servers, and end to end through the real pipeline.
+mod email;
+/// The queue contract, run against the embedded store and a real Redis.
+mod queue;
+/// Crash and restart: nothing lost, nothing doubled.
+mod restart;
+/// The committed JSON Schema of the report is current.
+mod schema;
+/// `gateway serve` with its channels configured.
+mod serve;
+/// The Zalo channels wired to the real pipeline and store, against a fake Zalo.
+mod zalo;

@@ -1,0 +1,340 @@
+//! The Zalo channels wired to the real gateway: the real pipeline (`gateway::pipeline`) and the
+//! real store (embedded redb, and a throwaway Redis), the webhook served on a real socket, and
+//! the fake Zalo of `support::fake_zalo`. The conversation logic in all its branches is tested
+//! in `channels::zalo` (unit tests); here whole conversations must land in the IOC queue.
+//!
+//! # Layout
+//! - this file: harness and tests (happy path on both stores, retried delivery, mini app).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use channels::intake::Intake;
+use channels::zalo::{self, ZaloChannel, ZaloConfig};
+use gateway::pipeline::{Pipeline, SharedPipeline};
+use gateway::store::ChannelStore;
+use normalizers::report::{CaptureSource, CoordinatesSource, VerifiedBy};
+use normalizers::validate::Status;
+use reqwest::StatusCode;
+
+use crate::support::fake_zalo::{self, events, FakeZalo};
+use crate::support::gateway::InProcess;
+use crate::support::redis::RedisServer;
+
+/// A valid 2×2 PNG without EXIF, like a chat photo.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x02, 0x08, 0x02, 0x00, 0x00, 0x00, 0xfd, 0xd4, 0x9a,
+    0x73, 0x00, 0x00, 0x00, 0x11, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0x00,
+    0x44, 0x60, 0xe2, 0x3f, 0x03, 0x00, 0x1d, 0xf0, 0x03, 0xfd, 0xa0, 0x33, 0x09, 0x89, 0x00, 0x00,
+    0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+const DESCRIPTION: &str =
+    "Đèn đường trước nhà số 12 đường Nguyễn Huệ bị hỏng từ tối qua, cả đoạn đường tối om.";
+
+type RealChannel = ZaloChannel<SharedPipeline, ChannelStore, ChannelStore>;
+
+struct Real {
+    fake: FakeZalo,
+    _gateway: InProcess,
+    pipeline: Arc<Pipeline>,
+    base: String,
+    _channel: Arc<RealChannel>,
+    _shutdown: tokio::sync::watch::Sender<bool>,
+    _redis: Option<RedisServer>,
+}
+
+impl Real {
+    async fn start(redis: Option<RedisServer>) -> Real {
+        let fake = FakeZalo::start().await;
+        let redis_url = redis.as_ref().map(|r| r.url());
+        let gateway = InProcess::start(|c| c.redis_url = redis_url).await;
+        let pipeline = gateway.state.pipeline.clone();
+        let store = Arc::new(ChannelStore {
+            store: pipeline.store.clone(),
+            claim_timeout: Duration::from_secs(5),
+        });
+        let config = ZaloConfig {
+            app_id: fake_zalo::APP_ID.into(),
+            oa_secret_key: fake_zalo::OA_SECRET_KEY.into(),
+            app_secret: fake_zalo::APP_SECRET.into(),
+            access_token: fake_zalo::FIRST_ACCESS_TOKEN.into(),
+            refresh_token: fake_zalo::FIRST_REFRESH_TOKEN.into(),
+            api_base: fake.base_url(),
+            oauth_base: fake.base_url(),
+            graph_base: fake.base_url(),
+            media_hosts: vec!["127.0.0.1".into()],
+            ..ZaloConfig::default()
+        };
+        let (shutdown, rx) = tokio::sync::watch::channel(false);
+        let channel = ZaloChannel::new(
+            config,
+            pipeline.validation().clone(),
+            Arc::new(SharedPipeline(pipeline.clone())),
+            store.clone(),
+            store,
+            pipeline.blobs.staging_dir(),
+            rx,
+        )
+        .expect("zalo channel builds");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = zalo::router(channel.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        zalo::spawn_workers(channel.clone());
+        Real {
+            fake,
+            _gateway: gateway,
+            pipeline,
+            base: format!("http://{addr}"),
+            _channel: channel,
+            _shutdown: shutdown,
+            _redis: redis,
+        }
+    }
+
+    fn webhook(&self) -> String {
+        format!("{}/v1/zalo/webhook", self.base)
+    }
+
+    fn ms(&self) -> i64 {
+        self.pipeline.now().timestamp_millis()
+    }
+
+    async fn send(&self, body: &str) {
+        let s = self.fake.post_event(&self.webhook(), body, None).await;
+        assert_eq!(s, StatusCode::OK);
+    }
+
+    async fn wait_said(&self, user: &str, count: usize) -> Vec<String> {
+        for _ in 0..400 {
+            let said: Vec<String> = self
+                .fake
+                .delivered_to(user)
+                .iter()
+                .map(|c| c.text().unwrap_or("[form]").to_string())
+                .collect();
+            if said.len() >= count {
+                return said;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "{user} did not get {count} messages: {:#?}",
+            self.fake.cs_calls()
+        );
+    }
+}
+
+/// A whole conversation, ending with the tracking code, which is returned.
+async fn converse(r: &Real, u: &str, prefix: &str) -> String {
+    r.send(&events::text(u, &format!("{prefix}1"), DESCRIPTION, r.ms()))
+        .await;
+    converse_after_text(r, u, prefix).await
+}
+
+/// The rest of [`converse`], once the description was sent.
+async fn converse_after_text(r: &Real, u: &str, prefix: &str) -> String {
+    r.wait_said(u, 2).await;
+    let url = r
+        .fake
+        .add_media(&format!("{prefix}.jpg"), "image/jpeg", PNG.to_vec());
+    r.send(&events::image(u, &format!("{prefix}2"), &url, r.ms()))
+        .await;
+    r.send(&events::location(
+        u,
+        &format!("{prefix}3"),
+        "10.5366",
+        "106.4138",
+        r.ms(),
+    ))
+    .await;
+    r.send(&events::submit_info(
+        u,
+        "Nguyễn Văn An",
+        "84912345678",
+        r.ms(),
+    ))
+    .await;
+    let said = r.wait_said(u, 6).await;
+    assert!(said[5].starts_with("Tóm tắt phản ánh"), "{said:#?}");
+    r.send(&events::text(u, &format!("{prefix}5"), "Gửi", r.ms()))
+        .await;
+    let said = r.wait_said(u, 7).await;
+    let last = &said[6];
+    assert!(last.contains("Mã phản ánh: LA-"), "{last}");
+    last.split("Mã phản ánh: ")
+        .nth(1)
+        .and_then(|s| s.split('.').next())
+        .unwrap()
+        .to_string()
+}
+
+async fn happy_path(r: &Real) {
+    let u = "U-real-1";
+    let photo_ms = r.ms();
+    let code = converse(r, u, "h").await;
+    // The report is in storage with its media and its raw original.
+    let entries = r
+        .pipeline
+        .store
+        .claim(
+            gateway::store::REPORTS_STREAM,
+            gateway::store::IOC_GROUP,
+            "test-ioc",
+            10,
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 1, "one report queued for the IOC");
+    let queued: serde_json::Value = serde_json::from_slice(&entries[0].payload).unwrap();
+    let id = queued["id"].as_str().unwrap_or_default().to_string();
+    let report = r
+        .pipeline
+        .report(&id)
+        .await
+        .unwrap()
+        .expect("stored report");
+    assert_eq!(report.tracking_code, code);
+    assert_ne!(report.verdict.status, Status::Rejected);
+    assert_eq!(report.channel_ref.as_deref(), Some("h5"));
+    assert_eq!(report.reporter.verified_by, VerifiedBy::Zalo);
+    assert_eq!(report.reporter.phone.as_deref(), Some("+84912345678"));
+    assert_eq!(
+        report.location.coordinates_source,
+        Some(CoordinatesSource::ZaloLocation)
+    );
+    assert_eq!(report.attachments.len(), 1);
+    let a = &report.attachments[0];
+    assert_eq!(a.media_type, "image/png");
+    assert_eq!(a.size, PNG.len() as u64);
+    assert_eq!(a.captured_at_source, CaptureSource::Channel);
+    let captured = a.captured_at.unwrap().timestamp_millis();
+    assert!(
+        (captured - photo_ms).abs() < 5_000,
+        "message time is the capture evidence"
+    );
+    // Staged downloads were moved into storage, none left behind.
+    let staged = std::fs::read_dir(r.pipeline.blobs.staging_dir())
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(staged, 0);
+}
+
+#[tokio::test]
+async fn a_whole_conversation_lands_in_the_ioc_queue_with_the_embedded_store() {
+    let r = Real::start(None).await;
+    happy_path(&r).await;
+}
+
+#[tokio::test]
+async fn a_whole_conversation_lands_in_the_ioc_queue_with_redis() {
+    let r = Real::start(Some(RedisServer::start())).await;
+    happy_path(&r).await;
+}
+
+#[tokio::test]
+async fn an_event_retried_by_zalo_and_a_repeated_confirmation_make_one_report() {
+    let r = Real::start(Some(RedisServer::start())).await;
+    let u = "U-real-2";
+    let first = events::text(u, "dup-a", DESCRIPTION, r.ms());
+    let statuses = r.fake.deliver(&r.webhook(), &first, 1).await;
+    assert_eq!(statuses, vec![StatusCode::OK]);
+    for n in 1..3 {
+        assert_eq!(
+            r.fake.post_event(&r.webhook(), &first, Some(n)).await,
+            StatusCode::OK
+        );
+    }
+    let code = converse_after_text(&r, u, "d").await;
+    // The citizen taps "Gửi" again: a new dialogue starts; nothing is stored twice.
+    r.send(&events::text(u, "d5-again", "Gửi", r.ms())).await;
+    r.wait_said(u, 8).await;
+    let entries = r
+        .pipeline
+        .store
+        .claim(
+            gateway::store::REPORTS_STREAM,
+            gateway::store::IOC_GROUP,
+            "test-ioc",
+            10,
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 1);
+    let queued: serde_json::Value = serde_json::from_slice(&entries[0].payload).unwrap();
+    let report = r
+        .pipeline
+        .report(queued["id"].as_str().unwrap_or_default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.tracking_code, code);
+    assert_eq!(
+        report.content.text, DESCRIPTION,
+        "the retried text counted once"
+    );
+}
+
+#[tokio::test]
+async fn a_miniapp_report_with_phone_and_location_tokens_is_stored_verified() {
+    let r = Real::start(None).await;
+    r.fake.add_miniapp_user("ma-token", "Z100", "Lê Văn Cường");
+    r.fake
+        .add_info_token("phone-code", serde_json::json!({"number": "84912345678"}));
+    r.fake.add_info_token(
+        "loc-code",
+        serde_json::json!({"latitude": "10.5366", "longitude": "106.4138"}),
+    );
+    let report = serde_json::json!({
+        "content": "Ổ gà lớn giữa đường Hùng Vương, xe máy dễ té ngã.",
+        "address": "Đường Hùng Vương, phường Long An",
+    });
+    let form = reqwest::multipart::Form::new()
+        .text("access_token", "ma-token")
+        .text("phone_token", "phone-code")
+        .text("location_token", "loc-code")
+        .text("report", report.to_string())
+        .part(
+            "camera",
+            reqwest::multipart::Part::bytes(PNG.to_vec())
+                .file_name("camera.png")
+                .mime_str("image/png")
+                .unwrap(),
+        );
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/zalo/miniapp/reports", r.base))
+        .header("Idempotency-Key", "mini-1")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_ne!(body["status"], "rejected", "{body}");
+    let stored = r
+        .pipeline
+        .report(body["id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.tracking_code,
+        body["tracking_code"].as_str().unwrap()
+    );
+    assert_eq!(stored.reporter.channel_identity.as_deref(), Some("Z100"));
+    assert_eq!(stored.reporter.phone.as_deref(), Some("+84912345678"));
+    assert_eq!(
+        stored.attachments[0].captured_at_source,
+        CaptureSource::Channel
+    );
+    assert_eq!(
+        stored.location.coordinates_source,
+        Some(CoordinatesSource::ZaloLocation)
+    );
+}
