@@ -431,12 +431,17 @@ mod channel_env_tests {
         assert_eq!(zalo["app_id"], "360846524940903967", "ids stay text");
         assert_eq!(zalo["media_timeout_secs"], 30);
         let email = config
-            .channel_section("email", &serde_json::json!({"imap_port": null, "imap_user": null}))
+            .channel_section(
+                "email",
+                &serde_json::json!({"imap_port": null, "imap_user": null}),
+            )
             .unwrap();
         assert_eq!(email["imap_port"], 993);
         assert_eq!(email["imap_user"], "1022", "a numeric user name stays text");
         assert_eq!(email["imap_password"], "123456");
-        config.channel_env.insert("email.imap_port".into(), "imaps".into());
+        config
+            .channel_env
+            .insert("email.imap_port".into(), "imaps".into());
         let err = config
             .channel_section("email", &serde_json::json!({"imap_port": null}))
             .unwrap_err();
