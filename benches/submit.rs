@@ -21,7 +21,7 @@ fn env_usize(name: &str, default: usize) -> usize {
 
 /// A real camera-sized JPEG of about 4 MB (noisy pixels do not compress).
 fn four_mb_jpeg() -> Vec<u8> {
-    let (w, h) = (1600u32, 1200u32);
+    let (w, h) = (1740u32, 1300u32);
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     let img = image::RgbImage::from_fn(w, h, |x, y| {
         seed ^= seed << 13;

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::{Entry, IndexEntry, StoreFailure};
 use crate::clock::SharedClock;
@@ -32,6 +32,83 @@ const INDEX_MEMBERS: TableDefinition<(&str, &str), i64> = TableDefinition::new("
 pub struct Embedded {
     db: Arc<Database>,
     clock: SharedClock,
+    appender: std::sync::mpsc::Sender<AppendJob>,
+}
+
+struct AppendJob {
+    stream: String,
+    dedup: Option<String>,
+    payload: Vec<u8>,
+    reply: tokio::sync::oneshot::Sender<Result<u64, StoreFailure>>,
+}
+
+/// Most appends committed in one transaction.
+const MAX_BATCH: usize = 512;
+
+/// The group-commit writer. It holds the database weakly, so that dropping the last store
+/// closes the file; it stops when the last sender is dropped.
+fn run_appender(db: std::sync::Weak<Database>, jobs: std::sync::mpsc::Receiver<AppendJob>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let Some(db) = db.upgrade() else {
+            for job in batch {
+                let _ = job.reply.send(Err(fail("the store is closed")));
+            }
+            return;
+        };
+        match commit_batch(&db, &batch) {
+            Ok(seqs) => {
+                for (job, seq) in batch.into_iter().zip(seqs) {
+                    let _ = job.reply.send(Ok(seq));
+                }
+            }
+            Err(e) => {
+                for job in batch {
+                    let _ = job.reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+fn commit_batch(db: &Database, batch: &[AppendJob]) -> Result<Vec<u64>, StoreFailure> {
+    let txn = db.begin_write().map_err(fail)?;
+    let mut seqs = Vec::with_capacity(batch.len());
+    {
+        let mut enqueued = txn.open_table(ENQUEUED).map_err(fail)?;
+        let mut cursors = txn.open_table(CURSORS).map_err(fail)?;
+        let mut entries = txn.open_table(ENTRIES).map_err(fail)?;
+        for job in batch {
+            let existing = match &job.dedup {
+                Some(k) => enqueued.get(k.as_str()).map_err(fail)?.map(|v| v.value()),
+                None => None,
+            };
+            let seq = match existing {
+                Some(seq) => seq,
+                None => {
+                    let stream = job.stream.as_str();
+                    let seq = cursors.get(stream).map_err(fail)?.map_or(0, |v| v.value()) + 1;
+                    cursors.insert(stream, seq).map_err(fail)?;
+                    entries
+                        .insert((stream, seq), job.payload.as_slice())
+                        .map_err(fail)?;
+                    if let Some(k) = &job.dedup {
+                        enqueued.insert(k.as_str(), seq).map_err(fail)?;
+                    }
+                    seq
+                }
+            };
+            seqs.push(seq);
+        }
+    }
+    txn.commit().map_err(fail)?;
+    Ok(seqs)
 }
 
 fn fail(e: impl std::fmt::Display) -> StoreFailure {
@@ -60,9 +137,17 @@ impl Embedded {
             txn.open_table(INDEX_MEMBERS).map_err(fail)?;
         }
         txn.commit().map_err(fail)?;
+        let db = Arc::new(db);
+        let (appender, jobs) = std::sync::mpsc::channel();
+        let weak = Arc::downgrade(&db);
+        std::thread::Builder::new()
+            .name("redb-appender".into())
+            .spawn(move || run_appender(weak, jobs))
+            .map_err(fail)?;
         Ok(Embedded {
-            db: Arc::new(db),
+            db,
             clock,
+            appender,
         })
     }
 
@@ -249,48 +334,31 @@ impl Embedded {
     // --- streams -------------------------------------------------------------------------
 
     /// Append `payload` unless an entry for `dedup` (a report id) is already in `stream`.
+    ///
+    /// Appends from concurrent callers are group-committed: one writer thread takes every append
+    /// waiting at that moment into one transaction, so a burst of webhook events costs one
+    /// flush to disk, not one each. Each caller returns only after the commit that holds its
+    /// entry.
     pub async fn append(
         &self,
         stream: &str,
         dedup: Option<&str>,
         payload: &[u8],
     ) -> Result<String, StoreFailure> {
-        let stream = stream.to_string();
-        let dedup = dedup.map(|d| format!("{stream}\u{0}{d}"));
-        let payload = payload.to_vec();
-        self.blocking(move |db, _| {
-            let txn = db.begin_write().map_err(fail)?;
-            let seq = {
-                let mut enqueued = txn.open_table(ENQUEUED).map_err(fail)?;
-                let existing = match &dedup {
-                    Some(k) => enqueued.get(k.as_str()).map_err(fail)?.map(|v| v.value()),
-                    None => None,
-                };
-                match existing {
-                    Some(seq) => seq,
-                    None => {
-                        let mut cursors = txn.open_table(CURSORS).map_err(fail)?;
-                        let seq = cursors
-                            .get(stream.as_str())
-                            .map_err(fail)?
-                            .map_or(0, |v| v.value())
-                            + 1;
-                        cursors.insert(stream.as_str(), seq).map_err(fail)?;
-                        let mut entries = txn.open_table(ENTRIES).map_err(fail)?;
-                        entries
-                            .insert((stream.as_str(), seq), payload.as_slice())
-                            .map_err(fail)?;
-                        if let Some(k) = &dedup {
-                            enqueued.insert(k.as_str(), seq).map_err(fail)?;
-                        }
-                        seq
-                    }
-                }
-            };
-            txn.commit().map_err(fail)?;
-            Ok(format!("{seq}-0"))
-        })
-        .await
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = AppendJob {
+            stream: stream.to_string(),
+            dedup: dedup.map(|d| format!("{stream}\u{0}{d}")),
+            payload: payload.to_vec(),
+            reply,
+        };
+        self.appender
+            .send(job)
+            .map_err(|_| fail("the append writer stopped"))?;
+        answer
+            .await
+            .map_err(|_| fail("the append writer stopped"))?
+            .map(|seq| format!("{seq}-0"))
     }
 
     /// Re-claim entries pending longer than `min_idle`, then deliver new ones, up to `max`.
@@ -428,7 +496,6 @@ impl Embedded {
                 .range((stream.as_str(), 0u64)..=(stream.as_str(), u64::MAX))
                 .map_err(fail)?
                 .count() as u64;
-            let _ = entries.len();
             Ok((total, n_pending, last.saturating_sub(delivered)))
         })
         .await

@@ -4,10 +4,12 @@
 //! differ in every byte (their sha256 differ) but keep the same coarse brightness layout. The
 //! dHash records that layout: the picture is reduced to 9×8 grey cells, and each of the 64 bits
 //! says whether a cell is brighter than its right neighbour. The Hamming distance between two
-//! hashes measures how different two pictures look. On the real photos of `corpus/exif`, every
-//! copy resized to 1280 px or to half size and recompressed (JPEG quality 30 to 70) stayed within
-//! 6 bits, and no two different photos came closer than 11. Cropping moves the cells: a 95 %
-//! crop stays within 6 bits for only about three photos in four.
+//! hashes measures how different two pictures look. Measured on the real photos of
+//! `corpus/exif`: each of 59 photos resized to 1280 px or to half size and recompressed (JPEG
+//! quality 30 to 70) stayed within 6 bits of its original; among the 1485 pairs of the 55
+//! distinctive ones, no two different pictures came closer than 10 bits (one pair at 6 is a
+//! single picture stored as PNG and as WebP). Cropping moves the cells: a 95 % centre crop stays
+//! within 6 bits for 46 photos of 59.
 //!
 //! Decoding is bounded (R-SEC-3): the header is read first and a picture of more than
 //! [`MAX_PIXELS`] is refused before its pixels are decoded, so a small "decompression bomb"
