@@ -34,6 +34,8 @@ pub struct Config {
     pub limits: Limits,
     pub queue: QueueConfig,
     pub validation: ValidationConfig,
+    /// Duplicate detection and the identity pepper (`[duplicates]`, Đ7.3).
+    pub duplicates: normalizers::duplicate::DuplicateConfig,
     pub geo: GeoConfig,
     /// Log format: `text` or `json`.
     pub log_format: LogFormat,
@@ -60,6 +62,7 @@ impl Default for Config {
             limits: Limits::default(),
             queue: QueueConfig::default(),
             validation: ValidationConfig::default(),
+            duplicates: normalizers::duplicate::DuplicateConfig::default(),
             geo: GeoConfig::default(),
             log_format: LogFormat::Text,
             email: None,

@@ -7,14 +7,18 @@
 //! - `clock`: the injected clock.
 //! - `failpoint`: crash injection for the restart tests.
 //! - `store`: content-addressed files and the queue/state backend (Redis or embedded).
+//! - `duplicates`: the duplicate index over the shared store (Đ7.3).
+//! - `blocklist`: the block list of senders (SENDER_BLOCKED, Đ13.1.e).
 //! - `pipeline`: media inspection, validation and the idempotent durable commit.
 //! - `metrics`: Prometheus counters and gauges.
 //! - `http`: the axum API.
 //! - `server`: builds everything from the configuration and runs it.
 //! - `offline`: `gateway check` without storage.
 
+pub mod blocklist;
 pub mod clock;
 pub mod config;
+pub mod duplicates;
 pub mod failpoint;
 pub mod http;
 pub mod metrics;

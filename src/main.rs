@@ -55,6 +55,30 @@ enum Command {
         #[arg(required = true, num_args = 1..)]
         text: Vec<String>,
     },
+    /// The block list of senders (SENDER_BLOCKED, Đ13.1.e). With the embedded store, run it while
+    /// the gateway is stopped (the store file is locked) or use `POST /v1/ioc/blocklist`.
+    Block {
+        #[command(subcommand)]
+        action: BlockAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum BlockAction {
+    /// Block a phone number, an email address, or an account (`zalo:<user id>`).
+    Add {
+        identity: String,
+        /// Why (kept with the entry; no personal data).
+        #[arg(long)]
+        reason: String,
+        /// End of the block (RFC 3339); none: until removed.
+        #[arg(long)]
+        until: Option<DateTime<Utc>>,
+    },
+    /// Unblock, by the digest that `list` prints or by the identity.
+    Remove { key: String },
+    /// Print the live entries, one JSON object per line (digest, masked hint, reason, dates).
+    List,
 }
 
 fn main() -> ExitCode {
@@ -155,6 +179,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Block { action } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(block(config, action))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Locate { text } => {
             let geo = gateway::server::load_geo(&config.geo)?;
             let v = normalizers::geo::locate_json(geo, &text.join(" "));
@@ -234,4 +266,37 @@ fn init_tracing(format: LogFormat) {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
+}
+
+async fn block(config: Config, action: BlockAction) -> anyhow::Result<()> {
+    let gw = gateway::server::build(config).await?;
+    let list = &gw.state.pipeline.blocklist;
+    let now = gw.clock.now();
+    match action {
+        BlockAction::Add {
+            identity,
+            reason,
+            until,
+        } => {
+            let request = gateway::blocklist::BlockRequest {
+                identity,
+                reason,
+                expires_at: until,
+                added_by: Some("cli".into()),
+            };
+            let entry = list.add(&request, now).await?;
+            println!("{}", serde_json::to_string(&entry)?);
+        }
+        BlockAction::Remove { key } => {
+            if !list.remove(&key).await? {
+                anyhow::bail!("this sender is not blocked");
+            }
+        }
+        BlockAction::List => {
+            for entry in list.list(now).await? {
+                println!("{}", serde_json::to_string(&entry)?);
+            }
+        }
+    }
+    Ok(())
 }

@@ -16,13 +16,16 @@ use std::time::Duration;
 
 use channels::intake::{IngestError, Intake, MediaInput, MediaSource, Outcome, Submission};
 use chrono::{DateTime, Utc};
+use normalizers::duplicate::{DuplicateConfig, Fingerprint};
 use normalizers::geo::Geo;
 use normalizers::media::{self, MediaInfo};
 use normalizers::report::{Attachment, CaptureSource, MediaKind, Report};
 use normalizers::validate::{Context, Status, ValidationConfig, Validator, Verdict};
 use rand::Rng;
 
+use crate::blocklist::BlockList;
 use crate::clock::SharedClock;
+use crate::duplicates::DuplicateIndex;
 use crate::metrics as m;
 use crate::store::{BlobStore, Staged, Store, StoreFailure, REJECTIONS_STREAM, REPORTS_STREAM};
 
@@ -43,6 +46,10 @@ pub struct Pipeline {
     pub blobs: BlobStore,
     pub clock: SharedClock,
     pub geo: &'static Geo,
+    /// Fingerprints of open reports shared by every instance (DUPLICATE, Đ7.3).
+    pub duplicates: DuplicateIndex,
+    /// Blocked senders (SENDER_BLOCKED, Đ13.1.e).
+    pub blocklist: BlockList,
     validator: Validator,
     validation: ValidationConfig,
     dedup_ttl: Duration,
@@ -55,9 +62,12 @@ impl Pipeline {
         clock: SharedClock,
         geo: &'static Geo,
         validation: ValidationConfig,
+        duplicates: DuplicateConfig,
         dedup_ttl: Duration,
     ) -> Arc<Self> {
         Arc::new(Pipeline {
+            blocklist: BlockList::new(store.clone(), duplicates.identity_pepper.clone()),
+            duplicates: DuplicateIndex::new(store.clone(), blobs.clone(), duplicates),
             store,
             blobs,
             clock,
@@ -116,21 +126,47 @@ impl Pipeline {
 
     /// Validate a report as of its reception (no storage): the 48-hour rule counts from when the
     /// citizen sent it, even when a backlog is processed later. Never later than the clock.
-    pub async fn validate(&self, report: &mut Report) -> Verdict {
+    ///
+    /// The block list and the open reports it may repeat are read (not written); returns the
+    /// verdict and the fingerprint to record once the report is committed.
+    pub async fn validate(
+        &self,
+        report: &mut Report,
+    ) -> Result<(Verdict, Fingerprint), IngestError> {
         let now = report.received_at.min(self.clock.now());
         let mut ctx = Context::new(now, &self.validation);
         ctx.geo = Some(self.geo);
-        normalizers::pipeline::finish(report, &self.validator, &ctx)
+        // Derivation first: the fingerprint needs the matched commune and the GPS coordinates.
+        normalizers::pipeline::finish(report, &self.validator, &ctx);
+        ctx.sender_blocked = self
+            .blocklist
+            .is_blocked(report)
+            .await
+            .map_err(index_error)?;
+        let screening = self
+            .duplicates
+            .screen(report, now)
+            .await
+            .map_err(index_error)?;
+        ctx.duplicates = screening.duplicates;
+        ctx.duplicate_by_same_reporter = screening.same_reporter;
+        let verdict = self.validator.validate(report, &ctx);
+        report.verdict = verdict.clone();
+        Ok((verdict, screening.fingerprint))
     }
 
     /// A dry run: inspect and validate, store nothing, delete the staged files.
-    pub async fn check(&self, mut report: Report, media: Vec<PreparedMedia>) -> Report {
+    pub async fn check(
+        &self,
+        mut report: Report,
+        media: Vec<PreparedMedia>,
+    ) -> Result<Report, IngestError> {
         self.attach(&mut report, &media).await;
-        self.validate(&mut report).await;
+        let validated = self.validate(&mut report).await;
         for p in &media {
             self.blobs.discard(&p.staged).await;
         }
-        report
+        validated.map(|_| report)
     }
 
     /// The whole pipeline for a submission whose media are already staged.
@@ -171,6 +207,11 @@ impl Pipeline {
                 self.blobs.discard(&p.staged).await;
             }
             self.enqueue(&existing).await?;
+            let fingerprint = self.duplicates.fingerprint(&existing).await;
+            self.duplicates
+                .record_report(&existing, &fingerprint)
+                .await
+                .map_err(index_error)?;
             return Ok(outcome(&existing, true));
         }
         // Step 2: the raw original and the media, durable before the report refers to them.
@@ -186,7 +227,7 @@ impl Pipeline {
             a.public_key = self.public_copy(a).await?;
         }
         crate::failpoint::hit("after_media");
-        let verdict = self.validate(&mut report).await;
+        let (verdict, fingerprint) = self.validate(&mut report).await?;
         m::verdict(channel, &verdict);
         // Step 3 and 4.
         let json = serde_json::to_vec(&report).map_err(|e| IngestError::Invalid(e.to_string()))?;
@@ -201,6 +242,10 @@ impl Pipeline {
             .unwrap_or(report);
         crate::failpoint::hit("after_report");
         self.enqueue(&stored).await?;
+        self.duplicates
+            .record_report(&stored, &fingerprint)
+            .await
+            .map_err(index_error)?;
         crate::failpoint::hit("after_queue");
         Ok(outcome(&stored, false))
     }
@@ -291,6 +336,11 @@ fn outcome(report: &Report, replayed: bool) -> Outcome {
 
 fn unavailable(e: impl std::fmt::Display) -> IngestError {
     m::storage_error("blob");
+    IngestError::Unavailable(e.to_string())
+}
+
+fn index_error(e: impl std::fmt::Display) -> IngestError {
+    m::storage_error("duplicates");
     IngestError::Unavailable(e.to_string())
 }
 

@@ -89,6 +89,7 @@ pub async fn build(config: Config) -> Result<Gateway, ServeError> {
         clock.clone(),
         geo,
         config.validation.clone(),
+        config.duplicates.clone(),
         Duration::from_secs(config.queue.idempotency_ttl_hours * 3600),
     );
     let keys = KeyRing::new(&config.api_keys);

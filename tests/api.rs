@@ -192,13 +192,16 @@ async fn the_same_idempotency_key_never_makes_a_second_report() {
     assert_eq!(a1["tracking_code"], a2["tracking_code"]);
     assert_eq!(a2["replayed"], true);
     assert_eq!(queue_entries(&gw).await.len(), 1);
-    // Another key is another report.
+    // Another key is another report (here from another citizen: the same citizen sending the
+    // same report again under a new key is a DUPLICATE rejection, see tests/duplicates.rs).
+    let mut neighbour = report_json();
+    neighbour["reporter"]["phone"] = serde_json::json!("0987 654 321");
     let (s3, b3) = call(
         &gw,
         "POST",
         "/v1/reports",
         Some(SUBMIT_KEY),
-        Some(photo_body(&report_json())),
+        Some(photo_body(&neighbour)),
         &[("idempotency-key", "app-other")],
     )
     .await;

@@ -8,6 +8,8 @@ mod api;
 mod app_fixtures;
 /// The command line as a user runs it.
 mod cli;
+/// Duplicate index and block list over the shared store, and through the API.
+mod duplicates;
 /// The email channel: normalizer goldens, corpus conformance with CPython, the channel against
 /// real Dovecot and SMTP servers, and end to end through the real pipeline.
 mod email;

@@ -194,6 +194,12 @@ pub async fn set_status(
         .replace_report(&id, &json)
         .await
         .map_err(unavailable)?;
+    state
+        .pipeline
+        .duplicates
+        .set_status(&report, state.pipeline.clock.now())
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -235,4 +241,70 @@ pub async fn get_media(
         HeaderValue::from_static("nosniff"),
     );
     Ok(res)
+}
+
+/// Block a sender (Đ13.1.e): their later reports are rejected with SENDER_BLOCKED.
+#[utoipa::path(
+    post, path = "/v1/ioc/blocklist", tag = "ioc",
+    request_body = crate::blocklist::BlockRequest,
+    responses(
+        (status = 201, description = "Blocked (digest and masked hint; the identity is not stored)", body = crate::blocklist::BlockEntry),
+        (status = 400, description = "Not a phone, email or account; no reason; expiry passed", body = super::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn block_add(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<crate::blocklist::BlockRequest>,
+) -> Result<(StatusCode, Json<crate::blocklist::BlockEntry>), ApiError> {
+    state.keys.require(&headers, Role::Ioc)?;
+    let entry = state
+        .pipeline
+        .blocklist
+        .add(&body, state.pipeline.clock.now())
+        .await?;
+    Ok((StatusCode::CREATED, Json(entry)))
+}
+
+/// The block list: digests, masked hints, reasons, newest first.
+#[utoipa::path(
+    get, path = "/v1/ioc/blocklist", tag = "ioc",
+    responses((status = 200, description = "Live entries", body = [crate::blocklist::BlockEntry])),
+    security(("bearer" = []))
+)]
+pub async fn block_list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<crate::blocklist::BlockEntry>>, ApiError> {
+    state.keys.require(&headers, Role::Ioc)?;
+    Ok(Json(
+        state
+            .pipeline
+            .blocklist
+            .list(state.pipeline.clock.now())
+            .await?,
+    ))
+}
+
+/// Unblock a sender, by the digest from the list or by the identity itself.
+#[utoipa::path(
+    delete, path = "/v1/ioc/blocklist/{key}", tag = "ioc",
+    params(("key" = String, Path, description = "Digest from the list, or the phone/email/account")),
+    responses(
+        (status = 204, description = "Unblocked"),
+        (status = 404, description = "Not blocked", body = super::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn block_remove(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.keys.require(&headers, Role::Ioc)?;
+    match state.pipeline.blocklist.remove(&key).await? {
+        true => Ok(StatusCode::NO_CONTENT),
+        false => Err(ApiError::NotFound("this sender is not blocked".into())),
+    }
 }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -58,6 +58,11 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/reports/{id}/media/{n}", get(ioc::get_media))
         .route("/v1/ioc/queue", get(ioc::claim))
         .route("/v1/ioc/queue/{entry_id}/ack", post(ioc::ack))
+        .route(
+            "/v1/ioc/blocklist",
+            post(ioc::block_add).get(ioc::block_list),
+        )
+        .route("/v1/ioc/blocklist/{key}", delete(ioc::block_remove))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -28,11 +28,14 @@ impl Modify for Security {
         super::ioc::get_report,
         super::ioc::set_status,
         super::ioc::get_media,
+        super::ioc::block_add,
+        super::ioc::block_list,
+        super::ioc::block_remove,
         super::ops::healthz,
         super::ops::readyz,
         super::ops::metrics,
     ),
-    components(schemas(super::error::ErrorBody, super::submit::SubmitResponse, super::submit::CheckResponse, super::ioc::ClaimResponse, super::ioc::QueueEntry, super::ioc::StatusBody)),
+    components(schemas(super::error::ErrorBody, super::submit::SubmitResponse, super::submit::CheckResponse, super::ioc::ClaimResponse, super::ioc::QueueEntry, super::ioc::StatusBody, crate::blocklist::BlockRequest, crate::blocklist::BlockEntry)),
     modifiers(&Security),
 )]
 struct ApiDoc;

@@ -136,7 +136,11 @@ pub async fn check(
     let parsed = parse(&state, multipart).await?;
     let mut report = build_report(&state, &caller, &parsed, None);
     report.id = state.pipeline.new_id();
-    let report = state.pipeline.check(report, parsed.media).await;
+    let report = state
+        .pipeline
+        .check(report, parsed.media)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     Ok(Json(CheckResponse {
         verdict: report.verdict.status.as_str().to_string(),
         reasons: report.verdict.reasons.clone(),
