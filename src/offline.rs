@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use normalizers::app::{self, AppSubmission};
+use normalizers::duplicate::{self, identity_digest, DuplicateConfig, Fingerprint, Identity};
 use normalizers::email::EmailOptions;
 use normalizers::geo::Geo;
 use normalizers::media;
@@ -84,6 +85,54 @@ pub fn check_file(
         app_report(path, &text, now).map_err(format)?
     };
     normalizers::pipeline::finish(&mut report, &validator, &ctx);
+    Ok(report)
+}
+
+/// What the shared store would say about a report offline: earlier open reports it may repeat,
+/// and blocked senders (their identities as written: phone, email or Zalo id).
+#[derive(Debug, Default)]
+pub struct Screening {
+    pub earlier: Vec<Report>,
+    pub blocked: Vec<String>,
+    pub duplicates: DuplicateConfig,
+}
+
+/// [`check_file`], then the DUPLICATE and SENDER_BLOCKED checks against `screening`, as the
+/// pipeline does with the shared index and block list.
+pub fn check_file_screened(
+    path: &Path,
+    now: DateTime<Utc>,
+    config: &ValidationConfig,
+    geo: &Geo,
+    email: &EmailOptions,
+    screening: &Screening,
+) -> Result<Report, CheckError> {
+    let mut report = check_file(path, now, config, geo, email)?;
+    let pepper = &screening.duplicates.identity_pepper;
+    let open: Vec<Fingerprint> = screening
+        .earlier
+        .iter()
+        .map(|r| Fingerprint::of(r, &[], pepper))
+        .collect();
+    let matches = duplicate::find(
+        &Fingerprint::of(&report, &[], pepper),
+        &open,
+        &screening.duplicates,
+    );
+    let blocked: Vec<String> = screening
+        .blocked
+        .iter()
+        .filter_map(|b| Identity::parse(b))
+        .map(|i| identity_digest(&i, pepper))
+        .collect();
+    let mut ctx = Context::new(now, config);
+    ctx.geo = Some(geo);
+    ctx.duplicates = matches.duplicates;
+    ctx.duplicate_by_same_reporter = matches.same_reporter;
+    ctx.sender_blocked = Identity::of_report(&report)
+        .iter()
+        .any(|i| blocked.contains(&identity_digest(i, pepper)));
+    report.verdict = Validator::default().validate(&report, &ctx);
     Ok(report)
 }
 

@@ -18,6 +18,7 @@ fn summary(report: &normalizers::Report) -> Value {
         "verdict": report.verdict.status,
         "reasons": list(&report.verdict.reasons),
         "flags": list(&report.verdict.flags),
+        "duplicate_of": report.verdict.duplicate_of.iter().map(|d| d.basis.clone()).collect::<Vec<_>>(),
         "occurred_at": report.occurred_at,
         // Rounded to 1e-6 degree (0.1 m): EXIF rationals do not print back exactly.
         "coordinates": report.location.coordinates.map(|c| json!({
@@ -51,18 +52,37 @@ fn app_fixtures_match_their_expected_verdicts() {
     entries.sort();
     for path in entries {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
-        if !name.ends_with(".json") || name.ends_with(".verdict.json") {
+        if !name.ends_with(".json")
+            || name.ends_with(".verdict.json")
+            || name.ends_with(".context.json")
+        {
             continue;
         }
         cases += 1;
-        let report = gateway::offline::check_file(
-            &path,
-            now,
-            &config,
-            normalizers::geo::Geo::embedded(),
-            &Default::default(),
-        )
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let geo = normalizers::geo::Geo::embedded();
+        let email = Default::default();
+        // `NNN-name.context.json`: what the shared store holds when this report arrives —
+        // `earlier` open reports (fixture names) and `blocked` sender identities.
+        let mut screening = gateway::offline::Screening::default();
+        if let Ok(text) = std::fs::read_to_string(path.with_extension("context.json")) {
+            let context: Value = serde_json::from_str(&text).unwrap();
+            for earlier in context["earlier"].as_array().into_iter().flatten() {
+                let earlier = dir.join(earlier.as_str().unwrap());
+                let at = now - chrono::Duration::hours(1);
+                let mut report =
+                    gateway::offline::check_file(&earlier, at, &config, geo, &email).unwrap();
+                report.id = format!("EARLIER{}", screening.earlier.len() + 1);
+                screening.earlier.push(report);
+            }
+            for blocked in context["blocked"].as_array().into_iter().flatten() {
+                screening
+                    .blocked
+                    .push(blocked.as_str().unwrap().to_string());
+            }
+        }
+        let report =
+            gateway::offline::check_file_screened(&path, now, &config, geo, &email, &screening)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
         let got = summary(&report);
         let expected_path = path.with_extension("verdict.json");
         let failed_path = path.with_extension("verdict.json.failed");
