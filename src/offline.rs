@@ -16,10 +16,12 @@ use normalizers::duplicate::{self, identity_digest, DuplicateConfig, Fingerprint
 use normalizers::email::EmailOptions;
 use normalizers::geo::Geo;
 use normalizers::media;
-use normalizers::report::{Attachment, CaptureSource, Channel, Envelope, MediaKind, Report};
+use normalizers::report::{Attachment, Channel, Envelope, Report};
 use normalizers::validate::{Context, ValidationConfig, Validator};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+
+use crate::pipeline::attachment_of;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
@@ -186,28 +188,7 @@ fn attachment_of_bytes(
 ) -> Attachment {
     let sha = hex::encode(Sha256::digest(bytes));
     let info = media::inspect(&mut std::io::Cursor::new(bytes), claimed_type.as_deref());
-    Attachment {
-        kind: info.kind.unwrap_or(MediaKind::Document),
-        media_type: info.media_type,
-        claimed_type,
-        file_name,
-        size: bytes.len() as u64,
-        storage_key: format!("sha256/{sha}"),
-        sha256: sha,
-        captured_at: info.captured_at,
-        captured_at_source: if info.captured_at.is_some() {
-            info.captured_at_source
-        } else {
-            CaptureSource::None
-        },
-        captured_offset_minutes: info.captured_offset_minutes,
-        gps: info.gps,
-        width: info.width,
-        height: info.height,
-        duration_ms: info.duration_ms,
-        public_key: None,
-        unreadable: info.unreadable,
-    }
+    attachment_of(info, file_name, claimed_type, bytes.len() as u64, sha, None)
 }
 
 /// What `gateway check` prints for a report.
@@ -248,26 +229,6 @@ pub fn inspect_path(path: &Path) -> Result<Attachment, CheckError> {
     }
     let sha = hex::encode(hasher.finalize());
     let info = media::inspect(&mut BufReader::new(file), None);
-    Ok(Attachment {
-        kind: info.kind.unwrap_or(MediaKind::Document),
-        media_type: info.media_type,
-        claimed_type: None,
-        file_name: path.file_name().map(|n| n.to_string_lossy().into_owned()),
-        size,
-        storage_key: format!("sha256/{sha}"),
-        sha256: sha,
-        captured_at: info.captured_at,
-        captured_at_source: if info.captured_at.is_some() {
-            info.captured_at_source
-        } else {
-            CaptureSource::None
-        },
-        captured_offset_minutes: info.captured_offset_minutes,
-        gps: info.gps,
-        width: info.width,
-        height: info.height,
-        duration_ms: info.duration_ms,
-        public_key: None,
-        unreadable: info.unreadable,
-    })
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    Ok(attachment_of(info, name, None, size, sha, None))
 }

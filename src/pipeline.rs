@@ -375,7 +375,27 @@ pub async fn inspect_file(path: &std::path::Path, claimed: Option<&str>) -> Medi
 }
 
 fn attachment(p: &PreparedMedia, info: MediaInfo) -> Attachment {
-    let (captured_at, source) = match (info.captured_at, p.channel_captured_at) {
+    attachment_of(
+        info,
+        p.file_name.clone(),
+        p.claimed_type.clone(),
+        p.staged.size,
+        p.staged.sha256.clone(),
+        p.channel_captured_at,
+    )
+}
+
+/// The attachment record of an inspected file. A capture time read from the file wins over the
+/// channel's evidence (an in-app camera, the chat message time).
+pub fn attachment_of(
+    info: MediaInfo,
+    file_name: Option<String>,
+    claimed_type: Option<String>,
+    size: u64,
+    sha256: String,
+    channel_captured_at: Option<DateTime<Utc>>,
+) -> Attachment {
+    let (captured_at, source) = match (info.captured_at, channel_captured_at) {
         (Some(t), _) => (Some(t), info.captured_at_source),
         (None, Some(t)) => (Some(t), CaptureSource::Channel),
         (None, None) => (None, CaptureSource::None),
@@ -383,10 +403,11 @@ fn attachment(p: &PreparedMedia, info: MediaInfo) -> Attachment {
     Attachment {
         kind: info.kind.unwrap_or(MediaKind::Document),
         media_type: info.media_type,
-        claimed_type: p.claimed_type.clone(),
-        file_name: p.file_name.clone(),
-        size: p.staged.size,
-        sha256: p.staged.sha256.clone(),
+        claimed_type,
+        file_name,
+        size,
+        storage_key: crate::store::blobs::key_of(&sha256),
+        sha256,
         captured_at,
         captured_at_source: source,
         captured_offset_minutes: info.captured_offset_minutes,
@@ -394,7 +415,6 @@ fn attachment(p: &PreparedMedia, info: MediaInfo) -> Attachment {
         width: info.width,
         height: info.height,
         duration_ms: info.duration_ms,
-        storage_key: crate::store::blobs::key_of(&p.staged.sha256),
         public_key: None,
         unreadable: info.unreadable,
     }
