@@ -115,14 +115,18 @@ fn main() {
     let rss_idle = peak_rss_kib(child.id());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    let report = serde_json::json!({
-        "channel": "app",
-        "reporter": {"name": "Nguyễn Văn An", "phone": "0912 345 678"},
-        "content": "Đèn đường trước số 12 đường Hùng Vương bị hỏng, cả đoạn đường tối om.",
-        "occurred_at": "2026-11-28T19:30:00+07:00",
-        "location": {"address": "12 Hùng Vương, Phường 1, Tân An", "lat": 10.54, "lon": 106.41}
-    })
-    .to_string();
+    // Distinct citizens in distinct streets: the same citizen sending the same report twice
+    // would be rejected as a duplicate (Đ7.3).
+    let report = |i: usize| {
+        serde_json::json!({
+            "channel": "app",
+            "reporter": {"name": "Nguyễn Văn An", "phone": format!("09{:08}", 10_000_000 + i)},
+            "content": format!("Đèn đường trước số {} đường Hùng Vương bị hỏng, cả đoạn đường tối om.", i + 1),
+            "occurred_at": "2026-11-28T19:30:00+07:00",
+            "location": {"address": format!("{} Hùng Vương, Phường 1, Tân An", i + 1), "lat": 10.54 + i as f64 * 0.001, "lon": 106.41}
+        })
+        .to_string()
+    };
     let (elapsed, created) = rt.block_on(async {
         let client = reqwest::Client::new();
         let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency));
@@ -130,7 +134,7 @@ fn main() {
         let mut tasks = Vec::new();
         for i in 0..requests {
             let permit = sem.clone().acquire_owned().await.unwrap();
-            let (client, base, report) = (client.clone(), base.clone(), report.clone());
+            let (client, base, report) = (client.clone(), base.clone(), report(i));
             // Distinct bytes per request, as distinct photos would be.
             let mut body = jpeg.clone();
             body.extend_from_slice(format!("{i:08}").as_bytes());
