@@ -275,3 +275,51 @@ async fn an_auto_reply_and_a_bounce_get_no_answer_from_the_real_gateway() {
     assert_eq!(t.channel.stats.snapshot().skipped_auto, 2);
     t.stop().await;
 }
+
+/// A backfill judges old mail by when it was sent (its Date), not by the day of the import: a
+/// photo taken two hours before sending is not stale ten days later.
+#[tokio::test]
+async fn an_imported_old_mail_is_judged_by_its_date() {
+    let gateway =
+        InProcess::start(|c| c.clock_start = Some("2026-12-08T03:00:00Z".parse().unwrap())).await;
+    let pipeline = gateway.state.pipeline.clone();
+    let store = Arc::new(ChannelStore {
+        store: pipeline.store.clone(),
+        claim_timeout: Duration::from_secs(5),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut raw = b"Date: Sat, 28 Nov 2026 10:00:00 +0700\r\n".to_vec();
+    raw.extend_from_slice(&mail_with_photo(40, "photo-2h-before.jpg"));
+    std::fs::write(dir.path().join("old.eml"), &raw).unwrap();
+    let processor = email::Processor {
+        intake: Arc::new(SharedPipeline(pipeline.clone())),
+        streams: store.clone(),
+        state: store,
+        options: Default::default(),
+        reply_rate_per_hour: 10,
+        send_replies: false,
+        stats: Default::default(),
+    };
+    let reader = email::open_mailbox(dir.path()).unwrap();
+    let summary = email::import(reader, &processor, |_| {}).await.unwrap();
+    assert_eq!(summary.ingested, 1);
+    let entries = pipeline
+        .store
+        .claim(
+            REPORTS_STREAM,
+            IOC_GROUP,
+            "backfill",
+            10,
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 1, "queued for the IOC, not rejected");
+    let report: Report = serde_json::from_slice(&entries[0].payload).unwrap();
+    assert_eq!(report.received_at.to_rfc3339(), "2026-11-28T03:00:00+00:00");
+    assert!(
+        !report.verdict.codes().contains(&Code::MediaStale),
+        "{:?}",
+        report.verdict
+    );
+}

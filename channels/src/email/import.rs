@@ -173,10 +173,15 @@ where
             }
         };
         let raw = bytes::Bytes::from(message.raw);
+        // No server reception time for old mail: the sender's Date header (capped at now).
+        let sent_at = normalizers::email::sent_at(&raw);
         let mut attempts = 0;
         loop {
             attempts += 1;
-            match processor.handle(raw.clone(), &message.key).await {
+            match processor
+                .handle_received(raw.clone(), &message.key, sent_at)
+                .await
+            {
                 Disposition::Processed | Disposition::Failed(_) => break,
                 Disposition::Retry if attempts < ATTEMPTS => {
                     // `handle` counted a fetch for each attempt: count the message once.

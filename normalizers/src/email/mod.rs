@@ -398,3 +398,25 @@ pub fn mbox_messages<R: std::io::BufRead>(
 ) -> impl Iterator<Item = std::io::Result<Vec<u8>>> {
     mail_parser::mailbox::mbox::MessageIterator::new(reader).map(|m| m.map(|m| m.unwrap_contents()))
 }
+
+/// When the sender's client says the message was sent (the `Date` header), in UTC. Used for
+/// backfill imports, where no server reception time is known: the 48-hour rule then counts from
+/// the sending, not from the import.
+pub fn sent_at(raw: &[u8]) -> Option<chrono::DateTime<chrono::Utc>> {
+    let message = MessageParser::default().parse_headers(raw)?;
+    let date = message.date()?;
+    chrono::DateTime::from_timestamp(date.to_timestamp(), 0)
+}
+
+#[cfg(test)]
+mod sent_at_tests {
+    #[test]
+    fn the_date_header_is_read_with_its_zone() {
+        let raw = b"From: a@example.vn\r\nDate: Sat, 28 Nov 2026 08:00:00 +0700\r\nSubject: x\r\n\r\nbody\r\n";
+        assert_eq!(
+            super::sent_at(raw).map(|d| d.to_rfc3339()),
+            Some("2026-11-28T01:00:00+00:00".to_string())
+        );
+        assert_eq!(super::sent_at(b"Subject: no date\r\n\r\nbody"), None);
+    }
+}
