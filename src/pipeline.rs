@@ -137,7 +137,7 @@ impl Pipeline {
         let mut ctx = Context::new(now, &self.validation);
         ctx.geo = Some(self.geo);
         // Derivation first: the fingerprint needs the matched commune and the GPS coordinates.
-        normalizers::pipeline::finish(report, &self.validator, &ctx);
+        normalizers::pipeline::derive(report, &ctx);
         ctx.sender_blocked = self
             .blocklist
             .is_blocked(report)

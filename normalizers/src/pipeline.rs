@@ -25,13 +25,20 @@ pub const FORWARD_OR_REJECT_WORKING_HOURS: u32 = 4;
 /// Fill the fields that follow from others, validate, and store the verdict on the report.
 /// Returns the verdict.
 pub fn finish(report: &mut Report, validator: &Validator, ctx: &Context<'_>) -> Verdict {
+    derive(report, ctx);
+    let verdict = validator.validate(report, ctx);
+    report.verdict = verdict.clone();
+    verdict
+}
+
+/// Fill the fields that follow from others (location, incident time, language facts, category,
+/// deadline) without validating: callers that must consult shared state derived from these
+/// fields (duplicate screening) derive first and validate once afterwards.
+pub fn derive(report: &mut Report, ctx: &Context<'_>) {
     derive_location(report, ctx);
     derive_occurred_at(report, ctx);
     derive_language_and_category(report);
     derive_deadlines(report);
-    let verdict = validator.validate(report, ctx);
-    report.verdict = verdict.clone();
-    verdict
 }
 
 /// What the text analysis found, and a category when none was given.
