@@ -171,6 +171,31 @@ impl<I: Intake, S: Streams, K: StateStore> ZaloChannel<I, S, K> {
         let stopping = *rx.borrow();
         stopping
     }
+
+    /// The next batch of entries of `stream` for this instance, waiting while there is none or
+    /// the stream is unavailable; None when shutdown starts.
+    pub(crate) async fn next_batch(
+        &self,
+        stream: &str,
+        max: usize,
+    ) -> Option<Vec<crate::intake::StreamEntry>> {
+        loop {
+            if self.shutting_down() {
+                return None;
+            }
+            let wait = match self.streams.claim(stream, &self.instance, max).await {
+                Ok(entries) if !entries.is_empty() => return Some(entries),
+                Ok(_) => Duration::from_millis(100),
+                Err(e) => {
+                    tracing::error!(error = %e, stream, "zalo stream unavailable");
+                    Duration::from_secs(1)
+                }
+            };
+            if self.pause(wait).await {
+                return None;
+            }
+        }
+    }
 }
 
 /// The HTTP routes of the Zalo channels, to nest into the gateway's router:

@@ -37,26 +37,7 @@ enum Attempt {
 pub(crate) async fn run_sender<I: Intake, S: Streams, K: StateStore>(
     ch: Arc<ZaloChannel<I, S, K>>,
 ) {
-    loop {
-        if ch.shutting_down() {
-            return;
-        }
-        let entries = match ch.streams.claim(OUTBOUND_STREAM, &ch.instance, BATCH).await {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::error!(error = %e, "zalo outbound stream unavailable");
-                if ch.pause(Duration::from_secs(1)).await {
-                    return;
-                }
-                continue;
-            }
-        };
-        if entries.is_empty() {
-            if ch.pause(Duration::from_millis(100)).await {
-                return;
-            }
-            continue;
-        }
+    while let Some(entries) = ch.next_batch(OUTBOUND_STREAM, BATCH).await {
         for entry in entries {
             if let Err(e) = deliver_entry(&ch, &entry).await {
                 tracing::error!(error = %e, "zalo outbound entry left for retry");

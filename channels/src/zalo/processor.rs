@@ -47,26 +47,7 @@ pub(crate) fn dialogue_key(oa_id: &str, user_id: &str) -> String {
 }
 
 pub(crate) async fn run<I: Intake, S: Streams, K: StateStore>(ch: Arc<ZaloChannel<I, S, K>>) {
-    loop {
-        if ch.shutting_down() {
-            return;
-        }
-        let entries = match ch.streams.claim(EVENTS_STREAM, &ch.instance, BATCH).await {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::error!(error = %e, "zalo events stream unavailable");
-                if ch.pause(Duration::from_secs(1)).await {
-                    return;
-                }
-                continue;
-            }
-        };
-        if entries.is_empty() {
-            if ch.pause(Duration::from_millis(100)).await {
-                return;
-            }
-            continue;
-        }
+    while let Some(entries) = ch.next_batch(EVENTS_STREAM, BATCH).await {
         for entry in entries {
             match process_entry(&ch, &entry).await {
                 Ok(()) => {
