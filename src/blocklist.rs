@@ -2,7 +2,7 @@
 //! from after repeated abuse, shared by every instance through the store.
 //!
 //! Entries are keyed by the keyed digest of a normalised identity
-//! ([`normalizers::duplicate::identity_digest`]: phone in E.164, lowercase email, `zalo:<user
+//! ([`normalizers::identity::identity_digest`]: phone in E.164, lowercase email, `zalo:<user
 //! id>`), never by the identity itself: the list shows a digest and a masked hint
 //! (`+8491****678`) that an operator can recognise.
 //!
@@ -16,7 +16,7 @@
 //! add|remove|list`) call [`BlockList::add`], [`BlockList::remove`] and [`BlockList::list`].
 
 use chrono::{DateTime, Utc};
-use normalizers::duplicate::{identity_digest, Identity};
+use normalizers::identity::{identity_digest, Identity};
 use normalizers::report::Report;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

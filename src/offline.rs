@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use normalizers::app::{self, AppSubmission};
-use normalizers::duplicate::{self, identity_digest, DuplicateConfig, Fingerprint, Identity};
+use normalizers::duplicate::{self, DuplicateConfig, Fingerprint};
+use normalizers::identity::{identity_digest, Identity};
 use normalizers::email::EmailOptions;
 use normalizers::geo::Geo;
 use normalizers::media;

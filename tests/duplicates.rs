@@ -9,7 +9,8 @@ use gateway::blocklist::{BlockError, BlockList, BlockRequest};
 use gateway::clock::{FixedClock, SharedClock};
 use gateway::duplicates::{DuplicateIndex, FINGERPRINTS_INDEX};
 use gateway::store::{BlobStore, Store};
-use normalizers::duplicate::{DuplicateConfig, Identity};
+use normalizers::duplicate::DuplicateConfig;
+use normalizers::identity::Identity;
 use normalizers::report::{
     Attachment, CaptureSource, Channel, Coordinates, Envelope, MediaKind, Report, ReportStatus,
 };

@@ -10,7 +10,8 @@
 //! - `validate`: the check framework, the codes of SPEC §5 and one module per check.
 //! - `messages`: every Vietnamese sentence shown to the citizen by the validator.
 //! - `contact`: phone numbers to E.164, email syntax.
-//! - `duplicate`: fingerprints of reports, duplicate matching (Đ7.3), reporter identity digests.
+//! - `identity`: reporter identities (phone, email, channel account), masked and keyed digests.
+//! - `duplicate`: fingerprints of reports, duplicate matching (Đ7.3).
 //! - `media`: what a media file is (type, size, capture time, GPS).
 //! - `app`: normalizer of the app and portal API submissions.
 //! - `email`: normalizer of the email channel (.eml to report, attachments, reply address).
@@ -26,6 +27,7 @@ pub mod app;
 pub mod calendar;
 pub mod contact;
 pub mod duplicate;
+pub mod identity;
 pub mod email;
 pub mod geo;
 pub mod media;

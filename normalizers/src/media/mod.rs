@@ -35,6 +35,7 @@ use std::io::{Read, Seek, SeekFrom};
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use serde::Serialize;
 
+use crate::messages::media as messages;
 use crate::report::{Attachment, CaptureSource, Coordinates, MediaKind};
 
 /// Everything read from one media file.
@@ -50,7 +51,8 @@ pub struct MediaInfo {
     pub captured_at_source: CaptureSource,
     pub captured_offset_minutes: Option<i32>,
     pub gps: Option<Coordinates>,
-    /// Why the file is not usable evidence, when it is not (Vietnamese, for the citizen).
+    /// Why the file is not usable evidence, when it is not (Vietnamese, for the citizen: the
+    /// causes are in [`crate::messages::media`]).
     pub unreadable: Option<String>,
     /// Where the offset of `captured_at` came from (None when there is no capture time).
     pub captured_offset_basis: Option<OffsetBasis>,
@@ -90,11 +92,11 @@ pub fn inspect<R: Read + Seek>(reader: &mut R, claimed: Option<&str>) -> MediaIn
         return unreadable(
             "application/octet-stream",
             None,
-            format!("lỗi đọc tệp ({e})"),
+            messages::file_read_error(e),
         );
     }
     if head.is_empty() {
-        return unreadable("application/octet-stream", None, "tệp rỗng".into());
+        return unreadable("application/octet-stream", None, messages::FILE_EMPTY.into());
     }
     let sniffed = sniff(&head);
     let mut info = MediaInfo {
@@ -103,21 +105,17 @@ pub fn inspect<R: Read + Seek>(reader: &mut R, claimed: Option<&str>) -> MediaIn
         ..MediaInfo::default()
     };
     let Some(kind) = sniffed.kind else {
-        info.unreadable = Some("không nhận ra định dạng tệp".into());
+        info.unreadable = Some(messages::FORMAT_UNKNOWN.into());
         return info;
     };
     if let Some(claimed_kind) = claimed.and_then(kind_of_claimed_type) {
         if claimed_kind != kind {
-            info.unreadable = Some(format!(
-                "tệp được gửi là {} nhưng nội dung là {}",
-                kind_vi(claimed_kind),
-                kind_vi(kind)
-            ));
+            info.unreadable = Some(messages::kind_mismatch(claimed_kind, kind));
             return info;
         }
     }
     if reader.seek(SeekFrom::Start(0)).is_err() {
-        info.unreadable = Some("lỗi đọc tệp".into());
+        info.unreadable = Some(messages::FILE_NOT_READ.into());
         return info;
     }
     match kind {
@@ -137,7 +135,7 @@ fn inspect_photo<R: Read + Seek>(reader: &mut R, head: &[u8], info: &mut MediaIn
     let media_type = info.media_type.clone();
     if matches!(media_type.as_str(), "image/heif" | "image/avif") || is_isobmff(head) {
         if bmff::file_type(reader).is_err() {
-            info.unreadable = Some("tệp ảnh bị hỏng hoặc không đúng định dạng".into());
+            info.unreadable = Some(messages::broken_file(MediaKind::Photo));
             return;
         }
     } else {
@@ -173,10 +171,6 @@ fn inspect_photo<R: Read + Seek>(reader: &mut R, head: &[u8], info: &mut MediaIn
 }
 
 fn inspect_recording<R: Read + Seek>(reader: &mut R, head: &[u8], info: &mut MediaInfo) {
-    let broken = |kind: MediaKind| match kind {
-        MediaKind::Video => "tệp video bị hỏng hoặc không đúng định dạng".to_string(),
-        _ => "tệp ghi âm bị hỏng hoặc không đúng định dạng".to_string(),
-    };
     let kind = info.kind.unwrap_or(MediaKind::Video);
     let media_type = info.media_type.clone();
     let isobmff_type = matches!(
@@ -186,7 +180,7 @@ fn inspect_recording<R: Read + Seek>(reader: &mut R, head: &[u8], info: &mut Med
     if isobmff_type || is_isobmff(head) {
         let facts = bmff::file_type(reader).and_then(|_| bmff::movie_facts(reader));
         let Ok(facts) = facts else {
-            info.unreadable = Some(broken(kind));
+            info.unreadable = Some(messages::broken_file(kind));
             return;
         };
         info.duration_ms = facts.duration_ms;
@@ -224,7 +218,7 @@ fn inspect_recording<R: Read + Seek>(reader: &mut R, head: &[u8], info: &mut Med
         _ => Ok(()),
     };
     if checked.is_err() {
-        info.unreadable = Some(broken(kind));
+        info.unreadable = Some(messages::broken_file(kind));
     }
 }
 
@@ -307,8 +301,8 @@ fn image_dimensions<R: Read + Seek>(
     let decoder = image::ImageReader::with_format(buffered, format);
     match decoder.into_dimensions() {
         Ok((w, h)) if w > 0 && h > 0 => Ok(Some((w, h))),
-        Ok(_) => Err("ảnh không có kích thước".into()),
-        Err(_) => Err("tệp ảnh bị hỏng hoặc không đúng định dạng".into()),
+        Ok(_) => Err(messages::PHOTO_WITHOUT_SIZE.into()),
+        Err(_) => Err(messages::broken_file(MediaKind::Photo)),
     }
 }
 
@@ -321,15 +315,6 @@ pub fn kind_of_claimed_type(claimed: &str) -> Option<MediaKind> {
         "video" => Some(MediaKind::Video),
         "audio" => Some(MediaKind::Audio),
         _ => None,
-    }
-}
-
-fn kind_vi(kind: MediaKind) -> &'static str {
-    match kind {
-        MediaKind::Photo => "ảnh",
-        MediaKind::Video => "video",
-        MediaKind::Audio => "ghi âm",
-        MediaKind::Document => "tài liệu",
     }
 }
 

@@ -1,8 +1,57 @@
-//! What exactly is wrong with the capture time of a photo, recording or video (MEDIA_STALE).
+//! What exactly is wrong with a photo, recording or video: why it cannot be read
+//! (MEDIA_UNREADABLE, the cause [`crate::media::inspect`] records) and how old it is (MEDIA_STALE).
+
+use std::fmt::Display;
 
 use chrono::{DateTime, FixedOffset, Utc};
 
 use super::describe_file;
+use crate::report::MediaKind;
+
+/// The file could not be read at all.
+pub const FILE_NOT_READ: &str = "lỗi đọc tệp";
+
+/// The file has no bytes.
+pub const FILE_EMPTY: &str = "tệp rỗng";
+
+/// The first bytes match no known media format.
+pub const FORMAT_UNKNOWN: &str = "không nhận ra định dạng tệp";
+
+/// An image header that decodes to a zero width or height.
+pub const PHOTO_WITHOUT_SIZE: &str = "ảnh không có kích thước";
+
+/// The file could not be read, with the reader's cause.
+pub fn file_read_error(cause: impl Display) -> String {
+    format!("{FILE_NOT_READ} ({cause})")
+}
+
+/// The sender declared one kind of medium and the bytes are another.
+pub fn kind_mismatch(claimed: MediaKind, actual: MediaKind) -> String {
+    format!(
+        "tệp được gửi là {} nhưng nội dung là {}",
+        kind_name(claimed),
+        kind_name(actual)
+    )
+}
+
+/// The file starts like a medium of `kind` but its structure does not parse.
+pub fn broken_file(kind: MediaKind) -> String {
+    let what = match kind {
+        MediaKind::Photo => "ảnh",
+        MediaKind::Video => "video",
+        MediaKind::Audio | MediaKind::Document => "ghi âm",
+    };
+    format!("tệp {what} bị hỏng hoặc không đúng định dạng")
+}
+
+fn kind_name(kind: MediaKind) -> &'static str {
+    match kind {
+        MediaKind::Photo => "ảnh",
+        MediaKind::Video => "video",
+        MediaKind::Audio => "ghi âm",
+        MediaKind::Document => "tài liệu",
+    }
+}
 
 /// An instant as the citizen reads it: `08:00 ngày 25/11/2026`, in Asia/Ho_Chi_Minh (UTC+7).
 pub fn local_time_vi(at: DateTime<Utc>) -> String {
@@ -41,6 +90,23 @@ fn capitalise(text: &str) -> String {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn unreadable_causes_name_the_kind_of_medium() {
+        assert_eq!(
+            broken_file(MediaKind::Photo),
+            "tệp ảnh bị hỏng hoặc không đúng định dạng"
+        );
+        assert_eq!(
+            broken_file(MediaKind::Audio),
+            "tệp ghi âm bị hỏng hoặc không đúng định dạng"
+        );
+        assert_eq!(
+            kind_mismatch(MediaKind::Video, MediaKind::Photo),
+            "tệp được gửi là video nhưng nội dung là ảnh"
+        );
+        assert_eq!(file_read_error("eof"), "lỗi đọc tệp (eof)");
+    }
 
     #[test]
     fn stale_message_names_the_file_and_its_local_time() {

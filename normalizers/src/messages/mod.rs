@@ -5,7 +5,8 @@
 //!
 //! # Layout
 //! - `geo`: what exactly is missing or wrong about the place (LOCATION_*).
-//! - `media`: which medium is too old, with its capture time (MEDIA_STALE).
+//! - `media`: why a medium cannot be read (MEDIA_UNREADABLE causes), which medium is too old,
+//!   with its capture time (MEDIA_STALE).
 //! - `text`: the description (no diacritics, abbreviations, language) and the Đ7 content rules.
 
 pub mod geo;
