@@ -5,12 +5,10 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::contact::normalize_phone;
+use crate::intake_fields::IntakeFields;
 use crate::report::{
-    Category, CategoryField, CategorySource, Channel, Coordinates, CoordinatesSource, Envelope,
-    OccurredAt, Report, ReporterKind, TimeSource,
+    CategoryField, Channel, Coordinates, CoordinatesSource, Envelope, Report, ReporterKind,
 };
-use crate::text::nfc;
 
 /// The `report` part of an API submission, as the app or the portal sends it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -115,36 +113,23 @@ impl AppSubmission {
 
 /// Build the canonical report of an API submission (attachments are added by the caller).
 pub fn normalize(envelope: Envelope, sub: &AppSubmission) -> Report {
-    let mut report = Report::new(envelope);
-    let r = &mut report.reporter;
-    r.kind = sub.reporter.kind.unwrap_or_default();
-    r.name = non_empty(sub.reporter.name.as_deref()).map(nfc);
-    r.phone = non_empty(sub.reporter.phone.as_deref())
-        .map(|p| normalize_phone(p).unwrap_or_else(|| p.to_string()));
-    r.email = non_empty(sub.reporter.email.as_deref()).map(|e| e.to_ascii_lowercase());
-    r.consent_share_pii = sub.consent_share_pii.unwrap_or(false);
-    report.content.text = nfc(sub.content.trim());
-    report.category = sub.category.as_ref().map(|c| Category {
-        field: c.field,
-        subcategory: non_empty(c.subcategory.as_deref()).map(nfc),
-        source: CategorySource::Given,
-        confidence: 1.0,
+    let location = sub.location.as_ref();
+    let coordinates = location.and_then(|loc| match (loc.lat, loc.lon) {
+        (Some(lat), Some(lon)) => Some((Coordinates { lat, lon }, CoordinatesSource::Given)),
+        _ => None,
     });
-    report.occurred_at = sub.occurred_at.map(|at| OccurredAt {
-        at,
-        source: TimeSource::Given,
-    });
-    if let Some(loc) = &sub.location {
-        report.location.address = non_empty(loc.address.as_deref()).map(nfc);
-        if let (Some(lat), Some(lon)) = (loc.lat, loc.lon) {
-            report.location.coordinates = Some(Coordinates { lat, lon });
-            report.location.coordinates_source = Some(CoordinatesSource::Given);
-        }
+    IntakeFields {
+        content: &sub.content,
+        reporter_kind: sub.reporter.kind,
+        name: sub.reporter.name.as_deref(),
+        phone: sub.reporter.phone.as_deref(),
+        email: sub.reporter.email.as_deref(),
+        category: sub.category.as_ref(),
+        occurred_at: sub.occurred_at,
+        address: location.and_then(|loc| loc.address.as_deref()),
+        coordinates,
+        confidential: sub.confidential,
+        consent_share_pii: sub.consent_share_pii,
     }
-    report.confidential = sub.confidential.unwrap_or(false);
-    report
-}
-
-fn non_empty(s: Option<&str>) -> Option<&str> {
-    s.map(str::trim).filter(|s| !s.is_empty())
+    .into_report(envelope)
 }

@@ -14,6 +14,7 @@
 //! - `duplicate`: fingerprints of reports, duplicate matching (Đ7.3).
 //! - `media`: what a media file is (type, size, capture time, GPS).
 //! - `app`: normalizer of the app and portal API submissions.
+//! - `intake_fields`: the form fields the app, portal and mini-app normalizers share.
 //! - `email`: normalizer of the email channel (.eml to report, attachments, reply address).
 //! - `pipeline`: derive, validate, record the verdict.
 //! - `text`: small text helpers (NFC).
@@ -28,6 +29,7 @@ pub mod calendar;
 pub mod contact;
 pub mod duplicate;
 pub mod identity;
+pub mod intake_fields;
 pub mod email;
 pub mod geo;
 pub mod media;

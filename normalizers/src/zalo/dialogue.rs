@@ -1,6 +1,8 @@
 //! The OA conversation as a pure state machine (teloxide style): a [`Dialogue`] enum whose
 //! variants carry the draft collected so far, and [`step`], which applies one webhook event and
-//! says what to tell the citizen ([`Prompt`]) and whether to submit.
+//! says what to tell the citizen ([`Prompt`]) and whether to submit. [`step`] dispatches to one
+//! handler per state (`on_idle`, `on_collecting`, `on_confirming`); an answer that does not do
+//! keeps the question and says what is expected.
 //!
 //! It does no I/O: the channel loads the state, calls [`step`] with the injected instant, renders
 //! the prompts with its Vietnamese templates, stores the new state and submits. The same function
@@ -15,7 +17,7 @@ use crate::report::Coordinates;
 use crate::validate::{Context, Finding, ValidationConfig, Validator, Verdict};
 
 use super::draft::{Draft, MediaRef, MAX_EVENTS};
-use super::event::{Event, EventKind};
+use super::event::{Event, EventKind, Message};
 
 /// What the OA is waiting for. Answers are read in the light of the question asked: a text
 /// sent while the OA asked for the place is the address.
@@ -53,32 +55,43 @@ impl Step {
     }
 }
 
-/// The conversation of one citizen with one OA.
+/// The conversation of one citizen with one OA. Stored as
+/// `{"state": "collecting" | "confirming", "draft": …, …}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Dialogue {
-    /// Collecting the report; `asked` is the last question put to the citizen.
-    Collecting {
-        draft: Draft,
-        asked: Option<Step>,
-        /// The description was refused: the next text replaces it instead of adding to it.
-        #[serde(default)]
-        replace_description: bool,
-    },
+    /// Collecting the report.
+    Collecting(Collecting),
     /// Everything is there; the summary was shown and the OA waits for "Gửi" or "Hủy".
     Confirming { draft: Draft },
+}
+
+/// The draft being collected and the question the citizen is answering.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Collecting {
+    pub draft: Draft,
+    /// The last question put to the citizen.
+    pub asked: Option<Step>,
+    /// The description was refused: the next text replaces it instead of adding to it.
+    #[serde(default)]
+    pub replace_description: bool,
+}
+
+impl Collecting {
+    /// A draft that was already summarised or never asked about: no question pending.
+    fn unasked(draft: Draft) -> Collecting {
+        Collecting {
+            draft,
+            asked: None,
+            replace_description: false,
+        }
+    }
 }
 
 impl Dialogue {
     pub fn draft(&self) -> &Draft {
         match self {
-            Dialogue::Collecting { draft, .. } | Dialogue::Confirming { draft } => draft,
-        }
-    }
-
-    fn draft_mut(&mut self) -> &mut Draft {
-        match self {
-            Dialogue::Collecting { draft, .. } | Dialogue::Confirming { draft } => draft,
+            Dialogue::Collecting(Collecting { draft, .. }) | Dialogue::Confirming { draft } => draft,
         }
     }
 }
@@ -183,247 +196,291 @@ fn fold(text: &str) -> String {
 }
 
 /// Apply one event to the conversation. `raw` is the event's exact body (kept for audit).
+///
+/// Events that are not the citizen speaking leave the state as it is; a Zalo retry of an event
+/// already applied changes nothing; a conversation idle past the TTL is over. Everything else
+/// goes to the handler of the current state.
 pub fn step(state: Option<Dialogue>, event: &Event, raw: &str, env: &StepEnv<'_>) -> Transition {
-    let mut out = Transition {
-        state: None,
-        prompts: Vec::new(),
-        submit: None,
-        duplicate: false,
-    };
-    let kind = event.kind();
-    match kind {
-        EventKind::Echo | EventKind::Receipt => {
-            out.state = state;
-            return out;
-        }
-        EventKind::Unfollow => return out,
-        EventKind::Follow => {
-            out.prompts.push(Prompt::Welcome);
-            out.state = state;
-            return out;
-        }
-        EventKind::Other => {
-            out.state = state;
-            return out;
-        }
+    match event.kind() {
+        EventKind::Echo | EventKind::Receipt | EventKind::Other => return Transition::keep(state),
+        EventKind::Unfollow => return Transition::end(),
+        EventKind::Follow => return Transition::keep(state).say(Prompt::Welcome),
         EventKind::UserMessage | EventKind::UserSubmitInfo => {}
     }
-    let key = event.dedup_key();
+    let input = Input {
+        event,
+        raw,
+        key: event.dedup_key(),
+        env,
+    };
     if state
         .as_ref()
-        .is_some_and(|s| s.draft().applied.contains(&key))
+        .is_some_and(|s| s.draft().applied.contains(&input.key))
     {
-        out.state = state;
-        out.duplicate = true;
-        return out;
+        return Transition {
+            duplicate: true,
+            ..Transition::keep(state)
+        };
     }
-    let oa_id = event.oa_id().unwrap_or_default();
-    let user_id = event.user_id().unwrap_or_default();
-
+    let mut out = Transition::end();
     // An idle conversation is over: say so, and read this event as the start of a new one.
-    let state = match state {
-        Some(s)
-            if s.draft()
-                .last_activity
-                .is_some_and(|last| env.now - last > env.ttl) =>
-        {
+    let state = state.filter(|s| {
+        let idle = s
+            .draft()
+            .last_activity
+            .is_some_and(|last| env.now - last > env.ttl);
+        if idle {
             out.prompts.push(Prompt::Expired);
-            None
         }
-        s => s,
-    };
+        !idle
+    });
+    match state {
+        None => on_idle(input, out),
+        Some(Dialogue::Collecting(collecting)) => on_collecting(collecting, input, out),
+        Some(Dialogue::Confirming { draft }) => on_confirming(draft, input, out),
+    }
+}
 
-    let text = event
-        .message
-        .as_ref()
-        .and_then(|m| m.text.as_deref())
-        .map(str::trim)
-        .filter(|t| !t.is_empty());
-    let kw = if kind == EventKind::UserMessage && event.event_name == "user_send_text" {
-        text.and_then(keyword)
-    } else {
-        None
-    };
-
-    match kw {
-        Some(Keyword::Cancel) => {
-            if state.is_some() {
-                out.prompts.push(Prompt::Cancelled);
-            } else {
-                out.prompts.push(Prompt::Welcome);
-            }
-            return out;
+impl Transition {
+    /// Nothing to store: the conversation is over or never started.
+    fn end() -> Transition {
+        Transition {
+            state: None,
+            prompts: Vec::new(),
+            submit: None,
+            duplicate: false,
         }
-        Some(Keyword::Restart) => {
-            out.prompts.push(Prompt::Restarted);
-            let mut draft = Draft::new(oa_id, user_id, env.now);
-            draft.applied.push(key);
-            out.state = Some(Dialogue::Collecting {
-                draft,
-                asked: Some(Step::Description),
-                replace_description: false,
-            });
-            out.prompts.push(Prompt::Ask(Step::Description));
-            return out;
-        }
-        Some(Keyword::Greeting) => match state {
-            None => {
-                out.prompts.push(Prompt::Welcome);
-                return out;
-            }
-            // A greeting in the middle of a report is not part of it: repeat the question.
-            Some(mut dialogue) => {
-                let draft = dialogue.draft_mut();
-                draft.applied.push(key);
-                draft.last_activity = Some(env.now);
-                if let Dialogue::Collecting { asked, .. } = &mut dialogue {
-                    *asked = None;
-                }
-                return evaluate(dialogue, false, env, out);
-            }
-        },
-        Some(Keyword::Confirm) => match state {
-            Some(Dialogue::Confirming { mut draft }) => {
-                draft.applied.push(key.clone());
-                draft.events.push(raw.to_string());
-                draft.last_activity = Some(env.now);
-                out.submit = Some(Submit {
-                    draft,
-                    dedup_key: event.msg_id().map(str::to_string).unwrap_or(key),
-                });
-                return out;
-            }
-            Some(Dialogue::Collecting {
-                mut draft,
-                replace_description,
-                ..
-            }) => {
-                draft.applied.push(key);
-                draft.events.push(raw.to_string());
-                draft.last_activity = Some(env.now);
-                out.prompts.push(Prompt::NotReady);
-                let next = Dialogue::Collecting {
-                    draft,
-                    asked: None,
-                    replace_description,
-                };
-                return evaluate(next, false, env, out);
-            }
-            None => {
-                out.prompts.push(Prompt::Welcome);
-                return out;
-            }
-        },
-        _ => {}
     }
 
-    let (mut draft, asked, replace_description) = match state {
-        Some(Dialogue::Collecting {
-            draft,
-            asked,
-            replace_description,
-        }) => (draft, asked, replace_description),
-        // A message after the summary is a change to the report: collect it and summarise again.
-        Some(Dialogue::Confirming { draft }) => (draft, None, false),
+    /// The state stays as it was.
+    fn keep(state: Option<Dialogue>) -> Transition {
+        Transition {
+            state,
+            ..Transition::end()
+        }
+    }
+
+    fn say(mut self, prompt: Prompt) -> Transition {
+        self.prompts.push(prompt);
+        self
+    }
+}
+
+/// The citizen's event being applied.
+struct Input<'a> {
+    event: &'a Event,
+    raw: &'a str,
+    /// The event's de-duplication key, recorded in the draft once the event is applied.
+    key: String,
+    env: &'a StepEnv<'a>,
+}
+
+impl Input<'_> {
+    /// The message text, trimmed, when there is one.
+    fn text(&self) -> Option<&str> {
+        self.event
+            .message
+            .as_ref()
+            .and_then(|m| m.text.as_deref())
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    }
+
+    /// The keyword the citizen typed, if the event is a typed text that is one.
+    fn keyword(&self) -> Option<Keyword> {
+        let typed = self.event.kind() == EventKind::UserMessage
+            && self.event.event_name == "user_send_text";
+        self.text().filter(|_| typed).and_then(keyword)
+    }
+
+    fn new_draft(&self) -> Draft {
+        let oa_id = self.event.oa_id().unwrap_or_default();
+        let user_id = self.event.user_id().unwrap_or_default();
+        Draft::new(oa_id, user_id, self.env.now)
+    }
+
+    /// Mark the event applied (a retry changes nothing) and the conversation active.
+    fn touch(&self, draft: &mut Draft) {
+        draft.applied.push(self.key.clone());
+        draft.last_activity = Some(self.env.now);
+    }
+
+    /// [`Input::touch`], and keep the event in the draft's raw original.
+    fn record(&self, draft: &mut Draft) {
+        self.touch(draft);
+        draft.events.push(self.raw.to_string());
+    }
+}
+
+/// No conversation (none yet, or it just expired).
+fn on_idle(input: Input<'_>, mut out: Transition) -> Transition {
+    match input.keyword() {
+        Some(Keyword::Restart) => restart(input, out),
+        // Nothing to confirm, cancel or continue: say how a report starts.
+        Some(Keyword::Confirm | Keyword::Cancel | Keyword::Greeting) => out.say(Prompt::Welcome),
         None => {
             if !out.prompts.contains(&Prompt::Expired) {
                 out.prompts.push(Prompt::Welcome);
             }
-            (Draft::new(oa_id, user_id, env.now), None, false)
+            let draft = input.new_draft();
+            collect(Collecting::unasked(draft), input, out)
         }
-    };
-    if draft.events.len() >= MAX_EVENTS {
-        out.prompts.push(Prompt::DraftFull);
-        out.state = Some(Dialogue::Collecting {
-            draft,
-            asked,
-            replace_description,
-        });
-        return out;
     }
-    draft.applied.push(key);
-    draft.events.push(raw.to_string());
-    draft.last_activity = Some(env.now);
+}
 
-    let mut replace = replace_description;
-    let mut answered_text = false;
-    if kind == EventKind::UserSubmitInfo {
-        if let Some(info) = &event.info {
-            draft.set_submitted_info(info);
+/// Collecting: anything but a keyword is (part of) the answer to the question asked.
+fn on_collecting(mut collecting: Collecting, input: Input<'_>, out: Transition) -> Transition {
+    match input.keyword() {
+        Some(Keyword::Cancel) => out.say(Prompt::Cancelled),
+        Some(Keyword::Restart) => restart(input, out),
+        // A greeting in the middle of a report is not part of it: repeat the question.
+        Some(Keyword::Greeting) => {
+            input.touch(&mut collecting.draft);
+            collecting.asked = None;
+            evaluate(collecting, false, input.env, out)
         }
-    } else if let Some(message) = &event.message {
-        let sent_at = event.time();
-        let mut used = false;
-        for (i, a) in message.attachments.iter().enumerate() {
-            if a.kind == "location" {
-                if let Some(c) = a.payload.coordinates.as_ref().and_then(|c| c.parse()) {
-                    draft.coordinates = Some(c);
-                    used = true;
-                }
-            } else if let Some(m) = MediaRef::from_attachment(&message.msg_id, i, a, sent_at) {
-                if !draft.add_media(m) {
-                    out.prompts.push(Prompt::DraftFull);
-                }
+        Some(Keyword::Confirm) => {
+            input.record(&mut collecting.draft);
+            collecting.asked = None;
+            evaluate(collecting, false, input.env, out.say(Prompt::NotReady))
+        }
+        None => collect(collecting, input, out),
+    }
+}
+
+/// The summary was shown: "Gửi" submits; anything else changes the report.
+fn on_confirming(mut draft: Draft, input: Input<'_>, mut out: Transition) -> Transition {
+    match input.keyword() {
+        Some(Keyword::Cancel) => out.say(Prompt::Cancelled),
+        Some(Keyword::Restart) => restart(input, out),
+        Some(Keyword::Greeting) => {
+            input.touch(&mut draft);
+            evaluate(Collecting::unasked(draft), false, input.env, out)
+        }
+        Some(Keyword::Confirm) => {
+            input.record(&mut draft);
+            let dedup_key = match input.event.msg_id() {
+                Some(msg_id) => msg_id.to_string(),
+                None => input.key,
+            };
+            out.submit = Some(Submit { draft, dedup_key });
+            out
+        }
+        // A message after the summary is a change to the report: collect it and summarise again.
+        None => collect(Collecting::unasked(draft), input, out),
+    }
+}
+
+/// "Làm lại", whatever the state: a new, empty draft, starting with the description.
+fn restart(input: Input<'_>, out: Transition) -> Transition {
+    let mut draft = input.new_draft();
+    draft.applied.push(input.key);
+    let mut out = out.say(Prompt::Restarted);
+    out.state = Some(Dialogue::Collecting(Collecting {
+        draft,
+        asked: Some(Step::Description),
+        replace_description: false,
+    }));
+    out.say(Prompt::Ask(Step::Description))
+}
+
+/// Add what the event carries to the draft, then ask for what is still missing.
+fn collect(mut collecting: Collecting, input: Input<'_>, mut out: Transition) -> Transition {
+    if collecting.draft.events.len() >= MAX_EVENTS {
+        out.state = Some(Dialogue::Collecting(collecting));
+        return out.say(Prompt::DraftFull);
+    }
+    input.record(&mut collecting.draft);
+    let mut answered_text = false;
+    if input.event.kind() == EventKind::UserSubmitInfo {
+        if let Some(info) = &input.event.info {
+            collecting.draft.set_submitted_info(info);
+        }
+    } else if let Some(message) = &input.event.message {
+        answered_text = collect_message(&mut collecting, message, &input, &mut out);
+    }
+    evaluate(collecting, answered_text, input.env, out)
+}
+
+/// Take the place, media and text of a message; returns whether it had text.
+fn collect_message(
+    collecting: &mut Collecting,
+    message: &Message,
+    input: &Input<'_>,
+    out: &mut Transition,
+) -> bool {
+    let draft = &mut collecting.draft;
+    let sent_at = input.event.time();
+    let mut used = false;
+    for (i, a) in message.attachments.iter().enumerate() {
+        if a.kind == "location" {
+            if let Some(c) = a.payload.coordinates.as_ref().and_then(|c| c.parse()) {
+                draft.coordinates = Some(c);
                 used = true;
             }
-        }
-        if let Some(text) = text {
-            answered_text = true;
-            let is_location = message.attachments.iter().any(|a| a.kind == "location");
-            if is_location {
-                // Zalo may put the place name of a shared location in the text.
-                if draft.address.is_none() {
-                    draft.set_address(text);
-                }
-            } else if !message.attachments.is_empty() {
-                // A caption describes the photo.
-                draft.add_description(text);
-            } else {
-                match asked {
-                    Some(Step::Location) => draft.set_address(text),
-                    Some(Step::Contact) => {
-                        if !draft.set_typed_contact(text) {
-                            draft.add_description(text);
-                        }
-                    }
-                    _ if replace => {
-                        draft.replace_description(text);
-                        replace = false;
-                    }
-                    _ => draft.add_description(text),
-                }
+        } else if let Some(m) = MediaRef::from_attachment(&message.msg_id, i, a, sent_at) {
+            if !draft.add_media(m) {
+                out.prompts.push(Prompt::DraftFull);
             }
             used = true;
         }
-        if !used {
-            out.prompts.push(Prompt::Unsupported);
-        }
     }
-    let next = Dialogue::Collecting {
-        draft,
-        asked,
-        replace_description: replace,
-    };
-    evaluate(next, answered_text, env, out)
+    let text = input.text();
+    if let Some(text) = text {
+        collect_text(collecting, message, text);
+        used = true;
+    }
+    if !used {
+        out.prompts.push(Prompt::Unsupported);
+    }
+    text.is_some()
 }
 
-/// Validate the draft and decide the next question, or the summary.
+/// A text is read in the light of the question asked: the place when the OA asked for it, the
+/// contact when it asked for that, else (more of) the description.
+fn collect_text(collecting: &mut Collecting, message: &Message, text: &str) {
+    let draft = &mut collecting.draft;
+    let is_location = message.attachments.iter().any(|a| a.kind == "location");
+    if is_location {
+        // Zalo may put the place name of a shared location in the text.
+        if draft.address.is_none() {
+            draft.set_address(text);
+        }
+    } else if !message.attachments.is_empty() {
+        // A caption describes the photo.
+        draft.add_description(text);
+    } else {
+        match collecting.asked {
+            Some(Step::Location) => draft.set_address(text),
+            Some(Step::Contact) => {
+                if !draft.set_typed_contact(text) {
+                    draft.add_description(text);
+                }
+            }
+            _ if collecting.replace_description => {
+                draft.replace_description(text);
+                collecting.replace_description = false;
+            }
+            _ => draft.add_description(text),
+        }
+    }
+}
+
+/// Validate the draft and decide the next question, or the summary. A part missing is asked
+/// for (again, if the citizen answered with text); a part that fails the checks keeps the state
+/// on that part and says what is wrong.
 fn evaluate(
-    mut dialogue: Dialogue,
+    collecting: Collecting,
     answered_text: bool,
     env: &StepEnv<'_>,
     mut out: Transition,
 ) -> Transition {
-    let verdict = validate_draft(dialogue.draft(), env);
-    let draft = dialogue.draft_mut().clone();
-    let (asked, was_replacing) = match &dialogue {
-        Dialogue::Collecting {
-            asked,
-            replace_description,
-            ..
-        } => (*asked, *replace_description),
-        Dialogue::Confirming { .. } => (None, false),
-    };
+    let verdict = validate_draft(&collecting.draft, env);
+    let Collecting {
+        draft,
+        asked,
+        replace_description: was_replacing,
+    } = collecting;
     let present = |s: Step| match s {
         Step::Description => draft.has_description(),
         Step::Media => !draft.media.is_empty(),
@@ -440,11 +497,11 @@ fn evaluate(
             if asked != Some(s) || answered_text {
                 out.prompts.push(Prompt::Ask(s));
             }
-            out.state = Some(Dialogue::Collecting {
+            out.state = Some(Dialogue::Collecting(Collecting {
                 draft,
                 asked: Some(s),
                 replace_description: was_replacing,
-            });
+            }));
             return out;
         }
         if !reasons.is_empty() {
@@ -452,11 +509,11 @@ fn evaluate(
                 step: s,
                 messages: reasons.iter().map(|f| f.message.clone()).collect(),
             });
-            out.state = Some(Dialogue::Collecting {
+            out.state = Some(Dialogue::Collecting(Collecting {
                 draft,
                 asked: Some(s),
                 replace_description: s == Step::Description,
-            });
+            }));
             return out;
         }
     }
@@ -526,6 +583,30 @@ mod tests {
             "message":{"msg_id":id,"attachments":[{"type":"image","payload":{"url":"https://f1.photo.talk.zdn.vn/a.jpg","thumbnail":"https://t"}}]},
             "timestamp":at.timestamp_millis().to_string()}),
         )
+    }
+
+    #[test]
+    fn the_stored_state_keeps_its_shape() {
+        let collecting = Dialogue::Collecting(Collecting {
+            draft: Draft::default(),
+            asked: Some(Step::Location),
+            replace_description: true,
+        });
+        let json = serde_json::to_value(&collecting).unwrap();
+        assert_eq!(json["state"], "collecting");
+        assert_eq!(json["asked"], "location");
+        assert_eq!(json["replace_description"], true);
+        assert!(json["draft"].is_object(), "{json}");
+        // Saved before `replace_description` existed.
+        let saved = serde_json::json!({"state": "collecting", "draft": json["draft"], "asked": null});
+        let back: Dialogue = serde_json::from_value(saved).unwrap();
+        assert_eq!(back, Dialogue::Collecting(Collecting::unasked(Draft::default())));
+        let confirming = Dialogue::Confirming {
+            draft: Draft::default(),
+        };
+        let json = serde_json::to_value(&confirming).unwrap();
+        assert_eq!(json["state"], "confirming");
+        assert_eq!(serde_json::from_value::<Dialogue>(json).unwrap(), confirming);
     }
 
     #[test]

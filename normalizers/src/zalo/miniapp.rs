@@ -7,12 +7,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppCategory;
-use crate::contact::normalize_phone;
-use crate::report::{
-    Category, CategorySource, Coordinates, CoordinatesSource, Envelope, OccurredAt, Report,
-    TimeSource, VerifiedBy,
-};
-use crate::text::nfc;
+use crate::intake_fields::{non_empty, phone_as_given, IntakeFields};
+use crate::report::{Coordinates, CoordinatesSource, Envelope, Report, VerifiedBy};
 
 /// The `report` part the mini app sends.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -78,45 +74,32 @@ pub fn normalize_miniapp(
         (None, None) => None,
         _ => return Err(MiniappError::BadCoordinates),
     };
-    let mut report = Report::new(envelope);
-    let r = &mut report.reporter;
-    r.name = non_empty(sub.name.as_deref())
-        .or(non_empty(identity.display_name.as_deref()))
-        .map(nfc);
-    r.phone = match identity.phone.as_deref() {
-        Some(p) => Some(normalize_phone(p).unwrap_or_else(|| p.to_string())),
-        None => non_empty(sub.phone.as_deref())
-            .map(|p| normalize_phone(p).unwrap_or_else(|| p.to_string())),
+    let coordinates = match identity.location {
+        Some(c) => Some((c, CoordinatesSource::ZaloLocation)),
+        None => typed_point.map(|c| (c, CoordinatesSource::Given)),
     };
-    r.email = non_empty(sub.email.as_deref()).map(|e| e.to_ascii_lowercase());
+    let mut report = IntakeFields {
+        content: &sub.content,
+        reporter_kind: None,
+        name: non_empty(sub.name.as_deref()).or(identity.display_name.as_deref()),
+        phone: sub.phone.as_deref(),
+        email: sub.email.as_deref(),
+        category: sub.category.as_ref(),
+        occurred_at: sub.occurred_at,
+        address: sub.address.as_deref(),
+        coordinates,
+        confidential: sub.confidential,
+        consent_share_pii: sub.consent_share_pii,
+    }
+    .into_report(envelope);
+    let r = &mut report.reporter;
+    // The number Zalo vouches for (phone token) wins over a typed one, blank or not.
+    if let Some(phone) = identity.phone.as_deref() {
+        r.phone = Some(phone_as_given(phone));
+    }
     r.channel_identity = Some(identity.user_id.clone());
     r.verified_by = VerifiedBy::Zalo;
-    r.consent_share_pii = sub.consent_share_pii.unwrap_or(false);
-    report.content.text = nfc(sub.content.trim());
-    report.category = sub.category.as_ref().map(|c| Category {
-        field: c.field,
-        subcategory: non_empty(c.subcategory.as_deref()).map(nfc),
-        source: CategorySource::Given,
-        confidence: 1.0,
-    });
-    report.occurred_at = sub.occurred_at.map(|at| OccurredAt {
-        at,
-        source: TimeSource::Given,
-    });
-    report.location.address = non_empty(sub.address.as_deref()).map(nfc);
-    if let Some(c) = identity.location {
-        report.location.coordinates = Some(c);
-        report.location.coordinates_source = Some(CoordinatesSource::ZaloLocation);
-    } else if let Some(c) = typed_point {
-        report.location.coordinates = Some(c);
-        report.location.coordinates_source = Some(CoordinatesSource::Given);
-    }
-    report.confidential = sub.confidential.unwrap_or(false);
     Ok(report)
-}
-
-fn non_empty(s: Option<&str>) -> Option<&str> {
-    s.map(str::trim).filter(|s| !s.is_empty())
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@
 //! - `event`: webhook events (ids kept as strings), their kinds, attachments, submitted info.
 //! - `signature`: `X-ZEvent-Signature` computation and constant-time verification.
 //! - `draft`: what a conversation collected; report and media references from it.
-//! - `dialogue`: the conversation state machine (`step`), keywords, prompts.
+//! - `dialogue`: the conversation state machine (`step`, one handler per state), keywords,
+//!   prompts.
 //! - `miniapp`: normalizer of mini-app submissions.
 //! - `golden` (tests): the conversations of `fixtures/zalo/` against their expected outcome.
 
@@ -19,7 +20,8 @@ pub mod signature;
 #[cfg(test)]
 mod golden;
 
-pub use dialogue::{keyword, step, Dialogue, Keyword, Prompt, Step, StepEnv, Submit, Transition};
+pub use dialogue::{
+    keyword, step, Collecting, Dialogue, Keyword, Prompt, Step, StepEnv, Submit, Transition};
 pub use draft::{Draft, MediaRef};
 pub use event::{Event, EventError, EventKind};
 pub use miniapp::{normalize_miniapp, MiniappError, MiniappIdentity, MiniappSubmission};
