@@ -186,7 +186,6 @@ mod tests {
         assert_ne!(d, identity_digest(&email, "p1"));
     }
 
-
     #[test]
     fn the_api_client_is_not_the_reporter() {
         let a = sent_by(Channel::App, "api-client:long-an-so");

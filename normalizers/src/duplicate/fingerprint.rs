@@ -12,7 +12,6 @@ use super::words::{admin_words, is_stop_word, words, Word, ADDRESS_NOISE};
 use crate::identity::{identity_digest, Identity};
 use crate::report::{CategoryField, CategorySource, Channel, Coordinates, MediaKind, Report};
 
-
 /// What a report needs to be compared with later ones (no personal data in clear).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Fingerprint {
@@ -169,5 +168,4 @@ mod tests {
         assert_eq!(back, print);
         assert_eq!(print.reporter.len(), 2);
     }
-
 }

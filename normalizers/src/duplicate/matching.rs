@@ -7,7 +7,6 @@ use super::{distance_m, DuplicateConfig, Fingerprint, Sketch};
 use crate::media::{hamming, is_distinctive};
 use crate::validate::DuplicateRef;
 
-
 /// What [`find`] concluded.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Matches {
@@ -347,5 +346,4 @@ mod tests {
         let refs: Vec<&Report> = many.iter().collect();
         assert_eq!(find_in(&new, &refs).duplicates.len(), 5);
     }
-
 }

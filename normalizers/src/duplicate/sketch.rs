@@ -67,7 +67,6 @@ impl Sketch {
     }
 }
 
-
 /// Unigrams and bigrams of a word sequence.
 pub(super) fn shingles<'a>(words: impl Iterator<Item = &'a str>) -> Vec<String> {
     let words: Vec<&str> = words.collect();

@@ -70,3 +70,4 @@ pub(super) fn admin_words(m: &AdminMatch) -> BTreeSet<String> {
         .flatten()
         .flat_map(|name| words(name).into_iter().map(|w| w.folded))
         .collect()
+}

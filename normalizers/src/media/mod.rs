@@ -96,7 +96,11 @@ pub fn inspect<R: Read + Seek>(reader: &mut R, claimed: Option<&str>) -> MediaIn
         );
     }
     if head.is_empty() {
-        return unreadable("application/octet-stream", None, messages::FILE_EMPTY.into());
+        return unreadable(
+            "application/octet-stream",
+            None,
+            messages::FILE_EMPTY.into(),
+        );
     }
     let sniffed = sniff(&head);
     let mut info = MediaInfo {

@@ -1,7 +1,7 @@
 //! The OA conversation as a pure state machine (teloxide style): a [`Dialogue`] enum whose
 //! variants carry the draft collected so far, and [`step`], which applies one webhook event and
 //! says what to tell the citizen ([`Prompt`]) and whether to submit. [`step`] dispatches to one
-//! handler per state (`on_idle`, `on_collecting`, `on_confirming`); an answer that does not do
+//! handler per state (`on_idle`, `on_collecting`, `on_confirming`); an answer that does not fit
 //! keeps the question and says what is expected.
 //!
 //! It does no I/O: the channel loads the state, calls [`step`] with the injected instant, renders
@@ -91,7 +91,9 @@ impl Collecting {
 impl Dialogue {
     pub fn draft(&self) -> &Draft {
         match self {
-            Dialogue::Collecting(Collecting { draft, .. }) | Dialogue::Confirming { draft } => draft,
+            Dialogue::Collecting(Collecting { draft, .. }) | Dialogue::Confirming { draft } => {
+                draft
+            }
         }
     }
 }
@@ -598,15 +600,22 @@ mod tests {
         assert_eq!(json["replace_description"], true);
         assert!(json["draft"].is_object(), "{json}");
         // Saved before `replace_description` existed.
-        let saved = serde_json::json!({"state": "collecting", "draft": json["draft"], "asked": null});
+        let saved =
+            serde_json::json!({"state": "collecting", "draft": json["draft"], "asked": null});
         let back: Dialogue = serde_json::from_value(saved).unwrap();
-        assert_eq!(back, Dialogue::Collecting(Collecting::unasked(Draft::default())));
+        assert_eq!(
+            back,
+            Dialogue::Collecting(Collecting::unasked(Draft::default()))
+        );
         let confirming = Dialogue::Confirming {
             draft: Draft::default(),
         };
         let json = serde_json::to_value(&confirming).unwrap();
         assert_eq!(json["state"], "confirming");
-        assert_eq!(serde_json::from_value::<Dialogue>(json).unwrap(), confirming);
+        assert_eq!(
+            serde_json::from_value::<Dialogue>(json).unwrap(),
+            confirming
+        );
     }
 
     #[test]

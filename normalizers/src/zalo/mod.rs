@@ -21,7 +21,8 @@ pub mod signature;
 mod golden;
 
 pub use dialogue::{
-    keyword, step, Collecting, Dialogue, Keyword, Prompt, Step, StepEnv, Submit, Transition};
+    keyword, step, Collecting, Dialogue, Keyword, Prompt, Step, StepEnv, Submit, Transition,
+};
 pub use draft::{Draft, MediaRef};
 pub use event::{Event, EventError, EventKind};
 pub use miniapp::{normalize_miniapp, MiniappError, MiniappIdentity, MiniappSubmission};
