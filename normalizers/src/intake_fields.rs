@@ -73,3 +73,44 @@ pub fn phone_as_given(phone: &str) -> String {
 pub fn non_empty(s: Option<&str>) -> Option<&str> {
     s.map(str::trim).filter(|s| !s.is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Channel;
+    use chrono::TimeZone;
+
+    #[test]
+    fn blank_fields_are_absent_and_given_ones_normalised() {
+        let sent = Utc.timestamp_opt(1_796_000_000, 0).unwrap();
+        let fields = IntakeFields {
+            content: "  Cống thoát nước bị tắc.  ",
+            name: Some("   "),
+            phone: Some(" 0912 345 678 "),
+            email: Some("An.Nguyen@Example.VN"),
+            address: Some(""),
+            occurred_at: Some(sent),
+            ..IntakeFields::default()
+        };
+        let report = fields.into_report(Envelope {
+            id: "01F".into(),
+            tracking_code: "F".into(),
+            channel: Channel::Portal,
+            channel_ref: None,
+            received_at: sent,
+        });
+        assert_eq!(report.content.text, "Cống thoát nước bị tắc.");
+        assert_eq!(report.reporter.name, None);
+        assert_eq!(report.reporter.phone.as_deref(), Some("+84912345678"));
+        assert_eq!(
+            report.reporter.email.as_deref(),
+            Some("an.nguyen@example.vn")
+        );
+        assert_eq!(report.location.address, None);
+        assert_eq!(
+            report.occurred_at.map(|o| o.source),
+            Some(TimeSource::Given)
+        );
+        assert!(!report.confidential && !report.reporter.consent_share_pii);
+    }
+}

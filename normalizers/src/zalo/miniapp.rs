@@ -93,7 +93,7 @@ pub fn normalize_miniapp(
     }
     .into_report(envelope);
     let r = &mut report.reporter;
-    // The number Zalo vouches for (phone token) wins over a typed one, blank or not.
+    // The number Zalo vouches for (phone token) wins over a typed one.
     if let Some(phone) = identity.phone.as_deref() {
         r.phone = Some(phone_as_given(phone));
     }
