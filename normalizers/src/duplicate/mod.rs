@@ -28,6 +28,7 @@
 //! - `sketch`: bottom-k sketches of word shingles and their Jaccard and containment estimates.
 //! - `matching`: the rules of Đ7.3 ([`find`]) and the place and text scores.
 //! - `distance`: great-circle distance between two points.
+//! - `test_support` (tests): the reports and fingerprints the tests compare.
 
 mod config;
 mod distance;
