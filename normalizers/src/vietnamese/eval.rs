@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use super::fold::strip_marks;
+use crate::text::strip_marks;
 use super::lexicon;
 use crate::validate::Code;
 
