@@ -221,7 +221,9 @@ impl NewUnits {
                 kind,
                 old_district: None,
             });
-            units.by_key.insert(join_key(name), units.communes.len() - 1);
+            units
+                .by_key
+                .insert(join_key(name), units.communes.len() - 1);
         }
         Ok(units)
     }
@@ -246,11 +248,7 @@ fn kind_of<K: Copy>(
 /// Reads the old → new table into the successors of the old communes, and gives each new
 /// commune the old district all its predecessors shared. Returns the rows naming a unit the
 /// two other tables do not know.
-fn link_generations(
-    tsv: &str,
-    old: &mut OldUnits,
-    new: &mut NewUnits,
-) -> Result<usize, GeoError> {
+fn link_generations(tsv: &str, old: &mut OldUnits, new: &mut NewUnits) -> Result<usize, GeoError> {
     let map = Tsv::parse("old-to-new mapping", tsv)?;
     let (c_od, c_ow, c_nw) = (
         map.column("old_district")?,

@@ -14,9 +14,7 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
-use super::gazetteer::{
-    CommuneKind, DistrictKind, Gazetteer, NameEntry, Unit,
-};
+use super::gazetteer::{CommuneKind, DistrictKind, Gazetteer, NameEntry, Unit};
 use crate::report::AdminMatch;
 use crate::text::{tokenize, Gap, Token};
 

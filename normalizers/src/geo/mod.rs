@@ -18,9 +18,9 @@
 pub mod boundary;
 pub mod gazetteer;
 pub mod matcher;
-mod tsv;
 #[cfg(test)]
 mod tests_gazetteer;
+mod tsv;
 
 use std::sync::OnceLock;
 

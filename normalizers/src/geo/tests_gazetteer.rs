@@ -2,13 +2,12 @@
 //! real addresses (prefixes, short forms, no diacritics, both generations of names).
 
 use super::Geo;
-use crate::text::{strip_marks, tokenize};
 use crate::report::AdminMatch;
+use crate::text::{strip_marks, tokenize};
 
 fn locate(text: &str) -> Option<AdminMatch> {
     Geo::embedded().locate(text)
 }
-
 
 fn old(m: &Option<AdminMatch>) -> Option<&str> {
     m.as_ref().and_then(|m| m.old_commune.as_deref())

@@ -19,8 +19,8 @@ mod tokens;
 pub use fold::{
     fold, fold_phrase, is_latin, is_marked, is_marked_letter, keys, split_tone, strip_marks,
 };
-pub use tokens::{words, Shape, Word};
 pub(crate) use tokens::{tokenize, Gap, Token};
+pub use tokens::{words, Shape, Word};
 
 use unicode_normalization::UnicodeNormalization;
 

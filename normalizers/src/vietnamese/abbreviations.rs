@@ -7,9 +7,9 @@
 //! they are ordinary words ("e ngại", "a dua").
 
 use super::lexicon::Lexicon;
-use crate::text::{Shape, Word};
 use super::WordClass;
 use crate::report::{Abbreviation, AbbreviationKind};
+use crate::text::{Shape, Word};
 
 /// Words after which a single letter is a name of a part (lô B, khu A, tổ c), not a shortcut.
 const PART_WORDS: &[&str] = &[

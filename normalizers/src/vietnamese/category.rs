@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use super::lexicon;
-use crate::text::{strip_marks, Shape};
 use crate::report::CategoryField;
+use crate::text::{strip_marks, Shape};
 
 /// Below this score nothing fits (one single-word keyword is enough: "ngập", "rác").
 const MIN_SCORE: f32 = 1.0;

@@ -6,8 +6,8 @@ use std::sync::LazyLock;
 
 use serde::Deserialize;
 
-use crate::text::{split_tone, strip_marks};
 use crate::report::CategoryField;
+use crate::text::{split_tone, strip_marks};
 
 const SYLLABLES: &str = include_str!("../../data/vietnamese/syllables.txt");
 const CHAT: &str = include_str!("../../data/vietnamese/chat_abbreviations.tsv");

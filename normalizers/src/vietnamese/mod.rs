@@ -25,15 +25,15 @@ mod keystrokes;
 mod lexicon;
 mod rules;
 
-pub use category::{field_name, subcategory_name, suggest_category};
 pub use crate::text::strip_marks;
+pub use category::{field_name, subcategory_name, suggest_category};
 
 use serde_json::json;
 
 use crate::report::{Abbreviation, AbbreviationKind, LanguageFacts};
+use crate::text::{is_latin, is_marked_letter, Shape, Word};
 use crate::validate::{Action, Code};
 use lexicon::Lexicon;
-use crate::text::{is_latin, is_marked_letter, Shape, Word};
 
 /// Share of marked words below which a Vietnamese text counts as typed without marks. Low
 /// enough that a marked text with a few unmarked names, units or loanwords still passes.
@@ -285,7 +285,9 @@ pub fn analyse(text: &str) -> Analysis {
             }
             WordClass::Stripped => {
                 a.stripped += 1;
-                if a.unaccented_examples.len() < MAX_UNACCENTED_EXAMPLES && !a.unaccented_examples.contains(&tok.lower) {
+                if a.unaccented_examples.len() < MAX_UNACCENTED_EXAMPLES
+                    && !a.unaccented_examples.contains(&tok.lower)
+                {
                     a.unaccented_examples.push(tok.lower.clone());
                 }
             }
@@ -352,8 +354,7 @@ pub fn analyse(text: &str) -> Analysis {
         a.abbreviations = abbreviations::find(lx, &tokens, &classes, accented_text, shouting);
     }
     let lowers: Vec<&str> = tokens.iter().map(|t| t.lower.as_str()).collect();
-    a.complaint_terms =
-        rules::complaint_terms(
+    a.complaint_terms = rules::complaint_terms(
         lx,
         &lowers,
         a.lacks_diacritics || a.diacritic_ratio < ACCENTED_TEXT_RATIO,
@@ -375,7 +376,9 @@ fn classify(lx: &Lexicon, tok: &Word<'_>, shouting: bool) -> WordClass {
     match tok.shape {
         Shape::Number => return WordClass::Number,
         Shape::Mixed => {
-            return match keystrokes::vni(lower).and_then(|(shape, tone)| lx.syllable_for(&shape, tone)) {
+            return match keystrokes::vni(lower)
+                .and_then(|(shape, tone)| lx.syllable_for(&shape, tone))
+            {
                 Some(s) if s != lower => WordClass::Keystrokes {
                     syllable: s.to_string(),
                     strong: true,
@@ -387,11 +390,7 @@ fn classify(lx: &Lexicon, tok: &Word<'_>, shouting: bool) -> WordClass {
     }
     if tok.text.is_ascii() {
         // No marks, no other script: the common case of unmarked words.
-    } else if tok
-        .text
-        .chars()
-        .any(|c| c.is_alphabetic() && !is_latin(c))
-    {
+    } else if tok.text.chars().any(|c| c.is_alphabetic() && !is_latin(c)) {
         return WordClass::OtherScript;
     } else if tok.text.chars().any(is_marked_letter) {
         return if lx.is_syllable(lower) {

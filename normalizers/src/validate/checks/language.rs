@@ -35,7 +35,9 @@ impl Check for NoDiacritics {
     }
 
     fn run(&self, report: &Report, ctx: &Context<'_>, hits: &mut Vec<Hit>) {
-        let Some(a) = analysed(report, ctx) else { return };
+        let Some(a) = analysed(report, ctx) else {
+            return;
+        };
         if !a.is_vietnamese || !a.lacks_diacritics {
             return;
         }
@@ -63,7 +65,9 @@ impl Check for Abbreviations {
     }
 
     fn run(&self, report: &Report, ctx: &Context<'_>, hits: &mut Vec<Hit>) {
-        let Some(a) = analysed(report, ctx) else { return };
+        let Some(a) = analysed(report, ctx) else {
+            return;
+        };
         if !a.is_vietnamese {
             return;
         }
@@ -98,7 +102,9 @@ impl Check for NotVietnamese {
     }
 
     fn run(&self, report: &Report, ctx: &Context<'_>, hits: &mut Vec<Hit>) {
-        let Some(a) = analysed(report, ctx) else { return };
+        let Some(a) = analysed(report, ctx) else {
+            return;
+        };
         if a.is_vietnamese {
             return;
         }
