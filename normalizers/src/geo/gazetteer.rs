@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::tsv::Tsv;
 use super::GeoError;
 use crate::report::AdminMatch;
-use crate::text::tokenize;
+use crate::text::{folded_key, tokenize};
 
 /// Kind of a pre-2025 district-level unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -334,11 +334,7 @@ impl Gazetteer {
             if tokens.is_empty() {
                 continue;
             }
-            let folded = tokens
-                .iter()
-                .map(|t| t.folded.as_str())
-                .collect::<Vec<_>>()
-                .join(" ");
+            let folded = folded_key(&tokens);
             self.max_name_words = self.max_name_words.max(tokens.len());
             self.names.entry(folded).or_default().push(NameEntry {
                 unit,

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::gazetteer::{CommuneKind, DistrictKind, Gazetteer, NameEntry, Unit};
 use crate::report::AdminMatch;
-use crate::text::{tokenize, Gap, Token};
+use crate::text::{folded_key, tokenize, Gap, Token};
 
 /// Unit names that are also everyday phrases (folded): "an ninh" (security), "bình tâm" (calm),
 /// "tân lập" (newly founded). Without a prefix they count only when capitalised.
@@ -85,11 +85,7 @@ impl Gazetteer {
                 {
                     continue;
                 }
-                let folded = window
-                    .iter()
-                    .map(|t| t.folded.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ");
+                let folded = folded_key(window);
                 let Some(entries) = self.names.get(&folded) else {
                     continue;
                 };
@@ -151,11 +147,7 @@ impl Gazetteer {
                 }
                 // Names that are also everyday words ("an ninh" = security) need a prefix or
                 // capitals even in a text typed all in lowercase.
-                let common_words = window
-                    .iter()
-                    .map(|t| t.folded.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ");
+                let common_words = folded_key(window);
                 if !capitalised && COMMON_WORD_NAMES.contains(&common_words.as_str()) {
                     return None;
                 }
@@ -475,11 +467,7 @@ fn names_other_province(tokens: &[Token]) -> bool {
         };
         (1..=4).any(|len| {
             tokens.get(start..start + len).is_some_and(|words| {
-                let name = words
-                    .iter()
-                    .map(|w| w.folded.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ");
+                let name = folded_key(words);
                 is_other_province(&name)
             })
         })

@@ -19,7 +19,7 @@ mod tokens;
 pub use fold::{
     fold, fold_phrase, is_latin, is_marked, is_marked_letter, keys, split_tone, strip_marks,
 };
-pub(crate) use tokens::{tokenize, Gap, Token};
+pub(crate) use tokens::{folded_key, tokenize, Gap, Token};
 pub use tokens::{words, Shape, Word};
 
 use unicode_normalization::UnicodeNormalization;

@@ -185,6 +185,16 @@ impl Token {
     }
 }
 
+/// The folded keys of `tokens` joined by single spaces ("my yen"): the key names are indexed
+/// and looked up by.
+pub(crate) fn folded_key(tokens: &[Token]) -> String {
+    tokens
+        .iter()
+        .map(|t| t.folded.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Byte ranges of the pieces of one word run: letters and ASCII digits apart, combining marks
 /// left over after NFC (no precomposed form) dropped as separators.
 fn pieces(text: &str, (start, end): (usize, usize), out: &mut Vec<(usize, usize)>) {
