@@ -17,7 +17,7 @@
 //! - `intake_fields`: the form fields the app, portal and mini-app normalizers share.
 //! - `email`: normalizer of the email channel (.eml to report, attachments, reply address).
 //! - `pipeline`: derive, validate, record the verdict.
-//! - `text`: small text helpers (NFC).
+//! - `text`: Vietnamese text handling shared by all: NFC, folding and keys, the tokenizer.
 //! - `vietnamese`: Vietnamese text analysis (diacritics, abbreviations, content rules, category).
 //! - `geo`: gazetteer of administrative units and the jurisdiction boundary (R-VAL-LOC).
 //! - `calendar`: working days and hours, holidays per year (R-SLA-1).

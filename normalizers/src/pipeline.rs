@@ -37,17 +37,24 @@ pub fn finish(report: &mut Report, validator: &Validator, ctx: &Context<'_>) -> 
 pub fn derive(report: &mut Report, ctx: &Context<'_>) {
     derive_location(report, ctx);
     derive_occurred_at(report, ctx);
-    derive_language_and_category(report);
+    derive_language_and_category(report, ctx);
     derive_deadlines(report);
 }
 
 /// What the text analysis found, and a category when none was given.
-fn derive_language_and_category(report: &mut Report) {
+fn derive_language_and_category(report: &mut Report, ctx: &Context<'_>) {
     let text = report.content.text.trim();
     if text.is_empty() {
         return;
     }
-    report.content.language = Some(vietnamese::analysis_of(text).language_facts());
+    // The facts are of the trimmed text; the checks analyse the text as it is. Most texts are
+    // both, and then the context's analysis serves the checks too.
+    let facts = if text.len() == report.content.text.len() {
+        ctx.analysis(report).language_facts()
+    } else {
+        vietnamese::analyse(text).language_facts()
+    };
+    report.content.language = Some(facts);
     if report.category.is_none() {
         let text = match &report.content.title {
             Some(title) => format!("{title}\n{}", report.content.text),

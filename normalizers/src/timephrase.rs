@@ -21,7 +21,7 @@
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 
 use crate::calendar::{from_local, to_local};
-use crate::geo::fold::{tokenize, Token};
+use crate::text::{tokenize, Token};
 
 /// How precisely the text fixed the time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,225 +170,312 @@ const DATE_CONTEXT: [&str; 13] = [
 /// Words that make a number pair an address, not a date ("số 28/11", "hẻm 12/3").
 const ADDRESS_WORDS: [&str; 6] = ["số", "hẻm", "ngõ", "kiệt", "nhà", "lô"];
 
+/// The atoms of a text, left to right: at each token the first reading that fits wins and its
+/// tokens are consumed.
 fn atoms(text: &str, tokens: &[Token], received_at: DateTime<Utc>) -> Vec<Atom> {
-    let between = |i: usize| -> &str {
-        match tokens.get(i + 1) {
-            Some(next) => text[tokens[i].end..next.start].trim(),
-            None => "",
-        }
+    let reader = Reader {
+        text,
+        tokens,
+        received_local: to_local(received_at),
     };
-    let raw_len = |i: usize| tokens[i].end - tokens[i].start;
-    let num = |i: usize| -> Option<u32> {
-        tokens
-            .get(i)
-            .filter(|t| t.is_number && raw_len(i) <= 4)
-            .and_then(|t| t.text.parse().ok())
-    };
-    let word = |i: usize, w: &str| tokens.get(i).is_some_and(|t| t.is(w));
-    let received_local = to_local(received_at);
     let mut out: Vec<Atom> = Vec::new();
     let mut i = 0;
     while i < tokens.len() {
-        // "cách đây N đơn vị", "N đơn vị trước".
-        let relative = |at: usize| -> Option<(usize, Kind)> {
-            let n = i64::from(num(at)?);
-            let unit = tokens.get(at + 1)?;
-            let (minutes, day) = if unit.is("phút") {
-                (n, false)
-            } else if unit.is("tiếng") || unit.is("giờ") || unit.text == "h" {
-                (n * 60, false)
-            } else if unit.is("ngày") || unit.is("hôm") {
-                (0, true)
-            } else {
-                return None;
+        if let Some(reading) = reader.reading_at(i, out.last()) {
+            i += match reading.kind {
+                Some(kind) => push_at(&mut out, i, reading.len, kind),
+                None => reading.len,
             };
-            let kind = if day {
-                Kind::Day(Day::Relative(-n))
-            } else {
-                Kind::Instant(received_local - Duration::minutes(minutes))
-            };
-            Some((2, kind))
-        };
-        if word(i, "cách") && word(i + 1, "đây") {
-            if let Some((len, kind)) = relative(i + 2) {
-                i += push_at(&mut out, i, 2 + len, kind);
-                continue;
-            }
-        }
-        if let Some((len, kind)) = relative(i) {
-            if word(i + len, "trước") {
-                i += push_at(&mut out, i, len + 1, kind);
-                continue;
-            }
-        }
-        if let Some(n) = num(i) {
-            // 07:30
-            if between(i) == ":" {
-                if let Some(m) = num(i + 1).filter(|_| raw_len(i + 1) == 2) {
-                    if n <= 23 && m <= 59 {
-                        i += push_at(&mut out, i, 2, Kind::Clock { h: n, m });
-                        continue;
-                    }
-                }
-            }
-            // 7h, 7h30, 7 giờ 30 (phút), 7 giờ rưỡi, 7 giờ kém 15
-            if tokens
-                .get(i + 1)
-                .is_some_and(|t| t.text == "h" || t.text == "g" || t.is("giờ"))
-                && n <= 24
-            {
-                let mut len = 2;
-                let mut m = 0;
-                if word(i + 2, "rưỡi") {
-                    m = 30;
-                    len = 3;
-                } else if word(i + 2, "kém") {
-                    if let Some(k) = num(i + 3).filter(|k| (1..60).contains(k)) {
-                        len = if word(i + 4, "phút") { 5 } else { 4 };
-                        if n == 0 {
-                            i += len;
-                            continue;
-                        }
-                        i += push_at(
-                            &mut out,
-                            i,
-                            len,
-                            Kind::Clock {
-                                h: n - 1,
-                                m: 60 - k,
-                            },
-                        );
-                        continue;
-                    }
-                } else if let Some(mm) = num(i + 2).filter(|mm| *mm <= 59) {
-                    m = mm;
-                    len = 3;
-                    if tokens
-                        .get(i + 3)
-                        .is_some_and(|t| t.is("phút") || t.text == "p" || t.text == "ph")
-                    {
-                        len = 4;
-                    }
-                }
-                if n == 24 && m == 0 {
-                    i += push_at(&mut out, i, len, Kind::Clock { h: 0, m: 0 });
-                    continue;
-                }
-                if n < 24 {
-                    i += push_at(&mut out, i, len, Kind::Clock { h: n, m });
-                    continue;
-                }
-            }
-            // 28/11, 28-11-2026, 28.11.2026
-            let sep = between(i);
-            if matches!(sep, "/" | "-" | ".") && raw_len(i) <= 2 {
-                if let Some(month) = num(i + 1).filter(|_| raw_len(i + 1) <= 2) {
-                    let mut len = 2;
-                    let mut year = None;
-                    if between(i + 1) == sep {
-                        if let Some(y) = num(i + 2) {
-                            year = match raw_len(i + 2) {
-                                4 => Some(y as i32),
-                                2 => Some(2000 + y as i32),
-                                _ => None,
-                            };
-                            len = 3;
-                        }
-                    }
-                    // "12/3/5" (an alley number) or "1/2/3/4": not a date.
-                    let more_numbers = between(i + len - 1) == sep && num(i + len).is_some();
-                    let malformed_year = len == 3 && year.is_none();
-                    let after_address_word = i > 0
-                        && (ADDRESS_WORDS.iter().any(|w| tokens[i - 1].is(w))
-                            || text[..tokens[i].start].trim_end().ends_with(['/', '-']));
-                    let context = i > 0
-                        && (DATE_CONTEXT.iter().any(|w| tokens[i - 1].is(w))
-                            || out.last().is_some_and(|a| {
-                                a.end == i && matches!(a.kind, Kind::Clock { .. } | Kind::Period(_))
-                            }));
-                    if !more_numbers
-                        && !malformed_year
-                        && !after_address_word
-                        && (year.is_some() || context)
-                    {
-                        i += push_at(
-                            &mut out,
-                            i,
-                            len,
-                            Kind::Day(Day::Date {
-                                day: n,
-                                month,
-                                year,
-                            }),
-                        );
-                        continue;
-                    }
-                    // A group of numbers that is not a date: skip it whole.
-                    i += len;
-                    continue;
-                }
-            }
-        }
-        // ngày 28 tháng 11 (năm 2026)
-        if word(i, "ngày") {
-            if let (Some(day), true, Some(month)) = (num(i + 1), word(i + 2, "tháng"), num(i + 3))
-            {
-                let (len, year) = match (word(i + 4, "năm"), num(i + 5)) {
-                    (true, Some(y)) if raw_len(i + 5) == 4 => (6, Some(y as i32)),
-                    _ => (4, None),
-                };
-                i += push_at(&mut out, i, len, Kind::Day(Day::Date { day, month, year }));
-                continue;
-            }
-        }
-        // hôm nay, hôm qua, hôm kia, ngày hôm qua, bữa nay…
-        let day_word = |at: usize| -> Option<i64> {
-            if !(word(at, "hôm") || word(at, "bữa")) {
-                return None;
-            }
-            if word(at + 1, "nay") {
-                Some(0)
-            } else if word(at + 1, "qua") {
-                Some(-1)
-            } else if word(at + 1, "kia") {
-                Some(-2)
-            } else {
-                None
-            }
-        };
-        if let Some(rel) = day_word(i) {
-            i += push_at(&mut out, i, 2, Kind::Day(Day::Relative(rel)));
-            continue;
-        }
-        if word(i, "ngày") {
-            if let Some(rel) = day_word(i + 1) {
-                i += push_at(&mut out, i, 3, Kind::Day(Day::Relative(rel)));
-                continue;
-            }
-            if word(i + 1, "mai") {
-                i += push_at(&mut out, i, 2, Kind::Future);
-                continue;
-            }
-        }
-        if (word(i, "tuần") || word(i, "tháng") || word(i, "năm")) && word(i + 1, "sau") {
-            i += push_at(&mut out, i, 2, Kind::Future);
             continue;
         }
         if let Some(period) = tokens.get(i).and_then(Period::of) {
             i += push_at(&mut out, i, 1, Kind::Period(period));
-            // sáng nay, tối qua, chiều mai
-            if word(i, "nay") {
-                i += push_at(&mut out, i, 1, Kind::Day(Day::Relative(0)));
-            } else if word(i, "qua") {
-                i += push_at(&mut out, i, 1, Kind::Day(Day::Relative(-1)));
-            } else if word(i, "mai") {
-                i += push_at(&mut out, i, 1, Kind::Future);
+            if let Some(kind) = reader.day_after_period(i) {
+                i += push_at(&mut out, i, 1, kind);
             }
             continue;
         }
         i += 1;
     }
     out
+}
+
+/// What a reading made of the tokens at one position: `len` tokens consumed, and the atom they
+/// form, or none (a number group that is an address, not a time).
+struct Reading {
+    len: usize,
+    kind: Option<Kind>,
+}
+
+impl Reading {
+    fn atom(len: usize, kind: Kind) -> Option<Reading> {
+        Some(Reading {
+            len,
+            kind: Some(kind),
+        })
+    }
+
+    fn skip(len: usize) -> Option<Reading> {
+        Some(Reading { len, kind: None })
+    }
+}
+
+/// The tokens of one text, with the small questions every reading asks of them.
+struct Reader<'a> {
+    text: &'a str,
+    tokens: &'a [Token],
+    received_local: NaiveDateTime,
+}
+
+impl Reader<'_> {
+    /// The punctuation between token `i` and the next one, trimmed.
+    fn between(&self, i: usize) -> &str {
+        match self.tokens.get(i + 1) {
+            Some(next) => self.text[self.tokens[i].end..next.start].trim(),
+            None => "",
+        }
+    }
+
+    fn raw_len(&self, i: usize) -> usize {
+        self.tokens[i].end - self.tokens[i].start
+    }
+
+    /// Token `i` as a number of at most four digits.
+    fn num(&self, i: usize) -> Option<u32> {
+        self.tokens
+            .get(i)
+            .filter(|t| t.is_number && self.raw_len(i) <= 4)
+            .and_then(|t| t.text.parse().ok())
+    }
+
+    fn word(&self, i: usize, w: &str) -> bool {
+        self.tokens.get(i).is_some_and(|t| t.is(w))
+    }
+
+    /// The readings tried at token `i`, in order; `last` is the atom read before.
+    fn reading_at(&self, i: usize, last: Option<&Atom>) -> Option<Reading> {
+        if let Some(reading) = self.ago(i) {
+            return Some(reading);
+        }
+        if let Some(n) = self.num(i) {
+            let number = self
+                .colon_clock(i, n)
+                .or_else(|| self.spoken_clock(i, n))
+                .or_else(|| self.numeric_date(i, n, last));
+            if number.is_some() {
+                return number;
+            }
+        }
+        self.spelled_date(i).or_else(|| self.relative_day(i))
+    }
+
+    /// "N đơn vị" at `at`: the instant or day N minutes, hours or days before reception.
+    fn amount_back(&self, at: usize) -> Option<(usize, Kind)> {
+        let n = i64::from(self.num(at)?);
+        let unit = self.tokens.get(at + 1)?;
+        let (minutes, day) = if unit.is("phút") {
+            (n, false)
+        } else if unit.is("tiếng") || unit.is("giờ") || unit.text == "h" {
+            (n * 60, false)
+        } else if unit.is("ngày") || unit.is("hôm") {
+            (0, true)
+        } else {
+            return None;
+        };
+        let kind = if day {
+            Kind::Day(Day::Relative(-n))
+        } else {
+            Kind::Instant(self.received_local - Duration::minutes(minutes))
+        };
+        Some((2, kind))
+    }
+
+    /// "cách đây N đơn vị", "N đơn vị trước".
+    fn ago(&self, i: usize) -> Option<Reading> {
+        if self.word(i, "cách") && self.word(i + 1, "đây") {
+            if let Some((len, kind)) = self.amount_back(i + 2) {
+                return Reading::atom(2 + len, kind);
+            }
+        }
+        let (len, kind) = self.amount_back(i)?;
+        if self.word(i + len, "trước") {
+            return Reading::atom(len + 1, kind);
+        }
+        None
+    }
+
+    /// 07:30.
+    fn colon_clock(&self, i: usize, n: u32) -> Option<Reading> {
+        if self.between(i) != ":" {
+            return None;
+        }
+        let m = self.num(i + 1).filter(|_| self.raw_len(i + 1) == 2)?;
+        if n <= 23 && m <= 59 {
+            return Reading::atom(2, Kind::Clock { h: n, m });
+        }
+        None
+    }
+
+    /// 7h, 7h30, 7 giờ 30 (phút), 7 giờ rưỡi, 7 giờ kém 15.
+    fn spoken_clock(&self, i: usize, n: u32) -> Option<Reading> {
+        let hour_word = self
+            .tokens
+            .get(i + 1)
+            .is_some_and(|t| t.text == "h" || t.text == "g" || t.is("giờ"));
+        if !hour_word || n > 24 {
+            return None;
+        }
+        let mut len = 2;
+        let mut m = 0;
+        if self.word(i + 2, "rưỡi") {
+            m = 30;
+            len = 3;
+        } else if self.word(i + 2, "kém") {
+            if let Some(k) = self.num(i + 3).filter(|k| (1..60).contains(k)) {
+                let len = if self.word(i + 4, "phút") { 5 } else { 4 };
+                if n == 0 {
+                    return Reading::skip(len);
+                }
+                return Reading::atom(
+                    len,
+                    Kind::Clock {
+                        h: n - 1,
+                        m: 60 - k,
+                    },
+                );
+            }
+        } else if let Some(mm) = self.num(i + 2).filter(|mm| *mm <= 59) {
+            m = mm;
+            len = 3;
+            if self
+                .tokens
+                .get(i + 3)
+                .is_some_and(|t| t.is("phút") || t.text == "p" || t.text == "ph")
+            {
+                len = 4;
+            }
+        }
+        if n == 24 && m == 0 {
+            return Reading::atom(len, Kind::Clock { h: 0, m: 0 });
+        }
+        if n < 24 {
+            return Reading::atom(len, Kind::Clock { h: n, m });
+        }
+        None
+    }
+
+    /// 28/11, 28-11-2026, 28.11.2026. A group of numbers that is not a date is skipped whole.
+    fn numeric_date(&self, i: usize, n: u32, last: Option<&Atom>) -> Option<Reading> {
+        let sep = self.between(i);
+        if !matches!(sep, "/" | "-" | ".") || self.raw_len(i) > 2 {
+            return None;
+        }
+        let month = self.num(i + 1).filter(|_| self.raw_len(i + 1) <= 2)?;
+        let mut len = 2;
+        let mut year = None;
+        if self.between(i + 1) == sep {
+            if let Some(y) = self.num(i + 2) {
+                year = match self.raw_len(i + 2) {
+                    4 => Some(y as i32),
+                    2 => Some(2000 + y as i32),
+                    _ => None,
+                };
+                len = 3;
+            }
+        }
+        // "12/3/5" (an alley number) or "1/2/3/4": not a date.
+        let more_numbers = self.between(i + len - 1) == sep && self.num(i + len).is_some();
+        let malformed_year = len == 3 && year.is_none();
+        let tokens = self.tokens;
+        let after_address_word = i > 0
+            && (ADDRESS_WORDS.iter().any(|w| tokens[i - 1].is(w))
+                || self.text[..tokens[i].start]
+                    .trim_end()
+                    .ends_with(['/', '-']));
+        let context = i > 0
+            && (DATE_CONTEXT.iter().any(|w| tokens[i - 1].is(w))
+                || last.is_some_and(|a| {
+                    a.end == i && matches!(a.kind, Kind::Clock { .. } | Kind::Period(_))
+                }));
+        if !more_numbers && !malformed_year && !after_address_word && (year.is_some() || context) {
+            return Reading::atom(
+                len,
+                Kind::Day(Day::Date {
+                    day: n,
+                    month,
+                    year,
+                }),
+            );
+        }
+        Reading::skip(len)
+    }
+
+    /// ngày 28 tháng 11 (năm 2026).
+    fn spelled_date(&self, i: usize) -> Option<Reading> {
+        if !self.word(i, "ngày") {
+            return None;
+        }
+        let day = self.num(i + 1)?;
+        if !self.word(i + 2, "tháng") {
+            return None;
+        }
+        let month = self.num(i + 3)?;
+        let (len, year) = match (self.word(i + 4, "năm"), self.num(i + 5)) {
+            (true, Some(y)) if self.raw_len(i + 5) == 4 => (6, Some(y as i32)),
+            _ => (4, None),
+        };
+        Reading::atom(len, Kind::Day(Day::Date { day, month, year }))
+    }
+
+    /// "hôm nay", "hôm qua", "hôm kia", "bữa nay"… at `at`: days relative to reception.
+    fn day_word(&self, at: usize) -> Option<i64> {
+        if !(self.word(at, "hôm") || self.word(at, "bữa")) {
+            return None;
+        }
+        if self.word(at + 1, "nay") {
+            Some(0)
+        } else if self.word(at + 1, "qua") {
+            Some(-1)
+        } else if self.word(at + 1, "kia") {
+            Some(-2)
+        } else {
+            None
+        }
+    }
+
+    /// hôm nay, hôm qua, ngày hôm qua, ngày mai, tuần sau…
+    fn relative_day(&self, i: usize) -> Option<Reading> {
+        if let Some(rel) = self.day_word(i) {
+            return Reading::atom(2, Kind::Day(Day::Relative(rel)));
+        }
+        if self.word(i, "ngày") {
+            if let Some(rel) = self.day_word(i + 1) {
+                return Reading::atom(3, Kind::Day(Day::Relative(rel)));
+            }
+            if self.word(i + 1, "mai") {
+                return Reading::atom(2, Kind::Future);
+            }
+        }
+        if (self.word(i, "tuần") || self.word(i, "tháng") || self.word(i, "năm"))
+            && self.word(i + 1, "sau")
+        {
+            return Reading::atom(2, Kind::Future);
+        }
+        None
+    }
+
+    /// The day word right after a part of day: sáng nay, tối qua, chiều mai.
+    fn day_after_period(&self, i: usize) -> Option<Kind> {
+        if self.word(i, "nay") {
+            Some(Kind::Day(Day::Relative(0)))
+        } else if self.word(i, "qua") {
+            Some(Kind::Day(Day::Relative(-1)))
+        } else if self.word(i, "mai") {
+            Some(Kind::Future)
+        } else {
+            None
+        }
+    }
 }
 
 fn push_at(out: &mut Vec<Atom>, start: usize, len: usize, kind: Kind) -> usize {

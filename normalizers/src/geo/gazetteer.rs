@@ -1,27 +1,20 @@
-//! The gazetteer (danh mục đơn vị hành chính) of the Long An area and the address matcher.
+//! The gazetteer (danh mục đơn vị hành chính) of the Long An area: its units and the index of
+//! their names.
 //!
 //! It knows three kinds of unit: the 15 pre-2025 districts (huyện, thị xã, thành phố), their 186
 //! communes (xã, phường, thị trấn), and the 60 communes and wards formed on 2025-07-01, with the
 //! old → new mapping between communes. Citizens write both generations of names for years, with
-//! or without diacritics, with full or short prefixes ("P.5", "TT. Bến Lức", "H. Đức Hòa").
-//!
-//! Matching works in three steps:
-//! 1. *Mentions*: every longest run of words that spells a unit name, with the prefix before it
-//!    ("xã", "huyện", "P.", "ấp", "tỉnh"…) deciding which kinds of unit it can be. Names after
-//!    a non-administrative prefix (ấp, khu phố, đường…) or a province prefix are skipped.
-//! 2. *Hypotheses*: each candidate unit proposes a place (old district, old commune, new
-//!    commune), filled in through the data (a commune's district, an old commune's successor).
-//! 3. *Support*: a hypothesis scores the best candidate of each mention consistent with it; the
-//!    best-supported, most specific hypothesis wins. A tie between different places keeps only
-//!    what they agree on ("Phường 1" alone: Tân An or Kiến Tường, so nothing).
+//! or without diacritics, with full or short prefixes ("P.5", "TT. Bến Lức", "H. Đức Hòa"): the
+//! index is by folded bare name, and `matcher` reads addresses against it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::fold::{tokenize, Gap, Token};
+use super::tsv::Tsv;
 use super::GeoError;
 use crate::report::AdminMatch;
+use crate::text::{folded_key, tokenize};
 
 /// Kind of a pre-2025 district-level unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -84,12 +77,12 @@ pub(crate) enum Unit {
 }
 
 #[derive(Debug, Clone)]
-struct NameEntry {
-    unit: Unit,
+pub(super) struct NameEntry {
+    pub unit: Unit,
     /// Toned keys of the bare name's words.
-    toned: Vec<String>,
+    pub toned: Vec<String>,
     /// Whether the name is a ward number ("Phường 5" → "5").
-    numeric: bool,
+    pub numeric: bool,
 }
 
 /// Districts, communes and the mapping between the two generations, indexed by name.
@@ -99,8 +92,8 @@ pub struct Gazetteer {
     pub(crate) old_communes: Vec<OldCommune>,
     pub(crate) new_communes: Vec<NewCommune>,
     /// Folded bare name ("my yen") → the units with that name.
-    names: HashMap<String, Vec<NameEntry>>,
-    max_name_words: usize,
+    pub(super) names: HashMap<String, Vec<NameEntry>>,
+    pub(super) max_name_words: usize,
     /// Mapping rows that named a unit this gazetteer does not know (kept for `check-config`).
     skipped_mapping_rows: usize,
 }
@@ -111,10 +104,6 @@ const DISTRICT_PREFIXES: [(&str, DistrictKind); 4] = [
     ("huyện", DistrictKind::Huyen),
     ("quận", DistrictKind::Quan),
 ];
-
-/// Unit names that are also everyday phrases (folded): "an ninh" (security), "bình tâm" (calm),
-/// "tân lập" (newly founded). Without a prefix they count only when capitalised.
-const COMMON_WORD_NAMES: [&str; 3] = ["an ninh", "binh tam", "tan lap"];
 
 const COMMUNE_PREFIXES: [(&str, CommuneKind); 3] = [
     ("thị trấn", CommuneKind::ThiTran),
@@ -145,43 +134,157 @@ fn join_key(full_name: &str) -> String {
         .join(" ")
 }
 
-/// A tab-separated file with a header row, columns looked up by name.
-struct Tsv<'a> {
-    file: &'static str,
-    header: Vec<&'a str>,
-    rows: Vec<(usize, Vec<&'a str>)>,
+/// The pre-2025 table read: districts and their communes, with the keys the mapping table
+/// joins on.
+struct OldUnits {
+    districts: Vec<District>,
+    communes: Vec<OldCommune>,
+    district_by_key: HashMap<String, usize>,
+    commune_by_key: HashMap<(usize, String), usize>,
 }
 
-impl<'a> Tsv<'a> {
-    fn parse(file: &'static str, text: &'a str) -> Result<Self, GeoError> {
-        let mut lines = text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty());
-        let (_, header) = lines.next().ok_or(GeoError::Empty { file })?;
-        let header: Vec<&str> = header.trim_start_matches('\u{feff}').split('\t').collect();
-        let rows = lines
-            .map(|(i, l)| (i + 1, l.trim_end_matches('\r').split('\t').collect()))
-            .collect();
-        Ok(Tsv { file, header, rows })
+impl OldUnits {
+    fn read(tsv: &str) -> Result<Self, GeoError> {
+        let table = Tsv::parse("old units", tsv)?;
+        let (c_dcode, c_dname) = (
+            table.column("district_code")?,
+            table.column("district_full_name")?,
+        );
+        let (c_wcode, c_wname) = (table.column("ward_code")?, table.column("ward_full_name")?);
+        let mut units = OldUnits {
+            districts: Vec::new(),
+            communes: Vec::new(),
+            district_by_key: HashMap::new(),
+            commune_by_key: HashMap::new(),
+        };
+        let mut district_by_code: HashMap<String, usize> = HashMap::new();
+        for (line, row) in &table.rows {
+            let dcode = table.cell(*line, row, c_dcode)?;
+            let dname = table.cell(*line, row, c_dname)?;
+            let district = match district_by_code.get(dcode) {
+                Some(&i) => i,
+                None => {
+                    let kind = kind_of(&table, *line, dname, &DISTRICT_PREFIXES)?;
+                    let i = units.add_district(dcode, dname, kind);
+                    district_by_code.insert(dcode.to_string(), i);
+                    i
+                }
+            };
+            let wname = table.cell(*line, row, c_wname)?;
+            let kind = kind_of(&table, *line, wname, &COMMUNE_PREFIXES)?;
+            units.communes.push(OldCommune {
+                code: table.cell(*line, row, c_wcode)?.to_string(),
+                full_name: crate::text::nfc(wname),
+                kind,
+                district,
+                successors: Vec::new(),
+            });
+            units
+                .commune_by_key
+                .insert((district, join_key(wname)), units.communes.len() - 1);
+        }
+        Ok(units)
     }
 
-    fn column(&self, name: &'static str) -> Result<usize, GeoError> {
-        self.header
-            .iter()
-            .position(|h| h.trim() == name)
-            .ok_or(GeoError::MissingColumn {
-                file: self.file,
-                column: name,
-            })
+    fn add_district(&mut self, code: &str, name: &str, kind: DistrictKind) -> usize {
+        self.districts.push(District {
+            code: code.to_string(),
+            full_name: crate::text::nfc(name),
+            kind,
+        });
+        let i = self.districts.len() - 1;
+        self.district_by_key.insert(join_key(name), i);
+        i
     }
+}
 
-    fn cell(&self, line: usize, row: &[&'a str], col: usize) -> Result<&'a str, GeoError> {
-        row.get(col).map(|c| c.trim()).ok_or(GeoError::BadRow {
-            file: self.file,
+/// The post-2025 table read: the new communes, with the key the mapping table joins on.
+struct NewUnits {
+    communes: Vec<NewCommune>,
+    by_key: HashMap<String, usize>,
+}
+
+impl NewUnits {
+    fn read(tsv: &str) -> Result<Self, GeoError> {
+        let table = Tsv::parse("new units", tsv)?;
+        let (c_code, c_name) = (table.column("ward_code")?, table.column("ward_full_name")?);
+        let mut units = NewUnits {
+            communes: Vec::new(),
+            by_key: HashMap::new(),
+        };
+        for (line, row) in &table.rows {
+            let name = table.cell(*line, row, c_name)?;
+            let kind = kind_of(&table, *line, name, &COMMUNE_PREFIXES)?;
+            units.communes.push(NewCommune {
+                code: table.cell(*line, row, c_code)?.to_string(),
+                full_name: crate::text::nfc(name),
+                kind,
+                old_district: None,
+            });
+            units
+                .by_key
+                .insert(join_key(name), units.communes.len() - 1);
+        }
+        Ok(units)
+    }
+}
+
+/// The kind a unit's full name starts with, or the error naming the row.
+fn kind_of<K: Copy>(
+    table: &Tsv<'_>,
+    line: usize,
+    full_name: &str,
+    prefixes: &[(&str, K)],
+) -> Result<K, GeoError> {
+    split_prefix(full_name, prefixes)
+        .map(|(kind, _)| kind)
+        .ok_or_else(|| GeoError::UnknownPrefix {
+            file: table.file,
             line,
+            name: full_name.to_string(),
         })
+}
+
+/// Reads the old → new table into the successors of the old communes, and gives each new
+/// commune the old district all its predecessors shared. Returns the rows naming a unit the
+/// two other tables do not know.
+fn link_generations(tsv: &str, old: &mut OldUnits, new: &mut NewUnits) -> Result<usize, GeoError> {
+    let map = Tsv::parse("old-to-new mapping", tsv)?;
+    let (c_od, c_ow, c_nw) = (
+        map.column("old_district")?,
+        map.column("old_ward")?,
+        map.column("new_ward")?,
+    );
+    let mut skipped = 0;
+    let mut predecessors: Vec<Vec<usize>> = vec![Vec::new(); new.communes.len()];
+    for (line, row) in &map.rows {
+        let district = old
+            .district_by_key
+            .get(&join_key(map.cell(*line, row, c_od)?));
+        let commune = district.and_then(|&d| {
+            let key = join_key(map.cell(*line, row, c_ow).unwrap_or_default());
+            old.commune_by_key.get(&(d, key))
+        });
+        let successor = new.by_key.get(&join_key(map.cell(*line, row, c_nw)?));
+        match (commune, successor) {
+            (Some(&o), Some(&n)) => {
+                if !old.communes[o].successors.contains(&n) {
+                    old.communes[o].successors.push(n);
+                }
+                predecessors[n].push(o);
+            }
+            _ => skipped += 1,
+        }
     }
+    for (n, preds) in predecessors.iter().enumerate() {
+        let mut ds = preds.iter().map(|&o| old.communes[o].district);
+        if let Some(first) = ds.next() {
+            if ds.all(|d| d == first) {
+                new.communes[n].old_district = Some(first);
+            }
+        }
+    }
+    Ok(skipped)
 }
 
 impl Gazetteer {
@@ -194,117 +297,13 @@ impl Gazetteer {
         new_units_tsv: &str,
         old_to_new_tsv: &str,
     ) -> Result<Self, GeoError> {
-        let mut districts: Vec<District> = Vec::new();
-        let mut old_communes: Vec<OldCommune> = Vec::new();
-        let mut district_by_code: HashMap<String, usize> = HashMap::new();
-        let mut district_by_key: HashMap<String, usize> = HashMap::new();
-        let mut old_by_key: HashMap<(usize, String), usize> = HashMap::new();
-
-        let old = Tsv::parse("old units", old_units_tsv)?;
-        let (c_dcode, c_dname) = (
-            old.column("district_code")?,
-            old.column("district_full_name")?,
-        );
-        let (c_wcode, c_wname) = (old.column("ward_code")?, old.column("ward_full_name")?);
-        for (line, row) in &old.rows {
-            let dcode = old.cell(*line, row, c_dcode)?;
-            let dname = old.cell(*line, row, c_dname)?;
-            let district = match district_by_code.get(dcode) {
-                Some(&i) => i,
-                None => {
-                    let (kind, _) = split_prefix(dname, &DISTRICT_PREFIXES).ok_or_else(|| {
-                        GeoError::UnknownPrefix {
-                            file: old.file,
-                            line: *line,
-                            name: dname.to_string(),
-                        }
-                    })?;
-                    districts.push(District {
-                        code: dcode.to_string(),
-                        full_name: crate::text::nfc(dname),
-                        kind,
-                    });
-                    district_by_code.insert(dcode.to_string(), districts.len() - 1);
-                    district_by_key.insert(join_key(dname), districts.len() - 1);
-                    districts.len() - 1
-                }
-            };
-            let wname = old.cell(*line, row, c_wname)?;
-            let (kind, _) =
-                split_prefix(wname, &COMMUNE_PREFIXES).ok_or_else(|| GeoError::UnknownPrefix {
-                    file: old.file,
-                    line: *line,
-                    name: wname.to_string(),
-                })?;
-            old_communes.push(OldCommune {
-                code: old.cell(*line, row, c_wcode)?.to_string(),
-                full_name: crate::text::nfc(wname),
-                kind,
-                district,
-                successors: Vec::new(),
-            });
-            old_by_key.insert((district, join_key(wname)), old_communes.len() - 1);
-        }
-
-        let new = Tsv::parse("new units", new_units_tsv)?;
-        let (c_code, c_name) = (new.column("ward_code")?, new.column("ward_full_name")?);
-        let mut new_communes: Vec<NewCommune> = Vec::new();
-        let mut new_by_key: HashMap<String, usize> = HashMap::new();
-        for (line, row) in &new.rows {
-            let name = new.cell(*line, row, c_name)?;
-            let (kind, _) =
-                split_prefix(name, &COMMUNE_PREFIXES).ok_or_else(|| GeoError::UnknownPrefix {
-                    file: new.file,
-                    line: *line,
-                    name: name.to_string(),
-                })?;
-            new_communes.push(NewCommune {
-                code: new.cell(*line, row, c_code)?.to_string(),
-                full_name: crate::text::nfc(name),
-                kind,
-                old_district: None,
-            });
-            new_by_key.insert(join_key(name), new_communes.len() - 1);
-        }
-
-        let map = Tsv::parse("old-to-new mapping", old_to_new_tsv)?;
-        let (c_od, c_ow, c_nw) = (
-            map.column("old_district")?,
-            map.column("old_ward")?,
-            map.column("new_ward")?,
-        );
-        let mut skipped = 0;
-        let mut predecessors: Vec<Vec<usize>> = vec![Vec::new(); new_communes.len()];
-        for (line, row) in &map.rows {
-            let district = district_by_key.get(&join_key(map.cell(*line, row, c_od)?));
-            let old = district.and_then(|&d| {
-                let key = join_key(map.cell(*line, row, c_ow).unwrap_or_default());
-                old_by_key.get(&(d, key))
-            });
-            let new = new_by_key.get(&join_key(map.cell(*line, row, c_nw)?));
-            match (old, new) {
-                (Some(&o), Some(&n)) => {
-                    if !old_communes[o].successors.contains(&n) {
-                        old_communes[o].successors.push(n);
-                    }
-                    predecessors[n].push(o);
-                }
-                _ => skipped += 1,
-            }
-        }
-        for (n, preds) in predecessors.iter().enumerate() {
-            let mut ds = preds.iter().map(|&o| old_communes[o].district);
-            if let Some(first) = ds.next() {
-                if ds.all(|d| d == first) {
-                    new_communes[n].old_district = Some(first);
-                }
-            }
-        }
-
+        let mut old = OldUnits::read(old_units_tsv)?;
+        let mut new = NewUnits::read(new_units_tsv)?;
+        let skipped = link_generations(old_to_new_tsv, &mut old, &mut new)?;
         let mut gazetteer = Gazetteer {
-            districts,
-            old_communes,
-            new_communes,
+            districts: old.districts,
+            old_communes: old.communes,
+            new_communes: new.communes,
             names: HashMap::new(),
             max_name_words: 1,
             skipped_mapping_rows: skipped,
@@ -335,11 +334,7 @@ impl Gazetteer {
             if tokens.is_empty() {
                 continue;
             }
-            let folded = tokens
-                .iter()
-                .map(|t| t.folded.as_str())
-                .collect::<Vec<_>>()
-                .join(" ");
+            let folded = folded_key(&tokens);
             self.max_name_words = self.max_name_words.max(tokens.len());
             self.names.entry(folded).or_default().push(NameEntry {
                 unit,
@@ -404,647 +399,13 @@ impl Gazetteer {
         (old, new)
     }
 
-    fn unit_name(&self, unit: Unit) -> &str {
+    pub(super) fn unit_name(&self, unit: Unit) -> &str {
         match unit {
             Unit::District(i) => &self.districts[i].full_name,
             Unit::Old(i) => &self.old_communes[i].full_name,
             Unit::New(i) => &self.new_communes[i].full_name,
         }
     }
-
-    /// Match an address: names count with or without a prefix, in any case.
-    pub fn locate(&self, address: &str) -> Option<AdminMatch> {
-        self.analyse(address).admin
-    }
-
-    /// Match the place named in a description, which is mostly not about places: a name without
-    /// a prefix counts only when capitalised ("ở Bến Lức", not "tân hiệp phát").
-    pub fn locate_in_text(&self, text: &str) -> Option<AdminMatch> {
-        self.analyse_with(text, true).admin
-    }
-
-    /// The match of an address with the mentions it was built from.
-    pub fn analyse(&self, address: &str) -> Analysis {
-        self.analyse_with(address, false)
-    }
-
-    fn analyse_with(&self, text: &str, strict: bool) -> Analysis {
-        let tokens = tokenize(text);
-        let mentions = self.mentions(&tokens, text, strict);
-        // "huyện Châu Thành, tỉnh Trà Vinh": a namesake in another province.
-        let admin = if names_other_province(&tokens) {
-            None
-        } else {
-            self.resolve(&mentions)
-        };
-        let nfc = crate::text::nfc(text);
-        let mentions = mentions
-            .iter()
-            .map(|m| MentionReport {
-                text: nfc
-                    .get(tokens[m.prefix_start].start..tokens[m.end - 1].end)
-                    .unwrap_or_default()
-                    .to_string(),
-                prefix: m.prefix,
-                candidates: m
-                    .candidates
-                    .iter()
-                    .map(|(u, w)| (self.unit_name(*u).to_string(), (w * 100.0).round() / 100.0))
-                    .collect(),
-            })
-            .collect();
-        Analysis { admin, mentions }
-    }
-
-    fn mentions(&self, tokens: &[Token], text: &str, strict: bool) -> Vec<Mention> {
-        // In a text typed all in one case, capitals say nothing (except in strict mode).
-        let case_matters = strict
-            || (text.chars().any(char::is_uppercase) && text.chars().any(char::is_lowercase));
-        let mut found: Vec<Mention> = Vec::new();
-        let mut i = 0;
-        'outer: while i < tokens.len() {
-            let (prefix, prefix_len) = prefix_before(tokens, i);
-            let longest = self.max_name_words.min(tokens.len() - i);
-            for len in (1..=longest).rev() {
-                let window = &tokens[i..i + len];
-                // A name does not run across a comma or a full stop.
-                if window[..len - 1]
-                    .iter()
-                    .any(|t| !matches!(t.gap_after, Gap::Space | Gap::Glued))
-                {
-                    continue;
-                }
-                let folded = window
-                    .iter()
-                    .map(|t| t.folded.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                let Some(entries) = self.names.get(&folded) else {
-                    continue;
-                };
-                if let Some(mention) = self.mention(window, i, prefix, entries, case_matters) {
-                    i += len;
-                    if let Some(mut m) = mention {
-                        m.prefix_start = m.start - prefix_len;
-                        found.push(m);
-                    }
-                    continue 'outer;
-                }
-            }
-            i += 1;
-        }
-        // An unprefixed name shared by a district and a commune ("Bến Lức") is the district,
-        // unless the text names its district with a prefix elsewhere.
-        let prefixed_district = found
-            .iter()
-            .any(|m| matches!(m.prefix, Prefix::District(_)));
-        for m in &mut found {
-            if m.prefix == Prefix::None
-                && m.candidates
-                    .iter()
-                    .any(|(u, _)| matches!(u, Unit::District(_)))
-                && m.candidates
-                    .iter()
-                    .any(|(u, _)| !matches!(u, Unit::District(_)))
-            {
-                m.candidates
-                    .retain(|(u, _)| matches!(u, Unit::District(_)) != prefixed_district);
-            }
-        }
-        found.retain(|m| !m.candidates.is_empty());
-        found
-    }
-
-    /// A mention of one of `entries` spelled by `window`. `None`: the words do not make a
-    /// mention here (try shorter). `Some(None)`: they are consumed but name no unit (a province,
-    /// a hamlet, a street).
-    fn mention(
-        &self,
-        window: &[Token],
-        start: usize,
-        prefix: Prefix,
-        entries: &[NameEntry],
-        case_matters: bool,
-    ) -> Option<Option<Mention>> {
-        match prefix {
-            Prefix::NonAdmin | Prefix::Province => return Some(None),
-            Prefix::None => {
-                // "Long An" without "phường" is the (former) province.
-                let province = window.len() == 2 && window[0].is("long") && window[1].is("an");
-                if province {
-                    return Some(None);
-                }
-                let capitalised = window.iter().all(|t| t.is_number || t.capitalised);
-                if case_matters && !capitalised {
-                    return None;
-                }
-                // Names that are also everyday words ("an ninh" = security) need a prefix or
-                // capitals even in a text typed all in lowercase.
-                let common_words = window
-                    .iter()
-                    .map(|t| t.folded.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                if !capitalised && COMMON_WORD_NAMES.contains(&common_words.as_str()) {
-                    return None;
-                }
-            }
-            _ => {}
-        }
-        let mut candidates: Vec<(Unit, f32, Quality, bool)> = Vec::new();
-        for entry in entries {
-            let quality = quality(window, &entry.toned);
-            let weight = match (prefix, entry.unit) {
-                (Prefix::None, _) if entry.numeric => continue,
-                // Other diacritics without a prefix are another word ("Thanh Hóa", the
-                // province, is not "Thạnh Hóa").
-                (Prefix::None, _) if quality == Quality::Loose => continue,
-                (Prefix::None, _) => 0.7,
-                (Prefix::District(Some(kind)), Unit::District(i))
-                    if kind != self.districts[i].kind =>
-                {
-                    0.8
-                }
-                (Prefix::District(_), Unit::District(_)) => 1.0,
-                (Prefix::District(_), _) => continue,
-                (Prefix::Commune(_), Unit::District(_)) => continue,
-                (Prefix::Commune(kind), Unit::Old(i)) => {
-                    kind_weight(kind, self.old_communes[i].kind)
-                }
-                (Prefix::Commune(kind), Unit::New(i)) => {
-                    kind_weight(kind, self.new_communes[i].kind)
-                }
-                _ => continue,
-            };
-            if entry.numeric && prefix != Prefix::Commune(Some(CommuneKind::Phuong)) {
-                continue;
-            }
-            candidates.push((
-                entry.unit,
-                weight * quality.factor(),
-                quality,
-                weight >= 1.0,
-            ));
-        }
-        // The unit whose kind the prefix names excludes namesakes of another kind: "xã Hậu
-        // Nghĩa" is the new commune, not the former "thị trấn Hậu Nghĩa".
-        if candidates.iter().any(|c| c.3) {
-            candidates.retain(|c| c.3 || prefix == Prefix::None);
-        }
-        // A spelling that matches exactly excludes those that match only without diacritics
-        // ("Bình Thành" is not "Bình Thạnh").
-        if candidates.iter().any(|c| c.2 != Quality::Loose) {
-            candidates.retain(|c| c.2 != Quality::Loose);
-        }
-        if candidates.is_empty() {
-            return None;
-        }
-        Some(Some(Mention {
-            prefix_start: start,
-            start,
-            end: start + window.len(),
-            prefix,
-            candidates: candidates.into_iter().map(|(u, w, _, _)| (u, w)).collect(),
-        }))
-    }
-
-    fn old_district_of(&self, unit: Unit) -> Option<usize> {
-        match unit {
-            Unit::District(d) => Some(d),
-            Unit::Old(o) => Some(self.old_communes[o].district),
-            Unit::New(n) => self.new_communes[n].old_district,
-        }
-    }
-
-    fn hypotheses(&self, unit: Unit) -> Vec<Place> {
-        match unit {
-            Unit::District(d) => vec![Place {
-                district: Some(d),
-                old: None,
-                new: None,
-            }],
-            Unit::Old(o) => {
-                let c = &self.old_communes[o];
-                if c.successors.is_empty() {
-                    return vec![Place {
-                        district: Some(c.district),
-                        old: Some(o),
-                        new: None,
-                    }];
-                }
-                c.successors
-                    .iter()
-                    .map(|&n| Place {
-                        district: Some(c.district),
-                        old: Some(o),
-                        new: Some(n),
-                    })
-                    .collect()
-            }
-            Unit::New(n) => vec![Place {
-                district: self.old_district_of(unit),
-                old: None,
-                new: Some(n),
-            }],
-        }
-    }
-
-    fn supports(&self, unit: Unit, place: &Place) -> bool {
-        match unit {
-            Unit::District(d) => place.district == Some(d),
-            Unit::Old(o) => {
-                place.old == Some(o)
-                    || (place.old.is_none()
-                        && place
-                            .new
-                            .is_some_and(|n| self.old_communes[o].successors.contains(&n)))
-            }
-            Unit::New(n) => place.new == Some(n),
-        }
-    }
-
-    /// One place from the equally supported hypotheses `top` (never empty), and whether the
-    /// choice was ambiguous.
-    fn settle(&self, top: &[Place], mentions: &[Mention]) -> (Place, bool) {
-        let agree = |places: &[Place], f: fn(&Place) -> Option<usize>| {
-            let v = f(&places[0]);
-            places.iter().all(|p| f(p) == v).then_some(v).flatten()
-        };
-        let district = agree(top, |p| p.district);
-        let olds: Vec<Place> = top.iter().filter(|p| p.old.is_some()).copied().collect();
-        let news: Vec<Place> = top
-            .iter()
-            .filter(|p| p.old.is_none() && p.new.is_some())
-            .copied()
-            .collect();
-        let mut top = top.to_vec();
-        if !olds.is_empty() && !news.is_empty() {
-            let district_named = mentions.iter().any(|m| {
-                m.candidates
-                    .iter()
-                    .any(|(u, _)| matches!(u, Unit::District(_)))
-            });
-            let old_ids: HashSet<usize> = olds.iter().filter_map(|p| p.old).collect();
-            let new_ids: HashSet<usize> = news.iter().filter_map(|p| p.new).collect();
-            if district_named {
-                // Districts were abolished in 2025: naming one marks an old-style address.
-                top = olds;
-            } else if old_ids.len() == 1 && new_ids.len() == 1 {
-                // One name, two units ("xã Vĩnh Thạnh": the old commune, now part of Tân Hưng,
-                // and the new commune of that name): record both readings.
-                let place = Place {
-                    district,
-                    old: old_ids.into_iter().next(),
-                    new: new_ids.into_iter().next(),
-                };
-                return (place, true);
-            } else if new_ids.len() == 1 {
-                // Several old namesakes but one new unit: the writer used the new name.
-                top = news;
-            }
-        }
-        let place = Place {
-            district: agree(&top, |p| p.district),
-            old: agree(&top, |p| p.old),
-            new: agree(&top, |p| p.new),
-        };
-        // A divided commune leaves its successor open: that is the data, not an ambiguity.
-        let ambiguous = top.iter().any(|p| {
-            p.district != place.district
-                || p.old != place.old
-                || (place.old.is_none() && p.new != place.new)
-        });
-        (place, ambiguous)
-    }
-
-    fn resolve(&self, mentions: &[Mention]) -> Option<AdminMatch> {
-        let mut places: Vec<Place> = mentions
-            .iter()
-            .flat_map(|m| m.candidates.iter())
-            .flat_map(|(u, _)| self.hypotheses(*u))
-            .collect();
-        places.sort_unstable();
-        places.dedup();
-        let score = |place: &Place| -> f32 {
-            mentions
-                .iter()
-                .map(|m| {
-                    m.candidates
-                        .iter()
-                        .filter(|(u, _)| self.supports(*u, place))
-                        .map(|(_, w)| *w)
-                        .fold(0.0_f32, f32::max)
-                })
-                .sum()
-        };
-        // Tie-break: the place more candidates agree with ("xã Khánh Hưng" is both the old
-        // commune and the new one of that name, so the old one's successor of that name wins).
-        let agreement = |place: &Place| -> f32 {
-            mentions
-                .iter()
-                .flat_map(|m| m.candidates.iter())
-                .filter(|(u, _)| self.supports(*u, place))
-                .map(|(_, w)| *w)
-                .sum()
-        };
-        let scored: Vec<(Place, f32, f32)> = places
-            .into_iter()
-            .map(|p| (p, score(&p), agreement(&p)))
-            .collect();
-        let best = scored.iter().map(|s| s.1).fold(0.0_f32, f32::max);
-        if best <= 0.0 {
-            return None;
-        }
-        let best_agreement = scored
-            .iter()
-            .filter(|s| s.1 >= best - 1e-4)
-            .map(|s| s.2)
-            .fold(0.0_f32, f32::max);
-        let mut top: Vec<Place> = scored
-            .iter()
-            .filter(|s| s.1 >= best - 1e-4 && s.2 >= best_agreement - 1e-4)
-            .map(|s| s.0)
-            .collect();
-        // Equal support: the more specific place that contains the other wins.
-        let all = top.clone();
-        top.retain(|p| !all.iter().any(|q| q != p && q.refines(p)));
-        let (place, ambiguous) = self.settle(&top, mentions);
-        if place.district.is_none() && place.old.is_none() && place.new.is_none() {
-            return None;
-        }
-        let mut confidence = (0.35 + 0.3 * best).min(0.97);
-        if place.old.is_none() && place.new.is_none() {
-            confidence *= 0.8;
-        }
-        if ambiguous {
-            confidence *= 0.7;
-        }
-        let district = place.district.map(|d| &self.districts[d]);
-        let old = place.old.map(|o| &self.old_communes[o]);
-        let new = place.new.map(|n| &self.new_communes[n]);
-        Some(AdminMatch {
-            old_district: district.map(|d| d.full_name.clone()),
-            old_district_code: district.map(|d| d.code.clone()),
-            old_commune: old.map(|c| c.full_name.clone()),
-            old_commune_code: old.map(|c| c.code.clone()),
-            new_commune: new.map(|c| c.full_name.clone()),
-            new_commune_code: new.map(|c| c.code.clone()),
-            confidence: (confidence * 100.0).round() / 100.0,
-        })
-    }
-}
-
-/// How closely the words spell the name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Quality {
-    /// Same letters, marks and tones (tone placement aside).
-    Exact,
-    /// Typed without any diacritics.
-    Plain,
-    /// Same letters, different marks: a typo or another place.
-    Loose,
-}
-
-impl Quality {
-    fn factor(self) -> f32 {
-        match self {
-            Quality::Exact => 1.0,
-            Quality::Plain => 0.9,
-            Quality::Loose => 0.6,
-        }
-    }
-}
-
-fn quality(window: &[Token], toned: &[String]) -> Quality {
-    // A name typed with marks on some words means the unmarked ones really have none
-    // ("Tân Thanh" is not "Tân Thạnh").
-    let typed_with_marks = window.iter().any(|t| t.marked);
-    let mut q = Quality::Exact;
-    for (t, want) in window.iter().zip(toned) {
-        if &t.toned == want {
-            continue;
-        }
-        if t.marked || typed_with_marks {
-            return Quality::Loose;
-        }
-        q = Quality::Plain;
-    }
-    q
-}
-
-fn kind_weight(said: Option<CommuneKind>, actual: CommuneKind) -> f32 {
-    match said {
-        Some(k) if k != actual => 0.8,
-        _ => 1.0,
-    }
-}
-
-/// Provinces and centrally governed cities other than Long An and Tây Ninh (folded, before and
-/// after the 2025 merger): many of them have districts and communes named like ours.
-const OTHER_PROVINCES: [&str; 61] = [
-    "an giang",
-    "ba ria vung tau",
-    "bac giang",
-    "bac kan",
-    "bac lieu",
-    "bac ninh",
-    "ben tre",
-    "binh dinh",
-    "binh duong",
-    "binh phuoc",
-    "binh thuan",
-    "ca mau",
-    "can tho",
-    "cao bang",
-    "da nang",
-    "dak lak",
-    "dak nong",
-    "dien bien",
-    "dong nai",
-    "dong thap",
-    "gia lai",
-    "ha giang",
-    "ha nam",
-    "ha noi",
-    "ha tinh",
-    "hai duong",
-    "hai phong",
-    "hau giang",
-    "ho chi minh",
-    "hoa binh",
-    "hue",
-    "hung yen",
-    "khanh hoa",
-    "kien giang",
-    "kon tum",
-    "lai chau",
-    "lam dong",
-    "lang son",
-    "lao cai",
-    "nam dinh",
-    "nghe an",
-    "ninh binh",
-    "ninh thuan",
-    "phu tho",
-    "phu yen",
-    "quang binh",
-    "quang nam",
-    "quang ngai",
-    "quang ninh",
-    "quang tri",
-    "soc trang",
-    "son la",
-    "thai binh",
-    "thai nguyen",
-    "thanh hoa",
-    "tien giang",
-    "tra vinh",
-    "tuyen quang",
-    "vinh long",
-    "vinh phuc",
-    "yen bai",
-];
-
-/// Whether the text places itself in another province: "tỉnh Trà Vinh", "TP. Hồ Chí Minh",
-/// "TP.HCM", "thành phố Cần Thơ".
-fn names_other_province(tokens: &[Token]) -> bool {
-    (0..tokens.len()).any(|i| {
-        let t = &tokens[i];
-        if matches!(t.folded.as_str(), "hcm" | "tphcm") {
-            return true;
-        }
-        let start = if t.is("tỉnh") || t.text == "tp" {
-            i + 1
-        } else if t.is("thành") && tokens.get(i + 1).is_some_and(|n| n.is("phố")) {
-            i + 2
-        } else {
-            return false;
-        };
-        (1..=4).any(|len| {
-            tokens.get(start..start + len).is_some_and(|words| {
-                let name = words
-                    .iter()
-                    .map(|w| w.folded.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                OTHER_PROVINCES.contains(&name.as_str())
-            })
-        })
-    })
-}
-
-/// What the word(s) before a name say it is. Markets and bridges ("chợ Bến Lức", "cầu Tân An")
-/// are named after the place they are in, so those words are not prefixes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "kind", content = "unit")]
-pub enum Prefix {
-    None,
-    District(Option<DistrictKind>),
-    Commune(Option<CommuneKind>),
-    /// "tỉnh Long An": a province, not a unit of the gazetteer.
-    Province,
-    /// "ấp", "khu phố", "đường"…: a name that is not an administrative unit.
-    NonAdmin,
-}
-
-fn prefix_before(tokens: &[Token], i: usize) -> (Prefix, usize) {
-    let two = |a: &str, b: &str| i >= 2 && tokens[i - 2].is(a) && tokens[i - 1].is(b);
-    if two("thị", "trấn") {
-        return (Prefix::Commune(Some(CommuneKind::ThiTran)), 2);
-    }
-    if two("thị", "xã") {
-        return (Prefix::District(Some(DistrictKind::ThiXa)), 2);
-    }
-    if two("thành", "phố") {
-        return (Prefix::District(Some(DistrictKind::ThanhPho)), 2);
-    }
-    if two("khu", "phố") || two("quốc", "lộ") || two("tỉnh", "lộ") || two("khu", "vực")
-    {
-        return (Prefix::NonAdmin, 2);
-    }
-    if i == 0 {
-        return (Prefix::None, 0);
-    }
-    let t = &tokens[i - 1];
-    let abbreviation =
-        matches!(t.gap_after, Gap::Dot | Gap::Glued) || t.text.chars().all(|c| c.is_uppercase());
-    let full: &[(&str, Prefix)] = &[
-        ("xã", Prefix::Commune(Some(CommuneKind::Xa))),
-        ("phường", Prefix::Commune(Some(CommuneKind::Phuong))),
-        ("huyện", Prefix::District(Some(DistrictKind::Huyen))),
-        ("quận", Prefix::District(Some(DistrictKind::Quan))),
-        ("tỉnh", Prefix::Province),
-        ("ấp", Prefix::NonAdmin),
-        ("đường", Prefix::NonAdmin),
-        ("hẻm", Prefix::NonAdmin),
-        ("kênh", Prefix::NonAdmin),
-        ("sông", Prefix::NonAdmin),
-        ("khóm", Prefix::NonAdmin),
-        ("tổ", Prefix::NonAdmin),
-    ];
-    for (word, prefix) in full {
-        if t.is(word) {
-            return (*prefix, 1);
-        }
-    }
-    // Short forms: "TT", "TP", "TX", "KP" as they are; one letter only with a dot or glued to a
-    // number ("P.5", "P5", "F5", "X. Mỹ Yên", "H. Đức Hòa").
-    let prefix = match t.text.as_str() {
-        "tt" => Prefix::Commune(Some(CommuneKind::ThiTran)),
-        "tp" => Prefix::District(Some(DistrictKind::ThanhPho)),
-        "tx" => Prefix::District(Some(DistrictKind::ThiXa)),
-        "kp" | "đ" => Prefix::NonAdmin,
-        "p" | "f" if abbreviation => Prefix::Commune(Some(CommuneKind::Phuong)),
-        "x" if matches!(t.gap_after, Gap::Dot) => Prefix::Commune(Some(CommuneKind::Xa)),
-        "h" if matches!(t.gap_after, Gap::Dot) => Prefix::District(Some(DistrictKind::Huyen)),
-        "q" if abbreviation => Prefix::District(Some(DistrictKind::Quan)),
-        _ => return (Prefix::None, 0),
-    };
-    (prefix, 1)
-}
-
-#[derive(Debug, Clone)]
-struct Mention {
-    /// First token of the prefix ("phường" of "phường 1"), or `start` without one.
-    prefix_start: usize,
-    start: usize,
-    end: usize,
-    prefix: Prefix,
-    candidates: Vec<(Unit, f32)>,
-}
-
-/// A place hypothesis: indices into the gazetteer's tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-struct Place {
-    district: Option<usize>,
-    old: Option<usize>,
-    new: Option<usize>,
-}
-
-impl Place {
-    /// `self` says everything `other` says, and more.
-    fn refines(&self, other: &Place) -> bool {
-        let covers = |a: Option<usize>, b: Option<usize>| b.is_none() || a == b;
-        covers(self.district, other.district)
-            && covers(self.old, other.old)
-            && covers(self.new, other.new)
-            && self != other
-    }
-}
-
-/// What the matcher found in a text: the match and the names it read.
-#[derive(Debug, Clone, Serialize)]
-pub struct Analysis {
-    pub admin: Option<AdminMatch>,
-    pub mentions: Vec<MentionReport>,
-}
-
-/// One name found in the text, with the units it could be and their weights.
-#[derive(Debug, Clone, Serialize)]
-pub struct MentionReport {
-    pub text: String,
-    pub prefix: Prefix,
-    pub candidates: Vec<(String, f32)>,
 }
 
 #[cfg(test)]
@@ -1063,20 +424,5 @@ mod tests {
         );
         assert_eq!(split_prefix("Ấp 3", &COMMUNE_PREFIXES), None);
         assert_eq!(join_key("Xã Mộc Hóa"), join_key("xã Mộc Hoá"));
-    }
-
-    #[test]
-    fn place_refinement() {
-        let a = Place {
-            district: Some(1),
-            old: Some(2),
-            new: Some(3),
-        };
-        let b = Place {
-            district: Some(1),
-            old: None,
-            new: Some(3),
-        };
-        assert!(a.refines(&b) && !b.refines(&a) && !a.refines(&a));
     }
 }

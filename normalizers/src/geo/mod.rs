@@ -9,23 +9,26 @@
 //! outlines of the 60 new communes, a point without an address is placed in its commune.
 //!
 //! # Layout
-//! - `fold`: word keys with and without diacritics (shared with `timephrase`).
-//! - `gazetteer`: units, names, and the address matcher.
+//! - `tsv`: the tab-separated tables of the data files.
+//! - `gazetteer`: units of both generations and the index of their names.
+//! - `matcher`: the address matcher (mentions, hypotheses, resolution) over the gazetteer.
 //! - `boundary`: the outline and the point-in-polygon test with a margin.
 //! - `tests_gazetteer`: the matcher over the shipped data (every unit, real address shapes).
 
 pub mod boundary;
-pub(crate) mod fold;
 pub mod gazetteer;
+pub mod matcher;
 #[cfg(test)]
 mod tests_gazetteer;
+mod tsv;
 
 use std::sync::OnceLock;
 
 use serde_json::json;
 
 pub use boundary::Boundary;
-pub use gazetteer::{Analysis, Gazetteer};
+pub use gazetteer::Gazetteer;
+pub use matcher::Analysis;
 
 use crate::report::{AdminMatch, Coordinates};
 

@@ -1,25 +1,12 @@
 //! The address matcher over the shipped gazetteer: every unit by its own name, and the shapes of
 //! real addresses (prefixes, short forms, no diacritics, both generations of names).
 
-use super::fold::tokenize;
 use super::Geo;
 use crate::report::AdminMatch;
+use crate::text::{strip_marks, tokenize};
 
 fn locate(text: &str) -> Option<AdminMatch> {
     Geo::embedded().locate(text)
-}
-
-/// Remove every diacritic but keep case and punctuation ("Xã Mỹ Yên" → "Xa My Yen").
-fn strip_marks(text: &str) -> String {
-    use unicode_normalization::UnicodeNormalization;
-    text.nfd()
-        .filter(|c| !matches!(c, '\u{0300}'..='\u{036F}'))
-        .map(|c| match c {
-            'đ' => 'd',
-            'Đ' => 'D',
-            c => c,
-        })
-        .collect()
 }
 
 fn old(m: &Option<AdminMatch>) -> Option<&str> {

@@ -7,7 +7,8 @@
 //! is `reject`, `needs_review` when any is `flag`, `accepted` otherwise.
 //!
 //! Checks are pure: everything they need that lives elsewhere (the clock, the block list, the
-//! open reports a duplicate could match) is handed in through [`Context`].
+//! open reports a duplicate could match) is handed in through [`Context`], which also holds what
+//! several checks share and is computed once (the text analysis, [`Context::analysis`]).
 //!
 //! # Layout
 //! - `code`: the stable codes, their default actions and sources.
@@ -19,12 +20,14 @@ mod code;
 pub use code::{Action, Code};
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::report::Report;
+use crate::vietnamese::{self, Analysis};
 
 /// Outcome of validation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -183,6 +186,9 @@ pub struct Context<'a> {
     /// Gazetteer and boundary (R-VAL-LOC); without them the location checks fall back to
     /// "coordinates or a non-trivial address".
     pub geo: Option<&'a crate::geo::Geo>,
+    /// The text analysis of the description, computed by the first check (or derivation step)
+    /// that asks for it: see [`Context::analysis`].
+    analysis: OnceLock<(String, Arc<Analysis>)>,
 }
 
 impl<'a> Context<'a> {
@@ -194,6 +200,23 @@ impl<'a> Context<'a> {
             duplicates: Vec::new(),
             duplicate_by_same_reporter: false,
             geo: None,
+            analysis: OnceLock::new(),
+        }
+    }
+
+    /// The text analysis of `report.content.text`. The six text checks and the derivation of
+    /// the language facts read the same description: it is analysed once per context. A
+    /// context reused for another report (another text) gets a fresh analysis, never the
+    /// first report's.
+    pub fn analysis(&self, report: &Report) -> Arc<Analysis> {
+        let text = report.content.text.as_str();
+        let (analysed, analysis) = self
+            .analysis
+            .get_or_init(|| (text.to_string(), Arc::new(vietnamese::analyse(text))));
+        if analysed == text {
+            Arc::clone(analysis)
+        } else {
+            Arc::new(vietnamese::analyse(text))
         }
     }
 }

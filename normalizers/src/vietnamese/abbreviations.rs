@@ -7,9 +7,9 @@
 //! they are ordinary words ("e ngại", "a dua").
 
 use super::lexicon::Lexicon;
-use super::tokens::{Shape, Token};
 use super::WordClass;
 use crate::report::{Abbreviation, AbbreviationKind};
+use crate::text::{Shape, Word};
 
 /// Words after which a single letter is a name of a part (lô B, khu A, tổ c), not a shortcut.
 const PART_WORDS: &[&str] = &[
@@ -97,7 +97,7 @@ fn joined_after(after: &str, has_next: bool) -> bool {
 /// shortcut that is also an unmarked word ("a", "lun") is a shortcut.
 pub fn find(
     lx: &Lexicon,
-    tokens: &[Token<'_>],
+    tokens: &[Word<'_>],
     classes: &[WordClass],
     accented_text: bool,
     shouting: bool,
@@ -151,8 +151,8 @@ pub fn find(
 /// The full form when `tok` is an administrative abbreviation.
 fn administrative(
     lx: &Lexicon,
-    tok: &Token<'_>,
-    next: Option<&Token<'_>>,
+    tok: &Word<'_>,
+    next: Option<&Word<'_>>,
     class: &WordClass,
 ) -> Option<String> {
     if tok.lower.chars().count() == 1 {
@@ -185,9 +185,9 @@ fn administrative(
 /// The full form when `tok` is a chat shortcut here.
 fn chat(
     lx: &Lexicon,
-    tok: &Token<'_>,
-    prev: Option<&Token<'_>>,
-    next: Option<&Token<'_>>,
+    tok: &Word<'_>,
+    prev: Option<&Word<'_>>,
+    next: Option<&Word<'_>>,
     accented_text: bool,
     shouting: bool,
 ) -> Option<String> {
@@ -246,7 +246,7 @@ fn chat(
 
 /// Teencode spellings of a marked word: "đúg" → "đúng", "chúg" → "chúng" (the n of -ng
 /// dropped), "ngèo" → "nghèo", "ngề" → "nghề" (ng for ngh before e, ê, i).
-fn teencode(lx: &Lexicon, tok: &Token<'_>) -> Option<String> {
+fn teencode(lx: &Lexicon, tok: &Word<'_>) -> Option<String> {
     let lower = tok.lower.as_str();
     if lower.is_ascii() || lx.is_syllable(lower) {
         return None;

@@ -3,10 +3,9 @@
 
 use std::collections::HashMap;
 
-use super::fold::strip_marks;
 use super::lexicon;
-use super::tokens::{tokenize, Shape};
 use crate::report::CategoryField;
+use crate::text::{strip_marks, Shape};
 
 /// Below this score nothing fits (one single-word keyword is enough: "ngập", "rác").
 const MIN_SCORE: f32 = 1.0;
@@ -16,7 +15,7 @@ const MIN_SCORE: f32 = 1.0;
 pub fn suggest_category(text: &str) -> Option<(CategoryField, Option<String>, f32)> {
     let lx = lexicon::get();
     let text = crate::text::nfc(text);
-    let tokens = tokenize(&text);
+    let tokens = crate::text::words(&text);
     let words: Vec<&str> = tokens.iter().map(|t| t.lower.as_str()).collect();
     // Words typed without marks are matched against the unaccented keywords only.
     let bare: Vec<String> = tokens

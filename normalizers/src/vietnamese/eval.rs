@@ -11,8 +11,8 @@
 
 use std::collections::BTreeMap;
 
-use super::fold::strip_marks;
 use super::lexicon;
+use crate::text::strip_marks;
 use crate::validate::Code;
 
 /// The figures of one evaluation run.

@@ -6,8 +6,8 @@ use std::sync::LazyLock;
 
 use serde::Deserialize;
 
-use super::fold::{split_tone, strip_marks};
 use crate::report::CategoryField;
+use crate::text::{split_tone, strip_marks};
 
 const SYLLABLES: &str = include_str!("../../data/vietnamese/syllables.txt");
 const CHAT: &str = include_str!("../../data/vietnamese/chat_abbreviations.tsv");
@@ -387,36 +387,77 @@ fn tokenisable(phrase: &str) -> bool {
     phrase.chars().all(|c| c.is_alphanumeric() || c == ' ')
 }
 
+/// A listed word or phrase as tokens compare it: NFC, lowercase.
+fn listed(line: &str) -> String {
+    crate::text::nfc(line).to_lowercase()
+}
+
 fn build() -> Lexicon {
-    // The list also holds the names of the consonant letters ("b", "k", "r"): as words they
-    // are shortcuts, not syllables.
-    let syllables: HashSet<String> = lines(SYLLABLES)
-        .map(|s| crate::text::nfc(s).to_lowercase())
+    let syllables = syllables();
+    let (formal, formal_lower) = formal_abbreviations();
+    let mut lexicon = Lexicon {
+        stripped: syllables.iter().map(|s| strip_marks(s)).collect(),
+        shapes: syllables
+            .iter()
+            .map(|s| (split_tone(s), s.clone()))
+            .collect(),
+        syllables,
+        chat: chat_abbreviations(),
+        formal,
+        formal_lower,
+        unmarked_common: lines(UNMARKED_COMMON).map(str::to_lowercase).collect(),
+        loanwords: lines(LOANWORDS).map(str::to_lowercase).collect(),
+        english: ENGLISH.iter().copied().collect(),
+        offensive: PhraseIndex::default(),
+        complaint: PhraseIndex::default(),
+        defamation: PhraseIndex::default(),
+        categories: PhraseIndex::default(),
+        categories_unaccented: PhraseIndex::default(),
+        subcategories: Vec::new(),
+    };
+    lexicon.offensive = offensive_terms(&lexicon);
+    lexicon.complaint = complaint_terms(&lexicon.syllables);
+    lexicon.defamation = defamation_terms();
+    let (categories, categories_unaccented, subcategories) = categories();
+    lexicon.categories = categories;
+    lexicon.categories_unaccented = categories_unaccented;
+    lexicon.subcategories = subcategories;
+    lexicon
+}
+
+/// The syllable list. It also holds the names of the consonant letters ("b", "k", "r"): as
+/// words they are shortcuts, not syllables, so one-letter entries other than vowels are left out.
+fn syllables() -> HashSet<String> {
+    lines(SYLLABLES)
+        .map(listed)
         .filter(|s| {
             s.chars().count() > 1
                 || s.chars()
                     .all(|c| "aeiouyàáảãạèéẻẽẹìíỉĩịòóỏõọùúủũụỳýỷỹỵ".contains(c))
         })
-        .collect();
-    let stripped = syllables.iter().map(|s| strip_marks(s)).collect();
-    let shapes = syllables
-        .iter()
-        .map(|s| (split_tone(s), s.clone()))
-        .collect();
+        .collect()
+}
 
+/// Chat shortcuts: `word<TAB>full form`, keyed lowercase.
+fn chat_abbreviations() -> HashMap<String, Expansion> {
     let mut chat = HashMap::new();
     for line in lines(CHAT) {
         let mut cols = line.split('\t');
         if let (Some(word), Some(full)) = (cols.next(), cols.next()) {
             chat.insert(
-                crate::text::nfc(word).to_lowercase(),
+                listed(word),
                 Expansion {
                     full_form: full.to_string(),
                 },
             );
         }
     }
+    chat
+}
 
+/// Administrative abbreviations (`ABBR: full form, variants…`) with capitals, as listed and
+/// lowercased; the first listing of an abbreviation wins.
+fn formal_abbreviations() -> (HashMap<String, Expansion>, HashMap<String, Expansion>) {
     let mut formal = HashMap::new();
     let mut formal_lower = HashMap::new();
     for line in lines(FORMAL) {
@@ -436,34 +477,17 @@ fn build() -> Lexicon {
             }
         }
     }
+    (formal, formal_lower)
+}
 
-    let loanwords = lines(LOANWORDS).map(str::to_lowercase).collect();
-    let english = ENGLISH.iter().copied().collect();
-
-    let mut lexicon = Lexicon {
-        syllables,
-        stripped,
-        shapes,
-        chat,
-        formal,
-        formal_lower,
-        unmarked_common: lines(UNMARKED_COMMON).map(str::to_lowercase).collect(),
-        loanwords,
-        english,
-        offensive: PhraseIndex::default(),
-        complaint: PhraseIndex::default(),
-        defamation: PhraseIndex::default(),
-        categories: PhraseIndex::default(),
-        categories_unaccented: PhraseIndex::default(),
-        subcategories: Vec::new(),
-    };
-
-    let ignore: HashSet<String> = lines(OFFENSIVE_IGNORE)
-        .map(|l| crate::text::nfc(l).to_lowercase())
-        .collect();
+/// The offensive list, minus the ignored phrases; the ignored compounds that contain a listed
+/// word are indexed as innocent so that the word inside them is not taken alone. Needs the
+/// syllables to mark unmarked phrases that are also ordinary words as ambiguous.
+fn offensive_terms(lexicon: &Lexicon) -> PhraseIndex<RuleTerm> {
+    let ignore: HashSet<String> = lines(OFFENSIVE_IGNORE).map(listed).collect();
     let mut offensive = PhraseIndex::default();
     for phrase in lines(OFFENSIVE) {
-        let phrase = crate::text::nfc(phrase).to_lowercase();
+        let phrase = listed(phrase);
         if ignore.contains(&phrase) || !tokenisable(&phrase) {
             continue;
         }
@@ -477,11 +501,9 @@ fn build() -> Lexicon {
             },
         );
     }
-    let listed: HashSet<String> = lines(OFFENSIVE)
-        .map(|l| crate::text::nfc(l).to_lowercase())
-        .collect();
+    let listed_phrases: HashSet<String> = lines(OFFENSIVE).map(listed).collect();
     for phrase in &ignore {
-        if phrase.contains(' ') && !listed.contains(phrase) {
+        if phrase.contains(' ') && !listed_phrases.contains(phrase) {
             offensive.insert(
                 phrase,
                 RuleTerm {
@@ -492,11 +514,15 @@ fn build() -> Lexicon {
             );
         }
     }
-    lexicon.offensive = offensive;
+    offensive
+}
 
+/// Complaint terms, each also under its unmarked spelling (ambiguous when every word of that
+/// spelling is itself a syllable: "to cao").
+fn complaint_terms(syllables: &HashSet<String>) -> PhraseIndex<RuleTerm> {
     let mut complaint = PhraseIndex::default();
     for phrase in lines(COMPLAINT) {
-        let phrase = crate::text::nfc(phrase).to_lowercase();
+        let phrase = listed(phrase);
         complaint.insert(
             &phrase,
             RuleTerm {
@@ -507,9 +533,7 @@ fn build() -> Lexicon {
         );
         let bare = strip_marks(&phrase);
         if bare != phrase {
-            let ambiguous = bare
-                .split_whitespace()
-                .all(|w| lexicon.syllables.contains(w));
+            let ambiguous = bare.split_whitespace().all(|w| syllables.contains(w));
             complaint.insert(
                 &bare,
                 RuleTerm {
@@ -520,11 +544,14 @@ fn build() -> Lexicon {
             );
         }
     }
-    lexicon.complaint = complaint;
+    complaint
+}
 
+/// Insults and accusations that make a mention of a person suspected defamation.
+fn defamation_terms() -> PhraseIndex<RuleTerm> {
     let mut defamation = PhraseIndex::default();
     for phrase in lines(DEFAMATION) {
-        let phrase = crate::text::nfc(phrase).to_lowercase();
+        let phrase = listed(phrase);
         defamation.insert(
             &phrase,
             RuleTerm {
@@ -534,27 +561,38 @@ fn build() -> Lexicon {
             },
         );
     }
-    lexicon.defamation = defamation;
+    defamation
+}
 
+/// The category keywords (with marks and unmarked), weighted by their number of words, and the
+/// sub-categories they point to.
+fn categories() -> (
+    PhraseIndex<CategoryKeyword>,
+    PhraseIndex<CategoryKeyword>,
+    Vec<Subcategory>,
+) {
+    let mut keywords = PhraseIndex::default();
+    let mut unaccented = PhraseIndex::default();
+    let mut subcategories = Vec::new();
     // The file is part of the source tree and checked by a unit test: a broken file is a
     // build defect, not an input error, so it leaves the category lists empty here.
     let file: CategoryFile =
         serde_json::from_str(CATEGORIES).unwrap_or(CategoryFile { fields: Vec::new() });
     for field in file.fields {
         for sub in field.subcategories {
-            let index = lexicon.subcategories.len();
+            let index = subcategories.len();
             for keyword in &sub.keywords {
-                let keyword = crate::text::nfc(keyword).to_lowercase();
+                let keyword = listed(keyword);
                 let weight = keyword.split_whitespace().count() as f32;
                 let payload = CategoryKeyword {
                     subcategory: index,
                     weight,
                 };
                 let bare = strip_marks(&keyword);
-                lexicon.categories.insert(&keyword, payload.clone());
-                lexicon.categories_unaccented.insert(&bare, payload);
+                keywords.insert(&keyword, payload.clone());
+                unaccented.insert(&bare, payload);
             }
-            lexicon.subcategories.push(Subcategory {
+            subcategories.push(Subcategory {
                 field: field.field,
                 field_name: field.name.clone(),
                 id: sub.id,
@@ -562,7 +600,7 @@ fn build() -> Lexicon {
             });
         }
     }
-    lexicon
+    (keywords, unaccented, subcategories)
 }
 
 static LEXICON: LazyLock<Lexicon> = LazyLock::new(build);

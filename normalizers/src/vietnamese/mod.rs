@@ -11,8 +11,7 @@
 //! answer as precomposed text.
 //!
 //! # Layout
-//! - `fold`: marks, tones, Telex and VNI keystroke decoding.
-//! - `tokens`: word tokens with the separators around them.
+//! - `keystrokes`: Telex and VNI keystroke decoding (marks, tones and words: [`crate::text`]).
 //! - `lexicon`: the shipped word lists (`data/vietnamese/`), parsed once.
 //! - `abbreviations`: chat and administrative abbreviations (viết tắt).
 //! - `rules`: complaint/denunciation, offensive words, suspected defamation.
@@ -22,23 +21,76 @@
 mod abbreviations;
 mod category;
 pub mod eval;
-mod fold;
+mod keystrokes;
 mod lexicon;
 mod rules;
-mod tokens;
 
+// Kept on this path for the callers that import it from here (duplicate fingerprints).
+pub use crate::text::strip_marks;
 pub use category::{field_name, subcategory_name, suggest_category};
-pub use fold::strip_marks;
 
 use serde_json::json;
 
 use crate::report::{Abbreviation, AbbreviationKind, LanguageFacts};
+use crate::text::{is_latin, is_marked_letter, Shape, Word};
 use crate::validate::{Action, Code};
 use lexicon::Lexicon;
-use tokens::{Shape, Token};
 
-/// Share of marked words below which a Vietnamese text counts as typed without marks.
+/// Share of marked words below which a Vietnamese text counts as typed without marks. Low
+/// enough that a marked text with a few unmarked names, units or loanwords still passes.
 const MIN_DIACRITIC_RATIO: f32 = 0.3;
+
+/// Share of marked words from which a text counts as written with its marks: half, so that
+/// the unmarked words are the exception (then "to cao", "cao lon" are read as the marked
+/// text's own words, and a keystroke in a mostly unmarked text is not forgiven).
+const ACCENTED_TEXT_RATIO: f32 = 0.5;
+
+/// Marked words needed before a text is judged written with marks: one marked word may be a
+/// name pasted in.
+const MIN_ACCENTED_WORDS: usize = 2;
+
+/// Words without marks quoted back to the citizen as examples: enough to show the problem,
+/// short enough for a chat message.
+const MAX_UNACCENTED_EXAMPLES: usize = 5;
+
+/// Non-Latin letters from which a text may be in another script (one stray symbol is not).
+const MIN_OTHER_SCRIPT_LETTERS: usize = 2;
+
+/// Below this many judged words (Vietnamese or foreign) a text is too short to call foreign
+/// unless it has [`MIN_FOREIGN_WORDS_SHORT`] foreign words and nothing Vietnamese ("ok", "hi").
+const MIN_WORDS_TO_JUDGE_LANGUAGE: usize = 3;
+
+/// Foreign words that make a short text with no Vietnamese word foreign.
+const MIN_FOREIGN_WORDS_SHORT: usize = 2;
+
+/// Strong keystroke words (letter-shape keys typed raw) that alone make a text lack marks: two
+/// cannot be a coincidence of spelling.
+const MIN_STRONG_KEYSTROKES: usize = 2;
+
+/// Judged words needed before the share of marked words means anything.
+const MIN_JUDGED_WORDS: usize = 2;
+
+/// Judged words from which a single suspect unmarked syllable ("khong") is enough.
+const MIN_JUDGED_WORDS_ONE_SUSPECT: usize = 3;
+
+/// Suspect unmarked syllables ("khong", "nhung", "toi") that make a short text lack marks.
+const MIN_SUSPECT_PLAIN: usize = 2;
+
+/// Unmarked syllables that make a text lack marks even when each is valid unmarked: a long
+/// text never happens to avoid every mark.
+const MIN_PLAIN_WORDS: usize = 8;
+
+/// Letter words from which a text written mostly in capitals counts as shouting.
+const MIN_SHOUTING_WORDS: usize = 3;
+
+/// Share of capitalised words (in tenths) from which a text counts as shouting: 70 %.
+const SHOUTING_TENTHS: usize = 7;
+
+/// Letters of an acronym in capitals ("UB", "UBND"): one capital letter is an initial.
+const MIN_ACRONYM_LETTERS: usize = 2;
+
+/// Letters of a word read as Telex keystrokes: shorter words ("as", "of") are too ambiguous.
+const MIN_TELEX_LETTERS: usize = 3;
 
 /// What one word is.
 #[derive(Debug, Clone, PartialEq)]
@@ -194,7 +246,7 @@ pub fn analyse(text: &str) -> Analysis {
         _ => std::borrow::Cow::Owned(crate::text::nfc(text)),
     };
     let lx = lexicon::get();
-    let tokens = tokens::tokenize(&text);
+    let tokens = crate::text::words(&text);
     let shouting = is_shouting(&tokens);
     let classes: Vec<WordClass> = tokens.iter().map(|t| classify(lx, t, shouting)).collect();
 
@@ -210,7 +262,7 @@ pub fn analyse(text: &str) -> Analysis {
             a.words += 1;
         }
         for c in tok.text.chars().filter(|c| c.is_alphabetic()) {
-            if fold::is_latin(c) {
+            if is_latin(c) {
                 a.latin_letters += 1;
             } else {
                 a.other_script_letters += 1;
@@ -225,7 +277,7 @@ pub fn analyse(text: &str) -> Analysis {
                 }
                 if !lx.unmarked_common.contains(&tok.lower) && !lx.chat.contains_key(&tok.lower) {
                     plain_suspect += 1;
-                    if a.unaccented_examples.len() < 5
+                    if a.unaccented_examples.len() < MAX_UNACCENTED_EXAMPLES
                         && !a.unaccented_examples.contains(&tok.lower)
                     {
                         a.unaccented_examples.push(tok.lower.clone());
@@ -234,7 +286,9 @@ pub fn analyse(text: &str) -> Analysis {
             }
             WordClass::Stripped => {
                 a.stripped += 1;
-                if a.unaccented_examples.len() < 5 && !a.unaccented_examples.contains(&tok.lower) {
+                if a.unaccented_examples.len() < MAX_UNACCENTED_EXAMPLES
+                    && !a.unaccented_examples.contains(&tok.lower)
+                {
                     a.unaccented_examples.push(tok.lower.clone());
                 }
             }
@@ -274,70 +328,58 @@ pub fn analyse(text: &str) -> Analysis {
         a.accented as f32 / judged as f32
     };
 
-    a.is_vietnamese = if a.other_script_letters >= 2 && a.other_script_letters > a.latin_letters {
+    a.is_vietnamese = if a.other_script_letters >= MIN_OTHER_SCRIPT_LETTERS
+        && a.other_script_letters > a.latin_letters
+    {
         false
-    } else if vietnamese + a.foreign < 3 {
-        !(a.foreign >= 2 && vietnamese == 0)
+    } else if vietnamese + a.foreign < MIN_WORDS_TO_JUDGE_LANGUAGE {
+        !(a.foreign >= MIN_FOREIGN_WORDS_SHORT && vietnamese == 0)
     } else {
         a.foreign <= vietnamese
     };
 
     a.lacks_diacritics = a.is_vietnamese
-        && (strong_keys >= 2
-            || (strong_keys >= 1 && a.diacritic_ratio < 0.5)
-            || (judged >= 2
+        && (strong_keys >= MIN_STRONG_KEYSTROKES
+            || (strong_keys >= 1 && a.diacritic_ratio < ACCENTED_TEXT_RATIO)
+            || (judged >= MIN_JUDGED_WORDS
                 && a.diacritic_ratio < MIN_DIACRITIC_RATIO
                 && (a.stripped + weak_keys >= 1
-                    || plain_suspect >= 2
-                    || (plain_suspect >= 1 && judged >= 3)
-                    || plain >= 8)));
+                    || plain_suspect >= MIN_SUSPECT_PLAIN
+                    || (plain_suspect >= 1 && judged >= MIN_JUDGED_WORDS_ONE_SUSPECT)
+                    || plain >= MIN_PLAIN_WORDS)));
 
-    let accented_text = !a.lacks_diacritics && a.accented >= 2 && a.diacritic_ratio >= 0.5;
+    let accented_text = !a.lacks_diacritics
+        && a.accented >= MIN_ACCENTED_WORDS
+        && a.diacritic_ratio >= ACCENTED_TEXT_RATIO;
     if a.is_vietnamese {
         a.abbreviations = abbreviations::find(lx, &tokens, &classes, accented_text, shouting);
     }
     let lowers: Vec<&str> = tokens.iter().map(|t| t.lower.as_str()).collect();
-    a.complaint_terms =
-        rules::complaint_terms(lx, &lowers, a.lacks_diacritics || a.diacritic_ratio < 0.5);
+    a.complaint_terms = rules::complaint_terms(
+        lx,
+        &lowers,
+        a.lacks_diacritics || a.diacritic_ratio < ACCENTED_TEXT_RATIO,
+    );
     a.offensive_terms = rules::offensive_terms(lx, &tokens, accented_text);
     a.defamation = rules::defamation(lx, &tokens, &a.offensive_terms);
     a
 }
 
-thread_local! {
-    /// The last text analysed on this thread: the six text checks run one after another on
-    /// the same description, and analyse it once.
-    static LAST: std::cell::RefCell<Option<(String, std::sync::Arc<Analysis>)>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// [`analyse`], remembering the last text analysed on this thread.
-pub fn analysis_of(text: &str) -> std::sync::Arc<Analysis> {
-    LAST.with(|last| {
-        let mut last = last.borrow_mut();
-        if let Some((t, a)) = last.as_ref() {
-            if t == text {
-                return a.clone();
-            }
-        }
-        let a = std::sync::Arc::new(analyse(text));
-        *last = Some((text.to_string(), a.clone()));
-        a
-    })
-}
-
 /// Most letters are capitals: capitals then mean nothing (no acronyms, no names).
-fn is_shouting(tokens: &[Token<'_>]) -> bool {
-    let words: Vec<&Token<'_>> = tokens.iter().filter(|t| t.shape == Shape::Word).collect();
-    words.len() >= 3 && words.iter().filter(|t| t.is_uppercase()).count() * 10 >= words.len() * 7
+fn is_shouting(tokens: &[Word<'_>]) -> bool {
+    let words: Vec<&Word<'_>> = tokens.iter().filter(|t| t.shape == Shape::Word).collect();
+    words.len() >= MIN_SHOUTING_WORDS
+        && words.iter().filter(|t| t.is_uppercase()).count() * 10 >= words.len() * SHOUTING_TENTHS
 }
 
-fn classify(lx: &Lexicon, tok: &Token<'_>, shouting: bool) -> WordClass {
+fn classify(lx: &Lexicon, tok: &Word<'_>, shouting: bool) -> WordClass {
     let lower = tok.lower.as_str();
     match tok.shape {
         Shape::Number => return WordClass::Number,
         Shape::Mixed => {
-            return match fold::vni(lower).and_then(|(shape, tone)| lx.syllable_for(&shape, tone)) {
+            return match keystrokes::vni(lower)
+                .and_then(|(shape, tone)| lx.syllable_for(&shape, tone))
+            {
                 Some(s) if s != lower => WordClass::Keystrokes {
                     syllable: s.to_string(),
                     strong: true,
@@ -349,13 +391,9 @@ fn classify(lx: &Lexicon, tok: &Token<'_>, shouting: bool) -> WordClass {
     }
     if tok.text.is_ascii() {
         // No marks, no other script: the common case of unmarked words.
-    } else if tok
-        .text
-        .chars()
-        .any(|c| c.is_alphabetic() && !fold::is_latin(c))
-    {
+    } else if tok.text.chars().any(|c| c.is_alphabetic() && !is_latin(c)) {
         return WordClass::OtherScript;
-    } else if tok.text.chars().any(fold::is_marked_letter) {
+    } else if tok.text.chars().any(is_marked_letter) {
         return if lx.is_syllable(lower) {
             WordClass::Accented
         } else {
@@ -365,7 +403,7 @@ fn classify(lx: &Lexicon, tok: &Token<'_>, shouting: bool) -> WordClass {
     if lx.loanwords.contains(lower) {
         return WordClass::Loanword;
     }
-    if !shouting && tok.letters() >= 2 && tok.is_uppercase() {
+    if !shouting && tok.letters() >= MIN_ACRONYM_LETTERS && tok.is_uppercase() {
         return WordClass::Acronym;
     }
     if lx.is_syllable(lower) {
@@ -377,12 +415,12 @@ fn classify(lx: &Lexicon, tok: &Token<'_>, shouting: bool) -> WordClass {
     if lx.stripped.contains(lower) {
         return WordClass::Stripped;
     }
-    if tok.letters() >= 3 {
-        if let Some((shape, tone)) = fold::telex(lower) {
+    if tok.letters() >= MIN_TELEX_LETTERS {
+        if let Some((shape, tone)) = keystrokes::telex(lower) {
             if let Some(s) = lx.syllable_for(&shape, tone) {
                 return WordClass::Keystrokes {
                     syllable: s.to_string(),
-                    strong: shape.chars().any(fold::is_marked_letter),
+                    strong: shape.chars().any(is_marked_letter),
                 };
             }
         }

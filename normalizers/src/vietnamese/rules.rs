@@ -2,7 +2,7 @@
 //! (Đ7.6) and suspected defamation of a named person (Đ7.4). All match whole words.
 
 use super::lexicon::Lexicon;
-use super::tokens::{Shape, Token};
+use crate::text::{Shape, Word};
 
 /// Kinship and courtesy titles that, followed by a capitalised name, name a person.
 const PERSON_TITLES: &[&str] = &[
@@ -64,7 +64,7 @@ pub fn complaint_terms(lx: &Lexicon, words: &[&str], unaccented_text: bool) -> V
 
 /// Offensive words as written. `accented_text`: the writer uses marks elsewhere, so an
 /// unaccented spelling that is also an ordinary unmarked word ("cac", "buoi") is deliberate.
-pub fn offensive_terms(lx: &Lexicon, tokens: &[Token<'_>], accented_text: bool) -> Vec<String> {
+pub fn offensive_terms(lx: &Lexicon, tokens: &[Word<'_>], accented_text: bool) -> Vec<String> {
     let words: Vec<&str> = tokens.iter().map(|t| t.lower.as_str()).collect();
     let mut out: Vec<String> = Vec::new();
     let mut i = 0;
@@ -85,7 +85,7 @@ pub fn offensive_terms(lx: &Lexicon, tokens: &[Token<'_>], accented_text: bool) 
 }
 
 /// Where a person is mentioned: (first token, one past the last token, how they are named).
-fn mentions(tokens: &[Token<'_>]) -> Vec<(usize, usize, String)> {
+fn mentions(tokens: &[Word<'_>]) -> Vec<(usize, usize, String)> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < tokens.len() {
@@ -132,11 +132,11 @@ fn mentions(tokens: &[Token<'_>]) -> Vec<(usize, usize, String)> {
     out
 }
 
-fn join(tokens: &[Token<'_>]) -> String {
+fn join(tokens: &[Word<'_>]) -> String {
     tokens.iter().map(|t| t.text).collect::<Vec<_>>().join(" ")
 }
 
-fn sentence_break(tokens: &[Token<'_>], from: usize, to: usize) -> bool {
+fn sentence_break(tokens: &[Word<'_>], from: usize, to: usize) -> bool {
     tokens[from + 1..=to]
         .iter()
         .any(|t| t.before.contains(['.', '!', '?', '\n']))
@@ -145,7 +145,7 @@ fn sentence_break(tokens: &[Token<'_>], from: usize, to: usize) -> bool {
 /// Insults or accusations close to a named person or an office-holder, in the same sentence.
 pub fn defamation(
     lx: &Lexicon,
-    tokens: &[Token<'_>],
+    tokens: &[Word<'_>],
     offensive: &[String],
 ) -> Vec<(String, String)> {
     let words: Vec<&str> = tokens.iter().map(|t| t.lower.as_str()).collect();

@@ -1,13 +1,12 @@
 //! Content rules of Đ7, all flagged for the IOC by default: COMPLAINT_OR_DENUNCIATION
-//! (Đ1.1.b, Đ7.5), OFFENSIVE_CONTENT (Đ7.6), DEFAMATION_SUSPECTED (Đ7.4), from
-//! [`crate::vietnamese::analyse`].
+//! (Đ1.1.b, Đ7.5), OFFENSIVE_CONTENT (Đ7.6), DEFAMATION_SUSPECTED (Đ7.4), from the text
+//! analysis ([`Context::analysis`]).
 
 use serde_json::json;
 
 use crate::messages::text as msg;
 use crate::report::Report;
 use crate::validate::{Check, Code, Context, Hit};
-use crate::vietnamese::analysis_of;
 
 const FIELD: &str = "content.text";
 
@@ -19,8 +18,8 @@ impl Check for ComplaintOrDenunciation {
         Code::ComplaintOrDenunciation
     }
 
-    fn run(&self, report: &Report, _ctx: &Context<'_>, hits: &mut Vec<Hit>) {
-        let a = analysis_of(&report.content.text);
+    fn run(&self, report: &Report, ctx: &Context<'_>, hits: &mut Vec<Hit>) {
+        let a = ctx.analysis(report);
         if !a.complaint_terms.is_empty() {
             hits.push(
                 Hit::new(FIELD, msg::complaint_or_denunciation(&a.complaint_terms))
@@ -38,8 +37,8 @@ impl Check for OffensiveContent {
         Code::OffensiveContent
     }
 
-    fn run(&self, report: &Report, _ctx: &Context<'_>, hits: &mut Vec<Hit>) {
-        let a = analysis_of(&report.content.text);
+    fn run(&self, report: &Report, ctx: &Context<'_>, hits: &mut Vec<Hit>) {
+        let a = ctx.analysis(report);
         if !a.offensive_terms.is_empty() {
             hits.push(
                 Hit::new(FIELD, msg::OFFENSIVE_CONTENT)
@@ -57,8 +56,8 @@ impl Check for DefamationSuspected {
         Code::DefamationSuspected
     }
 
-    fn run(&self, report: &Report, _ctx: &Context<'_>, hits: &mut Vec<Hit>) {
-        let a = analysis_of(&report.content.text);
+    fn run(&self, report: &Report, ctx: &Context<'_>, hits: &mut Vec<Hit>) {
+        let a = ctx.analysis(report);
         if !a.defamation.is_empty() {
             let mentions: Vec<_> = a
                 .defamation

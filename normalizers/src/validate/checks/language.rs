@@ -1,5 +1,5 @@
 //! CONTENT_NO_DIACRITICS, CONTENT_ABBREVIATION, CONTENT_NOT_VIETNAMESE (Đ6.1: "sử dụng ngôn
-//! ngữ tiếng Việt, có dấu, không viết tắt"), from [`crate::vietnamese::analyse`].
+//! ngữ tiếng Việt, có dấu, không viết tắt"), from the text analysis ([`Context::analysis`]).
 //!
 //! A description too short to be one is CONTENT_MISSING's business: these checks stay silent
 //! on it. A text that is not Vietnamese gets only CONTENT_NOT_VIETNAMESE.
@@ -9,21 +9,21 @@ use serde_json::json;
 use crate::messages::text as msg;
 use crate::report::Report;
 use crate::validate::{Action, Check, Code, Context, Hit};
-use crate::vietnamese::{analysis_of, Analysis};
+use crate::vietnamese::Analysis;
 
 const FIELD: &str = "content.text";
 
 /// Fewer letters than this is left to CONTENT_MISSING.
 const MIN_LETTERS: usize = 3;
 
-fn analysed(report: &Report) -> Option<std::sync::Arc<Analysis>> {
+fn analysed(report: &Report, ctx: &Context<'_>) -> Option<std::sync::Arc<Analysis>> {
     let text = &report.content.text;
     let letters = text
         .chars()
         .filter(|c| c.is_alphabetic())
         .take(MIN_LETTERS)
         .count();
-    (letters >= MIN_LETTERS).then(|| analysis_of(text))
+    (letters >= MIN_LETTERS).then(|| ctx.analysis(report))
 }
 
 /// Vietnamese typed without marks, or as raw Telex/VNI keystrokes.
@@ -34,8 +34,10 @@ impl Check for NoDiacritics {
         Code::ContentNoDiacritics
     }
 
-    fn run(&self, report: &Report, _ctx: &Context<'_>, hits: &mut Vec<Hit>) {
-        let Some(a) = analysed(report) else { return };
+    fn run(&self, report: &Report, ctx: &Context<'_>, hits: &mut Vec<Hit>) {
+        let Some(a) = analysed(report, ctx) else {
+            return;
+        };
         if !a.is_vietnamese || !a.lacks_diacritics {
             return;
         }
@@ -62,8 +64,10 @@ impl Check for Abbreviations {
         Code::ContentAbbreviation
     }
 
-    fn run(&self, report: &Report, _ctx: &Context<'_>, hits: &mut Vec<Hit>) {
-        let Some(a) = analysed(report) else { return };
+    fn run(&self, report: &Report, ctx: &Context<'_>, hits: &mut Vec<Hit>) {
+        let Some(a) = analysed(report, ctx) else {
+            return;
+        };
         if !a.is_vietnamese {
             return;
         }
@@ -97,8 +101,10 @@ impl Check for NotVietnamese {
         Code::ContentNotVietnamese
     }
 
-    fn run(&self, report: &Report, _ctx: &Context<'_>, hits: &mut Vec<Hit>) {
-        let Some(a) = analysed(report) else { return };
+    fn run(&self, report: &Report, ctx: &Context<'_>, hits: &mut Vec<Hit>) {
+        let Some(a) = analysed(report, ctx) else {
+            return;
+        };
         if a.is_vietnamese {
             return;
         }

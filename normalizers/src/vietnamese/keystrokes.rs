@@ -1,67 +1,5 @@
-//! Letters and marks: stripping diacritics, splitting tone from shape, and decoding the raw
-//! keystrokes of the Telex and VNI input methods (typed with the input method switched off).
-
-use unicode_normalization::UnicodeNormalization;
-
-/// Combining marks of the five Vietnamese tones, in tone order 1..=5
-/// (sắc, huyền, hỏi, ngã, nặng), the order of the VNI keys 1..5.
-const TONE_MARKS: [char; 5] = ['\u{301}', '\u{300}', '\u{309}', '\u{303}', '\u{323}'];
-
-/// Tone number (0 = ngang, 1 sắc, 2 huyền, 3 hỏi, 4 ngã, 5 nặng) of a combining mark.
-fn tone_of_mark(c: char) -> Option<u8> {
-    TONE_MARKS
-        .iter()
-        .position(|m| *m == c)
-        .and_then(|i| u8::try_from(i + 1).ok())
-}
-
-/// Any Latin letter carrying a Vietnamese mark, or đ/Đ.
-pub fn is_marked_letter(c: char) -> bool {
-    if c == 'đ' || c == 'Đ' {
-        return true;
-    }
-    !c.is_ascii() && c.is_alphabetic() && is_latin(c) && c.nfd().nth(1).is_some()
-}
-
-/// Latin script letters (ASCII, Latin-1, Latin Extended A/B, Latin Extended Additional).
-pub fn is_latin(c: char) -> bool {
-    c.is_ascii_alphabetic()
-        || ('\u{C0}'..='\u{24F}').contains(&c)
-        || ('\u{1E00}'..='\u{1EFF}').contains(&c)
-}
-
-/// The word with every mark removed and đ → d ("Đường" → "Duong").
-pub fn strip_marks(s: &str) -> String {
-    s.nfd()
-        .filter(|c| !is_combining(*c))
-        .map(|c| match c {
-            'đ' => 'd',
-            'Đ' => 'D',
-            c => c,
-        })
-        .collect()
-}
-
-/// Removes the tone mark but keeps the letter shapes (â ă ê ô ơ ư đ): ("đường" → ("đương", 2)).
-pub fn split_tone(s: &str) -> (String, u8) {
-    let mut tone = 0;
-    let shape: String = s
-        .nfd()
-        .filter(|c| match tone_of_mark(*c) {
-            Some(t) => {
-                tone = t;
-                false
-            }
-            None => true,
-        })
-        .nfc()
-        .collect();
-    (shape, tone)
-}
-
-fn is_combining(c: char) -> bool {
-    ('\u{300}'..='\u{36F}').contains(&c)
-}
+//! Raw keystrokes of the Telex and VNI input methods, typed with the input method switched off
+//! ("dduwowngf", "d9u7o72ng"), decoded into the syllable meant.
 
 fn is_vowel(c: char) -> bool {
     matches!(
@@ -211,19 +149,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn strips_marks_and_stroke() {
-        assert_eq!(strip_marks("Đường Nguyễn Huệ"), "Duong Nguyen Hue");
-        assert_eq!(strip_marks("nước"), "nuoc");
-    }
-
-    #[test]
-    fn splits_tone_from_shape() {
-        assert_eq!(split_tone("đường"), ("đương".to_string(), 2));
-        assert_eq!(split_tone("nước"), ("nươc".to_string(), 1));
-        assert_eq!(split_tone("cho"), ("cho".to_string(), 0));
-    }
-
-    #[test]
     fn decodes_telex_keystrokes() {
         assert_eq!(telex("dduwowngf"), Some(("đương".into(), 2)));
         assert_eq!(telex("nuwowcs"), Some(("nươc".into(), 1)));
@@ -237,13 +162,5 @@ mod tests {
         assert_eq!(vni("to6i"), Some(("tôi".into(), 0)));
         assert_eq!(vni("m2"), None, "a unit, not a syllable");
         assert_eq!(vni("vtv3"), None);
-    }
-
-    #[test]
-    fn marked_letters() {
-        assert!(is_marked_letter('ư'));
-        assert!(is_marked_letter('Đ'));
-        assert!(!is_marked_letter('a'));
-        assert!(!is_marked_letter('中'));
     }
 }
