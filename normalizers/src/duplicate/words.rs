@@ -5,8 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use crate::report::AdminMatch;
-use crate::text::nfc;
-use crate::vietnamese::strip_marks;
+use crate::text::{nfc, strip_marks};
 
 /// Function words and courtesy formulas that say nothing about the problem. Compared with the
 /// word as written; a word typed without any mark is compared with their folded forms.

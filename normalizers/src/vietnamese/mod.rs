@@ -25,8 +25,6 @@ mod keystrokes;
 mod lexicon;
 mod rules;
 
-// Kept on this path for the callers that import it from here (duplicate fingerprints).
-pub use crate::text::strip_marks;
 pub use category::{field_name, subcategory_name, suggest_category};
 
 use serde_json::json;

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::pipeline;
 use crate::report::Coordinates;
+use crate::text::fold_phrase;
 use crate::validate::{Context, Finding, ValidationConfig, Validator, Verdict};
 
 use super::draft::{Draft, MediaRef, MAX_EVENTS};
@@ -171,7 +172,7 @@ pub enum Keyword {
 
 /// Recognise a keyword typed with or without diacritics ("Gửi", "gui", "Huỷ", "HỦY").
 pub fn keyword(text: &str) -> Option<Keyword> {
-    let folded = fold(text);
+    let folded = fold_phrase(text);
     let folded = folded.trim_matches(|c: char| !c.is_alphanumeric());
     match folded {
         "gui" | "gui di" | "xac nhan" | "dong y" | "gui phan anh" => Some(Keyword::Confirm),
@@ -180,21 +181,6 @@ pub fn keyword(text: &str) -> Option<Keyword> {
         "xin chao" | "chao" | "hi" | "hello" | "alo" | "chao ban" => Some(Keyword::Greeting),
         _ => None,
     }
-}
-
-/// Lowercase without Vietnamese diacritics, whitespace collapsed.
-fn fold(text: &str) -> String {
-    use unicode_normalization::UnicodeNormalization;
-    let stripped: String = text
-        .nfd()
-        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
-        .map(|c| match c {
-            'đ' | 'Đ' => 'd',
-            c => c,
-        })
-        .collect::<String>()
-        .to_lowercase();
-    stripped.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Apply one event to the conversation. `raw` is the event's exact body (kept for audit).
