@@ -15,6 +15,7 @@
 //! - `app`: normalizer of the app and portal API submissions.
 //! - `email`: normalizer of the email channel (.eml to report, attachments, reply address).
 //! - `pipeline`: derive, validate, record the verdict.
+//! - `secret`: [`secret::Secret`], a configuration value masked wherever it is printed.
 //! - `text`: small text helpers (NFC).
 //! - `vietnamese`: Vietnamese text analysis (diacritics, abbreviations, content rules, category).
 //! - `geo`: gazetteer of administrative units and the jurisdiction boundary (R-VAL-LOC).
@@ -32,6 +33,7 @@ pub mod media;
 pub mod messages;
 pub mod pipeline;
 pub mod report;
+pub mod secret;
 pub mod text;
 pub mod timephrase;
 pub mod validate;
