@@ -12,7 +12,7 @@ pub const MASK: &str = "***";
 
 /// A secret string. Empty means "not set" and is shown as empty, so that an operator can tell a
 /// missing secret from a masked one.
-#[derive(Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Default, PartialEq, Eq, Hash, schemars::JsonSchema)]
 pub struct Secret(String);
 
 impl Secret {
