@@ -161,7 +161,10 @@ fn check_config_shows_no_secret_from_any_section() {
     )
     .unwrap();
     let secrets = [
-        ("GATEWAY_REDIS_URL", "redis://:secret-redis-21@127.0.0.1:1/0"),
+        (
+            "GATEWAY_REDIS_URL",
+            "redis://:secret-redis-21@127.0.0.1:1/0",
+        ),
         ("GATEWAY_DUPLICATES__IDENTITY_PEPPER", "secret-pepper-22"),
         (
             "GATEWAY_API_KEYS",
