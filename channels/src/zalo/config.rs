@@ -126,7 +126,7 @@ impl ZaloConfig {
         if self.access_token.is_empty() && self.refresh_token.is_empty() {
             out.push(missing(
                 "zalo.access_token",
-                "and zalo.refresh_token is empty too: the OA cannot answer",
+                "so is zalo.refresh_token, the OA cannot answer",
             ));
         }
         for (key, base) in [
