@@ -18,7 +18,7 @@ use normalizers::report::{CaptureSource, CoordinatesSource, VerifiedBy};
 use normalizers::validate::Status;
 use reqwest::StatusCode;
 
-use crate::support::fake_zalo::{self, events, FakeZalo};
+use crate::support::fake_zalo::{events, FakeZalo};
 use crate::support::gateway::InProcess;
 use crate::support::redis::RedisServer;
 
@@ -56,18 +56,8 @@ impl Real {
             store: pipeline.store.clone(),
             claim_timeout: Duration::from_secs(5),
         });
-        let config = ZaloConfig {
-            app_id: fake_zalo::APP_ID.into(),
-            oa_secret_key: fake_zalo::OA_SECRET_KEY.into(),
-            app_secret: fake_zalo::APP_SECRET.into(),
-            access_token: fake_zalo::FIRST_ACCESS_TOKEN.into(),
-            refresh_token: fake_zalo::FIRST_REFRESH_TOKEN.into(),
-            api_base: fake.base_url(),
-            oauth_base: fake.base_url(),
-            graph_base: fake.base_url(),
-            media_hosts: vec!["127.0.0.1".into()],
-            ..ZaloConfig::default()
-        };
+        let config: ZaloConfig =
+            serde_json::from_value(fake.zalo_section()).expect("the fake's settings");
         let shutdown = CancellationToken::new();
         let ctx = ChannelContext {
             intake: pipeline.clone(),

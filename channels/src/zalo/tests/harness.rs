@@ -13,7 +13,7 @@ use crate::testing::{MemIntake, MemStore, Received};
 use crate::zalo::{self, ZaloChannel, ZaloConfig};
 use crate::CancellationToken;
 
-use super::fake_zalo::{self, FakeZalo};
+use super::fake_zalo::FakeZalo;
 
 pub type TestChannel = ZaloChannel<MemIntake, MemStore>;
 
@@ -43,17 +43,8 @@ impl Harness {
     pub async fn start_with(tune: impl FnOnce(&mut ZaloConfig)) -> Harness {
         let fake = FakeZalo::start().await;
         let mut config = ZaloConfig {
-            app_id: fake_zalo::APP_ID.into(),
-            oa_secret_key: fake_zalo::OA_SECRET_KEY.into(),
-            app_secret: fake_zalo::APP_SECRET.into(),
-            access_token: fake_zalo::FIRST_ACCESS_TOKEN.into(),
-            refresh_token: fake_zalo::FIRST_REFRESH_TOKEN.into(),
-            api_base: fake.base_url(),
-            oauth_base: fake.base_url(),
-            graph_base: fake.base_url(),
-            media_hosts: vec!["127.0.0.1".into()],
             dialogue_ttl_secs: 3600,
-            ..ZaloConfig::default()
+            ..serde_json::from_value(fake.zalo_section()).expect("the fake's settings")
         };
         tune(&mut config);
         let intake = Arc::new(MemIntake::new(t0()));
