@@ -276,17 +276,20 @@ pub async fn serve(mut config: Config) -> Result<(), ServeError> {
         running.push(channel);
     }
     let shutting_down = state.shutting_down.clone();
+    let stop = shutdown.clone();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             shutting_down.store(true, Ordering::Relaxed);
-            shutdown.cancel();
+            stop.cancel();
             tracing::info!("shutdown requested: finishing requests in flight");
         })
         .await;
     if let Err(e) = result {
         tracing::error!(error = %e, "server stopped with an error");
     }
+    // Also when the server stopped without a signal: the channels must not outlive it.
+    shutdown.cancel();
     for channel in running {
         if let Err(e) = channel.join().await {
             tracing::error!(error = %e, "channel task failed");
@@ -368,5 +371,35 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_api_keys_are_written_whole_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let path = ensure_api_keys(&mut config)
+            .unwrap()
+            .expect("keys generated");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let keys: Vec<&str> = config.api_keys.0.iter().map(|k| k.key.expose()).collect();
+        assert_eq!(keys.len(), 2);
+        for key in &keys {
+            assert_eq!(key.len(), 48);
+            assert!(text.contains(key), "{text}");
+        }
+        let mut again = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        ensure_api_keys(&mut again).unwrap();
+        assert_eq!(again.api_keys, config.api_keys);
     }
 }
