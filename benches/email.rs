@@ -18,14 +18,12 @@
 mod dovecot;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use channels::email::{self, CancellationToken, TlsMode};
+use channels::email::{self, TlsMode};
+use channels::{CancellationToken, ChannelConfig};
 use chrono::TimeZone;
 use futures_util::TryStreamExt;
-use gateway::pipeline::SharedPipeline;
-use gateway::store::ChannelStore;
 use normalizers::email::EmailOptions;
 use normalizers::report::{Channel, Envelope};
 
@@ -149,23 +147,15 @@ async fn gateway_to_queue(d: &dovecot::Dovecot, n: usize) -> Duration {
     let gw = gateway::server::build(config)
         .await
         .expect("gateway builds");
-    let pipeline = gw.state.pipeline.clone();
-    let store = Arc::new(ChannelStore {
-        store: pipeline.store.clone(),
-        claim_timeout: Duration::from_secs(60),
-    });
     let shutdown = CancellationToken::new();
+    let ctx = gateway::server::channel_context(&gw.state, "bench", shutdown.clone());
     let start = Instant::now();
-    let channel = email::spawn(
-        d.email_config(TlsMode::None),
-        Arc::new(SharedPipeline(pipeline)),
-        store.clone(),
-        store,
-        "bench".into(),
-        shutdown.clone(),
-    )
-    .expect("email channel");
-    while channel.stats.snapshot().fetched < n as u64 {
+    let channel = d
+        .email_config(TlsMode::None)
+        .build(&ctx)
+        .expect("email channel");
+    let stats = channel.email_stats.clone().expect("email stats");
+    while stats.snapshot().fetched < n as u64 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // The last message is moved once its disposition is known; wait for the mailbox to empty.
@@ -173,9 +163,9 @@ async fn gateway_to_queue(d: &dovecot::Dovecot, n: usize) -> Duration {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = start.elapsed();
-    let stats = channel.stats.snapshot();
+    let stats = stats.snapshot();
     shutdown.cancel();
-    let _ = channel.handle.await;
+    let _ = channel.join().await;
     assert_eq!(
         stats.ingested as usize, n,
         "every message became a report: {stats:?}"

@@ -227,22 +227,20 @@ async fn main() {
         store,
         claim_timeout: Duration::from_secs(60),
     });
-    let (_stop, shutdown) = tokio::sync::watch::channel(false);
     let config = ZaloConfig {
         app_id: APP_ID.into(),
         oa_secret_key: SECRET.into(),
         ..ZaloConfig::default()
     };
-    let channel = ZaloChannel::new(
-        config,
-        ValidationConfig::default(),
-        Arc::new(ClockIntake(clock)),
-        channel_store.clone(),
-        channel_store,
-        dir.path().to_path_buf(),
-        shutdown,
-    )
-    .expect("zalo channel");
+    let ctx = channels::ChannelContext {
+        intake: Arc::new(ClockIntake(clock)),
+        store: channel_store,
+        instance_id: "bench".into(),
+        shutdown: channels::CancellationToken::new(),
+        staging: dir.path().to_path_buf(),
+        validation: ValidationConfig::default(),
+    };
+    let channel = ZaloChannel::new(config, &ctx).expect("zalo channel");
     let webhook = format!("{}/v1/zalo/webhook", serve(zalo::router(channel)).await);
     let bare = serve(Router::new().route("/v1/zalo/webhook", post(|| async { StatusCode::OK })))
         .await

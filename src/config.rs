@@ -9,9 +9,12 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use channels::email::EmailConfig;
+use channels::zalo::ZaloConfig;
 use chrono::{DateTime, Utc};
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
+use normalizers::secret::Secret;
 use normalizers::validate::ValidationConfig;
 use serde::{Deserialize, Serialize};
 
@@ -24,12 +27,13 @@ pub struct Config {
     /// Folder of media, raw originals, the embedded queue and generated API keys.
     pub data_dir: PathBuf,
     /// Redis (or Valkey) URL; unset: the embedded queue in `data_dir`.
-    pub redis_url: Option<String>,
+    /// A password may sit in the URL: the whole value is a secret.
+    pub redis_url: Option<Secret>,
     /// API keys with their roles. Empty: `serve` generates one per role in `data_dir`.
     pub api_keys: ApiKeys,
     /// Start the clock at this instant instead of the system time (replays, tests).
     pub clock_start: Option<DateTime<Utc>>,
-    /// Identifier of this instance among several sharing one Redis (default: host name + pid).
+    /// Identifier of this instance among several sharing one Redis (default: the host name).
     pub instance_id: Option<String>,
     pub limits: Limits,
     pub queue: QueueConfig,
@@ -39,15 +43,11 @@ pub struct Config {
     pub geo: GeoConfig,
     /// Log format: `text` or `json`.
     pub log_format: LogFormat,
-    /// The email channel (`[email]`): read by `channels::email`.
-    pub email: Option<serde_json::Value>,
-    /// The Zalo channels (`[zalo]`): read by `channels::zalo`.
-    pub zalo: Option<serde_json::Value>,
-    /// Channel keys given by environment (`email.imap_host` → raw text), typed against the
-    /// channel's own configuration when it is built (ids longer than 2^53, numeric passwords and
-    /// user names must stay text).
-    #[serde(skip)]
-    pub channel_env: std::collections::BTreeMap<String, String>,
+    /// The email channel (`[email]`, `GATEWAY_IMAP_*`, `GATEWAY_SMTP_*`, `GATEWAY_MAIL_FROM`);
+    /// none when neither the file nor the environment has any of its keys.
+    pub email: Option<EmailConfig>,
+    /// The Zalo channels (`[zalo]`, `GATEWAY_ZALO_*`).
+    pub zalo: Option<ZaloConfig>,
 }
 
 impl Default for Config {
@@ -67,7 +67,6 @@ impl Default for Config {
             log_format: LogFormat::Text,
             email: None,
             zalo: None,
-            channel_env: Default::default(),
         }
     }
 }
@@ -192,7 +191,7 @@ impl std::str::FromStr for Role {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiKey {
     pub role: Role,
-    pub key: String,
+    pub key: Secret,
 }
 
 /// API keys, written in TOML as a list of `{role, key}` or, as in `GATEWAY_API_KEYS`, as
@@ -230,7 +229,7 @@ pub fn parse_api_keys(text: &str) -> Result<ApiKeys, String> {
         }
         keys.push(ApiKey {
             role: role.parse()?,
-            key: key.to_string(),
+            key: Secret::new(key),
         });
     }
     Ok(ApiKeys(keys))
@@ -242,6 +241,19 @@ pub enum ConfigError {
     Missing { path: PathBuf },
     #[error("invalid configuration: {0}")]
     Invalid(Box<figment::Error>),
+    /// A channel key given by the environment that its channel's configuration does not accept.
+    #[error("invalid configuration: {key} (from the environment): {source}")]
+    ChannelEnv {
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("invalid configuration: [{section}]: {source}")]
+    ChannelSection {
+        section: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// Environment keys (lowercase, without `GATEWAY_`) that belong to a channel section.
@@ -288,74 +300,105 @@ impl Config {
         let mut config: Config = figment
             .extract()
             .map_err(|e| ConfigError::Invalid(Box::new(e)))?;
+        let mut channel_env = std::collections::BTreeMap::new();
         for (name, value) in std::env::vars() {
             if let Some(key) = name.strip_prefix("GATEWAY_") {
                 let key = key.to_ascii_lowercase();
                 if is_channel_key(&key) {
-                    config.channel_env.insert(env_key(&key), value);
+                    channel_env.insert(env_key(&key), value);
                 }
             }
         }
+        config.email = channel_section(&figment, "email", &channel_env)?;
+        config.zalo = channel_section(&figment, "zalo", &channel_env)?;
         Ok(config)
-    }
-
-    /// The `[section]` table of a channel with its environment overrides, each typed like the
-    /// same key of `defaults` (the channel configuration's defaults serialised): numbers and
-    /// booleans are parsed, everything else stays text.
-    pub fn channel_section(
-        &self,
-        section: &str,
-        defaults: &serde_json::Value,
-    ) -> Result<serde_json::Value, String> {
-        let table = match section {
-            "email" => &self.email,
-            "zalo" => &self.zalo,
-            _ => &None,
-        };
-        let mut value = table.clone().unwrap_or_else(|| serde_json::json!({}));
-        let Some(obj) = value.as_object_mut() else {
-            return Err(format!("[{section}] must be a table"));
-        };
-        let prefix = format!("{section}.");
-        for (key, raw) in &self.channel_env {
-            let Some(field) = key.strip_prefix(&prefix) else {
-                continue;
-            };
-            // Optional numbers default to null: their names say what they are.
-            let numeric_name = ["_port", "_secs", "_bytes", "_attempts", "_per_hour", "_m"]
-                .iter()
-                .any(|suffix| field.ends_with(suffix));
-            let expected = match defaults.get(field) {
-                Some(serde_json::Value::Null) | None if numeric_name => {
-                    Some(&serde_json::Value::Number(0.into()))
-                }
-                other => other,
-            };
-            let typed = match expected {
-                Some(serde_json::Value::Number(_)) => raw
-                    .trim()
-                    .parse::<serde_json::Number>()
-                    .map(serde_json::Value::Number)
-                    .map_err(|_| format!("{section}.{field} must be a number, not `{raw}`"))?,
-                Some(serde_json::Value::Bool(_)) => match raw.trim() {
-                    "true" | "1" | "yes" => serde_json::Value::Bool(true),
-                    "false" | "0" | "no" => serde_json::Value::Bool(false),
-                    _ => {
-                        return Err(format!(
-                            "{section}.{field} must be true or false, not `{raw}`"
-                        ))
-                    }
-                },
-                _ => serde_json::Value::String(raw.clone()),
-            };
-            obj.insert(field.to_string(), typed);
-        }
-        Ok(value)
     }
 
     pub fn media_dir(&self) -> PathBuf {
         self.data_dir.join("media")
     }
+}
+
+/// A channel's section: its table in the file with the environment's `section.key` values over
+/// it. An environment value is raw text; it is given to the channel's own configuration as text
+/// first (ids longer than 2^53, numeric passwords and user names stay exact), and only when that
+/// field refuses text, as a number, then as a boolean. None when neither source has the section.
+fn channel_section<T: serde::de::DeserializeOwned>(
+    figment: &Figment,
+    section: &'static str,
+    env: &std::collections::BTreeMap<String, String>,
+) -> Result<Option<T>, ConfigError> {
+    let table = match figment.find_value(section) {
+        Ok(value) => Some(
+            value
+                .deserialize::<serde_json::Value>()
+                .map_err(|e| ConfigError::Invalid(Box::new(e)))?,
+        ),
+        Err(_) => None,
+    };
+    let prefix = format!("{section}.");
+    let overrides: Vec<(&str, &str)> = env
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix(&prefix)?, v.as_str())))
+        .collect();
+    with_overrides(section, table, &overrides)
+}
+
+fn with_overrides<T: serde::de::DeserializeOwned>(
+    section: &'static str,
+    table: Option<serde_json::Value>,
+    overrides: &[(&str, &str)],
+) -> Result<Option<T>, ConfigError> {
+    if table.is_none() && overrides.is_empty() {
+        return Ok(None);
+    }
+    let mut fields = match table {
+        Some(serde_json::Value::Object(fields)) => fields,
+        None => serde_json::Map::new(),
+        Some(_) => {
+            return Err(ConfigError::ChannelSection {
+                section,
+                source: serde::de::Error::custom("must be a table"),
+            })
+        }
+    };
+    for (field, raw) in overrides {
+        let accepts = |candidate: &serde_json::Value| {
+            let mut trial = fields.clone();
+            trial.insert(field.to_string(), candidate.clone());
+            serde_json::from_value::<T>(serde_json::Value::Object(trial))
+        };
+        let text = serde_json::Value::String(raw.to_string());
+        let refusal = match accepts(&text) {
+            Ok(_) => {
+                fields.insert(field.to_string(), text);
+                continue;
+            }
+            Err(e) => e,
+        };
+        let number = raw
+            .trim()
+            .parse::<serde_json::Number>()
+            .ok()
+            .map(serde_json::Value::Number);
+        let boolean = match raw.trim() {
+            "true" | "1" | "yes" => Some(serde_json::Value::Bool(true)),
+            "false" | "0" | "no" => Some(serde_json::Value::Bool(false)),
+            _ => None,
+        };
+        let typed = [number, boolean]
+            .into_iter()
+            .flatten()
+            .find(|candidate| accepts(candidate).is_ok())
+            .ok_or_else(|| ConfigError::ChannelEnv {
+                key: format!("{section}.{field}"),
+                source: refusal,
+            })?;
+        fields.insert(field.to_string(), typed);
+    }
+    serde_json::from_value(serde_json::Value::Object(fields))
+        .map(Some)
+        .map_err(|source| ConfigError::ChannelSection { section, source })
 }
 
 #[cfg(test)]
@@ -419,35 +462,44 @@ mod channel_env_tests {
 
     #[test]
     fn channel_values_from_the_environment_are_typed_like_the_channel_wants() {
-        let mut config = Config::default();
-        for (k, v) in [
-            ("zalo.app_id", "360846524940903967"),
-            ("zalo.media_timeout_secs", "30"),
-            ("email.imap_port", "993"),
-            ("email.imap_user", "1022"),
-            ("email.imap_password", "123456"),
-        ] {
-            config.channel_env.insert(k.into(), v.into());
-        }
-        let defaults = serde_json::json!({"app_id": "", "media_timeout_secs": 60});
-        let zalo = config.channel_section("zalo", &defaults).unwrap();
-        assert_eq!(zalo["app_id"], "360846524940903967", "ids stay text");
-        assert_eq!(zalo["media_timeout_secs"], 30);
-        let email = config
-            .channel_section(
-                "email",
-                &serde_json::json!({"imap_port": null, "imap_user": null}),
-            )
-            .unwrap();
-        assert_eq!(email["imap_port"], 993);
-        assert_eq!(email["imap_user"], "1022", "a numeric user name stays text");
-        assert_eq!(email["imap_password"], "123456");
-        config
-            .channel_env
-            .insert("email.imap_port".into(), "imaps".into());
-        let err = config
-            .channel_section("email", &serde_json::json!({"imap_port": null}))
-            .unwrap_err();
-        assert!(err.contains("imap_port"), "{err}");
+        let zalo: ZaloConfig = with_overrides(
+            "zalo",
+            None,
+            &[
+                ("app_id", "360846524940903967"),
+                ("media_timeout_secs", "30"),
+            ],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(zalo.app_id, "360846524940903967", "ids stay text");
+        assert_eq!(zalo.media_timeout_secs, 30);
+        let email: EmailConfig = with_overrides(
+            "email",
+            Some(serde_json::json!({"imap_host": "imap"})),
+            &[
+                ("imap_port", "993"),
+                ("imap_user", "1022"),
+                ("imap_password", "0123456"),
+            ],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(email.imap_host.as_deref(), Some("imap"));
+        assert_eq!(email.imap_port, Some(993));
+        assert_eq!(email.imap_user, "1022", "a numeric user name stays text");
+        assert_eq!(
+            email.imap_password.as_ref().map(Secret::expose),
+            Some("0123456")
+        );
+        let err =
+            with_overrides::<EmailConfig>("email", None, &[("imap_port", "imaps")]).unwrap_err();
+        assert!(err.to_string().contains("email.imap_port"), "{err}");
+        assert!(
+            with_overrides::<EmailConfig>("email", None, &[])
+                .unwrap()
+                .is_none(),
+            "no section, no channel"
+        );
     }
 }

@@ -92,7 +92,7 @@ impl DuplicateIndex {
             })
             .collect();
         let phashes = phashes_of_files(files).await;
-        Fingerprint::of(report, &phashes, &self.config.identity_pepper)
+        Fingerprint::of(report, &phashes, self.config.identity_pepper.expose())
     }
 
     /// Fingerprints of the reports received in the window before `fp` (and after it: another

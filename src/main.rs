@@ -107,7 +107,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check { now, files } => {
             let now = now.unwrap_or_else(|| gateway::server::clock_for(&config).now());
             let geo = gateway::server::load_geo(&config.geo)?;
-            let email = channels::email::email_options(&gateway::server::email_config(&config)?);
+            let email = channels::email::email_options(&config.email.clone().unwrap_or_default());
             let mut out = std::io::stdout().lock();
             let mut failed = false;
             for file in files {
@@ -194,9 +194,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig => {
-            let mut shown = serde_json::to_value(&config)?;
-            mask_secrets(&mut shown);
-            println!("{}", serde_json::to_string_pretty(&shown)?);
+            // Secrets are `Secret`s: their serialisation is masked.
+            println!("{}", serde_json::to_string_pretty(&config)?);
+            let problems = channel_problems(&config);
+            for problem in &problems {
+                eprintln!("{problem}");
+            }
+            if problems
+                .iter()
+                .any(|p| p.severity == channels::Severity::Error)
+            {
+                eprintln!("configuration has errors");
+                return Ok(ExitCode::from(2));
+            }
             eprintln!("configuration is valid");
             Ok(ExitCode::SUCCESS)
         }
@@ -207,13 +217,13 @@ async fn import(
     config: Config,
     path: &std::path::Path,
 ) -> anyhow::Result<channels::email::ImportSummary> {
-    let email = gateway::server::email_config(&config)?;
+    let email = config.email.clone().unwrap_or_default();
     let reader = channels::email::open_mailbox(path)
         .with_context(|| format!("opening the mailbox {}", path.display()))?;
     let gw = gateway::server::build(config).await?;
     let store = gateway::server::channel_store(&gw.state);
     let processor = channels::email::Processor {
-        intake: std::sync::Arc::new(gateway::pipeline::SharedPipeline(gw.state.pipeline.clone())),
+        intake: gw.state.pipeline.clone(),
         streams: store.clone(),
         state: store,
         options: channels::email::email_options(&email),
@@ -236,24 +246,18 @@ async fn import(
     Ok(summary)
 }
 
-/// Replace the values of keys that hold secrets.
-fn mask_secrets(v: &mut serde_json::Value) {
-    match v {
-        serde_json::Value::Object(map) => {
-            for (k, val) in map.iter_mut() {
-                let secret = ["password", "secret", "token", "key"]
-                    .iter()
-                    .any(|s| k.contains(s));
-                if secret && !val.is_null() && !val.is_object() {
-                    *val = serde_json::Value::String("***".into());
-                } else {
-                    mask_secrets(val);
-                }
-            }
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(mask_secrets),
-        _ => {}
+/// The problems of every configured channel, errors and warnings.
+fn channel_problems(config: &Config) -> Vec<channels::ConfigProblem> {
+    use channels::ChannelConfig;
+    fn of<C: ChannelConfig>(section: Option<&C>) -> Vec<channels::ConfigProblem> {
+        section
+            .filter(|c| c.configured())
+            .map(C::problems)
+            .unwrap_or_default()
     }
+    let mut problems = of(config.email.as_ref());
+    problems.extend(of(config.zalo.as_ref()));
+    problems
 }
 
 fn init_tracing(format: LogFormat) {

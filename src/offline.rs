@@ -111,7 +111,7 @@ pub fn check_file_screened(
     screening: &Screening,
 ) -> Result<Report, CheckError> {
     let mut report = check_file(path, now, config, geo, email)?;
-    let pepper = &screening.duplicates.identity_pepper;
+    let pepper = screening.duplicates.identity_pepper.expose();
     let open: Vec<Fingerprint> = screening
         .earlier
         .iter()

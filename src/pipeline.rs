@@ -66,7 +66,7 @@ impl Pipeline {
         dedup_ttl: Duration,
     ) -> Arc<Self> {
         Arc::new(Pipeline {
-            blocklist: BlockList::new(store.clone(), duplicates.identity_pepper.clone()),
+            blocklist: BlockList::new(store.clone(), duplicates.identity_pepper.expose()),
             duplicates: DuplicateIndex::new(store.clone(), blobs.clone(), duplicates),
             store,
             blobs,

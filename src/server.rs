@@ -13,9 +13,9 @@ use tokio::net::TcpListener;
 use crate::clock::{SharedClock, StartedClock, SystemClock};
 use crate::config::{ApiKey, ApiKeys, Config, Role};
 use crate::http::{self, auth::KeyRing, AppState};
-use crate::pipeline::{Pipeline, SharedPipeline};
+use crate::pipeline::Pipeline;
 use crate::store::{BlobStore, ChannelStore, Store};
-use channels::email::EmailConfig;
+use channels::{ChannelConfig, ChannelContext, ChannelError, RunningChannel};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -40,6 +40,8 @@ pub enum ServeError {
         channel: &'static str,
         message: String,
     },
+    #[error(transparent)]
+    ChannelBuild(#[from] ChannelError),
     #[error("cannot write generated API keys to {path}: {source}")]
     Keys {
         path: PathBuf,
@@ -71,10 +73,14 @@ pub async fn build(config: Config) -> Result<Gateway, ServeError> {
     let blobs = BlobStore::open(config.media_dir()).await?;
     blobs.sweep_staging(Duration::from_secs(24 * 3600)).await;
     let store = match &config.redis_url {
-        Some(url) if !url.is_empty() => Store::redis(url).await.map_err(|e| ServeError::Store {
-            kind: "redis",
-            message: e.0,
-        })?,
+        Some(url) if !url.is_empty() => {
+            Store::redis(url.expose())
+                .await
+                .map_err(|e| ServeError::Store {
+                    kind: "redis",
+                    message: e.0,
+                })?
+        }
         _ => Store::embedded(&config.data_dir.join("queue.redb"), clock.clone()).map_err(|e| {
             ServeError::Store {
                 kind: "embedded",
@@ -176,8 +182,14 @@ pub fn ensure_api_keys(config: &mut Config) -> Result<Option<PathBuf>, ServeErro
             key: random_key(),
         },
     ];
-    let text = toml::to_string(&KeysFile {
-        api_keys: keys.clone(),
+    let text = toml::to_string(&KeysFileOut {
+        api_keys: keys
+            .iter()
+            .map(|k| StoredKey {
+                role: k.role,
+                key: k.key.expose(),
+            })
+            .collect(),
     })
     .expect("keys serialise");
     std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::Keys {
@@ -192,14 +204,27 @@ pub fn ensure_api_keys(config: &mut Config) -> Result<Option<PathBuf>, ServeErro
     Ok(Some(path))
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(serde::Deserialize)]
 struct KeysFile {
     api_keys: Vec<ApiKey>,
 }
 
-fn random_key() -> String {
+/// The generated keys as written to `api-keys.toml`: the real values, which the serialisation
+/// of [`ApiKey`] masks.
+#[derive(serde::Serialize)]
+struct KeysFileOut<'a> {
+    api_keys: Vec<StoredKey<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct StoredKey<'a> {
+    role: Role,
+    key: &'a str,
+}
+
+fn random_key() -> normalizers::secret::Secret {
     let bytes: [u8; 24] = rand::rng().random();
-    hex::encode(bytes)
+    hex::encode(bytes).into()
 }
 
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
@@ -233,34 +258,42 @@ pub async fn serve(mut config: Config) -> Result<(), ServeError> {
     let local = listener.local_addr().unwrap_or(listen);
     tracing::info!(addr = %local, backend = state.pipeline.store.kind(), "gateway listening");
     eprintln!("gateway listening on http://{local}");
-    let shutting_down = state.shutting_down.clone();
-    let channels_stop = channels::email::CancellationToken::new();
-    let email = start_email(&state, &gateway.instance_id, channels_stop.clone())?;
-    let (zalo_stop, zalo_stopped) = tokio::sync::watch::channel(false);
+    let shutdown = channels::CancellationToken::new();
+    let ctx = channel_context(&state, &gateway.instance_id, shutdown.clone());
     let mut app = http::app(state.clone());
-    let mut zalo_workers = Vec::new();
-    if let Some(zalo) = start_zalo(&state, zalo_stopped)? {
-        app = app.merge(channels::zalo::router(zalo.clone()));
-        zalo_workers = channels::zalo::spawn_workers(zalo);
-        tracing::info!("zalo channels started");
+    let mut running = Vec::new();
+    // Every channel the same way; portal and Open311 channels join this list.
+    for channel in [
+        start(state.config.email.as_ref(), &ctx)?,
+        start(state.config.zalo.as_ref(), &ctx)?,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if let Some(router) = &channel.router {
+            app = app.merge(router.clone());
+        }
+        running.push(channel);
     }
+    let shutting_down = state.shutting_down.clone();
+    let stop = shutdown.clone();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             shutting_down.store(true, Ordering::Relaxed);
-            let _ = zalo_stop.send(true);
+            stop.cancel();
             tracing::info!("shutdown requested: finishing requests in flight");
         })
         .await;
-    for worker in zalo_workers {
-        let _ = worker.await;
-    }
     if let Err(e) = result {
         tracing::error!(error = %e, "server stopped with an error");
     }
-    channels_stop.cancel();
-    if let Some(email) = email {
-        let _ = email.handle.await;
+    // Also when the server stopped without a signal: the channels must not outlive it.
+    shutdown.cancel();
+    for channel in running {
+        if let Err(e) = channel.join().await {
+            tracing::error!(error = %e, "channel task failed");
+        }
     }
     Ok(())
 }
@@ -273,86 +306,41 @@ pub fn channel_store(state: &AppState) -> Arc<ChannelStore> {
     })
 }
 
-/// The email configuration (`[email]`, `GATEWAY_IMAP_*`, `GATEWAY_SMTP_*`).
-pub fn email_config(config: &Config) -> Result<EmailConfig, ServeError> {
-    channel_config(config, "email")
-}
-
-fn channel_config<T>(config: &Config, section: &'static str) -> Result<T, ServeError>
-where
-    T: serde::de::DeserializeOwned + serde::Serialize + Default,
-{
-    let error = |message: String| ServeError::Channel {
-        channel: section,
-        message,
-    };
-    let defaults = serde_json::to_value(T::default()).map_err(|e| error(e.to_string()))?;
-    let value = config.channel_section(section, &defaults).map_err(error)?;
-    serde_json::from_value(value).map_err(|e| error(e.to_string()))
-}
-
-/// Start the email channel when an IMAP host is configured.
-fn start_email(
+/// What every channel of this gateway is built from.
+pub fn channel_context(
     state: &AppState,
     instance_id: &str,
-    stop: channels::email::CancellationToken,
-) -> Result<Option<channels::email::EmailChannel>, ServeError> {
-    let config = email_config(&state.config)?;
-    if !config.enabled() && config.smtp_host.is_none() {
+    shutdown: channels::CancellationToken,
+) -> ChannelContext<Pipeline, ChannelStore> {
+    ChannelContext {
+        intake: state.pipeline.clone(),
+        store: channel_store(state),
+        instance_id: instance_id.to_string(),
+        shutdown,
+        staging: state.pipeline.blobs.staging_dir(),
+        validation: state.pipeline.validation().clone(),
+    }
+}
+
+/// Build a channel whose section is configured; a channel not configured is not built.
+fn start<C: ChannelConfig>(
+    section: Option<&C>,
+    ctx: &ChannelContext<Pipeline, ChannelStore>,
+) -> Result<Option<RunningChannel>, ServeError> {
+    let Some(config) = section.filter(|c| c.configured()) else {
         return Ok(None);
+    };
+    for problem in config.problems() {
+        tracing::warn!(channel = C::NAME, %problem, "channel configuration");
     }
-    let store = channel_store(state);
-    let channel = channels::email::spawn(
-        config,
-        Arc::new(SharedPipeline(state.pipeline.clone())),
-        store.clone(),
-        store,
-        instance_id.to_string(),
-        stop,
-    )
-    .map_err(|e| ServeError::Channel {
-        channel: "email",
-        message: e.to_string(),
-    })?;
-    tracing::info!("email channel started");
+    let channel = config.build(ctx)?;
+    tracing::info!(channel = C::NAME, "channel started");
     Ok(Some(channel))
-}
-
-type Zalo = channels::zalo::ZaloChannel<SharedPipeline, ChannelStore, ChannelStore>;
-
-/// The Zalo configuration (`[zalo]`, `GATEWAY_ZALO_*`).
-pub fn zalo_config(config: &Config) -> Result<channels::zalo::ZaloConfig, ServeError> {
-    channel_config(config, "zalo")
-}
-
-/// Build the Zalo channels when an app id is configured.
-fn start_zalo(
-    state: &AppState,
-    stopped: tokio::sync::watch::Receiver<bool>,
-) -> Result<Option<Arc<Zalo>>, ServeError> {
-    let config = zalo_config(&state.config)?;
-    let store = channel_store(state);
-    let pipeline = &state.pipeline;
-    match channels::zalo::ZaloChannel::new(
-        config,
-        pipeline.validation().clone(),
-        Arc::new(SharedPipeline(pipeline.clone())),
-        store.clone(),
-        store,
-        pipeline.blobs.staging_dir(),
-        stopped,
-    ) {
-        Ok(channel) => Ok(Some(channel)),
-        Err(channels::zalo::ZaloError::Disabled) => Ok(None),
-        Err(e) => Err(ServeError::Channel {
-            channel: "zalo",
-            message: e.to_string(),
-        }),
-    }
 }
 
 /// This instance's stable name among several sharing one Redis: the configured one, else the
 /// host name (stable across restarts, so a restarted instance resumes its own leases at once).
+/// Every channel's lease holder and stream consumer names derive from it.
 pub fn instance_id(config: &Config) -> String {
     if let Some(id) = &config.instance_id {
         return id.clone();
@@ -383,5 +371,35 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_api_keys_are_written_whole_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let path = ensure_api_keys(&mut config)
+            .unwrap()
+            .expect("keys generated");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let keys: Vec<&str> = config.api_keys.0.iter().map(|k| k.key.expose()).collect();
+        assert_eq!(keys.len(), 2);
+        for key in &keys {
+            assert_eq!(key.len(), 48);
+            assert!(text.contains(key), "{text}");
+        }
+        let mut again = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        ensure_api_keys(&mut again).unwrap();
+        assert_eq!(again.api_keys, config.api_keys);
     }
 }

@@ -149,3 +149,65 @@ fn check_config_masks_secrets_and_rejects_unknown_keys() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("listn"));
 }
+
+#[test]
+fn check_config_shows_no_secret_from_any_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("g.toml");
+    std::fs::write(
+        &file,
+        "[[zalo.oa_tokens]]\noa_id = \"388613280878808645\"\n\
+         access_token = \"secret-oa-access-31\"\nrefresh_token = \"secret-oa-refresh-32\"\n",
+    )
+    .unwrap();
+    let secrets = [
+        (
+            "GATEWAY_REDIS_URL",
+            "redis://:secret-redis-21@127.0.0.1:1/0",
+        ),
+        ("GATEWAY_DUPLICATES__IDENTITY_PEPPER", "secret-pepper-22"),
+        (
+            "GATEWAY_API_KEYS",
+            "submit:secret-submit-key-23,ioc:secret-ioc-key-24",
+        ),
+        ("GATEWAY_IMAP_PASSWORD", "0123456"),
+        ("GATEWAY_SMTP_PASSWORD", "secret-smtp-26"),
+        ("GATEWAY_ZALO_OA_SECRET_KEY", "secret-oa-key-27"),
+        ("GATEWAY_ZALO_APP_SECRET", "secret-app-28"),
+        ("GATEWAY_ZALO_ACCESS_TOKEN", "secret-access-29"),
+        ("GATEWAY_ZALO_REFRESH_TOKEN", "secret-refresh-30"),
+    ];
+    let out = gateway()
+        .arg("--config")
+        .arg(&file)
+        .arg("check-config")
+        .env("GATEWAY_IMAP_HOST", "127.0.0.1")
+        .env("GATEWAY_IMAP_USER", "1022")
+        .env("GATEWAY_SMTP_HOST", "127.0.0.1")
+        .env("GATEWAY_ZALO_APP_ID", "360846524940903967")
+        .envs(secrets)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("360846524940903967"), "{text}");
+    let mut values: Vec<&str> = secrets
+        .iter()
+        .map(|(_, v)| *v)
+        .filter(|v| !v.contains(','))
+        .collect();
+    values.extend([
+        "secret-redis-21",
+        "secret-submit-key-23",
+        "secret-ioc-key-24",
+        "secret-oa-access-31",
+        "secret-oa-refresh-32",
+    ]);
+    for value in values {
+        assert!(!text.contains(value), "{value} shown: {text}");
+    }
+}

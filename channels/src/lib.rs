@@ -6,19 +6,35 @@
 //! Messages to citizens go through durable [`Streams`] (`outbound:<channel>`); small shared state
 //! (checkpoints, leases, tokens, dialogue state) lives in a [`StateStore`].
 //!
+//! Every channel has one shape: its configuration section implements [`ChannelConfig`] and
+//! builds it from a [`ChannelContext`] (intake, store, instance id, shutdown token) into a
+//! [`RunningChannel`] (routes and tasks).
+//!
 //! # Layout
+//! - `context`: the channel context, the running channel, configuration problems.
 //! - `email`: the IMAP mailbox poller, SMTP replies and mailbox import (R-CH-EMAIL).
 //! - `intake`: the contract between channels and the gateway (submission, outcome, streams,
 //!   state store).
+//! - `testing` (feature `testing`): in-memory intake, streams and state store for tests.
 //! - `templates`: Vietnamese texts of the channels.
 //! - `zalo`: the Zalo OA webhook, conversation and replies, and the mini-app endpoint.
 
+pub mod context;
 pub mod email;
 pub mod intake;
 pub mod templates;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod zalo;
 
+pub use context::{
+    ChannelConfig, ChannelContext, ChannelError, ChannelStorage, ConfigProblem, Problem,
+    RunningChannel, Severity,
+};
 pub use intake::{
     IngestError, Intake, MediaInput, MediaSource, Origin, Outbound, Outcome, StateStore,
     StoreError, StreamEntry, Streams, Submission,
 };
+/// The shutdown signal of [`ChannelContext`] (re-exported so callers need no tokio-util
+/// dependency).
+pub use tokio_util::sync::CancellationToken;

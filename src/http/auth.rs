@@ -27,7 +27,7 @@ impl KeyRing {
             keys: keys
                 .0
                 .iter()
-                .map(|k| (Sha256::digest(k.key.as_bytes()).into(), k.role))
+                .map(|k| (Sha256::digest(k.key.expose().as_bytes()).into(), k.role))
                 .collect(),
         }
     }

@@ -1,17 +1,17 @@
 //! Component tests of the email channel against a real Dovecot and a real SMTP server
-//! (aiosmtpd), with in-memory stand-ins for the gateway's intake, streams and state.
+//! (aiosmtpd), with the in-memory intake and store of `channels::testing`.
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use channels::email::CancellationToken;
-use channels::email::{self, EmailChannel, EmailConfig, TlsMode};
+use channels::email::{self, EmailConfig, EmailStatsSnapshot, TlsMode};
+use channels::testing::{MemIntake, MemStore};
+use channels::{CancellationToken, ChannelConfig, ChannelContext, RunningChannel};
 use chrono::TimeZone;
 use normalizers::validate::{Code, Status};
 
-use super::memory::{MemIntake, MemState, MemStreams};
 use crate::support::dovecot::Dovecot;
 use crate::support::smtp::SmtpSink;
 
@@ -50,8 +50,7 @@ struct Harness {
     dovecot: Dovecot,
     sink: SmtpSink,
     intake: Arc<MemIntake>,
-    streams: Arc<MemStreams>,
-    state: Arc<MemState>,
+    store: Arc<MemStore>,
 }
 
 impl Harness {
@@ -60,8 +59,7 @@ impl Harness {
             dovecot: Dovecot::start(),
             sink: SmtpSink::start(),
             intake: Arc::new(intake),
-            streams: Arc::new(MemStreams::new(Duration::from_secs(3))),
-            state: Arc::new(MemState::default()),
+            store: Arc::new(MemStore::with_claim_timeout(Duration::from_secs(3))),
         }
     }
 
@@ -82,16 +80,16 @@ impl Harness {
         config: EmailConfig,
         instance: &str,
         shutdown: &CancellationToken,
-    ) -> EmailChannel {
-        email::spawn(
-            config,
-            self.intake.clone(),
-            self.streams.clone(),
-            self.state.clone(),
-            instance.into(),
-            shutdown.clone(),
-        )
-        .expect("valid email config")
+    ) -> RunningChannel {
+        let ctx = ChannelContext {
+            intake: self.intake.clone(),
+            store: self.store.clone(),
+            instance_id: instance.into(),
+            shutdown: shutdown.clone(),
+            staging: std::env::temp_dir(),
+            validation: Default::default(),
+        };
+        config.build(&ctx).expect("valid email config")
     }
 
     /// Wait until `mailbox` of the gateway user holds `n` messages.
@@ -117,6 +115,14 @@ impl Harness {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+fn stats(channel: &RunningChannel) -> EmailStatsSnapshot {
+    channel
+        .email_stats
+        .as_ref()
+        .expect("the email channel counts")
+        .snapshot()
 }
 
 fn text_of(raw: &[u8]) -> normalizers::email::EmailReport {
@@ -146,7 +152,7 @@ fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imaps_mail_becomes_a_report_and_a_threaded_acknowledgement() {
-    let h = Harness::new(MemIntake::new(clock(), Status::Accepted));
+    let h = Harness::new(MemIntake::answering(clock(), Status::Accepted));
     h.dovecot
         .append("gateway", "INBOX", &fixture("001-plain-text-dkim.eml"))
         .await;
@@ -155,19 +161,24 @@ async fn imaps_mail_becomes_a_report_and_a_threaded_acknowledgement() {
 
     let replies = h.sink.wait_for(1, Duration::from_secs(30)).await;
     assert_eq!(replies.len(), 1, "one acknowledgement");
-    let stored = h.intake.stored();
+    let stored = h.intake.received();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].dedup_key, "email:CAF1a2b3c4d5e6f7@mail.gmail.com");
-    assert_eq!(stored[0].media, 1, "the photo is handed to the intake");
     assert_eq!(
-        stored[0].title.as_deref(),
+        stored[0].media.len(),
+        1,
+        "the photo is handed to the intake"
+    );
+    assert_eq!(
+        stored[0].report.content.title.as_deref(),
         Some("Cột đèn bị gãy trên Quốc lộ 1")
     );
     // The fixture has LF line ends; IMAP hands messages out with CRLF.
     let lf = fixture("001-plain-text-dkim.eml");
     let crlf_len = lf.len() + lf.iter().filter(|b| **b == b'\n').count();
     assert_eq!(
-        stored[0].raw_len, crlf_len,
+        stored[0].raw.len(),
+        crlf_len,
         "the raw .eml is kept whole for audit"
     );
     assert!(matches!(
@@ -192,7 +203,7 @@ async fn imaps_mail_becomes_a_report_and_a_threaded_acknowledgement() {
         Some("Re: Cột đèn bị gãy trên Quốc lộ 1")
     );
     assert!(
-        reply.report.content.text.contains("Mã phản ánh: TC0000"),
+        reply.report.content.text.contains("Mã phản ánh: LA-0001"),
         "{}",
         reply.report.content.text
     );
@@ -200,9 +211,13 @@ async fn imaps_mail_becomes_a_report_and_a_threaded_acknowledgement() {
     // Moved after ingest: the inbox empties, the message is in Processed.
     h.wait_count("Processed", 1, Duration::from_secs(10)).await;
     assert_eq!(h.dovecot.count("gateway", "INBOX").await, 0);
+    let counters = channel
+        .email_stats
+        .clone()
+        .expect("the email channel counts");
     shutdown.cancel();
-    channel.handle.await.expect("clean shutdown");
-    let stats = channel.stats.snapshot();
+    channel.join().await.expect("clean shutdown");
+    let stats = counters.snapshot();
     assert_eq!((stats.ingested, stats.replies_sent), (1, 1));
 }
 
@@ -221,12 +236,12 @@ async fn a_rejection_lists_the_reason_in_vietnamese_over_starttls() {
     assert!(text.contains("[MEDIA_STALE]"), "{text}");
     assert!(text.contains("48 giờ"), "{text}");
     shutdown.cancel();
-    channel.handle.await.expect("clean shutdown");
+    channel.join().await.expect("clean shutdown");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_replies_and_bounces_are_never_answered() {
-    let h = Harness::new(MemIntake::new(clock(), Status::Accepted));
+    let h = Harness::new(MemIntake::answering(clock(), Status::Accepted));
     h.dovecot
         .append("gateway", "INBOX", &fixture("004-auto-reply.eml"))
         .await;
@@ -239,7 +254,7 @@ async fn auto_replies_and_bounces_are_never_answered() {
     h.wait_until(
         "all three messages processed",
         Duration::from_secs(30),
-        || channel.stats.snapshot().fetched == 3,
+        || stats(&channel).fetched == 3,
     )
     .await;
     let replies = h.sink.wait_for(1, Duration::from_secs(20)).await;
@@ -254,19 +269,19 @@ async fn auto_replies_and_bounces_are_never_answered() {
         "{raw}"
     );
     assert_eq!(
-        h.intake.stored().len(),
+        h.intake.received().len(),
         1,
         "bounces and auto-replies are not reports"
     );
-    assert_eq!(channel.stats.snapshot().skipped_auto, 2);
+    assert_eq!(stats(&channel).skipped_auto, 2);
     h.wait_count("Processed", 3, Duration::from_secs(10)).await;
     shutdown.cancel();
-    channel.handle.await.expect("clean shutdown");
+    channel.join().await.expect("clean shutdown");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_killed_between_fetch_and_acknowledgement_yields_exactly_one_report() {
-    let h = Harness::new(MemIntake::new(clock(), Status::Accepted));
+    let h = Harness::new(MemIntake::answering(clock(), Status::Accepted));
     h.dovecot.append("gateway", "INBOX", &citizen_mail(3)).await;
     h.intake.hang_after_store.store(true, Ordering::SeqCst);
     let mut config = h.config(TlsMode::None);
@@ -278,8 +293,8 @@ async fn a_gateway_killed_between_fetch_and_acknowledgement_yields_exactly_one_r
     })
     .await;
     // Killed: the task is gone mid-ingest, nothing acknowledged, the lease not released.
-    channel.handle.abort();
-    let _ = channel.handle.await;
+    channel.abort();
+    let _ = channel.join().await;
     first.cancel();
     assert_eq!(
         h.dovecot.count("gateway", "INBOX").await,
@@ -293,25 +308,21 @@ async fn a_gateway_killed_between_fetch_and_acknowledgement_yields_exactly_one_r
     let channel = h.spawn(config, "gw-2", &second);
     let replies = h.sink.wait_for(1, Duration::from_secs(30)).await;
     assert_eq!(replies.len(), 1, "one acknowledgement");
-    assert_eq!(h.intake.stored().len(), 1, "exactly one report");
-    assert_eq!(
-        channel.stats.snapshot().replayed,
-        1,
-        "the repeat was recognised"
-    );
+    assert_eq!(h.intake.received().len(), 1, "exactly one report");
+    assert_eq!(stats(&channel).replayed, 1, "the repeat was recognised");
     h.wait_count("Processed", 1, Duration::from_secs(10)).await;
     second.cancel();
-    channel.handle.await.expect("clean shutdown");
+    channel.join().await.expect("clean shutdown");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_channel_recovers_when_dovecot_restarts_during_idle() {
-    let h = Harness::new(MemIntake::new(clock(), Status::Accepted));
+    let h = Harness::new(MemIntake::answering(clock(), Status::Accepted));
     let shutdown = CancellationToken::new();
     let channel = h.spawn(h.config(TlsMode::None), "gw-1", &shutdown);
     h.dovecot.append("gateway", "INBOX", &citizen_mail(4)).await;
     h.wait_until("the first report", Duration::from_secs(30), || {
-        h.intake.stored().len() == 1
+        h.intake.received().len() == 1
     })
     .await;
     // The poller is now in IDLE. Restart the server under it.
@@ -321,10 +332,10 @@ async fn the_channel_recovers_when_dovecot_restarts_during_idle() {
     h.wait_until(
         "the report after the restart",
         Duration::from_secs(60),
-        || h.intake.stored().len() == 2,
+        || h.intake.received().len() == 2,
     )
     .await;
-    let stats = channel.stats.snapshot();
+    let stats = stats(&channel);
     assert!(
         stats.reconnects >= 1,
         "the session was re-opened: {stats:?}"
@@ -332,12 +343,12 @@ async fn the_channel_recovers_when_dovecot_restarts_during_idle() {
     let replies = h.sink.wait_for(2, Duration::from_secs(20)).await;
     assert_eq!(replies.len(), 2);
     shutdown.cancel();
-    channel.handle.await.expect("clean shutdown");
+    channel.join().await.expect("clean shutdown");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_poller_at_a_time_and_a_takeover_when_it_stops() {
-    let h = Harness::new(MemIntake::new(clock(), Status::Accepted));
+    let h = Harness::new(MemIntake::answering(clock(), Status::Accepted));
     let mut config = h.config(TlsMode::None);
     config.lease_ttl_secs = 6;
     config.idle_timeout_secs = 2;
@@ -351,34 +362,34 @@ async fn one_poller_at_a_time_and_a_takeover_when_it_stops() {
         h.dovecot.append("gateway", "INBOX", &citizen_mail(n)).await;
     }
     h.wait_until("three reports", Duration::from_secs(30), || {
-        h.intake.stored().len() == 3
+        h.intake.received().len() == 3
     })
     .await;
-    let (fa, fb) = (a.stats.snapshot().fetched, b.stats.snapshot().fetched);
+    let (fa, fb) = (stats(&a).fetched, stats(&b).fetched);
     assert_eq!((fa, fb), (3, 0), "only the lease holder polls");
 
     stop_a.cancel();
-    a.handle.await.expect("A stops and releases the lease");
+    a.join().await.expect("A stops and releases the lease");
     h.dovecot
         .append("gateway", "INBOX", &citizen_mail(13))
         .await;
     h.wait_until("B takes over", Duration::from_secs(30), || {
-        h.intake.stored().len() == 4
+        h.intake.received().len() == 4
     })
     .await;
-    assert_eq!(b.stats.snapshot().fetched, 1);
+    assert_eq!(stats(&b).fetched, 1);
     assert_eq!(
         h.intake.calls.load(Ordering::SeqCst),
         4,
         "no message read twice"
     );
     stop_b.cancel();
-    b.handle.await.expect("clean shutdown");
+    b.join().await.expect("clean shutdown");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_smtp_server_delays_replies_but_never_intake() {
-    let h = Harness::new(MemIntake::new(clock(), Status::Accepted));
+    let h = Harness::new(MemIntake::answering(clock(), Status::Accepted));
     let mut config = h.config(TlsMode::None);
     // Nothing listens there.
     config.smtp_port = Some(crate::support::free_port());
@@ -388,19 +399,19 @@ async fn a_failing_smtp_server_delays_replies_but_never_intake() {
         h.dovecot.append("gateway", "INBOX", &citizen_mail(n)).await;
     }
     h.wait_until("both reports", Duration::from_secs(30), || {
-        h.intake.stored().len() == 2
+        h.intake.received().len() == 2
     })
     .await;
     h.wait_until("a failed delivery", Duration::from_secs(20), || {
-        channel.stats.snapshot().replies_failed >= 1
+        stats(&channel).replies_failed >= 1
     })
     .await;
     assert_eq!(
-        h.streams.pushed(email::OUTBOUND_STREAM).len(),
+        h.store.entries(email::OUTBOUND_STREAM).len(),
         2,
         "both replies wait in the outbox"
     );
     h.wait_count("Processed", 2, Duration::from_secs(10)).await;
     shutdown.cancel();
-    channel.handle.await.expect("clean shutdown");
+    channel.join().await.expect("clean shutdown");
 }

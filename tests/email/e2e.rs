@@ -6,8 +6,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use channels::email::{self, CancellationToken, EmailChannel, TlsMode};
-use gateway::pipeline::{Pipeline, SharedPipeline};
+use channels::email::{self, TlsMode};
+use channels::{CancellationToken, ChannelConfig, ChannelContext, RunningChannel};
+use gateway::pipeline::Pipeline;
 use gateway::store::{ChannelStore, IOC_GROUP, REJECTIONS_STREAM, REPORTS_STREAM};
 use normalizers::report::{CaptureSource, Report};
 use normalizers::validate::{Code, Status};
@@ -21,7 +22,7 @@ struct E2e {
     dovecot: Dovecot,
     sink: SmtpSink,
     pipeline: Arc<Pipeline>,
-    channel: EmailChannel,
+    channel: RunningChannel,
     shutdown: CancellationToken,
     _gateway: InProcess,
 }
@@ -45,15 +46,15 @@ impl E2e {
             ..dovecot.email_config(TlsMode::Implicit)
         };
         let shutdown = CancellationToken::new();
-        let channel = email::spawn(
-            config,
-            Arc::new(SharedPipeline(pipeline.clone())),
-            store.clone(),
+        let ctx = ChannelContext {
+            intake: pipeline.clone(),
             store,
-            "e2e".into(),
-            shutdown.clone(),
-        )
-        .expect("email channel starts");
+            instance_id: "e2e".into(),
+            shutdown: shutdown.clone(),
+            staging: pipeline.blobs.staging_dir(),
+            validation: pipeline.validation().clone(),
+        };
+        let channel = config.build(&ctx).expect("email channel starts");
         E2e {
             dovecot,
             sink,
@@ -89,7 +90,7 @@ impl E2e {
 
     async fn stop(self) {
         self.shutdown.cancel();
-        self.channel.handle.await.expect("clean shutdown");
+        self.channel.join().await.expect("clean shutdown");
     }
 }
 
@@ -272,7 +273,15 @@ async fn an_auto_reply_and_a_bounce_get_no_answer_from_the_real_gateway() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(replies.len(), 1);
     assert_eq!(t.sink.messages().len(), 1, "only the citizen is answered");
-    assert_eq!(t.channel.stats.snapshot().skipped_auto, 2);
+    assert_eq!(
+        t.channel
+            .email_stats
+            .as_ref()
+            .expect("email stats")
+            .snapshot()
+            .skipped_auto,
+        2
+    );
     t.stop().await;
 }
 
@@ -292,7 +301,7 @@ async fn an_imported_old_mail_is_judged_by_its_date() {
     raw.extend_from_slice(&mail_with_photo(40, "photo-2h-before.jpg"));
     std::fs::write(dir.path().join("old.eml"), &raw).unwrap();
     let processor = email::Processor {
-        intake: Arc::new(SharedPipeline(pipeline.clone())),
+        intake: pipeline.clone(),
         streams: store.clone(),
         state: store,
         options: Default::default(),

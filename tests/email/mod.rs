@@ -4,7 +4,6 @@
 //! - `golden`: normalizer golden fixtures `fixtures/email/*.eml`, in LF and CRLF.
 //! - `conformance`: the 150 messages of `$CORPUS_DIR/email`, against CPython's `email`.
 //! - `process`: one message through the processor (replies, rate limit, retry, import).
-//! - `memory`: in-memory intake, streams and state store for the component tests.
 //! - `channel`: the channel against a real Dovecot and a real SMTP server (aiosmtpd).
 //! - `e2e`: through the real gateway pipeline and store, into the IOC queue.
 //! - `killed`: `gateway serve` with the email channel, killed mid-commit and restarted.
@@ -14,5 +13,4 @@ mod conformance;
 mod e2e;
 mod golden;
 mod killed;
-mod memory;
 mod process;

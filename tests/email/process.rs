@@ -11,17 +11,18 @@ use channels::email::{self, Disposition, Processor, OUTBOUND_STREAM};
 use chrono::TimeZone;
 use normalizers::validate::Status;
 
-use super::memory::{MemIntake, MemState, MemStreams};
+use channels::testing::{MemIntake, MemStore};
 
 fn processor(
     intake: MemIntake,
     rate: u32,
     replies: bool,
-) -> Processor<MemIntake, MemStreams, MemState> {
+) -> Processor<MemIntake, MemStore, MemStore> {
+    let store = Arc::new(MemStore::with_claim_timeout(Duration::from_secs(5)));
     Processor {
         intake: Arc::new(intake),
-        streams: Arc::new(MemStreams::new(Duration::from_secs(5))),
-        state: Arc::new(MemState::default()),
+        streams: store.clone(),
+        state: store,
         options: email::email_options(&email::EmailConfig::default()),
         reply_rate_per_hour: rate,
         send_replies: replies,
@@ -30,7 +31,7 @@ fn processor(
 }
 
 fn accepting() -> MemIntake {
-    MemIntake::new(
+    MemIntake::answering(
         chrono::Utc
             .with_ymd_and_hms(2026, 11, 28, 3, 0, 0)
             .single()
@@ -54,11 +55,11 @@ async fn a_sender_gets_at_most_the_hourly_number_of_replies() {
             .await;
         assert_eq!(d, Disposition::Processed);
     }
-    assert_eq!(p.streams.pushed(OUTBOUND_STREAM).len(), 2);
+    assert_eq!(p.streams.entries(OUTBOUND_STREAM).len(), 2);
     assert_eq!(p.stats.snapshot().replies_rate_limited, 2);
     // Another address has its own allowance.
     p.handle(mail("binh@example.vn", "b1@x"), "k").await;
-    assert_eq!(p.streams.pushed(OUTBOUND_STREAM).len(), 3);
+    assert_eq!(p.streams.entries(OUTBOUND_STREAM).len(), 3);
 }
 
 #[tokio::test]
@@ -67,8 +68,8 @@ async fn a_message_read_twice_is_one_report_and_one_reply() {
     let m = mail("an@example.vn", "same@x");
     assert_eq!(p.handle(m.clone(), "k").await, Disposition::Processed);
     assert_eq!(p.handle(m, "k").await, Disposition::Processed);
-    assert_eq!(p.intake.stored().len(), 1);
-    assert_eq!(p.streams.pushed(OUTBOUND_STREAM).len(), 1);
+    assert_eq!(p.intake.received().len(), 1);
+    assert_eq!(p.streams.entries(OUTBOUND_STREAM).len(), 1);
     let s = p.stats.snapshot();
     assert_eq!((s.ingested, s.replayed), (1, 1));
 }
@@ -81,13 +82,13 @@ async fn nothing_is_acknowledged_while_the_gateway_cannot_store() {
         p.handle(mail("an@example.vn", "u@x"), "k").await,
         Disposition::Retry
     );
-    assert!(p.streams.pushed(OUTBOUND_STREAM).is_empty());
+    assert!(p.streams.entries(OUTBOUND_STREAM).is_empty());
     p.intake.unavailable.store(false, Ordering::SeqCst);
     assert_eq!(
         p.handle(mail("an@example.vn", "u@x"), "k").await,
         Disposition::Processed
     );
-    assert_eq!(p.intake.stored().len(), 1);
+    assert_eq!(p.intake.received().len(), 1);
 }
 
 #[tokio::test]
@@ -104,7 +105,7 @@ async fn messages_without_message_id_are_keyed_by_their_mailbox_position() {
     let raw =
         Bytes::from_static("From: an@example.vn\r\nSubject: x\r\n\r\nĐèn hỏng.\r\n".as_bytes());
     p.handle(raw, "imap:INBOX:7:42").await;
-    assert_eq!(p.intake.stored()[0].dedup_key, "email:imap:INBOX:7:42");
+    assert_eq!(p.intake.received()[0].dedup_key, "email:imap:INBOX:7:42");
 }
 
 #[tokio::test]
@@ -133,7 +134,7 @@ async fn an_mbox_backfill_ingests_without_answering_and_counts_what_it_did() {
     assert_eq!(summary.replayed, 1, "the repeated Message-ID");
     assert_eq!(summary.skipped_auto, 1, "the bounce");
     assert!(
-        p.streams.pushed(OUTBOUND_STREAM).is_empty(),
+        p.streams.entries(OUTBOUND_STREAM).is_empty(),
         "a backfill answers nobody"
     );
 }

@@ -110,6 +110,22 @@ impl FakeZalo {
         format!("http://{}", self.addr)
     }
 
+    /// The `[zalo]` section that points the channels at this fake, as JSON (this file is built
+    /// into two crates, which name `ZaloConfig` differently).
+    pub fn zalo_section(&self) -> serde_json::Value {
+        serde_json::json!({
+            "app_id": APP_ID,
+            "oa_secret_key": OA_SECRET_KEY,
+            "app_secret": APP_SECRET,
+            "access_token": FIRST_ACCESS_TOKEN,
+            "refresh_token": FIRST_REFRESH_TOKEN,
+            "api_base": self.base_url(),
+            "oauth_base": self.base_url(),
+            "graph_base": self.base_url(),
+            "media_hosts": ["127.0.0.1"],
+        })
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -11,13 +11,14 @@ use std::time::Duration;
 
 use channels::intake::Intake;
 use channels::zalo::{self, ZaloChannel, ZaloConfig};
-use gateway::pipeline::{Pipeline, SharedPipeline};
+use channels::{CancellationToken, ChannelContext};
+use gateway::pipeline::Pipeline;
 use gateway::store::ChannelStore;
 use normalizers::report::{CaptureSource, CoordinatesSource, VerifiedBy};
 use normalizers::validate::Status;
 use reqwest::StatusCode;
 
-use crate::support::fake_zalo::{self, events, FakeZalo};
+use crate::support::fake_zalo::{events, FakeZalo};
 use crate::support::gateway::InProcess;
 use crate::support::redis::RedisServer;
 
@@ -33,7 +34,7 @@ const PNG: &[u8] = &[
 const DESCRIPTION: &str =
     "Đèn đường trước nhà số 12 đường Nguyễn Huệ bị hỏng từ tối qua, cả đoạn đường tối om.";
 
-type RealChannel = ZaloChannel<SharedPipeline, ChannelStore, ChannelStore>;
+type RealChannel = ZaloChannel<Pipeline, ChannelStore>;
 
 struct Real {
     fake: FakeZalo,
@@ -41,43 +42,32 @@ struct Real {
     pipeline: Arc<Pipeline>,
     base: String,
     _channel: Arc<RealChannel>,
-    _shutdown: tokio::sync::watch::Sender<bool>,
+    _shutdown: CancellationToken,
     _redis: Option<RedisServer>,
 }
 
 impl Real {
     async fn start(redis: Option<RedisServer>) -> Real {
         let fake = FakeZalo::start().await;
-        let redis_url = redis.as_ref().map(|r| r.url());
+        let redis_url = redis.as_ref().map(|r| r.url().into());
         let gateway = InProcess::start(|c| c.redis_url = redis_url).await;
         let pipeline = gateway.state.pipeline.clone();
         let store = Arc::new(ChannelStore {
             store: pipeline.store.clone(),
             claim_timeout: Duration::from_secs(5),
         });
-        let config = ZaloConfig {
-            app_id: fake_zalo::APP_ID.into(),
-            oa_secret_key: fake_zalo::OA_SECRET_KEY.into(),
-            app_secret: fake_zalo::APP_SECRET.into(),
-            access_token: fake_zalo::FIRST_ACCESS_TOKEN.into(),
-            refresh_token: fake_zalo::FIRST_REFRESH_TOKEN.into(),
-            api_base: fake.base_url(),
-            oauth_base: fake.base_url(),
-            graph_base: fake.base_url(),
-            media_hosts: vec!["127.0.0.1".into()],
-            ..ZaloConfig::default()
-        };
-        let (shutdown, rx) = tokio::sync::watch::channel(false);
-        let channel = ZaloChannel::new(
-            config,
-            pipeline.validation().clone(),
-            Arc::new(SharedPipeline(pipeline.clone())),
-            store.clone(),
+        let config: ZaloConfig =
+            serde_json::from_value(fake.zalo_section()).expect("the fake's settings");
+        let shutdown = CancellationToken::new();
+        let ctx = ChannelContext {
+            intake: pipeline.clone(),
             store,
-            pipeline.blobs.staging_dir(),
-            rx,
-        )
-        .expect("zalo channel builds");
+            instance_id: "zalo-test".into(),
+            shutdown: shutdown.clone(),
+            staging: pipeline.blobs.staging_dir(),
+            validation: pipeline.validation().clone(),
+        };
+        let channel = ZaloChannel::new(config, &ctx).expect("zalo channel builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = zalo::router(channel.clone());

@@ -5,7 +5,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use normalizers::secret::Secret;
 use serde::{Deserialize, Serialize};
+
+use crate::context::{ConfigProblem, Problem};
 
 /// How the connection to a mail server is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,7 +35,7 @@ pub struct EmailConfig {
     /// Login (`GATEWAY_IMAP_USER`).
     pub imap_user: String,
     /// Password (`GATEWAY_IMAP_PASSWORD`); prefer `imap_password_file`.
-    pub imap_password: Option<String>,
+    pub imap_password: Option<Secret>,
     /// File holding the password (a container secret); trailing newline ignored.
     pub imap_password_file: Option<PathBuf>,
     /// PEM file with an extra trusted certificate or CA (`GATEWAY_IMAP_CA_FILE`), added to the
@@ -67,7 +70,7 @@ pub struct EmailConfig {
     /// SMTP login (`GATEWAY_SMTP_USER`); none: no authentication.
     pub smtp_user: Option<String>,
     /// SMTP password (`GATEWAY_SMTP_PASSWORD`).
-    pub smtp_password: Option<String>,
+    pub smtp_password: Option<Secret>,
     pub smtp_password_file: Option<PathBuf>,
     /// PEM file with an extra trusted certificate for the SMTP server.
     pub smtp_ca_file: Option<PathBuf>,
@@ -157,44 +160,49 @@ impl EmailConfig {
     }
 
     /// The IMAP password from `imap_password_file`, else `imap_password`.
-    pub fn imap_password(&self) -> Result<String, ConfigError> {
+    pub fn imap_password(&self) -> Result<Secret, ConfigError> {
         secret(
             "imap_password_file",
             self.imap_password_file.as_ref(),
-            self.imap_password.as_deref(),
+            self.imap_password.as_ref(),
         )
     }
 
-    pub fn smtp_password(&self) -> Result<Option<String>, ConfigError> {
+    pub fn smtp_password(&self) -> Result<Option<Secret>, ConfigError> {
         if self.smtp_password_file.is_none() && self.smtp_password.is_none() {
             return Ok(None);
         }
         secret(
             "smtp_password_file",
             self.smtp_password_file.as_ref(),
-            self.smtp_password.as_deref(),
+            self.smtp_password.as_ref(),
         )
         .map(Some)
     }
 
-    /// Check what can be checked without connecting.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    /// What can be checked without connecting; every problem here is an error.
+    pub fn problems(&self) -> Vec<ConfigProblem> {
+        let mut out = Vec::new();
         if !self.enabled() {
-            return Ok(());
+            return out;
         }
         if self.imap_user.trim().is_empty() {
-            return Err(ConfigError::Invalid {
-                field: "imap_user",
-                problem: "required when imap_host is set".into(),
-            });
+            out.push(ConfigProblem::error(
+                "email.imap_user",
+                Problem::Missing("required when imap_host is set"),
+            ));
         }
-        self.imap_password()?;
-        self.smtp_password()?;
+        if let Err(e) = self.imap_password() {
+            out.push(e.into());
+        }
+        if let Err(e) = self.smtp_password() {
+            out.push(e.into());
+        }
         if !normalizers::contact::is_valid_email(&self.mail_from) {
-            return Err(ConfigError::Invalid {
-                field: "mail_from",
-                problem: "not an email address".into(),
-            });
+            out.push(ConfigProblem::error(
+                "email.mail_from",
+                Problem::Invalid("not an email address".into()),
+            ));
         }
         for (field, name) in [
             ("mailbox", &self.mailbox),
@@ -202,30 +210,48 @@ impl EmailConfig {
             ("failed_folder", &self.failed_folder),
         ] {
             if name.trim().is_empty() || name.contains(['"', '\r', '\n']) {
-                return Err(ConfigError::Invalid {
-                    field,
-                    problem: "empty or contains quotes or line breaks".into(),
-                });
+                out.push(ConfigProblem::error(
+                    format!("email.{field}"),
+                    Problem::Invalid("empty or contains quotes or line breaks".into()),
+                ));
             }
         }
-        Ok(())
+        out
+    }
+}
+
+impl From<ConfigError> for ConfigProblem {
+    fn from(e: ConfigError) -> ConfigProblem {
+        match e {
+            ConfigError::Invalid { field, problem } => {
+                ConfigProblem::error(format!("email.{field}"), Problem::Invalid(problem))
+            }
+            ConfigError::Unreadable {
+                field,
+                path,
+                source,
+            } => ConfigProblem::error(
+                format!("email.{field}"),
+                Problem::Unreadable { path, source },
+            ),
+        }
     }
 }
 
 fn secret(
     field: &'static str,
     file: Option<&PathBuf>,
-    inline: Option<&str>,
-) -> Result<String, ConfigError> {
+    inline: Option<&Secret>,
+) -> Result<Secret, ConfigError> {
     if let Some(path) = file {
         let s = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
             field,
             path: path.clone(),
             source,
         })?;
-        return Ok(s.trim_end_matches(['\r', '\n']).to_string());
+        return Ok(Secret::new(s.trim_end_matches(['\r', '\n'])));
     }
-    inline.map(str::to_string).ok_or(ConfigError::Invalid {
+    inline.cloned().ok_or(ConfigError::Invalid {
         field,
         problem: "no password given (set the password or the password file)".into(),
     })
@@ -241,7 +267,7 @@ mod tests {
             "imap_host": "imap.longan.gov.vn",
             "imap_tls": "starttls",
             "imap_user": "1022",
-            "imap_password": "s",
+            "imap_password": "0123456",
             "smtp_tls": "none",
             "smtp_port": 2525
         }))
@@ -250,7 +276,9 @@ mod tests {
         assert_eq!(cfg.imap_port(), 143);
         assert_eq!(cfg.smtp_port(), 2525);
         assert_eq!(cfg.mailbox, "INBOX");
-        assert!(cfg.validate().is_ok());
+        assert!(cfg.problems().is_empty());
+        assert_eq!(cfg.imap_password().unwrap().expose(), "0123456");
+        assert!(!format!("{cfg:?}").contains("0123456"));
     }
 
     #[test]
@@ -261,13 +289,10 @@ mod tests {
             imap_user: "u".into(),
             ..EmailConfig::default()
         };
-        assert!(matches!(
-            cfg.validate(),
-            Err(ConfigError::Invalid {
-                field: "imap_password_file",
-                ..
-            })
-        ));
+        let problems = cfg.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].key, "email.imap_password_file");
+        assert_eq!(problems[0].severity, crate::context::Severity::Error);
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub struct Checkpoint {
 
 pub(crate) struct Poller<I, S, T> {
     pub config: EmailConfig,
-    pub password: String,
+    pub password: normalizers::secret::Secret,
     pub tls: Arc<ClientConfig>,
     pub processor: Arc<Processor<I, S, T>>,
     pub lease: Lease,
@@ -128,7 +128,7 @@ impl<I: Intake, S: Streams, T: StateStore> Poller<I, S, T> {
 
     /// One connection: select, drain the mailbox, wait for more, until error/shutdown/lease loss.
     async fn session(&self, backoff: &mut Duration) -> Result<Exit, ImapError> {
-        let mut session = connect(&self.config, &self.password, self.tls.clone()).await?;
+        let mut session = connect(&self.config, self.password.expose(), self.tls.clone()).await?;
         let caps = timed(session.capabilities()).await??;
         let can_move = caps.has_str("MOVE");
         let can_uid_expunge = caps.has_str("UIDPLUS");

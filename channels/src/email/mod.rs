@@ -18,6 +18,8 @@
 //! - `import`: Maildir and mbox backfill readers.
 //! - `tls`: rustls configuration with an extra CA, plain/TLS stream.
 //! - `stats`: counters for metrics.
+//!
+//! The channel is built by [`EmailConfig`]'s [`ChannelConfig::build`].
 
 pub mod config;
 pub mod imap;
@@ -32,26 +34,19 @@ pub use config::{ConfigError, EmailConfig, TlsMode};
 pub use import::{import, open_mailbox, ImportStopped, ImportSummary, MailboxReader, RawMessage};
 pub use process::{submission_from_eml, Disposition, EmailSubmission, Processor};
 pub use stats::{EmailStats, EmailStatsSnapshot};
-/// The shutdown signal [`spawn`] takes (re-exported so callers need no tokio-util dependency).
-pub use tokio_util::sync::CancellationToken;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use normalizers::email::EmailOptions;
-use tokio::task::JoinHandle;
 
-use crate::intake::{Intake, StateStore, Streams};
+use crate::context::{
+    ChannelConfig, ChannelContext, ChannelError, ChannelStorage, ConfigProblem, RunningChannel,
+};
+use crate::intake::Intake;
 
 /// The durable stream of replies waiting to be sent.
 pub const OUTBOUND_STREAM: &str = "outbound:email";
-
-/// The running email channel.
-pub struct EmailChannel {
-    /// Completes after shutdown, once the poller released its lease and the sender stopped.
-    pub handle: JoinHandle<()>,
-    pub stats: Arc<EmailStats>,
-}
 
 /// The normalizer options that follow from the configuration.
 pub fn email_options(config: &EmailConfig) -> EmailOptions {
@@ -61,72 +56,86 @@ pub fn email_options(config: &EmailConfig) -> EmailOptions {
     }
 }
 
-/// Start the IMAP poller (under the lease) and the SMTP outbox sender. Returns at once; both run
-/// until `shutdown` is cancelled. `instance_id` must be stable across restarts of one instance
-/// and distinct between instances running at the same time (the lease holder). Fails only on configuration that cannot work (missing
-/// password, unreadable CA file); connection problems are retried with backoff while running.
-pub fn spawn<I: Intake, S: Streams, T: StateStore>(
-    config: EmailConfig,
-    intake: Arc<I>,
-    streams: Arc<S>,
-    state: Arc<T>,
-    instance_id: String,
-    shutdown: CancellationToken,
-) -> Result<EmailChannel, ConfigError> {
-    config.validate()?;
-    let stats = Arc::new(EmailStats::default());
-    let mut tasks = Vec::new();
-    if config.enabled() {
-        let tls = tls::client_config(config.imap_ca_file.as_deref(), "imap_ca_file")?;
-        let processor = Arc::new(Processor {
-            intake: intake.clone(),
-            streams: streams.clone(),
-            state: state.clone(),
-            options: email_options(&config),
-            reply_rate_per_hour: config.reply_rate_per_hour,
-            send_replies: true,
-            stats: stats.clone(),
-        });
-        let poller = imap::Poller {
-            lease: lease::Lease::new(
-                &config.mailbox,
-                &instance_id,
-                Duration::from_secs(config.lease_ttl_secs.max(3)),
-            ),
-            password: config.imap_password()?,
-            config: config.clone(),
-            tls,
-            processor,
-            shutdown: shutdown.clone(),
-        };
-        tasks.push(tokio::spawn(poller.run()));
+fn refused(e: ConfigError) -> ChannelError {
+    ChannelError::config(EmailConfig::NAME, ConfigProblem::from(e))
+}
+
+impl ChannelConfig for EmailConfig {
+    const NAME: &'static str = "email";
+
+    /// An IMAP host (the poller) or an SMTP host (the sender of queued replies).
+    fn configured(&self) -> bool {
+        self.enabled() || self.smtp_host.is_some()
     }
-    if let Some(transport) = outbox::transport(&config)? {
-        let from = format!("Hệ thống 1022 <{}>", config.mail_from.trim())
-            .parse()
-            .map_err(|e: lettre::address::AddressError| ConfigError::Invalid {
-                field: "mail_from",
-                problem: e.to_string(),
-            })?;
-        let sender = outbox::Sender {
-            transport,
-            from,
-            streams,
-            clock: intake,
-            consumer: format!("email-sender:{instance_id}"),
-            max_attempts: config.smtp_max_attempts.max(1),
-            max_backoff: Duration::from_secs(config.smtp_max_backoff_secs.max(1)),
-            stats: stats.clone(),
-            shutdown,
-        };
-        tasks.push(tokio::spawn(sender.run()));
+
+    fn problems(&self) -> Vec<ConfigProblem> {
+        EmailConfig::problems(self)
     }
-    let handle = tokio::spawn(async move {
-        for t in tasks {
-            if let Err(e) = t.await {
-                tracing::error!(error = %e, "email channel task failed");
-            }
+
+    /// Start the IMAP poller (under the lease held in the name of `ctx.instance_id`) and the
+    /// SMTP outbox sender; both run until `ctx.shutdown` is cancelled and the poller released
+    /// its lease. Fails only on configuration that cannot work (missing password, unreadable CA
+    /// file); connection problems are retried with backoff while running.
+    fn build<I: Intake, S: ChannelStorage>(
+        &self,
+        ctx: &ChannelContext<I, S>,
+    ) -> Result<RunningChannel, ChannelError> {
+        self.refuse_errors()?;
+        let config = self.clone();
+        let stats = Arc::new(EmailStats::default());
+        let mut tasks = Vec::new();
+        if config.enabled() {
+            let tls = tls::client_config(config.imap_ca_file.as_deref(), "imap_ca_file")
+                .map_err(refused)?;
+            let processor = Arc::new(Processor {
+                intake: ctx.intake.clone(),
+                streams: ctx.store.clone(),
+                state: ctx.store.clone(),
+                options: email_options(&config),
+                reply_rate_per_hour: config.reply_rate_per_hour,
+                send_replies: true,
+                stats: stats.clone(),
+            });
+            let poller = imap::Poller {
+                lease: lease::Lease::new(
+                    &config.mailbox,
+                    &ctx.instance_id,
+                    Duration::from_secs(config.lease_ttl_secs.max(3)),
+                ),
+                password: config.imap_password().map_err(refused)?,
+                config: config.clone(),
+                tls,
+                processor,
+                shutdown: ctx.shutdown.clone(),
+            };
+            tasks.push(tokio::spawn(poller.run()));
         }
-    });
-    Ok(EmailChannel { handle, stats })
+        if let Some(transport) = outbox::transport(&config).map_err(refused)? {
+            let from = format!("Hệ thống 1022 <{}>", config.mail_from.trim())
+                .parse()
+                .map_err(|e: lettre::address::AddressError| {
+                    refused(ConfigError::Invalid {
+                        field: "mail_from",
+                        problem: e.to_string(),
+                    })
+                })?;
+            let sender = outbox::Sender {
+                transport,
+                from,
+                streams: ctx.store.clone(),
+                clock: ctx.intake.clone(),
+                consumer: format!("email-sender:{}", ctx.instance_id),
+                max_attempts: config.smtp_max_attempts.max(1),
+                max_backoff: Duration::from_secs(config.smtp_max_backoff_secs.max(1)),
+                stats: stats.clone(),
+                shutdown: ctx.shutdown.clone(),
+            };
+            tasks.push(tokio::spawn(sender.run()));
+        }
+        Ok(RunningChannel {
+            router: None,
+            tasks,
+            email_stats: Some(stats),
+        })
+    }
 }

@@ -160,7 +160,10 @@ pub fn transport(
         .tls(tls)
         .timeout(Some(Duration::from_secs(30)));
     if let (Some(user), Some(password)) = (&config.smtp_user, config.smtp_password()?) {
-        builder = builder.credentials(Credentials::new(user.clone(), password));
+        builder = builder.credentials(Credentials::new(
+            user.clone(),
+            password.expose().to_string(),
+        ));
     }
     Ok(Some(builder.build()))
 }

@@ -176,8 +176,8 @@ impl<K: StateStore> OaClient<K> {
             )));
         }
         let seed = TokenPair {
-            access_token,
-            refresh_token,
+            access_token: access_token.expose().to_string(),
+            refresh_token: refresh_token.expose().to_string(),
             expires_at: None,
         };
         let bytes = serde_json::to_vec(&seed).map_err(|e| StoreError(e.to_string()))?;
@@ -250,7 +250,7 @@ impl<K: StateStore> OaClient<K> {
         let resp = self
             .http
             .post(url)
-            .header("secret_key", &self.config.app_secret)
+            .header("secret_key", self.config.app_secret.expose())
             .form(&[
                 ("refresh_token", old.refresh_token.as_str()),
                 ("app_id", self.config.app_id.as_str()),

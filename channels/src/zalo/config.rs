@@ -3,24 +3,27 @@
 
 use std::time::Duration;
 
+use normalizers::secret::Secret;
 use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::context::{ConfigProblem, Problem};
 
 /// Settings of the Zalo channels (OA chat and mini app). The channel is enabled when `app_id`
 /// is set.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ZaloConfig {
     /// Zalo app id (`GATEWAY_ZALO_APP_ID`); also the first term of the webhook signature.
     pub app_id: String,
     /// OA Secret Key of the app's webhook settings (`GATEWAY_ZALO_OA_SECRET_KEY`): signs webhooks.
-    pub oa_secret_key: String,
+    pub oa_secret_key: Secret,
     /// App Secret (`GATEWAY_ZALO_APP_SECRET`): token refresh and mini-app token exchange.
-    pub app_secret: String,
+    pub app_secret: Secret,
     /// First OA access token (`GATEWAY_ZALO_ACCESS_TOKEN`). Rotated tokens live in the state
     /// store; this value only seeds it.
-    pub access_token: String,
+    pub access_token: Secret,
     /// First refresh token (`GATEWAY_ZALO_REFRESH_TOKEN`), single-use; seeds the state store.
-    pub refresh_token: String,
+    pub refresh_token: Secret,
     /// Extra OAs of the same app with their own first token pair (TOML only). OAs not listed
     /// here use `access_token`/`refresh_token`.
     pub oa_tokens: Vec<OaTokens>,
@@ -60,21 +63,21 @@ pub struct ZaloConfig {
 }
 
 /// A first token pair of one OA.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OaTokens {
     pub oa_id: String,
-    pub access_token: String,
-    pub refresh_token: String,
+    pub access_token: Secret,
+    pub refresh_token: Secret,
 }
 
 impl Default for ZaloConfig {
     fn default() -> Self {
         ZaloConfig {
             app_id: String::new(),
-            oa_secret_key: String::new(),
-            app_secret: String::new(),
-            access_token: String::new(),
-            refresh_token: String::new(),
+            oa_secret_key: Secret::default(),
+            app_secret: Secret::default(),
+            access_token: Secret::default(),
+            refresh_token: Secret::default(),
             oa_tokens: Vec::new(),
             oa_ids: Vec::new(),
             api_base: "https://openapi.zalo.me".into(),
@@ -102,50 +105,29 @@ impl Default for ZaloConfig {
     }
 }
 
-impl std::fmt::Debug for ZaloConfig {
-    /// Secrets and tokens are never printed.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let hidden = |s: &str| if s.is_empty() { "" } else { "<redacted>" };
-        f.debug_struct("ZaloConfig")
-            .field("app_id", &self.app_id)
-            .field("oa_secret_key", &hidden(&self.oa_secret_key))
-            .field("app_secret", &hidden(&self.app_secret))
-            .field("access_token", &hidden(&self.access_token))
-            .field("refresh_token", &hidden(&self.refresh_token))
-            .field("oa_tokens", &self.oa_tokens.len())
-            .field("oa_ids", &self.oa_ids)
-            .field("api_base", &self.api_base)
-            .field("oauth_base", &self.oauth_base)
-            .field("graph_base", &self.graph_base)
-            .field("media_hosts", &self.media_hosts)
-            .field("dialogue_ttl_secs", &self.dialogue_ttl_secs)
-            .field("media_max_bytes", &self.media_max_bytes)
-            .field("media_timeout_secs", &self.media_timeout_secs)
-            .finish_non_exhaustive()
-    }
-}
-
 impl ZaloConfig {
     pub fn enabled(&self) -> bool {
         !self.app_id.trim().is_empty()
     }
 
-    /// What makes an enabled configuration unusable, said plainly (for `check-config`).
-    pub fn problems(&self) -> Vec<String> {
+    /// What makes an enabled configuration unusable (errors) or partly unusable (warnings).
+    pub fn problems(&self) -> Vec<ConfigProblem> {
         let mut out = Vec::new();
         if !self.enabled() {
             return out;
         }
+        let missing = |key: &str, why| ConfigProblem::warning(key, Problem::Missing(why));
         if self.oa_secret_key.is_empty() {
-            out.push("zalo.oa_secret_key is empty: no webhook can be verified".into());
+            out.push(missing("zalo.oa_secret_key", "no webhook can be verified"));
         }
         if self.app_secret.is_empty() {
-            out.push("zalo.app_secret is empty: tokens cannot be refreshed".into());
+            out.push(missing("zalo.app_secret", "tokens cannot be refreshed"));
         }
         if self.access_token.is_empty() && self.refresh_token.is_empty() {
-            out.push(
-                "zalo.access_token and zalo.refresh_token are empty: the OA cannot answer".into(),
-            );
+            out.push(missing(
+                "zalo.access_token",
+                "so is zalo.refresh_token, the OA cannot answer",
+            ));
         }
         for (key, base) in [
             ("api_base", &self.api_base),
@@ -153,11 +135,17 @@ impl ZaloConfig {
             ("graph_base", &self.graph_base),
         ] {
             if reqwest::Url::parse(base).is_err() {
-                out.push(format!("zalo.{key} is not a URL: {base}"));
+                out.push(ConfigProblem::error(
+                    format!("zalo.{key}"),
+                    Problem::NotAUrl(base.clone()),
+                ));
             }
         }
         if self.media_hosts.is_empty() {
-            out.push("zalo.media_hosts is empty: no chat photo can be downloaded".into());
+            out.push(missing(
+                "zalo.media_hosts",
+                "no chat photo can be downloaded",
+            ));
         }
         out
     }
@@ -181,10 +169,10 @@ impl ZaloConfig {
     }
 
     /// The first token pair of a slot (seed of the state store).
-    pub fn seed_tokens(&self, slot: &str) -> (String, String) {
+    pub fn seed_tokens(&self, slot: &str) -> (&Secret, &Secret) {
         match self.oa_tokens.iter().find(|t| t.oa_id == slot) {
-            Some(t) => (t.access_token.clone(), t.refresh_token.clone()),
-            None => (self.access_token.clone(), self.refresh_token.clone()),
+            Some(t) => (&t.access_token, &t.refresh_token),
+            None => (&self.access_token, &self.refresh_token),
         }
     }
 
@@ -262,6 +250,20 @@ mod tests {
             c.media_url_allowed(&reqwest::Url::parse("https://f1.photo.talk.zdn.vn/x").unwrap())
         );
         assert!(!format!("{c:?}").contains("very-secret"));
-        assert!(c.problems().iter().any(|p| p.contains("app_secret")));
+        let problems = c.problems();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.key == "zalo.app_secret"
+                    && p.severity == crate::context::Severity::Warning)
+        );
+        let c = ZaloConfig {
+            api_base: "openapi".into(),
+            ..c
+        };
+        assert!(c
+            .problems()
+            .iter()
+            .any(|p| p.key == "zalo.api_base" && p.severity == crate::context::Severity::Error));
     }
 }

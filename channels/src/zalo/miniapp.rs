@@ -26,9 +26,8 @@ use normalizers::zalo::{normalize_miniapp, MiniappIdentity, MiniappSubmission};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use crate::intake::{
-    IngestError, Intake, MediaInput, MediaSource, Origin, StateStore, Streams, Submission,
-};
+use crate::context::ChannelStorage;
+use crate::intake::{IngestError, Intake, MediaInput, MediaSource, Origin, Submission};
 
 use super::ZaloChannel;
 
@@ -91,8 +90,8 @@ impl Parts {
     }
 }
 
-pub(crate) async fn handle<I: Intake, S: Streams, K: StateStore>(
-    State(ch): State<Arc<ZaloChannel<I, S, K>>>,
+pub(crate) async fn handle<I: Intake, S: ChannelStorage>(
+    State(ch): State<Arc<ZaloChannel<I, S>>>,
     headers: HeaderMap,
     multipart: Multipart,
 ) -> Response {
@@ -127,8 +126,8 @@ pub(crate) async fn handle<I: Intake, S: Streams, K: StateStore>(
     }
 }
 
-async fn read_parts<I: Intake, S: Streams, K: StateStore>(
-    ch: &ZaloChannel<I, S, K>,
+async fn read_parts<I: Intake, S: ChannelStorage>(
+    ch: &ZaloChannel<I, S>,
     mut multipart: Multipart,
 ) -> Result<Parts, (MiniappApiError, Parts)> {
     let mut parts = Parts::default();
@@ -207,8 +206,8 @@ async fn read_small(
     Ok(out)
 }
 
-async fn stage_file<I: Intake, S: Streams, K: StateStore>(
-    ch: &ZaloChannel<I, S, K>,
+async fn stage_file<I: Intake, S: ChannelStorage>(
+    ch: &ZaloChannel<I, S>,
     mut field: axum::extract::multipart::Field<'_>,
     camera: bool,
 ) -> Result<Upload, MiniappApiError> {
@@ -266,8 +265,8 @@ async fn stage_file<I: Intake, S: Streams, K: StateStore>(
     Ok(upload)
 }
 
-async fn submit<I: Intake, S: Streams, K: StateStore>(
-    ch: &ZaloChannel<I, S, K>,
+async fn submit<I: Intake, S: ChannelStorage>(
+    ch: &ZaloChannel<I, S>,
     parts: &mut Parts,
     idempotency: Option<String>,
 ) -> Result<serde_json::Value, MiniappApiError> {
@@ -337,8 +336,8 @@ async fn submit<I: Intake, S: Streams, K: StateStore>(
 }
 
 /// Exchange the mini app's tokens with Zalo (ZALO.md §3).
-async fn exchange<I: Intake, S: Streams, K: StateStore>(
-    ch: &ZaloChannel<I, S, K>,
+async fn exchange<I: Intake, S: ChannelStorage>(
+    ch: &ZaloChannel<I, S>,
     access_token: &str,
     parts: &Parts,
 ) -> Result<MiniappIdentity, MiniappApiError> {
@@ -376,7 +375,7 @@ async fn exchange<I: Intake, S: Streams, K: StateStore>(
             .get(format!("{base}/v2.0/me/info"))
             .header("access_token", access_token)
             .header("code", code.as_str())
-            .header("secret_key", &ch.config.app_secret)
+            .header("secret_key", ch.config.app_secret.expose())
             .timeout(timeout)
             .send()
             .await

@@ -18,6 +18,8 @@
 //! - `outbox`: the sender of `outbound:zalo_oa` and the token refresher.
 //! - `media`: media download with host, size and time limits.
 //! - `miniapp`: `POST /v1/zalo/miniapp/reports` and the mini-app token exchange.
+//!
+//! The channels are built by [`ZaloConfig`]'s [`ChannelConfig::build`].
 
 pub mod client;
 pub mod config;
@@ -42,10 +44,13 @@ use axum::routing::post;
 use axum::Router;
 use chrono::{DateTime, Utc};
 use normalizers::validate::{ValidationConfig, Validator};
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
-use crate::intake::{Intake, StateStore, Streams};
+use crate::context::{
+    ChannelConfig, ChannelContext, ChannelError, ChannelStorage, ConfigProblem, RunningChannel,
+};
+use crate::intake::Intake;
 
 /// The injected clock (the gateway's `Intake::now`).
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -57,92 +62,64 @@ pub const OUTBOUND_STREAM: &str = "outbound:zalo_oa";
 /// Stream of messages Zalo would not deliver (user unreachable), for the IOC.
 pub const UNDELIVERABLE_STREAM: &str = "zalo:undeliverable";
 
-#[derive(Debug, thiserror::Error)]
-pub enum ZaloError {
-    #[error("zalo is not configured (zalo.app_id is empty)")]
-    Disabled,
-    #[error("zalo configuration: {0}")]
-    Config(String),
-    #[error("cannot build the HTTP client: {0}")]
-    HttpClient(String),
-}
-
 /// The running Zalo channels, shared by the router and the workers.
-pub struct ZaloChannel<I, S, K> {
+pub struct ZaloChannel<I, S> {
     pub(crate) config: Arc<ZaloConfig>,
     pub(crate) intake: Arc<I>,
-    pub(crate) streams: Arc<S>,
-    pub(crate) store: Arc<K>,
-    pub(crate) client: OaClient<K>,
+    pub(crate) store: Arc<S>,
+    pub(crate) client: OaClient<S>,
     pub(crate) api_http: reqwest::Client,
     pub(crate) media_http: reqwest::Client,
     /// Where downloaded and uploaded media are written (the gateway's staging folder).
     pub(crate) staging_dir: PathBuf,
-    pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) shutdown: CancellationToken,
     pub(crate) validator: Validator,
     pub(crate) validation: ValidationConfig,
     /// Name of this instance in stream consumer groups and leases.
     pub(crate) instance: String,
 }
 
-impl<I: Intake, S: Streams, K: StateStore> ZaloChannel<I, S, K> {
-    /// Build the channel from its configuration. `staging_dir` must exist and lie on the same
-    /// file system as the gateway's media storage; `shutdown` turns true when the gateway stops
-    /// (webhooks then get 503, workers finish their current entry and return).
-    pub fn new(
-        config: ZaloConfig,
-        validation: ValidationConfig,
-        intake: Arc<I>,
-        streams: Arc<S>,
-        store: Arc<K>,
-        staging_dir: PathBuf,
-        shutdown: watch::Receiver<bool>,
-    ) -> Result<Arc<Self>, ZaloError> {
-        if !config.enabled() {
-            return Err(ZaloError::Disabled);
-        }
-        if let Some(problem) = config
-            .problems()
-            .into_iter()
-            .find(|p| p.contains("not a URL"))
-        {
-            return Err(ZaloError::Config(problem));
-        }
+fn http_client_error(source: reqwest::Error) -> ChannelError {
+    ChannelError::HttpClient {
+        channel: ZaloConfig::NAME,
+        source,
+    }
+}
+
+impl<I: Intake, S: ChannelStorage> ZaloChannel<I, S> {
+    /// Build the channel from its configuration and the context. `ctx.staging` must exist and
+    /// lie on the same file system as the gateway's media storage; once `ctx.shutdown` is
+    /// cancelled webhooks get 503 and workers finish their current entry and return.
+    pub fn new(config: ZaloConfig, ctx: &ChannelContext<I, S>) -> Result<Arc<Self>, ChannelError> {
+        config.refuse_errors()?;
         let config = Arc::new(config);
         let api_http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| ZaloError::HttpClient(e.to_string()))?;
-        let media_http =
-            media::media_http_client(&config).map_err(|e| ZaloError::HttpClient(e.to_string()))?;
-        let instance = format!(
-            "{}-{}",
-            std::env::var("HOSTNAME").unwrap_or_else(|_| "gateway".into()),
-            std::process::id()
-        );
-        let clock_intake = intake.clone();
+            .map_err(http_client_error)?;
+        let media_http = media::media_http_client(&config).map_err(http_client_error)?;
+        let clock_intake = ctx.intake.clone();
         let clock: Clock = Arc::new(move || clock_intake.now());
         let client = OaClient::new(
             api_http.clone(),
             config.clone(),
-            store.clone(),
+            ctx.store.clone(),
             clock,
-            instance.clone(),
+            ctx.instance_id.clone(),
         );
         Ok(Arc::new(ZaloChannel {
             config,
-            intake,
-            streams,
-            store,
+            intake: ctx.intake.clone(),
+            store: ctx.store.clone(),
             client,
             api_http,
             media_http,
-            staging_dir,
-            shutdown,
+            staging_dir: ctx.staging.clone(),
+            shutdown: ctx.shutdown.clone(),
             validator: Validator::default(),
-            validation,
-            instance,
+            validation: ctx.validation.clone(),
+            instance: ctx.instance_id.clone(),
         }))
     }
 
@@ -150,26 +127,21 @@ impl<I: Intake, S: Streams, K: StateStore> ZaloChannel<I, S, K> {
         &self.config
     }
 
-    pub fn client(&self) -> &OaClient<K> {
+    pub fn client(&self) -> &OaClient<S> {
         &self.client
     }
 
     pub(crate) fn shutting_down(&self) -> bool {
-        *self.shutdown.borrow()
+        self.shutdown.is_cancelled()
     }
 
     /// Sleep `d`, or less when shutdown starts; true when shutting down.
     pub(crate) async fn pause(&self, d: Duration) -> bool {
-        let mut rx = self.shutdown.clone();
-        if *rx.borrow() {
-            return true;
-        }
         tokio::select! {
             _ = tokio::time::sleep(d) => {}
-            _ = rx.changed() => {}
+            _ = self.shutdown.cancelled() => {}
         }
-        let stopping = *rx.borrow();
-        stopping
+        self.shutting_down()
     }
 
     /// The next batch of entries of `stream` for this instance, waiting while there is none or
@@ -183,7 +155,7 @@ impl<I: Intake, S: Streams, K: StateStore> ZaloChannel<I, S, K> {
             if self.shutting_down() {
                 return None;
             }
-            let wait = match self.streams.claim(stream, &self.instance, max).await {
+            let wait = match self.store.claim(stream, &self.instance, max).await {
                 Ok(entries) if !entries.is_empty() => return Some(entries),
                 Ok(_) => Duration::from_millis(100),
                 Err(e) => {
@@ -200,29 +172,54 @@ impl<I: Intake, S: Streams, K: StateStore> ZaloChannel<I, S, K> {
 
 /// The HTTP routes of the Zalo channels, to nest into the gateway's router:
 /// `POST /v1/zalo/webhook` and `POST /v1/zalo/miniapp/reports`.
-pub fn router<I: Intake, S: Streams, K: StateStore>(channel: Arc<ZaloChannel<I, S, K>>) -> Router {
+pub fn router<I: Intake, S: ChannelStorage>(channel: Arc<ZaloChannel<I, S>>) -> Router {
     let webhook_limit = channel.config.webhook_max_bytes;
     let miniapp_limit = channel.config.miniapp_max_bytes;
     Router::new()
         .route(
             "/v1/zalo/webhook",
-            post(webhook::handle::<I, S, K>).layer(DefaultBodyLimit::max(webhook_limit)),
+            post(webhook::handle::<I, S>).layer(DefaultBodyLimit::max(webhook_limit)),
         )
         .route(
             "/v1/zalo/miniapp/reports",
-            post(miniapp::handle::<I, S, K>).layer(DefaultBodyLimit::max(miniapp_limit)),
+            post(miniapp::handle::<I, S>).layer(DefaultBodyLimit::max(miniapp_limit)),
         )
         .with_state(channel)
 }
 
 /// Start the event processor, the outbox sender and the token refresher. They run until the
-/// shutdown signal turns true; await the handles to wait for them.
-pub fn spawn_workers<I: Intake, S: Streams, K: StateStore>(
-    channel: Arc<ZaloChannel<I, S, K>>,
+/// shutdown token is cancelled; await the handles to wait for them.
+pub fn spawn_workers<I: Intake, S: ChannelStorage>(
+    channel: Arc<ZaloChannel<I, S>>,
 ) -> Vec<JoinHandle<()>> {
     vec![
         tokio::spawn(processor::run(channel.clone())),
         tokio::spawn(outbox::run_sender(channel.clone())),
         tokio::spawn(outbox::run_refresher(channel)),
     ]
+}
+
+impl ChannelConfig for ZaloConfig {
+    const NAME: &'static str = "zalo";
+
+    fn configured(&self) -> bool {
+        self.enabled()
+    }
+
+    fn problems(&self) -> Vec<ConfigProblem> {
+        ZaloConfig::problems(self)
+    }
+
+    /// The webhook and mini-app routes and the workers.
+    fn build<I: Intake, S: ChannelStorage>(
+        &self,
+        ctx: &ChannelContext<I, S>,
+    ) -> Result<RunningChannel, ChannelError> {
+        let channel = ZaloChannel::new(self.clone(), ctx)?;
+        Ok(RunningChannel {
+            router: Some(router(channel.clone())),
+            tasks: spawn_workers(channel),
+            email_stats: None,
+        })
+    }
 }

@@ -8,7 +8,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::intake::{Intake, Origin, Outbound, StateStore, StreamEntry, Streams};
+use crate::context::ChannelStorage;
+use crate::intake::{Intake, Origin, Outbound, StreamEntry};
 use crate::templates::zalo as tpl;
 
 use super::client::{OaError, OaMessage};
@@ -34,9 +35,7 @@ enum Attempt {
     },
 }
 
-pub(crate) async fn run_sender<I: Intake, S: Streams, K: StateStore>(
-    ch: Arc<ZaloChannel<I, S, K>>,
-) {
+pub(crate) async fn run_sender<I: Intake, S: ChannelStorage>(ch: Arc<ZaloChannel<I, S>>) {
     while let Some(entries) = ch.next_batch(OUTBOUND_STREAM, BATCH).await {
         for entry in entries {
             if let Err(e) = deliver_entry(&ch, &entry).await {
@@ -53,15 +52,15 @@ pub(crate) async fn run_sender<I: Intake, S: Streams, K: StateStore>(
 /// their order, and a rate limit holds every message back), then acknowledge it. Messages that
 /// cannot be delivered are recorded on `zalo:undeliverable`. Returns `Ok(None)` when shutdown
 /// interrupted the retries (the entry stays pending).
-pub async fn deliver_entry<I: Intake, S: Streams, K: StateStore>(
-    ch: &ZaloChannel<I, S, K>,
+pub async fn deliver_entry<I: Intake, S: ChannelStorage>(
+    ch: &ZaloChannel<I, S>,
     entry: &StreamEntry,
 ) -> Result<Option<Delivery>, crate::intake::StoreError> {
     let mut out: Outbound = match serde_json::from_value(entry.payload.clone()) {
         Ok(o) => o,
         Err(e) => {
             tracing::error!(error = %e, "unreadable zalo outbound entry: dropped");
-            ch.streams.ack(OUTBOUND_STREAM, &entry.entry_id).await?;
+            ch.store.ack(OUTBOUND_STREAM, &entry.entry_id).await?;
             return Ok(None);
         }
     };
@@ -88,14 +87,11 @@ pub async fn deliver_entry<I: Intake, S: Streams, K: StateStore>(
     if let Delivery::Undeliverable { code, reason } = &delivery {
         record_undeliverable(ch, &out, *code, reason).await?;
     }
-    ch.streams.ack(OUTBOUND_STREAM, &entry.entry_id).await?;
+    ch.store.ack(OUTBOUND_STREAM, &entry.entry_id).await?;
     Ok(Some(delivery))
 }
 
-async fn attempt<I: Intake, S: Streams, K: StateStore>(
-    ch: &ZaloChannel<I, S, K>,
-    out: &Outbound,
-) -> Attempt {
+async fn attempt<I: Intake, S: ChannelStorage>(ch: &ZaloChannel<I, S>, out: &Outbound) -> Attempt {
     let (oa_id, user_id) = match &out.origin {
         Origin::ZaloOa { oa_id, user_id } => (oa_id, user_id),
         // Mini-app user ids are app-scoped: the OA cannot write to them.
@@ -135,14 +131,14 @@ async fn attempt<I: Intake, S: Streams, K: StateStore>(
     }
 }
 
-async fn record_undeliverable<I: Intake, S: Streams, K: StateStore>(
-    ch: &ZaloChannel<I, S, K>,
+async fn record_undeliverable<I: Intake, S: ChannelStorage>(
+    ch: &ZaloChannel<I, S>,
     out: &Outbound,
     code: i64,
     reason: &str,
 ) -> Result<(), crate::intake::StoreError> {
     tracing::warn!(code, kind = %out.kind, "zalo message undeliverable, recorded for the IOC");
-    ch.streams
+    ch.store
         .push(
             UNDELIVERABLE_STREAM,
             serde_json::json!({
@@ -160,9 +156,7 @@ async fn record_undeliverable<I: Intake, S: Streams, K: StateStore>(
 }
 
 /// Refresh each token slot shortly before it expires (one instance at a time: the lease).
-pub(crate) async fn run_refresher<I: Intake, S: Streams, K: StateStore>(
-    ch: Arc<ZaloChannel<I, S, K>>,
-) {
+pub(crate) async fn run_refresher<I: Intake, S: ChannelStorage>(ch: Arc<ZaloChannel<I, S>>) {
     let mut slots = Vec::new();
     if !ch.config.access_token.is_empty() || !ch.config.refresh_token.is_empty() {
         slots.push("default".to_string());

@@ -15,9 +15,10 @@ use normalizers::report::{Channel, Envelope};
 use normalizers::validate::Status;
 use normalizers::zalo::{self, Dialogue, Event, Prompt, StepEnv, Submit};
 
+use crate::context::ChannelStorage;
 use crate::intake::{
-    IngestError, Intake, MediaInput, MediaSource, Origin, Outbound, StateStore, StoreError,
-    StreamEntry, Streams, Submission,
+    IngestError, Intake, MediaInput, MediaSource, Origin, Outbound, StoreError, StreamEntry,
+    Submission,
 };
 use crate::templates::zalo as tpl;
 
@@ -46,12 +47,12 @@ pub(crate) fn dialogue_key(oa_id: &str, user_id: &str) -> String {
     format!("zalo:dialogue:{oa_id}:{user_id}")
 }
 
-pub(crate) async fn run<I: Intake, S: Streams, K: StateStore>(ch: Arc<ZaloChannel<I, S, K>>) {
+pub(crate) async fn run<I: Intake, S: ChannelStorage>(ch: Arc<ZaloChannel<I, S>>) {
     while let Some(entries) = ch.next_batch(EVENTS_STREAM, BATCH).await {
         for entry in entries {
             match process_entry(&ch, &entry).await {
                 Ok(()) => {
-                    if let Err(e) = ch.streams.ack(EVENTS_STREAM, &entry.entry_id).await {
+                    if let Err(e) = ch.store.ack(EVENTS_STREAM, &entry.entry_id).await {
                         tracing::error!(error = %e, "zalo event not acknowledged");
                     }
                 }
@@ -64,8 +65,8 @@ pub(crate) async fn run<I: Intake, S: Streams, K: StateStore>(ch: Arc<ZaloChanne
 }
 
 /// Process one persisted event. `Ok` means: acknowledge it.
-pub async fn process_entry<I: Intake, S: Streams, K: StateStore>(
-    ch: &ZaloChannel<I, S, K>,
+pub async fn process_entry<I: Intake, S: ChannelStorage>(
+    ch: &ZaloChannel<I, S>,
     entry: &StreamEntry,
 ) -> Result<(), ProcessError> {
     let Some(raw) = entry.payload.get("raw").and_then(|r| r.as_str()) else {
@@ -107,8 +108,8 @@ pub async fn process_entry<I: Intake, S: Streams, K: StateStore>(
     result
 }
 
-async fn process_locked<I: Intake, S: Streams, K: StateStore>(
-    ch: &ZaloChannel<I, S, K>,
+async fn process_locked<I: Intake, S: ChannelStorage>(
+    ch: &ZaloChannel<I, S>,
     event: &Event,
     raw: &str,
     key: &str,
@@ -140,7 +141,7 @@ async fn process_locked<I: Intake, S: Streams, K: StateStore>(
     }
     for o in &outbound {
         let payload = serde_json::to_value(o).map_err(|e| StoreError(e.to_string()))?;
-        ch.streams.push(OUTBOUND_STREAM, payload).await?;
+        ch.store.push(OUTBOUND_STREAM, payload).await?;
     }
     match t.state {
         Some(state) => {
@@ -154,8 +155,8 @@ async fn process_locked<I: Intake, S: Streams, K: StateStore>(
 }
 
 /// Download the media, hand the report to the pipeline, and word the answer.
-async fn submit_report<I: Intake, S: Streams, K: StateStore>(
-    ch: &ZaloChannel<I, S, K>,
+async fn submit_report<I: Intake, S: ChannelStorage>(
+    ch: &ZaloChannel<I, S>,
     submit: Submit,
     origin: &Origin,
     now: DateTime<Utc>,

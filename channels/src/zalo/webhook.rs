@@ -17,7 +17,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use normalizers::zalo::{self, Event, EventKind};
 
-use crate::intake::{Intake, StateStore, Streams};
+use crate::context::ChannelStorage;
+use crate::intake::Intake;
 
 use super::{ZaloChannel, EVENTS_STREAM};
 
@@ -45,8 +46,8 @@ pub(crate) fn seen_key(dedup_key: &str) -> String {
     format!("zalo:seen:{dedup_key}")
 }
 
-pub(crate) async fn handle<I: Intake, S: Streams, K: StateStore>(
-    State(ch): State<Arc<ZaloChannel<I, S, K>>>,
+pub(crate) async fn handle<I: Intake, S: ChannelStorage>(
+    State(ch): State<Arc<ZaloChannel<I, S>>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -68,7 +69,7 @@ pub(crate) async fn handle<I: Intake, S: Streams, K: StateStore>(
             &event.app_id,
             &body,
             &event.timestamp,
-            &config.oa_secret_key,
+            config.oa_secret_key.expose(),
         )
     {
         tracing::warn!(event = %event.event_name, "zalo webhook with a bad signature");
@@ -92,8 +93,8 @@ pub(crate) async fn handle<I: Intake, S: Streams, K: StateStore>(
     }
 }
 
-async fn accept<I: Intake, S: Streams, K: StateStore>(
-    ch: &ZaloChannel<I, S, K>,
+async fn accept<I: Intake, S: ChannelStorage>(
+    ch: &ZaloChannel<I, S>,
     event: &Event,
     body: &[u8],
     retry: u32,
@@ -110,7 +111,7 @@ async fn accept<I: Intake, S: Streams, K: StateStore>(
         return Ok(Disposition::Duplicate);
     }
     let raw = String::from_utf8_lossy(body);
-    ch.streams
+    ch.store
         .push(
             EVENTS_STREAM,
             serde_json::json!({

@@ -36,7 +36,7 @@ pub struct DuplicateConfig {
     /// Secret mixed into identity digests (phone, email, Zalo id) so that they cannot be
     /// reversed by trying every number. Set it in production and never change it: the block
     /// list and the duplicate index are keyed by these digests.
-    pub identity_pepper: String,
+    pub identity_pepper: crate::secret::Secret,
 }
 
 impl Default for DuplicateConfig {
@@ -51,7 +51,7 @@ impl Default for DuplicateConfig {
             same_reporter_min_score: 0.6,
             max_refs: 5,
             max_candidates: 5000,
-            identity_pepper: String::new(),
+            identity_pepper: Default::default(),
         }
     }
 }

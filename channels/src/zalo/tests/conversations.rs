@@ -7,7 +7,7 @@ use normalizers::zalo::Step;
 use reqwest::StatusCode;
 
 use super::fake_zalo::{events, FakeZalo, OA_ID};
-use super::memory::Harness;
+use super::harness::Harness;
 use crate::intake::Origin;
 use crate::templates::zalo as tpl;
 use crate::zalo::{EVENTS_STREAM, UNDELIVERABLE_STREAM};
@@ -112,8 +112,8 @@ async fn happy_path_text_photo_location_contact_then_confirm_gives_a_tracking_co
     // The acknowledgement names the report; every event and message was acknowledged.
     let ack = h.outbound().into_iter().find(|o| o.kind == "ack").unwrap();
     assert_eq!(ack.report_id.as_deref(), Some("01TEST0001"));
-    assert_eq!(h.streams.pending(EVENTS_STREAM), 0);
-    assert_eq!(h.streams.pending(crate::zalo::OUTBOUND_STREAM), 0);
+    assert_eq!(h.store.pending(EVENTS_STREAM), 0);
+    assert_eq!(h.store.pending(crate::zalo::OUTBOUND_STREAM), 0);
 }
 
 #[tokio::test]
@@ -240,7 +240,7 @@ async fn the_same_event_delivered_three_times_is_persisted_and_answered_once() {
     for n in 1..3 {
         assert_eq!(status(post(n).await.unwrap()).await, "duplicate");
     }
-    assert_eq!(h.streams.entries(EVENTS_STREAM).len(), 1);
+    assert_eq!(h.store.entries(EVENTS_STREAM).len(), 1);
     // A retry racing the first delivery (or a lost marker) is persisted again, and the
     // dialogue still applies the event once.
     for k in h
@@ -254,9 +254,9 @@ async fn the_same_event_delivered_three_times_is_persisted_and_answered_once() {
             .unwrap();
     }
     h.send(&body).await;
-    assert_eq!(h.streams.entries(EVENTS_STREAM).len(), 2);
+    assert_eq!(h.store.entries(EVENTS_STREAM).len(), 2);
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(h.streams.pending(EVENTS_STREAM), 0);
+    assert_eq!(h.store.pending(EVENTS_STREAM), 0);
     assert_eq!(h.said_to(u), said);
     assert_eq!(said.len(), 2, "{said:#?}");
 }
@@ -293,7 +293,7 @@ async fn a_bad_signature_is_refused_and_nothing_is_persisted() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    assert!(h.streams.entries(EVENTS_STREAM).is_empty());
+    assert!(h.store.entries(EVENTS_STREAM).is_empty());
     // The same body, correctly signed, is taken.
     assert_eq!(
         h.fake.post_event(&h.webhook(), &body, None).await,
@@ -318,7 +318,7 @@ async fn echoes_of_the_oa_own_messages_are_not_answered() {
         resp.json::<serde_json::Value>().await.unwrap()["status"],
         "ignored"
     );
-    assert!(h.streams.entries(EVENTS_STREAM).is_empty());
+    assert!(h.store.entries(EVENTS_STREAM).is_empty());
 }
 
 #[tokio::test]
@@ -397,7 +397,7 @@ async fn a_user_who_cannot_be_reached_is_recorded_for_the_ioc() {
         vec![tpl::ask(Step::Media)],
         "the welcome was not deliverable"
     );
-    let undeliverable = h.streams.entries(UNDELIVERABLE_STREAM);
+    let undeliverable = h.store.entries(UNDELIVERABLE_STREAM);
     assert_eq!(undeliverable.len(), 1);
     assert_eq!(undeliverable[0]["zalo_error"], -230);
     assert_eq!(undeliverable[0]["origin"]["user_id"], u);
@@ -421,13 +421,13 @@ async fn a_rate_limit_holds_the_messages_back_and_keeps_their_order() {
 #[tokio::test]
 async fn while_shutting_down_the_webhook_answers_503() {
     let h = Harness::start().await;
-    h.shutdown.send(true).unwrap();
+    h.shutdown.cancel();
     let body = events::text("U990", "z1", DESCRIPTION, h.ms());
     assert_eq!(
         h.fake.post_event(&h.webhook(), &body, None).await,
         StatusCode::SERVICE_UNAVAILABLE
     );
-    assert!(h.streams.entries(EVENTS_STREAM).is_empty());
+    assert!(h.store.entries(EVENTS_STREAM).is_empty());
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 
 use super::conversations::PNG;
-use super::memory::Harness;
+use super::harness::Harness;
 use crate::intake::Origin;
 
 fn form(access: &str, phone: Option<&str>, location: Option<&str>) -> Form {
