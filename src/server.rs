@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use crate::clock::{SharedClock, StartedClock, SystemClock};
 use crate::config::{ApiKey, ApiKeys, Config, Role};
 use crate::http::{self, auth::KeyRing, AppState};
-use crate::pipeline::{Pipeline, SharedPipeline};
+use crate::pipeline::Pipeline;
 use crate::store::{BlobStore, ChannelStore, Store};
 use channels::email::EmailConfig;
 
@@ -26,15 +26,27 @@ pub enum ServeError {
     },
     #[error("cannot open media storage: {0}")]
     Blobs(#[from] crate::store::BlobError),
-    #[error("cannot open the queue backend ({kind}): {message}")]
-    Store { kind: &'static str, message: String },
+    #[error("cannot open the queue backend ({kind}): {source}")]
+    Store {
+        kind: &'static str,
+        #[source]
+        source: crate::store::StoreFailure,
+    },
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
         source: std::io::Error,
     },
     #[error("cannot load the gazetteer/boundary: {0}")]
-    Geo(String),
+    Geo(#[source] normalizers::geo::GeoError),
+    #[error("geo.{0} must be set with the other geo files")]
+    GeoIncomplete(&'static str),
+    #[error("cannot read the geo file {path}: {source}")]
+    GeoFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("invalid {channel} channel configuration: {message}")]
     Channel {
         channel: &'static str,
@@ -71,16 +83,20 @@ pub async fn build(config: Config) -> Result<Gateway, ServeError> {
     let blobs = BlobStore::open(config.media_dir()).await?;
     blobs.sweep_staging(Duration::from_secs(24 * 3600)).await;
     let store = match &config.redis_url {
-        Some(url) if !url.is_empty() => Store::redis(url).await.map_err(|e| ServeError::Store {
-            kind: "redis",
-            message: e.0,
-        })?,
-        _ => Store::embedded(&config.data_dir.join("queue.redb"), clock.clone()).map_err(|e| {
-            ServeError::Store {
+        Some(url) if !url.is_empty() => {
+            Store::redis(url)
+                .await
+                .map_err(|source| ServeError::Store {
+                    kind: "redis",
+                    source,
+                })?
+        }
+        _ => Store::embedded(&config.data_dir.join("queue.redb"), clock.clone()).map_err(
+            |source| ServeError::Store {
                 kind: "embedded",
-                message: e.0,
-            }
-        })?,
+                source,
+            },
+        )?,
     };
     let geo = load_geo(&config.geo)?;
     let pipeline = Pipeline::new(
@@ -120,15 +136,16 @@ pub fn load_geo(config: &crate::config::GeoConfig) -> Result<&'static Geo, Serve
         match config.margin_m {
             None => return Ok(Geo::embedded()),
             Some(m) => Geo::from_sources(normalizers::geo::EMBEDDED_SOURCES)
-                .map_err(|e| ServeError::Geo(e.to_string()))?
+                .map_err(ServeError::Geo)?
                 .with_margin_m(m),
         }
     } else {
-        let read = |p: &Option<PathBuf>, what: &str| -> Result<String, ServeError> {
-            let p = p.as_ref().ok_or_else(|| {
-                ServeError::Geo(format!("geo.{what} must be set with the other geo files"))
-            })?;
-            std::fs::read_to_string(p).map_err(|e| ServeError::Geo(format!("{}: {e}", p.display())))
+        let read = |p: &Option<PathBuf>, what: &'static str| -> Result<String, ServeError> {
+            let p = p.as_ref().ok_or(ServeError::GeoIncomplete(what))?;
+            std::fs::read_to_string(p).map_err(|source| ServeError::GeoFile {
+                path: p.clone(),
+                source,
+            })
         };
         let old_units = read(&config.old_units, "old_units")?;
         let new_units = read(&config.new_units, "new_units")?;
@@ -145,7 +162,7 @@ pub fn load_geo(config: &crate::config::GeoConfig) -> Result<&'static Geo, Serve
             boundary_geojson: &boundary,
             communes_geojson: communes.as_deref(),
         })
-        .map_err(|e| ServeError::Geo(e.to_string()))?;
+        .map_err(ServeError::Geo)?;
         match config.margin_m {
             Some(m) => geo.with_margin_m(m),
             None => geo,
@@ -231,7 +248,7 @@ pub async fn serve(mut config: Config) -> Result<(), ServeError> {
             source,
         })?;
     let local = listener.local_addr().unwrap_or(listen);
-    tracing::info!(addr = %local, backend = state.pipeline.store.kind(), "gateway listening");
+    tracing::info!(addr = %local, backend = state.pipeline.store_kind(), "gateway listening");
     eprintln!("gateway listening on http://{local}");
     let shutting_down = state.shutting_down.clone();
     let channels_stop = channels::email::CancellationToken::new();
@@ -267,10 +284,7 @@ pub async fn serve(mut config: Config) -> Result<(), ServeError> {
 
 /// The store as the channels see it.
 pub fn channel_store(state: &AppState) -> Arc<ChannelStore> {
-    Arc::new(ChannelStore {
-        store: state.pipeline.store.clone(),
-        claim_timeout: Duration::from_secs(60),
-    })
+    state.pipeline.channel_store(Duration::from_secs(60))
 }
 
 /// The email configuration (`[email]`, `GATEWAY_IMAP_*`, `GATEWAY_SMTP_*`).
@@ -304,7 +318,7 @@ fn start_email(
     let store = channel_store(state);
     let channel = channels::email::spawn(
         config,
-        Arc::new(SharedPipeline(state.pipeline.clone())),
+        state.pipeline.clone(),
         store.clone(),
         store,
         instance_id.to_string(),
@@ -318,7 +332,7 @@ fn start_email(
     Ok(Some(channel))
 }
 
-type Zalo = channels::zalo::ZaloChannel<SharedPipeline, ChannelStore, ChannelStore>;
+type Zalo = channels::zalo::ZaloChannel<Pipeline, ChannelStore, ChannelStore>;
 
 /// The Zalo configuration (`[zalo]`, `GATEWAY_ZALO_*`).
 pub fn zalo_config(config: &Config) -> Result<channels::zalo::ZaloConfig, ServeError> {
@@ -336,10 +350,10 @@ fn start_zalo(
     match channels::zalo::ZaloChannel::new(
         config,
         pipeline.validation().clone(),
-        Arc::new(SharedPipeline(pipeline.clone())),
+        pipeline.clone(),
         store.clone(),
         store,
-        pipeline.blobs.staging_dir(),
+        pipeline.staging_dir(),
         stopped,
     ) {
         Ok(channel) => Ok(Some(channel)),

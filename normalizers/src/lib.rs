@@ -15,6 +15,8 @@
 //! - `app`: normalizer of the app and portal API submissions.
 //! - `email`: normalizer of the email channel (.eml to report, attachments, reply address).
 //! - `pipeline`: derive, validate, record the verdict.
+//! - `screen`: a report against the open reports and the blocked senders (DUPLICATE,
+//!   SENDER_BLOCKED).
 //! - `text`: small text helpers (NFC).
 //! - `vietnamese`: Vietnamese text analysis (diacritics, abbreviations, content rules, category).
 //! - `geo`: gazetteer of administrative units and the jurisdiction boundary (R-VAL-LOC).
@@ -32,6 +34,7 @@ pub mod media;
 pub mod messages;
 pub mod pipeline;
 pub mod report;
+pub mod screen;
 pub mod text;
 pub mod timephrase;
 pub mod validate;

@@ -301,6 +301,51 @@ pub struct Attachment {
     pub unreadable: Option<String>,
 }
 
+/// What the receiving side knows of a file whatever its content: how it was sent and stored.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReceivedFile {
+    pub file_name: Option<String>,
+    pub claimed_type: Option<String>,
+    pub size: u64,
+    pub sha256: String,
+    pub storage_key: String,
+    /// Capture time known from the channel itself (an in-app camera, the chat message time).
+    pub channel_captured_at: Option<DateTime<Utc>>,
+}
+
+impl Attachment {
+    /// The attachment record of an inspected file. A capture time read from the file wins over
+    /// the channel's evidence.
+    pub fn from_inspection(info: crate::media::MediaInfo, file: ReceivedFile) -> Attachment {
+        let mut a = Attachment {
+            kind: MediaKind::Document,
+            media_type: String::new(),
+            claimed_type: file.claimed_type,
+            file_name: file.file_name,
+            size: file.size,
+            sha256: file.sha256,
+            captured_at: None,
+            captured_at_source: CaptureSource::None,
+            captured_offset_minutes: None,
+            gps: None,
+            width: None,
+            height: None,
+            duration_ms: None,
+            storage_key: file.storage_key,
+            public_key: None,
+            unreadable: None,
+        };
+        info.fill_attachment(&mut a);
+        if a.captured_at.is_none() {
+            (a.captured_at, a.captured_at_source) = match file.channel_captured_at {
+                Some(t) => (Some(t), CaptureSource::Channel),
+                None => (None, CaptureSource::None),
+            };
+        }
+        a
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MediaKind {

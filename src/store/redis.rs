@@ -30,10 +30,6 @@ struct Scripts {
     index_trim: Script,
 }
 
-fn fail(e: impl std::fmt::Display) -> StoreFailure {
-    StoreFailure(format!("redis: {e}"))
-}
-
 fn state_key(key: &str) -> String {
     format!("{PREFIX}:state:{key}")
 }
@@ -58,14 +54,14 @@ fn marker_key(stream: &str, report_id: &str) -> String {
 
 impl RedisStore {
     pub async fn connect(url: &str) -> Result<Self, StoreFailure> {
-        let client = redis::Client::open(url).map_err(fail)?;
+        let client = redis::Client::open(url)?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(5)))
             .set_response_timeout(Some(Duration::from_secs(10)))
             .set_number_of_retries(3);
         let conn = ConnectionManager::new_with_config(client, config)
             .await
-            .map_err(fail)?;
+            ?;
         Ok(RedisStore {
             conn,
             groups: Arc::new(Mutex::new(HashSet::new())),
@@ -143,7 +139,7 @@ impl RedisStore {
         let _: String = redis::cmd("PING")
             .query_async(&mut self.conn())
             .await
-            .map_err(fail)?;
+            ?;
         Ok(())
     }
 
@@ -154,7 +150,7 @@ impl RedisStore {
             .arg(state_key(key))
             .query_async(&mut self.conn())
             .await
-            .map_err(fail)
+            .map_err(StoreFailure::Redis)
     }
 
     pub async fn put(
@@ -168,7 +164,7 @@ impl RedisStore {
         if let Some(ttl) = ttl {
             cmd.arg("PX").arg(ttl.as_millis().max(1) as u64);
         }
-        cmd.query_async::<()>(&mut self.conn()).await.map_err(fail)
+        cmd.query_async::<()>(&mut self.conn()).await.map_err(StoreFailure::Redis)
     }
 
     pub async fn put_if_absent(
@@ -182,7 +178,7 @@ impl RedisStore {
         if let Some(ttl) = ttl {
             cmd.arg("PX").arg(ttl.as_millis().max(1) as u64);
         }
-        let set: Option<String> = cmd.query_async(&mut self.conn()).await.map_err(fail)?;
+        let set: Option<String> = cmd.query_async(&mut self.conn()).await?;
         Ok(set.is_some())
     }
 
@@ -204,7 +200,7 @@ impl RedisStore {
             .arg(ttl.map_or(0, |d| d.as_millis().max(1) as u64))
             .invoke_async(&mut self.conn())
             .await
-            .map_err(fail)?;
+            ?;
         Ok(swapped == 1)
     }
 
@@ -213,7 +209,7 @@ impl RedisStore {
             .arg(state_key(key))
             .query_async::<()>(&mut self.conn())
             .await
-            .map_err(fail)
+            .map_err(StoreFailure::Redis)
     }
 
     pub async fn incr(&self, key: &str, ttl: Duration) -> Result<i64, StoreFailure> {
@@ -223,7 +219,7 @@ impl RedisStore {
             .arg(ttl.as_millis().max(1) as u64)
             .invoke_async(&mut self.conn())
             .await
-            .map_err(fail)
+            .map_err(StoreFailure::Redis)
     }
 
     // --- reports -------------------------------------------------------------------------
@@ -235,7 +231,7 @@ impl RedisStore {
             .arg("NX")
             .query_async::<Option<String>>(&mut self.conn())
             .await
-            .map_err(fail)
+            .map_err(StoreFailure::Redis)
             .map(|_| ())
     }
 
@@ -245,7 +241,7 @@ impl RedisStore {
             .arg(json)
             .query_async::<()>(&mut self.conn())
             .await
-            .map_err(fail)
+            .map_err(StoreFailure::Redis)
     }
 
     pub async fn get_report(&self, id: &str) -> Result<Option<Vec<u8>>, StoreFailure> {
@@ -253,7 +249,7 @@ impl RedisStore {
             .arg(report_key(id))
             .query_async(&mut self.conn())
             .await
-            .map_err(fail)
+            .map_err(StoreFailure::Redis)
     }
 
     // --- streams -------------------------------------------------------------------------
@@ -274,7 +270,7 @@ impl RedisStore {
                 .arg(payload)
                 .invoke_async(&mut self.conn())
                 .await
-                .map_err(fail),
+                .map_err(StoreFailure::Redis),
             None => redis::cmd("XADD")
                 .arg(stream)
                 .arg("*")
@@ -284,7 +280,7 @@ impl RedisStore {
                 .arg(payload)
                 .query_async(&mut self.conn())
                 .await
-                .map_err(fail),
+                .map_err(StoreFailure::Redis),
         }
     }
 
@@ -304,7 +300,7 @@ impl RedisStore {
         match created {
             Ok(()) => {}
             Err(e) if e.code() == Some("BUSYGROUP") => {}
-            Err(e) => return Err(fail(e)),
+            Err(e) => return Err(e.into()),
         }
         self.groups.lock().expect("not poisoned").insert(k);
         Ok(())
@@ -330,7 +326,7 @@ impl RedisStore {
             .arg(max)
             .query_async(&mut self.conn())
             .await
-            .map_err(fail)?;
+            ?;
         if let Value::Array(parts) = reclaimed {
             if let Some(entries) = parts.get(1) {
                 out.extend(parse_entries(entries, 1));
@@ -348,7 +344,7 @@ impl RedisStore {
                 .arg(">")
                 .query_async(&mut self.conn())
                 .await
-                .map_err(fail)?;
+                ?;
             match fresh {
                 Value::Array(streams) => {
                     for s in streams {
@@ -387,7 +383,7 @@ impl RedisStore {
             .arg(entry_id)
             .query_async(&mut self.conn())
             .await
-            .map_err(fail)?;
+            ?;
         Ok(n > 0)
     }
 
@@ -397,13 +393,13 @@ impl RedisStore {
             .arg(stream)
             .query_async(&mut self.conn())
             .await
-            .map_err(fail)?;
+            ?;
         let groups: Value = redis::cmd("XINFO")
             .arg("GROUPS")
             .arg(stream)
             .query_async(&mut self.conn())
             .await
-            .map_err(fail)?;
+            ?;
         let (mut pending, mut lag) = (0, 0);
         if let Value::Array(groups) = groups {
             for g in groups {
@@ -445,7 +441,7 @@ impl RedisStore {
             .invoke_async::<i64>(&mut self.conn())
             .await
             .map(|_| ())
-            .map_err(fail)
+            .map_err(StoreFailure::Redis)
     }
 
     pub async fn index_range(
@@ -469,7 +465,7 @@ impl RedisStore {
             .arg(limit)
             .invoke_async(&mut self.conn())
             .await
-            .map_err(fail)?;
+            ?;
         Ok(flat
             .chunks(3)
             .filter_map(|c| match c {
@@ -493,7 +489,7 @@ impl RedisStore {
             .arg(member)
             .invoke_async(&mut self.conn())
             .await
-            .map_err(fail)?;
+            ?;
         Ok(n > 0)
     }
 
@@ -508,7 +504,7 @@ impl RedisStore {
             .arg(super::INDEX_TRIM_BATCH)
             .invoke_async(&mut self.conn())
             .await
-            .map_err(fail)?;
+            ?;
         Ok(n.max(0) as u64)
     }
 }

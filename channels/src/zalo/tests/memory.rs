@@ -87,7 +87,7 @@ impl Intake for TestIntake {
             let bytes = match &m.source {
                 MediaSource::Bytes(b) => b.to_vec(),
                 MediaSource::File(p) => {
-                    std::fs::read(p).map_err(|e| IngestError::Invalid(e.to_string()))?
+                    std::fs::read(p).map_err(IngestError::invalid)?
                 }
             };
             let info = normalizers::media::inspect(
@@ -191,7 +191,7 @@ impl MemStreams {
 impl Streams for MemStreams {
     async fn push(&self, stream: &str, payload: serde_json::Value) -> Result<String, StoreError> {
         if *self.fail_push.lock().unwrap() {
-            return Err(StoreError("test streams down".into()));
+            return Err(StoreError::new("test streams down"));
         }
         let id = format!("{}-0", self.next.fetch_add(1, Ordering::SeqCst));
         self.streams
