@@ -18,14 +18,11 @@
 mod dovecot;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use channels::email::{self, CancellationToken, TlsMode};
 use chrono::TimeZone;
 use futures_util::TryStreamExt;
-use gateway::pipeline::SharedPipeline;
-use gateway::store::ChannelStore;
 use normalizers::email::EmailOptions;
 use normalizers::report::{Channel, Envelope};
 
@@ -150,15 +147,12 @@ async fn gateway_to_queue(d: &dovecot::Dovecot, n: usize) -> Duration {
         .await
         .expect("gateway builds");
     let pipeline = gw.state.pipeline.clone();
-    let store = Arc::new(ChannelStore {
-        store: pipeline.store.clone(),
-        claim_timeout: Duration::from_secs(60),
-    });
+    let store = pipeline.channel_store(Duration::from_secs(60));
     let shutdown = CancellationToken::new();
     let start = Instant::now();
     let channel = email::spawn(
         d.email_config(TlsMode::None),
-        Arc::new(SharedPipeline(pipeline)),
+        pipeline,
         store.clone(),
         store,
         "bench".into(),

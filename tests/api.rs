@@ -256,8 +256,7 @@ async fn a_rejected_report_lists_every_reason_in_vietnamese_and_is_not_queued() 
     let (len, _, _) = gw
         .state
         .pipeline
-        .store
-        .depth("ioc:rejections", "ioc")
+        .queue_depth("ioc:rejections")
         .await
         .unwrap();
     assert_eq!(len, 1, "the rejection is kept for audit");
@@ -497,8 +496,7 @@ async fn the_dry_run_checks_without_storing() {
     let (len, _, _) = gw
         .state
         .pipeline
-        .store
-        .depth("ioc:rejections", "ioc")
+        .queue_depth("ioc:rejections")
         .await
         .unwrap();
     assert_eq!(len, 0);

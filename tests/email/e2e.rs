@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use channels::email::{self, CancellationToken, EmailChannel, TlsMode};
-use gateway::pipeline::{Pipeline, SharedPipeline};
-use gateway::store::{ChannelStore, IOC_GROUP, REJECTIONS_STREAM, REPORTS_STREAM};
+use gateway::pipeline::Pipeline;
+use gateway::store::{REJECTIONS_STREAM, REPORTS_STREAM};
 use normalizers::report::{CaptureSource, Report};
 use normalizers::validate::{Code, Status};
 
@@ -30,10 +30,7 @@ impl E2e {
     async fn start() -> E2e {
         let gateway = InProcess::start(|_| {}).await;
         let pipeline = gateway.state.pipeline.clone();
-        let store = Arc::new(ChannelStore {
-            store: pipeline.store.clone(),
-            claim_timeout: Duration::from_secs(5),
-        });
+        let store = pipeline.channel_store(Duration::from_secs(5));
         let dovecot = Dovecot::start();
         let sink = SmtpSink::start();
         let config = email::EmailConfig {
@@ -47,7 +44,7 @@ impl E2e {
         let shutdown = CancellationToken::new();
         let channel = email::spawn(
             config,
-            Arc::new(SharedPipeline(pipeline.clone())),
+            pipeline.clone(),
             store.clone(),
             store,
             "e2e".into(),
@@ -71,8 +68,7 @@ impl E2e {
         while found.len() < n && Instant::now() < deadline {
             let entries = self
                 .pipeline
-                .store
-                .claim(stream, IOC_GROUP, "e2e-test", 10, Duration::from_secs(600))
+                .claim(stream, "e2e-test", 10, Duration::from_secs(600))
                 .await
                 .expect("queue readable");
             for e in entries {
@@ -283,16 +279,13 @@ async fn an_imported_old_mail_is_judged_by_its_date() {
     let gateway =
         InProcess::start(|c| c.clock_start = Some("2026-12-08T03:00:00Z".parse().unwrap())).await;
     let pipeline = gateway.state.pipeline.clone();
-    let store = Arc::new(ChannelStore {
-        store: pipeline.store.clone(),
-        claim_timeout: Duration::from_secs(5),
-    });
+    let store = pipeline.channel_store(Duration::from_secs(5));
     let dir = tempfile::tempdir().unwrap();
     let mut raw = b"Date: Sat, 28 Nov 2026 10:00:00 +0700\r\n".to_vec();
     raw.extend_from_slice(&mail_with_photo(40, "photo-2h-before.jpg"));
     std::fs::write(dir.path().join("old.eml"), &raw).unwrap();
     let processor = email::Processor {
-        intake: Arc::new(SharedPipeline(pipeline.clone())),
+        intake: pipeline.clone(),
         streams: store.clone(),
         state: store,
         options: Default::default(),
@@ -304,10 +297,8 @@ async fn an_imported_old_mail_is_judged_by_its_date() {
     let summary = email::import(reader, &processor, |_| {}).await.unwrap();
     assert_eq!(summary.ingested, 1);
     let entries = pipeline
-        .store
         .claim(
             REPORTS_STREAM,
-            IOC_GROUP,
             "backfill",
             10,
             Duration::from_secs(60),

@@ -9,9 +9,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use channels::intake::Intake;
 use channels::zalo::{self, ZaloChannel, ZaloConfig};
-use gateway::pipeline::{Pipeline, SharedPipeline};
+use gateway::pipeline::Pipeline;
 use gateway::store::ChannelStore;
 use normalizers::report::{CaptureSource, CoordinatesSource, VerifiedBy};
 use normalizers::validate::Status;
@@ -33,7 +32,7 @@ const PNG: &[u8] = &[
 const DESCRIPTION: &str =
     "Đèn đường trước nhà số 12 đường Nguyễn Huệ bị hỏng từ tối qua, cả đoạn đường tối om.";
 
-type RealChannel = ZaloChannel<SharedPipeline, ChannelStore, ChannelStore>;
+type RealChannel = ZaloChannel<Pipeline, ChannelStore, ChannelStore>;
 
 struct Real {
     fake: FakeZalo,
@@ -51,10 +50,7 @@ impl Real {
         let redis_url = redis.as_ref().map(|r| r.url());
         let gateway = InProcess::start(|c| c.redis_url = redis_url).await;
         let pipeline = gateway.state.pipeline.clone();
-        let store = Arc::new(ChannelStore {
-            store: pipeline.store.clone(),
-            claim_timeout: Duration::from_secs(5),
-        });
+        let store = pipeline.channel_store(Duration::from_secs(5));
         let config = ZaloConfig {
             app_id: fake_zalo::APP_ID.into(),
             oa_secret_key: fake_zalo::OA_SECRET_KEY.into(),
@@ -71,10 +67,10 @@ impl Real {
         let channel = ZaloChannel::new(
             config,
             pipeline.validation().clone(),
-            Arc::new(SharedPipeline(pipeline.clone())),
+            pipeline.clone(),
             store.clone(),
             store,
-            pipeline.blobs.staging_dir(),
+            pipeline.staging_dir(),
             rx,
         )
         .expect("zalo channel builds");
@@ -180,10 +176,8 @@ async fn happy_path(r: &Real) {
     // The report is in storage with its media and its raw original.
     let entries = r
         .pipeline
-        .store
         .claim(
             gateway::store::REPORTS_STREAM,
-            gateway::store::IOC_GROUP,
             "test-ioc",
             10,
             Duration::from_secs(60),
@@ -219,7 +213,7 @@ async fn happy_path(r: &Real) {
         "message time is the capture evidence"
     );
     // Staged downloads were moved into storage, none left behind.
-    let staged = std::fs::read_dir(r.pipeline.blobs.staging_dir())
+    let staged = std::fs::read_dir(r.pipeline.staging_dir())
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(staged, 0);
@@ -256,10 +250,8 @@ async fn an_event_retried_by_zalo_and_a_repeated_confirmation_make_one_report() 
     r.wait_said(u, 8).await;
     let entries = r
         .pipeline
-        .store
         .claim(
             gateway::store::REPORTS_STREAM,
-            gateway::store::IOC_GROUP,
             "test-ioc",
             10,
             Duration::from_secs(60),
