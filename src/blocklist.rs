@@ -62,7 +62,9 @@ impl BlockError {
     pub fn is_client_error(&self) -> bool {
         matches!(
             self,
-            BlockError::InvalidIdentity(_) | BlockError::ReasonMissing | BlockError::ExpiryPassed(_)
+            BlockError::InvalidIdentity(_)
+                | BlockError::ReasonMissing
+                | BlockError::ExpiryPassed(_)
         )
     }
 }

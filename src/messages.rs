@@ -8,7 +8,8 @@ use crate::config::Limits;
 pub const FILE_UNREADABLE: &str = "không đọc được tệp";
 
 /// The gateway is shutting down.
-pub const SHUTTING_DOWN: &str = "Hệ thống đang bảo trì trong giây lát. Vui lòng gửi lại sau ít phút.";
+pub const SHUTTING_DOWN: &str =
+    "Hệ thống đang bảo trì trong giây lát. Vui lòng gửi lại sau ít phút.";
 
 /// Storage is unavailable: nothing was stored.
 pub const UNAVAILABLE: &str =

@@ -140,12 +140,14 @@ impl Pipeline {
     /// Load a stored report.
     pub async fn report(&self, id: &str) -> Result<Option<Report>, StoreFailure> {
         match self.store.get_report(id).await? {
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|source| StoreFailure::Corrupt {
-                    key: format!("report {id}"),
-                    source,
-                }),
+            Some(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|source| StoreFailure::Corrupt {
+                        key: format!("report {id}"),
+                        source,
+                    })
+            }
             None => Ok(None),
         }
     }

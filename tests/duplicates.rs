@@ -160,7 +160,10 @@ async fn a_recorded_report_is_found_by_the_next_one(b: Backend) {
     // Recording twice (a replayed commit) leaves one entry.
     index.record(&again.fingerprint).await.unwrap();
     index.record(&again.fingerprint).await.unwrap();
-    let open = index.candidates(again.fingerprint.received_at, now()).await.unwrap();
+    let open = index
+        .candidates(again.fingerprint.received_at, now())
+        .await
+        .unwrap();
     assert_eq!(open.len(), 3);
     assert_eq!(open[0].id, "01AGAIN", "newest first");
 

@@ -177,7 +177,10 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 
 fn multipart_error(e: MultipartError, limits: &Limits) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::too_large("the request body is larger than the gateway accepts", limits)
+        ApiError::too_large(
+            "the request body is larger than the gateway accepts",
+            limits,
+        )
     } else {
         ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text()))
     }

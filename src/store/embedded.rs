@@ -96,9 +96,7 @@ fn commit_batch(db: &Database, batch: &[AppendJob]) -> Result<Vec<u64>, StoreFai
                     let stream = job.stream.as_str();
                     let seq = cursors.get(stream)?.map_or(0, |v| v.value()) + 1;
                     cursors.insert(stream, seq)?;
-                    entries
-                        .insert((stream, seq), job.payload.as_slice())
-                        ?;
+                    entries.insert((stream, seq), job.payload.as_slice())?;
                     if let Some(k) = &job.dedup {
                         enqueued.insert(k.as_str(), seq)?;
                     }
@@ -139,8 +137,7 @@ impl Embedded {
         let weak = Arc::downgrade(&db);
         std::thread::Builder::new()
             .name("redb-appender".into())
-            .spawn(move || run_appender(weak, jobs))
-            ?;
+            .spawn(move || run_appender(weak, jobs))?;
         Ok(Embedded {
             db,
             clock,
@@ -158,9 +155,7 @@ impl Embedded {
     ) -> Result<T, StoreFailure> {
         let db = self.db.clone();
         let now = self.now_ms();
-        tokio::task::spawn_blocking(move || f(&db, now))
-            .await
-            ?
+        tokio::task::spawn_blocking(move || f(&db, now)).await?
     }
 
     // --- state ---------------------------------------------------------------------------
@@ -170,8 +165,7 @@ impl Embedded {
         self.blocking(move |db, now| {
             let txn = db.begin_read()?;
             let t = txn.open_table(STATE)?;
-            Ok(t.get(key.as_str())
-                ?
+            Ok(t.get(key.as_str())?
                 .and_then(|v| live_value(v.value(), now)))
         })
         .await
@@ -191,8 +185,7 @@ impl Embedded {
             let swapped = {
                 let mut t = txn.open_table(STATE)?;
                 let current = t
-                    .get(key.as_str())
-                    ?
+                    .get(key.as_str())?
                     .and_then(|v| live_value(v.value(), now));
                 if !cond(current.as_deref()) {
                     false
@@ -321,9 +314,7 @@ impl Embedded {
         self.blocking(move |db, _| {
             let txn = db.begin_read()?;
             let t = txn.open_table(REPORTS)?;
-            Ok(t.get(id.as_str())
-                ?
-                .map(|v| v.value().to_vec()))
+            Ok(t.get(id.as_str())?.map(|v| v.value().to_vec()))
         })
         .await
     }
@@ -380,10 +371,7 @@ impl Embedded {
                 let entries = txn.open_table(ENTRIES)?;
                 let idle_ms = min_idle.as_millis() as u64;
                 let mut stale = Vec::new();
-                for item in pending
-                    .range((gk.as_str(), 0u64)..=(gk.as_str(), u64::MAX))
-                    ?
-                {
+                for item in pending.range((gk.as_str(), 0u64)..=(gk.as_str(), u64::MAX))? {
                     let (k, v) = item?;
                     let (_, claimed_at, deliveries) = v.value();
                     if now.saturating_sub(claimed_at) >= idle_ms {
@@ -404,20 +392,14 @@ impl Embedded {
                         payload: payload.value().to_vec(),
                         deliveries,
                     });
-                    pending
-                        .insert((gk.as_str(), seq), (consumer.as_str(), now, deliveries + 1))
-                        ?;
+                    pending.insert((gk.as_str(), seq), (consumer.as_str(), now, deliveries + 1))?;
                 }
                 if out.len() < max {
                     let mut cursors = txn.open_table(CURSORS)?;
-                    let delivered = cursors
-                        .get(gk.as_str())
-                        ?
-                        .map_or(0, |v| v.value());
+                    let delivered = cursors.get(gk.as_str())?.map_or(0, |v| v.value());
                     let mut last = delivered;
                     for item in entries
-                        .range((stream.as_str(), delivered + 1)..=(stream.as_str(), u64::MAX))
-                        ?
+                        .range((stream.as_str(), delivered + 1)..=(stream.as_str(), u64::MAX))?
                     {
                         if out.len() >= max {
                             break;
@@ -429,9 +411,7 @@ impl Embedded {
                             payload: v.value().to_vec(),
                             deliveries: 0,
                         });
-                        pending
-                            .insert((gk.as_str(), seq), (consumer.as_str(), now, 1))
-                            ?;
+                        pending.insert((gk.as_str(), seq), (consumer.as_str(), now, 1))?;
                         last = seq;
                     }
                     if last != delivered {
@@ -475,23 +455,15 @@ impl Embedded {
         self.blocking(move |db, _| {
             let txn = db.begin_read()?;
             let cursors = txn.open_table(CURSORS)?;
-            let last = cursors
-                .get(stream.as_str())
-                ?
-                .map_or(0, |v| v.value());
-            let delivered = cursors
-                .get(gk.as_str())
-                ?
-                .map_or(0, |v| v.value());
+            let last = cursors.get(stream.as_str())?.map_or(0, |v| v.value());
+            let delivered = cursors.get(gk.as_str())?.map_or(0, |v| v.value());
             let pending = txn.open_table(PENDING)?;
             let n_pending = pending
-                .range((gk.as_str(), 0u64)..=(gk.as_str(), u64::MAX))
-                ?
+                .range((gk.as_str(), 0u64)..=(gk.as_str(), u64::MAX))?
                 .count() as u64;
             let entries = txn.open_table(ENTRIES)?;
             let total = entries
-                .range((stream.as_str(), 0u64)..=(stream.as_str(), u64::MAX))
-                ?
+                .range((stream.as_str(), 0u64)..=(stream.as_str(), u64::MAX))?
                 .count() as u64;
             Ok((total, n_pending, last.saturating_sub(delivered)))
         })
@@ -515,17 +487,12 @@ impl Embedded {
                 let mut members = txn.open_table(INDEX_MEMBERS)?;
                 let mut entries = txn.open_table(INDEX)?;
                 let previous = members
-                    .insert((index.as_str(), member.as_str()), score)
-                    ?
+                    .insert((index.as_str(), member.as_str()), score)?
                     .map(|v| v.value());
                 if let Some(previous) = previous {
-                    entries
-                        .remove((index.as_str(), previous, member.as_str()))
-                        ?;
+                    entries.remove((index.as_str(), previous, member.as_str()))?;
                 }
-                entries
-                    .insert((index.as_str(), score, member.as_str()), payload.as_slice())
-                    ?;
+                entries.insert((index.as_str(), score, member.as_str()), payload.as_slice())?;
             }
             Ok(txn.commit()?)
         })
@@ -580,13 +547,10 @@ impl Embedded {
                 let mut members = txn.open_table(INDEX_MEMBERS)?;
                 let mut entries = txn.open_table(INDEX)?;
                 let score = members
-                    .remove((index.as_str(), member.as_str()))
-                    ?
+                    .remove((index.as_str(), member.as_str()))?
                     .map(|v| v.value());
                 if let Some(score) = score {
-                    entries
-                        .remove((index.as_str(), score, member.as_str()))
-                        ?;
+                    entries.remove((index.as_str(), score, member.as_str()))?;
                 }
                 score.is_some()
             };
@@ -606,9 +570,8 @@ impl Embedded {
                 let mut members = txn.open_table(INDEX_MEMBERS)?;
                 let mut entries = txn.open_table(INDEX)?;
                 let mut old = Vec::new();
-                for item in entries
-                    .range((index.as_str(), i64::MIN, "")..(index.as_str(), below, ""))
-                    ?
+                for item in
+                    entries.range((index.as_str(), i64::MIN, "")..(index.as_str(), below, ""))?
                 {
                     let (k, _) = item?;
                     let (_, score, member) = k.value();
@@ -618,12 +581,8 @@ impl Embedded {
                     }
                 }
                 for (score, member) in &old {
-                    entries
-                        .remove((index.as_str(), *score, member.as_str()))
-                        ?;
-                    members
-                        .remove((index.as_str(), member.as_str()))
-                        ?;
+                    entries.remove((index.as_str(), *score, member.as_str()))?;
+                    members.remove((index.as_str(), member.as_str()))?;
                 }
                 old.len() as u64
             };

@@ -59,9 +59,7 @@ impl RedisStore {
             .set_connection_timeout(Some(Duration::from_secs(5)))
             .set_response_timeout(Some(Duration::from_secs(10)))
             .set_number_of_retries(3);
-        let conn = ConnectionManager::new_with_config(client, config)
-            .await
-            ?;
+        let conn = ConnectionManager::new_with_config(client, config).await?;
         Ok(RedisStore {
             conn,
             groups: Arc::new(Mutex::new(HashSet::new())),
@@ -136,10 +134,7 @@ impl RedisStore {
     }
 
     pub async fn ping(&self) -> Result<(), StoreFailure> {
-        let _: String = redis::cmd("PING")
-            .query_async(&mut self.conn())
-            .await
-            ?;
+        let _: String = redis::cmd("PING").query_async(&mut self.conn()).await?;
         Ok(())
     }
 
@@ -164,7 +159,9 @@ impl RedisStore {
         if let Some(ttl) = ttl {
             cmd.arg("PX").arg(ttl.as_millis().max(1) as u64);
         }
-        cmd.query_async::<()>(&mut self.conn()).await.map_err(StoreFailure::Redis)
+        cmd.query_async::<()>(&mut self.conn())
+            .await
+            .map_err(StoreFailure::Redis)
     }
 
     pub async fn put_if_absent(
@@ -199,8 +196,7 @@ impl RedisStore {
             .arg(new.unwrap_or_default())
             .arg(ttl.map_or(0, |d| d.as_millis().max(1) as u64))
             .invoke_async(&mut self.conn())
-            .await
-            ?;
+            .await?;
         Ok(swapped == 1)
     }
 
@@ -325,8 +321,7 @@ impl RedisStore {
             .arg("COUNT")
             .arg(max)
             .query_async(&mut self.conn())
-            .await
-            ?;
+            .await?;
         if let Value::Array(parts) = reclaimed {
             if let Some(entries) = parts.get(1) {
                 out.extend(parse_entries(entries, 1));
@@ -343,8 +338,7 @@ impl RedisStore {
                 .arg(stream)
                 .arg(">")
                 .query_async(&mut self.conn())
-                .await
-                ?;
+                .await?;
             match fresh {
                 Value::Array(streams) => {
                     for s in streams {
@@ -382,8 +376,7 @@ impl RedisStore {
             .arg(group)
             .arg(entry_id)
             .query_async(&mut self.conn())
-            .await
-            ?;
+            .await?;
         Ok(n > 0)
     }
 
@@ -392,14 +385,12 @@ impl RedisStore {
         let len: u64 = redis::cmd("XLEN")
             .arg(stream)
             .query_async(&mut self.conn())
-            .await
-            ?;
+            .await?;
         let groups: Value = redis::cmd("XINFO")
             .arg("GROUPS")
             .arg(stream)
             .query_async(&mut self.conn())
-            .await
-            ?;
+            .await?;
         let (mut pending, mut lag) = (0, 0);
         if let Value::Array(groups) = groups {
             for g in groups {
@@ -464,8 +455,7 @@ impl RedisStore {
             .arg(max)
             .arg(limit)
             .invoke_async(&mut self.conn())
-            .await
-            ?;
+            .await?;
         Ok(flat
             .chunks(3)
             .filter_map(|c| match c {
@@ -488,8 +478,7 @@ impl RedisStore {
             .key(payloads)
             .arg(member)
             .invoke_async(&mut self.conn())
-            .await
-            ?;
+            .await?;
         Ok(n > 0)
     }
 
@@ -503,8 +492,7 @@ impl RedisStore {
             .arg(below)
             .arg(super::INDEX_TRIM_BATCH)
             .invoke_async(&mut self.conn())
-            .await
-            ?;
+            .await?;
         Ok(n.max(0) as u64)
     }
 }

@@ -297,12 +297,7 @@ async fn an_imported_old_mail_is_judged_by_its_date() {
     let summary = email::import(reader, &processor, |_| {}).await.unwrap();
     assert_eq!(summary.ingested, 1);
     let entries = pipeline
-        .claim(
-            REPORTS_STREAM,
-            "backfill",
-            10,
-            Duration::from_secs(60),
-        )
+        .claim(REPORTS_STREAM, "backfill", 10, Duration::from_secs(60))
         .await
         .unwrap();
     assert_eq!(entries.len(), 1, "queued for the IOC, not rejected");

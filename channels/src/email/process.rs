@@ -217,8 +217,8 @@ impl<I: Intake, S: Streams, T: StateStore> Processor<I, S, T> {
                 .replies_rate_limited
                 .fetch_add(1, Ordering::Relaxed);
         } else {
-            let payload = serde_json::to_value(&outbound)
-                .map_err(crate::intake::StoreError::new)?;
+            let payload =
+                serde_json::to_value(&outbound).map_err(crate::intake::StoreError::new)?;
             self.streams.push(OUTBOUND_STREAM, payload).await?;
             self.stats.replies_queued.fetch_add(1, Ordering::Relaxed);
         }

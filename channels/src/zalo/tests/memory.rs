@@ -86,9 +86,7 @@ impl Intake for TestIntake {
         for m in &submission.media {
             let bytes = match &m.source {
                 MediaSource::Bytes(b) => b.to_vec(),
-                MediaSource::File(p) => {
-                    std::fs::read(p).map_err(IngestError::invalid)?
-                }
+                MediaSource::File(p) => std::fs::read(p).map_err(IngestError::invalid)?,
             };
             let info = normalizers::media::inspect(
                 &mut std::io::Cursor::new(&bytes),
