@@ -10,8 +10,9 @@ use gateway::clock::{FixedClock, SharedClock};
 use gateway::duplicates::{DuplicateIndex, FINGERPRINTS_INDEX};
 use gateway::store::{BlobStore, Store};
 use normalizers::duplicate::{DuplicateConfig, Identity};
+use normalizers::media::MediaInfo;
 use normalizers::report::{
-    Attachment, CaptureSource, Channel, Coordinates, Envelope, MediaKind, Report, ReportStatus,
+    Attachment, Channel, Coordinates, Envelope, MediaKind, ReceivedFile, Report, ReportStatus,
 };
 use normalizers::validate::{Code, Context, Status, ValidationConfig, Validator};
 
@@ -311,24 +312,22 @@ fn jpeg(img: &image::RgbImage, quality: u8) -> Vec<u8> {
 async fn with_photo(b: &Backend, mut r: Report, bytes: &[u8]) -> Report {
     let key = b.blobs.put_bytes(bytes).await.unwrap();
     let sha = key.strip_prefix("sha256/").unwrap().to_string();
-    r.attachments.push(Attachment {
-        kind: MediaKind::Photo,
+    let info = MediaInfo {
+        kind: Some(MediaKind::Photo),
         media_type: "image/jpeg".into(),
-        claimed_type: Some("image/jpeg".into()),
-        file_name: Some("anh.jpg".into()),
-        size: bytes.len() as u64,
-        sha256: sha,
-        captured_at: None,
-        captured_at_source: CaptureSource::None,
-        captured_offset_minutes: None,
-        gps: None,
-        width: None,
-        height: None,
-        duration_ms: None,
-        storage_key: key,
-        public_key: None,
-        unreadable: None,
-    });
+        ..MediaInfo::default()
+    };
+    r.attachments.push(Attachment::from_inspection(
+        info,
+        ReceivedFile {
+            file_name: Some("anh.jpg".into()),
+            claimed_type: Some("image/jpeg".into()),
+            size: bytes.len() as u64,
+            sha256: sha,
+            storage_key: key,
+            channel_captured_at: None,
+        },
+    ));
     r.location.coordinates = None;
     r
 }

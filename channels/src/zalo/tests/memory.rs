@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use normalizers::report::{Attachment, CaptureSource, MediaKind, Report};
+use normalizers::report::{Attachment, ReceivedFile, Report};
 use normalizers::validate::{Context, ValidationConfig, Validator};
 
 use crate::intake::{
@@ -92,29 +92,16 @@ impl Intake for TestIntake {
                 &mut std::io::Cursor::new(&bytes),
                 m.claimed_type.as_deref(),
             );
-            let (captured_at, source) = match (info.captured_at, m.channel_captured_at) {
-                (Some(t), _) => (Some(t), info.captured_at_source),
-                (None, Some(t)) => (Some(t), CaptureSource::Channel),
-                (None, None) => (None, CaptureSource::None),
-            };
-            report.attachments.push(Attachment {
-                kind: info.kind.unwrap_or(MediaKind::Document),
-                media_type: info.media_type.clone(),
-                claimed_type: m.claimed_type.clone(),
-                file_name: m.file_name.clone(),
-                size: bytes.len() as u64,
-                sha256: String::new(),
-                captured_at,
-                captured_at_source: source,
-                captured_offset_minutes: None,
-                gps: None,
-                width: info.width,
-                height: info.height,
-                duration_ms: None,
-                storage_key: String::new(),
-                public_key: None,
-                unreadable: info.unreadable.clone(),
-            });
+            report.attachments.push(Attachment::from_inspection(
+                info,
+                ReceivedFile {
+                    file_name: m.file_name.clone(),
+                    claimed_type: m.claimed_type.clone(),
+                    size: bytes.len() as u64,
+                    channel_captured_at: m.channel_captured_at,
+                    ..ReceivedFile::default()
+                },
+            ));
             media.push(ReceivedMedia {
                 file_name: m.file_name.clone(),
                 bytes,
