@@ -49,16 +49,16 @@ pub struct PreparedMedia {
 /// Why the IOC's status change was not recorded.
 #[derive(Debug, thiserror::Error)]
 pub enum StatusError {
-    #[error("cannot store the report's status: {0}")]
-    Store(#[from] StoreFailure),
-    #[error("cannot update the duplicate index: {0}")]
-    Index(#[from] DuplicateError),
     #[error("report {id} does not serialise: {source}")]
     Encode {
         id: String,
         #[source]
         source: serde_json::Error,
     },
+    #[error("cannot store the report's status: {0}")]
+    Store(#[from] StoreFailure),
+    #[error("cannot update the duplicate index: {0}")]
+    Index(#[from] DuplicateError),
 }
 
 pub struct Pipeline {
