@@ -17,26 +17,33 @@ pub const UNAVAILABLE: &str =
 
 /// The files are too large or too many, with the configured limits.
 pub fn too_large(limits: &Limits) -> String {
-    let photo = megabytes(limits.photo_max_bytes);
-    let audio = megabytes(limits.audio_max_bytes);
+    let photo = size(limits.photo_max_bytes);
+    let audio = size(limits.audio_max_bytes);
     let sizes = if photo == audio {
-        format!("Ảnh và ghi âm tối đa {photo} MB")
+        format!("Ảnh và ghi âm tối đa {photo}")
     } else {
-        format!("Ảnh tối đa {photo} MB, ghi âm tối đa {audio} MB")
+        format!("Ảnh tối đa {photo}, ghi âm tối đa {audio}")
     };
     format!(
-        "Tệp gửi kèm quá lớn hoặc quá nhiều tệp. {sizes}, video tối đa {} MB, không quá {} tệp mỗi phản ánh.",
-        megabytes(limits.video_max_bytes),
+        "Tệp gửi kèm quá lớn hoặc quá nhiều tệp. {sizes}, video tối đa {}, không quá {} tệp mỗi phản ánh.",
+        size(limits.video_max_bytes),
         limits.max_files
     )
 }
 
-/// Decimal megabytes, as people count them: `20`, `2,5` (Vietnamese decimal comma).
-fn megabytes(bytes: u64) -> String {
-    let tenths = (bytes + 50_000) / 100_000;
+/// A size in decimal units as people count them (`20 MB`, `2,5 MB`, `500 byte`; Vietnamese
+/// decimal comma), rounded down so that it never promises more than the limit.
+fn size(bytes: u64) -> String {
+    let Some((unit, name)) = [(1_000_000, "MB"), (1_000, "KB")]
+        .into_iter()
+        .find(|(unit, _)| bytes >= *unit)
+    else {
+        return format!("{bytes} byte");
+    };
+    let tenths = bytes * 10 / unit;
     match tenths % 10 {
-        0 => (tenths / 10).to_string(),
-        d => format!("{},{d}", tenths / 10),
+        0 => format!("{} {name}", tenths / 10),
+        d => format!("{},{d} {name}", tenths / 10),
     }
 }
 
@@ -64,5 +71,12 @@ mod tests {
             too_large(&limits),
             "Tệp gửi kèm quá lớn hoặc quá nhiều tệp. Ảnh tối đa 2,5 MB, ghi âm tối đa 30 MB, video tối đa 200 MB, không quá 3 tệp mỗi phản ánh."
         );
+    }
+
+    #[test]
+    fn small_limits_are_not_rounded_up() {
+        assert_eq!(size(500), "500 byte");
+        assert_eq!(size(64_999), "64,9 KB");
+        assert_eq!(size(1_999_999), "1,9 MB");
     }
 }

@@ -464,6 +464,32 @@ async fn oversized_files_and_too_many_files_get_413_and_store_nothing() {
     assert_eq!(staged, 0, "partial uploads are deleted");
 }
 
+/// The Vietnamese 413 sentence used to state the default limits whatever was configured.
+#[tokio::test]
+async fn the_413_sentence_states_the_configured_limits() {
+    let gw = InProcess::start(|c| {
+        c.limits.photo_max_bytes = 500;
+        c.limits.max_files = 2;
+    })
+    .await;
+    let (s, answer) = call(
+        &gw,
+        "POST",
+        "/v1/reports",
+        Some(SUBMIT_KEY),
+        Some(photo_body(&report_json())),
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    let vi = json(&answer)["message_vi"].as_str().unwrap().to_string();
+    assert!(
+        vi.contains("Ảnh tối đa 500 byte, ghi âm tối đa 20 MB"),
+        "{vi}"
+    );
+    assert!(vi.contains("không quá 2 tệp"), "{vi}");
+}
+
 #[tokio::test]
 async fn a_request_body_over_the_total_limit_gets_413() {
     let gw = InProcess::start(|c| c.limits.request_max_bytes = 2_000).await;
