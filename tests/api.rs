@@ -467,27 +467,25 @@ async fn oversized_files_and_too_many_files_get_413_and_store_nothing() {
 /// The Vietnamese 413 sentence used to state the default limits whatever was configured.
 #[tokio::test]
 async fn the_413_sentence_states_the_configured_limits() {
-    let gw = InProcess::start(|c| {
-        c.limits.photo_max_bytes = 500;
-        c.limits.max_files = 2;
-    })
-    .await;
-    let (s, answer) = call(
-        &gw,
-        "POST",
-        "/v1/reports",
-        Some(SUBMIT_KEY),
-        Some(photo_body(&report_json())),
-        &[],
-    )
-    .await;
+    let limits = |c: &mut gateway::config::Config| {
+        (c.limits.photo_max_bytes, c.limits.max_files) = (2_500_000, 1);
+    };
+    let gw = InProcess::start(limits).await;
+    let tiny = b"#!AMR\n0123456789".to_vec();
+    let two_files = Multipart::new()
+        .json("report", &report_json())
+        .file("media", "1.amr", "audio/amr", &tiny)
+        .file("media", "2.amr", "audio/amr", &tiny)
+        .finish();
+    let req = Some(two_files);
+    let (s, answer) = call(&gw, "POST", "/v1/reports", Some(SUBMIT_KEY), req, &[]).await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
     let vi = json(&answer)["message_vi"].as_str().unwrap().to_string();
     assert!(
-        vi.contains("Ảnh tối đa 500 byte, ghi âm tối đa 20 MB"),
+        vi.contains("Ảnh tối đa 2,5 MB, ghi âm tối đa 20 MB"),
         "{vi}"
     );
-    assert!(vi.contains("không quá 2 tệp"), "{vi}");
+    assert!(vi.contains("không quá 1 tệp"), "{vi}");
 }
 
 #[tokio::test]
