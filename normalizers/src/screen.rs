@@ -50,3 +50,58 @@ pub fn screen(
         sender_blocked,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::duplicate::{identity_digest, Identity};
+    use crate::report::{Channel, Coordinates, Envelope};
+    use crate::validate::ValidationConfig;
+    use chrono::{TimeZone, Utc};
+
+    fn report(id: &str, minutes_after: i64) -> Report {
+        let mut r = Report::new(Envelope {
+            id: id.into(),
+            tracking_code: format!("LA-{id}"),
+            channel: Channel::App,
+            channel_ref: None,
+            received_at: Utc.with_ymd_and_hms(2026, 11, 28, 3, 0, 0).unwrap()
+                + chrono::Duration::minutes(minutes_after),
+        });
+        r.content.text = "Cây xanh ngã chắn ngang đường Hùng Vương, xe không qua được.".into();
+        r.location.coordinates = Some(Coordinates {
+            lat: 10.5354,
+            lon: 106.4136,
+        });
+        r.reporter.phone = Some("0912345678".into());
+        r
+    }
+
+    #[test]
+    fn a_repeat_by_a_blocked_sender_is_found_and_blocked() {
+        let config = DuplicateConfig {
+            identity_pepper: "pepper".into(),
+            ..DuplicateConfig::default()
+        };
+        let first = report("01FIRST", 0);
+        let open = [Fingerprint::of(&first, &[], &config.identity_pepper)];
+        let again = report("01AGAIN", 30);
+        let phone = Identity::parse("0912345678").unwrap();
+        let blocked = [identity_digest(&phone, &config.identity_pepper)];
+
+        let screening = screen(&again, &[], &open, &blocked, &config);
+        assert!(screening.sender_blocked);
+        assert_eq!(screening.duplicates[0].id, "01FIRST");
+        assert_eq!(screening.fingerprint.id, "01AGAIN");
+
+        let validation = ValidationConfig::default();
+        let mut ctx = Context::new(again.received_at, &validation);
+        screening.apply(&mut ctx);
+        assert!(ctx.sender_blocked);
+        assert_eq!(ctx.duplicates, screening.duplicates);
+        assert_eq!(ctx.duplicate_by_same_reporter, screening.same_reporter);
+
+        let unblocked = screen(&again, &[], &open, &["other".into()], &config);
+        assert!(!unblocked.sender_blocked);
+    }
+}
