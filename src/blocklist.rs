@@ -21,7 +21,6 @@ use normalizers::report::Report;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::http::ApiError;
 use crate::store::{Store, StoreFailure};
 
 /// Scored index of the block list entries.
@@ -48,19 +47,25 @@ pub enum BlockError {
     ExpiryPassed(DateTime<Utc>),
     #[error("block list: {0}")]
     Store(#[from] StoreFailure),
-    #[error("block list entry is not readable: {0}")]
-    Corrupt(String),
+    #[error("block list entry {digest} is not readable: {source}")]
+    Corrupt {
+        digest: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("block list entry does not serialise: {0}")]
+    Encode(#[source] serde_json::Error),
 }
 
-impl From<BlockError> for ApiError {
-    fn from(e: BlockError) -> Self {
-        match e {
+impl BlockError {
+    /// The operator's request is wrong (as opposed to the store or the code failing).
+    pub fn is_client_error(&self) -> bool {
+        matches!(
+            self,
             BlockError::InvalidIdentity(_)
-            | BlockError::ReasonMissing
-            | BlockError::ExpiryPassed(_) => ApiError::BadRequest(e.to_string()),
-            BlockError::Store(f) => ApiError::Unavailable(f.0),
-            BlockError::Corrupt(_) => ApiError::Internal(e.to_string()),
-        }
+                | BlockError::ReasonMissing
+                | BlockError::ExpiryPassed(_)
+        )
     }
 }
 
@@ -143,7 +148,7 @@ impl BlockList {
                 .filter(|s| !s.is_empty())
                 .map(|s| s.chars().take(100).collect()),
         };
-        let json = serde_json::to_vec(&entry).map_err(|e| BlockError::Corrupt(e.to_string()))?;
+        let json = serde_json::to_vec(&entry).map_err(BlockError::Encode)?;
         self.store
             .put(&entry_key(&entry.digest), &json, ttl)
             .await?;
@@ -183,8 +188,11 @@ impl BlockList {
             .await?;
         let mut live = Vec::with_capacity(entries.len());
         for e in entries {
-            let entry: BlockEntry = serde_json::from_slice(&e.payload)
-                .map_err(|err| BlockError::Corrupt(format!("{}: {err}", e.member)))?;
+            let entry: BlockEntry =
+                serde_json::from_slice(&e.payload).map_err(|source| BlockError::Corrupt {
+                    digest: e.member.clone(),
+                    source,
+                })?;
             if entry.expires_at.is_some_and(|at| at <= now) {
                 self.store.index_remove(BLOCKLIST_INDEX, &e.member).await?;
             } else {
@@ -200,20 +208,27 @@ impl BlockList {
         match self.store.get(&entry_key(&digest)).await? {
             Some(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
-                .map_err(|e| BlockError::Corrupt(e.to_string())),
+                .map_err(|source| BlockError::Corrupt { digest, source }),
             None => Ok(None),
         }
     }
 
     /// Whether any identity of the report's sender (phone, email, channel account) is blocked.
     pub async fn is_blocked(&self, report: &Report) -> Result<bool, BlockError> {
+        Ok(!self.blocked_digests(report).await?.is_empty())
+    }
+
+    /// The digests of the identities of the report's sender that are blocked (what
+    /// [`normalizers::screen::screen`] takes).
+    pub async fn blocked_digests(&self, report: &Report) -> Result<Vec<String>, BlockError> {
+        let mut blocked = Vec::new();
         for identity in Identity::of_report(report) {
             let digest = identity_digest(&identity, &self.pepper);
             if self.store.get(&entry_key(&digest)).await?.is_some() {
-                return Ok(true);
+                blocked.push(digest);
             }
         }
-        Ok(false)
+        Ok(blocked)
     }
 }
 

@@ -21,9 +21,10 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use normalizers::duplicate::{self, DuplicateConfig, Fingerprint};
+use normalizers::duplicate::{DuplicateConfig, Fingerprint};
 use normalizers::report::{MediaKind, Report, ReportStatus};
-use normalizers::validate::{DuplicateRef, Status};
+pub use normalizers::screen::Screening;
+use normalizers::validate::Status;
 
 use crate::store::{BlobStore, Store, StoreFailure};
 
@@ -43,18 +44,9 @@ pub enum DuplicateError {
     #[error("duplicate index: fingerprint of {id} is not serialisable: {source}")]
     Encode {
         id: String,
+        #[source]
         source: serde_json::Error,
     },
-}
-
-/// What [`DuplicateIndex::screen`] found for a new report: what to put in the validator's
-/// `Context` (`duplicates`, `duplicate_by_same_reporter`) and the fingerprint to
-/// [`record`](DuplicateIndex::record) once the report is committed.
-#[derive(Debug, Clone)]
-pub struct Screening {
-    pub fingerprint: Fingerprint,
-    pub duplicates: Vec<DuplicateRef>,
-    pub same_reporter: bool,
 }
 
 /// The duplicate index over the shared store.
@@ -81,6 +73,12 @@ impl DuplicateIndex {
     /// The fingerprint of a report whose location is derived and whose media are committed to
     /// the blob store (the photos' perceptual hashes are read from there, off the async threads).
     pub async fn fingerprint(&self, report: &Report) -> Fingerprint {
+        let phashes = self.phashes(report).await;
+        Fingerprint::of(report, &phashes, self.config.identity_pepper.expose())
+    }
+
+    /// The perceptual hash of each readable photo of the report (committed to the blob store).
+    pub async fn phashes(&self, report: &Report) -> Vec<Option<u64>> {
         let files: Vec<Option<PathBuf>> = report
             .attachments
             .iter()
@@ -91,18 +89,17 @@ impl DuplicateIndex {
                     .flatten()
             })
             .collect();
-        let phashes = phashes_of_files(files).await;
-        Fingerprint::of(report, &phashes, self.config.identity_pepper.expose())
+        phashes_of_files(files).await
     }
 
-    /// Fingerprints of the reports received in the window before `fp` (and after it: another
-    /// instance's clock may run ahead), newest first, at most `max_candidates`.
+    /// Fingerprints of the reports received in the window before `received_at` (and after it:
+    /// another instance's clock may run ahead), newest first, at most `max_candidates`.
     pub async fn candidates(
         &self,
-        fp: &Fingerprint,
+        received_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Vec<Fingerprint>, DuplicateError> {
-        let since = fp.received_at.min(now) - self.config.window();
+        let since = received_at.min(now) - self.config.window();
         let entries = self
             .store
             .index_range(
@@ -125,20 +122,32 @@ impl DuplicateIndex {
             .collect())
     }
 
-    /// Fingerprint `report`, read the window and compare: everything the validator needs.
+    /// Screen `report` against the open reports of the window, with no sender blocked
+    /// ([`crate::pipeline::Pipeline`] adds the block list).
     pub async fn screen(
         &self,
         report: &Report,
         now: DateTime<Utc>,
     ) -> Result<Screening, DuplicateError> {
-        let fingerprint = self.fingerprint(report).await;
-        let open = self.candidates(&fingerprint, now).await?;
-        let found = duplicate::find(&fingerprint, &open, &self.config);
-        Ok(Screening {
-            fingerprint,
-            duplicates: found.duplicates,
-            same_reporter: found.same_reporter,
-        })
+        self.screen_blocked(report, now, &[]).await
+    }
+
+    /// Screen `report` against the open reports of the window and the `blocked` digests.
+    pub async fn screen_blocked(
+        &self,
+        report: &Report,
+        now: DateTime<Utc>,
+        blocked: &[String],
+    ) -> Result<Screening, DuplicateError> {
+        let phashes = self.phashes(report).await;
+        let open = self.candidates(report.received_at, now).await?;
+        Ok(normalizers::screen::screen(
+            report,
+            &phashes,
+            &open,
+            blocked,
+            &self.config,
+        ))
     }
 
     /// Record a committed report's fingerprint so that later reports (on any instance) can match

@@ -10,6 +10,7 @@
 //! - `duplicates`: the duplicate index over the shared store (Đ7.3).
 //! - `blocklist`: the block list of senders (SENDER_BLOCKED, Đ13.1.e).
 //! - `pipeline`: media inspection, validation and the idempotent durable commit.
+//! - `messages`: the sentences the gateway itself shows to citizens (Vietnamese).
 //! - `metrics`: Prometheus counters and gauges.
 //! - `http`: the axum API.
 //! - `server`: builds everything from the configuration and runs it.
@@ -21,6 +22,7 @@ pub mod config;
 pub mod duplicates;
 pub mod failpoint;
 pub mod http;
+pub mod messages;
 pub mod metrics;
 pub mod offline;
 pub mod pipeline;

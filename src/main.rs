@@ -274,8 +274,7 @@ fn init_tracing(format: LogFormat) {
 
 async fn block(config: Config, action: BlockAction) -> anyhow::Result<()> {
     let gw = gateway::server::build(config).await?;
-    let list = &gw.state.pipeline.blocklist;
-    let now = gw.clock.now();
+    let pipeline = &gw.state.pipeline;
     match action {
         BlockAction::Add {
             identity,
@@ -288,16 +287,16 @@ async fn block(config: Config, action: BlockAction) -> anyhow::Result<()> {
                 expires_at: until,
                 added_by: Some("cli".into()),
             };
-            let entry = list.add(&request, now).await?;
+            let entry = pipeline.block(&request).await?;
             println!("{}", serde_json::to_string(&entry)?);
         }
         BlockAction::Remove { key } => {
-            if !list.remove(&key).await? {
+            if !pipeline.unblock(&key).await? {
                 anyhow::bail!("this sender is not blocked");
             }
         }
         BlockAction::List => {
-            for entry in list.list(now).await? {
+            for entry in pipeline.blocked().await? {
                 println!("{}", serde_json::to_string(&entry)?);
             }
         }

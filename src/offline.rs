@@ -12,17 +12,18 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use normalizers::app::{self, AppSubmission};
-use normalizers::duplicate::{self, DuplicateConfig, Fingerprint};
+use normalizers::duplicate::{DuplicateConfig, Fingerprint};
 use normalizers::email::EmailOptions;
 use normalizers::geo::Geo;
 use normalizers::identity::{identity_digest, Identity};
 use normalizers::media;
-use normalizers::report::{Attachment, Channel, Envelope, Report};
+use normalizers::report::{Attachment, Channel, Envelope, ReceivedFile, Report};
 use normalizers::validate::{Context, ValidationConfig, Validator};
+use normalizers::zalo::MediaRef;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::pipeline::attachment_of;
+use crate::store::blobs::key_of;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
@@ -52,6 +53,24 @@ pub fn check_file(
     geo: &Geo,
     email: &EmailOptions,
 ) -> Result<Report, CheckError> {
+    let mut report = read_submission(path, now, email)?;
+    let ctx = context(now, config, geo);
+    normalizers::pipeline::finish(&mut report, &Validator::default(), &ctx);
+    Ok(report)
+}
+
+fn context<'a>(now: DateTime<Utc>, config: &'a ValidationConfig, geo: &'a Geo) -> Context<'a> {
+    let mut ctx = Context::new(now, config);
+    ctx.geo = Some(geo);
+    ctx
+}
+
+/// The report a submission file holds, normalised, neither derived nor validated.
+fn read_submission(
+    path: &Path,
+    now: DateTime<Utc>,
+    email: &EmailOptions,
+) -> Result<Report, CheckError> {
     let read_err = |source| CheckError::Read {
         path: path.to_path_buf(),
         source,
@@ -66,29 +85,23 @@ pub fn check_file(
         path: path.to_path_buf(),
         reason,
     };
-    let mut ctx = Context::new(now, config);
-    ctx.geo = Some(geo);
-    let validator = Validator::default();
-    let mut report = if path
+    if path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("eml"))
     {
-        eml_report(&bytes, now, email).map_err(format)?
-    } else {
-        let text = String::from_utf8(bytes).map_err(|e| format(e.to_string()))?;
-        if text.trim_start().starts_with('[') {
-            // A Zalo OA conversation: the webhook events in order.
-            let events: Vec<normalizers::zalo::Event> =
-                serde_json::from_str(&text).map_err(|e| format(e.to_string()))?;
-            let envelope = envelope(Channel::ZaloOa, now);
-            return Ok(normalizers::zalo::check_conversation(
-                envelope, &events, &validator, &ctx,
-            ));
-        }
-        app_report(path, &text, now).map_err(format)?
-    };
-    normalizers::pipeline::finish(&mut report, &validator, &ctx);
-    Ok(report)
+        return eml_report(&bytes, now, email).map_err(format);
+    }
+    let text = String::from_utf8(bytes).map_err(|e| format(e.to_string()))?;
+    if text.trim_start().starts_with('[') {
+        // A Zalo OA conversation: the webhook events in order.
+        let events: Vec<normalizers::zalo::Event> =
+            serde_json::from_str(&text).map_err(|e| format(e.to_string()))?;
+        let (mut report, media) =
+            normalizers::zalo::conversation_to_report(envelope(Channel::ZaloOa, now), &events);
+        report.attachments = media.iter().map(MediaRef::placeholder_attachment).collect();
+        return Ok(report);
+    }
+    app_report(path, &text, now).map_err(format)
 }
 
 /// What the shared store would say about a report offline: earlier open reports it may repeat,
@@ -100,8 +113,8 @@ pub struct Screening {
     pub duplicates: DuplicateConfig,
 }
 
-/// [`check_file`], then the DUPLICATE and SENDER_BLOCKED checks against `screening`, as the
-/// pipeline does with the shared index and block list.
+/// [`check_file`] with the DUPLICATE and SENDER_BLOCKED checks against `screening`, as the
+/// pipeline does with the shared index and block list: derived once, screened, validated once.
 pub fn check_file_screened(
     path: &Path,
     now: DateTime<Utc>,
@@ -110,31 +123,23 @@ pub fn check_file_screened(
     email: &EmailOptions,
     screening: &Screening,
 ) -> Result<Report, CheckError> {
-    let mut report = check_file(path, now, config, geo, email)?;
+    let mut report = read_submission(path, now, email)?;
+    let mut ctx = context(now, config, geo);
+    normalizers::pipeline::derive(&mut report, &ctx);
     let pepper = screening.duplicates.identity_pepper.expose();
     let open: Vec<Fingerprint> = screening
         .earlier
         .iter()
         .map(|r| Fingerprint::of(r, &[], pepper))
         .collect();
-    let matches = duplicate::find(
-        &Fingerprint::of(&report, &[], pepper),
-        &open,
-        &screening.duplicates,
-    );
     let blocked: Vec<String> = screening
         .blocked
         .iter()
         .filter_map(|b| Identity::parse(b))
         .map(|i| identity_digest(&i, pepper))
         .collect();
-    let mut ctx = Context::new(now, config);
-    ctx.geo = Some(geo);
-    ctx.duplicates = matches.duplicates;
-    ctx.duplicate_by_same_reporter = matches.same_reporter;
-    ctx.sender_blocked = Identity::of_report(&report)
-        .iter()
-        .any(|i| blocked.contains(&identity_digest(i, pepper)));
+    normalizers::screen::screen(&report, &[], &open, &blocked, &screening.duplicates)
+        .apply(&mut ctx);
     report.verdict = Validator::default().validate(&report, &ctx);
     Ok(report)
 }
@@ -189,7 +194,17 @@ fn attachment_of_bytes(
 ) -> Attachment {
     let sha = hex::encode(Sha256::digest(bytes));
     let info = media::inspect(&mut std::io::Cursor::new(bytes), claimed_type.as_deref());
-    attachment_of(info, file_name, claimed_type, bytes.len() as u64, sha, None)
+    Attachment::from_inspection(
+        info,
+        ReceivedFile {
+            file_name,
+            claimed_type,
+            size: bytes.len() as u64,
+            storage_key: key_of(&sha),
+            sha256: sha,
+            channel_captured_at: None,
+        },
+    )
 }
 
 /// What `gateway check` prints for a report.
@@ -230,6 +245,14 @@ pub fn inspect_path(path: &Path) -> Result<Attachment, CheckError> {
     }
     let sha = hex::encode(hasher.finalize());
     let info = media::inspect(&mut BufReader::new(file), None);
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    Ok(attachment_of(info, name, None, size, sha, None))
+    Ok(Attachment::from_inspection(
+        info,
+        ReceivedFile {
+            file_name: path.file_name().map(|n| n.to_string_lossy().into_owned()),
+            size,
+            storage_key: key_of(&sha),
+            sha256: sha,
+            ..ReceivedFile::default()
+        },
+    ))
 }

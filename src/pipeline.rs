@@ -11,6 +11,7 @@
 //! Only then does `ingest` return, and only then does a channel acknowledge. A repeat finds the
 //! binding of step 1, completes whatever a crash left undone, and answers with the first outcome.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,15 +20,19 @@ use chrono::{DateTime, Utc};
 use normalizers::duplicate::{DuplicateConfig, Fingerprint};
 use normalizers::geo::Geo;
 use normalizers::media::{self, MediaInfo};
-use normalizers::report::{Attachment, CaptureSource, MediaKind, Report};
+use normalizers::report::{Attachment, MediaKind, ReceivedFile, Report};
 use normalizers::validate::{Context, Status, ValidationConfig, Validator, Verdict};
 use rand::Rng;
 
-use crate::blocklist::BlockList;
+use crate::blocklist::{BlockEntry, BlockError, BlockList, BlockRequest};
 use crate::clock::SharedClock;
-use crate::duplicates::DuplicateIndex;
+use crate::duplicates::{DuplicateError, DuplicateIndex};
 use crate::metrics as m;
-use crate::store::{BlobStore, Staged, Store, StoreFailure, REJECTIONS_STREAM, REPORTS_STREAM};
+use crate::store::blobs::BlobWriter;
+use crate::store::{
+    BlobError, BlobStore, ChannelStore, Entry, Staged, Store, StoreFailure, IOC_GROUP,
+    REJECTIONS_STREAM, REPORTS_STREAM,
+};
 
 /// Photos larger than this get no public copy (the default photo limit is 20 MB).
 const PUBLIC_COPY_MAX_BYTES: u64 = 40_000_000;
@@ -41,15 +46,30 @@ pub struct PreparedMedia {
     pub channel_captured_at: Option<DateTime<Utc>>,
 }
 
+/// Why the IOC's status change was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error("report {id} does not serialise: {source}")]
+    Encode {
+        id: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot store the report's status: {0}")]
+    Store(#[from] StoreFailure),
+    #[error("cannot update the duplicate index: {0}")]
+    Index(#[from] DuplicateError),
+}
+
 pub struct Pipeline {
-    pub store: Store,
-    pub blobs: BlobStore,
-    pub clock: SharedClock,
-    pub geo: &'static Geo,
+    store: Store,
+    blobs: BlobStore,
+    clock: SharedClock,
+    geo: &'static Geo,
     /// Fingerprints of open reports shared by every instance (DUPLICATE, Đ7.3).
-    pub duplicates: DuplicateIndex,
+    duplicates: DuplicateIndex,
     /// Blocked senders (SENDER_BLOCKED, Đ13.1.e).
-    pub blocklist: BlockList,
+    blocklist: BlockList,
     validator: Validator,
     validation: ValidationConfig,
     dedup_ttl: Duration,
@@ -82,6 +102,35 @@ impl Pipeline {
         &self.validation
     }
 
+    /// The injected clock's instant.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// `redis` or `embedded`.
+    pub fn store_kind(&self) -> &'static str {
+        self.store.kind()
+    }
+
+    /// The store as the channels see it; their stream entries claimed and not acknowledged
+    /// within `claim_timeout` are handed out again.
+    pub fn channel_store(&self, claim_timeout: Duration) -> Arc<ChannelStore> {
+        Arc::new(ChannelStore {
+            store: self.store.clone(),
+            claim_timeout,
+        })
+    }
+
+    /// Where channels stream downloads before handing them over as [`MediaSource::File`].
+    pub fn staging_dir(&self) -> PathBuf {
+        self.blobs.staging_dir()
+    }
+
+    /// Whether the store answers (readiness).
+    pub async fn readiness(&self) -> Result<(), StoreFailure> {
+        self.store.ping().await
+    }
+
     /// A new sortable id (ULID) at the injected clock's instant.
     pub fn new_id(&self) -> String {
         let ms = self.clock.now().timestamp_millis().max(0) as u64;
@@ -91,11 +140,82 @@ impl Pipeline {
     /// Load a stored report.
     pub async fn report(&self, id: &str) -> Result<Option<Report>, StoreFailure> {
         match self.store.get_report(id).await? {
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| StoreFailure(format!("stored report {id} is not readable: {e}"))),
+            Some(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|source| StoreFailure::Corrupt {
+                        key: format!("report {id}"),
+                        source,
+                    })
+            }
             None => Ok(None),
         }
+    }
+
+    /// Record the IOC's status change of a stored report (`report.status` already set).
+    pub async fn set_status(&self, report: &Report) -> Result<(), StatusError> {
+        let json = serde_json::to_vec(report).map_err(|source| StatusError::Encode {
+            id: report.id.clone(),
+            source,
+        })?;
+        self.store.replace_report(&report.id, &json).await?;
+        self.duplicates.set_status(report, self.clock.now()).await?;
+        Ok(())
+    }
+
+    /// Hand out up to `max` entries of an IOC stream (`ioc:reports`, `ioc:rejections`) to
+    /// `consumer` of the IOC's group; entries claimed and not acknowledged within `min_idle` are
+    /// handed out again.
+    pub async fn claim(
+        &self,
+        stream: &str,
+        consumer: &str,
+        max: usize,
+        min_idle: Duration,
+    ) -> Result<Vec<Entry>, StoreFailure> {
+        self.store
+            .claim(stream, IOC_GROUP, consumer, max, min_idle)
+            .await
+    }
+
+    /// Acknowledge an entry claimed by the IOC; false when it was not pending.
+    pub async fn ack(&self, stream: &str, entry_id: &str) -> Result<bool, StoreFailure> {
+        self.store.ack(stream, IOC_GROUP, entry_id).await
+    }
+
+    /// (length, pending for the IOC, not yet delivered to the IOC) of an IOC stream.
+    pub async fn queue_depth(&self, stream: &str) -> Result<(u64, u64, u64), StoreFailure> {
+        self.store.depth(stream, IOC_GROUP).await
+    }
+
+    /// The stored original of an attachment.
+    pub async fn media(&self, storage_key: &str) -> Result<tokio::fs::File, BlobError> {
+        self.blobs.open_blob(storage_key).await
+    }
+
+    /// A writer streaming a medium to the staging folder.
+    pub async fn stage_writer(&self) -> Result<BlobWriter, BlobError> {
+        self.blobs.writer().await
+    }
+
+    /// Delete a staged medium that will not be committed.
+    pub async fn discard(&self, staged: &Staged) {
+        self.blobs.discard(staged).await;
+    }
+
+    /// Block a sender (Đ13.1.e) from now on.
+    pub async fn block(&self, request: &BlockRequest) -> Result<BlockEntry, BlockError> {
+        self.blocklist.add(request, self.clock.now()).await
+    }
+
+    /// Unblock a sender by digest or identity; false when it was not blocked.
+    pub async fn unblock(&self, key: &str) -> Result<bool, BlockError> {
+        self.blocklist.remove(key).await
+    }
+
+    /// The live block list, newest first.
+    pub async fn blocked(&self) -> Result<Vec<BlockEntry>, BlockError> {
+        self.blocklist.list(self.clock.now()).await
     }
 
     /// Stage an input medium (bytes in memory or a file a channel downloaded).
@@ -138,18 +258,17 @@ impl Pipeline {
         ctx.geo = Some(self.geo);
         // Derivation first: the fingerprint needs the matched commune and the GPS coordinates.
         normalizers::pipeline::derive(report, &ctx);
-        ctx.sender_blocked = self
+        let blocked = self
             .blocklist
-            .is_blocked(report)
+            .blocked_digests(report)
             .await
             .map_err(index_error)?;
         let screening = self
             .duplicates
-            .screen(report, now)
+            .screen_blocked(report, now, &blocked)
             .await
             .map_err(index_error)?;
-        ctx.duplicates = screening.duplicates;
-        ctx.duplicate_by_same_reporter = screening.same_reporter;
+        screening.apply(&mut ctx);
         let verdict = self.validator.validate(report, &ctx);
         report.verdict = verdict.clone();
         Ok((verdict, screening.fingerprint))
@@ -196,7 +315,7 @@ impl Pipeline {
                     let bound = self.store.get(&dedup).await.map_err(storage("dedup"))?;
                     bound
                         .map(|b| String::from_utf8_lossy(&b).into_owned())
-                        .ok_or_else(|| IngestError::Unavailable("dedup binding vanished".into()))?
+                        .ok_or_else(|| IngestError::unavailable("dedup binding vanished"))?
                 }
             }
         };
@@ -217,7 +336,7 @@ impl Pipeline {
         // Step 2: the raw original and the media, durable before the report refers to them.
         report.id = id;
         if report.tracking_code.is_empty() {
-            report.tracking_code = tracking_code(&report.id);
+            report.tracking_code = tracking_code();
         }
         let raw_key = self.blobs.put_bytes(raw).await.map_err(unavailable)?;
         report.raw_original = Some(raw_key);
@@ -230,7 +349,7 @@ impl Pipeline {
         let (verdict, fingerprint) = self.validate(&mut report).await?;
         m::verdict(channel, &verdict);
         // Step 3 and 4.
-        let json = serde_json::to_vec(&report).map_err(|e| IngestError::Invalid(e.to_string()))?;
+        let json = serde_json::to_vec(&report).map_err(IngestError::internal)?;
         self.store
             .put_report_if_absent(&report.id, &json)
             .await
@@ -282,7 +401,7 @@ impl Pipeline {
             Status::Rejected => REJECTIONS_STREAM,
             _ => REPORTS_STREAM,
         };
-        let json = serde_json::to_vec(report).map_err(|e| IngestError::Invalid(e.to_string()))?;
+        let json = serde_json::to_vec(report).map_err(IngestError::internal)?;
         self.store
             .append(stream, Some(&report.id), &json)
             .await
@@ -312,19 +431,6 @@ impl Intake for Pipeline {
     }
 }
 
-/// `Intake` through an `Arc`, as channels hold it.
-pub struct SharedPipeline(pub Arc<Pipeline>);
-
-impl Intake for SharedPipeline {
-    async fn ingest(&self, submission: Submission) -> Result<Outcome, IngestError> {
-        self.0.ingest(submission).await
-    }
-
-    fn now(&self) -> DateTime<Utc> {
-        self.0.clock.now()
-    }
-}
-
 fn outcome(report: &Report, replayed: bool) -> Outcome {
     Outcome {
         id: report.id.clone(),
@@ -334,20 +440,20 @@ fn outcome(report: &Report, replayed: bool) -> Outcome {
     }
 }
 
-fn unavailable(e: impl std::fmt::Display) -> IngestError {
+fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> IngestError {
     m::storage_error("blob");
-    IngestError::Unavailable(e.to_string())
+    IngestError::unavailable(e)
 }
 
-fn index_error(e: impl std::fmt::Display) -> IngestError {
+fn index_error(e: impl std::error::Error + Send + Sync + 'static) -> IngestError {
     m::storage_error("duplicates");
-    IngestError::Unavailable(e.to_string())
+    IngestError::unavailable(e)
 }
 
 fn storage(op: &'static str) -> impl Fn(StoreFailure) -> IngestError {
     move |e| {
         m::storage_error(op);
-        IngestError::Unavailable(e.0)
+        IngestError::unavailable(e)
     }
 }
 
@@ -360,64 +466,32 @@ pub async fn inspect_file(path: &std::path::Path, claimed: Option<&str>) -> Medi
             let mut reader = std::io::BufReader::new(file);
             media::inspect(&mut reader, claimed.as_deref())
         }
-        Err(_) => MediaInfo {
-            media_type: "application/octet-stream".into(),
-            unreadable: Some("không đọc được tệp".into()),
-            ..MediaInfo::default()
-        },
+        Err(_) => unreadable_file(),
     })
     .await
-    .unwrap_or_else(|_| MediaInfo {
+    .unwrap_or_else(|_| unreadable_file())
+}
+
+fn unreadable_file() -> MediaInfo {
+    MediaInfo {
         media_type: "application/octet-stream".into(),
-        unreadable: Some("không đọc được tệp".into()),
+        unreadable: Some(crate::messages::FILE_UNREADABLE.into()),
         ..MediaInfo::default()
-    })
+    }
 }
 
 fn attachment(p: &PreparedMedia, info: MediaInfo) -> Attachment {
-    attachment_of(
+    Attachment::from_inspection(
         info,
-        p.file_name.clone(),
-        p.claimed_type.clone(),
-        p.staged.size,
-        p.staged.sha256.clone(),
-        p.channel_captured_at,
+        ReceivedFile {
+            file_name: p.file_name.clone(),
+            claimed_type: p.claimed_type.clone(),
+            size: p.staged.size,
+            sha256: p.staged.sha256.clone(),
+            storage_key: crate::store::blobs::key_of(&p.staged.sha256),
+            channel_captured_at: p.channel_captured_at,
+        },
     )
-}
-
-/// The attachment record of an inspected file. A capture time read from the file wins over the
-/// channel's evidence (an in-app camera, the chat message time).
-pub fn attachment_of(
-    info: MediaInfo,
-    file_name: Option<String>,
-    claimed_type: Option<String>,
-    size: u64,
-    sha256: String,
-    channel_captured_at: Option<DateTime<Utc>>,
-) -> Attachment {
-    let (captured_at, source) = match (info.captured_at, channel_captured_at) {
-        (Some(t), _) => (Some(t), info.captured_at_source),
-        (None, Some(t)) => (Some(t), CaptureSource::Channel),
-        (None, None) => (None, CaptureSource::None),
-    };
-    Attachment {
-        kind: info.kind.unwrap_or(MediaKind::Document),
-        media_type: info.media_type,
-        claimed_type,
-        file_name,
-        size,
-        storage_key: crate::store::blobs::key_of(&sha256),
-        sha256,
-        captured_at,
-        captured_at_source: source,
-        captured_offset_minutes: info.captured_offset_minutes,
-        gps: info.gps,
-        width: info.width,
-        height: info.height,
-        duration_ms: info.duration_ms,
-        public_key: None,
-        unreadable: info.unreadable,
-    }
 }
 
 /// Crockford base32 without I, L, O, U: easy to read out on the phone.
@@ -425,7 +499,7 @@ const CODE_ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /// A tracking code like `LA-7K3M-Q9TX`: 40 random bits, not derived from the id, so codes cannot
 /// be enumerated.
-pub fn tracking_code(_id: &str) -> String {
+pub fn tracking_code() -> String {
     let mut rng = rand::rng();
     let mut chars = [0u8; 8];
     for c in &mut chars {
@@ -441,8 +515,8 @@ mod tests {
 
     #[test]
     fn tracking_codes_are_typable_and_distinct() {
-        let a = tracking_code("x");
-        let b = tracking_code("x");
+        let a = tracking_code();
+        let b = tracking_code();
         assert_ne!(a, b);
         assert_eq!(a.len(), 12);
         assert!(a.starts_with("LA-"));

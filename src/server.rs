@@ -26,15 +26,27 @@ pub enum ServeError {
     },
     #[error("cannot open media storage: {0}")]
     Blobs(#[from] crate::store::BlobError),
-    #[error("cannot open the queue backend ({kind}): {message}")]
-    Store { kind: &'static str, message: String },
+    #[error("cannot open the queue backend ({kind}): {source}")]
+    Store {
+        kind: &'static str,
+        #[source]
+        source: crate::store::StoreFailure,
+    },
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
         source: std::io::Error,
     },
     #[error("cannot load the gazetteer/boundary: {0}")]
-    Geo(String),
+    Geo(#[source] normalizers::geo::GeoError),
+    #[error("geo.{0} must be set with the other geo files")]
+    GeoIncomplete(&'static str),
+    #[error("cannot read the geo file {path}: {source}")]
+    GeoFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("invalid {channel} channel configuration: {message}")]
     Channel {
         channel: &'static str,
@@ -76,17 +88,17 @@ pub async fn build(config: Config) -> Result<Gateway, ServeError> {
         Some(url) if !url.is_empty() => {
             Store::redis(url.expose())
                 .await
-                .map_err(|e| ServeError::Store {
+                .map_err(|source| ServeError::Store {
                     kind: "redis",
-                    message: e.0,
+                    source,
                 })?
         }
-        _ => Store::embedded(&config.data_dir.join("queue.redb"), clock.clone()).map_err(|e| {
-            ServeError::Store {
+        _ => Store::embedded(&config.data_dir.join("queue.redb"), clock.clone()).map_err(
+            |source| ServeError::Store {
                 kind: "embedded",
-                message: e.0,
-            }
-        })?,
+                source,
+            },
+        )?,
     };
     let geo = load_geo(&config.geo)?;
     let pipeline = Pipeline::new(
@@ -126,15 +138,16 @@ pub fn load_geo(config: &crate::config::GeoConfig) -> Result<&'static Geo, Serve
         match config.margin_m {
             None => return Ok(Geo::embedded()),
             Some(m) => Geo::from_sources(normalizers::geo::EMBEDDED_SOURCES)
-                .map_err(|e| ServeError::Geo(e.to_string()))?
+                .map_err(ServeError::Geo)?
                 .with_margin_m(m),
         }
     } else {
-        let read = |p: &Option<PathBuf>, what: &str| -> Result<String, ServeError> {
-            let p = p.as_ref().ok_or_else(|| {
-                ServeError::Geo(format!("geo.{what} must be set with the other geo files"))
-            })?;
-            std::fs::read_to_string(p).map_err(|e| ServeError::Geo(format!("{}: {e}", p.display())))
+        let read = |p: &Option<PathBuf>, what: &'static str| -> Result<String, ServeError> {
+            let p = p.as_ref().ok_or(ServeError::GeoIncomplete(what))?;
+            std::fs::read_to_string(p).map_err(|source| ServeError::GeoFile {
+                path: p.clone(),
+                source,
+            })
         };
         let old_units = read(&config.old_units, "old_units")?;
         let new_units = read(&config.new_units, "new_units")?;
@@ -151,7 +164,7 @@ pub fn load_geo(config: &crate::config::GeoConfig) -> Result<&'static Geo, Serve
             boundary_geojson: &boundary,
             communes_geojson: communes.as_deref(),
         })
-        .map_err(|e| ServeError::Geo(e.to_string()))?;
+        .map_err(ServeError::Geo)?;
         match config.margin_m {
             Some(m) => geo.with_margin_m(m),
             None => geo,
@@ -256,7 +269,7 @@ pub async fn serve(mut config: Config) -> Result<(), ServeError> {
             source,
         })?;
     let local = listener.local_addr().unwrap_or(listen);
-    tracing::info!(addr = %local, backend = state.pipeline.store.kind(), "gateway listening");
+    tracing::info!(addr = %local, backend = state.pipeline.store_kind(), "gateway listening");
     eprintln!("gateway listening on http://{local}");
     let shutdown = channels::CancellationToken::new();
     let ctx = channel_context(&state, &gateway.instance_id, shutdown.clone());
@@ -300,10 +313,7 @@ pub async fn serve(mut config: Config) -> Result<(), ServeError> {
 
 /// The store as the channels see it.
 pub fn channel_store(state: &AppState) -> Arc<ChannelStore> {
-    Arc::new(ChannelStore {
-        store: state.pipeline.store.clone(),
-        claim_timeout: Duration::from_secs(60),
-    })
+    state.pipeline.channel_store(Duration::from_secs(60))
 }
 
 /// What every channel of this gateway is built from.
@@ -317,7 +327,7 @@ pub fn channel_context(
         store: channel_store(state),
         instance_id: instance_id.to_string(),
         shutdown,
-        staging: state.pipeline.blobs.staging_dir(),
+        staging: state.pipeline.staging_dir(),
         validation: state.pipeline.validation().clone(),
     }
 }

@@ -256,8 +256,7 @@ async fn a_rejected_report_lists_every_reason_in_vietnamese_and_is_not_queued() 
     let (len, _, _) = gw
         .state
         .pipeline
-        .store
-        .depth("ioc:rejections", "ioc")
+        .queue_depth("ioc:rejections")
         .await
         .unwrap();
     assert_eq!(len, 1, "the rejection is kept for audit");
@@ -465,6 +464,30 @@ async fn oversized_files_and_too_many_files_get_413_and_store_nothing() {
     assert_eq!(staged, 0, "partial uploads are deleted");
 }
 
+/// The Vietnamese 413 sentence used to state the default limits whatever was configured.
+#[tokio::test]
+async fn the_413_sentence_states_the_configured_limits() {
+    let limits = |c: &mut gateway::config::Config| {
+        (c.limits.photo_max_bytes, c.limits.max_files) = (2_500_000, 1);
+    };
+    let gw = InProcess::start(limits).await;
+    let tiny = b"#!AMR\n0123456789".to_vec();
+    let two_files = Multipart::new()
+        .json("report", &report_json())
+        .file("media", "1.amr", "audio/amr", &tiny)
+        .file("media", "2.amr", "audio/amr", &tiny)
+        .finish();
+    let req = Some(two_files);
+    let (s, answer) = call(&gw, "POST", "/v1/reports", Some(SUBMIT_KEY), req, &[]).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    let vi = json(&answer)["message_vi"].as_str().unwrap().to_string();
+    assert!(
+        vi.contains("Ảnh tối đa 2,5 MB, ghi âm tối đa 20 MB"),
+        "{vi}"
+    );
+    assert!(vi.contains("không quá 1 tệp"), "{vi}");
+}
+
 #[tokio::test]
 async fn a_request_body_over_the_total_limit_gets_413() {
     let gw = InProcess::start(|c| c.limits.request_max_bytes = 2_000).await;
@@ -497,8 +520,7 @@ async fn the_dry_run_checks_without_storing() {
     let (len, _, _) = gw
         .state
         .pipeline
-        .store
-        .depth("ioc:rejections", "ioc")
+        .queue_depth("ioc:rejections")
         .await
         .unwrap();
     assert_eq!(len, 0);

@@ -11,8 +11,9 @@ use gateway::duplicates::{DuplicateIndex, FINGERPRINTS_INDEX};
 use gateway::store::{BlobStore, Store};
 use normalizers::duplicate::DuplicateConfig;
 use normalizers::identity::Identity;
+use normalizers::media::MediaInfo;
 use normalizers::report::{
-    Attachment, CaptureSource, Channel, Coordinates, Envelope, MediaKind, Report, ReportStatus,
+    Attachment, Channel, Coordinates, Envelope, MediaKind, ReceivedFile, Report, ReportStatus,
 };
 use normalizers::validate::{Code, Context, Status, ValidationConfig, Validator};
 
@@ -161,7 +162,10 @@ async fn a_recorded_report_is_found_by_the_next_one(b: Backend) {
     // Recording twice (a replayed commit) leaves one entry.
     index.record(&again.fingerprint).await.unwrap();
     index.record(&again.fingerprint).await.unwrap();
-    let open = index.candidates(&again.fingerprint, now()).await.unwrap();
+    let open = index
+        .candidates(again.fingerprint.received_at, now())
+        .await
+        .unwrap();
     assert_eq!(open.len(), 3);
     assert_eq!(open[0].id, "01AGAIN", "newest first");
 
@@ -309,24 +313,22 @@ fn jpeg(img: &image::RgbImage, quality: u8) -> Vec<u8> {
 async fn with_photo(b: &Backend, mut r: Report, bytes: &[u8]) -> Report {
     let key = b.blobs.put_bytes(bytes).await.unwrap();
     let sha = key.strip_prefix("sha256/").unwrap().to_string();
-    r.attachments.push(Attachment {
-        kind: MediaKind::Photo,
+    let info = MediaInfo {
+        kind: Some(MediaKind::Photo),
         media_type: "image/jpeg".into(),
-        claimed_type: Some("image/jpeg".into()),
-        file_name: Some("anh.jpg".into()),
-        size: bytes.len() as u64,
-        sha256: sha,
-        captured_at: None,
-        captured_at_source: CaptureSource::None,
-        captured_offset_minutes: None,
-        gps: None,
-        width: None,
-        height: None,
-        duration_ms: None,
-        storage_key: key,
-        public_key: None,
-        unreadable: None,
-    });
+        ..MediaInfo::default()
+    };
+    r.attachments.push(Attachment::from_inspection(
+        info,
+        ReceivedFile {
+            file_name: Some("anh.jpg".into()),
+            claimed_type: Some("image/jpeg".into()),
+            size: bytes.len() as u64,
+            sha256: sha,
+            storage_key: key,
+            channel_captured_at: None,
+        },
+    ));
     r.location.coordinates = None;
     r
 }

@@ -18,8 +18,6 @@ pub struct Submission {
     pub dedup_key: String,
     /// The raw original kept for audit (R-PIPE-3): the .eml, the webhook events, the request.
     pub raw: Bytes,
-    /// File extension of the raw original in storage (`eml`, `json`).
-    pub raw_extension: &'static str,
     /// The report as the channel's normalizer built it. `id` and `tracking_code` are assigned by
     /// the gateway; attachments are filled from `media` by the gateway.
     pub report: Report,
@@ -82,14 +80,35 @@ pub struct Outcome {
     pub replayed: bool,
 }
 
+/// The cause of a failure on the gateway's side of the contract. Channels cannot name the
+/// gateway's error types, so the cause travels boxed, with its own chain of sources.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     /// Storage or queue failed: nothing was acknowledged; the channel must retry later.
     #[error("the submission could not be stored durably: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] BoxError),
     /// The submission is malformed beyond normalisation (too large, no parsable content).
     #[error("the submission is not acceptable: {0}")]
-    Invalid(String),
+    Invalid(#[source] BoxError),
+    /// A bug on the gateway's side (a report that does not serialise): retrying will not help.
+    #[error("the gateway failed to process the submission: {0}")]
+    Internal(#[source] BoxError),
+}
+
+impl IngestError {
+    pub fn unavailable(e: impl Into<BoxError>) -> Self {
+        IngestError::Unavailable(e.into())
+    }
+
+    pub fn invalid(e: impl Into<BoxError>) -> Self {
+        IngestError::Invalid(e.into())
+    }
+
+    pub fn internal(e: impl Into<BoxError>) -> Self {
+        IngestError::Internal(e.into())
+    }
 }
 
 /// The gateway's pipeline as a channel sees it.
@@ -131,9 +150,16 @@ pub struct StreamEntry {
     pub deliveries: u64,
 }
 
+/// The durable store failed; the cause is the backend's own error.
 #[derive(Debug, thiserror::Error)]
 #[error("durable store unavailable: {0}")]
-pub struct StoreError(pub String);
+pub struct StoreError(#[source] pub BoxError);
+
+impl StoreError {
+    pub fn new(e: impl Into<BoxError>) -> Self {
+        StoreError(e.into())
+    }
+}
 
 /// Durable at-least-once streams of JSON entries (`outbound:email`, `zalo:events`…), backed by
 /// Redis Streams or the embedded store. An entry claimed and not acknowledged within the claim

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use normalizers::report::{Attachment, CaptureSource, MediaKind, Report};
+use normalizers::report::{Attachment, ReceivedFile, Report};
 use normalizers::validate::{Code, Context, Finding, Status, ValidationConfig, Validator, Verdict};
 
 use crate::intake::{
@@ -106,37 +106,22 @@ impl MemIntake {
     ) -> Result<ReceivedMedia, IngestError> {
         let bytes = match &m.source {
             MediaSource::Bytes(b) => b.to_vec(),
-            MediaSource::File(p) => {
-                std::fs::read(p).map_err(|e| IngestError::Invalid(e.to_string()))?
-            }
+            MediaSource::File(p) => std::fs::read(p).map_err(IngestError::invalid)?,
         };
         let info = normalizers::media::inspect(
             &mut std::io::Cursor::new(&bytes),
             m.claimed_type.as_deref(),
         );
-        let (captured_at, source) = match (info.captured_at, m.channel_captured_at) {
-            (Some(t), _) => (Some(t), info.captured_at_source),
-            (None, Some(t)) => (Some(t), CaptureSource::Channel),
-            (None, None) => (None, CaptureSource::None),
-        };
-        report.attachments.push(Attachment {
-            kind: info.kind.unwrap_or(MediaKind::Document),
-            media_type: info.media_type.clone(),
-            claimed_type: m.claimed_type.clone(),
-            file_name: m.file_name.clone(),
-            size: bytes.len() as u64,
-            sha256: String::new(),
-            captured_at,
-            captured_at_source: source,
-            captured_offset_minutes: None,
-            gps: None,
-            width: info.width,
-            height: info.height,
-            duration_ms: None,
-            storage_key: String::new(),
-            public_key: None,
-            unreadable: info.unreadable.clone(),
-        });
+        report.attachments.push(Attachment::from_inspection(
+            info,
+            ReceivedFile {
+                file_name: m.file_name.clone(),
+                claimed_type: m.claimed_type.clone(),
+                size: bytes.len() as u64,
+                channel_captured_at: m.channel_captured_at,
+                ..ReceivedFile::default()
+            },
+        ));
         Ok(ReceivedMedia {
             file_name: m.file_name.clone(),
             bytes,
@@ -149,7 +134,7 @@ impl Intake for MemIntake {
     async fn ingest(&self, submission: Submission) -> Result<Outcome, IngestError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if self.unavailable.load(Ordering::SeqCst) {
-            return Err(IngestError::Unavailable("test store down".into()));
+            return Err(IngestError::unavailable("test store down"));
         }
         if let Some(o) = self
             .outcomes
@@ -296,7 +281,7 @@ impl MemStore {
 impl Streams for MemStore {
     async fn push(&self, stream: &str, payload: serde_json::Value) -> Result<String, StoreError> {
         if self.fail_push.load(Ordering::SeqCst) {
-            return Err(StoreError("test streams down".into()));
+            return Err(StoreError::new("test streams down"));
         }
         let id = format!("{}-0", self.next.fetch_add(1, Ordering::SeqCst));
         self.streams

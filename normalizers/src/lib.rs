@@ -17,6 +17,8 @@
 //! - `intake_fields`: the form fields the app, portal and mini-app normalizers share.
 //! - `email`: normalizer of the email channel (.eml to report, attachments, reply address).
 //! - `pipeline`: derive, validate, record the verdict.
+//! - `screen`: a report against the open reports and the blocked senders (DUPLICATE,
+//!   SENDER_BLOCKED).
 //! - `secret`: [`secret::Secret`], a configuration value masked wherever it is printed.
 //! - `text`: Vietnamese text handling shared by all: NFC, folding and keys, the tokenizer.
 //! - `vietnamese`: Vietnamese text analysis (diacritics, abbreviations, content rules, category).
@@ -37,6 +39,7 @@ pub mod media;
 pub mod messages;
 pub mod pipeline;
 pub mod report;
+pub mod screen;
 pub mod secret;
 pub mod text;
 pub mod timephrase;

@@ -301,6 +301,50 @@ pub struct Attachment {
     pub unreadable: Option<String>,
 }
 
+/// What the receiving side knows of a file whatever its content: how it was sent and stored.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReceivedFile {
+    /// Lowercase hex sha256 of the bytes.
+    pub sha256: String,
+    pub size: u64,
+    /// Where the receiver stores the bytes (the gateway's content address).
+    pub storage_key: String,
+    pub file_name: Option<String>,
+    pub claimed_type: Option<String>,
+    /// Capture time known from the channel itself (an in-app camera, the chat message time).
+    pub channel_captured_at: Option<DateTime<Utc>>,
+}
+
+impl Attachment {
+    /// The attachment record of an inspected file. A capture time read from the file wins over
+    /// the channel's evidence.
+    pub fn from_inspection(info: crate::media::MediaInfo, file: ReceivedFile) -> Attachment {
+        let (captured_at, captured_at_source) = match (info.captured_at, file.channel_captured_at) {
+            (Some(t), _) => (Some(t), info.captured_at_source),
+            (None, Some(t)) => (Some(t), CaptureSource::Channel),
+            (None, None) => (None, CaptureSource::None),
+        };
+        Attachment {
+            kind: info.kind.unwrap_or(MediaKind::Document),
+            media_type: info.media_type,
+            claimed_type: file.claimed_type,
+            file_name: file.file_name,
+            size: file.size,
+            sha256: file.sha256,
+            captured_at,
+            captured_at_source,
+            captured_offset_minutes: info.captured_offset_minutes,
+            gps: info.gps,
+            width: info.width,
+            height: info.height,
+            duration_ms: info.duration_ms,
+            storage_key: file.storage_key,
+            public_key: None,
+            unreadable: info.unreadable,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MediaKind {

@@ -1,12 +1,19 @@
 //! API keys and roles (R-SEC-1): `Authorization: Bearer KEY`. Keys are compared as sha256
 //! digests in constant time; only a short digest prefix ever names a client (idempotency
 //! namespace, logs), never the key.
+//!
+//! Handlers take [`Authorized<R>`] as their first extractor: the request is authenticated
+//! before anything else of it is read.
 
+use std::marker::PhantomData;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::ApiError;
+use super::{ApiError, AppState};
 use crate::config::{ApiKeys, Role};
 
 pub struct KeyRing {
@@ -61,6 +68,44 @@ impl KeyRing {
         Ok(Caller {
             role: found,
             client: hex::encode(&digest[..6]),
+        })
+    }
+}
+
+/// A role an endpoint requires, as a type.
+pub trait RoleMarker: Send + Sync + 'static {
+    const ROLE: Role;
+}
+
+/// Submission endpoints (the app, the portal, Open311 clients).
+pub struct Submitter;
+
+impl RoleMarker for Submitter {
+    const ROLE: Role = Role::Submit;
+}
+
+/// The IOC's endpoints.
+pub struct Ioc;
+
+impl RoleMarker for Ioc {
+    const ROLE: Role = Role::Ioc;
+}
+
+/// The caller, authenticated with a key of role `R` (401 without a valid key, 403 with a key of
+/// another role).
+pub struct Authorized<R: RoleMarker> {
+    pub caller: Caller,
+    role: PhantomData<R>,
+}
+
+impl<R: RoleMarker> FromRequestParts<AppState> for Authorized<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = state.keys.require(&parts.headers, R::ROLE)?;
+        Ok(Authorized {
+            caller,
+            role: PhantomData,
         })
     }
 }

@@ -1,11 +1,23 @@
 //! The API's errors. Client errors come back as they are and are not logged as errors; internal
-//! errors come back as a generic body with an id that is logged.
+//! errors come back as a generic body with an id that is logged with the whole chain of causes.
+//!
+//! Every conversion of a component's error into an [`ApiError`] is here, so that handlers use `?`
+//! and the mapping of failures to statuses is read in one place.
+
+use std::error::Error as _;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use channels::intake::{BoxError, IngestError};
 use serde::Serialize;
 use utoipa::ToSchema;
+
+use crate::blocklist::BlockError;
+use crate::config::Limits;
+use crate::duplicates::DuplicateError;
+use crate::pipeline::StatusError;
+use crate::store::{BlobError, StoreFailure};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -17,14 +29,90 @@ pub enum ApiError {
     Forbidden,
     #[error("{0}")]
     NotFound(String),
-    #[error("{0}")]
-    PayloadTooLarge(String),
+    /// `message_vi` states the configured limits (see [`ApiError::too_large`]).
+    #[error("{detail}")]
+    PayloadTooLarge { detail: String, message_vi: String },
     #[error("the gateway is shutting down; retry on another instance or in a moment")]
     ShuttingDown,
     #[error("storage is unavailable; nothing was stored, retry later")]
-    Unavailable(String),
+    Unavailable(#[source] BoxError),
     #[error("internal error")]
-    Internal(String),
+    Internal(#[source] BoxError),
+}
+
+impl ApiError {
+    /// A file or the request exceeds `limits`.
+    pub fn too_large(detail: impl Into<String>, limits: &Limits) -> Self {
+        ApiError::PayloadTooLarge {
+            detail: detail.into(),
+            message_vi: crate::messages::too_large(limits),
+        }
+    }
+
+    pub fn unavailable(e: impl Into<BoxError>) -> Self {
+        ApiError::Unavailable(e.into())
+    }
+
+    pub fn internal(e: impl Into<BoxError>) -> Self {
+        ApiError::Internal(e.into())
+    }
+}
+
+impl From<StoreFailure> for ApiError {
+    fn from(e: StoreFailure) -> Self {
+        match e {
+            StoreFailure::Corrupt { .. } => ApiError::internal(e),
+            _ => ApiError::unavailable(e),
+        }
+    }
+}
+
+impl From<BlobError> for ApiError {
+    fn from(e: BlobError) -> Self {
+        match e {
+            BlobError::Io { .. } => ApiError::unavailable(e),
+            BlobError::BadKey(_) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Unavailable(source) => ApiError::Unavailable(source),
+            IngestError::Invalid(reason) => ApiError::BadRequest(reason.to_string()),
+            IngestError::Internal(source) => ApiError::Internal(source),
+        }
+    }
+}
+
+impl From<BlockError> for ApiError {
+    fn from(e: BlockError) -> Self {
+        match e {
+            e if e.is_client_error() => ApiError::BadRequest(e.to_string()),
+            BlockError::Store(f) => f.into(),
+            e => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<DuplicateError> for ApiError {
+    fn from(e: DuplicateError) -> Self {
+        match e {
+            DuplicateError::Store(f) => f.into(),
+            e @ DuplicateError::Encode { .. } => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<StatusError> for ApiError {
+    fn from(e: StatusError) -> Self {
+        match e {
+            StatusError::Store(f) => f.into(),
+            StatusError::Index(d) => d.into(),
+            e @ StatusError::Encode { .. } => ApiError::internal(e),
+        }
+    }
 }
 
 /// Error body of every non-2xx answer except 422 (which carries the verdict).
@@ -37,50 +125,58 @@ pub struct ErrorBody {
     pub message: String,
     /// The same for the citizen, in Vietnamese, where the client may show it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub message_vi: Option<&'static str>,
+    pub message_vi: Option<String>,
     /// Id of the logged internal error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_id: Option<String>,
 }
 
+/// Every cause of `e`, outermost first, joined for one log field.
+fn cause_chain(e: &ApiError) -> String {
+    let mut chain = Vec::new();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        chain.push(c.to_string());
+        cause = c.source();
+    }
+    chain.join(" <- ")
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        use crate::messages as msg;
         let (status, code, vi) = match &self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", None),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", None),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", None),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
-            ApiError::PayloadTooLarge(_) => (
+            ApiError::PayloadTooLarge { message_vi, .. } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
-                Some("Tệp gửi kèm quá lớn hoặc quá nhiều tệp. Ảnh và ghi âm tối đa 20 MB, video tối đa 200 MB, không quá 10 tệp mỗi phản ánh."),
+                Some(message_vi.clone()),
             ),
             ApiError::ShuttingDown => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
-                Some("Hệ thống đang bảo trì trong giây lát. Vui lòng gửi lại sau ít phút."),
+                Some(msg::SHUTTING_DOWN.to_string()),
             ),
             ApiError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
-                Some("Hệ thống tạm thời không lưu được phản ánh. Vui lòng gửi lại sau ít phút."),
+                Some(msg::UNAVAILABLE.to_string()),
             ),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
         };
         crate::metrics::http_error(status.as_u16());
         let mut error_id = None;
-        let message = match &self {
-            ApiError::Internal(detail) | ApiError::Unavailable(detail) => {
-                let id = ulid::Ulid::new().to_string();
-                tracing::error!(error_id = %id, detail = %detail, "request failed");
-                error_id = Some(id);
-                self.to_string()
-            }
-            _ => self.to_string(),
-        };
+        if let ApiError::Internal(_) | ApiError::Unavailable(_) = &self {
+            let id = ulid::Ulid::new().to_string();
+            tracing::error!(error_id = %id, error = %self, cause = %cause_chain(&self), "request failed");
+            error_id = Some(id);
+        }
         let body = ErrorBody {
             error: code,
-            message,
+            message: self.to_string(),
             message_vi: vi,
             error_id,
         };

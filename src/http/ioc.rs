@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use normalizers::report::{Report, ReportStatus};
@@ -13,9 +13,10 @@ use serde::{Deserialize, Serialize};
 use tokio_util::io::ReaderStream;
 use utoipa::{IntoParams, ToSchema};
 
+use super::auth::{Authorized, Ioc};
 use super::{ApiError, AppState};
-use crate::config::Role;
-use crate::store::{IOC_GROUP, REPORTS_STREAM};
+use crate::blocklist::{BlockEntry, BlockRequest};
+use crate::store::REPORTS_STREAM;
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ClaimQuery {
@@ -42,10 +43,6 @@ pub struct ClaimResponse {
     pub entries: Vec<QueueEntry>,
 }
 
-fn unavailable(e: crate::store::StoreFailure) -> ApiError {
-    ApiError::Unavailable(e.0)
-}
-
 /// Claim reports from the IOC queue (`ioc:reports`, consumer group `ioc`). Entries claimed and not
 /// acknowledged within the claim timeout are handed out again.
 #[utoipa::path(
@@ -60,11 +57,10 @@ fn unavailable(e: crate::store::StoreFailure) -> ApiError {
     security(("bearer" = []))
 )]
 pub async fn claim(
+    _: Authorized<Ioc>,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Query(q): Query<ClaimQuery>,
 ) -> Result<Json<ClaimResponse>, ApiError> {
-    state.keys.require(&headers, Role::Ioc)?;
     let max = q.max.unwrap_or(10);
     if !(1..=100).contains(&max) {
         return Err(ApiError::BadRequest("max must be between 1 and 100".into()));
@@ -83,10 +79,8 @@ pub async fn claim(
     let timeout = Duration::from_secs(state.config.queue.claim_timeout_secs);
     let entries = state
         .pipeline
-        .store
-        .claim(REPORTS_STREAM, IOC_GROUP, &consumer, max, timeout)
-        .await
-        .map_err(unavailable)?;
+        .claim(REPORTS_STREAM, &consumer, max, timeout)
+        .await?;
     let entries = entries
         .into_iter()
         .map(|e| QueueEntry {
@@ -109,17 +103,11 @@ pub async fn claim(
     security(("bearer" = []))
 )]
 pub async fn ack(
+    _: Authorized<Ioc>,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(entry_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.keys.require(&headers, Role::Ioc)?;
-    let acked = state
-        .pipeline
-        .store
-        .ack(REPORTS_STREAM, IOC_GROUP, &entry_id)
-        .await
-        .map_err(unavailable)?;
+    let acked = state.pipeline.ack(REPORTS_STREAM, &entry_id).await?;
     if acked {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -136,8 +124,7 @@ async fn load(state: &AppState, id: &str) -> Result<Report, ApiError> {
     state
         .pipeline
         .report(id)
-        .await
-        .map_err(unavailable)?
+        .await?
         .ok_or_else(|| ApiError::NotFound(format!("no report {id}")))
 }
 
@@ -152,11 +139,10 @@ async fn load(state: &AppState, id: &str) -> Result<Report, ApiError> {
     security(("bearer" = []))
 )]
 pub async fn get_report(
+    _: Authorized<Ioc>,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Report>, ApiError> {
-    state.keys.require(&headers, Role::Ioc)?;
     Ok(Json(load(&state, &id).await?))
 }
 
@@ -179,27 +165,14 @@ pub struct StatusBody {
     security(("bearer" = []))
 )]
 pub async fn set_status(
+    _: Authorized<Ioc>,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     Json(body): Json<StatusBody>,
 ) -> Result<StatusCode, ApiError> {
-    state.keys.require(&headers, Role::Ioc)?;
     let mut report = load(&state, &id).await?;
     report.status = body.status;
-    let json = serde_json::to_vec(&report).map_err(|e| ApiError::Internal(e.to_string()))?;
-    state
-        .pipeline
-        .store
-        .replace_report(&id, &json)
-        .await
-        .map_err(unavailable)?;
-    state
-        .pipeline
-        .duplicates
-        .set_status(&report, state.pipeline.clock.now())
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    state.pipeline.set_status(&report).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -214,22 +187,21 @@ pub async fn set_status(
     security(("bearer" = []))
 )]
 pub async fn get_media(
+    _: Authorized<Ioc>,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path((id, n)): Path<(String, usize)>,
 ) -> Result<Response, ApiError> {
-    state.keys.require(&headers, Role::Ioc)?;
     let report = load(&state, &id).await?;
     let a = report
         .attachments
         .get(n)
         .ok_or_else(|| ApiError::NotFound(format!("report {id} has no attachment {n}")))?;
+    // The report refers to it: a missing or unreadable original is the gateway's fault.
     let file = state
         .pipeline
-        .blobs
-        .open_blob(&a.storage_key)
+        .media(&a.storage_key)
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(ApiError::internal)?;
     let mut res = Body::from_stream(ReaderStream::new(file)).into_response();
     let h = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&a.media_type) {
@@ -254,16 +226,11 @@ pub async fn get_media(
     security(("bearer" = []))
 )]
 pub async fn block_add(
+    _: Authorized<Ioc>,
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Json(body): Json<crate::blocklist::BlockRequest>,
-) -> Result<(StatusCode, Json<crate::blocklist::BlockEntry>), ApiError> {
-    state.keys.require(&headers, Role::Ioc)?;
-    let entry = state
-        .pipeline
-        .blocklist
-        .add(&body, state.pipeline.clock.now())
-        .await?;
+    Json(body): Json<BlockRequest>,
+) -> Result<(StatusCode, Json<BlockEntry>), ApiError> {
+    let entry = state.pipeline.block(&body).await?;
     Ok((StatusCode::CREATED, Json(entry)))
 }
 
@@ -274,17 +241,10 @@ pub async fn block_add(
     security(("bearer" = []))
 )]
 pub async fn block_list(
+    _: Authorized<Ioc>,
     State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<Vec<crate::blocklist::BlockEntry>>, ApiError> {
-    state.keys.require(&headers, Role::Ioc)?;
-    Ok(Json(
-        state
-            .pipeline
-            .blocklist
-            .list(state.pipeline.clock.now())
-            .await?,
-    ))
+) -> Result<Json<Vec<BlockEntry>>, ApiError> {
+    Ok(Json(state.pipeline.blocked().await?))
 }
 
 /// Unblock a sender, by the digest from the list or by the identity itself.
@@ -298,12 +258,11 @@ pub async fn block_list(
     security(("bearer" = []))
 )]
 pub async fn block_remove(
+    _: Authorized<Ioc>,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(key): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.keys.require(&headers, Role::Ioc)?;
-    match state.pipeline.blocklist.remove(&key).await? {
+    match state.pipeline.unblock(&key).await? {
         true => Ok(StatusCode::NO_CONTENT),
         false => Err(ApiError::NotFound("this sender is not blocked".into())),
     }

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 
 use super::AppState;
-use crate::store::{IOC_GROUP, REJECTIONS_STREAM, REPORTS_STREAM};
+use crate::store::{REJECTIONS_STREAM, REPORTS_STREAM};
 
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "Alive")))]
@@ -22,7 +22,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if state.is_shutting_down() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down");
     }
-    match state.pipeline.store.ping().await {
+    match state.pipeline.readiness().await {
         Ok(()) => (StatusCode::OK, "ready"),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage unreachable"),
     }
@@ -31,11 +31,11 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 /// Prometheus metrics.
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let store = &state.pipeline.store;
-    if let Ok((len, pending, lag)) = store.depth(REPORTS_STREAM, IOC_GROUP).await {
+    let pipeline = &state.pipeline;
+    if let Ok((len, pending, lag)) = pipeline.queue_depth(REPORTS_STREAM).await {
         crate::metrics::queue_depth(REPORTS_STREAM, len, pending, lag);
     }
-    if let Ok((len, _, _)) = store.depth(REJECTIONS_STREAM, IOC_GROUP).await {
+    if let Ok((len, _, _)) = pipeline.queue_depth(REJECTIONS_STREAM).await {
         crate::metrics::queue_depth(REJECTIONS_STREAM, len, 0, 0);
     }
     (

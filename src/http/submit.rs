@@ -14,9 +14,9 @@ use normalizers::validate::{Finding, Status};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::auth::Caller;
+use super::auth::{Authorized, Caller, Submitter};
 use super::{ApiError, AppState};
-use crate::config::Role;
+use crate::config::Limits;
 use crate::pipeline::PreparedMedia;
 
 /// Answer to a submission.
@@ -74,11 +74,11 @@ struct Parsed {
     security(("bearer" = []))
 )]
 pub async fn submit(
+    Authorized { caller, .. }: Authorized<Submitter>,
     State(state): State<AppState>,
     headers: HeaderMap,
     multipart: Multipart,
 ) -> Result<Response, ApiError> {
-    let caller = state.keys.require(&headers, Role::Submit)?;
     if state.is_shutting_down() {
         return Err(ApiError::ShuttingDown);
     }
@@ -92,11 +92,7 @@ pub async fn submit(
     let outcome = state
         .pipeline
         .ingest_prepared(&dedup_key, &parsed.raw, report, parsed.media)
-        .await
-        .map_err(|e| match e {
-            channels::IngestError::Unavailable(s) => ApiError::Unavailable(s),
-            channels::IngestError::Invalid(s) => ApiError::BadRequest(s),
-        })?;
+        .await?;
     let status = if outcome.verdict.status == Status::Rejected {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -124,23 +120,19 @@ pub async fn submit(
         (status = 400, description = "Malformed request", body = super::error::ErrorBody),
         (status = 401, description = "No valid API key", body = super::error::ErrorBody),
         (status = 413, description = "Too large", body = super::error::ErrorBody),
+        (status = 503, description = "Storage unavailable", body = super::error::ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn check(
+    Authorized { caller, .. }: Authorized<Submitter>,
     State(state): State<AppState>,
-    headers: HeaderMap,
     multipart: Multipart,
 ) -> Result<Json<CheckResponse>, ApiError> {
-    let caller = state.keys.require(&headers, Role::Submit)?;
     let parsed = parse(&state, multipart).await?;
     let mut report = build_report(&state, &caller, &parsed, None);
     report.id = state.pipeline.new_id();
-    let report = state
-        .pipeline
-        .check(report, parsed.media)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let report = state.pipeline.check(report, parsed.media).await?;
     Ok(Json(CheckResponse {
         verdict: report.verdict.status.as_str().to_string(),
         reasons: report.verdict.reasons.clone(),
@@ -160,7 +152,7 @@ fn build_report(
         tracking_code: String::new(),
         channel: parsed.submission.channel.channel(),
         channel_ref: idempotency.map(str::to_string),
-        received_at: state.pipeline.clock.now(),
+        received_at: state.pipeline.now(),
     };
     let mut report = app::normalize(envelope, &parsed.submission);
     report.reporter.channel_identity = Some(format!("api-client:{}", caller.client));
@@ -183,9 +175,12 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(v.to_string()))
 }
 
-fn multipart_error(e: MultipartError) -> ApiError {
+fn multipart_error(e: MultipartError, limits: &Limits) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::PayloadTooLarge("the request body is larger than the gateway accepts".into())
+        ApiError::too_large(
+            "the request body is larger than the gateway accepts",
+            limits,
+        )
     } else {
         ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text()))
     }
@@ -195,15 +190,19 @@ fn multipart_error(e: MultipartError) -> ApiError {
 async fn parse(state: &AppState, mut multipart: Multipart) -> Result<Parsed, ApiError> {
     let mut report: Option<(AppSubmission, Vec<u8>)> = None;
     let mut media: Vec<PreparedMedia> = Vec::new();
+    let limits = &state.config.limits;
     let result: Result<(), ApiError> = async {
-        while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        while let Some(field) = multipart
+            .next_field()
+            .await
+            .map_err(|e| multipart_error(e, limits))?
+        {
             match field.name() {
                 Some("report") => {
                     if report.is_some() {
                         return Err(ApiError::BadRequest("more than one `report` part".into()));
                     }
-                    let raw =
-                        read_json_part(field, state.config.limits.report_json_max_bytes).await?;
+                    let raw = read_json_part(field, limits).await?;
                     let sub: AppSubmission = serde_json::from_slice(&raw).map_err(|e| {
                         ApiError::BadRequest(format!(
                             "the `report` part is not a valid report: {e}"
@@ -214,11 +213,11 @@ async fn parse(state: &AppState, mut multipart: Multipart) -> Result<Parsed, Api
                     report = Some((sub, raw));
                 }
                 Some("media") => {
-                    if media.len() >= state.config.limits.max_files {
-                        return Err(ApiError::PayloadTooLarge(format!(
-                            "at most {} media files per report",
-                            state.config.limits.max_files
-                        )));
+                    if media.len() >= limits.max_files {
+                        return Err(ApiError::too_large(
+                            format!("at most {} media files per report", limits.max_files),
+                            limits,
+                        ));
                     }
                     media.push(stream_media(state, field, media.len()).await?);
                 }
@@ -235,13 +234,13 @@ async fn parse(state: &AppState, mut multipart: Multipart) -> Result<Parsed, Api
     .await;
     if let Err(e) = result {
         for m in &media {
-            state.pipeline.blobs.discard(&m.staged).await;
+            state.pipeline.discard(&m.staged).await;
         }
         return Err(e);
     }
     let Some((submission, raw)) = report else {
         for m in &media {
-            state.pipeline.blobs.discard(&m.staged).await;
+            state.pipeline.discard(&m.staged).await;
         }
         return Err(ApiError::BadRequest(
             "the `report` JSON part is missing".into(),
@@ -254,13 +253,19 @@ async fn parse(state: &AppState, mut multipart: Multipart) -> Result<Parsed, Api
     })
 }
 
-async fn read_json_part(mut field: Field<'_>, max: usize) -> Result<Vec<u8>, ApiError> {
+async fn read_json_part(mut field: Field<'_>, limits: &Limits) -> Result<Vec<u8>, ApiError> {
+    let max = limits.report_json_max_bytes;
     let mut buf = Vec::new();
-    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| multipart_error(e, limits))?
+    {
         if buf.len() + chunk.len() > max {
-            return Err(ApiError::PayloadTooLarge(format!(
-                "the `report` part is larger than {max} bytes"
-            )));
+            return Err(ApiError::too_large(
+                format!("the `report` part is larger than {max} bytes"),
+                limits,
+            ));
         }
         buf.extend_from_slice(&chunk);
     }
@@ -276,12 +281,7 @@ async fn stream_media(
     let limits = &state.config.limits;
     let file_name = field.file_name().map(sanitize_file_name);
     let claimed_type = field.content_type().map(str::to_string);
-    let mut writer = state
-        .pipeline
-        .blobs
-        .writer()
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let mut writer = state.pipeline.stage_writer().await?;
     let mut head: Vec<u8> = Vec::new();
     let mut limit = limits.max_any();
     let mut kind_known = false;
@@ -291,7 +291,7 @@ async fn stream_media(
             Ok(None) => break,
             Err(e) => {
                 writer.abort().await;
-                return Err(multipart_error(e));
+                return Err(multipart_error(e, limits));
             }
         };
         if !kind_known {
@@ -306,32 +306,28 @@ async fn stream_media(
         }
         if writer.size() + chunk.len() as u64 > limit {
             writer.abort().await;
-            return Err(ApiError::PayloadTooLarge(format!(
-                "media file {} is larger than {} bytes",
-                index + 1,
-                limit
-            )));
+            return Err(ApiError::too_large(
+                format!("media file {} is larger than {} bytes", index + 1, limit),
+                limits,
+            ));
         }
         if let Err(e) = writer.write(&chunk).await {
             writer.abort().await;
-            return Err(ApiError::Unavailable(e.to_string()));
+            return Err(e.into());
         }
     }
     if !kind_known {
         if let Some(kind) = sniff(&head).kind {
             if writer.size() > limits.max_for(kind) {
                 writer.abort().await;
-                return Err(ApiError::PayloadTooLarge(format!(
-                    "media file {} is too large",
-                    index + 1
-                )));
+                return Err(ApiError::too_large(
+                    format!("media file {} is too large", index + 1),
+                    limits,
+                ));
             }
         }
     }
-    let staged = writer
-        .finish()
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let staged = writer.finish().await?;
     Ok(PreparedMedia {
         staged,
         file_name,

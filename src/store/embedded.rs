@@ -58,7 +58,7 @@ fn run_appender(db: std::sync::Weak<Database>, jobs: std::sync::mpsc::Receiver<A
         }
         let Some(db) = db.upgrade() else {
             for job in batch {
-                let _ = job.reply.send(Err(fail("the store is closed")));
+                let _ = job.reply.send(Err(StoreFailure::WriterStopped));
             }
             return;
         };
@@ -69,8 +69,9 @@ fn run_appender(db: std::sync::Weak<Database>, jobs: std::sync::mpsc::Receiver<A
                 }
             }
             Err(e) => {
+                let e = Arc::new(e);
                 for job in batch {
-                    let _ = job.reply.send(Err(e.clone()));
+                    let _ = job.reply.send(Err(StoreFailure::Batch(e.clone())));
                 }
             }
         }
@@ -78,28 +79,26 @@ fn run_appender(db: std::sync::Weak<Database>, jobs: std::sync::mpsc::Receiver<A
 }
 
 fn commit_batch(db: &Database, batch: &[AppendJob]) -> Result<Vec<u64>, StoreFailure> {
-    let txn = db.begin_write().map_err(fail)?;
+    let txn = db.begin_write()?;
     let mut seqs = Vec::with_capacity(batch.len());
     {
-        let mut enqueued = txn.open_table(ENQUEUED).map_err(fail)?;
-        let mut cursors = txn.open_table(CURSORS).map_err(fail)?;
-        let mut entries = txn.open_table(ENTRIES).map_err(fail)?;
+        let mut enqueued = txn.open_table(ENQUEUED)?;
+        let mut cursors = txn.open_table(CURSORS)?;
+        let mut entries = txn.open_table(ENTRIES)?;
         for job in batch {
             let existing = match &job.dedup {
-                Some(k) => enqueued.get(k.as_str()).map_err(fail)?.map(|v| v.value()),
+                Some(k) => enqueued.get(k.as_str())?.map(|v| v.value()),
                 None => None,
             };
             let seq = match existing {
                 Some(seq) => seq,
                 None => {
                     let stream = job.stream.as_str();
-                    let seq = cursors.get(stream).map_err(fail)?.map_or(0, |v| v.value()) + 1;
-                    cursors.insert(stream, seq).map_err(fail)?;
-                    entries
-                        .insert((stream, seq), job.payload.as_slice())
-                        .map_err(fail)?;
+                    let seq = cursors.get(stream)?.map_or(0, |v| v.value()) + 1;
+                    cursors.insert(stream, seq)?;
+                    entries.insert((stream, seq), job.payload.as_slice())?;
                     if let Some(k) = &job.dedup {
-                        enqueued.insert(k.as_str(), seq).map_err(fail)?;
+                        enqueued.insert(k.as_str(), seq)?;
                     }
                     seq
                 }
@@ -107,12 +106,8 @@ fn commit_batch(db: &Database, batch: &[AppendJob]) -> Result<Vec<u64>, StoreFai
             seqs.push(seq);
         }
     }
-    txn.commit().map_err(fail)?;
+    txn.commit()?;
     Ok(seqs)
-}
-
-fn fail(e: impl std::fmt::Display) -> StoreFailure {
-    StoreFailure(format!("embedded store: {e}"))
 }
 
 fn group_key(stream: &str, group: &str) -> String {
@@ -122,28 +117,27 @@ fn group_key(stream: &str, group: &str) -> String {
 impl Embedded {
     pub fn open(path: &Path, clock: SharedClock) -> Result<Self, StoreFailure> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(fail)?;
+            std::fs::create_dir_all(dir)?;
         }
-        let db = Database::create(path).map_err(fail)?;
-        let txn = db.begin_write().map_err(fail)?;
+        let db = Database::create(path)?;
+        let txn = db.begin_write()?;
         {
-            txn.open_table(STATE).map_err(fail)?;
-            txn.open_table(REPORTS).map_err(fail)?;
-            txn.open_table(ENTRIES).map_err(fail)?;
-            txn.open_table(CURSORS).map_err(fail)?;
-            txn.open_table(PENDING).map_err(fail)?;
-            txn.open_table(ENQUEUED).map_err(fail)?;
-            txn.open_table(INDEX).map_err(fail)?;
-            txn.open_table(INDEX_MEMBERS).map_err(fail)?;
+            txn.open_table(STATE)?;
+            txn.open_table(REPORTS)?;
+            txn.open_table(ENTRIES)?;
+            txn.open_table(CURSORS)?;
+            txn.open_table(PENDING)?;
+            txn.open_table(ENQUEUED)?;
+            txn.open_table(INDEX)?;
+            txn.open_table(INDEX_MEMBERS)?;
         }
-        txn.commit().map_err(fail)?;
+        txn.commit()?;
         let db = Arc::new(db);
         let (appender, jobs) = std::sync::mpsc::channel();
         let weak = Arc::downgrade(&db);
         std::thread::Builder::new()
             .name("redb-appender".into())
-            .spawn(move || run_appender(weak, jobs))
-            .map_err(fail)?;
+            .spawn(move || run_appender(weak, jobs))?;
         Ok(Embedded {
             db,
             clock,
@@ -161,9 +155,7 @@ impl Embedded {
     ) -> Result<T, StoreFailure> {
         let db = self.db.clone();
         let now = self.now_ms();
-        tokio::task::spawn_blocking(move || f(&db, now))
-            .await
-            .map_err(fail)?
+        tokio::task::spawn_blocking(move || f(&db, now)).await?
     }
 
     // --- state ---------------------------------------------------------------------------
@@ -171,10 +163,9 @@ impl Embedded {
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreFailure> {
         let key = key.to_string();
         self.blocking(move |db, now| {
-            let txn = db.begin_read().map_err(fail)?;
-            let t = txn.open_table(STATE).map_err(fail)?;
-            Ok(t.get(key.as_str())
-                .map_err(fail)?
+            let txn = db.begin_read()?;
+            let t = txn.open_table(STATE)?;
+            Ok(t.get(key.as_str())?
                 .and_then(|v| live_value(v.value(), now)))
         })
         .await
@@ -190,12 +181,11 @@ impl Embedded {
     ) -> Result<bool, StoreFailure> {
         let key = key.to_string();
         self.blocking(move |db, now| {
-            let txn = db.begin_write().map_err(fail)?;
+            let txn = db.begin_write()?;
             let swapped = {
-                let mut t = txn.open_table(STATE).map_err(fail)?;
+                let mut t = txn.open_table(STATE)?;
                 let current = t
-                    .get(key.as_str())
-                    .map_err(fail)?
+                    .get(key.as_str())?
                     .and_then(|v| live_value(v.value(), now));
                 if !cond(current.as_deref()) {
                     false
@@ -205,16 +195,16 @@ impl Embedded {
                             let expires = ttl.map_or(0, |d| now + d.as_millis() as u64);
                             let mut buf = expires.to_be_bytes().to_vec();
                             buf.extend_from_slice(&v);
-                            t.insert(key.as_str(), buf.as_slice()).map_err(fail)?;
+                            t.insert(key.as_str(), buf.as_slice())?;
                         }
                         None => {
-                            t.remove(key.as_str()).map_err(fail)?;
+                            t.remove(key.as_str())?;
                         }
                     }
                     true
                 }
             };
-            txn.commit().map_err(fail)?;
+            txn.commit()?;
             Ok(swapped)
         })
         .await
@@ -262,10 +252,10 @@ impl Embedded {
     pub async fn incr(&self, key: &str, ttl: Duration) -> Result<i64, StoreFailure> {
         let key = key.to_string();
         self.blocking(move |db, now| {
-            let txn = db.begin_write().map_err(fail)?;
+            let txn = db.begin_write()?;
             let n = {
-                let mut t = txn.open_table(STATE).map_err(fail)?;
-                let (count, expires) = match t.get(key.as_str()).map_err(fail)? {
+                let mut t = txn.open_table(STATE)?;
+                let (count, expires) = match t.get(key.as_str())? {
                     Some(v) if live_value(v.value(), now).is_some() => {
                         let raw = v.value();
                         let expires = u64::from_be_bytes(raw[..8].try_into().expect("8 bytes"));
@@ -280,10 +270,10 @@ impl Embedded {
                 let n = count + 1;
                 let mut buf = expires.to_be_bytes().to_vec();
                 buf.extend_from_slice(n.to_string().as_bytes());
-                t.insert(key.as_str(), buf.as_slice()).map_err(fail)?;
+                t.insert(key.as_str(), buf.as_slice())?;
                 n
             };
-            txn.commit().map_err(fail)?;
+            txn.commit()?;
             Ok(n)
         })
         .await
@@ -294,14 +284,14 @@ impl Embedded {
     pub async fn put_report_if_absent(&self, id: &str, json: &[u8]) -> Result<(), StoreFailure> {
         let (id, json) = (id.to_string(), json.to_vec());
         self.blocking(move |db, _| {
-            let txn = db.begin_write().map_err(fail)?;
+            let txn = db.begin_write()?;
             {
-                let mut t = txn.open_table(REPORTS).map_err(fail)?;
-                if t.get(id.as_str()).map_err(fail)?.is_none() {
-                    t.insert(id.as_str(), json.as_slice()).map_err(fail)?;
+                let mut t = txn.open_table(REPORTS)?;
+                if t.get(id.as_str())?.is_none() {
+                    t.insert(id.as_str(), json.as_slice())?;
                 }
             }
-            txn.commit().map_err(fail)
+            Ok(txn.commit()?)
         })
         .await
     }
@@ -309,12 +299,12 @@ impl Embedded {
     pub async fn replace_report(&self, id: &str, json: &[u8]) -> Result<(), StoreFailure> {
         let (id, json) = (id.to_string(), json.to_vec());
         self.blocking(move |db, _| {
-            let txn = db.begin_write().map_err(fail)?;
+            let txn = db.begin_write()?;
             {
-                let mut t = txn.open_table(REPORTS).map_err(fail)?;
-                t.insert(id.as_str(), json.as_slice()).map_err(fail)?;
+                let mut t = txn.open_table(REPORTS)?;
+                t.insert(id.as_str(), json.as_slice())?;
             }
-            txn.commit().map_err(fail)
+            Ok(txn.commit()?)
         })
         .await
     }
@@ -322,11 +312,9 @@ impl Embedded {
     pub async fn get_report(&self, id: &str) -> Result<Option<Vec<u8>>, StoreFailure> {
         let id = id.to_string();
         self.blocking(move |db, _| {
-            let txn = db.begin_read().map_err(fail)?;
-            let t = txn.open_table(REPORTS).map_err(fail)?;
-            Ok(t.get(id.as_str())
-                .map_err(fail)?
-                .map(|v| v.value().to_vec()))
+            let txn = db.begin_read()?;
+            let t = txn.open_table(REPORTS)?;
+            Ok(t.get(id.as_str())?.map(|v| v.value().to_vec()))
         })
         .await
     }
@@ -354,10 +342,10 @@ impl Embedded {
         };
         self.appender
             .send(job)
-            .map_err(|_| fail("the append writer stopped"))?;
+            .map_err(|_| StoreFailure::WriterStopped)?;
         answer
             .await
-            .map_err(|_| fail("the append writer stopped"))?
+            .map_err(|_| StoreFailure::WriterStopped)?
             .map(|seq| format!("{seq}-0"))
     }
 
@@ -376,18 +364,15 @@ impl Embedded {
             consumer.to_string(),
         );
         self.blocking(move |db, now| {
-            let txn = db.begin_write().map_err(fail)?;
+            let txn = db.begin_write()?;
             let mut out = Vec::new();
             {
-                let mut pending = txn.open_table(PENDING).map_err(fail)?;
-                let entries = txn.open_table(ENTRIES).map_err(fail)?;
+                let mut pending = txn.open_table(PENDING)?;
+                let entries = txn.open_table(ENTRIES)?;
                 let idle_ms = min_idle.as_millis() as u64;
                 let mut stale = Vec::new();
-                for item in pending
-                    .range((gk.as_str(), 0u64)..=(gk.as_str(), u64::MAX))
-                    .map_err(fail)?
-                {
-                    let (k, v) = item.map_err(fail)?;
+                for item in pending.range((gk.as_str(), 0u64)..=(gk.as_str(), u64::MAX))? {
+                    let (k, v) = item?;
                     let (_, claimed_at, deliveries) = v.value();
                     if now.saturating_sub(claimed_at) >= idle_ms {
                         stale.push((k.value().1, deliveries));
@@ -397,9 +382,9 @@ impl Embedded {
                     }
                 }
                 for (seq, deliveries) in stale {
-                    let payload = entries.get((stream.as_str(), seq)).map_err(fail)?;
+                    let payload = entries.get((stream.as_str(), seq))?;
                     let Some(payload) = payload else {
-                        pending.remove((gk.as_str(), seq)).map_err(fail)?;
+                        pending.remove((gk.as_str(), seq))?;
                         continue;
                     };
                     out.push(Entry {
@@ -407,42 +392,34 @@ impl Embedded {
                         payload: payload.value().to_vec(),
                         deliveries,
                     });
-                    pending
-                        .insert((gk.as_str(), seq), (consumer.as_str(), now, deliveries + 1))
-                        .map_err(fail)?;
+                    pending.insert((gk.as_str(), seq), (consumer.as_str(), now, deliveries + 1))?;
                 }
                 if out.len() < max {
-                    let mut cursors = txn.open_table(CURSORS).map_err(fail)?;
-                    let delivered = cursors
-                        .get(gk.as_str())
-                        .map_err(fail)?
-                        .map_or(0, |v| v.value());
+                    let mut cursors = txn.open_table(CURSORS)?;
+                    let delivered = cursors.get(gk.as_str())?.map_or(0, |v| v.value());
                     let mut last = delivered;
                     for item in entries
-                        .range((stream.as_str(), delivered + 1)..=(stream.as_str(), u64::MAX))
-                        .map_err(fail)?
+                        .range((stream.as_str(), delivered + 1)..=(stream.as_str(), u64::MAX))?
                     {
                         if out.len() >= max {
                             break;
                         }
-                        let (k, v) = item.map_err(fail)?;
+                        let (k, v) = item?;
                         let seq = k.value().1;
                         out.push(Entry {
                             entry_id: format!("{seq}-0"),
                             payload: v.value().to_vec(),
                             deliveries: 0,
                         });
-                        pending
-                            .insert((gk.as_str(), seq), (consumer.as_str(), now, 1))
-                            .map_err(fail)?;
+                        pending.insert((gk.as_str(), seq), (consumer.as_str(), now, 1))?;
                         last = seq;
                     }
                     if last != delivered {
-                        cursors.insert(gk.as_str(), last).map_err(fail)?;
+                        cursors.insert(gk.as_str(), last)?;
                     }
                 }
             }
-            txn.commit().map_err(fail)?;
+            txn.commit()?;
             Ok(out)
         })
         .await
@@ -459,13 +436,13 @@ impl Embedded {
         };
         let gk = group_key(stream, group);
         self.blocking(move |db, _| {
-            let txn = db.begin_write().map_err(fail)?;
+            let txn = db.begin_write()?;
             let removed = {
-                let mut pending = txn.open_table(PENDING).map_err(fail)?;
-                let removed = pending.remove((gk.as_str(), seq)).map_err(fail)?.is_some();
+                let mut pending = txn.open_table(PENDING)?;
+                let removed = pending.remove((gk.as_str(), seq))?.is_some();
                 removed
             };
-            txn.commit().map_err(fail)?;
+            txn.commit()?;
             Ok(removed)
         })
         .await
@@ -476,25 +453,17 @@ impl Embedded {
     pub async fn depth(&self, stream: &str, group: &str) -> Result<(u64, u64, u64), StoreFailure> {
         let (stream, gk) = (stream.to_string(), group_key(stream, group));
         self.blocking(move |db, _| {
-            let txn = db.begin_read().map_err(fail)?;
-            let cursors = txn.open_table(CURSORS).map_err(fail)?;
-            let last = cursors
-                .get(stream.as_str())
-                .map_err(fail)?
-                .map_or(0, |v| v.value());
-            let delivered = cursors
-                .get(gk.as_str())
-                .map_err(fail)?
-                .map_or(0, |v| v.value());
-            let pending = txn.open_table(PENDING).map_err(fail)?;
+            let txn = db.begin_read()?;
+            let cursors = txn.open_table(CURSORS)?;
+            let last = cursors.get(stream.as_str())?.map_or(0, |v| v.value());
+            let delivered = cursors.get(gk.as_str())?.map_or(0, |v| v.value());
+            let pending = txn.open_table(PENDING)?;
             let n_pending = pending
-                .range((gk.as_str(), 0u64)..=(gk.as_str(), u64::MAX))
-                .map_err(fail)?
+                .range((gk.as_str(), 0u64)..=(gk.as_str(), u64::MAX))?
                 .count() as u64;
-            let entries = txn.open_table(ENTRIES).map_err(fail)?;
+            let entries = txn.open_table(ENTRIES)?;
             let total = entries
-                .range((stream.as_str(), 0u64)..=(stream.as_str(), u64::MAX))
-                .map_err(fail)?
+                .range((stream.as_str(), 0u64)..=(stream.as_str(), u64::MAX))?
                 .count() as u64;
             Ok((total, n_pending, last.saturating_sub(delivered)))
         })
@@ -513,24 +482,19 @@ impl Embedded {
     ) -> Result<(), StoreFailure> {
         let (index, member, payload) = (index.to_string(), member.to_string(), payload.to_vec());
         self.blocking(move |db, _| {
-            let txn = db.begin_write().map_err(fail)?;
+            let txn = db.begin_write()?;
             {
-                let mut members = txn.open_table(INDEX_MEMBERS).map_err(fail)?;
-                let mut entries = txn.open_table(INDEX).map_err(fail)?;
+                let mut members = txn.open_table(INDEX_MEMBERS)?;
+                let mut entries = txn.open_table(INDEX)?;
                 let previous = members
-                    .insert((index.as_str(), member.as_str()), score)
-                    .map_err(fail)?
+                    .insert((index.as_str(), member.as_str()), score)?
                     .map(|v| v.value());
                 if let Some(previous) = previous {
-                    entries
-                        .remove((index.as_str(), previous, member.as_str()))
-                        .map_err(fail)?;
+                    entries.remove((index.as_str(), previous, member.as_str()))?;
                 }
-                entries
-                    .insert((index.as_str(), score, member.as_str()), payload.as_slice())
-                    .map_err(fail)?;
+                entries.insert((index.as_str(), score, member.as_str()), payload.as_slice())?;
             }
-            txn.commit().map_err(fail)
+            Ok(txn.commit()?)
         })
         .await
     }
@@ -545,8 +509,8 @@ impl Embedded {
     ) -> Result<Vec<IndexEntry>, StoreFailure> {
         let index = index.to_string();
         self.blocking(move |db, _| {
-            let txn = db.begin_read().map_err(fail)?;
-            let entries = txn.open_table(INDEX).map_err(fail)?;
+            let txn = db.begin_read()?;
+            let entries = txn.open_table(INDEX)?;
             let mut out = Vec::new();
             if min > max || limit == 0 {
                 return Ok(out);
@@ -557,8 +521,8 @@ impl Embedded {
             } else {
                 entries.range((index.as_str(), min, "")..end)
             };
-            for item in range.map_err(fail)?.rev() {
-                let (k, v) = item.map_err(fail)?;
+            for item in range?.rev() {
+                let (k, v) = item?;
                 let (_, score, member) = k.value();
                 out.push(IndexEntry {
                     member: member.to_string(),
@@ -578,22 +542,19 @@ impl Embedded {
     pub async fn index_remove(&self, index: &str, member: &str) -> Result<bool, StoreFailure> {
         let (index, member) = (index.to_string(), member.to_string());
         self.blocking(move |db, _| {
-            let txn = db.begin_write().map_err(fail)?;
+            let txn = db.begin_write()?;
             let removed = {
-                let mut members = txn.open_table(INDEX_MEMBERS).map_err(fail)?;
-                let mut entries = txn.open_table(INDEX).map_err(fail)?;
+                let mut members = txn.open_table(INDEX_MEMBERS)?;
+                let mut entries = txn.open_table(INDEX)?;
                 let score = members
-                    .remove((index.as_str(), member.as_str()))
-                    .map_err(fail)?
+                    .remove((index.as_str(), member.as_str()))?
                     .map(|v| v.value());
                 if let Some(score) = score {
-                    entries
-                        .remove((index.as_str(), score, member.as_str()))
-                        .map_err(fail)?;
+                    entries.remove((index.as_str(), score, member.as_str()))?;
                 }
                 score.is_some()
             };
-            txn.commit().map_err(fail)?;
+            txn.commit()?;
             Ok(removed)
         })
         .await
@@ -604,16 +565,15 @@ impl Embedded {
     pub async fn index_trim(&self, index: &str, below: i64) -> Result<u64, StoreFailure> {
         let index = index.to_string();
         self.blocking(move |db, _| {
-            let txn = db.begin_write().map_err(fail)?;
+            let txn = db.begin_write()?;
             let removed = {
-                let mut members = txn.open_table(INDEX_MEMBERS).map_err(fail)?;
-                let mut entries = txn.open_table(INDEX).map_err(fail)?;
+                let mut members = txn.open_table(INDEX_MEMBERS)?;
+                let mut entries = txn.open_table(INDEX)?;
                 let mut old = Vec::new();
-                for item in entries
-                    .range((index.as_str(), i64::MIN, "")..(index.as_str(), below, ""))
-                    .map_err(fail)?
+                for item in
+                    entries.range((index.as_str(), i64::MIN, "")..(index.as_str(), below, ""))?
                 {
-                    let (k, _) = item.map_err(fail)?;
+                    let (k, _) = item?;
                     let (_, score, member) = k.value();
                     old.push((score, member.to_string()));
                     if old.len() >= super::INDEX_TRIM_BATCH {
@@ -621,16 +581,12 @@ impl Embedded {
                     }
                 }
                 for (score, member) in &old {
-                    entries
-                        .remove((index.as_str(), *score, member.as_str()))
-                        .map_err(fail)?;
-                    members
-                        .remove((index.as_str(), member.as_str()))
-                        .map_err(fail)?;
+                    entries.remove((index.as_str(), *score, member.as_str()))?;
+                    members.remove((index.as_str(), member.as_str()))?;
                 }
                 old.len() as u64
             };
-            txn.commit().map_err(fail)?;
+            txn.commit()?;
             Ok(removed)
         })
         .await

@@ -15,6 +15,7 @@ mod embedded;
 mod redis;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use channels::intake::{StateStore, StoreError, StreamEntry, Streams};
@@ -32,10 +33,52 @@ pub const IOC_GROUP: &str = "ioc";
 /// Consumer group of the gateway's own workers on channel streams.
 pub const GATEWAY_GROUP: &str = "gateway";
 
-/// The backend failed (unreachable, I/O error): nothing was acknowledged, the caller retries.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct StoreFailure(pub String);
+/// The backend failed (unreachable, I/O error, unreadable data): nothing was acknowledged, the
+/// caller retries.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreFailure {
+    #[error("redis: {0}")]
+    Redis(#[from] ::redis::RedisError),
+    #[error("embedded store: {0}")]
+    Embedded(#[from] redb::Error),
+    #[error("embedded store: {0}")]
+    Io(#[from] std::io::Error),
+    /// A blocking store task panicked or was cancelled.
+    #[error("embedded store task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    /// The group-commit writer thread is gone (the store is closing).
+    #[error("embedded store: the append writer stopped")]
+    WriterStopped,
+    /// One failed group commit, shared by every append of the batch.
+    #[error("{0}")]
+    Batch(#[source] Arc<StoreFailure>),
+    /// A stored document does not deserialise.
+    #[error("stored {key} is not readable: {source}")]
+    Corrupt {
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// redb reports each kind of failure with its own type; all of them end in [`redb::Error`].
+macro_rules! redb_failure {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreFailure {
+            fn from(e: $t) -> Self {
+                StoreFailure::Embedded(e.into())
+            }
+        }
+    )*};
+}
+
+redb_failure!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
 
 /// One entry of a scored index (see [`Store::index_put`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -236,12 +279,12 @@ pub struct ChannelStore {
 }
 
 fn store_error(e: StoreFailure) -> StoreError {
-    StoreError(e.0)
+    StoreError::new(e)
 }
 
 impl Streams for ChannelStore {
     async fn push(&self, stream: &str, payload: serde_json::Value) -> Result<String, StoreError> {
-        let bytes = serde_json::to_vec(&payload).map_err(|e| StoreError(e.to_string()))?;
+        let bytes = serde_json::to_vec(&payload).map_err(StoreError::new)?;
         self.store
             .append(stream, None, &bytes)
             .await

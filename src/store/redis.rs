@@ -30,10 +30,6 @@ struct Scripts {
     index_trim: Script,
 }
 
-fn fail(e: impl std::fmt::Display) -> StoreFailure {
-    StoreFailure(format!("redis: {e}"))
-}
-
 fn state_key(key: &str) -> String {
     format!("{PREFIX}:state:{key}")
 }
@@ -58,14 +54,12 @@ fn marker_key(stream: &str, report_id: &str) -> String {
 
 impl RedisStore {
     pub async fn connect(url: &str) -> Result<Self, StoreFailure> {
-        let client = redis::Client::open(url).map_err(fail)?;
+        let client = redis::Client::open(url)?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(5)))
             .set_response_timeout(Some(Duration::from_secs(10)))
             .set_number_of_retries(3);
-        let conn = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(fail)?;
+        let conn = ConnectionManager::new_with_config(client, config).await?;
         Ok(RedisStore {
             conn,
             groups: Arc::new(Mutex::new(HashSet::new())),
@@ -140,10 +134,7 @@ impl RedisStore {
     }
 
     pub async fn ping(&self) -> Result<(), StoreFailure> {
-        let _: String = redis::cmd("PING")
-            .query_async(&mut self.conn())
-            .await
-            .map_err(fail)?;
+        let _: String = redis::cmd("PING").query_async(&mut self.conn()).await?;
         Ok(())
     }
 
@@ -154,7 +145,7 @@ impl RedisStore {
             .arg(state_key(key))
             .query_async(&mut self.conn())
             .await
-            .map_err(fail)
+            .map_err(StoreFailure::Redis)
     }
 
     pub async fn put(
@@ -168,7 +159,9 @@ impl RedisStore {
         if let Some(ttl) = ttl {
             cmd.arg("PX").arg(ttl.as_millis().max(1) as u64);
         }
-        cmd.query_async::<()>(&mut self.conn()).await.map_err(fail)
+        cmd.query_async::<()>(&mut self.conn())
+            .await
+            .map_err(StoreFailure::Redis)
     }
 
     pub async fn put_if_absent(
@@ -182,7 +175,7 @@ impl RedisStore {
         if let Some(ttl) = ttl {
             cmd.arg("PX").arg(ttl.as_millis().max(1) as u64);
         }
-        let set: Option<String> = cmd.query_async(&mut self.conn()).await.map_err(fail)?;
+        let set: Option<String> = cmd.query_async(&mut self.conn()).await?;
         Ok(set.is_some())
     }
 
@@ -203,8 +196,7 @@ impl RedisStore {
             .arg(new.unwrap_or_default())
             .arg(ttl.map_or(0, |d| d.as_millis().max(1) as u64))
             .invoke_async(&mut self.conn())
-            .await
-            .map_err(fail)?;
+            .await?;
         Ok(swapped == 1)
     }
 
@@ -213,7 +205,7 @@ impl RedisStore {
             .arg(state_key(key))
             .query_async::<()>(&mut self.conn())
             .await
-            .map_err(fail)
+            .map_err(StoreFailure::Redis)
     }
 
     pub async fn incr(&self, key: &str, ttl: Duration) -> Result<i64, StoreFailure> {
@@ -223,7 +215,7 @@ impl RedisStore {
             .arg(ttl.as_millis().max(1) as u64)
             .invoke_async(&mut self.conn())
             .await
-            .map_err(fail)
+            .map_err(StoreFailure::Redis)
     }
 
     // --- reports -------------------------------------------------------------------------
@@ -235,7 +227,7 @@ impl RedisStore {
             .arg("NX")
             .query_async::<Option<String>>(&mut self.conn())
             .await
-            .map_err(fail)
+            .map_err(StoreFailure::Redis)
             .map(|_| ())
     }
 
@@ -245,7 +237,7 @@ impl RedisStore {
             .arg(json)
             .query_async::<()>(&mut self.conn())
             .await
-            .map_err(fail)
+            .map_err(StoreFailure::Redis)
     }
 
     pub async fn get_report(&self, id: &str) -> Result<Option<Vec<u8>>, StoreFailure> {
@@ -253,7 +245,7 @@ impl RedisStore {
             .arg(report_key(id))
             .query_async(&mut self.conn())
             .await
-            .map_err(fail)
+            .map_err(StoreFailure::Redis)
     }
 
     // --- streams -------------------------------------------------------------------------
@@ -274,7 +266,7 @@ impl RedisStore {
                 .arg(payload)
                 .invoke_async(&mut self.conn())
                 .await
-                .map_err(fail),
+                .map_err(StoreFailure::Redis),
             None => redis::cmd("XADD")
                 .arg(stream)
                 .arg("*")
@@ -284,7 +276,7 @@ impl RedisStore {
                 .arg(payload)
                 .query_async(&mut self.conn())
                 .await
-                .map_err(fail),
+                .map_err(StoreFailure::Redis),
         }
     }
 
@@ -304,7 +296,7 @@ impl RedisStore {
         match created {
             Ok(()) => {}
             Err(e) if e.code() == Some("BUSYGROUP") => {}
-            Err(e) => return Err(fail(e)),
+            Err(e) => return Err(e.into()),
         }
         self.groups.lock().expect("not poisoned").insert(k);
         Ok(())
@@ -329,8 +321,7 @@ impl RedisStore {
             .arg("COUNT")
             .arg(max)
             .query_async(&mut self.conn())
-            .await
-            .map_err(fail)?;
+            .await?;
         if let Value::Array(parts) = reclaimed {
             if let Some(entries) = parts.get(1) {
                 out.extend(parse_entries(entries, 1));
@@ -347,8 +338,7 @@ impl RedisStore {
                 .arg(stream)
                 .arg(">")
                 .query_async(&mut self.conn())
-                .await
-                .map_err(fail)?;
+                .await?;
             match fresh {
                 Value::Array(streams) => {
                     for s in streams {
@@ -386,8 +376,7 @@ impl RedisStore {
             .arg(group)
             .arg(entry_id)
             .query_async(&mut self.conn())
-            .await
-            .map_err(fail)?;
+            .await?;
         Ok(n > 0)
     }
 
@@ -396,14 +385,12 @@ impl RedisStore {
         let len: u64 = redis::cmd("XLEN")
             .arg(stream)
             .query_async(&mut self.conn())
-            .await
-            .map_err(fail)?;
+            .await?;
         let groups: Value = redis::cmd("XINFO")
             .arg("GROUPS")
             .arg(stream)
             .query_async(&mut self.conn())
-            .await
-            .map_err(fail)?;
+            .await?;
         let (mut pending, mut lag) = (0, 0);
         if let Value::Array(groups) = groups {
             for g in groups {
@@ -445,7 +432,7 @@ impl RedisStore {
             .invoke_async::<i64>(&mut self.conn())
             .await
             .map(|_| ())
-            .map_err(fail)
+            .map_err(StoreFailure::Redis)
     }
 
     pub async fn index_range(
@@ -468,8 +455,7 @@ impl RedisStore {
             .arg(max)
             .arg(limit)
             .invoke_async(&mut self.conn())
-            .await
-            .map_err(fail)?;
+            .await?;
         Ok(flat
             .chunks(3)
             .filter_map(|c| match c {
@@ -492,8 +478,7 @@ impl RedisStore {
             .key(payloads)
             .arg(member)
             .invoke_async(&mut self.conn())
-            .await
-            .map_err(fail)?;
+            .await?;
         Ok(n > 0)
     }
 
@@ -507,8 +492,7 @@ impl RedisStore {
             .arg(below)
             .arg(super::INDEX_TRIM_BATCH)
             .invoke_async(&mut self.conn())
-            .await
-            .map_err(fail)?;
+            .await?;
         Ok(n.max(0) as u64)
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use channels::email::{self, TlsMode};
 use channels::{CancellationToken, ChannelConfig, ChannelContext, RunningChannel};
 use gateway::pipeline::Pipeline;
-use gateway::store::{ChannelStore, IOC_GROUP, REJECTIONS_STREAM, REPORTS_STREAM};
+use gateway::store::{REJECTIONS_STREAM, REPORTS_STREAM};
 use normalizers::report::{CaptureSource, Report};
 use normalizers::validate::{Code, Status};
 
@@ -31,10 +31,7 @@ impl E2e {
     async fn start() -> E2e {
         let gateway = InProcess::start(|_| {}).await;
         let pipeline = gateway.state.pipeline.clone();
-        let store = Arc::new(ChannelStore {
-            store: pipeline.store.clone(),
-            claim_timeout: Duration::from_secs(5),
-        });
+        let store = pipeline.channel_store(Duration::from_secs(5));
         let dovecot = Dovecot::start();
         let sink = SmtpSink::start();
         let config = email::EmailConfig {
@@ -51,7 +48,7 @@ impl E2e {
             store,
             instance_id: "e2e".into(),
             shutdown: shutdown.clone(),
-            staging: pipeline.blobs.staging_dir(),
+            staging: pipeline.staging_dir(),
             validation: pipeline.validation().clone(),
         };
         let channel = config.build(&ctx).expect("email channel starts");
@@ -72,8 +69,7 @@ impl E2e {
         while found.len() < n && Instant::now() < deadline {
             let entries = self
                 .pipeline
-                .store
-                .claim(stream, IOC_GROUP, "e2e-test", 10, Duration::from_secs(600))
+                .claim(stream, "e2e-test", 10, Duration::from_secs(600))
                 .await
                 .expect("queue readable");
             for e in entries {
@@ -292,10 +288,7 @@ async fn an_imported_old_mail_is_judged_by_its_date() {
     let gateway =
         InProcess::start(|c| c.clock_start = Some("2026-12-08T03:00:00Z".parse().unwrap())).await;
     let pipeline = gateway.state.pipeline.clone();
-    let store = Arc::new(ChannelStore {
-        store: pipeline.store.clone(),
-        claim_timeout: Duration::from_secs(5),
-    });
+    let store = pipeline.channel_store(Duration::from_secs(5));
     let dir = tempfile::tempdir().unwrap();
     let mut raw = b"Date: Sat, 28 Nov 2026 10:00:00 +0700\r\n".to_vec();
     raw.extend_from_slice(&mail_with_photo(40, "photo-2h-before.jpg"));
@@ -313,14 +306,7 @@ async fn an_imported_old_mail_is_judged_by_its_date() {
     let summary = email::import(reader, &processor, |_| {}).await.unwrap();
     assert_eq!(summary.ingested, 1);
     let entries = pipeline
-        .store
-        .claim(
-            REPORTS_STREAM,
-            IOC_GROUP,
-            "backfill",
-            10,
-            Duration::from_secs(60),
-        )
+        .claim(REPORTS_STREAM, "backfill", 10, Duration::from_secs(60))
         .await
         .unwrap();
     assert_eq!(entries.len(), 1, "queued for the IOC, not rejected");

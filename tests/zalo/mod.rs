@@ -9,7 +9,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use channels::intake::Intake;
 use channels::zalo::{self, ZaloChannel, ZaloConfig};
 use channels::{CancellationToken, ChannelContext};
 use gateway::pipeline::Pipeline;
@@ -52,10 +51,7 @@ impl Real {
         let redis_url = redis.as_ref().map(|r| r.url().into());
         let gateway = InProcess::start(|c| c.redis_url = redis_url).await;
         let pipeline = gateway.state.pipeline.clone();
-        let store = Arc::new(ChannelStore {
-            store: pipeline.store.clone(),
-            claim_timeout: Duration::from_secs(5),
-        });
+        let store = pipeline.channel_store(Duration::from_secs(5));
         let config: ZaloConfig =
             serde_json::from_value(fake.zalo_section()).expect("the fake's settings");
         let shutdown = CancellationToken::new();
@@ -64,7 +60,7 @@ impl Real {
             store,
             instance_id: "zalo-test".into(),
             shutdown: shutdown.clone(),
-            staging: pipeline.blobs.staging_dir(),
+            staging: pipeline.staging_dir(),
             validation: pipeline.validation().clone(),
         };
         let channel = ZaloChannel::new(config, &ctx).expect("zalo channel builds");
@@ -170,10 +166,8 @@ async fn happy_path(r: &Real) {
     // The report is in storage with its media and its raw original.
     let entries = r
         .pipeline
-        .store
         .claim(
             gateway::store::REPORTS_STREAM,
-            gateway::store::IOC_GROUP,
             "test-ioc",
             10,
             Duration::from_secs(60),
@@ -209,7 +203,7 @@ async fn happy_path(r: &Real) {
         "message time is the capture evidence"
     );
     // Staged downloads were moved into storage, none left behind.
-    let staged = std::fs::read_dir(r.pipeline.blobs.staging_dir())
+    let staged = std::fs::read_dir(r.pipeline.staging_dir())
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(staged, 0);
@@ -246,10 +240,8 @@ async fn an_event_retried_by_zalo_and_a_repeated_confirmation_make_one_report() 
     r.wait_said(u, 8).await;
     let entries = r
         .pipeline
-        .store
         .claim(
             gateway::store::REPORTS_STREAM,
-            gateway::store::IOC_GROUP,
             "test-ioc",
             10,
             Duration::from_secs(60),

@@ -432,7 +432,7 @@ async fn save_checkpoint<T: StateStore>(
     key: &str,
     c: Checkpoint,
 ) -> Result<(), ImapError> {
-    let bytes = serde_json::to_vec(&c).map_err(|e| crate::intake::StoreError(e.to_string()))?;
+    let bytes = serde_json::to_vec(&c).map_err(crate::intake::StoreError::new)?;
     state.put(key, &bytes, None).await?;
     Ok(())
 }

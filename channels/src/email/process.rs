@@ -68,7 +68,6 @@ pub fn submission_from_eml(
         submission: Submission {
             dedup_key,
             raw,
-            raw_extension: "eml",
             report: email.report,
             media,
             origin,
@@ -151,7 +150,7 @@ impl<I: Intake, S: Streams, T: StateStore> Processor<I, S, T> {
                 self.stats.retried.fetch_add(1, Ordering::Relaxed);
                 return Disposition::Retry;
             }
-            Err(IngestError::Invalid(e)) => {
+            Err(IngestError::Invalid(e) | IngestError::Internal(e)) => {
                 tracing::warn!(reason = "invalid", error = %e, "email refused by the intake");
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
                 return Disposition::Failed("invalid");
@@ -218,8 +217,8 @@ impl<I: Intake, S: Streams, T: StateStore> Processor<I, S, T> {
                 .replies_rate_limited
                 .fetch_add(1, Ordering::Relaxed);
         } else {
-            let payload = serde_json::to_value(&outbound)
-                .map_err(|e| crate::intake::StoreError(e.to_string()))?;
+            let payload =
+                serde_json::to_value(&outbound).map_err(crate::intake::StoreError::new)?;
             self.streams.push(OUTBOUND_STREAM, payload).await?;
             self.stats.replies_queued.fetch_add(1, Ordering::Relaxed);
         }

@@ -180,7 +180,7 @@ impl<K: StateStore> OaClient<K> {
             refresh_token: refresh_token.expose().to_string(),
             expires_at: None,
         };
-        let bytes = serde_json::to_vec(&seed).map_err(|e| StoreError(e.to_string()))?;
+        let bytes = serde_json::to_vec(&seed).map_err(StoreError::new)?;
         // Another instance may have seeded (or already rotated) it meanwhile: theirs wins.
         if !self.store.put_if_absent(&key, &bytes, None).await? {
             if let Some(bytes) = self.store.get(&key).await? {
@@ -289,7 +289,7 @@ impl<K: StateStore> OaClient<K> {
             refresh_token: refresh.to_string(),
             expires_at: expires_in.map(|s| (self.clock)() + chrono::Duration::seconds(s)),
         };
-        let new_bytes = serde_json::to_vec(&new).map_err(|e| StoreError(e.to_string()))?;
+        let new_bytes = serde_json::to_vec(&new).map_err(StoreError::new)?;
         let swapped = self
             .store
             .compare_and_swap(&key, old_bytes.as_deref(), Some(&new_bytes), None)

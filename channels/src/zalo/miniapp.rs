@@ -313,7 +313,6 @@ async fn submit<I: Intake, S: ChannelStorage>(
     let submission = Submission {
         dedup_key,
         raw: report_bytes.into(),
-        raw_extension: "json",
         report,
         media,
         origin: Origin::ZaloMiniapp {
@@ -321,8 +320,10 @@ async fn submit<I: Intake, S: ChannelStorage>(
         },
     };
     let outcome = ch.intake.ingest(submission).await.map_err(|e| match e {
-        IngestError::Unavailable(m) => MiniappApiError::Unavailable(m),
-        IngestError::Invalid(m) => MiniappApiError::BadRequest(m),
+        IngestError::Unavailable(m) => MiniappApiError::Unavailable(m.to_string()),
+        IngestError::Invalid(m) | IngestError::Internal(m) => {
+            MiniappApiError::BadRequest(m.to_string())
+        }
     })?;
     let finding = |f: &normalizers::validate::Finding| serde_json::json!({"code": f.code, "field": f.field, "message": f.message});
     Ok(serde_json::json!({

@@ -36,7 +36,7 @@ pub enum ProcessError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("submission not stored: {0}")]
-    Ingest(String),
+    Ingest(#[source] crate::intake::BoxError),
     #[error("media download failed, will retry: {0}")]
     Media(String),
     #[error("dialogue busy in another worker")]
@@ -140,12 +140,12 @@ async fn process_locked<I: Intake, S: ChannelStorage>(
         outbound.extend(submit_report(ch, submit, &origin, now).await?);
     }
     for o in &outbound {
-        let payload = serde_json::to_value(o).map_err(|e| StoreError(e.to_string()))?;
+        let payload = serde_json::to_value(o).map_err(StoreError::new)?;
         ch.store.push(OUTBOUND_STREAM, payload).await?;
     }
     match t.state {
         Some(state) => {
-            let bytes = serde_json::to_vec(&state).map_err(|e| StoreError(e.to_string()))?;
+            let bytes = serde_json::to_vec(&state).map_err(StoreError::new)?;
             let ttl = ch.config.dialogue_ttl() + EXPIRY_GRACE;
             ch.store.put(key, &bytes, Some(ttl)).await?;
         }
@@ -197,7 +197,6 @@ async fn submit_report<I: Intake, S: ChannelStorage>(
     let submission = Submission {
         dedup_key: format!("zalo:{}", submit.dedup_key),
         raw: submit.draft.raw_original().into_bytes().into(),
-        raw_extension: "json",
         report,
         media: inputs,
         origin: origin.clone(),
@@ -233,7 +232,7 @@ async fn submit_report<I: Intake, S: ChannelStorage>(
             Ok(out)
         }
         Err(IngestError::Unavailable(e)) => Err(ProcessError::Ingest(e)),
-        Err(IngestError::Invalid(e)) => {
+        Err(IngestError::Invalid(e) | IngestError::Internal(e)) => {
             tracing::warn!(error = %e, "zalo submission refused by the pipeline");
             out.push(outbound(origin, None, "prompt", tpl::NOT_READY.to_string()));
             Ok(out)
