@@ -47,13 +47,8 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
-    #[error("invalid {channel} channel configuration: {message}")]
-    Channel {
-        channel: &'static str,
-        message: String,
-    },
     #[error(transparent)]
-    ChannelBuild(#[from] ChannelError),
+    Channel(#[from] ChannelError),
     #[error("cannot write generated API keys to {path}: {source}")]
     Keys {
         path: PathBuf,

@@ -211,3 +211,25 @@ fn check_config_shows_no_secret_from_any_section() {
         assert!(!text.contains(value), "{value} shown: {text}");
     }
 }
+
+// `check-config` said "configuration is valid" for a channel section `serve` refuses to build.
+#[test]
+fn check_config_lists_channel_problems_with_their_severity() {
+    let run = |api_base: &str| {
+        gateway()
+            .arg("check-config")
+            .env("GATEWAY_ZALO_APP_ID", "360846524940903967")
+            .env("GATEWAY_ZALO_API_BASE", api_base)
+            .output()
+            .unwrap()
+    };
+    let out = run("not a url");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("error: zalo.api_base"), "{stderr}");
+    assert!(stderr.contains("warning: zalo.oa_secret_key"), "{stderr}");
+    let out = run("https://openapi.zalo.me");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "warnings alone pass: {stderr}");
+    assert!(stderr.contains("warning: zalo.oa_secret_key"), "{stderr}");
+}

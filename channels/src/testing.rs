@@ -47,6 +47,8 @@ pub struct MemIntake {
     outcomes: Mutex<HashMap<String, Outcome>>,
     /// Answer `Unavailable` (storage down) without storing anything.
     pub unavailable: AtomicBool,
+    /// Answer `Internal` (a bug in the gateway, e.g. a report that cannot be serialised).
+    pub internal_error: AtomicBool,
     /// Once the next submission is stored, never return (a gateway killed before it could
     /// acknowledge anything).
     pub hang_after_store: AtomicBool,
@@ -62,6 +64,7 @@ impl MemIntake {
             received: Mutex::new(Vec::new()),
             outcomes: Mutex::new(HashMap::new()),
             unavailable: AtomicBool::new(false),
+            internal_error: AtomicBool::new(false),
             hang_after_store: AtomicBool::new(false),
             calls: AtomicUsize::new(0),
         }
@@ -135,6 +138,9 @@ impl Intake for MemIntake {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if self.unavailable.load(Ordering::SeqCst) {
             return Err(IngestError::unavailable("test store down"));
+        }
+        if self.internal_error.load(Ordering::SeqCst) {
+            return Err(IngestError::internal("test serialisation bug"));
         }
         if let Some(o) = self
             .outcomes

@@ -160,7 +160,10 @@ mod tests {
     use super::*;
     use crate::calendar::local;
     use crate::geo::Geo;
-    use crate::report::{Attachment, CaptureSource, Channel, Coordinates, Envelope, MediaKind};
+    use crate::media::MediaInfo;
+    use crate::report::{
+        Attachment, CaptureSource, Channel, Coordinates, Envelope, MediaKind, ReceivedFile,
+    };
     use crate::validate::{Code, ValidationConfig};
 
     /// Received on Friday 27/11/2026 at 16:30 in Long An.
@@ -181,28 +184,26 @@ mod tests {
         gps: Option<Coordinates>,
         captured: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Attachment {
-        Attachment {
-            kind: MediaKind::Photo,
-            media_type: "image/jpeg".into(),
-            claimed_type: None,
-            file_name: None,
-            size: 1000,
-            sha256: "00".into(),
-            captured_at: captured,
-            captured_at_source: if captured.is_some() {
-                CaptureSource::Exif
-            } else {
-                CaptureSource::None
+        Attachment::from_inspection(
+            MediaInfo {
+                kind: Some(MediaKind::Photo),
+                media_type: "image/jpeg".into(),
+                captured_at: captured,
+                captured_at_source: if captured.is_some() {
+                    CaptureSource::Exif
+                } else {
+                    CaptureSource::None
+                },
+                gps,
+                ..MediaInfo::default()
             },
-            captured_offset_minutes: None,
-            gps,
-            width: None,
-            height: None,
-            duration_ms: None,
-            storage_key: "00".into(),
-            public_key: None,
-            unreadable: None,
-        }
+            ReceivedFile {
+                size: 1000,
+                sha256: "00".into(),
+                storage_key: "00".into(),
+                ..ReceivedFile::default()
+            },
+        )
     }
 
     fn finish_with(r: &mut Report, geo: Option<&Geo>) -> Verdict {

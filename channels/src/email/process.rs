@@ -150,10 +150,16 @@ impl<I: Intake, S: Streams, T: StateStore> Processor<I, S, T> {
                 self.stats.retried.fetch_add(1, Ordering::Relaxed);
                 return Disposition::Retry;
             }
-            Err(IngestError::Invalid(e) | IngestError::Internal(e)) => {
+            Err(IngestError::Invalid(e)) => {
                 tracing::warn!(reason = "invalid", error = %e, "email refused by the intake");
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
                 return Disposition::Failed("invalid");
+            }
+            // Kept in the failed folder (never lost) under its own reason for the operators.
+            Err(IngestError::Internal(e)) => {
+                tracing::error!(reason = "internal", error = %e, "email not processed: gateway error");
+                self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                return Disposition::Failed("internal");
             }
         };
         if outcome.replayed {

@@ -22,8 +22,13 @@ pub enum MediaError {
     TooLarge { limit: u64 },
     #[error("media download took longer than {0:?}")]
     Timeout(Duration),
+    /// The request failed (connection, TLS, body cut off); the URL is not kept (it carries
+    /// Zalo's access parameters).
     #[error("media download failed: {0}")]
-    Http(String),
+    Http(#[source] reqwest::Error),
+    /// The CDN answered with an error status.
+    #[error("media download failed: HTTP {0}")]
+    Status(reqwest::StatusCode),
     #[error("staging file: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -33,7 +38,10 @@ impl MediaError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            MediaError::Timeout(_) | MediaError::Http(_) | MediaError::Io(_)
+            MediaError::Timeout(_)
+                | MediaError::Http(_)
+                | MediaError::Status(_)
+                | MediaError::Io(_)
         )
     }
 }
@@ -103,9 +111,9 @@ async fn fetch(
         .get(url)
         .send()
         .await
-        .map_err(|e| MediaError::Http(e.without_url().to_string()))?;
+        .map_err(|e| MediaError::Http(e.without_url()))?;
     if !resp.status().is_success() {
-        return Err(MediaError::Http(format!("HTTP {}", resp.status())));
+        return Err(MediaError::Status(resp.status()));
     }
     if resp.content_length().is_some_and(|n| n > max) {
         return Err(MediaError::TooLarge { limit: max });
@@ -119,7 +127,7 @@ async fn fetch(
     let mut size = 0u64;
     let mut stream = resp.bytes_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| MediaError::Http(e.without_url().to_string()))?;
+        let chunk = chunk.map_err(|e| MediaError::Http(e.without_url()))?;
         size += chunk.len() as u64;
         if size > max {
             return Err(MediaError::TooLarge { limit: max });

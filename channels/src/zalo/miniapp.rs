@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use crate::context::ChannelStorage;
-use crate::intake::{IngestError, Intake, MediaInput, MediaSource, Origin, Submission};
+use crate::intake::{BoxError, IngestError, Intake, MediaInput, MediaSource, Origin, Submission};
 
 use super::ZaloChannel;
 
@@ -45,8 +45,27 @@ pub enum MiniappApiError {
     Unauthorized(String),
     #[error("{0}")]
     TooLarge(String),
-    #[error("{0}")]
-    Unavailable(String),
+    #[error("the gateway is shutting down")]
+    ShuttingDown,
+    /// Storage or Zalo failed: nothing was stored, the mini app retries.
+    #[error("{what} unavailable; nothing was stored, retry later")]
+    Unavailable {
+        what: &'static str,
+        #[source]
+        source: BoxError,
+    },
+    /// A bug in the gateway (not the caller's fault).
+    #[error("internal error")]
+    Internal(#[source] BoxError),
+}
+
+impl MiniappApiError {
+    fn unavailable(what: &'static str, source: impl Into<BoxError>) -> Self {
+        MiniappApiError::Unavailable {
+            what,
+            source: source.into(),
+        }
+    }
 }
 
 impl IntoResponse for MiniappApiError {
@@ -55,14 +74,32 @@ impl IntoResponse for MiniappApiError {
             MiniappApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             MiniappApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             MiniappApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            MiniappApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            MiniappApiError::ShuttingDown | MiniappApiError::Unavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            MiniappApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
+        if status.is_server_error() {
+            tracing::error!(error = %error_chain(&self), "mini-app report not taken");
+        }
         (
             status,
             Json(serde_json::json!({ "error": self.to_string() })),
         )
             .into_response()
     }
+}
+
+/// The error with every cause, for the log (the caller only sees the generic message).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 struct Upload {
@@ -96,7 +133,7 @@ pub(crate) async fn handle<I: Intake, S: ChannelStorage>(
     multipart: Multipart,
 ) -> Response {
     if ch.shutting_down() {
-        return MiniappApiError::Unavailable("shutting down".into()).into_response();
+        return MiniappApiError::ShuttingDown.into_response();
     }
     let mut parts = match read_parts(&ch, multipart).await {
         Ok(p) => p,
@@ -219,7 +256,7 @@ async fn stage_file<I: Intake, S: ChannelStorage>(
     let path = ch
         .staging_dir
         .join(format!("miniapp-{}-{unique:016x}.part", std::process::id()));
-    let io = |e: std::io::Error| MiniappApiError::Unavailable(format!("staging: {e}"));
+    let io = |e: std::io::Error| MiniappApiError::unavailable("staging", e);
     let mut file = tokio::fs::File::create(&path).await.map_err(io)?;
     let mut upload = Upload {
         path,
@@ -320,10 +357,9 @@ async fn submit<I: Intake, S: ChannelStorage>(
         },
     };
     let outcome = ch.intake.ingest(submission).await.map_err(|e| match e {
-        IngestError::Unavailable(m) => MiniappApiError::Unavailable(m.to_string()),
-        IngestError::Invalid(m) | IngestError::Internal(m) => {
-            MiniappApiError::BadRequest(m.to_string())
-        }
+        IngestError::Unavailable(m) => MiniappApiError::unavailable("storage", m),
+        IngestError::Invalid(m) => MiniappApiError::BadRequest(m.to_string()),
+        IngestError::Internal(m) => MiniappApiError::Internal(m),
     })?;
     let finding = |f: &normalizers::validate::Finding| serde_json::json!({"code": f.code, "field": f.field, "message": f.message});
     Ok(serde_json::json!({
@@ -344,8 +380,7 @@ async fn exchange<I: Intake, S: ChannelStorage>(
 ) -> Result<MiniappIdentity, MiniappApiError> {
     let base = ch.config.graph_base.trim_end_matches('/');
     let timeout = Duration::from_secs(ch.config.api_timeout_secs);
-    let unavailable =
-        |e: reqwest::Error| MiniappApiError::Unavailable(format!("Zalo: {}", e.without_url()));
+    let unavailable = |e: reqwest::Error| MiniappApiError::unavailable("Zalo", e.without_url());
     let me: serde_json::Value = ch
         .api_http
         .get(format!("{base}/v2.0/me"))

@@ -38,7 +38,7 @@ pub enum ProcessError {
     #[error("submission not stored: {0}")]
     Ingest(#[source] crate::intake::BoxError),
     #[error("media download failed, will retry: {0}")]
-    Media(String),
+    Media(#[source] super::media::MediaError),
     #[error("dialogue busy in another worker")]
     Busy,
 }
@@ -187,7 +187,7 @@ async fn submit_report<I: Intake, S: ChannelStorage>(
                 source: MediaSource::File(d.path),
                 channel_captured_at: r.sent_at,
             }),
-            Err(e) if e.is_transient() => return Err(ProcessError::Media(e.to_string())),
+            Err(e) if e.is_transient() => return Err(ProcessError::Media(e)),
             Err(e) => {
                 tracing::warn!(error = %e, "zalo medium not downloaded");
                 failed += 1;

@@ -36,7 +36,7 @@ use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::messages::media as messages;
-use crate::report::{Attachment, CaptureSource, Coordinates, MediaKind};
+use crate::report::{CaptureSource, Coordinates, MediaKind};
 
 /// Everything read from one media file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -59,23 +59,6 @@ pub struct MediaInfo {
     /// Why a capture time that is in the file was not used (a default camera clock), for
     /// operators; English.
     pub time_note: Option<String>,
-}
-
-impl MediaInfo {
-    /// Copy what was read from the bytes onto the report's attachment; the caller sets what it
-    /// alone knows (size, sha256, storage keys, file name, claimed type).
-    pub fn fill_attachment(&self, attachment: &mut Attachment) {
-        attachment.kind = self.kind.unwrap_or(MediaKind::Document);
-        attachment.media_type = self.media_type.clone();
-        attachment.width = self.width;
-        attachment.height = self.height;
-        attachment.duration_ms = self.duration_ms;
-        attachment.captured_at = self.captured_at;
-        attachment.captured_at_source = self.captured_at_source;
-        attachment.captured_offset_minutes = self.captured_offset_minutes;
-        attachment.gps = self.gps;
-        attachment.unreadable = self.unreadable.clone();
-    }
 }
 
 /// Bytes read from the start of a file to sniff its type.

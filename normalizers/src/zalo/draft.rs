@@ -5,9 +5,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::contact::normalize_phone;
+use crate::media::MediaInfo;
 use crate::report::{
-    Attachment, CaptureSource, Channel, Coordinates, CoordinatesSource, Envelope, MediaKind,
-    Report, VerifiedBy,
+    Attachment, Channel, Coordinates, CoordinatesSource, Envelope, MediaKind, ReceivedFile, Report,
+    VerifiedBy,
 };
 use crate::text::nfc;
 
@@ -79,31 +80,24 @@ impl MediaRef {
     /// A stand-in attachment used to validate a draft before its media are downloaded: the
     /// message time stands for the capture time (`captured_at_source = channel`).
     pub fn placeholder_attachment(&self) -> Attachment {
-        Attachment {
-            kind: self.kind,
-            media_type: self
-                .claimed_type
-                .clone()
-                .unwrap_or_else(|| "application/octet-stream".into()),
-            claimed_type: self.claimed_type.clone(),
-            file_name: self.file_name.clone(),
-            size: self.size.unwrap_or(0),
-            sha256: String::new(),
-            captured_at: self.sent_at,
-            captured_at_source: if self.sent_at.is_some() {
-                CaptureSource::Channel
-            } else {
-                CaptureSource::None
+        let media_type = self
+            .claimed_type
+            .clone()
+            .unwrap_or_else(|| "application/octet-stream".into());
+        Attachment::from_inspection(
+            MediaInfo {
+                kind: Some(self.kind),
+                media_type,
+                ..MediaInfo::default()
             },
-            captured_offset_minutes: None,
-            gps: None,
-            width: None,
-            height: None,
-            duration_ms: None,
-            storage_key: String::new(),
-            public_key: None,
-            unreadable: None,
-        }
+            ReceivedFile {
+                file_name: self.file_name.clone(),
+                claimed_type: self.claimed_type.clone(),
+                size: self.size.unwrap_or(0),
+                channel_captured_at: self.sent_at,
+                ..ReceivedFile::default()
+            },
+        )
     }
 }
 

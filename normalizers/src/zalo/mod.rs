@@ -30,9 +30,8 @@ pub use signature::{compute_mac, verify};
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::pipeline;
 use crate::report::{Envelope, Report};
-use crate::validate::{Context, ValidationConfig, Validator};
+use crate::validate::{ValidationConfig, Validator};
 
 /// Default idle time after which a conversation is over (`dialogue_ttl_secs` in the config).
 pub const DEFAULT_DIALOGUE_TTL_SECS: u64 = 24 * 3600;
@@ -88,25 +87,26 @@ pub fn conversation_to_report(envelope: Envelope, events: &[Event]) -> (Report, 
     replayed.draft.to_report(envelope)
 }
 
-/// `gateway check conversation.json`: the report of a conversation with its verdict, the media
-/// standing in as attachments (message time as capture time), validated with `validator`.
-pub fn check_conversation(
-    envelope: Envelope,
-    events: &[Event],
-    validator: &Validator,
-    ctx: &Context<'_>,
-) -> Report {
-    let (mut report, media) = conversation_to_report(envelope, events);
-    report.attachments = media.iter().map(MediaRef::placeholder_attachment).collect();
-    pipeline::finish(&mut report, validator, ctx);
-    report
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline;
     use crate::report::{Channel, CoordinatesSource};
-    use crate::validate::{Code, Status};
+    use crate::validate::{Code, Context, Status};
+
+    /// What `gateway check conversation.json` does: the conversation's report with the media
+    /// standing in as attachments, finished and validated.
+    fn check_conversation(
+        envelope: Envelope,
+        events: &[Event],
+        validator: &Validator,
+        ctx: &Context<'_>,
+    ) -> Report {
+        let (mut report, media) = conversation_to_report(envelope, events);
+        report.attachments = media.iter().map(MediaRef::placeholder_attachment).collect();
+        pipeline::finish(&mut report, validator, ctx);
+        report
+    }
 
     fn t0() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-11-30T02:00:00Z")

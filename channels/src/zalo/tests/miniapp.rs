@@ -153,3 +153,37 @@ async fn a_miniapp_file_over_the_limit_is_413() {
     assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(std::fs::read_dir(h.staging.path()).unwrap().count(), 0);
 }
+
+// A failure inside the gateway was answered 400, telling the mini app its request was wrong.
+#[tokio::test]
+async fn a_gateway_bug_is_a_500_and_storage_down_a_503() {
+    let h = Harness::start().await;
+    h.fake.add_miniapp_user("ma-token", "Z100", "Lê Văn Cường");
+    let send = |key: &'static str| {
+        h.http
+            .post(url(&h))
+            .header("Idempotency-Key", key)
+            .multipart(form("ma-token", None, None))
+            .send()
+    };
+    h.intake
+        .internal_error
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let resp = send("k-bug").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert!(
+        !body.to_string().contains("serialisation"),
+        "the cause stays in the log: {body}"
+    );
+    h.intake
+        .internal_error
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    h.intake
+        .unavailable
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        send("k-down").await.unwrap().status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+}

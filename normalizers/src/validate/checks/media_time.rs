@@ -152,7 +152,7 @@ impl Check for MediaTimeUnknown {
 mod tests {
     use super::*;
     use crate::media::{inspect, MediaInfo};
-    use crate::report::{Channel, Envelope};
+    use crate::report::{Channel, Envelope, ReceivedFile};
     use crate::validate::{Status, ValidationConfig, Validator, Verdict};
     use chrono::TimeZone;
     use std::io::Cursor;
@@ -162,26 +162,19 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 11, 28, 3, 0, 0).unwrap()
     }
 
+    /// The attachment of an inspected file, keeping the inspection's capture source even without
+    /// a time (so a check can be shown a source that vouches for nothing).
     fn attachment(name: &str, info: MediaInfo) -> Attachment {
-        let mut a = Attachment {
-            kind: MediaKind::Document,
-            media_type: String::new(),
-            claimed_type: None,
-            file_name: Some(name.to_string()),
-            size: 1,
-            sha256: String::new(),
-            captured_at: None,
-            captured_at_source: CaptureSource::None,
-            captured_offset_minutes: None,
-            gps: None,
-            width: None,
-            height: None,
-            duration_ms: None,
-            storage_key: String::new(),
-            public_key: None,
-            unreadable: None,
-        };
-        info.fill_attachment(&mut a);
+        let source = info.captured_at_source;
+        let mut a = Attachment::from_inspection(
+            info,
+            ReceivedFile {
+                file_name: Some(name.to_string()),
+                size: 1,
+                ..ReceivedFile::default()
+            },
+        );
+        a.captured_at_source = source;
         a
     }
 
