@@ -86,7 +86,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", channels::intake::error_chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }

@@ -233,3 +233,29 @@ fn check_config_lists_channel_problems_with_their_severity() {
     assert!(out.status.success(), "warnings alone pass: {stderr}");
     assert!(stderr.contains("warning: zalo.oa_secret_key"), "{stderr}");
 }
+
+// Each error's message carries its cause, and `serve` printed every cause again after it.
+#[test]
+fn serve_says_why_it_cannot_start_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = crate::support::free_port();
+    let out = gateway()
+        .arg("serve")
+        .env("GATEWAY_DATA_DIR", dir.path())
+        .env("GATEWAY_LISTEN", "127.0.0.1:0")
+        .env("GATEWAY_REDIS_URL", format!("redis://127.0.0.1:{closed}/0"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("no error line: {stderr}"));
+    assert!(line.contains("queue backend (redis)"), "{line}");
+    assert_eq!(
+        line.matches("refused").count(),
+        1,
+        "the cause is said once: {line}"
+    );
+}

@@ -84,6 +84,23 @@ pub struct Outcome {
 /// gateway's error types, so the cause travels boxed, with its own chain of sources.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// An error and its causes on one line, for logs and operators. The messages of this workspace
+/// already name their cause, so a cause is added only when the text so far does not say it:
+/// each reason appears once whether an error's message includes its source or not.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let said = c.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     /// Storage or queue failed: nothing was acknowledged; the channel must retry later.
@@ -221,4 +238,38 @@ pub trait StateStore: Send + Sync + 'static {
         key: &str,
         ttl: Duration,
     ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("disk full")]
+    struct Leaf;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Outer {
+        #[error("cannot store the report: {0}")]
+        Says(#[source] Leaf),
+        #[error("cannot store the report")]
+        Silent(#[source] Leaf),
+    }
+
+    #[test]
+    fn every_cause_is_named_once() {
+        assert_eq!(
+            error_chain(&Outer::Says(Leaf)),
+            "cannot store the report: disk full"
+        );
+        assert_eq!(
+            error_chain(&Outer::Silent(Leaf)),
+            "cannot store the report: disk full"
+        );
+        let boxed = IngestError::unavailable(Outer::Says(Leaf));
+        assert_eq!(
+            error_chain(&boxed),
+            "the submission could not be stored durably: cannot store the report: disk full"
+        );
+    }
 }

@@ -4,8 +4,6 @@
 //! Every conversion of a component's error into an [`ApiError`] is here, so that handlers use `?`
 //! and the mapping of failures to statuses is read in one place.
 
-use std::error::Error as _;
-
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -131,17 +129,6 @@ pub struct ErrorBody {
     pub error_id: Option<String>,
 }
 
-/// Every cause of `e`, outermost first, joined for one log field.
-fn cause_chain(e: &ApiError) -> String {
-    let mut chain = Vec::new();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        chain.push(c.to_string());
-        cause = c.source();
-    }
-    chain.join(" <- ")
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         use crate::messages as msg;
@@ -171,7 +158,7 @@ impl IntoResponse for ApiError {
         let mut error_id = None;
         if let ApiError::Internal(_) | ApiError::Unavailable(_) = &self {
             let id = ulid::Ulid::new().to_string();
-            tracing::error!(error_id = %id, error = %self, cause = %cause_chain(&self), "request failed");
+            tracing::error!(error_id = %id, error = %channels::intake::error_chain(&self), "request failed");
             error_id = Some(id);
         }
         let body = ErrorBody {

@@ -27,7 +27,9 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use crate::context::ChannelStorage;
-use crate::intake::{BoxError, IngestError, Intake, MediaInput, MediaSource, Origin, Submission};
+use crate::intake::{
+    error_chain, BoxError, IngestError, Intake, MediaInput, MediaSource, Origin, Submission,
+};
 
 use super::ZaloChannel;
 
@@ -88,18 +90,6 @@ impl IntoResponse for MiniappApiError {
         )
             .into_response()
     }
-}
-
-/// The error with every cause, for the log (the caller only sees the generic message).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 struct Upload {
