@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -112,7 +111,7 @@ pub async fn build(config: Config) -> Result<Gateway, ServeError> {
         config: Arc::new(config),
         keys: Arc::new(keys),
         metrics: crate::metrics::install(),
-        shutting_down: Arc::new(AtomicBool::new(false)),
+        shutdown: channels::CancellationToken::new(),
     };
     Ok(Gateway {
         state,
@@ -266,7 +265,7 @@ pub async fn serve(mut config: Config) -> Result<(), ServeError> {
     let local = listener.local_addr().unwrap_or(listen);
     tracing::info!(addr = %local, backend = state.pipeline.store_kind(), "gateway listening");
     eprintln!("gateway listening on http://{local}");
-    let shutdown = channels::CancellationToken::new();
+    let shutdown = state.shutdown.clone();
     let ctx = channel_context(&state, &gateway.instance_id, shutdown.clone());
     let mut app = http::app(state.clone());
     let mut running = Vec::new();
@@ -283,12 +282,10 @@ pub async fn serve(mut config: Config) -> Result<(), ServeError> {
         }
         running.push(channel);
     }
-    let shutting_down = state.shutting_down.clone();
     let stop = shutdown.clone();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
-            shutting_down.store(true, Ordering::Relaxed);
             stop.cancel();
             tracing::info!("shutdown requested: finishing requests in flight");
         })

@@ -628,9 +628,7 @@ async fn ops_endpoints_answer() {
         assert!(doc["paths"].get(path).is_some(), "OpenAPI lacks {path}");
     }
     assert!(doc["components"]["schemas"]["Report"]["properties"]["tracking_code"].is_object());
-    gw.state
-        .shutting_down
-        .store(true, std::sync::atomic::Ordering::Relaxed);
+    gw.state.shutdown.cancel();
     let (s, _) = call(&gw, "GET", "/readyz", None, None, &[]).await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
     let (s, _) = call(

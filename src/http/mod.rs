@@ -16,7 +16,6 @@ pub mod openapi;
 pub mod ops;
 pub mod submit;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,13 +36,14 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub keys: Arc<auth::KeyRing>,
     pub metrics: PrometheusHandle,
-    /// Set when shutdown begins: readiness fails, new submissions get 503.
-    pub shutting_down: Arc<AtomicBool>,
+    /// The gateway's one shutdown token, also handed to every channel: once cancelled,
+    /// readiness fails and new submissions get 503.
+    pub shutdown: channels::CancellationToken,
 }
 
 impl AppState {
     pub fn is_shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::Relaxed)
+        self.shutdown.is_cancelled()
     }
 }
 
