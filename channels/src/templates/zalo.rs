@@ -18,6 +18,9 @@ pub const WELCOME: &str =
 pub const NOT_READY: &str =
     "Phản ánh của bạn chưa đủ thông tin để gửi. Vui lòng bổ sung phần còn thiếu dưới đây.";
 
+/// The gateway failed on its side (a bug, not the citizen's message): the report was not taken.
+pub const NOT_TAKEN: &str = "Xin lỗi, hệ thống gặp lỗi kỹ thuật nên chưa tiếp nhận được phản ánh của bạn. Vui lòng gửi lại phản ánh sau ít phút.";
+
 pub const CANCELLED: &str =
     "Đã hủy phản ánh đang soạn. Khi cần, bạn có thể gửi phản ánh mới bất cứ lúc nào.";
 

@@ -232,9 +232,14 @@ async fn submit_report<I: Intake, S: ChannelStorage>(
             Ok(out)
         }
         Err(IngestError::Unavailable(e)) => Err(ProcessError::Ingest(e)),
-        Err(IngestError::Invalid(e) | IngestError::Internal(e)) => {
+        Err(IngestError::Invalid(e)) => {
             tracing::warn!(error = %e, "zalo submission refused by the pipeline");
             out.push(outbound(origin, None, "prompt", tpl::NOT_READY.to_string()));
+            Ok(out)
+        }
+        Err(IngestError::Internal(e)) => {
+            tracing::error!(error = %e, "zalo submission not taken: gateway error");
+            out.push(outbound(origin, None, "prompt", tpl::NOT_TAKEN.to_string()));
             Ok(out)
         }
     }
