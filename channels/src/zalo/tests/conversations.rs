@@ -513,17 +513,14 @@ async fn a_gateway_bug_at_confirmation_is_not_blamed_on_the_citizen() {
     let h = Harness::start().await;
     let u = "U950";
     let url = h.fake.add_media("den.jpg", "image/jpeg", PNG.to_vec());
-    h.send(&events::text(u, "b1", DESCRIPTION, h.ms())).await;
-    h.send(&events::image(u, "b2", &url, h.ms())).await;
-    h.send(&events::location(u, "b3", "10.5366", "106.4138", h.ms()))
-        .await;
-    h.send(&events::submit_info(
-        u,
-        "Nguyễn Văn An",
-        "84912345678",
-        h.ms(),
-    ))
-    .await;
+    for event in [
+        events::text(u, "b1", DESCRIPTION, h.ms()),
+        events::image(u, "b2", &url, h.ms()),
+        events::location(u, "b3", "10.5366", "106.4138", h.ms()),
+        events::submit_info(u, "Nguyễn Văn An", "84912345678", h.ms()),
+    ] {
+        h.send(&event).await;
+    }
     let said = h.wait_said(u, 6).await;
     assert!(said[5].starts_with("Tóm tắt phản ánh"), "{}", said[5]);
     h.intake
