@@ -24,7 +24,9 @@ pub struct ChannelContext<I, S> {
     pub intake: Arc<I>,
     pub store: Arc<S>,
     /// This instance's stable name among several sharing one store: every lease holder and
-    /// stream consumer name derives from it.
+    /// stream consumer name derives from it. Stable across restarts of one instance (a restarted
+    /// instance resumes its own email lease at once) and distinct between instances running at
+    /// the same time; locks that must be unique per process add their own nonce.
     pub instance_id: String,
     /// Cancelled when the gateway stops: webhooks answer 503, workers finish their current
     /// entry, pollers release their lease.
@@ -53,7 +55,8 @@ impl<I, S> Clone for ChannelContext<I, S> {
 pub struct RunningChannel {
     pub router: Option<Router>,
     pub tasks: Vec<JoinHandle<()>>,
-    /// The email channel's counters (for metrics and tests).
+    /// The email channel's counters (read by the tests and the bench; not exported to
+    /// `/metrics` yet).
     pub email_stats: Option<Arc<EmailStats>>,
 }
 

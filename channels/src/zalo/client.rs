@@ -81,7 +81,7 @@ pub struct OaClient<K> {
     config: Arc<ZaloConfig>,
     store: Arc<K>,
     clock: Clock,
-    /// Identifies this instance in leases.
+    /// This process's owner value of the token lease (unique per process).
     instance: String,
 }
 

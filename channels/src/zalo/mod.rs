@@ -75,8 +75,21 @@ pub struct ZaloChannel<I, S> {
     pub(crate) shutdown: CancellationToken,
     pub(crate) validator: Validator,
     pub(crate) validation: ValidationConfig,
-    /// Name of this instance in stream consumer groups and leases.
+    /// Name of this instance in stream consumer groups.
     pub(crate) instance: String,
+    /// Owner value of the locks and leases this process takes (dialogue locks, the token
+    /// lease): unique per process, so that two processes configured with one instance id never
+    /// release each other's lock.
+    pub(crate) lock_owner: String,
+}
+
+/// `instance_id:pid:nonce`, different for every channel built.
+fn lock_owner(instance_id: &str) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let nonce = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    format!("{instance_id}:{}:{nonce:016x}", std::process::id())
 }
 
 fn http_client_error(source: reqwest::Error) -> ChannelError {
@@ -101,12 +114,13 @@ impl<I: Intake, S: ChannelStorage> ZaloChannel<I, S> {
         let media_http = media::media_http_client(&config).map_err(http_client_error)?;
         let clock_intake = ctx.intake.clone();
         let clock: Clock = Arc::new(move || clock_intake.now());
+        let lock_owner = lock_owner(&ctx.instance_id);
         let client = OaClient::new(
             api_http.clone(),
             config.clone(),
             ctx.store.clone(),
             clock,
-            ctx.instance_id.clone(),
+            lock_owner.clone(),
         );
         Ok(Arc::new(ZaloChannel {
             config,
@@ -120,6 +134,7 @@ impl<I: Intake, S: ChannelStorage> ZaloChannel<I, S> {
             validator: Validator::default(),
             validation: ctx.validation.clone(),
             instance: ctx.instance_id.clone(),
+            lock_owner,
         }))
     }
 

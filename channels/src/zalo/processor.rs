@@ -87,7 +87,7 @@ pub async fn process_entry<I: Intake, S: ChannelStorage>(
     let lock = format!("{key}:lock");
     if !ch
         .store
-        .put_if_absent(&lock, ch.instance.as_bytes(), Some(LOCK_TTL))
+        .put_if_absent(&lock, ch.lock_owner.as_bytes(), Some(LOCK_TTL))
         .await?
     {
         return Err(ProcessError::Busy);
@@ -95,7 +95,7 @@ pub async fn process_entry<I: Intake, S: ChannelStorage>(
     let result = process_locked(ch, &event, raw, &key, oa_id, user_id).await;
     let _ = ch
         .store
-        .compare_and_swap(&lock, Some(ch.instance.as_bytes()), None, None)
+        .compare_and_swap(&lock, Some(ch.lock_owner.as_bytes()), None, None)
         .await;
     if result.is_ok() {
         // Zalo's later retries of this event are now answered without being persisted again.

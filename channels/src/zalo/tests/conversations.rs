@@ -530,3 +530,14 @@ async fn a_gateway_bug_at_confirmation_is_not_blamed_on_the_citizen() {
     let said = h.wait_said(u, 7).await;
     assert_eq!(said[6], tpl::NOT_TAKEN);
 }
+
+// The dialogue lock and the token lease were owned by the instance id: two processes started
+// with the same id (one shared configuration, or one host) released each other's locks.
+#[tokio::test]
+async fn processes_sharing_an_instance_id_never_share_a_lock_owner() {
+    let a = Harness::start().await;
+    let b = Harness::start().await;
+    assert_eq!(a.channel.instance, b.channel.instance);
+    assert_ne!(a.channel.lock_owner, b.channel.lock_owner);
+    assert!(a.channel.lock_owner.starts_with(&a.channel.instance));
+}
