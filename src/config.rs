@@ -386,14 +386,22 @@ fn with_overrides<T: serde::de::DeserializeOwned>(
             "false" | "0" | "no" => Some(serde_json::Value::Bool(false)),
             _ => None,
         };
-        let typed = [number, boolean]
-            .into_iter()
-            .flatten()
-            .find(|candidate| accepts(candidate).is_ok())
-            .ok_or_else(|| ConfigError::ChannelEnv {
-                key: format!("{section}.{field}"),
-                source: refusal,
-            })?;
+        // The last refusal is the most telling: `70000` for a port is out of range, not text.
+        let mut refusal = refusal;
+        let mut typed = None;
+        for candidate in [number, boolean].into_iter().flatten() {
+            match accepts(&candidate) {
+                Ok(_) => {
+                    typed = Some(candidate);
+                    break;
+                }
+                Err(e) => refusal = e,
+            }
+        }
+        let typed = typed.ok_or_else(|| ConfigError::ChannelEnv {
+            key: format!("{section}.{field}"),
+            source: refusal,
+        })?;
         fields.insert(field.to_string(), typed);
     }
     serde_json::from_value(serde_json::Value::Object(fields))
@@ -460,6 +468,11 @@ mod example_tests {
 mod channel_env_tests {
     use super::*;
 
+    /// The error with its causes.
+    fn error_text(e: &ConfigError) -> String {
+        channels::intake::error_chain(e)
+    }
+
     #[test]
     fn channel_values_from_the_environment_are_typed_like_the_channel_wants() {
         let zalo: ZaloConfig = with_overrides(
@@ -495,6 +508,14 @@ mod channel_env_tests {
         let err =
             with_overrides::<EmailConfig>("email", None, &[("imap_port", "imaps")]).unwrap_err();
         assert!(err.to_string().contains("email.imap_port"), "{err}");
+        // A number out of range is said to be out of range, not to be text.
+        let err =
+            with_overrides::<EmailConfig>("email", None, &[("imap_port", "70000")]).unwrap_err();
+        assert!(
+            error_text(&err).contains("70000") && !error_text(&err).contains("string"),
+            "{}",
+            error_text(&err)
+        );
         assert!(
             with_overrides::<EmailConfig>("email", None, &[])
                 .unwrap()

@@ -1,11 +1,8 @@
-//! Sentences the gateway itself shows to citizens (Vietnamese): API answers a client may relay,
-//! and the note on a file the gateway could not read. The validator's sentences are in
+//! Sentences the gateway itself shows to citizens (Vietnamese): API answers a client may relay.
+//! The validator's sentences, the causes of unreadable media included, are in
 //! `normalizers::messages`.
 
 use crate::config::Limits;
-
-/// An attachment the gateway could not open after receiving it.
-pub const FILE_UNREADABLE: &str = "không đọc được tệp";
 
 /// The gateway is shutting down.
 pub const SHUTTING_DOWN: &str =

@@ -19,7 +19,6 @@ use normalizers::identity::{identity_digest, Identity};
 use normalizers::media;
 use normalizers::report::{Attachment, Channel, Envelope, ReceivedFile, Report};
 use normalizers::validate::{Context, ValidationConfig, Validator};
-use normalizers::zalo::MediaRef;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -96,10 +95,9 @@ fn read_submission(
         // A Zalo OA conversation: the webhook events in order.
         let events: Vec<normalizers::zalo::Event> =
             serde_json::from_str(&text).map_err(|e| format(e.to_string()))?;
-        let (mut report, media) =
-            normalizers::zalo::conversation_to_report(envelope(Channel::ZaloOa, now), &events);
-        report.attachments = media.iter().map(MediaRef::placeholder_attachment).collect();
-        return Ok(report);
+        let envelope = envelope(Channel::ZaloOa, now);
+        let replayed = normalizers::zalo::replay(&events, envelope.received_at);
+        return Ok(replayed.draft.report_with_stand_ins(envelope));
     }
     app_report(path, &text, now).map_err(format)
 }

@@ -475,7 +475,7 @@ pub async fn inspect_file(path: &std::path::Path, claimed: Option<&str>) -> Medi
 fn unreadable_file() -> MediaInfo {
     MediaInfo {
         media_type: "application/octet-stream".into(),
-        unreadable: Some(crate::messages::FILE_UNREADABLE.into()),
+        unreadable: Some(normalizers::messages::media::FILE_NOT_OPENED.into()),
         ..MediaInfo::default()
     }
 }

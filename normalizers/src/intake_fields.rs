@@ -2,7 +2,7 @@
 //! citizen typed them into a form and they are normalised identically whichever form it was.
 //!
 //! Each normalizer maps its own submission onto [`IntakeFields`] and adds what only it knows
-//! (the reporter kind of the API, the identity Zalo vouches for).
+//! afterwards (the mini app: the phone and identity Zalo vouches for).
 
 use chrono::{DateTime, Utc};
 

@@ -278,17 +278,13 @@ pub struct ChannelStore {
     pub claim_timeout: Duration,
 }
 
-fn store_error(e: StoreFailure) -> StoreError {
-    StoreError::new(e)
-}
-
 impl Streams for ChannelStore {
     async fn push(&self, stream: &str, payload: serde_json::Value) -> Result<String, StoreError> {
         let bytes = serde_json::to_vec(&payload).map_err(StoreError::new)?;
         self.store
             .append(stream, None, &bytes)
             .await
-            .map_err(store_error)
+            .map_err(StoreError::new)
     }
 
     async fn claim(
@@ -301,7 +297,7 @@ impl Streams for ChannelStore {
             .store
             .claim(stream, GATEWAY_GROUP, consumer, max, self.claim_timeout)
             .await
-            .map_err(store_error)?;
+            .map_err(StoreError::new)?;
         Ok(entries
             .into_iter()
             .filter_map(|e| {
@@ -320,17 +316,20 @@ impl Streams for ChannelStore {
             .ack(stream, GATEWAY_GROUP, entry_id)
             .await
             .map(|_| ())
-            .map_err(store_error)
+            .map_err(StoreError::new)
     }
 }
 
 impl StateStore for ChannelStore {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.store.get(key).await.map_err(store_error)
+        self.store.get(key).await.map_err(StoreError::new)
     }
 
     async fn put(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), StoreError> {
-        self.store.put(key, value, ttl).await.map_err(store_error)
+        self.store
+            .put(key, value, ttl)
+            .await
+            .map_err(StoreError::new)
     }
 
     async fn put_if_absent(
@@ -342,7 +341,7 @@ impl StateStore for ChannelStore {
         self.store
             .put_if_absent(key, value, ttl)
             .await
-            .map_err(store_error)
+            .map_err(StoreError::new)
     }
 
     async fn compare_and_swap(
@@ -355,14 +354,14 @@ impl StateStore for ChannelStore {
         self.store
             .compare_and_swap(key, expected, new, ttl)
             .await
-            .map_err(store_error)
+            .map_err(StoreError::new)
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.store.delete(key).await.map_err(store_error)
+        self.store.delete(key).await.map_err(StoreError::new)
     }
 
     async fn incr(&self, key: &str, ttl: Duration) -> Result<i64, StoreError> {
-        self.store.incr(key, ttl).await.map_err(store_error)
+        self.store.incr(key, ttl).await.map_err(StoreError::new)
     }
 }

@@ -81,7 +81,7 @@ impl IntoResponse for MiniappApiError {
             }
             MiniappApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        if status.is_server_error() {
+        if let MiniappApiError::Unavailable { .. } | MiniappApiError::Internal(_) = &self {
             tracing::error!(error = %error_chain(&self), "mini-app report not taken");
         }
         (

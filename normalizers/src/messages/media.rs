@@ -11,6 +11,9 @@ use crate::report::MediaKind;
 /// The file could not be read at all.
 pub const FILE_NOT_READ: &str = "lỗi đọc tệp";
 
+/// The receiver could not open the file it had stored (the cause is in its log).
+pub const FILE_NOT_OPENED: &str = "không đọc được tệp";
+
 /// The file has no bytes.
 pub const FILE_EMPTY: &str = "tệp rỗng";
 

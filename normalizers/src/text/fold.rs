@@ -49,7 +49,7 @@ pub fn is_latin(c: char) -> bool {
 }
 
 /// Whether the word carries any mark (a combining mark once decomposed, or đ/Đ).
-pub fn is_marked(word: &str) -> bool {
+pub(crate) fn is_marked(word: &str) -> bool {
     word.nfd().any(|c| is_combining(c) || c == 'đ' || c == 'Đ')
 }
 
@@ -63,11 +63,6 @@ pub fn strip_marks(s: &str) -> String {
             c => c,
         })
         .collect()
-}
-
-/// The folded key of a word: lowercase, no marks, `đ` → `d` ("Thạnh" → "thanh").
-pub fn fold(word: &str) -> String {
-    keys(word).0
 }
 
 /// A short answer folded for keyword matching: lowercase, every combining mark removed (any
@@ -87,7 +82,7 @@ pub fn fold_phrase(text: &str) -> String {
 }
 
 /// The (folded, toned) keys of one word (any case; see the module doc).
-pub fn keys(word: &str) -> (String, String) {
+pub(crate) fn keys(word: &str) -> (String, String) {
     let mut folded = String::with_capacity(word.len());
     let mut base = String::with_capacity(word.len());
     let mut tone: Option<u8> = None;
@@ -150,7 +145,7 @@ mod tests {
         assert_ne!(keys("thạnh").1, keys("thành").1);
         assert_eq!(keys("thạnh").0, "thanh");
         assert_eq!(keys("Đức").0, "duc");
-        assert_eq!(fold("Thạnh"), "thanh");
+        assert_eq!(keys("Thạnh").0, "thanh");
     }
 
     #[test]

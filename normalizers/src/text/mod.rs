@@ -2,23 +2,22 @@
 //! toned key and the marked flag, and the one tokenizer.
 //!
 //! This is a top-level module rather than a part of `vietnamese` because its users are not only
-//! the text analysis: the gazetteer matcher (`geo`), the time phrases (`timephrase`), the
-//! duplicate fingerprints (`duplicate`), the Zalo dialogue's keywords and every channel
-//! normalizer (NFC) fold and tokenize the same way, and none of them should depend on the
-//! analysis' lexicon to do so. `vietnamese` builds on it.
+//! the text analysis: the gazetteer matcher (`geo`) and the time phrases (`timephrase`) tokenize
+//! with it, the duplicate fingerprints (`duplicate`) and the Zalo dialogue's keywords fold with
+//! it, every channel normalizer takes NFC from it, and none of them should depend on the
+//! analysis' lexicon to do so. `vietnamese` builds on it. (The duplicate fingerprints keep their
+//! own word split, "p5" as one word: stored fingerprints depend on it.)
 //!
 //! # Layout
-//! - `fold`: marks and tones: [`strip_marks`], [`fold`], [`keys`], [`is_marked`],
-//!   [`fold_phrase`], [`split_tone`], letter classes.
+//! - `fold`: marks and tones: [`strip_marks`], the comparison keys of a word, [`fold_phrase`],
+//!   [`split_tone`], letter classes.
 //! - `tokens`: word runs, read whole with their separators ([`words`]) or cut where letters meet
 //!   digits with comparison keys and byte ranges (`tokenize`).
 
 mod fold;
 mod tokens;
 
-pub use fold::{
-    fold, fold_phrase, is_latin, is_marked, is_marked_letter, keys, split_tone, strip_marks,
-};
+pub use fold::{fold_phrase, is_latin, is_marked_letter, split_tone, strip_marks};
 pub(crate) use tokens::{folded_key, tokenize, Gap, Token};
 pub use tokens::{words, Shape, Word};
 

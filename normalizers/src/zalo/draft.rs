@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::contact::normalize_phone;
+use crate::intake_fields::{non_empty, phone_as_given};
 use crate::media::MediaInfo;
 use crate::report::{
     Attachment, Channel, Coordinates, CoordinatesSource, Envelope, MediaKind, ReceivedFile, Report,
@@ -193,21 +194,11 @@ impl Draft {
     /// Take name and phone from a `user_submit_info` form. The citizen's home address in the
     /// form is not the incident's place and is not used.
     pub fn set_submitted_info(&mut self, info: &SubmittedInfo) {
-        if let Some(name) = info
-            .name
-            .as_deref()
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-        {
+        if let Some(name) = non_empty(info.name.as_deref()) {
             self.name = Some(nfc(name));
         }
-        if let Some(phone) = info
-            .phone
-            .as_deref()
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-        {
-            self.phone = Some(normalize_phone(phone).unwrap_or_else(|| phone.to_string()));
+        if let Some(phone) = non_empty(info.phone.as_deref()) {
+            self.phone = Some(phone_as_given(phone));
         }
     }
 
@@ -261,6 +252,12 @@ impl Draft {
             channel_ref: None,
             received_at: now,
         };
+        self.report_with_stand_ins(envelope)
+    }
+
+    /// The report with a stand-in attachment for each medium not downloaded yet (see
+    /// [`MediaRef::placeholder_attachment`]): what the checks see before "Gửi".
+    pub fn report_with_stand_ins(&self, envelope: Envelope) -> Report {
         let (mut report, media) = self.to_report(envelope);
         report.attachments = media.iter().map(MediaRef::placeholder_attachment).collect();
         report

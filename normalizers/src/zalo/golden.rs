@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use chrono::Duration;
 use serde_json::{json, Value};
 
-use super::{replay, Event, MediaRef};
+use super::{replay, Event};
 use crate::pipeline;
 use crate::report::{Channel, Envelope};
 use crate::validate::{Context, ValidationConfig, Validator};
@@ -31,8 +31,7 @@ fn project(events: &[Event]) -> Value {
         channel_ref: None,
         received_at,
     };
-    let (mut report, media) = r.draft.to_report(envelope);
-    report.attachments = media.iter().map(MediaRef::placeholder_attachment).collect();
+    let mut report = r.draft.report_with_stand_ins(envelope);
     let config = ValidationConfig::default();
     let verdict = pipeline::finish(
         &mut report,
@@ -44,7 +43,7 @@ fn project(events: &[Event]) -> Value {
         "status": verdict.status.as_str(),
         "reasons": verdict.reasons.iter().map(|f| f.code.as_str()).collect::<Vec<_>>(),
         "content_text": report.content.text,
-        "media": media.len(),
+        "media": report.attachments.len(),
         "name": report.reporter.name,
         "phone": report.reporter.phone,
         "address": report.location.address,

@@ -102,8 +102,9 @@ mod tests {
         validator: &Validator,
         ctx: &Context<'_>,
     ) -> Report {
-        let (mut report, media) = conversation_to_report(envelope, events);
-        report.attachments = media.iter().map(MediaRef::placeholder_attachment).collect();
+        let mut report = replay(events, envelope.received_at)
+            .draft
+            .report_with_stand_ins(envelope);
         pipeline::finish(&mut report, validator, ctx);
         report
     }
