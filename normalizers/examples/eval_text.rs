@@ -14,7 +14,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use normalizers::vietnamese::eval::evaluate;
+use normalizers::vietnamese::eval::{evaluate, partial_diacritics, partial_table, PARTIAL_SEED};
 
 fn main() -> std::io::Result<()> {
     if std::env::args().any(|a| a == "--stdin") {
@@ -71,6 +71,24 @@ fn main() -> std::io::Result<()> {
         r.confusion_table()
     );
     println!("evaluated in {:.2?}", took);
+
+    let rows = partial_diacritics(&proper, PARTIAL_SEED);
+    println!(
+        "\npartial diacritics: share of Vietnamese words stripped of marks (seed {PARTIAL_SEED}):\n{}",
+        partial_table(&rows)
+    );
+    if verbose {
+        for r in &rows {
+            println!(
+                "passed at {:.0}% (first {}):",
+                r.share * 100.0,
+                r.passed_examples.len()
+            );
+            for line in &r.passed_examples {
+                println!("  {line}");
+            }
+        }
+    }
 
     let limit = if verbose { usize::MAX } else { 10 };
     println!(

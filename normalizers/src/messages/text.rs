@@ -38,6 +38,14 @@ pub fn content_no_diacritics(examples: &[String], keystrokes: &[(String, String)
     )
 }
 
+/// CONTENT_PARTIAL_DIACRITICS (only flagged): a few words written without their marks.
+pub fn content_partial_diacritics(words: &[String]) -> String {
+    let list = quoted(words.iter().map(|w| format!("\"{w}\"")));
+    format!(
+        "Nội dung phản ánh có một số từ viết không dấu: {list}. Phản ánh vẫn được tiếp nhận; lần sau vui lòng viết đầy đủ dấu tiếng Việt để tránh hiểu sai nội dung."
+    )
+}
+
 /// CONTENT_ABBREVIATION for chat shortcuts: each with its full form.
 pub fn content_chat_abbreviations(found: &[(String, String)]) -> String {
     let pairs = quoted(found.iter().map(|(word, full)| {
@@ -98,6 +106,11 @@ mod tests {
         assert!(m.contains("\"vl\" (từ ngữ thô tục"), "{m}");
         let m = content_no_diacritics(&[], &[("dduwowngf".into(), "đường".into())]);
         assert!(m.contains("\"dduwowngf\" → \"đường\"") && m.contains("bộ gõ tiếng Việt"));
+        let m = content_partial_diacritics(&["thu".into(), "tuc".into(), "duyet".into()]);
+        assert!(
+            m.contains("\"tuc\", \"duyet\"") && m.contains("vẫn được tiếp nhận"),
+            "{m}"
+        );
         let m = content_no_diacritics(&["duong".into()], &[]);
         assert!(m.contains("\"duong\"") && m.contains("có dấu"));
     }

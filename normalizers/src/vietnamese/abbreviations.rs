@@ -81,6 +81,21 @@ const LETTER_COMPOUNDS: &[(&str, &str)] = &[
 /// Units written after a number ("500 kg", "20 m", "5 g sáng" = 5 giờ sáng).
 const UNITS: &[&str] = &["k", "m", "g", "h", "t", "s", "l", "đ", "kg", "cc", "p", "d"];
 
+/// Misspellings used as slang that are also words of their own ("bít" = to seal, "bít lối đi";
+/// "pít" of "pít tông"): a shortcut of "biết" only next to the words "biết" goes with.
+const SLANG_IN_CONTEXT: &[&str] = &["bít", "pít"];
+
+/// Words before which or after which "bít" means "biết" ("không bít", "bít gì", "ai bít").
+const KNOW_NEIGHBOURS: &[&str] = &[
+    "không", "ko", "k", "kh", "hok", "hk", "hông", "chưa", "ai", "đâu", "mới", "cũng", "đã", "sẽ",
+    "muốn", "tôi", "mình", "mik", "mk", "em", "e", "anh", "chị", "tui", "t", "gì", "j", "rồi", "r",
+    "là", "được", "đc", "dc", "hết", "luôn", "lun", "nào", "sao",
+];
+
+/// Road designations written before the road's number ("QL1A", "QL 1A", "ĐT.830", "ĐT 827",
+/// "TL 10", "HL 5", "ĐH 22"): the road's proper name, not an abbreviation to spell out.
+const ROAD_CODES: &[&str] = &["QL", "ĐT", "DT", "TL", "HL", "ĐH", "DH", "ĐX"];
+
 /// Written against the previous word: "Wai-kru", "3/2", "đ / kg", "v.v", ":v".
 fn joined_before(before: &str) -> bool {
     // ":v", ":d", "=))": emoticons, not words.
@@ -118,11 +133,17 @@ pub fn find(
             skip_next = false;
             continue;
         }
+        let prev = i.checked_sub(1).and_then(|p| tokens.get(p));
+        let next = tokens.get(i + 1);
+        if tok.shape == Shape::Mixed && classes[i] == WordClass::Number {
+            if let Some((word, full)) = number_shorthand(tok, prev) {
+                push(&word, &full, AbbreviationKind::Chat);
+            }
+            continue;
+        }
         if tok.shape != Shape::Word {
             continue;
         }
-        let prev = i.checked_sub(1).and_then(|p| tokens.get(p));
-        let next = tokens.get(i + 1);
 
         // "TP.HCM", "v.v": a compound written with an inner dot.
         if tok.after == "." {
@@ -166,6 +187,13 @@ fn administrative(
         return None;
     }
     if tok.is_uppercase() {
+        if ROAD_CODES.contains(&tok.text)
+            && next.is_some_and(|n| {
+                n.shape != Shape::Word && matches!(tok.after, "" | " " | "." | ". " | "-")
+            })
+        {
+            return None;
+        }
         if *class == WordClass::Acronym || !lx.is_syllable(&tok.lower) {
             return lx.formal.get(tok.text).map(|e| e.full_form.clone());
         }
@@ -206,6 +234,14 @@ fn chat(
         Some(e) => e.full_form.clone(),
         None => return teencode(lx, tok),
     };
+    if SLANG_IN_CONTEXT.contains(&lower)
+        && ![prev, next]
+            .iter()
+            .flatten()
+            .any(|w| KNOW_NEIGHBOURS.contains(&w.lower.as_str()))
+    {
+        return None;
+    }
     // A shortcut that is also a word written without marks ("lun", "ac") is only a shortcut
     // where the writer otherwise uses marks. "a" and "e" alone are hardly ever words.
     if tok.letters() > 1 && lx.is_syllable(lower) && !accented_text {
@@ -264,4 +300,67 @@ fn teencode(lx: &Lexicon, tok: &Word<'_>) -> Option<String> {
         }
     }
     None
+}
+
+/// Money, time and weekday shorthands written against a number, with their full form: "50k" →
+/// "50 nghìn đồng", "5tr" → "5 triệu đồng", "5h" → "5 giờ", "10h30" → "10 giờ 30", "30p" →
+/// "30 phút", "t7" → "thứ bảy". Only in lower case and only the whole token: "QL1A", "4G",
+/// "m2", "ĐT.830", "T7" (a block, a code) are not shorthands; "km/h" is a unit. A decimal
+/// written before ("1,5tr") is quoted with it.
+fn number_shorthand(tok: &Word<'_>, prev: Option<&Word<'_>>) -> Option<(String, String)> {
+    const WEEKDAYS: [&str; 6] = [
+        "thứ hai",
+        "thứ ba",
+        "thứ tư",
+        "thứ năm",
+        "thứ sáu",
+        "thứ bảy",
+    ];
+    if !tok.is_lowercase() || !tok.text.is_ascii() {
+        return None;
+    }
+    if joined_before(tok.before) && !tok.before.ends_with('.') || tok.after.starts_with('/') {
+        return None;
+    }
+    let text = tok.text;
+    if let Some(day) = text.strip_prefix('t') {
+        let n: usize = day.parse().ok()?;
+        // A weekday stands alone ("t7 tuần trước"), not after a number or a dot ("ĐT.t7").
+        if !(2..=7).contains(&n) || day.len() != 1 || joined_before(tok.before) {
+            return None;
+        }
+        return Some((text.to_string(), WEEKDAYS[n - 2].to_string()));
+    }
+    let digits_end = text.find(|c: char| !c.is_ascii_digit())?;
+    if digits_end == 0 {
+        return None;
+    }
+    let (number, unit) = text.split_at(digits_end);
+    // "1,5tr", "2.5k": the whole amount is quoted.
+    let number = match prev {
+        Some(p) if p.shape == Shape::Number && matches!(tok.before, "," | ".") => {
+            format!("{}{}{number}", p.text, tok.before)
+        }
+        _ => number.to_string(),
+    };
+    let word = if number.len() > digits_end {
+        format!("{number}{unit}")
+    } else {
+        text.to_string()
+    };
+    let full = match unit {
+        "k" => format!("{number} nghìn đồng"),
+        "tr" => format!("{number} triệu đồng"),
+        "h" => format!("{number} giờ"),
+        "p" => format!("{number} phút"),
+        _ => {
+            // "10h30", "7h05": hours and minutes.
+            let minutes = unit.strip_prefix('h')?;
+            if minutes.len() != 2 || !minutes.chars().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            format!("{number} giờ {minutes}")
+        }
+    };
+    Some((word, full))
 }

@@ -8,6 +8,9 @@
 //! - Recall of CONTENT_ABBREVIATION: informal comments whose gold normalisation expands a
 //!   shortcut ("ko" → "không", "vn" → "việt nam"); the pairs are found by aligning the informal
 //!   and the gold tokens.
+//! - Partial diacritics ([`partial_diacritics`]): the proper lines with a share s of their
+//!   Vietnamese words stripped of marks (deterministic seed): per s, the share flagged
+//!   CONTENT_PARTIAL_DIACRITICS, rejected CONTENT_NO_DIACRITICS, and passed.
 
 use std::collections::BTreeMap;
 
@@ -59,6 +62,7 @@ impl EvalReport {
     pub fn confusion_table(&self) -> String {
         let columns = [
             "CONTENT_NO_DIACRITICS",
+            "CONTENT_PARTIAL_DIACRITICS",
             "CONTENT_ABBREVIATION(chat)",
             "CONTENT_ABBREVIATION(admin)",
             "CONTENT_NOT_VIETNAMESE",
@@ -93,6 +97,9 @@ impl EvalReport {
         let mut cols: Vec<&str> = Vec::new();
         if a.lacks_diacritics {
             cols.push("CONTENT_NO_DIACRITICS");
+        }
+        if a.partial_diacritics {
+            cols.push("CONTENT_PARTIAL_DIACRITICS");
         }
         if a.chat_abbreviations().next().is_some() {
             cols.push("CONTENT_ABBREVIATION(chat)");
@@ -294,6 +301,164 @@ fn align(a: &[String], b: &[String]) -> Vec<(std::ops::Range<usize>, std::ops::R
     out
 }
 
+/// The shares of Vietnamese words stripped by [`partial_diacritics`].
+pub const PARTIAL_SHARES: [f64; 6] = [0.05, 0.10, 0.20, 0.33, 0.50, 1.00];
+
+/// The seed of [`partial_diacritics`] used by the example and the corpus test.
+pub const PARTIAL_SEED: u64 = 1022;
+
+/// One row of the partial-diacritics measurement.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PartialRow {
+    /// Share of the Vietnamese words stripped.
+    pub share: f64,
+    /// Lines where at least one word was stripped (shorter lines at small shares have none).
+    pub lines: usize,
+    /// Flagged CONTENT_PARTIAL_DIACRITICS (and not rejected for missing marks).
+    pub partial: usize,
+    /// Rejected CONTENT_NO_DIACRITICS.
+    pub rejected: usize,
+    /// Neither: the stripped words went unnoticed.
+    pub passed: usize,
+    /// Some of the lines passed, for review.
+    pub passed_examples: Vec<String>,
+}
+
+impl PartialRow {
+    pub fn partial_rate(&self) -> f64 {
+        ratio(self.partial, self.lines)
+    }
+    pub fn rejected_rate(&self) -> f64 {
+        ratio(self.rejected, self.lines)
+    }
+    pub fn passed_rate(&self) -> f64 {
+        ratio(self.passed, self.lines)
+    }
+    /// Caught either way (flagged or rejected).
+    pub fn caught_rate(&self) -> f64 {
+        ratio(self.partial + self.rejected, self.lines)
+    }
+}
+
+/// The rows as a table (the figures of issue 9 point 11).
+pub fn partial_table(rows: &[PartialRow]) -> String {
+    let mut out = format!(
+        "{:>8} {:>6} {:>9} {:>15} {:>8}\n",
+        "stripped", "lines", "PARTIAL", "NO_DIACRITICS", "passed"
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "{:>7.0}% {:>6} {:>8.1}% {:>14.1}% {:>7.1}%\n",
+            r.share * 100.0,
+            r.lines,
+            r.partial_rate() * 100.0,
+            r.rejected_rate() * 100.0,
+            r.passed_rate() * 100.0
+        ));
+    }
+    out
+}
+
+/// SplitMix64: a small deterministic generator, so the stripped set is the same on every run.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// `line` with a share `share` of its Vietnamese words (valid syllables, names inside a
+/// sentence excluded) stripped of their marks: round(share × words) of the marked ones, chosen
+/// by `rng`. None when no word would be stripped.
+pub fn strip_share(line: &str, share: f64, rng: &mut impl FnMut(usize) -> usize) -> Option<String> {
+    let lx = lexicon::get();
+    let words = crate::text::words(line);
+    let vietnamese: Vec<&crate::text::Word<'_>> = words
+        .iter()
+        .filter(|w| (w.sentence_start || !w.is_titlecase()) && lx.is_syllable(&w.lower))
+        .collect();
+    let k = (share * vietnamese.len() as f64).round() as usize;
+    let mut marked: Vec<&&crate::text::Word<'_>> = vietnamese
+        .iter()
+        .filter(|w| strip_marks(w.text) != w.text)
+        .collect();
+    if k == 0 || marked.is_empty() {
+        return None;
+    }
+    // Fisher–Yates, then the first k.
+    for i in (1..marked.len()).rev() {
+        marked.swap(i, rng(i + 1));
+    }
+    let mut chosen: Vec<usize> = marked
+        .iter()
+        .take(k)
+        .map(|w| w.text.as_ptr() as usize - line.as_ptr() as usize)
+        .collect();
+    chosen.sort_unstable();
+    let mut out = String::with_capacity(line.len());
+    let mut at = 0;
+    for start in chosen {
+        let word = words
+            .iter()
+            .find(|w| w.text.as_ptr() as usize - line.as_ptr() as usize == start)?;
+        out.push_str(&line[at..start]);
+        out.push_str(&strip_marks(word.text));
+        at = start + word.text.len();
+    }
+    out.push_str(&line[at..]);
+    Some(out)
+}
+
+/// The partial-diacritics measurement on the proper lines, one row per share of
+/// [`PARTIAL_SHARES`].
+pub fn partial_diacritics(with_diacritics: &str, seed: u64) -> Vec<PartialRow> {
+    let lines: Vec<String> = with_diacritics
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(crate::text::nfc)
+        .collect();
+    PARTIAL_SHARES
+        .iter()
+        .enumerate()
+        .map(|(i, &share)| {
+            let mut rng = SplitMix(seed ^ (i as u64).wrapping_mul(0x0100_0000_01B3));
+            let mut pick = |n: usize| rng.below(n);
+            let mut row = PartialRow {
+                share,
+                ..PartialRow::default()
+            };
+            for line in &lines {
+                let Some(text) = strip_share(line, share, &mut pick) else {
+                    continue;
+                };
+                row.lines += 1;
+                let a = super::analyse(&text);
+                if a.lacks_diacritics {
+                    row.rejected += 1;
+                } else if a.partial_diacritics {
+                    row.partial += 1;
+                } else {
+                    row.passed += 1;
+                    if row.passed_examples.len() < 20 {
+                        row.passed_examples.push(text);
+                    }
+                }
+            }
+            row
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,5 +478,27 @@ mod tests {
             ]
         );
         assert!(gold_expansions("lúp lúp như chó .", "núp núp như chó .").is_empty());
+    }
+
+    #[test]
+    fn strip_share_strips_the_share_asked_deterministically() {
+        let line = "Người dân phản ánh đường bị ngập sâu nhiều ngày, xe cộ không đi được, rác trôi khắp nơi.";
+        let run = |share: f64, seed: u64| {
+            let mut rng = SplitMix(seed);
+            strip_share(line, share, &mut |n| rng.below(n))
+        };
+        assert_eq!(run(0.2, 7), run(0.2, 7), "same seed, same line");
+        let half = run(0.5, 7).unwrap();
+        let bare = |t: &str| {
+            crate::text::words(t)
+                .iter()
+                .filter(|w| w.text.is_ascii())
+                .count()
+        };
+        // 19 syllables: round(9.5) = 10 stripped, all marked, on top of "xe", already bare.
+        assert_eq!(bare(line), 1);
+        assert_eq!(bare(&half), 11, "{half}");
+        assert_eq!(run(1.0, 7).unwrap(), strip_marks(line));
+        assert!(run(0.01, 7).is_none(), "rounds to no word");
     }
 }

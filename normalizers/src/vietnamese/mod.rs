@@ -78,6 +78,73 @@ const MIN_SUSPECT_PLAIN: usize = 2;
 /// text never happens to avoid every mark.
 const MIN_PLAIN_WORDS: usize = 8;
 
+/// Share of the words that should carry marks from which a text written partly without marks
+/// is refused (CONTENT_NO_DIACRITICS): a third. Below it the words are flagged
+/// (CONTENT_PARTIAL_DIACRITICS) for the IOC, and the citizen is not turned away.
+const PARTIAL_REJECT_NUM: usize = 1;
+const PARTIAL_REJECT_DEN: usize = 3;
+
+/// Unmarked words needed before the share of a third rejects: one bare word in a three-word
+/// text is a slip, flagged, not refused.
+const MIN_UNMARKED_TO_REJECT: usize = 2;
+
+/// Bare syllables usually written with marks ("toi", "giay") that flag a text on their own
+/// (without a word that is no syllable at all): one may be a word of its own ("con cua").
+const MIN_BARE_SYLLABLES_TO_FLAG: usize = 2;
+
+/// Words without marks named in the CONTENT_PARTIAL_DIACRITICS finding.
+const MAX_PARTIAL_WORDS: usize = 12;
+
+/// Words around which a Vietnamese place name sits ("ấp 3", "xã Mỹ Yên", "đường Hùng Vương"),
+/// with and without marks. In a text where foreign words outweigh the Vietnamese ones, these
+/// and capitalised words are address, not evidence that the text is Vietnamese.
+const PLACE_WORDS: &[&str] = &[
+    "ấp",
+    "xã",
+    "phường",
+    "huyện",
+    "tỉnh",
+    "quận",
+    "thị",
+    "trấn",
+    "xóm",
+    "khu",
+    "phố",
+    "thành",
+    "đường",
+    "hẻm",
+    "kênh",
+    "cầu",
+    "chợ",
+    "quốc",
+    "lộ",
+    "sông",
+    "tp",
+    "số",
+    "ap",
+    "xa",
+    "phuong",
+    "huyen",
+    "tinh",
+    "quan",
+    "thi",
+    "tran",
+    "xom",
+    "duong",
+    "hem",
+    "kenh",
+    "cau",
+    "quoc",
+    "lo",
+];
+
+/// Letters of French, German or Spanish that Vietnamese never writes: a word with one is foreign.
+const FOREIGN_ONLY_LETTERS: &str = "çœæëïüÿîûñöäßåøÇŒÆËÏÜŸÎÛÑÖÄÅØ";
+
+/// Letters from which a word with marks that is no syllable, marked only with French accents
+/// ("cassé", "réparé"), is read as French rather than as a Vietnamese typo ("đúg", "nhìu").
+const MIN_FRENCH_MARKED_LETTERS: usize = 5;
+
 /// Letter words from which a text written mostly in capitals counts as shouting.
 const MIN_SHOUTING_WORDS: usize = 3;
 
@@ -104,7 +171,7 @@ enum WordClass {
     /// Raw Telex or VNI keystrokes of a syllable; `strong` when letter-shape keys were typed
     /// ("dduwowngf", "d9u7o72ng"), not only a tone key ("cos").
     Keystrokes { syllable: String, strong: bool },
-    /// A frequent English word.
+    /// A frequent English or French word that is no Vietnamese syllable.
     English,
     /// A loanword or brand (wifi, camera, container, Zalo).
     Loanword,
@@ -147,6 +214,17 @@ pub struct Analysis {
     pub lacks_diacritics: bool,
     /// Examples of words typed without marks, for the message.
     pub unaccented_examples: Vec<String>,
+    /// Words that should carry marks and do not ("duyet", "khong", "toi"; names, numbers,
+    /// codes, units, loanwords and foreign words never), with strong keystrokes: the numerator
+    /// of the partial-diacritics share.
+    pub unmarked_words: usize,
+    /// Words that should carry marks: those written with them plus [`Self::unmarked_words`].
+    pub markable_words: usize,
+    /// Vietnamese with marks where a few words lack them (below a third): flagged
+    /// CONTENT_PARTIAL_DIACRITICS, naming [`Self::partial_words`].
+    pub partial_diacritics: bool,
+    /// The words written without their marks, each once, in order.
+    pub partial_words: Vec<String>,
     /// Abbreviations, each once, in order of appearance.
     pub abbreviations: Vec<Abbreviation>,
     /// Complaint or denunciation terms (as listed, with marks).
@@ -159,6 +237,15 @@ pub struct Analysis {
 
 impl Analysis {
     /// The facts stored on the report (`content.language`).
+    /// Share of the words that should carry marks written without them (0..1).
+    pub fn unmarked_share(&self) -> f32 {
+        if self.markable_words == 0 {
+            0.0
+        } else {
+            self.unmarked_words as f32 / self.markable_words as f32
+        }
+    }
+
     pub fn language_facts(&self) -> LanguageFacts {
         LanguageFacts {
             diacritic_ratio: self.diacritic_ratio,
@@ -194,6 +281,12 @@ impl Analysis {
             out.push((
                 Code::ContentNoDiacritics,
                 Code::ContentNoDiacritics.default_action(),
+            ));
+        }
+        if self.partial_diacritics {
+            out.push((
+                Code::ContentPartialDiacritics,
+                Code::ContentPartialDiacritics.default_action(),
             ));
         }
         if self.chat_abbreviations().next().is_some() {
@@ -255,7 +348,15 @@ pub fn analyse(text: &str) -> Analysis {
     let mut plain_suspect = 0usize;
     let mut strong_keys = 0usize;
     let mut weak_keys = 0usize;
-    for (tok, class) in tokens.iter().zip(&classes) {
+    // Vietnamese words that are neither place names nor also English/French words: the
+    // evidence a text with many foreign words is Vietnamese all the same.
+    let mut core = 0usize;
+    // Unmarked words that are no syllable as written (stripped syllables, strong keystrokes).
+    let mut unmarked_non_syllables = 0usize;
+    // Bare syllables that are as often words of their own as words whose marks were dropped
+    // ("ba", "nay", "ban"): each counts as half an unmarked word in the share that rejects.
+    let mut maybe_unmarked = 0usize;
+    for (i, (tok, class)) in tokens.iter().zip(&classes).enumerate() {
         if tok.shape != Shape::Number {
             a.words += 1;
         }
@@ -266,6 +367,36 @@ pub fn analyse(text: &str) -> Analysis {
                 a.other_script_letters += 1;
             }
         }
+        // "a" (anh), "i" are Vietnamese far more often than English.
+        let is_ambiguous = tok.letters() > 1
+            && (lx.english.contains(tok.lower.as_str()) || lx.french.contains(tok.lower.as_str()));
+        let vietnamese_word = matches!(
+            class,
+            WordClass::Accented
+                | WordClass::MarkedOther
+                | WordClass::Plain
+                | WordClass::Stripped
+                | WordClass::Keystrokes { strong: true, .. }
+        );
+        if vietnamese_word && !is_ambiguous && !is_place(&tokens, i) {
+            core += 1;
+        }
+        // A capitalised word inside a sentence is a name ("Hung Vuong", "Long An"): its marks
+        // are not judged one by one.
+        let name = tok.is_titlecase() && !tok.sentence_start && !shouting;
+        let unmarked = |a: &mut Analysis, non_syllables: &mut usize| {
+            if !name {
+                if !matches!(class, WordClass::Plain) {
+                    *non_syllables += 1;
+                }
+                a.unmarked_words += 1;
+                if a.partial_words.len() < MAX_PARTIAL_WORDS
+                    && !a.partial_words.contains(&tok.lower)
+                {
+                    a.partial_words.push(tok.lower.clone());
+                }
+            }
+        };
         match class {
             WordClass::Accented | WordClass::MarkedOther => a.accented += 1,
             WordClass::Plain => {
@@ -273,8 +404,14 @@ pub fn analyse(text: &str) -> Analysis {
                 if lx.english.contains(tok.lower.as_str()) {
                     plain_english += 1;
                 }
+                if lx.usually_marked.contains(&tok.lower) {
+                    unmarked(&mut a, &mut unmarked_non_syllables);
+                }
                 if !lx.unmarked_common.contains(&tok.lower) && !lx.chat.contains_key(&tok.lower) {
                     plain_suspect += 1;
+                    if !lx.usually_marked.contains(&tok.lower) && !name {
+                        maybe_unmarked += 1;
+                    }
                     if a.unaccented_examples.len() < MAX_UNACCENTED_EXAMPLES
                         && !a.unaccented_examples.contains(&tok.lower)
                     {
@@ -284,6 +421,7 @@ pub fn analyse(text: &str) -> Analysis {
             }
             WordClass::Stripped => {
                 a.stripped += 1;
+                unmarked(&mut a, &mut unmarked_non_syllables);
                 if a.unaccented_examples.len() < MAX_UNACCENTED_EXAMPLES
                     && !a.unaccented_examples.contains(&tok.lower)
                 {
@@ -293,6 +431,7 @@ pub fn analyse(text: &str) -> Analysis {
             WordClass::Keystrokes { syllable, strong } => {
                 if *strong {
                     strong_keys += 1;
+                    unmarked(&mut a, &mut unmarked_non_syllables);
                 } else {
                     weak_keys += 1;
                 }
@@ -309,8 +448,11 @@ pub fn analyse(text: &str) -> Analysis {
         }
     }
 
-    // English function words that are also unmarked syllables ("the", "to", "in") count as
-    // English only in a text that has no marked letter at all.
+    // English (and French) function words that are also unmarked syllables ("the", "to", "in",
+    // "le", "ma") count as foreign in a text that has no marked letter at all, or where foreign
+    // words outweigh the Vietnamese words that are not place names ("The light at ấp 3, xã Mỹ
+    // Yên is broken"); so do bare tone keystrokes there ("est", "trois" are not "ét", "trói").
+    let foreign_dominant = a.foreign + weak_keys > core;
     let (vn_plain, english_plain) = if a.accented == 0 && a.stripped + strong_keys == 0 {
         (plain - plain_english, plain_english)
     } else {
@@ -332,19 +474,37 @@ pub fn analyse(text: &str) -> Analysis {
         false
     } else if vietnamese + a.foreign < MIN_WORDS_TO_JUDGE_LANGUAGE {
         !(a.foreign >= MIN_FOREIGN_WORDS_SHORT && vietnamese == 0)
+    } else if foreign_dominant {
+        // More foreign words than Vietnamese words that are neither addresses nor foreign too.
+        false
     } else {
         a.foreign <= vietnamese
     };
 
+    a.markable_words = a.accented + a.unmarked_words;
+    // (unmarked + maybe / 2) / (markable + maybe) ≥ 1/3, in integers.
+    let share_rejects = a.unmarked_words >= MIN_UNMARKED_TO_REJECT
+        && (2 * a.unmarked_words + maybe_unmarked) * PARTIAL_REJECT_DEN
+            >= 2 * (a.markable_words + maybe_unmarked) * PARTIAL_REJECT_NUM;
     a.lacks_diacritics = a.is_vietnamese
         && (strong_keys >= MIN_STRONG_KEYSTROKES
             || (strong_keys >= 1 && a.diacritic_ratio < ACCENTED_TEXT_RATIO)
+            || share_rejects
             || (judged >= MIN_JUDGED_WORDS
                 && a.diacritic_ratio < MIN_DIACRITIC_RATIO
                 && (a.stripped + weak_keys >= 1
                     || plain_suspect >= MIN_SUSPECT_PLAIN
                     || (plain_suspect >= 1 && judged >= MIN_JUDGED_WORDS_ONE_SUSPECT)
                     || plain >= MIN_PLAIN_WORDS)));
+    // One bare syllable that is also a word ("con cua", "va chạm", "quanh co") is not enough:
+    // a word that is no syllable without its marks ("duyet"), a keystroke, or two bare words.
+    let bare_syllables = a.unmarked_words - unmarked_non_syllables;
+    a.partial_diacritics = a.is_vietnamese
+        && !a.lacks_diacritics
+        && (unmarked_non_syllables >= 1 || bare_syllables >= MIN_BARE_SYLLABLES_TO_FLAG);
+    if !a.partial_diacritics {
+        a.partial_words.clear();
+    }
 
     let accented_text = !a.lacks_diacritics
         && a.accented >= MIN_ACCENTED_WORDS
@@ -361,6 +521,26 @@ pub fn analyse(text: &str) -> Analysis {
     a.offensive_terms = rules::offensive_terms(lx, &tokens, accented_text);
     a.defamation = rules::defamation(lx, &tokens, &a.offensive_terms);
     a
+}
+
+/// A word with marks that is no syllable and is marked the French way: only é or è among
+/// otherwise plain letters, and long enough not to be a chat typo ("cassé", "réparée", "électrique").
+fn is_french_spelling(lower: &str) -> bool {
+    lower.chars().count() >= MIN_FRENCH_MARKED_LETTERS
+        && lower.chars().any(|c| c == 'é' || c == 'è')
+        && lower
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || "éèêàâùûôî".contains(c))
+}
+
+/// `tokens[i]` is part of an address: a place word ("ấp", "xã"), a capitalised word inside a
+/// sentence ("Mỹ Yên"), or the word right after a place word.
+fn is_place(tokens: &[Word<'_>], i: usize) -> bool {
+    let place_word = |t: &Word<'_>| PLACE_WORDS.contains(&t.lower.as_str());
+    let tok = &tokens[i];
+    place_word(tok)
+        || (tok.is_titlecase() && !tok.sentence_start)
+        || i.checked_sub(1).is_some_and(|p| place_word(&tokens[p]))
 }
 
 /// Most letters are capitals: capitals then mean nothing (no acronyms, no names).
@@ -391,9 +571,13 @@ fn classify(lx: &Lexicon, tok: &Word<'_>, shouting: bool) -> WordClass {
         // No marks, no other script: the common case of unmarked words.
     } else if tok.text.chars().any(|c| c.is_alphabetic() && !is_latin(c)) {
         return WordClass::OtherScript;
+    } else if tok.text.chars().any(|c| FOREIGN_ONLY_LETTERS.contains(c)) {
+        return WordClass::Foreign;
     } else if tok.text.chars().any(is_marked_letter) {
         return if lx.is_syllable(lower) {
             WordClass::Accented
+        } else if lx.french.contains(lower) || is_french_spelling(lower) {
+            WordClass::Foreign
         } else {
             WordClass::MarkedOther
         };
@@ -407,7 +591,7 @@ fn classify(lx: &Lexicon, tok: &Word<'_>, shouting: bool) -> WordClass {
     if lx.is_syllable(lower) {
         return WordClass::Plain;
     }
-    if lx.english.contains(lower) {
+    if lx.english.contains(lower) || lx.french.contains(lower) {
         return WordClass::English;
     }
     if lx.stripped.contains(lower) {
@@ -451,6 +635,9 @@ pub fn check_text_line(line: &str) -> serde_json::Value {
             push(w);
         }
     }
+    for w in &a.partial_words {
+        push(w);
+    }
     for ab in &a.abbreviations {
         push(&ab.word);
     }
@@ -463,6 +650,7 @@ pub fn check_text_line(line: &str) -> serde_json::Value {
         "words": words,
         "rejected": a.rejects(),
         "diacritic_ratio": a.diacritic_ratio,
+        "unmarked_share": a.unmarked_share(),
         "abbreviations": a.abbreviations.iter().map(|ab| json!({
             "word": ab.word, "full_form": ab.full_form, "kind": ab.kind,
         })).collect::<Vec<_>>(),
@@ -611,6 +799,166 @@ mod tests {
         // Short or mixed texts are not judged foreign.
         assert!(analyse("ok").is_vietnamese);
         assert!(analyse("Wifi công cộng hỏng").is_vietnamese);
+    }
+
+    #[test]
+    fn a_few_words_without_marks_are_flagged_by_name() {
+        // Each written the way citizens write: mostly with marks, a few words left bare.
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "Tôi đến xã làm thủ tuc cấp giay tờ đất nhưng hồ sơ vẫn chưa được duyet.",
+                &["tuc", "giay", "duyet"],
+            ),
+            (
+                "Đèn đường trước nhà tôi bị hư, nguoi dân phải đi trong bóng tối.",
+                &["nguoi"],
+            ),
+            (
+                "Rác thải đổ bừa bãi ở đầu hẻm, bốc mùi hôi thoi suốt cả tuần, khong ai dọn.",
+                &["thoi", "khong"],
+            ),
+            (
+                "Nước ngập sâu trên đường Hùng Vương, xe máy chết máy hàng loat, người dân rất khổ.",
+                &["loat"],
+            ),
+        ];
+        for (text, words) in cases {
+            let a = analyse(text);
+            assert!(a.partial_diacritics, "{text}: {a:?}");
+            assert!(!a.lacks_diacritics, "{text}");
+            assert_eq!(a.partial_words, *words, "{text}");
+            assert_eq!(
+                a.findings(),
+                [(Code::ContentPartialDiacritics, Action::Flag)],
+                "{text}"
+            );
+            assert!(!a.rejects(), "{text}");
+        }
+    }
+
+    #[test]
+    fn from_a_third_of_the_words_without_marks_it_is_rejected() {
+        let a = analyse("Tôi đến xã làm thu tuc cấp giay to đất nhưng ho so nộp từ tháng trước chua duoc duyet.");
+        assert!(a.lacks_diacritics, "{a:?}");
+        assert!(!a.partial_diacritics);
+        assert!(a.unmarked_share() >= 1.0 / 3.0, "{}", a.unmarked_share());
+        // Just under a third: flagged, not refused.
+        let a = analyse(
+            "Người dân phản ánh đoạn đường trước chợ bị ngập sâu, rác trôi khap noi, xe cộ không đi được.",
+        );
+        assert!(a.partial_diacritics && !a.lacks_diacritics, "{a:?}");
+        assert!(a.unmarked_share() < 1.0 / 3.0);
+    }
+
+    #[test]
+    fn names_numbers_codes_units_and_loanwords_are_not_judged_for_marks() {
+        for t in [
+            "Ông Nguyen Van Tu ở ấp 3 phản ánh đèn đường hỏng.",
+            "Xe tải chạy 80 km/h trên QL1A và ĐT.830, UBND xã chưa xử lý.",
+            "Camera và wifi ở công viên hỏng, container đậu chắn lối đi.",
+            "Cây xanh trên đường Long An bị đổ, chắn ngang lối đi lúc 5 giờ sáng.",
+            // One bare syllable that is a word of its own. (Two in one text are flagged: the
+            // rule cannot tell "con cua" from "của" without a dictionary of compounds.)
+            "Con cua, con cá chết nổi trên kênh bốc mùi hôi thối.",
+            "Người dân nhặt ve chai bị chó cắn ở đầu hẻm.",
+        ] {
+            let a = analyse(t);
+            assert!(!a.partial_diacritics && !a.lacks_diacritics, "{t}: {a:?}");
+        }
+    }
+
+    #[test]
+    fn money_time_and_weekday_shorthands_are_named_with_their_full_form() {
+        let pairs = |t: &str| -> Vec<(String, String)> {
+            analyse(t)
+                .chat_abbreviations()
+                .map(|x| (x.word.clone(), x.full_form.clone()))
+                .collect()
+        };
+        let p = |w: &str, f: &str| (w.to_string(), f.to_string());
+        assert_eq!(
+            pairs("Sáng t7 tôi gửi xe mất 10k, đến 10h30 mới lấy được xe."),
+            [
+                p("t7", "thứ bảy"),
+                p("10k", "10 nghìn đồng"),
+                p("10h30", "10 giờ 30")
+            ]
+        );
+        assert_eq!(
+            pairs("Bãi xe thu 50k một đêm, mở từ 5h đến 22h, phạt 1,5tr nếu quá 30p."),
+            [
+                p("50k", "50 nghìn đồng"),
+                p("5h", "5 giờ"),
+                p("22h", "22 giờ"),
+                p("1,5tr", "1,5 triệu đồng"),
+                p("30p", "30 phút")
+            ]
+        );
+        assert_eq!(
+            pairs("Vk ck tôi bít là cống nghẹt từ cn tuần trước mà hok ai sửa."),
+            [
+                p("vk", "vợ"),
+                p("ck", "chồng / chuyển khoản"),
+                p("bít", "biết"),
+                p("cn", "chủ nhật"),
+                p("hok", "không")
+            ]
+        );
+        assert_eq!(
+            pairs("Bx nhà tôi kêu ox ra xem, ko ai dọn rác."),
+            [p("bx", "bà xã"), p("ox", "ông xã"), p("ko", "không")]
+        );
+        assert!(analyse("Sáng t7 tôi gửi xe mất 10k.").rejects());
+    }
+
+    #[test]
+    fn proper_forms_are_not_shorthands() {
+        for t in [
+            "Xe tải chạy 80 km/h trên ĐT.830, ĐT 827, QL 1A và QL1A.",
+            "Cống bị bít kín, nước tràn vào nhà ở hẻm 12.",
+            "Mạng 4G yếu, diện tích 20 m2, lô T7 khu B.",
+            "Tuyến xe buýt số 5 chạy lúc 5 giờ 30 sáng thứ bảy và chủ nhật.",
+        ] {
+            let a = analyse(t);
+            assert!(
+                a.chat_abbreviations().next().is_none(),
+                "{t}: {:?}",
+                words(&a)
+            );
+            assert!(!a.rejects(), "{t}: {:?}", a.codes());
+        }
+        let admin: Vec<String> = analyse("UBND xã và QL1A")
+            .administrative_abbreviations()
+            .map(|x| x.word.clone())
+            .collect();
+        assert_eq!(admin, ["UBND"]);
+    }
+
+    #[test]
+    fn english_and_french_with_vietnamese_place_names_are_not_vietnamese() {
+        for t in [
+            "The street light in front of my house at ấp 3, xã Mỹ Yên has been broken for a week.",
+            "The street light at ap 3, xa My Yen is broken since last week, please fix it.",
+            "There is garbage on the road near Chợ Tân An, phường 1, nobody has cleaned it.",
+            "Le lampadaire devant ma maison à ấp 3, xã Mỹ Yên est cassé depuis trois jours.",
+            "Le lampadaire devant ma maison a ap 3 xa My Yen est casse depuis trois jours.",
+            "Il y a des ordures dans la rue près du marché de Tân An depuis une semaine.",
+            "La route est inondée devant l'école de xã Bình Đức, huyện Bến Lức.",
+        ] {
+            let a = analyse(t);
+            assert!(!a.is_vietnamese, "{t}: {a:?}");
+            assert_eq!(a.codes(), [Code::ContentNotVietnamese], "{t}");
+        }
+        // Vietnamese with a few English words still passes.
+        for t in [
+            "Camera an ninh và wifi công cộng ở ấp 3 bị hỏng từ tuần trước.",
+            "Có người livestream cảnh container chắn ngang đường Hùng Vương.",
+            "Quán bar Happy Night mở nhạc quá to sau 12 giờ đêm, cả xóm không ngủ được.",
+        ] {
+            let a = analyse(t);
+            assert!(a.is_vietnamese, "{t}: {a:?}");
+            assert!(!a.rejects(), "{t}: {:?}", a.codes());
+        }
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! CONTENT_NO_DIACRITICS, CONTENT_ABBREVIATION, CONTENT_NOT_VIETNAMESE (Đ6.1: "sử dụng ngôn
+//! CONTENT_NO_DIACRITICS, CONTENT_PARTIAL_DIACRITICS, CONTENT_ABBREVIATION,
+//! CONTENT_NOT_VIETNAMESE (Đ6.1: "sử dụng ngôn
 //! ngữ tiếng Việt, có dấu, không viết tắt"), from the text analysis ([`Context::analysis`]).
 //!
 //! A description too short to be one is CONTENT_MISSING's business: these checks stay silent
@@ -52,6 +53,34 @@ impl Check for NoDiacritics {
                 msg::content_no_diacritics(&a.unaccented_examples, &a.keystrokes),
             )
             .with_detail(detail),
+        );
+    }
+}
+
+/// Vietnamese written with marks where a few words lack them (below a third of the words that
+/// should carry marks): flagged for the IOC with the words, the citizen is not turned away.
+pub struct PartialDiacritics;
+
+impl Check for PartialDiacritics {
+    fn code(&self) -> Code {
+        Code::ContentPartialDiacritics
+    }
+
+    fn run(&self, report: &Report, ctx: &Context<'_>, hits: &mut Vec<Hit>) {
+        let Some(a) = analysed(report, ctx) else {
+            return;
+        };
+        if !a.is_vietnamese || !a.partial_diacritics {
+            return;
+        }
+        let detail = json!({
+            "words": a.partial_words,
+            "unmarked_words": a.unmarked_words,
+            "markable_words": a.markable_words,
+            "unmarked_share": a.unmarked_share(),
+        });
+        hits.push(
+            Hit::new(FIELD, msg::content_partial_diacritics(&a.partial_words)).with_detail(detail),
         );
     }
 }
@@ -145,6 +174,7 @@ mod tests {
         let v = Validator::with_checks(vec![match check.code() {
             Code::ContentNoDiacritics => Box::new(NoDiacritics) as Box<dyn Check>,
             Code::ContentAbbreviation => Box::new(Abbreviations),
+            Code::ContentPartialDiacritics => Box::new(PartialDiacritics),
             _ => Box::new(NotVietnamese),
         }])
         .validate(&report(text), &ctx);
@@ -163,6 +193,43 @@ mod tests {
         assert_eq!(v.status, Status::Rejected);
         assert!(v.reasons[0].message.contains("có dấu"));
         assert!(run(&NoDiacritics, "Đèn đường trước nhà tôi bị hư ba ngày nay").is_empty());
+    }
+
+    #[test]
+    fn a_few_unmarked_words_are_flagged_with_the_words_from_a_third_rejected() {
+        let config = ValidationConfig::default();
+        let ctx = Context::new(
+            Utc.with_ymd_and_hms(2026, 11, 30, 3, 0, 0).unwrap(),
+            &config,
+        );
+        let checks =
+            || -> Vec<Box<dyn Check>> { vec![Box::new(NoDiacritics), Box::new(PartialDiacritics)] };
+        let v = Validator::with_checks(checks()).validate(
+            &report("Tôi đến xã làm thủ tuc cấp giay tờ đất nhưng hồ sơ nộp từ tháng trước vẫn chưa được duyet, cán bộ hẹn mãi."),
+            &ctx,
+        );
+        assert_eq!(v.status, Status::NeedsReview, "{v:?}");
+        assert_eq!(v.flags.len(), 1);
+        assert_eq!(v.flags[0].code, Code::ContentPartialDiacritics);
+        assert_eq!(
+            v.flags[0].detail.as_ref().unwrap()["words"],
+            json!(["tuc", "giay", "duyet"])
+        );
+        assert!(v.flags[0].message.contains("\"duyet\""));
+        // A third of the words that should carry marks: refused.
+        let v = Validator::with_checks(checks()).validate(
+            &report("Tôi đến xã làm thu tuc cấp giay to đất nhưng ho so nộp từ tháng trước chua duoc duyet."),
+            &ctx,
+        );
+        assert_eq!(v.status, Status::Rejected, "{v:?}");
+        assert_eq!(v.reasons[0].code, Code::ContentNoDiacritics);
+        assert!(v.flags.is_empty());
+        // Names, numbers, codes, units and loanwords are not judged.
+        assert!(run(
+            &PartialDiacritics,
+            "Ông Nguyen Van Tu ở ấp 3, QL1A km 1930 có camera và wifi, xe chạy 60 km/h."
+        )
+        .is_empty());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! # Layout
 //! - `content`: CONTENT_MISSING.
-//! - `language`: CONTENT_NO_DIACRITICS, CONTENT_ABBREVIATION, CONTENT_NOT_VIETNAMESE.
+//! - `language`: CONTENT_NO_DIACRITICS, CONTENT_PARTIAL_DIACRITICS, CONTENT_ABBREVIATION, CONTENT_NOT_VIETNAMESE.
 //! - `content_rules`: COMPLAINT_OR_DENUNCIATION, OFFENSIVE_CONTENT, DEFAMATION_SUSPECTED.
 //! - `category`: CATEGORY_OUT_OF_SCOPE.
 //! - `reporter`: REPORTER_NAME_MISSING, REPORTER_CONTACT_MISSING.
@@ -38,6 +38,7 @@ pub fn all() -> Vec<Box<dyn Check>> {
         Box::new(content::ContentMissing),
         Box::new(language::NotVietnamese),
         Box::new(language::NoDiacritics),
+        Box::new(language::PartialDiacritics),
         Box::new(language::Abbreviations),
         Box::new(content_rules::ComplaintOrDenunciation),
         Box::new(content_rules::OffensiveContent),
