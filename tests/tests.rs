@@ -21,5 +21,7 @@ mod restart;
 mod schema;
 /// `gateway serve` with its channels configured.
 mod serve;
+/// The text checks of issue 9 (partial diacritics, shorthands, language) over HTTP and the CLI.
+mod text;
 /// The Zalo channels wired to the real pipeline and store, against a fake Zalo.
 mod zalo;
