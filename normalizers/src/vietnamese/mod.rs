@@ -533,14 +533,19 @@ fn is_french_spelling(lower: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || "éèêàâùûôî".contains(c))
 }
 
-/// `tokens[i]` is part of an address: a place word ("ấp", "xã"), a capitalised word inside a
-/// sentence ("Mỹ Yên"), or the word right after a place word.
+/// `tokens[i]` is part of an address: a capitalised word inside a sentence ("Mỹ Yên"), or a
+/// place word ("ấp", "xã", "thị trấn") followed by a number, a name or another place word.
+/// A place word in ordinary use ("đường quyền", "chợ chiều") is not.
 fn is_place(tokens: &[Word<'_>], i: usize) -> bool {
     let place_word = |t: &Word<'_>| PLACE_WORDS.contains(&t.lower.as_str());
     let tok = &tokens[i];
+    if tok.is_titlecase() && !tok.sentence_start {
+        return true;
+    }
     place_word(tok)
-        || (tok.is_titlecase() && !tok.sentence_start)
-        || i.checked_sub(1).is_some_and(|p| place_word(&tokens[p]))
+        && tokens.get(i + 1).is_some_and(|n| {
+            n.shape != Shape::Word || (n.is_titlecase() && !n.sentence_start) || place_word(n)
+        })
 }
 
 /// Most letters are capitals: capitals then mean nothing (no acronyms, no names).
