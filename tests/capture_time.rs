@@ -238,3 +238,71 @@ fn gateway_check_and_inspect_read_raw_camera_files() {
     assert_eq!(v[1]["media_type"], "image/x-olympus-orf");
     assert_eq!(v[1]["captured_at_source"], "exif");
 }
+
+/// The app and portal API has no channel that saw a capture: a photo without EXIF is of unknown
+/// time whatever the client says, and a client cannot smuggle in a camera claim.
+#[tokio::test]
+async fn the_api_cannot_vouch_for_a_capture_time() {
+    let gw = InProcess::start(|_| {}).await;
+    let photo = read_fixture("media/photo-no-exif.jpg");
+    let text = "Sáng nay lúc 7 giờ tôi thấy nắp cống trước trường tiểu học Phường 3 bị vỡ, học sinh đi ngang rất nguy hiểm.";
+    let (status, answer) = post(
+        &gw,
+        "/v1/reports",
+        SUBMIT_KEY,
+        Multipart::new()
+            .json("report", &citizen(text))
+            .file("media", "IMG_20261128.jpg", "image/jpeg", &photo)
+            .finish(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let flag = answer["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "MEDIA_TIME_UNKNOWN")
+        .cloned()
+        .unwrap_or_else(|| panic!("no MEDIA_TIME_UNKNOWN: {answer}"));
+    assert_eq!(flag["field"], "attachments[0]");
+    let report = stored(&gw, answer["id"].as_str().unwrap()).await;
+    let a = &report["attachments"][0];
+    assert_eq!(a["captured_at"], Value::Null);
+    assert_eq!(a["captured_at_source"], "none");
+    // The finding shows the IOC when the gateway received it, beside the unknown capture time.
+    let finding = report["verdict"]["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "MEDIA_TIME_UNKNOWN")
+        .unwrap()
+        .clone();
+    assert_eq!(finding["detail"]["captured_at"], Value::Null);
+    assert_eq!(finding["detail"]["received_at"], report["received_at"]);
+
+    // A camera claim in the report or as a part name is refused, not believed.
+    let mut claimed = citizen(text);
+    claimed["camera"] = true.into();
+    let (status, _) = post(
+        &gw,
+        "/v1/reports",
+        SUBMIT_KEY,
+        Multipart::new()
+            .json("report", &claimed)
+            .file("media", "IMG_20261128.jpg", "image/jpeg", &photo)
+            .finish(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = post(
+        &gw,
+        "/v1/reports",
+        SUBMIT_KEY,
+        Multipart::new()
+            .json("report", &citizen(text))
+            .file("camera", "IMG_20261128.jpg", "image/jpeg", &photo)
+            .finish(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
