@@ -200,7 +200,8 @@ fn attachment_of_bytes(
             size: bytes.len() as u64,
             storage_key: key_of(&sha),
             sha256: sha,
-            channel_captured_at: None,
+            sent_at: None,
+            vouched_capture: None,
         },
     )
 }

@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use normalizers::duplicate::{DuplicateConfig, Fingerprint};
 use normalizers::geo::Geo;
 use normalizers::media::{self, MediaInfo};
-use normalizers::report::{Attachment, MediaKind, ReceivedFile, Report};
+use normalizers::report::{Attachment, MediaKind, ReceivedFile, Report, VouchedCapture};
 use normalizers::validate::{Context, Status, ValidationConfig, Validator, Verdict};
 use rand::Rng;
 
@@ -43,7 +43,10 @@ pub struct PreparedMedia {
     pub staged: Staged,
     pub file_name: Option<String>,
     pub claimed_type: Option<String>,
-    pub channel_captured_at: Option<DateTime<Utc>>,
+    /// When the citizen sent the file over the channel (evidence, never the capture time).
+    pub sent_at: Option<DateTime<Utc>>,
+    /// A capture the channel vouches for, used when the file carries no capture time.
+    pub vouched_capture: Option<VouchedCapture>,
 }
 
 /// Why the IOC's status change was not recorded.
@@ -232,7 +235,8 @@ impl Pipeline {
             staged,
             file_name: input.file_name,
             claimed_type: input.claimed_type,
-            channel_captured_at: input.channel_captured_at,
+            sent_at: input.sent_at,
+            vouched_capture: input.vouched_capture,
         })
     }
 
@@ -489,7 +493,8 @@ fn attachment(p: &PreparedMedia, info: MediaInfo) -> Attachment {
             size: p.staged.size,
             sha256: p.staged.sha256.clone(),
             storage_key: crate::store::blobs::key_of(&p.staged.sha256),
-            channel_captured_at: p.channel_captured_at,
+            sent_at: p.sent_at,
+            vouched_capture: p.vouched_capture,
         },
     )
 }

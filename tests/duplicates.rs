@@ -326,7 +326,7 @@ async fn with_photo(b: &Backend, mut r: Report, bytes: &[u8]) -> Report {
             size: bytes.len() as u64,
             sha256: sha,
             storage_key: key,
-            channel_captured_at: None,
+            ..ReceivedFile::default()
         },
     ));
     r.location.coordinates = None;

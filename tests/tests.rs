@@ -6,6 +6,8 @@ mod support;
 mod api;
 /// The golden fixtures of the app/portal channel (`fixtures/app`).
 mod app_fixtures;
+/// Capture times, send times and camera raws through the API and the command line (Đ6.3).
+mod capture_time;
 /// The command line as a user runs it.
 mod cli;
 /// Duplicate index and block list over the shared store, and through the API.

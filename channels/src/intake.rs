@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use normalizers::report::Report;
+use normalizers::report::{Report, VouchedCapture};
 use normalizers::validate::Verdict;
 use serde::{Deserialize, Serialize};
 
@@ -33,9 +33,12 @@ pub struct MediaInput {
     /// The media type the sender declared.
     pub claimed_type: Option<String>,
     pub source: MediaSource,
-    /// Capture time known from the channel itself (an in-app camera capture, the chat message
-    /// time), used when the file carries none.
-    pub channel_captured_at: Option<DateTime<Utc>>,
+    /// When the citizen sent the file over the channel (the chat message's time, the upload's),
+    /// when the channel knows it: evidence kept beside the capture time, never used as one.
+    pub sent_at: Option<DateTime<Utc>>,
+    /// A capture the channel saw being taken and vouches for (the mini app's in-app camera in a
+    /// request whose token Zalo verified), used when the file carries no capture time.
+    pub vouched_capture: Option<VouchedCapture>,
 }
 
 #[derive(Debug)]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use normalizers::report::{Attachment, ReceivedFile, Report};
+use normalizers::report::{Attachment, ReceivedFile, Report, VouchedCapture};
 use normalizers::validate::{Code, Context, Finding, Status, ValidationConfig, Validator, Verdict};
 
 use crate::intake::{
@@ -33,11 +33,12 @@ pub struct Received {
 pub struct ReceivedMedia {
     pub file_name: Option<String>,
     pub bytes: Vec<u8>,
-    pub channel_captured_at: Option<DateTime<Utc>>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub vouched_capture: Option<VouchedCapture>,
 }
 
-/// The pipeline stand-in. By default it validates like the gateway (media inspected, the
-/// channel's capture time used when the file has none); [`MemIntake::answering`] gives every
+/// The pipeline stand-in. By default it validates like the gateway (media inspected, a capture
+/// the channel vouches for used when the file has none); [`MemIntake::answering`] gives every
 /// submission a fixed verdict instead. The n-th distinct submission gets the id `01TEST000n` and
 /// the tracking code `LA-000n`; a repeat of a dedup key gets its first outcome, `replayed`.
 pub struct MemIntake {
@@ -121,14 +122,16 @@ impl MemIntake {
                 file_name: m.file_name.clone(),
                 claimed_type: m.claimed_type.clone(),
                 size: bytes.len() as u64,
-                channel_captured_at: m.channel_captured_at,
+                sent_at: m.sent_at,
+                vouched_capture: m.vouched_capture,
                 ..ReceivedFile::default()
             },
         ));
         Ok(ReceivedMedia {
             file_name: m.file_name.clone(),
             bytes,
-            channel_captured_at: m.channel_captured_at,
+            sent_at: m.sent_at,
+            vouched_capture: m.vouched_capture,
         })
     }
 }

@@ -14,7 +14,9 @@
 //!    calendar, unless the caller already set it (e.g. from a calendar loaded from its config).
 
 use crate::calendar::Calendar;
-use crate::report::{Category, CategorySource, CoordinatesSource, OccurredAt, Report, TimeSource};
+use crate::report::{
+    Attachment, Category, CategorySource, CoordinatesSource, OccurredAt, Report, TimeSource,
+};
 use crate::timephrase;
 use crate::validate::{Context, Validator, Verdict};
 use crate::vietnamese;
@@ -110,7 +112,8 @@ fn derive_location(report: &mut Report, ctx: &Context<'_>) {
 }
 
 /// `occurred_at` as given, else the earliest credible capture time of the media, else a time
-/// phrase of the text.
+/// phrase of the text, else the earliest time the channel saw a medium sent (source `channel`:
+/// a chat photo sent as the citizen reports; it never counts as a capture time).
 fn derive_occurred_at(report: &mut Report, ctx: &Context<'_>) {
     if report.occurred_at.is_some() {
         return;
@@ -120,7 +123,7 @@ fn derive_occurred_at(report: &mut Report, ctx: &Context<'_>) {
         .attachments
         .iter()
         .filter(|a| a.unreadable.is_none())
-        .filter_map(|a| a.captured_at)
+        .filter_map(Attachment::capture_time)
         .filter(|t| *t <= ctx.now + skew)
         .min();
     if let Some(at) = earliest {
@@ -141,6 +144,14 @@ fn derive_occurred_at(report: &mut Report, ctx: &Context<'_>) {
         report.occurred_at = Some(OccurredAt {
             at,
             source: TimeSource::Text,
+        });
+        return;
+    }
+    let sent = report.attachments.iter().filter_map(|a| a.sent_at).min();
+    if let Some(at) = sent.filter(|t| *t <= ctx.now + skew) {
+        report.occurred_at = Some(OccurredAt {
+            at,
+            source: TimeSource::Channel,
         });
     }
 }
@@ -331,6 +342,24 @@ mod tests {
             (occurred.at, occurred.source),
             (captured, TimeSource::Media)
         );
+    }
+
+    #[test]
+    fn a_send_time_is_the_incident_time_only_as_a_last_resort_and_says_so() {
+        let sent = local(2026, 11, 27, 16, 20).unwrap();
+        let mut chat_photo = photo(None, None);
+        chat_photo.sent_at = Some(sent);
+        let mut r = report("Đèn đường tắt cả đoạn", None);
+        r.attachments.push(chat_photo.clone());
+        finish_with(&mut r, None);
+        let occurred = r.occurred_at.as_ref().unwrap();
+        assert_eq!((occurred.at, occurred.source), (sent, TimeSource::Channel));
+        assert_eq!(r.attachments[0].captured_at, None);
+        // A time the citizen wrote wins over the send time.
+        let mut r = report("Sáng hôm qua lúc 7h30 đèn tắt", None);
+        r.attachments.push(chat_photo);
+        finish_with(&mut r, None);
+        assert_eq!(r.occurred_at.unwrap().source, TimeSource::Text);
     }
 
     #[test]

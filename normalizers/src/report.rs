@@ -285,10 +285,20 @@ pub struct Attachment {
     pub size: u64,
     /// Lowercase hex sha256 of the bytes; also the storage key.
     pub sha256: String,
+    /// When the medium was captured, read from the file (EXIF, the container) or vouched for by
+    /// a channel that saw it being taken (`captured_at_source`). Never the time a channel sent
+    /// or received the file: that is `sent_at`.
     pub captured_at: Option<DateTime<Utc>>,
     pub captured_at_source: CaptureSource,
     /// UTC offset of the capture time as written by the device, in minutes, when known.
     pub captured_offset_minutes: Option<i32>,
+    /// When the citizen sent this file over the channel, when the channel knows it per file: the
+    /// time of the Zalo chat message that carried it, the mini-app upload. Evidence for the IOC
+    /// beside an unknown capture time (MEDIA_TIME_UNKNOWN), never a capture time: a photo taken
+    /// last week can be sent today. Absent when the file came inside the report itself (email,
+    /// API), whose `received_at` is then that time.
+    #[serde(default)]
+    pub sent_at: Option<DateTime<Utc>>,
     pub gps: Option<Coordinates>,
     pub width: Option<u32>,
     pub height: Option<u32>,
@@ -311,19 +321,56 @@ pub struct ReceivedFile {
     pub storage_key: String,
     pub file_name: Option<String>,
     pub claimed_type: Option<String>,
-    /// Capture time known from the channel itself (an in-app camera, the chat message time).
-    pub channel_captured_at: Option<DateTime<Utc>>,
+    /// When the citizen sent the file over the channel (the chat message's time, the upload's):
+    /// recorded as [`Attachment::sent_at`], never as the capture time.
+    pub sent_at: Option<DateTime<Utc>>,
+    /// A capture the channel itself vouches for, used when the file carries no time.
+    pub vouched_capture: Option<VouchedCapture>,
+}
+
+/// A capture time a channel vouches for because it saw the medium being taken, not merely sent.
+///
+/// Only a channel that controls the capture and whose caller is authenticated can vouch: the
+/// time a messenger delivered a file says nothing of when it was taken (a week-old gallery photo
+/// whose EXIF the messenger stripped is sent "now"). Every other channel time is
+/// [`ReceivedFile::sent_at`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VouchedCapture {
+    /// Taken with the in-app camera of the Zalo mini app "Long An Số"
+    /// (`chooseImage({sourceType:["camera"]})`) and uploaded at this instant, in a request whose
+    /// access token Zalo verified.
+    MiniappCamera(DateTime<Utc>),
+}
+
+impl VouchedCapture {
+    pub fn at(self) -> DateTime<Utc> {
+        match self {
+            VouchedCapture::MiniappCamera(at) => at,
+        }
+    }
+
+    pub fn source(self) -> CaptureSource {
+        match self {
+            VouchedCapture::MiniappCamera(_) => CaptureSource::MiniappCamera,
+        }
+    }
 }
 
 impl Attachment {
     /// The attachment record of an inspected file. A capture time read from the file wins over
-    /// the channel's evidence.
+    /// a channel's vouched capture; the channel's send time is kept beside it, never as the
+    /// capture time.
     pub fn from_inspection(info: crate::media::MediaInfo, file: ReceivedFile) -> Attachment {
-        let (captured_at, captured_at_source) = match (info.captured_at, file.channel_captured_at) {
-            (Some(t), _) => (Some(t), info.captured_at_source),
-            (None, Some(t)) => (Some(t), CaptureSource::Channel),
-            (None, None) => (None, CaptureSource::None),
-        };
+        let (captured_at, captured_at_source, captured_offset_minutes) =
+            match (info.captured_at, file.vouched_capture) {
+                (Some(t), _) => (
+                    Some(t),
+                    info.captured_at_source,
+                    info.captured_offset_minutes,
+                ),
+                (None, Some(v)) => (Some(v.at()), v.source(), None),
+                (None, None) => (None, CaptureSource::None, None),
+            };
         Attachment {
             kind: info.kind.unwrap_or(MediaKind::Document),
             media_type: info.media_type,
@@ -333,7 +380,8 @@ impl Attachment {
             sha256: file.sha256,
             captured_at,
             captured_at_source,
-            captured_offset_minutes: info.captured_offset_minutes,
+            captured_offset_minutes,
+            sent_at: file.sent_at,
             gps: info.gps,
             width: info.width,
             height: info.height,
@@ -342,6 +390,14 @@ impl Attachment {
             public_key: None,
             unreadable: info.unreadable,
         }
+    }
+
+    /// The capture time that counts for the 48-hour rule (Đ6.3): one read from the file or
+    /// vouched for by the channel. A legacy `channel` time (a send time that older reports stored
+    /// as the capture time) does not count.
+    pub fn capture_time(&self) -> Option<DateTime<Utc>> {
+        self.captured_at
+            .filter(|_| self.captured_at_source.is_capture_evidence())
     }
 }
 
@@ -365,14 +421,34 @@ impl MediaKind {
     }
 }
 
+/// What vouches for `captured_at`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CaptureSource {
+    /// EXIF DateTimeOriginal (or DateTimeDigitized) of a photo.
     Exif,
+    /// The container of a recording (MP4/MOV `mvhd`, QuickTime creationdate, ID3 dates).
     Container,
+    /// The Zalo mini app's in-app camera, in a request whose access token Zalo verified.
+    MiniappCamera,
+    /// Legacy, never written now: reports stored before the send time was split off recorded
+    /// the time a channel sent the file (a Zalo chat message's time, a mini-app upload) as the
+    /// capture time. Kept so those reports still read; such a time does not count as a capture
+    /// time.
     Channel,
+    /// No capture time.
     #[default]
     None,
+}
+
+impl CaptureSource {
+    /// Whether a time with this source is evidence of when the medium was captured.
+    pub fn is_capture_evidence(self) -> bool {
+        match self {
+            CaptureSource::Exif | CaptureSource::Container | CaptureSource::MiniappCamera => true,
+            CaptureSource::Channel | CaptureSource::None => false,
+        }
+    }
 }
 
 /// Working-hour deadlines (Đ9.2, Đ10).

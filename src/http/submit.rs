@@ -332,7 +332,8 @@ async fn stream_media(
         staged,
         file_name,
         claimed_type,
-        channel_captured_at: None,
+        sent_at: None,
+        vouched_capture: None,
     })
 }
 

@@ -196,11 +196,29 @@ async fn happy_path(r: &Real) {
     let a = &report.attachments[0];
     assert_eq!(a.media_type, "image/png");
     assert_eq!(a.size, PNG.len() as u64);
-    assert_eq!(a.captured_at_source, CaptureSource::Channel);
-    let captured = a.captured_at.unwrap().timestamp_millis();
+    // A chat photo without EXIF: its capture time is unknown (flagged for the IOC), and the
+    // message's send time is kept beside it, never as the capture time.
+    assert_eq!(a.captured_at, None);
+    assert_eq!(a.captured_at_source, CaptureSource::None);
+    let sent = a.sent_at.expect("send time recorded").timestamp_millis();
     assert!(
-        (captured - photo_ms).abs() < 5_000,
-        "message time is the capture evidence"
+        (sent - photo_ms).abs() < 5_000,
+        "the message time is the send time"
+    );
+    let flag = report
+        .verdict
+        .flags
+        .iter()
+        .find(|f| f.code == normalizers::validate::Code::MediaTimeUnknown)
+        .expect("MEDIA_TIME_UNKNOWN flag");
+    assert_eq!(flag.field, "attachments[0]");
+    let detail = flag.detail.as_ref().unwrap();
+    assert_eq!(detail["captured_at"], serde_json::Value::Null);
+    assert_eq!(
+        detail["sent_at"],
+        a.sent_at
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
     );
     // Staged downloads were moved into storage, none left behind.
     let staged = std::fs::read_dir(r.pipeline.staging_dir())
@@ -311,10 +329,12 @@ async fn a_miniapp_report_with_phone_and_location_tokens_is_stored_verified() {
     );
     assert_eq!(stored.reporter.channel_identity.as_deref(), Some("Z100"));
     assert_eq!(stored.reporter.phone.as_deref(), Some("+84912345678"));
+    // The in-app camera of a caller Zalo verified vouches for the capture.
     assert_eq!(
         stored.attachments[0].captured_at_source,
-        CaptureSource::Channel
+        CaptureSource::MiniappCamera
     );
+    assert!(stored.attachments[0].captured_at.is_some());
     assert_eq!(
         stored.location.coordinates_source,
         Some(CoordinatesSource::ZaloLocation)

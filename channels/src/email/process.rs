@@ -55,7 +55,8 @@ pub fn submission_from_eml(
             file_name: a.file_name,
             claimed_type: a.claimed_type,
             source: MediaSource::Bytes(Bytes::from(a.bytes)),
-            channel_captured_at: None,
+            sent_at: None,
+            vouched_capture: None,
         })
         .collect();
     let origin = Origin::Email {

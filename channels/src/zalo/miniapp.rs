@@ -4,8 +4,14 @@
 //! - `access_token`: the mini app's `getAccessToken()` token (or header `X-Zalo-Access-Token`);
 //! - `phone_token`, `location_token` (optional): tokens of `getPhoneNumber()`/`getLocation()`;
 //! - `report`: JSON [`MiniappSubmission`];
-//! - `camera` (files captured with the in-app camera: the upload time is channel evidence of the
-//!   capture time) and `media` (files picked from the library), in any number.
+//! - `camera` (files captured with the in-app camera) and `media` (files picked from the
+//!   library), in any number.
+//!
+//! Every file records its upload time as `sent_at`. Only a `camera` file is a capture the channel
+//! vouches for (`captured_at_source = miniapp_camera`, at the upload time, when the file carries
+//! no capture time of its own), and only once Zalo verified the request's access token: the
+//! vouch is made from the [`VerifiedCaller`] that the token exchange alone returns. A library
+//! file without EXIF is of unknown capture time (MEDIA_TIME_UNKNOWN) like any other.
 //!
 //! Identity, phone and location are never taken from the client: the tokens are exchanged with
 //! Zalo (`/v2.0/me`, `/v2.0/me/info`). `Idempotency-Key` makes retries safe. Answers: 200 with
@@ -21,7 +27,7 @@ use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use normalizers::report::{Channel, Coordinates, Envelope};
+use normalizers::report::{Channel, Coordinates, Envelope, VouchedCapture};
 use normalizers::zalo::{normalize_miniapp, MiniappIdentity, MiniappSubmission};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
@@ -308,7 +314,8 @@ async fn submit<I: Intake, S: ChannelStorage>(
         .ok_or_else(|| MiniappApiError::BadRequest("the `report` part is required".into()))?;
     let sub: MiniappSubmission = serde_json::from_slice(&report_bytes)
         .map_err(|e| MiniappApiError::BadRequest(format!("report: {e}")))?;
-    let identity = exchange(ch, &access_token, parts).await?;
+    let caller = exchange(ch, &access_token, parts).await?;
+    let identity = &caller.0;
     let now = ch.intake.now();
     let key = idempotency.unwrap_or_else(|| {
         let mut h = Sha256::new();
@@ -326,7 +333,7 @@ async fn submit<I: Intake, S: ChannelStorage>(
         channel_ref: Some(key),
         received_at: now,
     };
-    let report = normalize_miniapp(envelope, &sub, &identity)
+    let report = normalize_miniapp(envelope, &sub, identity)
         .map_err(|e| MiniappApiError::BadRequest(e.to_string()))?;
     let media = std::mem::take(&mut parts.files)
         .into_iter()
@@ -334,7 +341,8 @@ async fn submit<I: Intake, S: ChannelStorage>(
             file_name: u.file_name,
             claimed_type: u.content_type,
             source: MediaSource::File(u.path),
-            channel_captured_at: u.camera.then_some(now),
+            sent_at: Some(now),
+            vouched_capture: u.camera.then(|| caller.camera_capture(now)),
         })
         .collect();
     let submission = Submission {
@@ -362,12 +370,24 @@ async fn submit<I: Intake, S: ChannelStorage>(
     }))
 }
 
+/// The caller's identity as Zalo confirmed it. Only [`exchange`] makes one, after Zalo accepted
+/// the access token: what the request vouches for is derived from it.
+struct VerifiedCaller(MiniappIdentity);
+
+impl VerifiedCaller {
+    /// A photo or video this verified caller took with the mini app's in-app camera and
+    /// uploaded at `uploaded_at`.
+    fn camera_capture(&self, uploaded_at: chrono::DateTime<chrono::Utc>) -> VouchedCapture {
+        VouchedCapture::MiniappCamera(uploaded_at)
+    }
+}
+
 /// Exchange the mini app's tokens with Zalo (ZALO.md §3).
 async fn exchange<I: Intake, S: ChannelStorage>(
     ch: &ZaloChannel<I, S>,
     access_token: &str,
     parts: &Parts,
-) -> Result<MiniappIdentity, MiniappApiError> {
+) -> Result<VerifiedCaller, MiniappApiError> {
     let base = ch.config.graph_base.trim_end_matches('/');
     let timeout = Duration::from_secs(ch.config.api_timeout_secs);
     let unavailable = |e: reqwest::Error| MiniappApiError::unavailable("Zalo", e.without_url());
@@ -433,7 +453,7 @@ async fn exchange<I: Intake, S: ChannelStorage>(
             identity.location = Some(c).filter(|c| c.is_plausible());
         }
     }
-    Ok(identity)
+    Ok(VerifiedCaller(identity))
 }
 
 fn zalo_ok(v: &serde_json::Value) -> bool {

@@ -185,7 +185,8 @@ async fn submit_report<I: Intake, S: ChannelStorage>(
                 file_name: r.file_name.clone(),
                 claimed_type: r.claimed_type.clone().or(d.content_type),
                 source: MediaSource::File(d.path),
-                channel_captured_at: r.sent_at,
+                sent_at: r.sent_at,
+                vouched_capture: None,
             }),
             Err(e) if e.is_transient() => return Err(ProcessError::Media(e)),
             Err(e) => {

@@ -54,6 +54,129 @@ fn photo_two_hours_before_in_every_image_format() {
     }
 }
 
+/// One camera raw fixture and what its EXIF says.
+struct Raw {
+    ext: &'static str,
+    bytes: &'static [u8],
+    media_type: &'static str,
+    captured: DateTime<Utc>,
+    offset_minutes: Option<i32>,
+    gps: bool,
+}
+
+/// Camera raws (`generate_raw.py`): DNG and the TIFF-based raws give their EXIF capture time.
+#[test]
+fn camera_raws_give_their_exif_capture_time() {
+    let two_hours = at(2026, 11, 28, 1);
+    let raw = |ext, bytes, media_type, captured, offset_minutes, gps| Raw {
+        ext,
+        bytes,
+        media_type,
+        captured,
+        offset_minutes,
+        gps,
+    };
+    let files = [
+        raw(
+            "dng",
+            fixture!("photo-2h-before.dng"),
+            "image/x-adobe-dng",
+            two_hours + chrono::Duration::milliseconds(250),
+            Some(420),
+            true,
+        ),
+        raw(
+            "nef",
+            fixture!("photo-3d-before.nef"),
+            "image/x-nikon-nef",
+            at(2026, 11, 25, 1),
+            None,
+            false,
+        ),
+        raw(
+            "arw",
+            fixture!("photo-2h-before.arw"),
+            "image/x-sony-arw",
+            two_hours,
+            Some(420),
+            true,
+        ),
+        raw(
+            "pef",
+            fixture!("photo-2h-before.pef"),
+            "image/x-pentax-pef",
+            two_hours,
+            Some(420),
+            false,
+        ),
+        raw(
+            "cr2",
+            fixture!("photo-2h-before.cr2"),
+            "image/x-canon-cr2",
+            two_hours,
+            Some(420),
+            false,
+        ),
+        raw(
+            "orf",
+            fixture!("photo-2h-before.orf"),
+            "image/x-olympus-orf",
+            two_hours,
+            Some(420),
+            false,
+        ),
+        raw(
+            "rw2",
+            fixture!("photo-2h-before.rw2"),
+            "image/x-panasonic-rw2",
+            two_hours,
+            None,
+            false,
+        ),
+    ];
+    for f in files {
+        let ext = f.ext;
+        // Senders claim raws every way: a raw type, image/*, or nothing useful.
+        for claimed in [f.media_type, "image/x-dcraw", "application/octet-stream"] {
+            let info = look(f.bytes, claimed);
+            assert_eq!(info.unreadable, None, "{ext} as {claimed}");
+            assert_eq!(info.kind, Some(MediaKind::Photo), "{ext}");
+            assert_eq!(info.media_type, f.media_type, "{ext}");
+            // The sensor image's size, not the preview's.
+            assert_eq!((info.width, info.height), (Some(64), Some(48)), "{ext}");
+            assert_eq!(info.captured_at, Some(f.captured), "{ext}");
+            assert_eq!(info.captured_at_source, CaptureSource::Exif, "{ext}");
+            assert_eq!(info.captured_offset_minutes, f.offset_minutes, "{ext}");
+            if f.gps {
+                assert_long_an(&info);
+            } else {
+                assert_eq!(info.gps, None, "{ext}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_raw_without_capture_time_is_readable_of_unknown_time() {
+    let info = look(fixture!("photo-raw-no-time.dng"), "image/x-adobe-dng");
+    assert_eq!(info.unreadable, None);
+    assert_eq!(info.media_type, "image/x-adobe-dng");
+    assert_eq!(info.captured_at, None);
+    assert_eq!(info.captured_at_source, CaptureSource::None);
+}
+
+#[test]
+fn a_truncated_or_headless_raw_is_unreadable() {
+    let dng = fixture!("photo-2h-before.dng");
+    // Cut before IFD0 (which the writer put at the end, as some cameras do).
+    let cut = look(&dng[..64], "image/x-adobe-dng");
+    assert!(cut.unreadable.is_some(), "{cut:?}");
+    // A raw's name on a TIFF header pointing nowhere.
+    let nowhere = look(b"IIU\0\xf0\xff\xff\x0f\0\0\0\0", "image/x-panasonic-rw2");
+    assert_eq!(nowhere.media_type, "image/x-panasonic-rw2");
+    assert!(nowhere.unreadable.is_some());
+}
+
 #[test]
 fn photo_three_days_before() {
     let info = look(fixture!("photo-3d-before.jpg"), "image/jpeg");
@@ -391,4 +514,35 @@ fn a_photo_without_exif_is_not_scanned_past_its_headers() {
     let facts = read_exif(&mut photo, "image/jpeg").unwrap();
     assert_eq!(facts, None);
     assert!(photo.bytes_read < 16 * 1024, "read {}", photo.bytes_read);
+}
+
+/// A real camera DNG (Nikon Z 9, from the third-party corpus, read through `CORPUS_DIR`):
+/// recognised as DNG with its sensor size and its EXIF capture time at its written offset.
+#[test]
+fn a_real_nikon_dng_gives_its_capture_time() {
+    let Some(dir) = std::env::var_os("CORPUS_DIR") else {
+        eprintln!("skipped: CORPUS_DIR is not set (the real DNG lives in the corpus)");
+        return;
+    };
+    let path = std::path::Path::new(&dir)
+        .join("exif/exifpy-nikon_z_9_high_efficiency_compressed_dx_cropped_max_overexposed.dng");
+    let Ok(bytes) = std::fs::read(&path) else {
+        eprintln!("skipped: {} is absent", path.display());
+        return;
+    };
+    let info = look(&bytes, "image/x-adobe-dng");
+    assert_eq!(info.unreadable, None);
+    assert_eq!(info.media_type, "image/x-adobe-dng");
+    assert_eq!(info.kind, Some(MediaKind::Photo));
+    assert_eq!((info.width, info.height), (Some(5392), Some(3592)));
+    // 2025:08:10 19:02:53, SubSecTimeOriginal 27, at +03:00.
+    assert_eq!(
+        info.captured_at,
+        Some(
+            Utc.with_ymd_and_hms(2025, 8, 10, 16, 2, 53).unwrap()
+                + chrono::Duration::milliseconds(270)
+        )
+    );
+    assert_eq!(info.captured_offset_minutes, Some(180));
+    assert_eq!(info.captured_at_source, CaptureSource::Exif);
 }

@@ -8,7 +8,10 @@
 //! # Layout
 //! - `sniff`: media type from magic bytes, and its kind.
 //! - `capture`: wall clock + offset → instant; default camera clocks; the zone rules.
-//! - `photo`: EXIF capture time, offset and GPS of JPEG, HEIC/HEIF/AVIF, PNG, WebP, TIFF, JXL.
+//! - `photo`: EXIF capture time, offset and GPS of JPEG, HEIC/HEIF/AVIF, PNG, WebP, TIFF, JXL
+//!   and the TIFF-based camera raws.
+//! - `tiff`: TIFF structure of plain TIFF and camera raws (DNG, NEF, ARW, PEF, CR2, ORF, RW2):
+//!   the refined media type, whether it holds sensor data, the sensor size.
 //! - `bmff`: ISO base media (MP4, MOV, M4A, HEIF): `ftyp`, `mvhd`, QuickTime metadata, `©xyz`.
 //! - `audio`: MP3 (ID3v2 dates, MPEG frame check), AMR and ADTS voice-note checks.
 //! - `strip`: public copies of JPEG/PNG/WebP without EXIF/XMP/GPS (R-SEC-2).
@@ -23,6 +26,7 @@ mod phash;
 mod photo;
 mod sniff;
 mod strip;
+mod tiff;
 
 pub use capture::OffsetBasis;
 pub use phash::{dhash, hamming, is_distinctive, phash, MAX_PIXELS};
@@ -120,6 +124,10 @@ fn is_isobmff(head: &[u8]) -> bool {
 
 fn inspect_photo<R: Read + Seek>(reader: &mut R, head: &[u8], info: &mut MediaInfo) {
     let media_type = info.media_type.clone();
+    if tiff::is_tiff_family(&media_type) {
+        inspect_tiff(reader, info);
+        return;
+    }
     if matches!(media_type.as_str(), "image/heif" | "image/avif") || is_isobmff(head) {
         if bmff::file_type(reader).is_err() {
             info.unreadable = Some(messages::broken_file(MediaKind::Photo));
@@ -139,9 +147,51 @@ fn inspect_photo<R: Read + Seek>(reader: &mut R, head: &[u8], info: &mut MediaIn
         }
     }
     // Broken EXIF leaves the photo usable evidence: its capture time is just unknown.
-    let Ok(Some(facts)) = photo::read_exif(reader, &media_type) else {
+    if let Ok(Some(facts)) = photo::read_exif(reader, &media_type) {
+        apply_exif(info, &facts);
+    }
+}
+
+/// TIFF and the camera raws built on it: the IFD structure says which raw it is and its sensor
+/// size (the image crate decodes plain TIFF only); the EXIF IFD gives the capture time.
+fn inspect_tiff<R: Read + Seek>(reader: &mut R, info: &mut MediaInfo) {
+    let broken = || Some(messages::broken_file(MediaKind::Photo));
+    let Ok(bytes) = photo::read_tiff(reader) else {
+        info.unreadable = broken();
         return;
     };
+    let Ok(layout) = tiff::layout(&bytes) else {
+        info.unreadable = broken();
+        return;
+    };
+    info.media_type = layout.media_type.to_string();
+    if layout.raw {
+        info.width = layout.width;
+        info.height = layout.height;
+    } else {
+        let decoded = reader
+            .seek(SeekFrom::Start(0))
+            .map_err(|_| messages::FILE_NOT_READ.to_string())
+            .and_then(|_| image_dimensions(reader, "image/tiff"));
+        match decoded {
+            Ok(Some((w, h))) => {
+                info.width = Some(w);
+                info.height = Some(h);
+            }
+            Ok(None) => {}
+            Err(why) => {
+                info.unreadable = Some(why);
+                return;
+            }
+        }
+    }
+    if let Some(exif) = photo::tiff_exif(bytes) {
+        apply_exif(info, &photo::facts_of(&exif));
+    }
+}
+
+/// The capture time and GPS position of a photo's EXIF facts.
+fn apply_exif(info: &mut MediaInfo, facts: &ExifFacts) {
     info.gps = facts.gps.filter(Coordinates::is_plausible);
     let stamp = facts
         .date_time_original

@@ -4,7 +4,8 @@
 //! The EXIF block is located here, by walking the container with seeks and bounded reads (JPEG
 //! segments up to the first scan, PNG and WebP chunks, JPEG XL boxes), then parsed by
 //! kamadak-exif with `continue_on_error`, keeping whatever it could read from a damaged block.
-//! HEIF/HEIC/AVIF item locations are resolved by kamadak-exif itself; TIFF/DNG are read up to
+//! HEIF/HEIC/AVIF item locations are resolved by kamadak-exif itself; TIFF and the camera raws
+//! built on it (DNG, NEF, ARW, PEF, CR2, ORF, RW2: see [`super::tiff`]) are read up to
 //! [`TIFF_CAP`] bytes.
 
 use std::io::{BufReader, Read, Seek, SeekFrom};
@@ -15,6 +16,7 @@ use exif::{Field, In, Tag, Value};
 use super::bmff;
 use super::bounded::{be_u32, le_u32, read_vec, ParseError};
 use super::capture::{parse_offset, parse_wall_clock, subsec_nanos};
+use super::tiff;
 use crate::report::Coordinates;
 
 /// An EXIF block cannot be larger than this (JPEG APP1 is at most 64 KiB; PNG/WebP/JXL writers
@@ -56,10 +58,7 @@ pub fn read_exif<R: Read + Seek>(
         "image/png" => png_exif(reader)?.map(parse_raw),
         "image/webp" => webp_exif(reader)?.map(parse_raw),
         "image/jxl" => bmff::jxl_exif(reader, EXIF_CAP)?.map(parse_raw),
-        "image/tiff" | "image/x-canon-cr2" => {
-            let tiff = read_vec_upto(reader, TIFF_CAP)?;
-            Some(parse_raw(tiff))
-        }
+        t if tiff::is_tiff_family(t) => Some(tiff_exif(read_tiff(reader)?)),
         "image/heif" | "image/heic" | "image/avif" => {
             let mut buffered = BufReader::new(&mut *reader);
             let result = exif::Reader::new()
@@ -70,6 +69,23 @@ pub fn read_exif<R: Read + Seek>(
         _ => None,
     };
     Ok(parsed.flatten().map(|exif| facts(&exif)))
+}
+
+/// The bytes of a TIFF-based file, from the start, at most [`TIFF_CAP`] of them.
+pub fn read_tiff<R: Read + Seek>(reader: &mut R) -> Result<Vec<u8>, ParseError> {
+    reader.seek(SeekFrom::Start(0))?;
+    read_vec_upto(reader, TIFF_CAP)
+}
+
+/// The EXIF of a TIFF-based file's bytes (a raw variant's magic is made standard first).
+pub fn tiff_exif(mut bytes: Vec<u8>) -> Option<exif::Exif> {
+    tiff::standardise_magic(&mut bytes);
+    parse_raw(bytes)
+}
+
+/// The facts of a parsed EXIF block.
+pub fn facts_of(exif: &exif::Exif) -> ExifFacts {
+    facts(exif)
 }
 
 /// Read up to `cap` bytes from the current position.

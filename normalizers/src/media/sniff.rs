@@ -32,6 +32,21 @@ pub fn sniff(head: &[u8]) -> Sniffed {
             kind: Some(MediaKind::Audio),
         };
     }
+    // TIFF and the camera raws built on it. `infer` misses the raw variants with their own magic
+    // (Olympus ORF, Panasonic RW2) and calls a TIFF whose ninth byte is `C` unknown.
+    if super::tiff::is_tiff_like(head) {
+        let media_type = super::tiff::media_type_of_magic(head).unwrap_or(
+            if head.get(8..11) == Some(b"CR\x02") {
+                "image/x-canon-cr2"
+            } else {
+                "image/tiff"
+            },
+        );
+        return Sniffed {
+            media_type,
+            kind: Some(MediaKind::Photo),
+        };
+    }
     if let Some(media_type) = heif_brand(head) {
         return Sniffed {
             media_type,
@@ -94,5 +109,23 @@ mod tests {
         assert_eq!(sniff(avif).media_type, "image/avif");
         let mp4 = b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2";
         assert_eq!(sniff(mp4).kind, Some(MediaKind::Video));
+    }
+
+    #[test]
+    fn tiff_based_raws_are_photos_whatever_their_magic() {
+        for (head, media_type) in [
+            (&b"II*\0\x08\0\0\0\0\0\0\0"[..], "image/tiff"),
+            (b"MM\0*\0\0\0\x08\0\0\0\0", "image/tiff"),
+            (b"II*\0\x10\0\0\0CR\x02\0", "image/x-canon-cr2"),
+            (b"IIRO\x08\0\0\0\0\0\0\0", "image/x-olympus-orf"),
+            (b"IIRS\x08\0\0\0\0\0\0\0", "image/x-olympus-orf"),
+            (b"MMOR\0\0\0\x08\0\0\0\0", "image/x-olympus-orf"),
+            (b"IIU\0\x08\0\0\0\0\0\0\0", "image/x-panasonic-rw2"),
+            // A TIFF whose ninth byte is `C` (infer would call it unknown).
+            (b"II*\0\x08\0\0\0C\0\0\0", "image/tiff"),
+        ] {
+            let s = sniff(head);
+            assert_eq!((s.media_type, s.kind), (media_type, Some(MediaKind::Photo)));
+        }
     }
 }

@@ -79,7 +79,7 @@ impl MediaRef {
     }
 
     /// A stand-in attachment used to validate a draft before its media are downloaded: the
-    /// message time stands for the capture time (`captured_at_source = channel`).
+    /// message time is its send time (`sent_at`); the capture time is unknown until the file is read.
     pub fn placeholder_attachment(&self) -> Attachment {
         let media_type = self
             .claimed_type
@@ -95,7 +95,7 @@ impl MediaRef {
                 file_name: self.file_name.clone(),
                 claimed_type: self.claimed_type.clone(),
                 size: self.size.unwrap_or(0),
-                channel_captured_at: self.sent_at,
+                sent_at: self.sent_at,
                 ..ReceivedFile::default()
             },
         )

@@ -85,11 +85,11 @@ async fn happy_path_text_photo_location_contact_then_confirm_gives_a_tracking_co
         "{:?}",
         r.report.verdict.codes()
     );
-    // The photo was downloaded whole; the message time stands as channel evidence.
+    // The photo was downloaded whole; the message time is its send time (never a capture time).
     assert_eq!(r.media.len(), 1);
     assert_eq!(r.media[0].bytes, PNG);
     assert_eq!(
-        r.media[0].channel_captured_at.map(|t| t.timestamp_millis()),
+        r.media[0].sent_at.map(|t| t.timestamp_millis()),
         Some(photo_ms)
     );
     // The raw original is the JSON array of the five events, each as received.

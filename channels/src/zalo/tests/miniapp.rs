@@ -1,6 +1,9 @@
 //! The mini-app endpoint: token exchange with the fake Zalo, media in the same request.
 
-use normalizers::report::{CoordinatesSource, VerifiedBy};
+use std::sync::atomic::Ordering;
+
+use normalizers::report::{CaptureSource, CoordinatesSource, VerifiedBy, VouchedCapture};
+use normalizers::validate::Code;
 use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 
@@ -79,14 +82,22 @@ async fn a_miniapp_report_with_phone_and_location_tokens_is_verified_server_side
             user_id: "Z100".into()
         }
     );
-    // The in-app camera capture: its upload time is the capture evidence.
+    // The in-app camera capture of a verified caller: the channel vouches for its capture at
+    // the upload time (the PNG carries no capture time of its own).
+    let now = crate::intake::Intake::now(&*h.intake);
     assert_eq!(r.media.len(), 1);
     assert_eq!(r.media[0].bytes, PNG);
     assert_eq!(r.media[0].file_name.as_deref(), Some("camera-1.png"));
+    assert_eq!(r.media[0].sent_at, Some(now));
     assert_eq!(
-        r.media[0].channel_captured_at,
-        Some(crate::intake::Intake::now(&*h.intake))
+        r.media[0].vouched_capture,
+        Some(VouchedCapture::MiniappCamera(now))
     );
+    let a = &r.report.attachments[0];
+    assert_eq!(a.captured_at, Some(now));
+    assert_eq!(a.captured_at_source, CaptureSource::MiniappCamera);
+    assert_eq!(a.sent_at, Some(now));
+    assert!(!r.report.verdict.codes().contains(&Code::MediaTimeUnknown));
     // The tokens went to Zalo with the app secret, not trusted from the client.
     let calls = h.fake.info_calls();
     assert_eq!(calls.len(), 2);
@@ -118,8 +129,79 @@ async fn a_refused_access_token_is_401_and_leaves_no_staged_file() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    // Nothing counted: the camera file never reached the intake, let alone as a capture.
+    assert_eq!(h.intake.calls.load(Ordering::SeqCst), 0);
     assert!(h.intake.received().is_empty());
     assert_eq!(std::fs::read_dir(h.staging.path()).unwrap().count(), 0);
+    // Without any token either.
+    let resp = h
+        .http
+        .post(url(&h))
+        .multipart(form("", None, None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(h.intake.calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_library_photo_without_exif_is_of_unknown_time_with_its_upload_time_beside_it() {
+    let h = Harness::start().await;
+    h.fake.add_miniapp_user("ma-token", "Z300", "Trần Thị Bé");
+    let report = serde_json::json!({
+        "content": "Cống thoát nước trước chợ Tân An bị nghẹt, nước tràn lên mặt đường.",
+        "address": "Chợ Tân An, phường Long An",
+        "occurred_at": "2026-11-30T06:30:00+07:00",
+    });
+    let form = Form::new()
+        .text("access_token", "ma-token")
+        .text("report", report.to_string())
+        .part(
+            "media",
+            Part::bytes(PNG.to_vec())
+                .file_name("IMG_2041.png")
+                .mime_str("image/png")
+                .unwrap(),
+        )
+        .part(
+            "camera",
+            Part::bytes(PNG.to_vec())
+                .file_name("camera-2.png")
+                .mime_str("image/png")
+                .unwrap(),
+        );
+    let resp = h.http.post(url(&h)).multipart(form).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let now = crate::intake::Intake::now(&*h.intake);
+    let r = &h.intake.received()[0];
+    let library = &r.report.attachments[0];
+    assert_eq!(library.captured_at, None);
+    assert_eq!(library.captured_at_source, CaptureSource::None);
+    assert_eq!(library.sent_at, Some(now));
+    let camera = &r.report.attachments[1];
+    assert_eq!(camera.captured_at_source, CaptureSource::MiniappCamera);
+    let unknown: Vec<_> = r
+        .report
+        .verdict
+        .flags
+        .iter()
+        .filter(|f| f.code == Code::MediaTimeUnknown)
+        .collect();
+    assert_eq!(unknown.len(), 1, "{:?}", r.report.verdict);
+    assert_eq!(unknown[0].field, "attachments[0]");
+    let detail = unknown[0].detail.as_ref().unwrap();
+    assert_eq!(detail["captured_at"], serde_json::Value::Null);
+    assert_eq!(
+        detail["sent_at"],
+        now.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    );
+    assert!(body["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["code"] == "MEDIA_TIME_UNKNOWN" && f["field"] == "attachments[0]"));
 }
 
 #[tokio::test]

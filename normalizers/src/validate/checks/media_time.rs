@@ -2,9 +2,11 @@
 //! within `media_max_age_hours` (48 h) before submission.
 //!
 //! Evidence is every attachment that is a readable photo, recording or video; documents and
-//! unreadable files (MEDIA_UNREADABLE) are not judged here. A capture time is "known" when
-//! `captured_at` is set, whatever its source (EXIF, container, or the channel that saw the
-//! medium being taken).
+//! unreadable files (MEDIA_UNREADABLE) are not judged here. A capture time is "known" when it
+//! was read from the file (EXIF, container) or vouched for by a channel that saw the medium being
+//! taken (the mini app's in-app camera after Zalo verified the caller): see
+//! [`Attachment::capture_time`]. The time a channel sent or received the file (`sent_at`) is
+//! never a capture time: a week-old gallery photo whose EXIF a messenger stripped is sent "now".
 //!
 //! - MEDIA_STALE: every medium with a known time was captured more than the maximum age before
 //!   `ctx.now`. One medium captured within the window (or later) is enough: the report is not
@@ -15,8 +17,9 @@
 //! - MEDIA_FUTURE: a medium captured more than `media_future_skew_minutes` after `ctx.now` (a
 //!   device clock that is wrong). One finding per such medium.
 //! - MEDIA_TIME_UNKNOWN: a medium whose capture time could not be read (screenshots, messengers
-//!   that strip EXIF, voice notes, default camera clocks) and that no channel vouches for
-//!   (`captured_at_source == Channel`). One finding per such medium.
+//!   that strip EXIF, voice notes, default camera clocks) and that no channel vouches for. One
+//!   finding per such medium; its detail carries the channel's send time (`sent_at`) and the
+//!   report's `received_at` beside the unknown capture time, as evidence for the IOC.
 //!
 //! Every finding's `field` is `attachments[i]` and its `detail` carries the capture time.
 
@@ -24,7 +27,7 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde_json::json;
 
 use crate::messages;
-use crate::report::{Attachment, CaptureSource, MediaKind, Report};
+use crate::report::{Attachment, MediaKind, Report};
 use crate::validate::{Action, Check, Code, Context, Hit};
 
 /// Readable photos, recordings and videos, with their index in `attachments`.
@@ -66,7 +69,7 @@ impl Check for MediaStale {
         let mut timed = Vec::new();
         let mut unknown = 0usize;
         for (i, a) in evidence(report) {
-            match a.captured_at {
+            match a.capture_time() {
                 Some(at) => timed.push((i, a, at)),
                 None => unknown += 1,
             }
@@ -102,7 +105,7 @@ impl Check for MediaFuture {
         let skew = ctx.config.media_future_skew_minutes;
         let latest = ctx.now + Duration::minutes(skew);
         for (i, a) in evidence(report) {
-            let Some(at) = a.captured_at.filter(|at| *at > latest) else {
+            let Some(at) = a.capture_time().filter(|at| *at > latest) else {
                 continue;
             };
             let mut detail = time_detail(a, at, ctx.now);
@@ -127,12 +130,10 @@ impl Check for MediaTimeUnknown {
     }
 
     fn run(&self, report: &Report, _ctx: &Context<'_>, hits: &mut Vec<Hit>) {
-        // A channel that vouches for the capture (the app's own camera) is evidence enough even
-        // when it sent no instant.
-        let unknown = |a: &Attachment| {
-            a.captured_at.is_none() && a.captured_at_source != CaptureSource::Channel
-        };
-        for (i, a) in evidence(report).filter(|(_, a)| unknown(a)) {
+        for (i, a) in evidence(report).filter(|(_, a)| a.capture_time().is_none()) {
+            // A report stored before the send time had its own field kept it in `captured_at`
+            // (source `channel`): it is the same evidence.
+            let sent_at = a.sent_at.or(a.captured_at);
             hits.push(
                 Hit::new(
                     format!("attachments[{i}]"),
@@ -140,6 +141,9 @@ impl Check for MediaTimeUnknown {
                 )
                 .with_detail(json!({
                     "captured_at": null,
+                    "captured_at_source": a.captured_at_source,
+                    "sent_at": sent_at.map(rfc3339),
+                    "received_at": rfc3339(report.received_at),
                     "media_type": a.media_type,
                     "kind": a.kind,
                 })),
@@ -152,7 +156,7 @@ impl Check for MediaTimeUnknown {
 mod tests {
     use super::*;
     use crate::media::{inspect, MediaInfo};
-    use crate::report::{Channel, Envelope, ReceivedFile};
+    use crate::report::{CaptureSource, Channel, Envelope, ReceivedFile, VouchedCapture};
     use crate::validate::{Status, ValidationConfig, Validator, Verdict};
     use chrono::TimeZone;
     use std::io::Cursor;
@@ -190,7 +194,7 @@ mod tests {
                 media_type: "image/jpeg".into(),
                 captured_at: at,
                 captured_at_source: if at.is_some() {
-                    CaptureSource::Channel
+                    CaptureSource::Exif
                 } else {
                     CaptureSource::None
                 },
@@ -348,6 +352,21 @@ mod tests {
         assert_eq!(ok.status, Status::Accepted);
     }
 
+    /// A file received over a channel with what the channel knows of it.
+    fn received(name: &str, bytes: &[u8], file: ReceivedFile) -> Attachment {
+        Attachment::from_inspection(
+            inspect(&mut Cursor::new(bytes), None),
+            ReceivedFile {
+                file_name: Some(name.to_string()),
+                size: bytes.len() as u64,
+                ..file
+            },
+        )
+    }
+
+    const NO_EXIF: &[u8] = include_bytes!("../../../../fixtures/media/photo-no-exif.jpg");
+    const THREE_DAYS: &[u8] = include_bytes!("../../../../fixtures/media/photo-3d-before.jpg");
+
     #[test]
     fn unknown_times_are_flagged_per_medium_but_documents_and_broken_files_are_not() {
         let v = verdict(
@@ -356,16 +375,16 @@ mod tests {
                 fixture!("voice-note.amr"),
                 fixture!("photo-default-clock.jpg"),
                 timed("don.pdf", MediaKind::Document, None),
-                attachment(
+                received(
                     "camera-trong-app.jpg",
-                    MediaInfo {
-                        kind: Some(MediaKind::Photo),
-                        captured_at_source: CaptureSource::Channel,
-                        ..MediaInfo::default()
+                    NO_EXIF,
+                    ReceivedFile {
+                        vouched_capture: Some(VouchedCapture::MiniappCamera(now())),
+                        ..ReceivedFile::default()
                     },
                 ),
                 fixture!("video-no-ftyp.mp4"),
-                timed("zalo.jpg", MediaKind::Photo, Some(now())),
+                timed("exif.jpg", MediaKind::Photo, Some(now())),
             ],
             &ValidationConfig::default(),
         );
@@ -381,5 +400,122 @@ mod tests {
         );
         assert!(v.flags[0].message.contains("tệp đính kèm thứ 1"));
         assert!(!v.codes().contains(&Code::MediaStale));
+    }
+
+    // Regression: a chat photo whose EXIF the messenger stripped had the message's send time
+    // written as its capture time, so a week-old gallery photo passed as fresh.
+    #[test]
+    fn a_send_time_is_evidence_beside_an_unknown_capture_time_never_the_capture_time() {
+        let sent = now() - Duration::minutes(5);
+        for (name, bytes) in [
+            ("zalo-chat.jpg", NO_EXIF),
+            (
+                "ghi-am.amr",
+                &include_bytes!("../../../../fixtures/media/voice-note.amr")[..],
+            ),
+            (
+                "video-khong-gio.mp4",
+                &include_bytes!("../../../../fixtures/media/video-no-time.mp4")[..],
+            ),
+        ] {
+            let a = received(
+                name,
+                bytes,
+                ReceivedFile {
+                    sent_at: Some(sent),
+                    ..ReceivedFile::default()
+                },
+            );
+            assert_eq!(a.captured_at, None, "{name}");
+            assert_eq!(a.captured_at_source, CaptureSource::None, "{name}");
+            assert_eq!(a.sent_at, Some(sent), "{name}");
+            let v = verdict(vec![a], &ValidationConfig::default());
+            assert_eq!(v.status, Status::NeedsReview, "{name}: {v:?}");
+            assert_eq!(v.codes(), vec![Code::MediaTimeUnknown], "{name}");
+            let detail = v.flags[0].detail.as_ref().unwrap();
+            assert_eq!(detail["captured_at"], serde_json::Value::Null, "{name}");
+            assert_eq!(detail["captured_at_source"], "none", "{name}");
+            assert_eq!(detail["sent_at"], "2026-11-28T02:55:00Z", "{name}");
+            assert_eq!(detail["received_at"], "2026-11-28T03:00:00Z", "{name}");
+        }
+    }
+
+    #[test]
+    fn a_send_time_does_not_save_a_stale_photo_nor_does_an_unverified_channel() {
+        // The file's own time wins over everything the channel says.
+        let stale = received(
+            "cu.jpg",
+            THREE_DAYS,
+            ReceivedFile {
+                sent_at: Some(now()),
+                vouched_capture: Some(VouchedCapture::MiniappCamera(now())),
+                ..ReceivedFile::default()
+            },
+        );
+        assert_eq!(stale.captured_at_source, CaptureSource::Exif);
+        let v = verdict(vec![stale], &ValidationConfig::default());
+        assert_eq!(v.status, Status::Rejected, "{v:?}");
+        assert_eq!(v.codes(), vec![Code::MediaStale]);
+        // A stale photo beside a freshly *sent* one of unknown time is only a flag, never an
+        // acceptance: the send time does not make the second one fresh.
+        let v = verdict(
+            vec![
+                fixture!("photo-3d-before.jpg"),
+                received(
+                    "zalo.jpg",
+                    NO_EXIF,
+                    ReceivedFile {
+                        sent_at: Some(now()),
+                        ..ReceivedFile::default()
+                    },
+                ),
+            ],
+            &ValidationConfig::default(),
+        );
+        assert_eq!(
+            v.flags.iter().map(|f| f.code).collect::<Vec<_>>(),
+            [Code::MediaStale, Code::MediaTimeUnknown]
+        );
+    }
+
+    #[test]
+    fn a_verified_in_app_camera_vouches_for_the_capture() {
+        let at = now() - Duration::minutes(1);
+        let a = received(
+            "camera.jpg",
+            NO_EXIF,
+            ReceivedFile {
+                sent_at: Some(at),
+                vouched_capture: Some(VouchedCapture::MiniappCamera(at)),
+                ..ReceivedFile::default()
+            },
+        );
+        assert_eq!(a.captured_at, Some(at));
+        assert_eq!(a.captured_at_source, CaptureSource::MiniappCamera);
+        assert_eq!(a.capture_time(), Some(at));
+        let v = verdict(vec![a], &ValidationConfig::default());
+        assert_eq!(v.status, Status::Accepted, "{v:?}");
+    }
+
+    #[test]
+    fn a_legacy_channel_time_read_from_a_stored_report_is_not_a_capture_time() {
+        // Reports stored before `sent_at` existed wrote the chat message's time as the capture
+        // time with the source `channel`; they still read, and the time counts as a send time.
+        let stored = json!({
+            "kind": "photo", "media_type": "image/jpeg", "claimed_type": "image/jpeg",
+            "file_name": "zalo.jpg", "size": 1000, "sha256": "00",
+            "captured_at": "2026-11-21T03:00:00Z", "captured_at_source": "channel",
+            "captured_offset_minutes": null, "gps": null, "width": 10, "height": 10,
+            "duration_ms": null, "storage_key": "00", "public_key": null, "unreadable": null
+        });
+        let a: Attachment = serde_json::from_value(stored).unwrap();
+        assert_eq!(a.captured_at_source, CaptureSource::Channel);
+        assert_eq!(a.sent_at, None);
+        assert_eq!(a.capture_time(), None);
+        let v = verdict(vec![a], &ValidationConfig::default());
+        assert_eq!(v.codes(), vec![Code::MediaTimeUnknown]);
+        let detail = v.flags[0].detail.as_ref().unwrap();
+        assert_eq!(detail["captured_at_source"], "channel");
+        assert_eq!(detail["sent_at"], "2026-11-21T03:00:00Z");
     }
 }
