@@ -12,13 +12,14 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::geo::Geo;
 use crate::pipeline;
-use crate::report::Coordinates;
-use crate::text::fold_phrase;
+use crate::report::{CaptureSource, Coordinates, MediaKind, Report};
+use crate::text::{fold_phrase, nfc, split_tone};
 use crate::validate::{Context, Finding, ValidationConfig, Validator, Verdict};
 
 use super::draft::{Draft, MediaRef, MAX_EVENTS};
-use super::event::{Event, EventKind, Message};
+use super::event::{Event, EventKind, Inspection, Message};
 
 /// What the OA is waiting for. Answers are read in the light of the question asked: a text
 /// sent while the OA asked for the place is the address.
@@ -76,6 +77,10 @@ pub struct Collecting {
     /// The description was refused: the next text replaces it instead of adding to it.
     #[serde(default)]
     pub replace_description: bool,
+    /// The citizen is owed an answer that waits for the inspection of a medium just sent (its
+    /// GPS may give the place): said when the inspection arrives.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub owed: bool,
 }
 
 impl Collecting {
@@ -85,6 +90,7 @@ impl Collecting {
             draft,
             asked: None,
             replace_description: false,
+            owed: false,
         }
     }
 }
@@ -131,6 +137,19 @@ pub enum Prompt {
     DraftFull,
     /// Sticker, link or another event a report cannot use.
     Unsupported,
+    /// The event was taken but the draft is still incomplete: what is still missing, in order.
+    StillMissing(Vec<Step>),
+    /// A medium was read and cannot be evidence; it was taken out of the draft.
+    MediaRefused(Refusal),
+}
+
+/// Why a medium the citizen sent was taken out of the draft.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    /// Captured longer ago than the maximum age (Đ6.3): how long ago.
+    Stale { kind: MediaKind, age: Duration },
+    /// Not a readable photo, video or recording: the reader's message (Vietnamese).
+    Unreadable(String),
 }
 
 /// The result of one [`step`].
@@ -144,6 +163,12 @@ pub struct Transition {
     pub submit: Option<Submit>,
     /// The event had been applied already (a Zalo retry): nothing changed, nothing to say.
     pub duplicate: bool,
+    /// Media the event added, to download and inspect now (their result comes back as an
+    /// [`super::event::INSPECTED_EVENT`]).
+    pub inspect: Vec<MediaRef>,
+    /// Staged files no longer needed (the draft was cancelled, restarted, expired or left, or
+    /// the medium was refused): the channel deletes them once the state is stored.
+    pub discard: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -159,6 +184,9 @@ pub struct StepEnv<'a> {
     pub ttl: Duration,
     pub validator: &'a Validator,
     pub config: &'a ValidationConfig,
+    /// Gazetteer and boundary, as the gateway validates with (a place named in the description
+    /// locates the report).
+    pub geo: Option<&'a Geo>,
 }
 
 /// A citizen's message reduced to a keyword, when it is one.
@@ -170,29 +198,191 @@ pub enum Keyword {
     Greeting,
 }
 
-/// Recognise a keyword typed with or without diacritics ("Gửi", "gui", "Huỷ", "HỦY").
+/// Recognise a keyword typed with or without diacritics ("Gửi", "gui", "Huỷ", "HỦY"), and a short
+/// message whose only intent is to confirm ("ok gửi", "Tôi xác nhận gửi phản ánh", "đồng ý ạ")
+/// or to cancel ("thôi không gửi nữa", "tôi muốn hủy"). A message with any word of substance
+/// ("gửi thêm ảnh", "ok nhưng đèn vẫn chập chờn") is not a keyword: it changes the report.
 pub fn keyword(text: &str) -> Option<Keyword> {
     let folded = fold_phrase(text);
     let folded = folded.trim_matches(|c: char| !c.is_alphanumeric());
     match folded {
-        "gui" | "gui di" | "xac nhan" | "dong y" | "gui phan anh" => Some(Keyword::Confirm),
-        "huy" | "huy bo" | "thoi" | "dung" | "huy phan anh" => Some(Keyword::Cancel),
-        "lam lai" | "bat dau lai" | "tao moi" | "phan anh moi" => Some(Keyword::Restart),
-        "xin chao" | "chao" | "hi" | "hello" | "alo" | "chao ban" => Some(Keyword::Greeting),
-        _ => None,
+        "lam lai" | "bat dau lai" | "tao moi" | "phan anh moi" => return Some(Keyword::Restart),
+        "xin chao" | "chao" | "hi" | "hello" | "alo" | "chao ban" => {
+            return Some(Keyword::Greeting)
+        }
+        _ => {}
+    }
+    intent(text)
+}
+
+/// What a word of a short answer does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Confirm,
+    Cancel,
+    /// "không", "đừng": turns a confirmation into a refusal.
+    Negation,
+    /// Politeness, pronouns, particles: no content.
+    Filler,
+}
+
+/// The vocabulary of short answers; two-word units first. Written with diacritics: a word typed
+/// with marks must match them (so "ảnh" is not "anh"), one typed without matches by its letters.
+const VOCABULARY: &[(&str, Role)] = &[
+    ("xác nhận", Role::Confirm),
+    ("đồng ý", Role::Confirm),
+    ("phản ánh", Role::Filler),
+    ("bây giờ", Role::Filler),
+    ("cảm ơn", Role::Filler),
+    ("hủy bỏ", Role::Cancel),
+    ("gửi", Role::Confirm),
+    ("ok", Role::Confirm),
+    ("oke", Role::Confirm),
+    ("okay", Role::Confirm),
+    ("oki", Role::Confirm),
+    ("okie", Role::Confirm),
+    ("được", Role::Confirm),
+    ("đúng", Role::Confirm),
+    ("hủy", Role::Cancel),
+    ("thôi", Role::Cancel),
+    ("dừng", Role::Cancel),
+    ("bỏ", Role::Cancel),
+    ("không", Role::Negation),
+    ("ko", Role::Negation),
+    ("k", Role::Negation),
+    ("đừng", Role::Negation),
+    ("khỏi", Role::Negation),
+    ("tôi", Role::Filler),
+    ("em", Role::Filler),
+    ("mình", Role::Filler),
+    ("anh", Role::Filler),
+    ("chị", Role::Filler),
+    ("cháu", Role::Filler),
+    ("con", Role::Filler),
+    ("bác", Role::Filler),
+    ("cô", Role::Filler),
+    ("chú", Role::Filler),
+    ("bạn", Role::Filler),
+    ("ad", Role::Filler),
+    ("admin", Role::Filler),
+    ("ạ", Role::Filler),
+    ("à", Role::Filler),
+    ("nhé", Role::Filler),
+    ("nha", Role::Filler),
+    ("nhá", Role::Filler),
+    ("luôn", Role::Filler),
+    ("giúp", Role::Filler),
+    ("dùm", Role::Filler),
+    ("giùm", Role::Filler),
+    ("hộ", Role::Filler),
+    ("đi", Role::Filler),
+    ("vâng", Role::Filler),
+    ("dạ", Role::Filler),
+    ("ừ", Role::Filler),
+    ("ừm", Role::Filler),
+    ("rồi", Role::Filler),
+    ("xin", Role::Filler),
+    ("hãy", Role::Filler),
+    ("cho", Role::Filler),
+    ("này", Role::Filler),
+    ("ngay", Role::Filler),
+    ("lên", Role::Filler),
+    ("đã", Role::Filler),
+    ("muốn", Role::Filler),
+    ("nữa", Role::Filler),
+    ("vậy", Role::Filler),
+    ("thế", Role::Filler),
+    ("là", Role::Filler),
+    ("nhiều", Role::Filler),
+    ("đó", Role::Filler),
+    ("nhé", Role::Filler),
+];
+
+/// At most this many words in a message read as a bare confirmation or cancellation.
+const MAX_INTENT_WORDS: usize = 10;
+
+/// One word's comparison key: its letters and tone when it has marks (tone placement as typed
+/// does not matter: "huỷ" = "hủy"), else its bare letters.
+fn word_key(word: &str) -> (bool, String) {
+    let lower = nfc(&word.to_lowercase());
+    let folded = fold_phrase(&lower);
+    if folded == lower {
+        (false, folded)
+    } else {
+        let (shape, tone) = split_tone(&lower);
+        (true, format!("{shape}{tone}"))
+    }
+}
+
+fn vocabulary_matches(typed: &[(bool, String)], entry: &str) -> bool {
+    let words: Vec<&str> = entry.split(' ').collect();
+    words.len() == typed.len()
+        && words.iter().zip(typed).all(|(e, (marked, key))| {
+            let (_, entry_key) = word_key(e);
+            if *marked {
+                *key == entry_key
+            } else {
+                *key == fold_phrase(e)
+            }
+        })
+}
+
+/// The intent of a short message made only of confirmation, cancellation, negation and filler
+/// words; `None` as soon as one word is anything else.
+fn intent(text: &str) -> Option<Keyword> {
+    let keys: Vec<(bool, String)> = text
+        .split(|c: char| !c.is_alphanumeric() && !unicode_normalization::char::is_combining_mark(c))
+        .filter(|w| !w.is_empty())
+        .map(word_key)
+        .collect();
+    if keys.is_empty() || keys.len() > MAX_INTENT_WORDS {
+        return None;
+    }
+    let (mut confirm, mut cancel, mut negation) = (false, false, false);
+    let mut i = 0;
+    while i < keys.len() {
+        let unit = [2, 1].into_iter().find_map(|n| {
+            let typed = keys.get(i..i + n)?;
+            VOCABULARY
+                .iter()
+                .find(|(entry, _)| vocabulary_matches(typed, entry))
+                .map(|(_, role)| (n, *role))
+        });
+        let (n, role) = unit?;
+        match role {
+            Role::Confirm => confirm = true,
+            Role::Cancel => cancel = true,
+            Role::Negation => negation = true,
+            Role::Filler => {}
+        }
+        i += n;
+    }
+    match (confirm, cancel, negation) {
+        // "thôi không gửi nữa", "không đồng ý", "hủy", "tôi muốn hủy bỏ".
+        (true, _, true) | (false, true, _) => Some(Keyword::Cancel),
+        (true, false, false) => Some(Keyword::Confirm),
+        // "gửi hay hủy": ask again rather than guess.
+        (true, true, false) => None,
+        (false, false, _) => None,
     }
 }
 
 /// Apply one event to the conversation. `raw` is the event's exact body (kept for audit).
 ///
 /// Events that are not the citizen speaking leave the state as it is; a Zalo retry of an event
-/// already applied changes nothing; a conversation idle past the TTL is over. Everything else
-/// goes to the handler of the current state.
+/// already applied changes nothing; a conversation idle past the TTL is over. The gateway's own
+/// [`super::event::INSPECTED_EVENT`] brings what a medium turned out to be. Everything else goes
+/// to the handler of the current state.
 pub fn step(state: Option<Dialogue>, event: &Event, raw: &str, env: &StepEnv<'_>) -> Transition {
     match event.kind() {
         EventKind::Echo | EventKind::Receipt | EventKind::Other => return Transition::keep(state),
-        EventKind::Unfollow => return Transition::end(),
+        EventKind::Unfollow => {
+            let mut out = Transition::end();
+            out.discard_draft(state.as_ref().map(Dialogue::draft));
+            return out;
+        }
         EventKind::Follow => return Transition::keep(state).say(Prompt::Welcome),
+        EventKind::Inspected => return on_inspected(state, event, env),
         EventKind::UserMessage | EventKind::UserSubmitInfo => {}
     }
     let input = Input {
@@ -219,6 +409,7 @@ pub fn step(state: Option<Dialogue>, event: &Event, raw: &str, env: &StepEnv<'_>
             .is_some_and(|last| env.now - last > env.ttl);
         if idle {
             out.prompts.push(Prompt::Expired);
+            out.discard_draft(Some(s.draft()));
         }
         !idle
     });
@@ -237,6 +428,8 @@ impl Transition {
             prompts: Vec::new(),
             submit: None,
             duplicate: false,
+            inspect: Vec::new(),
+            discard: Vec::new(),
         }
     }
 
@@ -251,6 +444,13 @@ impl Transition {
     fn say(mut self, prompt: Prompt) -> Transition {
         self.prompts.push(prompt);
         self
+    }
+
+    /// The staged files of a draft that ends here.
+    fn discard_draft(&mut self, draft: Option<&Draft>) {
+        if let Some(draft) = draft {
+            self.discard.extend(draft.staged_files());
+        }
     }
 }
 
@@ -300,6 +500,18 @@ impl Input<'_> {
     }
 }
 
+/// How the answer to an event is worded when a part is still missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reply {
+    /// The citizen answered with text: ask for the missing part (again).
+    Text,
+    /// Any other event: ask, or say what is still missing when that was asked already.
+    Other,
+    /// The event brought media being inspected: when only their GPS could still give the
+    /// place, wait for the inspection before asking for it.
+    AwaitInspection,
+}
+
 /// No conversation (none yet, or it just expired).
 fn on_idle(input: Input<'_>, mut out: Transition) -> Transition {
     match input.keyword() {
@@ -317,33 +529,50 @@ fn on_idle(input: Input<'_>, mut out: Transition) -> Transition {
 }
 
 /// Collecting: anything but a keyword is (part of) the answer to the question asked.
-fn on_collecting(mut collecting: Collecting, input: Input<'_>, out: Transition) -> Transition {
+fn on_collecting(mut collecting: Collecting, input: Input<'_>, mut out: Transition) -> Transition {
     match input.keyword() {
-        Some(Keyword::Cancel) => out.say(Prompt::Cancelled),
-        Some(Keyword::Restart) => restart(input, out),
+        Some(Keyword::Cancel) => {
+            out.discard_draft(Some(&collecting.draft));
+            out.say(Prompt::Cancelled)
+        }
+        Some(Keyword::Restart) => {
+            out.discard_draft(Some(&collecting.draft));
+            restart(input, out)
+        }
         // A greeting in the middle of a report is not part of it: repeat the question.
         Some(Keyword::Greeting) => {
             input.touch(&mut collecting.draft);
             collecting.asked = None;
-            evaluate(collecting, false, input.env, out)
+            evaluate(collecting, Reply::Other, input.env, out)
         }
         Some(Keyword::Confirm) => {
             input.record(&mut collecting.draft);
             collecting.asked = None;
-            evaluate(collecting, false, input.env, out.say(Prompt::NotReady))
+            evaluate(
+                collecting,
+                Reply::Other,
+                input.env,
+                out.say(Prompt::NotReady),
+            )
         }
         None => collect(collecting, input, out),
     }
 }
 
-/// The summary was shown: "Gửi" submits; anything else changes the report.
+/// The summary was shown: a confirmation submits; anything else changes the report.
 fn on_confirming(mut draft: Draft, input: Input<'_>, mut out: Transition) -> Transition {
     match input.keyword() {
-        Some(Keyword::Cancel) => out.say(Prompt::Cancelled),
-        Some(Keyword::Restart) => restart(input, out),
+        Some(Keyword::Cancel) => {
+            out.discard_draft(Some(&draft));
+            out.say(Prompt::Cancelled)
+        }
+        Some(Keyword::Restart) => {
+            out.discard_draft(Some(&draft));
+            restart(input, out)
+        }
         Some(Keyword::Greeting) => {
             input.touch(&mut draft);
-            evaluate(Collecting::unasked(draft), false, input.env, out)
+            evaluate(Collecting::unasked(draft), Reply::Other, input.env, out)
         }
         Some(Keyword::Confirm) => {
             input.record(&mut draft);
@@ -368,8 +597,97 @@ fn restart(input: Input<'_>, out: Transition) -> Transition {
         draft,
         asked: Some(Step::Description),
         replace_description: false,
+        owed: false,
     }));
     out.say(Prompt::Ask(Step::Description))
+}
+
+/// What a medium of the draft turned out to be. A medium that cannot be evidence (stale,
+/// unreadable) leaves the draft at once with a message; a GPS position may give the place; an
+/// answer that waited for the inspection is given now. An inspection of a medium the draft no
+/// longer holds (cancelled, submitted, expired) only frees its staged file.
+fn on_inspected(state: Option<Dialogue>, event: &Event, env: &StepEnv<'_>) -> Transition {
+    let Some(inspection) = event.inspection.clone() else {
+        return Transition::keep(state);
+    };
+    let orphan = |state: Option<Dialogue>, inspection: &Inspection| {
+        let mut out = Transition::keep(state);
+        out.discard.extend(inspection.staged.clone());
+        out
+    };
+    let Some(mut dialogue) = state else {
+        return orphan(None, &inspection);
+    };
+    let draft = match &mut dialogue {
+        Dialogue::Collecting(Collecting { draft, .. }) | Dialogue::Confirming { draft } => draft,
+    };
+    let Some(index) = draft
+        .media
+        .iter()
+        .position(|m| m.msg_id == inspection.media)
+    else {
+        return orphan(Some(dialogue), &inspection);
+    };
+    if let Some(done) = &draft.media[index].inspection {
+        // Inspected already (a redelivered result): keep the first, free a second file.
+        let extra = inspection
+            .staged
+            .clone()
+            .filter(|s| done.staged.as_ref() != Some(s));
+        let mut out = Transition::keep(Some(dialogue));
+        out.discard.extend(extra);
+        return out;
+    }
+    let refusal = refusal_of(&draft.media[index], &inspection, env);
+    draft.media[index].inspection = Some(inspection);
+    let mut out = Transition::end();
+    if let Some(refusal) = refusal {
+        let refused = draft.media.remove(index);
+        out.discard.extend(refused.staged().map(str::to_string));
+        out.prompts.push(Prompt::MediaRefused(refusal));
+        let collecting = match dialogue {
+            Dialogue::Collecting(c) => Collecting { owed: false, ..c },
+            Dialogue::Confirming { draft } => Collecting::unasked(draft),
+        };
+        return evaluate(collecting, Reply::Other, env, out);
+    }
+    match dialogue {
+        Dialogue::Collecting(c)
+            if c.owed || (c.asked == Some(Step::Location) && c.draft.media_gps().is_some()) =>
+        {
+            let c = Collecting {
+                owed: false,
+                asked: if c.owed { None } else { c.asked },
+                ..c
+            };
+            evaluate(c, Reply::Other, env, out)
+        }
+        other => {
+            out.state = Some(other);
+            out
+        }
+    }
+}
+
+/// Why an inspected medium cannot be evidence, if it cannot. Documents are not evidence and are
+/// not judged.
+fn refusal_of(media: &MediaRef, inspection: &Inspection, env: &StepEnv<'_>) -> Option<Refusal> {
+    if inspection.failed || media.kind == MediaKind::Document {
+        return None;
+    }
+    if let Some(why) = &inspection.unreadable {
+        return Some(Refusal::Unreadable(why.clone()));
+    }
+    let from_file = matches!(
+        inspection.captured_at_source,
+        Some(CaptureSource::Exif | CaptureSource::Container)
+    );
+    let at = inspection.captured_at.filter(|_| from_file)?;
+    let age = env.now - at;
+    (age > Duration::hours(env.config.media_max_age_hours)).then(|| Refusal::Stale {
+        kind: inspection.kind.unwrap_or(media.kind),
+        age,
+    })
 }
 
 /// Add what the event carries to the draft, then ask for what is still missing.
@@ -379,15 +697,27 @@ fn collect(mut collecting: Collecting, input: Input<'_>, mut out: Transition) ->
         return out.say(Prompt::DraftFull);
     }
     input.record(&mut collecting.draft);
-    let mut answered_text = false;
+    let mut reply = Reply::Other;
     if input.event.kind() == EventKind::UserSubmitInfo {
         if let Some(info) = &input.event.info {
             collecting.draft.set_submitted_info(info);
         }
     } else if let Some(message) = &input.event.message {
-        answered_text = collect_message(&mut collecting, message, &input, &mut out);
+        let before = collecting.draft.media.len();
+        if collect_message(&mut collecting, message, &input, &mut out) {
+            reply = Reply::Text;
+        }
+        let added = &collecting.draft.media[before.min(collecting.draft.media.len())..];
+        out.inspect.extend(added.iter().cloned());
+        if reply == Reply::Other
+            && added
+                .iter()
+                .any(|m| matches!(m.kind, MediaKind::Photo | MediaKind::Video))
+        {
+            reply = Reply::AwaitInspection;
+        }
     }
-    evaluate(collecting, answered_text, input.env, out)
+    evaluate(collecting, reply, input.env, out)
 }
 
 /// Take the place, media and text of a message; returns whether it had text.
@@ -454,27 +784,44 @@ fn collect_text(collecting: &mut Collecting, message: &Message, text: &str) {
     }
 }
 
+/// Whether the draft's report locates the incident: in this order a shared location, the GPS
+/// of a photo or video, an address typed when asked, a place of the area named in the
+/// description (the citizen's home address in `user_submit_info` never counts).
+/// A place in the description counts when it names a commune or ward ("ấp 3, xã Mỹ Yên"): a
+/// district alone ("gần cầu Bến Lức") is too wide to send anyone to, so the place is asked for.
+fn located(draft: &Draft, geo: Option<&Geo>) -> bool {
+    draft.coordinates.is_some()
+        || draft.media_gps().is_some()
+        || draft.address.is_some()
+        || geo
+            .and_then(|g| g.locate_in_text(&draft.description_text()))
+            .is_some_and(|m| m.new_commune.is_some() || m.old_commune.is_some())
+}
+
 /// Validate the draft and decide the next question, or the summary. A part missing is asked
-/// for (again, if the citizen answered with text); a part that fails the checks keeps the state
-/// on that part and says what is wrong.
+/// for (again, if the citizen answered with text) or, when it was asked already, named with
+/// every other part still missing: the citizen always hears what the report still needs. A part
+/// that fails the checks keeps the state on that part and says what is wrong.
 fn evaluate(
     collecting: Collecting,
-    answered_text: bool,
+    reply: Reply,
     env: &StepEnv<'_>,
     mut out: Transition,
 ) -> Transition {
-    let verdict = validate_draft(&collecting.draft, env);
+    let (report, verdict) = preview(&collecting.draft, env);
     let Collecting {
         draft,
         asked,
         replace_description: was_replacing,
+        owed: _,
     } = collecting;
     let present = |s: Step| match s {
         Step::Description => draft.has_description(),
         Step::Media => !draft.media.is_empty(),
-        Step::Location => draft.has_location(),
+        Step::Location => located(&draft, env.geo),
         Step::Contact => draft.name.is_some() || draft.phone.is_some(),
     };
+    let missing: Vec<Step> = Step::ORDER.into_iter().filter(|s| !present(*s)).collect();
     for s in Step::ORDER {
         let reasons: Vec<&Finding> = verdict
             .reasons
@@ -482,13 +829,20 @@ fn evaluate(
             .filter(|f| Step::of_field(&f.field) == Some(s))
             .collect();
         if !present(s) {
-            if asked != Some(s) || answered_text {
+            let mut owed = false;
+            if reply == Reply::AwaitInspection && s == Step::Location {
+                // The photo's GPS may answer this: the inspection says it.
+                owed = true;
+            } else if asked != Some(s) || reply == Reply::Text {
                 out.prompts.push(Prompt::Ask(s));
+            } else {
+                out.prompts.push(Prompt::StillMissing(missing.clone()));
             }
             out.state = Some(Dialogue::Collecting(Collecting {
                 draft,
-                asked: Some(s),
+                asked: if owed { asked } else { Some(s) },
                 replace_description: was_replacing,
+                owed,
             }));
             return out;
         }
@@ -501,6 +855,7 @@ fn evaluate(
                 draft,
                 asked: Some(s),
                 replace_description: s == Step::Description,
+                owed: false,
             }));
             return out;
         }
@@ -515,7 +870,7 @@ fn evaluate(
     out.prompts.push(Prompt::Summary {
         description: draft.description_text(),
         media: draft.media.len(),
-        coordinates: draft.coordinates,
+        coordinates: report.location.coordinates,
         address: draft.address.clone(),
         name: draft.name.clone(),
         phone: draft.phone.clone(),
@@ -525,11 +880,19 @@ fn evaluate(
     out
 }
 
+/// The draft's report as the gateway would derive it now (media standing in by what is known
+/// of them) and its verdict.
+fn preview(draft: &Draft, env: &StepEnv<'_>) -> (Report, Verdict) {
+    let mut report = draft.preview_report(env.now);
+    let mut ctx = Context::new(env.now, env.config);
+    ctx.geo = env.geo;
+    let verdict = pipeline::finish(&mut report, env.validator, &ctx);
+    (report, verdict)
+}
+
 /// The verdict the draft would get now (with stand-ins for the media not downloaded yet).
 pub fn validate_draft(draft: &Draft, env: &StepEnv<'_>) -> Verdict {
-    let mut report = draft.preview_report(env.now);
-    let ctx = Context::new(env.now, env.config);
-    pipeline::finish(&mut report, env.validator, &ctx)
+    preview(draft, env).1
 }
 
 #[cfg(test)]
@@ -542,6 +905,7 @@ mod tests {
             ttl: Duration::hours(2),
             validator: v,
             config: c,
+            geo: Some(Geo::embedded()),
         }
     }
 
@@ -579,6 +943,7 @@ mod tests {
             draft: Draft::default(),
             asked: Some(Step::Location),
             replace_description: true,
+            owed: false,
         });
         let json = serde_json::to_value(&collecting).unwrap();
         assert_eq!(json["state"], "collecting");

@@ -7,6 +7,7 @@ use chrono::Duration;
 use serde_json::{json, Value};
 
 use super::{replay, Event};
+use crate::geo::Geo;
 use crate::pipeline;
 use crate::report::{Channel, Envelope};
 use crate::validate::{Context, ValidationConfig, Validator};
@@ -33,11 +34,9 @@ fn project(events: &[Event]) -> Value {
     };
     let mut report = r.draft.report_with_stand_ins(envelope);
     let config = ValidationConfig::default();
-    let verdict = pipeline::finish(
-        &mut report,
-        &Validator::default(),
-        &Context::new(received_at, &config),
-    );
+    let mut ctx = Context::new(received_at, &config);
+    ctx.geo = Some(Geo::embedded());
+    let verdict = pipeline::finish(&mut report, &Validator::default(), &ctx);
     json!({
         "submitted": r.submitted,
         "status": verdict.status.as_str(),

@@ -21,10 +21,11 @@ pub mod signature;
 mod golden;
 
 pub use dialogue::{
-    keyword, step, Collecting, Dialogue, Keyword, Prompt, Step, StepEnv, Submit, Transition,
+    keyword, step, Collecting, Dialogue, Keyword, Prompt, Refusal, Step, StepEnv, Submit,
+    Transition,
 };
 pub use draft::{Draft, MediaRef};
-pub use event::{Event, EventError, EventKind};
+pub use event::{Event, EventError, EventKind, Inspection, INSPECTED_EVENT};
 pub use miniapp::{normalize_miniapp, MiniappError, MiniappIdentity, MiniappSubmission};
 pub use signature::{compute_mac, verify};
 
@@ -61,6 +62,7 @@ pub fn replay(events: &[Event], received_at: DateTime<Utc>) -> Replay {
             ttl,
             validator: &validator,
             config: &config,
+            geo: Some(crate::geo::Geo::embedded()),
         };
         let t = step(state, event, &raw, &env);
         if let Some(s) = t.submit {

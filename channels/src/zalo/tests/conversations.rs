@@ -521,14 +521,17 @@ async fn a_gateway_bug_at_confirmation_is_not_blamed_on_the_citizen() {
     ] {
         h.send(&event).await;
     }
-    let said = h.wait_said(u, 6).await;
-    assert!(said[5].starts_with("Tóm tắt phản ánh"), "{}", said[5]);
+    // The place question may or may not come, as the photo's inspection (no GPS) and the shared
+    // location race.
+    let said = h
+        .wait_said_that(u, |m| m.starts_with("Tóm tắt phản ánh"))
+        .await;
     h.intake
         .internal_error
         .store(true, std::sync::atomic::Ordering::SeqCst);
     h.send(&events::text(u, "b5", "Gửi", h.ms())).await;
-    let said = h.wait_said(u, 7).await;
-    assert_eq!(said[6], tpl::NOT_TAKEN);
+    let said = h.wait_said(u, said.len() + 1).await;
+    assert_eq!(said.last().unwrap(), tpl::NOT_TAKEN);
 }
 
 // The dialogue lock and the token lease were owned by the instance id: two processes started

@@ -124,6 +124,31 @@ impl Harness {
         );
     }
 
+    /// Wait until `user` got a message for which `pred` holds; all messages so far.
+    pub async fn wait_said_that(&self, user: &str, pred: impl Fn(&str) -> bool) -> Vec<String> {
+        for _ in 0..200 {
+            let said = self.said_to(user);
+            if said.iter().any(|m| pred(m)) {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                return self.said_to(user);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "{user} never got the message awaited: {:#?}",
+            self.said_to(user)
+        );
+    }
+
+    /// Names of the files left in the staging folder.
+    pub fn staged(&self) -> Vec<String> {
+        std::fs::read_dir(self.staging.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
     pub async fn wait_received(&self, count: usize) -> Vec<Received> {
         for _ in 0..200 {
             if self.intake.received().len() >= count {
