@@ -294,8 +294,8 @@ const VOCABULARY: &[(&str, Role)] = &[
     ("thế", Role::Filler),
     ("là", Role::Filler),
     ("nhiều", Role::Filler),
+    ("lại", Role::Filler),
     ("đó", Role::Filler),
-    ("nhé", Role::Filler),
 ];
 
 /// At most this many words in a message read as a bare confirmation or cancellation.
@@ -646,7 +646,12 @@ fn on_inspected(state: Option<Dialogue>, event: &Event, env: &StepEnv<'_>) -> Tr
         out.discard.extend(refused.staged().map(str::to_string));
         out.prompts.push(Prompt::MediaRefused(refusal));
         let collecting = match dialogue {
-            Dialogue::Collecting(c) => Collecting { owed: false, ..c },
+            // Asked afresh: the part the refused medium stood for may be missing again.
+            Dialogue::Collecting(c) => Collecting {
+                owed: false,
+                asked: None,
+                ..c
+            },
             Dialogue::Confirming { draft } => Collecting::unasked(draft),
         };
         return evaluate(collecting, Reply::Other, env, out);
@@ -1046,5 +1051,447 @@ mod tests {
             t.state.unwrap().draft().description_text(),
             "Cống thoát nước bị tắc gây ngập cả con hẻm."
         );
+    }
+
+    fn ev_at(json: serde_json::Value) -> (Event, String) {
+        ev(json)
+    }
+
+    fn with_user(mut json: serde_json::Value, at: DateTime<Utc>) -> (Event, String) {
+        json["app_id"] = "1".into();
+        json["sender"] = serde_json::json!({"id": "U1"});
+        json["recipient"] = serde_json::json!({"id": "OA1"});
+        json["timestamp"] = at.timestamp_millis().to_string().into();
+        ev_at(json)
+    }
+
+    fn media(id: &str, kind: &str, at: DateTime<Utc>) -> (Event, String) {
+        with_user(
+            serde_json::json!({"event_name": format!("user_send_{kind}"),
+            "message":{"msg_id":id,"attachments":[{"type":kind,"payload":{"url":format!("https://f1.photo.talk.zdn.vn/{id}")}}]}}),
+            at,
+        )
+    }
+
+    fn location(id: &str, at: DateTime<Utc>) -> (Event, String) {
+        with_user(
+            serde_json::json!({"event_name":"user_send_location",
+            "message":{"msg_id":id,"attachments":[{"type":"location","payload":{"coordinates":{"latitude":"10.5366","longitude":"106.4138"}}}]}}),
+            at,
+        )
+    }
+
+    fn sticker(id: &str, at: DateTime<Utc>) -> (Event, String) {
+        with_user(
+            serde_json::json!({"event_name":"user_send_sticker",
+            "message":{"msg_id":id,"attachments":[{"type":"sticker","payload":{"id":"a1","url":"https://zalo.me/s"}}]}}),
+            at,
+        )
+    }
+
+    fn info_flat(at: DateTime<Utc>) -> (Event, String) {
+        with_user(
+            serde_json::json!({"event_name":"user_submit_info","info":{"name":"Lê Thị Cúc",
+            "phone":84912345678u64,"address":"Ấp 3","ward":"Mỹ Yên","district":"Bến Lức","city":"Long An"}}),
+            at,
+        )
+    }
+
+    fn info_full(at: DateTime<Utc>) -> (Event, String) {
+        with_user(
+            serde_json::json!({"event_name":"user_submit_info","info":{"name":"Lê Thị Cúc",
+            "phone":"84912345678","full_address":{"user_address":"Ấp 3","user_ward":"Xã Mỹ Yên","user_city":"Tỉnh Long An"}}}),
+            at,
+        )
+    }
+
+    fn inspected(media: &str, inspection: Inspection, at: DateTime<Utc>) -> (Event, String) {
+        let mut inspection = inspection;
+        inspection.media = media.to_string();
+        with_user(
+            serde_json::json!({"event_name": super::super::event::INSPECTED_EVENT,
+            "inspection": inspection}),
+            at,
+        )
+    }
+
+    fn fresh_photo(gps: Option<Coordinates>) -> Inspection {
+        Inspection {
+            staged: Some("zalo-0a1b.part".into()),
+            kind: Some(MediaKind::Photo),
+            media_type: Some("image/jpeg".into()),
+            captured_at: Some(t0() - Duration::hours(2)),
+            captured_at_source: Some(CaptureSource::Exif),
+            gps,
+            ..Inspection::default()
+        }
+    }
+
+    /// Run events through [`step`] at their own time; the last transition and every prompt.
+    fn run(state: Option<Dialogue>, events: &[(Event, String)]) -> (Transition, Vec<Prompt>) {
+        let v = Validator::default();
+        let c = ValidationConfig::default();
+        let mut state = state;
+        let mut all = Vec::new();
+        let mut last = None;
+        for (e, raw) in events {
+            let t = step(state, e, raw, &env(e.time().unwrap(), &v, &c));
+            all.extend(t.prompts.clone());
+            state = t.state.clone();
+            last = Some(t);
+        }
+        (last.unwrap(), all)
+    }
+
+    const DESC: &str =
+        "Đèn đường trước nhà số 12 đường Nguyễn Huệ bị hỏng từ tối qua, cả đoạn đường tối om.";
+
+    fn asked_place(prompts: &[Prompt]) -> bool {
+        prompts.iter().any(|p| {
+            matches!(p, Prompt::Ask(Step::Location))
+                || matches!(p, Prompt::StillMissing(m) if m.first() == Some(&Step::Location))
+        })
+    }
+
+    #[test]
+    fn every_short_confirmation_confirms() {
+        for s in [
+            "Gửi",
+            "gửi đi",
+            "ok gửi",
+            "OK GỬI!!",
+            "Tôi xác nhận gửi phản ánh",
+            "đồng ý",
+            "Đồng ý ạ",
+            "ok",
+            "Oke",
+            "vâng, gửi giúp em nhé",
+            "xác nhận",
+            "gui di",
+            "dong y",
+            "dạ đồng ý gửi luôn ạ",
+            "được rồi gửi đi",
+            "đúng rồi, gửi đi",
+            "Gửi lại giúp tôi",
+            "xác nhận gửi phản ánh này",
+        ] {
+            assert_eq!(keyword(s), Some(Keyword::Confirm), "{s}");
+        }
+    }
+
+    #[test]
+    fn a_message_with_substance_is_not_a_confirmation() {
+        for s in [
+            "gửi thêm ảnh",
+            "gửi ảnh cho anh",
+            "ok nhưng đèn vẫn còn chập chờn",
+            "Tôi xác nhận đèn đường bị hỏng 3 hôm nay",
+            "đồng ý, bổ sung: cống bị vỡ",
+            "gửi đi, ở ấp 3 xã Mỹ Yên",
+            "gửi hay hủy",
+            "chưa gửi được",
+            "Gửi anh chị phản ánh về tình trạng rác thải ở chợ Bến Lức",
+            "",
+        ] {
+            assert_eq!(keyword(s), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn every_short_cancellation_cancels_and_substance_does_not() {
+        for s in [
+            "Hủy",
+            "huỷ",
+            "HỦY BỎ",
+            "thôi",
+            "thôi không gửi nữa",
+            "không gửi nữa",
+            "tôi muốn hủy phản ánh này",
+            "không đồng ý",
+            "huy",
+            "dừng",
+        ] {
+            assert_eq!(keyword(s), Some(Keyword::Cancel), "{s}");
+        }
+        for s in [
+            "hủy hợp đồng thu gom rác rồi mà vẫn thu tiền",
+            "thôi việc",
+            "bỏ rác bừa bãi",
+            "dừng xe giữa đường",
+        ] {
+            assert_eq!(keyword(s), None, "{s}");
+        }
+    }
+
+    /// A draft with description, photo, location and contact: the summary was shown.
+    fn confirming() -> Option<Dialogue> {
+        let (t, _) = run(
+            None,
+            &[
+                text("c1", DESC, t0()),
+                media("c2", "image", t0()),
+                location("c3", t0()),
+                info_full(t0()),
+            ],
+        );
+        assert!(
+            matches!(t.state, Some(Dialogue::Confirming { .. })),
+            "{:?}",
+            t.prompts
+        );
+        t.state
+    }
+
+    #[test]
+    fn after_the_summary_a_confirmation_submits_and_substance_is_added_and_summarised_again() {
+        for s in ["ok gửi", "Tôi xác nhận gửi phản ánh", "đồng ý"] {
+            let (t, _) = run(confirming(), &[text("c9", s, t0())]);
+            assert!(t.submit.is_some(), "{s}: {:?}", t.prompts);
+        }
+        let (t, _) = run(
+            confirming(),
+            &[text("c9", "ok nhưng đèn còn chập chờn cả đêm", t0())],
+        );
+        assert!(t.submit.is_none());
+        assert!(
+            matches!(t.prompts.as_slice(), [Prompt::Summary { description, .. }] if description.ends_with("chập chờn cả đêm")),
+            "{:?}",
+            t.prompts
+        );
+        let (t, _) = run(confirming(), &[text("c9", "thôi không gửi nữa", t0())]);
+        assert_eq!(t.prompts, vec![Prompt::Cancelled]);
+        assert!(t.state.is_none() && t.submit.is_none());
+    }
+
+    #[test]
+    fn a_shared_location_comes_first_then_photo_gps_then_a_commune_in_the_text() {
+        let gps = Coordinates {
+            lat: 10.54,
+            lon: 106.41,
+        };
+        // All three: the shared location is the report's place.
+        let (t, prompts) = run(
+            None,
+            &[
+                text(
+                    "p1",
+                    "Rác thải đổ trộm ở ấp 3, xã Mỹ Yên, bốc mùi hôi.",
+                    t0(),
+                ),
+                media("p2", "image", t0()),
+                location("p3", t0()),
+                inspected("p2", fresh_photo(Some(gps)), t0()),
+            ],
+        );
+        assert!(!asked_place(&prompts), "{prompts:?}");
+        let d = t.state.unwrap().draft().clone();
+        let r = d.preview_report(t0());
+        assert_eq!(r.location.coordinates.unwrap().lat, 10.5366);
+        // Photo GPS, no shared location: no place question, the GPS is the place.
+        let (t, prompts) = run(
+            None,
+            &[
+                text("q1", DESC, t0()),
+                media("q2", "image", t0()),
+                inspected("q2", fresh_photo(Some(gps)), t0()),
+            ],
+        );
+        assert!(!asked_place(&prompts), "{prompts:?}");
+        assert_eq!(t.prompts, vec![Prompt::Ask(Step::Contact)]);
+        assert_eq!(t.state.unwrap().draft().media_gps(), Some(gps));
+        // A commune named in the description: no place question.
+        let (t, prompts) = run(
+            None,
+            &[
+                text(
+                    "r1",
+                    "Cống thoát nước ở ấp 3, xã Mỹ Yên bị vỡ, nước tràn ra đường.",
+                    t0(),
+                ),
+                media("r2", "image", t0()),
+                inspected("r2", fresh_photo(None), t0()),
+            ],
+        );
+        assert!(!asked_place(&prompts), "{prompts:?}");
+        assert!(prompts.contains(&Prompt::Ask(Step::Contact)), "{prompts:?}");
+        assert!(t.prompts.is_empty(), "said already when the photo came");
+        // Nothing locates it: the place is asked once the photo turned out to have no GPS.
+        let (t, prompts) = run(
+            None,
+            &[
+                text("s1", DESC, t0()),
+                media("s2", "image", t0()),
+                inspected("s2", fresh_photo(None), t0()),
+            ],
+        );
+        assert!(asked_place(&prompts), "{prompts:?}");
+        assert_eq!(t.prompts, vec![Prompt::Ask(Step::Location)]);
+        // A district alone ("gần cầu Bến Lức") is too wide: asked.
+        let (_, prompts) = run(
+            None,
+            &[
+                text(
+                    "u1",
+                    "Rác thải đổ trộm ven kênh gần cầu Bến Lức, bốc mùi hôi.",
+                    t0(),
+                ),
+                media("u2", "image", t0()),
+                inspected("u2", fresh_photo(None), t0()),
+            ],
+        );
+        assert!(asked_place(&prompts), "{prompts:?}");
+    }
+
+    #[test]
+    fn the_home_address_of_a_submitted_form_never_places_the_incident_and_both_shapes_are_answered()
+    {
+        for info in [info_flat, info_full] {
+            let (t, _) = run(
+                None,
+                &[
+                    text("h1", DESC, t0()),
+                    media("h2", "image", t0()),
+                    inspected("h2", fresh_photo(None), t0()),
+                ],
+            );
+            assert_eq!(t.prompts, vec![Prompt::Ask(Step::Location)]);
+            let (t, _) = run(t.state, &[info(t0())]);
+            assert_eq!(
+                t.prompts,
+                vec![Prompt::StillMissing(vec![Step::Location])],
+                "the form answered, the place still missing"
+            );
+            let d = t.state.unwrap().draft().clone();
+            assert_eq!(d.name.as_deref(), Some("Lê Thị Cúc"));
+            assert_eq!(d.phone.as_deref(), Some("+84912345678"));
+            assert_eq!(d.address, None);
+        }
+    }
+
+    #[test]
+    fn no_event_of_the_citizen_leaves_an_incomplete_draft_unanswered() {
+        let started = run(None, &[text("n1", DESC, t0())]).0.state;
+        let cases: Vec<(&str, (Event, String))> = vec![
+            ("text", text("n2", "Đèn tắt cả tuần nay rồi.", t0())),
+            ("sticker", sticker("n3", t0())),
+            ("location", location("n4", t0())),
+            ("audio", media("n5", "audio", t0())),
+            ("file", media("n6", "file", t0())),
+            ("info flat", info_flat(t0())),
+            ("info full_address", info_full(t0())),
+            ("greeting", text("n7", "Xin chào", t0())),
+            ("confirmation too early", text("n8", "ok gửi", t0())),
+        ];
+        for (what, event) in cases {
+            // Twice in a row: a part asked for already is named again, not passed over.
+            let (t, _) = run(started.clone(), std::slice::from_ref(&event));
+            assert!(!t.prompts.is_empty(), "{what}: nothing said");
+            assert!(t.state.is_some(), "{what}");
+            let second = match &event.0.message {
+                Some(_) => {
+                    let mut json: serde_json::Value = serde_json::from_str(&event.1).unwrap();
+                    json["message"]["msg_id"] =
+                        format!("{}-again", event.0.msg_id().unwrap()).into();
+                    ev(json)
+                }
+                None => {
+                    let mut json: serde_json::Value = serde_json::from_str(&event.1).unwrap();
+                    json["timestamp"] = (t0().timestamp_millis() + 1).to_string().into();
+                    ev(json)
+                }
+            };
+            let (t2, _) = run(t.state, &[second]);
+            assert!(!t2.prompts.is_empty(), "{what} twice: nothing said");
+        }
+        // A photo: the answer waits for its inspection, which gives it (read or not).
+        for inspection in [
+            fresh_photo(None),
+            Inspection {
+                failed: true,
+                ..Inspection::default()
+            },
+        ] {
+            let (t, _) = run(started.clone(), &[media("n9", "image", t0())]);
+            assert!(t.prompts.is_empty());
+            assert_eq!(t.inspect.len(), 1);
+            let (t, _) = run(t.state, &[inspected("n9", inspection, t0())]);
+            assert_eq!(t.prompts, vec![Prompt::Ask(Step::Location)]);
+        }
+    }
+
+    #[test]
+    fn a_stale_photo_is_refused_at_once_with_its_age_and_its_file_discarded() {
+        let stale = Inspection {
+            captured_at: Some(t0() - Duration::days(3) - Duration::hours(1)),
+            ..fresh_photo(None)
+        };
+        let (t, _) = run(
+            None,
+            &[
+                text("o1", DESC, t0()),
+                media("o2", "image", t0()),
+                inspected("o2", stale, t0()),
+            ],
+        );
+        assert!(
+            matches!(&t.prompts[0], Prompt::MediaRefused(Refusal::Stale { kind: MediaKind::Photo, age }) if age.num_days() == 3),
+            "{:?}",
+            t.prompts
+        );
+        assert_eq!(t.prompts[1], Prompt::Ask(Step::Media));
+        assert_eq!(t.discard, vec!["zalo-0a1b.part".to_string()]);
+        assert!(t.state.unwrap().draft().media.is_empty());
+        // After the summary too: back to collecting.
+        let (t, _) = run(
+            confirming(),
+            &[inspected(
+                "c2",
+                Inspection {
+                    unreadable: Some("Tệp không phải hình ảnh.".into()),
+                    ..fresh_photo(None)
+                },
+                t0(),
+            )],
+        );
+        assert!(matches!(
+            t.prompts[0],
+            Prompt::MediaRefused(Refusal::Unreadable(_))
+        ));
+        assert!(matches!(t.state, Some(Dialogue::Collecting(_))));
+    }
+
+    #[test]
+    fn staged_files_are_discarded_when_the_draft_ends_without_a_report() {
+        let staged = || {
+            run(
+                None,
+                &[
+                    text("d1", DESC, t0()),
+                    media("d2", "image", t0()),
+                    inspected("d2", fresh_photo(None), t0()),
+                ],
+            )
+            .0
+            .state
+        };
+        let file = vec!["zalo-0a1b.part".to_string()];
+        for end in ["Hủy", "Làm lại"] {
+            let (t, _) = run(staged(), &[text("d3", end, t0())]);
+            assert_eq!(t.discard, file, "{end}");
+        }
+        let unfollow = ev(serde_json::json!({"app_id":"1","event_name":"unfollow",
+            "oa_id":"OA1","follower":{"id":"U1"},"timestamp":"1"}));
+        let (t, _) = run(staged(), &[unfollow]);
+        assert_eq!(t.discard, file);
+        let later = t0() + Duration::hours(5);
+        let (t, _) = run(staged(), &[text("d4", DESC, later)]);
+        assert_eq!(t.prompts[0], Prompt::Expired);
+        assert_eq!(t.discard, file);
+        // An inspection arriving after the draft ended only frees its file.
+        let (t, _) = run(None, &[inspected("d2", fresh_photo(None), t0())]);
+        assert_eq!((t.state, t.discard), (None, file.clone()));
+        // The same result delivered twice keeps one file.
+        let (t, _) = run(staged(), &[inspected("d2", fresh_photo(None), t0())]);
+        assert!(t.prompts.is_empty() && t.discard.is_empty());
     }
 }
