@@ -41,13 +41,19 @@ impl Harness {
     }
 
     pub async fn start_with(tune: impl FnOnce(&mut ZaloConfig)) -> Harness {
+        Self::start_at(t0(), tune).await
+    }
+
+    /// The harness with its clock at `now` (the media fixtures are dated from
+    /// 2026-11-28T03:00:00Z).
+    pub async fn start_at(now: DateTime<Utc>, tune: impl FnOnce(&mut ZaloConfig)) -> Harness {
         let fake = FakeZalo::start().await;
         let mut config = ZaloConfig {
             dialogue_ttl_secs: 3600,
             ..serde_json::from_value(fake.zalo_section()).expect("the fake's settings")
         };
         tune(&mut config);
-        let intake = Arc::new(MemIntake::new(t0()));
+        let intake = Arc::new(MemIntake::new(now));
         let store = Arc::new(MemStore::default());
         let staging = tempfile::tempdir().unwrap();
         let shutdown = CancellationToken::new();
