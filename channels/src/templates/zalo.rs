@@ -51,6 +51,7 @@ pub fn ask(step: Step) -> &'static str {
         Step::Description => "Bạn vui lòng mô tả sự việc: việc gì, ở đâu, xảy ra lúc nào. Vui lòng viết tiếng Việt có dấu, không viết tắt.",
         Step::Media => "Bạn vui lòng gửi ít nhất một hình ảnh, video hoặc đoạn ghi âm chụp/ghi tại hiện trường trong vòng 48 giờ.",
         Step::Location => "Sự việc xảy ra ở đâu? Bạn vui lòng chia sẻ vị trí (bấm dấu + rồi chọn Vị trí) hoặc gõ địa chỉ cụ thể: số nhà, tên đường, ấp/khu phố, xã/phường.",
+        Step::Time => "Sự việc xảy ra lúc nào? Bạn vui lòng cho biết thời gian, ví dụ: \"khoảng 7 giờ tối qua\" hoặc \"sáng nay lúc 6 giờ\".",
         Step::Contact => "Bạn vui lòng cho biết họ tên và số điện thoại bằng cách bấm vào biểu mẫu bên dưới, hoặc gõ theo mẫu: Nguyễn Văn A 0912 345 678.",
     }
 }
@@ -61,6 +62,7 @@ fn part(step: Step) -> &'static str {
         Step::Description => "nội dung sự việc",
         Step::Media => "hình ảnh, video hoặc ghi âm tại hiện trường",
         Step::Location => "vị trí hoặc địa chỉ nơi xảy ra",
+        Step::Time => "thời gian xảy ra",
         Step::Contact => "họ tên và số điện thoại",
     }
 }
@@ -116,6 +118,7 @@ pub fn fix(step: Step, messages: &[String]) -> String {
         Step::Description => "Nội dung phản ánh cần sửa lại:",
         Step::Media => "Hình ảnh, video chưa đạt yêu cầu:",
         Step::Location => "Địa điểm chưa rõ:",
+        Step::Time => "Thời gian xảy ra chưa rõ:",
         Step::Contact => "Thông tin liên hệ chưa đầy đủ:",
     };
     let mut out = String::from(lead);

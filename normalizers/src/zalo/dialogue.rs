@@ -32,15 +32,18 @@ pub enum Step {
     Media,
     /// Shared location or a typed address.
     Location,
+    /// When it happened, asked only when neither the media nor the text say it.
+    Time,
     /// Name and phone (a `request_user_info` form, or typed).
     Contact,
 }
 
 impl Step {
-    const ORDER: [Step; 4] = [
+    const ORDER: [Step; 5] = [
         Step::Description,
         Step::Media,
         Step::Location,
+        Step::Time,
         Step::Contact,
     ];
 
@@ -49,7 +52,8 @@ impl Step {
         let root = field.split(['.', '[']).next().unwrap_or(field);
         match root {
             "content" => Some(Step::Description),
-            "attachments" | "occurred_at" => Some(Step::Media),
+            "attachments" => Some(Step::Media),
+            "occurred_at" => Some(Step::Time),
             "location" => Some(Step::Location),
             "reporter" => Some(Step::Contact),
             _ => None,
@@ -657,19 +661,33 @@ fn on_inspected(state: Option<Dialogue>, event: &Event, env: &StepEnv<'_>) -> Tr
         return evaluate(collecting, Reply::Other, env, out);
     }
     match dialogue {
-        Dialogue::Collecting(c)
-            if c.owed || (c.asked == Some(Step::Location) && c.draft.media_gps().is_some()) =>
-        {
+        // What the medium said may answer the question asked (the GPS gives the place) or
+        // raise another (no capture time): speak when the question changes, or when an answer
+        // waited for this inspection.
+        Dialogue::Collecting(c) => {
+            let (owed, before) = (c.owed, c.asked);
             let c = Collecting {
                 owed: false,
-                asked: if c.owed { None } else { c.asked },
+                asked: if owed { None } else { c.asked },
                 ..c
             };
-            evaluate(c, Reply::Other, env, out)
+            let mut t = evaluate(c, Reply::Other, env, out);
+            let same = matches!(&t.state, Some(Dialogue::Collecting(n)) if n.asked == before);
+            if same && !owed {
+                t.prompts.clear();
+            }
+            t
         }
-        other => {
-            out.state = Some(other);
-            out
+        // After the summary: silent unless the medium leaves a part missing (no capture time
+        // after all), which is then asked for.
+        Dialogue::Confirming { draft } => {
+            let t = evaluate(Collecting::unasked(draft), Reply::Other, env, out);
+            match t.state {
+                Some(Dialogue::Confirming { draft }) => {
+                    Transition::keep(Some(Dialogue::Confirming { draft }))
+                }
+                _ => t,
+            }
         }
     }
 }
@@ -775,6 +793,9 @@ fn collect_text(collecting: &mut Collecting, message: &Message, text: &str) {
     } else {
         match collecting.asked {
             Some(Step::Location) => draft.set_address(text),
+            // "khoảng 7 giờ tối qua": the time is part of the description (việc gì, ở đâu,
+            // lúc nào), where the pipeline reads it.
+            Some(Step::Time) => draft.add_description(text),
             Some(Step::Contact) => {
                 if !draft.set_typed_contact(text) {
                     draft.add_description(text);
@@ -803,6 +824,14 @@ fn located(draft: &Draft, geo: Option<&Geo>) -> bool {
             .is_some_and(|m| m.new_commune.is_some() || m.old_commune.is_some())
 }
 
+/// Whether a photo or video of the draft is still being inspected (its capture time may come).
+fn time_may_come(draft: &Draft) -> bool {
+    draft
+        .media
+        .iter()
+        .any(|m| m.inspection_pending() && matches!(m.kind, MediaKind::Photo | MediaKind::Video))
+}
+
 /// Validate the draft and decide the next question, or the summary. A part missing is asked
 /// for (again, if the citizen answered with text) or, when it was asked already, named with
 /// every other part still missing: the citizen always hears what the report still needs. A part
@@ -824,6 +853,8 @@ fn evaluate(
         Step::Description => draft.has_description(),
         Step::Media => !draft.media.is_empty(),
         Step::Location => located(&draft, env.geo),
+        // A photo or video being inspected may carry the capture time: wait for it.
+        Step::Time => report.occurred_at.is_some() || time_may_come(&draft),
         Step::Contact => draft.name.is_some() || draft.phone.is_some(),
     };
     let missing: Vec<Step> = Step::ORDER.into_iter().filter(|s| !present(*s)).collect();
@@ -851,7 +882,9 @@ fn evaluate(
             }));
             return out;
         }
-        if !reasons.is_empty() {
+        // A time finding while a medium may still bring the capture time is not said yet.
+        let time_may_follow = s == Step::Time && time_may_come(&draft);
+        if !reasons.is_empty() && !time_may_follow {
             out.prompts.push(Prompt::Fix {
                 step: s,
                 messages: reasons.iter().map(|f| f.message.clone()).collect(),
@@ -1493,5 +1526,61 @@ mod tests {
         // The same result delivered twice keeps one file.
         let (t, _) = run(staged(), &[inspected("d2", fresh_photo(None), t0())]);
         assert!(t.prompts.is_empty() && t.discard.is_empty());
+    }
+
+    #[test]
+    fn the_time_comes_from_the_media_or_the_text_before_it_is_asked_for() {
+        let no_time = || Inspection {
+            captured_at: None,
+            captured_at_source: Some(CaptureSource::None),
+            ..fresh_photo(None)
+        };
+        let undated = "Cống thoát nước ở ấp 3, xã Mỹ Yên bị vỡ, nước tràn ra đường gây ngập.";
+        // The photo's capture time: not asked.
+        let (_, prompts) = run(
+            None,
+            &[
+                text("t1", undated, t0()),
+                media("t2", "image", t0()),
+                inspected("t2", fresh_photo(None), t0()),
+            ],
+        );
+        assert!(!prompts.contains(&Prompt::Ask(Step::Time)), "{prompts:?}");
+        // A time written in the text: not asked.
+        let (_, prompts) = run(
+            None,
+            &[
+                text(
+                    "t3",
+                    "Cống thoát nước ở ấp 3, xã Mỹ Yên bị vỡ từ 6 giờ sáng nay.",
+                    t0(),
+                ),
+                media("t4", "image", t0()),
+                inspected("t4", no_time(), t0()),
+            ],
+        );
+        assert!(!prompts.contains(&Prompt::Ask(Step::Time)), "{prompts:?}");
+        // Neither: asked once the photo was read, and the answer is taken. (The message's send
+        // time is taken out: it is channel evidence, not a capture time.)
+        let (t, _) = run(
+            None,
+            &[text("t5", undated, t0()), media("t6", "image", t0())],
+        );
+        let mut state = t.state.unwrap();
+        match &mut state {
+            Dialogue::Collecting(Collecting { draft, .. }) | Dialogue::Confirming { draft } => {
+                draft.media[0].sent_at = None
+            }
+        }
+        let (t, _) = run(Some(state), &[inspected("t6", no_time(), t0())]);
+        assert_eq!(t.prompts, vec![Prompt::Ask(Step::Time)]);
+        let (t, _) = run(t.state, &[text("t8", "Khoảng 7 giờ tối qua.", t0())]);
+        assert_eq!(t.prompts, vec![Prompt::Ask(Step::Contact)]);
+        assert!(t
+            .state
+            .unwrap()
+            .draft()
+            .description_text()
+            .ends_with("Khoảng 7 giờ tối qua."));
     }
 }

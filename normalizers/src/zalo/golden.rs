@@ -57,6 +57,7 @@ fn step_name(s: &Step) -> &'static str {
         Step::Description => "description",
         Step::Media => "media",
         Step::Location => "location",
+        Step::Time => "time",
         Step::Contact => "contact",
     }
 }
