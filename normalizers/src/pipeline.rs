@@ -145,15 +145,9 @@ fn derive_occurred_at(report: &mut Report, ctx: &Context<'_>) {
             at,
             source: TimeSource::Text,
         });
-        return;
     }
-    let sent = report.attachments.iter().filter_map(|a| a.sent_at).min();
-    if let Some(at) = sent.filter(|t| *t <= ctx.now + skew) {
-        report.occurred_at = Some(OccurredAt {
-            at,
-            source: TimeSource::Channel,
-        });
-    }
+    // A send time (`attachments[].sent_at`) is never the incident time: a photo sent today may
+    // show last week. Without a capture time or a stated time the citizen is asked (TIME_MISSING).
 }
 
 /// `forward_or_reject_by` on the shipped calendar, unless already set.
@@ -345,17 +339,17 @@ mod tests {
     }
 
     #[test]
-    fn a_send_time_is_the_incident_time_only_as_a_last_resort_and_says_so() {
+    fn a_send_time_is_never_the_incident_time() {
         let sent = local(2026, 11, 27, 16, 20).unwrap();
         let mut chat_photo = photo(None, None);
         chat_photo.sent_at = Some(sent);
         let mut r = report("Đèn đường tắt cả đoạn", None);
         r.attachments.push(chat_photo.clone());
-        finish_with(&mut r, None);
-        let occurred = r.occurred_at.as_ref().unwrap();
-        assert_eq!((occurred.at, occurred.source), (sent, TimeSource::Channel));
+        let verdict = finish_with(&mut r, None);
+        assert_eq!(r.occurred_at, None);
         assert_eq!(r.attachments[0].captured_at, None);
-        // A time the citizen wrote wins over the send time.
+        assert!(verdict.codes().contains(&Code::TimeMissing));
+        // A time the citizen wrote is the incident time.
         let mut r = report("Sáng hôm qua lúc 7h30 đèn tắt", None);
         r.attachments.push(chat_photo);
         finish_with(&mut r, None);

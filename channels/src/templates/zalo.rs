@@ -3,8 +3,8 @@
 //! The OA sends plain text (at most 2,000 characters per message, ZALO.md §2); messages are kept
 //! short and end with what the citizen should do next.
 
-use normalizers::report::Coordinates;
-use normalizers::zalo::Step;
+use normalizers::report::{Coordinates, MediaKind};
+use normalizers::zalo::{Refusal, Step};
 
 /// Zalo refuses texts longer than this (characters).
 pub const MAX_TEXT_CHARS: usize = 2_000;
@@ -51,7 +51,64 @@ pub fn ask(step: Step) -> &'static str {
         Step::Description => "Bạn vui lòng mô tả sự việc: việc gì, ở đâu, xảy ra lúc nào. Vui lòng viết tiếng Việt có dấu, không viết tắt.",
         Step::Media => "Bạn vui lòng gửi ít nhất một hình ảnh, video hoặc đoạn ghi âm chụp/ghi tại hiện trường trong vòng 48 giờ.",
         Step::Location => "Sự việc xảy ra ở đâu? Bạn vui lòng chia sẻ vị trí (bấm dấu + rồi chọn Vị trí) hoặc gõ địa chỉ cụ thể: số nhà, tên đường, ấp/khu phố, xã/phường.",
+        Step::Time => "Sự việc xảy ra lúc nào? Bạn vui lòng cho biết thời gian, ví dụ: \"khoảng 7 giờ tối qua\" hoặc \"sáng nay lúc 6 giờ\".",
         Step::Contact => "Bạn vui lòng cho biết họ tên và số điện thoại bằng cách bấm vào biểu mẫu bên dưới, hoặc gõ theo mẫu: Nguyễn Văn A 0912 345 678.",
+    }
+}
+
+/// The part of a report a step is about, as a noun for a list.
+fn part(step: Step) -> &'static str {
+    match step {
+        Step::Description => "nội dung sự việc",
+        Step::Media => "hình ảnh, video hoặc ghi âm tại hiện trường",
+        Step::Location => "vị trí hoặc địa chỉ nơi xảy ra",
+        Step::Time => "thời gian xảy ra",
+        Step::Contact => "họ tên và số điện thoại",
+    }
+}
+
+/// The event was taken and the report still lacks these parts (in order); the first is what
+/// the citizen should send next.
+pub fn still_missing(missing: &[Step]) -> String {
+    let parts: Vec<&str> = missing.iter().map(|s| part(*s)).collect();
+    match parts.as_slice() {
+        [] => "Đã nhận thông tin của bạn.".to_string(),
+        [only] => format!("Đã nhận thông tin của bạn. Phản ánh còn thiếu {only}."),
+        [first, ..] => format!(
+            "Đã nhận thông tin của bạn. Phản ánh còn thiếu: {}. Bạn vui lòng gửi tiếp {first}.",
+            parts.join("; ")
+        ),
+    }
+}
+
+/// How long ago, in the largest whole unit ("3 ngày", "5 giờ").
+fn age(d: chrono::Duration) -> String {
+    if d.num_days() >= 1 {
+        format!("{} ngày", d.num_days())
+    } else if d.num_hours() >= 1 {
+        format!("{} giờ", d.num_hours())
+    } else {
+        format!("{} phút", d.num_minutes().max(1))
+    }
+}
+
+/// A medium the citizen just sent cannot be evidence; it was not kept.
+pub fn media_refused(refusal: &Refusal) -> String {
+    match refusal {
+        Refusal::Stale { kind, age: a } => {
+            let (this, new) = match kind {
+                MediaKind::Video => ("Video này quay", "video quay mới"),
+                MediaKind::Audio => ("Đoạn ghi âm này ghi", "đoạn ghi âm mới"),
+                MediaKind::Photo | MediaKind::Document => ("Ảnh này chụp", "ảnh chụp mới"),
+            };
+            format!(
+                "{this} cách đây {}, vui lòng gửi {new}. Theo Quy chế 1022, hình ảnh, video, ghi âm phải được ghi lại trong vòng 48 giờ.",
+                age(*a)
+            )
+        }
+        Refusal::Unreadable(why) => truncate(format!(
+            "Tệp bạn vừa gửi không dùng được làm bằng chứng: {why} Vui lòng gửi hình ảnh, video hoặc ghi âm khác."
+        )),
     }
 }
 
@@ -61,6 +118,7 @@ pub fn fix(step: Step, messages: &[String]) -> String {
         Step::Description => "Nội dung phản ánh cần sửa lại:",
         Step::Media => "Hình ảnh, video chưa đạt yêu cầu:",
         Step::Location => "Địa điểm chưa rõ:",
+        Step::Time => "Thời gian xảy ra chưa rõ:",
         Step::Contact => "Thông tin liên hệ chưa đầy đủ:",
     };
     let mut out = String::from(lead);

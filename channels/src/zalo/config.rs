@@ -48,6 +48,9 @@ pub struct ZaloConfig {
     pub media_max_bytes: u64,
     /// Time limit of one media download.
     pub media_timeout_secs: u64,
+    /// Media downloaded and inspected at once by this instance while conversations go on
+    /// (each photo, video or voice note is read when it arrives, not only at "Gửi").
+    pub media_inspections: usize,
     /// Time limit of one call to the Zalo APIs.
     pub api_timeout_secs: u64,
     /// Largest webhook body accepted (Zalo events are a few hundred bytes).
@@ -95,6 +98,7 @@ impl Default for ZaloConfig {
             dialogue_ttl_secs: normalizers::zalo::DEFAULT_DIALOGUE_TTL_SECS,
             media_max_bytes: 50 * 1024 * 1024,
             media_timeout_secs: 60,
+            media_inspections: 4,
             api_timeout_secs: 10,
             webhook_max_bytes: 64 * 1024,
             miniapp_max_bytes: 200 * 1024 * 1024,

@@ -77,6 +77,8 @@ pub struct ZaloChannel<I, S> {
     pub(crate) validation: ValidationConfig,
     /// Name of this instance in stream consumer groups.
     pub(crate) instance: String,
+    /// Permits of the background media inspections (`zalo.media_inspections`).
+    pub(crate) inspections: Arc<tokio::sync::Semaphore>,
     /// Owner value of the locks and leases this process takes (dialogue locks, the token
     /// lease): unique per process, so that two processes configured with one instance id never
     /// release each other's lock.
@@ -115,6 +117,7 @@ impl<I: Intake, S: ChannelStorage> ZaloChannel<I, S> {
         let clock_intake = ctx.intake.clone();
         let clock: Clock = Arc::new(move || clock_intake.now());
         let lock_owner = lock_owner(&ctx.instance_id);
+        let inspections = Arc::new(tokio::sync::Semaphore::new(config.media_inspections.max(1)));
         let client = OaClient::new(
             api_http.clone(),
             config.clone(),
@@ -134,6 +137,7 @@ impl<I: Intake, S: ChannelStorage> ZaloChannel<I, S> {
             validator: Validator::default(),
             validation: ctx.validation.clone(),
             instance: ctx.instance_id.clone(),
+            inspections,
             lock_owner,
         }))
     }
@@ -202,7 +206,8 @@ pub fn router<I: Intake, S: ChannelStorage>(channel: Arc<ZaloChannel<I, S>>) -> 
         .with_state(channel)
 }
 
-/// Start the event processor, the outbox sender and the token refresher. They run until the
+/// Start the event processor, the outbox sender, the token refresher and the sweeper of staged
+/// media. They run until the
 /// shutdown token is cancelled; await the handles to wait for them.
 pub fn spawn_workers<I: Intake, S: ChannelStorage>(
     channel: Arc<ZaloChannel<I, S>>,
@@ -210,6 +215,7 @@ pub fn spawn_workers<I: Intake, S: ChannelStorage>(
     vec![
         tokio::spawn(processor::run(channel.clone())),
         tokio::spawn(outbox::run_sender(channel.clone())),
+        tokio::spawn(processor::run_sweeper(channel.clone())),
         tokio::spawn(outbox::run_refresher(channel)),
     ]
 }

@@ -6,14 +6,25 @@
 //! report ingested); a failure leaves it to be handed out again. Re-processing is harmless: the
 //! dialogue ignores events it already applied and `Intake::ingest` is idempotent on the
 //! confirming `msg_id`.
+//!
+//! Each medium is downloaded and inspected as soon as the event that brought it is applied, in a
+//! background task bounded by `zalo.media_inspections` permits: the result (capture time, GPS,
+//! readability, the staged file) goes back on `zalo:events` as the gateway's own
+//! [`normalizers::zalo::INSPECTED_EVENT`], so it is applied in order, under the same lock, and
+//! stored with the draft. A stale photo is refused at once; "Gửi" reuses the staged files.
+//! Staged files of drafts that end without a report are deleted, and a sweeper removes those of
+//! drafts nobody came back to.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use normalizers::geo::Geo;
 use normalizers::report::{Channel, Envelope};
 use normalizers::validate::Status;
-use normalizers::zalo::{self, Dialogue, Event, Prompt, StepEnv, Submit};
+use normalizers::zalo::{self, Dialogue, Event, Inspection, MediaRef, Prompt, StepEnv, Submit};
+use tokio::sync::Semaphore;
 
 use crate::context::ChannelStorage;
 use crate::intake::{
@@ -126,6 +137,7 @@ async fn process_locked<I: Intake, S: ChannelStorage>(
         ttl: chrono::Duration::seconds(ch.config.dialogue_ttl().as_secs() as i64),
         validator: &ch.validator,
         config: &ch.validation,
+        geo: Some(Geo::embedded()),
     };
     let t = zalo::step(state, event, raw, &env);
     if t.duplicate {
@@ -136,8 +148,12 @@ async fn process_locked<I: Intake, S: ChannelStorage>(
         user_id: user_id.to_string(),
     };
     let mut outbound: Vec<Outbound> = t.prompts.iter().flat_map(|p| render(p, &origin)).collect();
+    let mut discard = t.discard;
     if let Some(submit) = t.submit {
+        let staged = submit.draft.staged_files();
         outbound.extend(submit_report(ch, submit, &origin, now).await?);
+        // Committed files were moved away; what is left is not needed any more.
+        discard.extend(staged);
     }
     for o in &outbound {
         let payload = serde_json::to_value(o).map_err(StoreError::new)?;
@@ -151,7 +167,183 @@ async fn process_locked<I: Intake, S: ChannelStorage>(
         }
         None => ch.store.delete(key).await?,
     }
+    for name in &discard {
+        remove_staged(&ch.staging_dir, name).await;
+    }
+    for medium in t.inspect {
+        tokio::spawn(inspect(
+            Inspector::of(ch),
+            oa_id.to_string(),
+            user_id.to_string(),
+            medium,
+        ));
+    }
     Ok(())
+}
+
+/// Delete a staged file of the dialogue by its bare name (anything else is refused).
+async fn remove_staged(dir: &Path, name: &str) {
+    if !is_staged_name(name) {
+        tracing::warn!("zalo staged file name refused");
+        return;
+    }
+    match tokio::fs::remove_file(dir.join(name)).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(error = %e, "zalo staged file not removed"),
+    }
+}
+
+/// A name [`media::download`] gives: `zalo-<hex>.part`, no directory.
+fn is_staged_name(name: &str) -> bool {
+    name.strip_prefix("zalo-")
+        .and_then(|n| n.strip_suffix(".part"))
+        .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// What a background inspection needs of the channel.
+struct Inspector<S> {
+    store: Arc<S>,
+    config: Arc<super::ZaloConfig>,
+    http: reqwest::Client,
+    staging_dir: PathBuf,
+    permits: Arc<Semaphore>,
+    clock: super::Clock,
+}
+
+impl<S: ChannelStorage> Inspector<S> {
+    fn of<I: Intake>(ch: &ZaloChannel<I, S>) -> Inspector<S> {
+        let intake = ch.intake.clone();
+        Inspector {
+            store: ch.store.clone(),
+            config: ch.config.clone(),
+            http: ch.media_http.clone(),
+            staging_dir: ch.staging_dir.clone(),
+            permits: ch.inspections.clone(),
+            clock: Arc::new(move || intake.now()),
+        }
+    }
+}
+
+/// Download and read one medium of a draft (at most `zalo.media_inspections` at once), then put
+/// the result on `zalo:events` for the dialogue. A failed download is reported too (the medium
+/// is downloaded again at "Gửi"), so an answer waiting for it is never lost.
+async fn inspect<S: ChannelStorage>(
+    ins: Inspector<S>,
+    oa_id: String,
+    user_id: String,
+    m: MediaRef,
+) {
+    let Ok(_permit) = ins.permits.clone().acquire_owned().await else {
+        return;
+    };
+    let mut inspection = Inspection {
+        media: m.msg_id.clone(),
+        ..Inspection::default()
+    };
+    match media::download(&ins.http, &ins.config, &m.url, &ins.staging_dir, &m.msg_id).await {
+        Ok(d) => {
+            let claimed = m.claimed_type.clone().or(d.content_type.clone());
+            let path = d.path.clone();
+            let read = tokio::task::spawn_blocking(move || {
+                let file = std::fs::File::open(&path)?;
+                let mut reader = std::io::BufReader::new(file);
+                Ok::<_, std::io::Error>(normalizers::media::inspect(
+                    &mut reader,
+                    claimed.as_deref(),
+                ))
+            })
+            .await;
+            match read {
+                Ok(Ok(info)) => {
+                    inspection.staged =
+                        d.path.file_name().map(|n| n.to_string_lossy().into_owned());
+                    inspection.size = Some(d.size);
+                    inspection.kind = info.kind;
+                    inspection.media_type = Some(info.media_type);
+                    inspection.width = info.width;
+                    inspection.height = info.height;
+                    inspection.duration_ms = info.duration_ms;
+                    inspection.captured_at = info.captured_at;
+                    inspection.captured_at_source = Some(info.captured_at_source);
+                    inspection.captured_offset_minutes = info.captured_offset_minutes;
+                    inspection.gps = info.gps;
+                    inspection.unreadable = info.unreadable;
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "zalo medium not readable after download");
+                    inspection.failed = true;
+                    let _ = tokio::fs::remove_file(&d.path).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "zalo medium inspection panicked");
+                    inspection.failed = true;
+                    let _ = tokio::fs::remove_file(&d.path).await;
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "zalo medium not inspected");
+            inspection.failed = true;
+        }
+    }
+    let now = (ins.clock)();
+    let event = serde_json::json!({
+        "event_name": zalo::INSPECTED_EVENT,
+        "sender": {"id": user_id},
+        "recipient": {"id": oa_id},
+        "inspection": inspection,
+        "timestamp": now.timestamp_millis().to_string(),
+    });
+    let entry = serde_json::json!({"raw": event.to_string(), "received_at": now});
+    if let Err(e) = ins.store.push(EVENTS_STREAM, entry).await {
+        tracing::error!(error = %e, "zalo inspection result not stored");
+        if let Some(name) = &inspection.staged {
+            remove_staged(&ins.staging_dir, name).await;
+        }
+    }
+}
+
+/// How often the sweeper looks for staged media of drafts nobody came back to.
+const SWEEP_EVERY: Duration = Duration::from_secs(600);
+
+/// Delete staged Zalo media older than any draft can be (the dialogue TTL and the grace its
+/// state is kept for): drafts that expired without another event never discard their files.
+pub(crate) async fn run_sweeper<I: Intake, S: ChannelStorage>(ch: Arc<ZaloChannel<I, S>>) {
+    let max_age = ch.config.dialogue_ttl() + EXPIRY_GRACE;
+    loop {
+        let removed = sweep_staged(&ch.staging_dir, max_age).await;
+        if removed > 0 {
+            tracing::info!(removed, "stale zalo staged media removed");
+        }
+        if ch.pause(SWEEP_EVERY).await {
+            return;
+        }
+    }
+}
+
+/// Remove the dialogue's staged files (see [`is_staged_name`]) older than `max_age`.
+pub(crate) async fn sweep_staged(dir: &Path, max_age: Duration) -> usize {
+    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
+        return 0;
+    };
+    let mut removed = 0;
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        if !is_staged_name(&entry.file_name().to_string_lossy()) {
+            continue;
+        }
+        let old = entry
+            .metadata()
+            .await
+            .ok()
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > max_age);
+        if old && tokio::fs::remove_file(entry.path()).await.is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// Download the media, hand the report to the pipeline, and word the answer.
@@ -172,15 +364,20 @@ async fn submit_report<I: Intake, S: ChannelStorage>(
     let mut inputs = Vec::with_capacity(refs.len());
     let mut failed = 0usize;
     for r in &refs {
-        match media::download(
-            &ch.media_http,
-            &ch.config,
-            &r.url,
-            &ch.staging_dir,
-            &r.msg_id,
-        )
-        .await
-        {
+        if let Some(path) = staged_path(&ch.staging_dir, r).await {
+            inputs.push(MediaInput {
+                file_name: r.file_name.clone(),
+                claimed_type: r.claimed_type.clone(),
+                source: MediaSource::File(path),
+                sent_at: r.sent_at,
+                vouched_capture: None,
+            });
+            continue;
+        }
+        // Not inspected yet, or its file is gone: download it now, under a name of its own (an
+        // inspection of the same medium may still be writing the other).
+        let key = format!("{}#submit", r.msg_id);
+        match media::download(&ch.media_http, &ch.config, &r.url, &ch.staging_dir, &key).await {
             Ok(d) => inputs.push(MediaInput {
                 file_name: r.file_name.clone(),
                 claimed_type: r.claimed_type.clone().or(d.content_type),
@@ -246,6 +443,16 @@ async fn submit_report<I: Intake, S: ChannelStorage>(
     }
 }
 
+/// The staged file of an inspected medium, when it is still there.
+async fn staged_path(dir: &Path, m: &MediaRef) -> Option<PathBuf> {
+    let name = m.staged().filter(|n| is_staged_name(n))?;
+    let path = dir.join(name);
+    tokio::fs::try_exists(&path)
+        .await
+        .unwrap_or(false)
+        .then_some(path)
+}
+
 fn outbound(origin: &Origin, report_id: Option<String>, kind: &str, text: String) -> Outbound {
     Outbound {
         report_id,
@@ -307,5 +514,18 @@ pub fn render(prompt: &Prompt, origin: &Origin) -> Vec<Outbound> {
         Prompt::Expired => text(tpl::EXPIRED.into()),
         Prompt::DraftFull => text(tpl::DRAFT_FULL.into()),
         Prompt::Unsupported => text(tpl::UNSUPPORTED.into()),
+        Prompt::StillMissing(missing) => {
+            let mut out = text(tpl::still_missing(missing));
+            if missing.first() == Some(&zalo::Step::Contact) {
+                out.push(outbound(
+                    origin,
+                    None,
+                    "request_user_info",
+                    tpl::REQUEST_INFO_SUBTITLE.into(),
+                ));
+            }
+            out
+        }
+        Prompt::MediaRefused(refusal) => text(tpl::media_refused(refusal)),
     }
 }

@@ -100,7 +100,10 @@ async fn accept<I: Intake, S: ChannelStorage>(
     retry: u32,
 ) -> Result<Disposition, crate::intake::StoreError> {
     match event.kind() {
-        EventKind::Echo | EventKind::Receipt | EventKind::Other => return Ok(Disposition::Ignored),
+        // The gateway's own inspection events come only from its processor, never from outside.
+        EventKind::Echo | EventKind::Receipt | EventKind::Other | EventKind::Inspected => {
+            return Ok(Disposition::Ignored)
+        }
         _ => {}
     }
     if !ch.config.serves_oa(event.oa_id()) {

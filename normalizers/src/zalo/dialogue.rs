@@ -12,13 +12,14 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::geo::Geo;
 use crate::pipeline;
-use crate::report::Coordinates;
-use crate::text::fold_phrase;
+use crate::report::{CaptureSource, Coordinates, MediaKind, Report};
+use crate::text::{fold_phrase, nfc, split_tone};
 use crate::validate::{Context, Finding, ValidationConfig, Validator, Verdict};
 
 use super::draft::{Draft, MediaRef, MAX_EVENTS};
-use super::event::{Event, EventKind, Message};
+use super::event::{Event, EventKind, Inspection, Message};
 
 /// What the OA is waiting for. Answers are read in the light of the question asked: a text
 /// sent while the OA asked for the place is the address.
@@ -31,15 +32,18 @@ pub enum Step {
     Media,
     /// Shared location or a typed address.
     Location,
+    /// When it happened, asked only when neither the media nor the text say it.
+    Time,
     /// Name and phone (a `request_user_info` form, or typed).
     Contact,
 }
 
 impl Step {
-    const ORDER: [Step; 4] = [
+    const ORDER: [Step; 5] = [
         Step::Description,
         Step::Media,
         Step::Location,
+        Step::Time,
         Step::Contact,
     ];
 
@@ -48,7 +52,8 @@ impl Step {
         let root = field.split(['.', '[']).next().unwrap_or(field);
         match root {
             "content" => Some(Step::Description),
-            "attachments" | "occurred_at" => Some(Step::Media),
+            "attachments" => Some(Step::Media),
+            "occurred_at" => Some(Step::Time),
             "location" => Some(Step::Location),
             "reporter" => Some(Step::Contact),
             _ => None,
@@ -76,6 +81,10 @@ pub struct Collecting {
     /// The description was refused: the next text replaces it instead of adding to it.
     #[serde(default)]
     pub replace_description: bool,
+    /// The citizen is owed an answer that waits for the inspection of a medium just sent (its
+    /// GPS may give the place): said when the inspection arrives.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub owed: bool,
 }
 
 impl Collecting {
@@ -85,6 +94,7 @@ impl Collecting {
             draft,
             asked: None,
             replace_description: false,
+            owed: false,
         }
     }
 }
@@ -131,6 +141,19 @@ pub enum Prompt {
     DraftFull,
     /// Sticker, link or another event a report cannot use.
     Unsupported,
+    /// The event was taken but the draft is still incomplete: what is still missing, in order.
+    StillMissing(Vec<Step>),
+    /// A medium was read and cannot be evidence; it was taken out of the draft.
+    MediaRefused(Refusal),
+}
+
+/// Why a medium the citizen sent was taken out of the draft.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    /// Captured longer ago than the maximum age (Đ6.3): how long ago.
+    Stale { kind: MediaKind, age: Duration },
+    /// Not a readable photo, video or recording: the reader's message (Vietnamese).
+    Unreadable(String),
 }
 
 /// The result of one [`step`].
@@ -144,6 +167,12 @@ pub struct Transition {
     pub submit: Option<Submit>,
     /// The event had been applied already (a Zalo retry): nothing changed, nothing to say.
     pub duplicate: bool,
+    /// Media the event added, to download and inspect now (their result comes back as an
+    /// [`super::event::INSPECTED_EVENT`]).
+    pub inspect: Vec<MediaRef>,
+    /// Staged files no longer needed (the draft was cancelled, restarted, expired or left, or
+    /// the medium was refused): the channel deletes them once the state is stored.
+    pub discard: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -159,6 +188,9 @@ pub struct StepEnv<'a> {
     pub ttl: Duration,
     pub validator: &'a Validator,
     pub config: &'a ValidationConfig,
+    /// Gazetteer and boundary, as the gateway validates with (a place named in the description
+    /// locates the report).
+    pub geo: Option<&'a Geo>,
 }
 
 /// A citizen's message reduced to a keyword, when it is one.
@@ -170,29 +202,191 @@ pub enum Keyword {
     Greeting,
 }
 
-/// Recognise a keyword typed with or without diacritics ("Gửi", "gui", "Huỷ", "HỦY").
+/// Recognise a keyword typed with or without diacritics ("Gửi", "gui", "Huỷ", "HỦY"), and a short
+/// message whose only intent is to confirm ("ok gửi", "Tôi xác nhận gửi phản ánh", "đồng ý ạ")
+/// or to cancel ("thôi không gửi nữa", "tôi muốn hủy"). A message with any word of substance
+/// ("gửi thêm ảnh", "ok nhưng đèn vẫn chập chờn") is not a keyword: it changes the report.
 pub fn keyword(text: &str) -> Option<Keyword> {
     let folded = fold_phrase(text);
     let folded = folded.trim_matches(|c: char| !c.is_alphanumeric());
     match folded {
-        "gui" | "gui di" | "xac nhan" | "dong y" | "gui phan anh" => Some(Keyword::Confirm),
-        "huy" | "huy bo" | "thoi" | "dung" | "huy phan anh" => Some(Keyword::Cancel),
-        "lam lai" | "bat dau lai" | "tao moi" | "phan anh moi" => Some(Keyword::Restart),
-        "xin chao" | "chao" | "hi" | "hello" | "alo" | "chao ban" => Some(Keyword::Greeting),
-        _ => None,
+        "lam lai" | "bat dau lai" | "tao moi" | "phan anh moi" => return Some(Keyword::Restart),
+        "xin chao" | "chao" | "hi" | "hello" | "alo" | "chao ban" => {
+            return Some(Keyword::Greeting)
+        }
+        _ => {}
+    }
+    intent(text)
+}
+
+/// What a word of a short answer does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Confirm,
+    Cancel,
+    /// "không", "đừng": turns a confirmation into a refusal.
+    Negation,
+    /// Politeness, pronouns, particles: no content.
+    Filler,
+}
+
+/// The vocabulary of short answers; two-word units first. Written with diacritics: a word typed
+/// with marks must match them (so "ảnh" is not "anh"), one typed without matches by its letters.
+const VOCABULARY: &[(&str, Role)] = &[
+    ("xác nhận", Role::Confirm),
+    ("đồng ý", Role::Confirm),
+    ("phản ánh", Role::Filler),
+    ("bây giờ", Role::Filler),
+    ("cảm ơn", Role::Filler),
+    ("hủy bỏ", Role::Cancel),
+    ("gửi", Role::Confirm),
+    ("ok", Role::Confirm),
+    ("oke", Role::Confirm),
+    ("okay", Role::Confirm),
+    ("oki", Role::Confirm),
+    ("okie", Role::Confirm),
+    ("được", Role::Confirm),
+    ("đúng", Role::Confirm),
+    ("hủy", Role::Cancel),
+    ("thôi", Role::Cancel),
+    ("dừng", Role::Cancel),
+    ("bỏ", Role::Cancel),
+    ("không", Role::Negation),
+    ("ko", Role::Negation),
+    ("k", Role::Negation),
+    ("đừng", Role::Negation),
+    ("khỏi", Role::Negation),
+    ("tôi", Role::Filler),
+    ("em", Role::Filler),
+    ("mình", Role::Filler),
+    ("anh", Role::Filler),
+    ("chị", Role::Filler),
+    ("cháu", Role::Filler),
+    ("con", Role::Filler),
+    ("bác", Role::Filler),
+    ("cô", Role::Filler),
+    ("chú", Role::Filler),
+    ("bạn", Role::Filler),
+    ("ad", Role::Filler),
+    ("admin", Role::Filler),
+    ("ạ", Role::Filler),
+    ("à", Role::Filler),
+    ("nhé", Role::Filler),
+    ("nha", Role::Filler),
+    ("nhá", Role::Filler),
+    ("luôn", Role::Filler),
+    ("giúp", Role::Filler),
+    ("dùm", Role::Filler),
+    ("giùm", Role::Filler),
+    ("hộ", Role::Filler),
+    ("đi", Role::Filler),
+    ("vâng", Role::Filler),
+    ("dạ", Role::Filler),
+    ("ừ", Role::Filler),
+    ("ừm", Role::Filler),
+    ("rồi", Role::Filler),
+    ("xin", Role::Filler),
+    ("hãy", Role::Filler),
+    ("cho", Role::Filler),
+    ("này", Role::Filler),
+    ("ngay", Role::Filler),
+    ("lên", Role::Filler),
+    ("đã", Role::Filler),
+    ("muốn", Role::Filler),
+    ("nữa", Role::Filler),
+    ("vậy", Role::Filler),
+    ("thế", Role::Filler),
+    ("là", Role::Filler),
+    ("nhiều", Role::Filler),
+    ("lại", Role::Filler),
+    ("đó", Role::Filler),
+];
+
+/// At most this many words in a message read as a bare confirmation or cancellation.
+const MAX_INTENT_WORDS: usize = 10;
+
+/// One word's comparison key: its letters and tone when it has marks (tone placement as typed
+/// does not matter: "huỷ" = "hủy"), else its bare letters.
+fn word_key(word: &str) -> (bool, String) {
+    let lower = nfc(&word.to_lowercase());
+    let folded = fold_phrase(&lower);
+    if folded == lower {
+        (false, folded)
+    } else {
+        let (shape, tone) = split_tone(&lower);
+        (true, format!("{shape}{tone}"))
+    }
+}
+
+fn vocabulary_matches(typed: &[(bool, String)], entry: &str) -> bool {
+    let words: Vec<&str> = entry.split(' ').collect();
+    words.len() == typed.len()
+        && words.iter().zip(typed).all(|(e, (marked, key))| {
+            let (_, entry_key) = word_key(e);
+            if *marked {
+                *key == entry_key
+            } else {
+                *key == fold_phrase(e)
+            }
+        })
+}
+
+/// The intent of a short message made only of confirmation, cancellation, negation and filler
+/// words; `None` as soon as one word is anything else.
+fn intent(text: &str) -> Option<Keyword> {
+    let keys: Vec<(bool, String)> = text
+        .split(|c: char| !c.is_alphanumeric() && !unicode_normalization::char::is_combining_mark(c))
+        .filter(|w| !w.is_empty())
+        .map(word_key)
+        .collect();
+    if keys.is_empty() || keys.len() > MAX_INTENT_WORDS {
+        return None;
+    }
+    let (mut confirm, mut cancel, mut negation) = (false, false, false);
+    let mut i = 0;
+    while i < keys.len() {
+        let unit = [2, 1].into_iter().find_map(|n| {
+            let typed = keys.get(i..i + n)?;
+            VOCABULARY
+                .iter()
+                .find(|(entry, _)| vocabulary_matches(typed, entry))
+                .map(|(_, role)| (n, *role))
+        });
+        let (n, role) = unit?;
+        match role {
+            Role::Confirm => confirm = true,
+            Role::Cancel => cancel = true,
+            Role::Negation => negation = true,
+            Role::Filler => {}
+        }
+        i += n;
+    }
+    match (confirm, cancel, negation) {
+        // "thôi không gửi nữa", "không đồng ý", "hủy", "tôi muốn hủy bỏ".
+        (true, _, true) | (false, true, _) => Some(Keyword::Cancel),
+        (true, false, false) => Some(Keyword::Confirm),
+        // "gửi hay hủy": ask again rather than guess.
+        (true, true, false) => None,
+        (false, false, _) => None,
     }
 }
 
 /// Apply one event to the conversation. `raw` is the event's exact body (kept for audit).
 ///
 /// Events that are not the citizen speaking leave the state as it is; a Zalo retry of an event
-/// already applied changes nothing; a conversation idle past the TTL is over. Everything else
-/// goes to the handler of the current state.
+/// already applied changes nothing; a conversation idle past the TTL is over. The gateway's own
+/// [`super::event::INSPECTED_EVENT`] brings what a medium turned out to be. Everything else goes
+/// to the handler of the current state.
 pub fn step(state: Option<Dialogue>, event: &Event, raw: &str, env: &StepEnv<'_>) -> Transition {
     match event.kind() {
         EventKind::Echo | EventKind::Receipt | EventKind::Other => return Transition::keep(state),
-        EventKind::Unfollow => return Transition::end(),
+        EventKind::Unfollow => {
+            let mut out = Transition::end();
+            out.discard_draft(state.as_ref().map(Dialogue::draft));
+            return out;
+        }
         EventKind::Follow => return Transition::keep(state).say(Prompt::Welcome),
+        EventKind::Inspected => return on_inspected(state, event, env),
         EventKind::UserMessage | EventKind::UserSubmitInfo => {}
     }
     let input = Input {
@@ -219,6 +413,7 @@ pub fn step(state: Option<Dialogue>, event: &Event, raw: &str, env: &StepEnv<'_>
             .is_some_and(|last| env.now - last > env.ttl);
         if idle {
             out.prompts.push(Prompt::Expired);
+            out.discard_draft(Some(s.draft()));
         }
         !idle
     });
@@ -237,6 +432,8 @@ impl Transition {
             prompts: Vec::new(),
             submit: None,
             duplicate: false,
+            inspect: Vec::new(),
+            discard: Vec::new(),
         }
     }
 
@@ -251,6 +448,13 @@ impl Transition {
     fn say(mut self, prompt: Prompt) -> Transition {
         self.prompts.push(prompt);
         self
+    }
+
+    /// The staged files of a draft that ends here.
+    fn discard_draft(&mut self, draft: Option<&Draft>) {
+        if let Some(draft) = draft {
+            self.discard.extend(draft.staged_files());
+        }
     }
 }
 
@@ -300,6 +504,18 @@ impl Input<'_> {
     }
 }
 
+/// How the answer to an event is worded when a part is still missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reply {
+    /// The citizen answered with text: ask for the missing part (again).
+    Text,
+    /// Any other event: ask, or say what is still missing when that was asked already.
+    Other,
+    /// The event brought media being inspected: when only their GPS could still give the
+    /// place, wait for the inspection before asking for it.
+    AwaitInspection,
+}
+
 /// No conversation (none yet, or it just expired).
 fn on_idle(input: Input<'_>, mut out: Transition) -> Transition {
     match input.keyword() {
@@ -317,33 +533,50 @@ fn on_idle(input: Input<'_>, mut out: Transition) -> Transition {
 }
 
 /// Collecting: anything but a keyword is (part of) the answer to the question asked.
-fn on_collecting(mut collecting: Collecting, input: Input<'_>, out: Transition) -> Transition {
+fn on_collecting(mut collecting: Collecting, input: Input<'_>, mut out: Transition) -> Transition {
     match input.keyword() {
-        Some(Keyword::Cancel) => out.say(Prompt::Cancelled),
-        Some(Keyword::Restart) => restart(input, out),
+        Some(Keyword::Cancel) => {
+            out.discard_draft(Some(&collecting.draft));
+            out.say(Prompt::Cancelled)
+        }
+        Some(Keyword::Restart) => {
+            out.discard_draft(Some(&collecting.draft));
+            restart(input, out)
+        }
         // A greeting in the middle of a report is not part of it: repeat the question.
         Some(Keyword::Greeting) => {
             input.touch(&mut collecting.draft);
             collecting.asked = None;
-            evaluate(collecting, false, input.env, out)
+            evaluate(collecting, Reply::Other, input.env, out)
         }
         Some(Keyword::Confirm) => {
             input.record(&mut collecting.draft);
             collecting.asked = None;
-            evaluate(collecting, false, input.env, out.say(Prompt::NotReady))
+            evaluate(
+                collecting,
+                Reply::Other,
+                input.env,
+                out.say(Prompt::NotReady),
+            )
         }
         None => collect(collecting, input, out),
     }
 }
 
-/// The summary was shown: "Gửi" submits; anything else changes the report.
+/// The summary was shown: a confirmation submits; anything else changes the report.
 fn on_confirming(mut draft: Draft, input: Input<'_>, mut out: Transition) -> Transition {
     match input.keyword() {
-        Some(Keyword::Cancel) => out.say(Prompt::Cancelled),
-        Some(Keyword::Restart) => restart(input, out),
+        Some(Keyword::Cancel) => {
+            out.discard_draft(Some(&draft));
+            out.say(Prompt::Cancelled)
+        }
+        Some(Keyword::Restart) => {
+            out.discard_draft(Some(&draft));
+            restart(input, out)
+        }
         Some(Keyword::Greeting) => {
             input.touch(&mut draft);
-            evaluate(Collecting::unasked(draft), false, input.env, out)
+            evaluate(Collecting::unasked(draft), Reply::Other, input.env, out)
         }
         Some(Keyword::Confirm) => {
             input.record(&mut draft);
@@ -368,8 +601,116 @@ fn restart(input: Input<'_>, out: Transition) -> Transition {
         draft,
         asked: Some(Step::Description),
         replace_description: false,
+        owed: false,
     }));
     out.say(Prompt::Ask(Step::Description))
+}
+
+/// What a medium of the draft turned out to be. A medium that cannot be evidence (stale,
+/// unreadable) leaves the draft at once with a message; a GPS position may give the place; an
+/// answer that waited for the inspection is given now. An inspection of a medium the draft no
+/// longer holds (cancelled, submitted, expired) only frees its staged file.
+fn on_inspected(state: Option<Dialogue>, event: &Event, env: &StepEnv<'_>) -> Transition {
+    let Some(inspection) = event.inspection.clone() else {
+        return Transition::keep(state);
+    };
+    let orphan = |state: Option<Dialogue>, inspection: &Inspection| {
+        let mut out = Transition::keep(state);
+        out.discard.extend(inspection.staged.clone());
+        out
+    };
+    let Some(mut dialogue) = state else {
+        return orphan(None, &inspection);
+    };
+    let draft = match &mut dialogue {
+        Dialogue::Collecting(Collecting { draft, .. }) | Dialogue::Confirming { draft } => draft,
+    };
+    let Some(index) = draft
+        .media
+        .iter()
+        .position(|m| m.msg_id == inspection.media)
+    else {
+        return orphan(Some(dialogue), &inspection);
+    };
+    if let Some(done) = &draft.media[index].inspection {
+        // Inspected already (a redelivered result): keep the first, free a second file.
+        let extra = inspection
+            .staged
+            .clone()
+            .filter(|s| done.staged.as_ref() != Some(s));
+        let mut out = Transition::keep(Some(dialogue));
+        out.discard.extend(extra);
+        return out;
+    }
+    let refusal = refusal_of(&draft.media[index], &inspection, env);
+    draft.media[index].inspection = Some(inspection);
+    let mut out = Transition::end();
+    if let Some(refusal) = refusal {
+        let refused = draft.media.remove(index);
+        out.discard.extend(refused.staged().map(str::to_string));
+        out.prompts.push(Prompt::MediaRefused(refusal));
+        let collecting = match dialogue {
+            // Asked afresh: the part the refused medium stood for may be missing again.
+            Dialogue::Collecting(c) => Collecting {
+                owed: false,
+                asked: None,
+                ..c
+            },
+            Dialogue::Confirming { draft } => Collecting::unasked(draft),
+        };
+        return evaluate(collecting, Reply::Other, env, out);
+    }
+    match dialogue {
+        // What the medium said may answer the question asked (the GPS gives the place) or
+        // raise another (no capture time): speak when the question changes, or when an answer
+        // waited for this inspection.
+        Dialogue::Collecting(c) => {
+            let (owed, before) = (c.owed, c.asked);
+            let c = Collecting {
+                owed: false,
+                asked: if owed { None } else { c.asked },
+                ..c
+            };
+            let mut t = evaluate(c, Reply::Other, env, out);
+            let same = matches!(&t.state, Some(Dialogue::Collecting(n)) if n.asked == before);
+            if same && !owed {
+                t.prompts.clear();
+            }
+            t
+        }
+        // After the summary: silent unless the medium leaves a part missing (no capture time
+        // after all), which is then asked for.
+        Dialogue::Confirming { draft } => {
+            let t = evaluate(Collecting::unasked(draft), Reply::Other, env, out);
+            match t.state {
+                Some(Dialogue::Confirming { draft }) => {
+                    Transition::keep(Some(Dialogue::Confirming { draft }))
+                }
+                _ => t,
+            }
+        }
+    }
+}
+
+/// Why an inspected medium cannot be evidence, if it cannot. Documents are not evidence and are
+/// not judged.
+fn refusal_of(media: &MediaRef, inspection: &Inspection, env: &StepEnv<'_>) -> Option<Refusal> {
+    if inspection.failed || media.kind == MediaKind::Document {
+        return None;
+    }
+    if let Some(why) = &inspection.unreadable {
+        return Some(Refusal::Unreadable(why.clone()));
+    }
+    let from_file = matches!(
+        inspection.captured_at_source,
+        Some(CaptureSource::Exif | CaptureSource::Container)
+    );
+    let at = inspection.captured_at.filter(|_| from_file)?;
+    let age = env.now - at;
+    (age > Duration::hours(env.config.media_max_age_hours)).then(|| Refusal::Stale {
+        kind: inspection.kind.unwrap_or(media.kind),
+        age,
+    })
 }
 
 /// Add what the event carries to the draft, then ask for what is still missing.
@@ -379,15 +720,27 @@ fn collect(mut collecting: Collecting, input: Input<'_>, mut out: Transition) ->
         return out.say(Prompt::DraftFull);
     }
     input.record(&mut collecting.draft);
-    let mut answered_text = false;
+    let mut reply = Reply::Other;
     if input.event.kind() == EventKind::UserSubmitInfo {
         if let Some(info) = &input.event.info {
             collecting.draft.set_submitted_info(info);
         }
     } else if let Some(message) = &input.event.message {
-        answered_text = collect_message(&mut collecting, message, &input, &mut out);
+        let before = collecting.draft.media.len();
+        if collect_message(&mut collecting, message, &input, &mut out) {
+            reply = Reply::Text;
+        }
+        let added = &collecting.draft.media[before.min(collecting.draft.media.len())..];
+        out.inspect.extend(added.iter().cloned());
+        if reply == Reply::Other
+            && added
+                .iter()
+                .any(|m| matches!(m.kind, MediaKind::Photo | MediaKind::Video))
+        {
+            reply = Reply::AwaitInspection;
+        }
     }
-    evaluate(collecting, answered_text, input.env, out)
+    evaluate(collecting, reply, input.env, out)
 }
 
 /// Take the place, media and text of a message; returns whether it had text.
@@ -440,6 +793,9 @@ fn collect_text(collecting: &mut Collecting, message: &Message, text: &str) {
     } else {
         match collecting.asked {
             Some(Step::Location) => draft.set_address(text),
+            // "khoảng 7 giờ tối qua": the time is part of the description (việc gì, ở đâu,
+            // lúc nào), where the pipeline reads it.
+            Some(Step::Time) => draft.add_description(text),
             Some(Step::Contact) => {
                 if !draft.set_typed_contact(text) {
                     draft.add_description(text);
@@ -454,27 +810,54 @@ fn collect_text(collecting: &mut Collecting, message: &Message, text: &str) {
     }
 }
 
+/// Whether the draft's report locates the incident: in this order a shared location, the GPS
+/// of a photo or video, an address typed when asked, a place of the area named in the
+/// description (the citizen's home address in `user_submit_info` never counts).
+/// A place in the description counts when it names a commune or ward ("ấp 3, xã Mỹ Yên"): a
+/// district alone ("gần cầu Bến Lức") is too wide to send anyone to, so the place is asked for.
+fn located(draft: &Draft, geo: Option<&Geo>) -> bool {
+    draft.coordinates.is_some()
+        || draft.media_gps().is_some()
+        || draft.address.is_some()
+        || geo
+            .and_then(|g| g.locate_in_text(&draft.description_text()))
+            .is_some_and(|m| m.new_commune.is_some() || m.old_commune.is_some())
+}
+
+/// Whether a photo or video of the draft is still being inspected (its capture time may come).
+fn time_may_come(draft: &Draft) -> bool {
+    draft
+        .media
+        .iter()
+        .any(|m| m.inspection_pending() && matches!(m.kind, MediaKind::Photo | MediaKind::Video))
+}
+
 /// Validate the draft and decide the next question, or the summary. A part missing is asked
-/// for (again, if the citizen answered with text); a part that fails the checks keeps the state
-/// on that part and says what is wrong.
+/// for (again, if the citizen answered with text) or, when it was asked already, named with
+/// every other part still missing: the citizen always hears what the report still needs. A part
+/// that fails the checks keeps the state on that part and says what is wrong.
 fn evaluate(
     collecting: Collecting,
-    answered_text: bool,
+    reply: Reply,
     env: &StepEnv<'_>,
     mut out: Transition,
 ) -> Transition {
-    let verdict = validate_draft(&collecting.draft, env);
+    let (report, verdict) = preview(&collecting.draft, env);
     let Collecting {
         draft,
         asked,
         replace_description: was_replacing,
+        owed: _,
     } = collecting;
     let present = |s: Step| match s {
         Step::Description => draft.has_description(),
         Step::Media => !draft.media.is_empty(),
-        Step::Location => draft.has_location(),
+        Step::Location => located(&draft, env.geo),
+        // A photo or video being inspected may carry the capture time: wait for it.
+        Step::Time => report.occurred_at.is_some() || time_may_come(&draft),
         Step::Contact => draft.name.is_some() || draft.phone.is_some(),
     };
+    let missing: Vec<Step> = Step::ORDER.into_iter().filter(|s| !present(*s)).collect();
     for s in Step::ORDER {
         let reasons: Vec<&Finding> = verdict
             .reasons
@@ -482,17 +865,26 @@ fn evaluate(
             .filter(|f| Step::of_field(&f.field) == Some(s))
             .collect();
         if !present(s) {
-            if asked != Some(s) || answered_text {
+            let mut owed = false;
+            if reply == Reply::AwaitInspection && s == Step::Location {
+                // The photo's GPS may answer this: the inspection says it.
+                owed = true;
+            } else if asked != Some(s) || reply == Reply::Text {
                 out.prompts.push(Prompt::Ask(s));
+            } else {
+                out.prompts.push(Prompt::StillMissing(missing.clone()));
             }
             out.state = Some(Dialogue::Collecting(Collecting {
                 draft,
-                asked: Some(s),
+                asked: if owed { asked } else { Some(s) },
                 replace_description: was_replacing,
+                owed,
             }));
             return out;
         }
-        if !reasons.is_empty() {
+        // A time finding while a medium may still bring the capture time is not said yet.
+        let time_may_follow = s == Step::Time && time_may_come(&draft);
+        if !reasons.is_empty() && !time_may_follow {
             out.prompts.push(Prompt::Fix {
                 step: s,
                 messages: reasons.iter().map(|f| f.message.clone()).collect(),
@@ -501,6 +893,7 @@ fn evaluate(
                 draft,
                 asked: Some(s),
                 replace_description: s == Step::Description,
+                owed: false,
             }));
             return out;
         }
@@ -515,7 +908,7 @@ fn evaluate(
     out.prompts.push(Prompt::Summary {
         description: draft.description_text(),
         media: draft.media.len(),
-        coordinates: draft.coordinates,
+        coordinates: report.location.coordinates,
         address: draft.address.clone(),
         name: draft.name.clone(),
         phone: draft.phone.clone(),
@@ -525,11 +918,19 @@ fn evaluate(
     out
 }
 
+/// The draft's report as the gateway would derive it now (media standing in by what is known
+/// of them) and its verdict.
+fn preview(draft: &Draft, env: &StepEnv<'_>) -> (Report, Verdict) {
+    let mut report = draft.preview_report(env.now);
+    let mut ctx = Context::new(env.now, env.config);
+    ctx.geo = env.geo;
+    let verdict = pipeline::finish(&mut report, env.validator, &ctx);
+    (report, verdict)
+}
+
 /// The verdict the draft would get now (with stand-ins for the media not downloaded yet).
 pub fn validate_draft(draft: &Draft, env: &StepEnv<'_>) -> Verdict {
-    let mut report = draft.preview_report(env.now);
-    let ctx = Context::new(env.now, env.config);
-    pipeline::finish(&mut report, env.validator, &ctx)
+    preview(draft, env).1
 }
 
 #[cfg(test)]
@@ -542,6 +943,7 @@ mod tests {
             ttl: Duration::hours(2),
             validator: v,
             config: c,
+            geo: Some(Geo::embedded()),
         }
     }
 
@@ -579,6 +981,7 @@ mod tests {
             draft: Draft::default(),
             asked: Some(Step::Location),
             replace_description: true,
+            owed: false,
         });
         let json = serde_json::to_value(&collecting).unwrap();
         assert_eq!(json["state"], "collecting");
@@ -681,5 +1084,503 @@ mod tests {
             t.state.unwrap().draft().description_text(),
             "Cống thoát nước bị tắc gây ngập cả con hẻm."
         );
+    }
+
+    fn ev_at(json: serde_json::Value) -> (Event, String) {
+        ev(json)
+    }
+
+    fn with_user(mut json: serde_json::Value, at: DateTime<Utc>) -> (Event, String) {
+        json["app_id"] = "1".into();
+        json["sender"] = serde_json::json!({"id": "U1"});
+        json["recipient"] = serde_json::json!({"id": "OA1"});
+        json["timestamp"] = at.timestamp_millis().to_string().into();
+        ev_at(json)
+    }
+
+    fn media(id: &str, kind: &str, at: DateTime<Utc>) -> (Event, String) {
+        with_user(
+            serde_json::json!({"event_name": format!("user_send_{kind}"),
+            "message":{"msg_id":id,"attachments":[{"type":kind,"payload":{"url":format!("https://f1.photo.talk.zdn.vn/{id}")}}]}}),
+            at,
+        )
+    }
+
+    fn location(id: &str, at: DateTime<Utc>) -> (Event, String) {
+        with_user(
+            serde_json::json!({"event_name":"user_send_location",
+            "message":{"msg_id":id,"attachments":[{"type":"location","payload":{"coordinates":{"latitude":"10.5366","longitude":"106.4138"}}}]}}),
+            at,
+        )
+    }
+
+    fn sticker(id: &str, at: DateTime<Utc>) -> (Event, String) {
+        with_user(
+            serde_json::json!({"event_name":"user_send_sticker",
+            "message":{"msg_id":id,"attachments":[{"type":"sticker","payload":{"id":"a1","url":"https://zalo.me/s"}}]}}),
+            at,
+        )
+    }
+
+    fn info_flat(at: DateTime<Utc>) -> (Event, String) {
+        with_user(
+            serde_json::json!({"event_name":"user_submit_info","info":{"name":"Lê Thị Cúc",
+            "phone":84912345678u64,"address":"Ấp 3","ward":"Mỹ Yên","district":"Bến Lức","city":"Long An"}}),
+            at,
+        )
+    }
+
+    fn info_full(at: DateTime<Utc>) -> (Event, String) {
+        with_user(
+            serde_json::json!({"event_name":"user_submit_info","info":{"name":"Lê Thị Cúc",
+            "phone":"84912345678","full_address":{"user_address":"Ấp 3","user_ward":"Xã Mỹ Yên","user_city":"Tỉnh Long An"}}}),
+            at,
+        )
+    }
+
+    fn inspected(media: &str, inspection: Inspection, at: DateTime<Utc>) -> (Event, String) {
+        let mut inspection = inspection;
+        inspection.media = media.to_string();
+        with_user(
+            serde_json::json!({"event_name": super::super::event::INSPECTED_EVENT,
+            "inspection": inspection}),
+            at,
+        )
+    }
+
+    fn fresh_photo(gps: Option<Coordinates>) -> Inspection {
+        Inspection {
+            staged: Some("zalo-0a1b.part".into()),
+            kind: Some(MediaKind::Photo),
+            media_type: Some("image/jpeg".into()),
+            captured_at: Some(t0() - Duration::hours(2)),
+            captured_at_source: Some(CaptureSource::Exif),
+            gps,
+            ..Inspection::default()
+        }
+    }
+
+    /// Run events through [`step`] at their own time; the last transition and every prompt.
+    fn run(state: Option<Dialogue>, events: &[(Event, String)]) -> (Transition, Vec<Prompt>) {
+        let v = Validator::default();
+        let c = ValidationConfig::default();
+        let mut state = state;
+        let mut all = Vec::new();
+        let mut last = None;
+        for (e, raw) in events {
+            let t = step(state, e, raw, &env(e.time().unwrap(), &v, &c));
+            all.extend(t.prompts.clone());
+            state = t.state.clone();
+            last = Some(t);
+        }
+        (last.unwrap(), all)
+    }
+
+    const DESC: &str =
+        "Đèn đường trước nhà số 12 đường Nguyễn Huệ bị hỏng từ tối qua, cả đoạn đường tối om.";
+
+    fn asked_place(prompts: &[Prompt]) -> bool {
+        prompts.iter().any(|p| {
+            matches!(p, Prompt::Ask(Step::Location))
+                || matches!(p, Prompt::StillMissing(m) if m.first() == Some(&Step::Location))
+        })
+    }
+
+    #[test]
+    fn every_short_confirmation_confirms() {
+        for s in [
+            "Gửi",
+            "gửi đi",
+            "ok gửi",
+            "OK GỬI!!",
+            "Tôi xác nhận gửi phản ánh",
+            "đồng ý",
+            "Đồng ý ạ",
+            "ok",
+            "Oke",
+            "vâng, gửi giúp em nhé",
+            "xác nhận",
+            "gui di",
+            "dong y",
+            "dạ đồng ý gửi luôn ạ",
+            "được rồi gửi đi",
+            "đúng rồi, gửi đi",
+            "Gửi lại giúp tôi",
+            "xác nhận gửi phản ánh này",
+        ] {
+            assert_eq!(keyword(s), Some(Keyword::Confirm), "{s}");
+        }
+    }
+
+    #[test]
+    fn a_message_with_substance_is_not_a_confirmation() {
+        for s in [
+            "gửi thêm ảnh",
+            "gửi ảnh cho anh",
+            "ok nhưng đèn vẫn còn chập chờn",
+            "Tôi xác nhận đèn đường bị hỏng 3 hôm nay",
+            "đồng ý, bổ sung: cống bị vỡ",
+            "gửi đi, ở ấp 3 xã Mỹ Yên",
+            "gửi hay hủy",
+            "chưa gửi được",
+            "Gửi anh chị phản ánh về tình trạng rác thải ở chợ Bến Lức",
+            "",
+        ] {
+            assert_eq!(keyword(s), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn every_short_cancellation_cancels_and_substance_does_not() {
+        for s in [
+            "Hủy",
+            "huỷ",
+            "HỦY BỎ",
+            "thôi",
+            "thôi không gửi nữa",
+            "không gửi nữa",
+            "tôi muốn hủy phản ánh này",
+            "không đồng ý",
+            "huy",
+            "dừng",
+        ] {
+            assert_eq!(keyword(s), Some(Keyword::Cancel), "{s}");
+        }
+        for s in [
+            "hủy hợp đồng thu gom rác rồi mà vẫn thu tiền",
+            "thôi việc",
+            "bỏ rác bừa bãi",
+            "dừng xe giữa đường",
+        ] {
+            assert_eq!(keyword(s), None, "{s}");
+        }
+    }
+
+    /// A draft with description, photo, location and contact: the summary was shown.
+    fn confirming() -> Option<Dialogue> {
+        let (t, _) = run(
+            None,
+            &[
+                text("c1", DESC, t0()),
+                media("c2", "image", t0()),
+                location("c3", t0()),
+                info_full(t0()),
+            ],
+        );
+        assert!(
+            matches!(t.state, Some(Dialogue::Confirming { .. })),
+            "{:?}",
+            t.prompts
+        );
+        t.state
+    }
+
+    #[test]
+    fn after_the_summary_a_confirmation_submits_and_substance_is_added_and_summarised_again() {
+        for s in ["ok gửi", "Tôi xác nhận gửi phản ánh", "đồng ý"] {
+            let (t, _) = run(confirming(), &[text("c9", s, t0())]);
+            assert!(t.submit.is_some(), "{s}: {:?}", t.prompts);
+        }
+        let (t, _) = run(
+            confirming(),
+            &[text("c9", "ok nhưng đèn còn chập chờn cả đêm", t0())],
+        );
+        assert!(t.submit.is_none());
+        assert!(
+            matches!(t.prompts.as_slice(), [Prompt::Summary { description, .. }] if description.ends_with("chập chờn cả đêm")),
+            "{:?}",
+            t.prompts
+        );
+        let (t, _) = run(confirming(), &[text("c9", "thôi không gửi nữa", t0())]);
+        assert_eq!(t.prompts, vec![Prompt::Cancelled]);
+        assert!(t.state.is_none() && t.submit.is_none());
+    }
+
+    #[test]
+    fn a_shared_location_comes_first_then_photo_gps_then_a_commune_in_the_text() {
+        let gps = Coordinates {
+            lat: 10.54,
+            lon: 106.41,
+        };
+        // All three: the shared location is the report's place.
+        let (t, prompts) = run(
+            None,
+            &[
+                text(
+                    "p1",
+                    "Rác thải đổ trộm ở ấp 3, xã Mỹ Yên, bốc mùi hôi.",
+                    t0(),
+                ),
+                media("p2", "image", t0()),
+                location("p3", t0()),
+                inspected("p2", fresh_photo(Some(gps)), t0()),
+            ],
+        );
+        assert!(!asked_place(&prompts), "{prompts:?}");
+        let d = t.state.unwrap().draft().clone();
+        let r = d.preview_report(t0());
+        assert_eq!(r.location.coordinates.unwrap().lat, 10.5366);
+        // Photo GPS, no shared location: no place question, the GPS is the place.
+        let (t, prompts) = run(
+            None,
+            &[
+                text("q1", DESC, t0()),
+                media("q2", "image", t0()),
+                inspected("q2", fresh_photo(Some(gps)), t0()),
+            ],
+        );
+        assert!(!asked_place(&prompts), "{prompts:?}");
+        assert_eq!(t.prompts, vec![Prompt::Ask(Step::Contact)]);
+        assert_eq!(t.state.unwrap().draft().media_gps(), Some(gps));
+        // A commune named in the description: no place question.
+        let (t, prompts) = run(
+            None,
+            &[
+                text(
+                    "r1",
+                    "Cống thoát nước ở ấp 3, xã Mỹ Yên bị vỡ, nước tràn ra đường.",
+                    t0(),
+                ),
+                media("r2", "image", t0()),
+                inspected("r2", fresh_photo(None), t0()),
+            ],
+        );
+        assert!(!asked_place(&prompts), "{prompts:?}");
+        assert!(prompts.contains(&Prompt::Ask(Step::Contact)), "{prompts:?}");
+        assert!(t.prompts.is_empty(), "said already when the photo came");
+        // Nothing locates it: the place is asked once the photo turned out to have no GPS.
+        let (t, prompts) = run(
+            None,
+            &[
+                text("s1", DESC, t0()),
+                media("s2", "image", t0()),
+                inspected("s2", fresh_photo(None), t0()),
+            ],
+        );
+        assert!(asked_place(&prompts), "{prompts:?}");
+        assert_eq!(t.prompts, vec![Prompt::Ask(Step::Location)]);
+        // A district alone ("gần cầu Bến Lức") is too wide: asked.
+        let (_, prompts) = run(
+            None,
+            &[
+                text(
+                    "u1",
+                    "Rác thải đổ trộm ven kênh gần cầu Bến Lức, bốc mùi hôi.",
+                    t0(),
+                ),
+                media("u2", "image", t0()),
+                inspected("u2", fresh_photo(None), t0()),
+            ],
+        );
+        assert!(asked_place(&prompts), "{prompts:?}");
+    }
+
+    #[test]
+    fn the_home_address_of_a_submitted_form_never_places_the_incident_and_both_shapes_are_answered()
+    {
+        for info in [info_flat, info_full] {
+            let (t, _) = run(
+                None,
+                &[
+                    text("h1", DESC, t0()),
+                    media("h2", "image", t0()),
+                    inspected("h2", fresh_photo(None), t0()),
+                ],
+            );
+            assert_eq!(t.prompts, vec![Prompt::Ask(Step::Location)]);
+            let (t, _) = run(t.state, &[info(t0())]);
+            assert_eq!(
+                t.prompts,
+                vec![Prompt::StillMissing(vec![Step::Location])],
+                "the form answered, the place still missing"
+            );
+            let d = t.state.unwrap().draft().clone();
+            assert_eq!(d.name.as_deref(), Some("Lê Thị Cúc"));
+            assert_eq!(d.phone.as_deref(), Some("+84912345678"));
+            assert_eq!(d.address, None);
+        }
+    }
+
+    #[test]
+    fn no_event_of_the_citizen_leaves_an_incomplete_draft_unanswered() {
+        let started = run(None, &[text("n1", DESC, t0())]).0.state;
+        let cases: Vec<(&str, (Event, String))> = vec![
+            ("text", text("n2", "Đèn tắt cả tuần nay rồi.", t0())),
+            ("sticker", sticker("n3", t0())),
+            ("location", location("n4", t0())),
+            ("audio", media("n5", "audio", t0())),
+            ("file", media("n6", "file", t0())),
+            ("info flat", info_flat(t0())),
+            ("info full_address", info_full(t0())),
+            ("greeting", text("n7", "Xin chào", t0())),
+            ("confirmation too early", text("n8", "ok gửi", t0())),
+        ];
+        for (what, event) in cases {
+            // Twice in a row: a part asked for already is named again, not passed over.
+            let (t, _) = run(started.clone(), std::slice::from_ref(&event));
+            assert!(!t.prompts.is_empty(), "{what}: nothing said");
+            assert!(t.state.is_some(), "{what}");
+            let second = match &event.0.message {
+                Some(_) => {
+                    let mut json: serde_json::Value = serde_json::from_str(&event.1).unwrap();
+                    json["message"]["msg_id"] =
+                        format!("{}-again", event.0.msg_id().unwrap()).into();
+                    ev(json)
+                }
+                None => {
+                    let mut json: serde_json::Value = serde_json::from_str(&event.1).unwrap();
+                    json["timestamp"] = (t0().timestamp_millis() + 1).to_string().into();
+                    ev(json)
+                }
+            };
+            let (t2, _) = run(t.state, &[second]);
+            assert!(!t2.prompts.is_empty(), "{what} twice: nothing said");
+        }
+        // A photo: the answer waits for its inspection, which gives it (read or not).
+        for inspection in [
+            fresh_photo(None),
+            Inspection {
+                failed: true,
+                ..Inspection::default()
+            },
+        ] {
+            let (t, _) = run(started.clone(), &[media("n9", "image", t0())]);
+            assert!(t.prompts.is_empty());
+            assert_eq!(t.inspect.len(), 1);
+            let (t, _) = run(t.state, &[inspected("n9", inspection, t0())]);
+            assert_eq!(t.prompts, vec![Prompt::Ask(Step::Location)]);
+        }
+    }
+
+    #[test]
+    fn a_stale_photo_is_refused_at_once_with_its_age_and_its_file_discarded() {
+        let stale = Inspection {
+            captured_at: Some(t0() - Duration::days(3) - Duration::hours(1)),
+            ..fresh_photo(None)
+        };
+        let (t, _) = run(
+            None,
+            &[
+                text("o1", DESC, t0()),
+                media("o2", "image", t0()),
+                inspected("o2", stale, t0()),
+            ],
+        );
+        assert!(
+            matches!(&t.prompts[0], Prompt::MediaRefused(Refusal::Stale { kind: MediaKind::Photo, age }) if age.num_days() == 3),
+            "{:?}",
+            t.prompts
+        );
+        assert_eq!(t.prompts[1], Prompt::Ask(Step::Media));
+        assert_eq!(t.discard, vec!["zalo-0a1b.part".to_string()]);
+        assert!(t.state.unwrap().draft().media.is_empty());
+        // After the summary too: back to collecting.
+        let (t, _) = run(
+            confirming(),
+            &[inspected(
+                "c2",
+                Inspection {
+                    unreadable: Some("Tệp không phải hình ảnh.".into()),
+                    ..fresh_photo(None)
+                },
+                t0(),
+            )],
+        );
+        assert!(matches!(
+            t.prompts[0],
+            Prompt::MediaRefused(Refusal::Unreadable(_))
+        ));
+        assert!(matches!(t.state, Some(Dialogue::Collecting(_))));
+    }
+
+    #[test]
+    fn staged_files_are_discarded_when_the_draft_ends_without_a_report() {
+        let staged = || {
+            run(
+                None,
+                &[
+                    text("d1", DESC, t0()),
+                    media("d2", "image", t0()),
+                    inspected("d2", fresh_photo(None), t0()),
+                ],
+            )
+            .0
+            .state
+        };
+        let file = vec!["zalo-0a1b.part".to_string()];
+        for end in ["Hủy", "Làm lại"] {
+            let (t, _) = run(staged(), &[text("d3", end, t0())]);
+            assert_eq!(t.discard, file, "{end}");
+        }
+        let unfollow = ev(serde_json::json!({"app_id":"1","event_name":"unfollow",
+            "oa_id":"OA1","follower":{"id":"U1"},"timestamp":"1"}));
+        let (t, _) = run(staged(), &[unfollow]);
+        assert_eq!(t.discard, file);
+        let later = t0() + Duration::hours(5);
+        let (t, _) = run(staged(), &[text("d4", DESC, later)]);
+        assert_eq!(t.prompts[0], Prompt::Expired);
+        assert_eq!(t.discard, file);
+        // An inspection arriving after the draft ended only frees its file.
+        let (t, _) = run(None, &[inspected("d2", fresh_photo(None), t0())]);
+        assert_eq!((t.state, t.discard), (None, file.clone()));
+        // The same result delivered twice keeps one file.
+        let (t, _) = run(staged(), &[inspected("d2", fresh_photo(None), t0())]);
+        assert!(t.prompts.is_empty() && t.discard.is_empty());
+    }
+
+    #[test]
+    fn the_time_comes_from_the_media_or_the_text_before_it_is_asked_for() {
+        let no_time = || Inspection {
+            captured_at: None,
+            captured_at_source: Some(CaptureSource::None),
+            ..fresh_photo(None)
+        };
+        let undated = "Cống thoát nước ở ấp 3, xã Mỹ Yên bị vỡ, nước tràn ra đường gây ngập.";
+        // The photo's capture time: not asked.
+        let (_, prompts) = run(
+            None,
+            &[
+                text("t1", undated, t0()),
+                media("t2", "image", t0()),
+                inspected("t2", fresh_photo(None), t0()),
+            ],
+        );
+        assert!(!prompts.contains(&Prompt::Ask(Step::Time)), "{prompts:?}");
+        // A time written in the text: not asked.
+        let (_, prompts) = run(
+            None,
+            &[
+                text(
+                    "t3",
+                    "Cống thoát nước ở ấp 3, xã Mỹ Yên bị vỡ từ 6 giờ sáng nay.",
+                    t0(),
+                ),
+                media("t4", "image", t0()),
+                inspected("t4", no_time(), t0()),
+            ],
+        );
+        assert!(!prompts.contains(&Prompt::Ask(Step::Time)), "{prompts:?}");
+        // Neither: asked once the photo was read, and the answer is taken. (The message's send
+        // time is taken out: it is channel evidence, not a capture time.)
+        let (t, _) = run(
+            None,
+            &[text("t5", undated, t0()), media("t6", "image", t0())],
+        );
+        let mut state = t.state.unwrap();
+        match &mut state {
+            Dialogue::Collecting(Collecting { draft, .. }) | Dialogue::Confirming { draft } => {
+                draft.media[0].sent_at = None
+            }
+        }
+        let (t, _) = run(Some(state), &[inspected("t6", no_time(), t0())]);
+        assert_eq!(t.prompts, vec![Prompt::Ask(Step::Time)]);
+        let (t, _) = run(t.state, &[text("t8", "Khoảng 7 giờ tối qua.", t0())]);
+        assert_eq!(t.prompts, vec![Prompt::Ask(Step::Contact)]);
+        assert!(t
+            .state
+            .unwrap()
+            .draft()
+            .description_text()
+            .ends_with("Khoảng 7 giờ tối qua."));
     }
 }

@@ -13,7 +13,7 @@ use crate::report::{
 };
 use crate::text::nfc;
 
-use super::event::{media_kind_of, Attachment as ZaloAttachment, SubmittedInfo};
+use super::event::{media_kind_of, Attachment as ZaloAttachment, Inspection, SubmittedInfo};
 
 /// At most this many events go into one draft (and into its raw original).
 pub const MAX_EVENTS: usize = 200;
@@ -39,6 +39,9 @@ pub struct MediaRef {
     /// When the message was sent: channel evidence of the capture time (chat photos usually
     /// carry no EXIF).
     pub sent_at: Option<DateTime<Utc>>,
+    /// What the gateway read from the file while the conversation went on, once it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inspection: Option<Inspection>,
 }
 
 impl MediaRef {
@@ -75,26 +78,59 @@ impl MediaRef {
             size: a.payload.size,
             claimed_type,
             sent_at,
+            inspection: None,
         })
     }
 
-    /// A stand-in attachment used to validate a draft before its media are downloaded: the
-    /// message time is its send time (`sent_at`); the capture time is unknown until the file is read.
+    /// Whether the gateway has not yet reported on this medium.
+    pub fn inspection_pending(&self) -> bool {
+        self.inspection.is_none()
+    }
+
+    /// The inspection, when the file was read (not when its download failed).
+    pub fn read(&self) -> Option<&Inspection> {
+        self.inspection.as_ref().filter(|i| !i.failed)
+    }
+
+    /// The staged file kept for this medium, if any.
+    pub fn staged(&self) -> Option<&str> {
+        self.inspection.as_ref().and_then(|i| i.staged.as_deref())
+    }
+
+    /// A stand-in attachment used to validate a draft before "Gửi": what the gateway read from
+    /// the file when it was inspected already (capture time, GPS, readability), else only what
+    /// the message says (kind, claimed type). The message time is only its send time (`sent_at`).
     pub fn placeholder_attachment(&self) -> Attachment {
-        let media_type = self
+        let claimed = self
             .claimed_type
             .clone()
             .unwrap_or_else(|| "application/octet-stream".into());
-        Attachment::from_inspection(
-            MediaInfo {
-                kind: Some(self.kind),
-                media_type,
+        let info = match self.read() {
+            Some(i) => MediaInfo {
+                kind: i.kind.or(Some(self.kind)),
+                media_type: i.media_type.clone().unwrap_or(claimed),
+                width: i.width,
+                height: i.height,
+                duration_ms: i.duration_ms,
+                captured_at: i.captured_at,
+                captured_at_source: i.captured_at_source.unwrap_or_default(),
+                captured_offset_minutes: i.captured_offset_minutes,
+                gps: i.gps,
+                unreadable: i.unreadable.clone(),
                 ..MediaInfo::default()
             },
+            None => MediaInfo {
+                kind: Some(self.kind),
+                media_type: claimed,
+                ..MediaInfo::default()
+            },
+        };
+        Attachment::from_inspection(
+            info,
             ReceivedFile {
                 file_name: self.file_name.clone(),
                 claimed_type: self.claimed_type.clone(),
-                size: self.size.unwrap_or(0),
+                size: self.read().and_then(|i| i.size).or(self.size).unwrap_or(0),
                 sent_at: self.sent_at,
                 ..ReceivedFile::default()
             },
@@ -146,6 +182,23 @@ impl Draft {
 
     pub fn has_location(&self) -> bool {
         self.coordinates.is_some() || self.address.is_some()
+    }
+
+    /// The GPS position read from the first inspected medium that has one.
+    pub fn media_gps(&self) -> Option<Coordinates> {
+        self.media
+            .iter()
+            .filter_map(MediaRef::read)
+            .filter(|i| i.unreadable.is_none())
+            .find_map(|i| i.gps.filter(|g| g.is_plausible()))
+    }
+
+    /// The staged files of the draft's media (bare names in the staging folder).
+    pub fn staged_files(&self) -> Vec<String> {
+        self.media
+            .iter()
+            .filter_map(|m| m.staged().map(str::to_string))
+            .collect()
     }
 
     pub fn has_contact(&self) -> bool {

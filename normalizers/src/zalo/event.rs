@@ -5,7 +5,11 @@
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::report::{Coordinates, MediaKind};
+use crate::report::{CaptureSource, Coordinates, MediaKind};
+
+/// The name of the gateway's own event: a medium of the conversation was downloaded and read
+/// (see [`Inspection`]). Zalo never sends it; the webhook ignores it when posted from outside.
+pub const INSPECTED_EVENT: &str = "x_gateway_media_inspected";
 
 /// One webhook event as Zalo posts it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -30,6 +34,9 @@ pub struct Event {
     /// Answer to a `request_user_info` form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub info: Option<SubmittedInfo>,
+    /// What the gateway read from a medium ([`INSPECTED_EVENT`] only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inspection: Option<Inspection>,
     /// Epoch milliseconds, as a string.
     #[serde(default, deserialize_with = "string_or_number")]
     pub timestamp: String,
@@ -142,6 +149,44 @@ pub struct FullAddress {
     pub user_city: Option<String>,
 }
 
+/// What the gateway read from one medium of a draft, downloaded while the conversation went on.
+/// It reaches the dialogue as an [`INSPECTED_EVENT`] on the same durable stream as the citizen's
+/// events, so it is applied in order and stored with the draft.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Inspection {
+    /// The [`super::MediaRef::msg_id`] of the medium.
+    pub media: String,
+    /// The download failed: nothing is known; the medium is downloaded again at submission.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub failed: bool,
+    /// The file kept in the staging folder for the submission (a bare file name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staged: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<MediaKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured_at_source: Option<CaptureSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured_offset_minutes: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gps: Option<Coordinates>,
+    /// Why the file is not usable evidence (Vietnamese, for the citizen).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
+}
+
 /// What an event means for a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
@@ -155,6 +200,8 @@ pub enum EventKind {
     Echo,
     /// `user_received_message`, `user_seen_message`…: never answered.
     Receipt,
+    /// The gateway's own [`INSPECTED_EVENT`].
+    Inspected,
     /// Anything else (reactions, anonymous chat, events of other products).
     Other,
 }
@@ -182,6 +229,7 @@ impl Event {
         let name = self.event_name.as_str();
         match name {
             "user_submit_info" => EventKind::UserSubmitInfo,
+            INSPECTED_EVENT => EventKind::Inspected,
             "follow" => EventKind::Follow,
             "unfollow" => EventKind::Unfollow,
             "user_received_message" | "user_seen_message" | "user_reacted_message" => {
@@ -224,6 +272,13 @@ impl Event {
     /// A key that identifies this event across Zalo's retries: the msg_id when there is one,
     /// else the event name, user and timestamp (follow and user_submit_info carry no msg_id).
     pub fn dedup_key(&self) -> String {
+        if let Some(i) = self
+            .inspection
+            .as_ref()
+            .filter(|_| self.kind() == EventKind::Inspected)
+        {
+            return format!("inspected:{}", i.media);
+        }
         match self.msg_id() {
             Some(id) => format!("msg:{id}"),
             None => format!(

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use chrono::Duration;
 use serde_json::{json, Value};
 
-use super::{replay, Event};
+use super::{replay, Event, Prompt, Refusal, Step};
+use crate::geo::Geo;
 use crate::pipeline;
 use crate::report::{Channel, Envelope};
 use crate::validate::{Context, ValidationConfig, Validator};
@@ -33,11 +34,9 @@ fn project(events: &[Event]) -> Value {
     };
     let mut report = r.draft.report_with_stand_ins(envelope);
     let config = ValidationConfig::default();
-    let verdict = pipeline::finish(
-        &mut report,
-        &Validator::default(),
-        &Context::new(received_at, &config),
-    );
+    let mut ctx = Context::new(received_at, &config);
+    ctx.geo = Some(Geo::embedded());
+    let verdict = pipeline::finish(&mut report, &Validator::default(), &ctx);
     json!({
         "submitted": r.submitted,
         "status": verdict.status.as_str(),
@@ -49,11 +48,51 @@ fn project(events: &[Event]) -> Value {
         "address": report.location.address,
         "coordinates_source": report.location.coordinates_source,
         "events": r.draft.events.len(),
+        "said": r.prompts.iter().map(|p| said(p)).collect::<Vec<_>>(),
     })
 }
 
+fn step_name(s: &Step) -> &'static str {
+    match s {
+        Step::Description => "description",
+        Step::Media => "media",
+        Step::Location => "location",
+        Step::Time => "time",
+        Step::Contact => "contact",
+    }
+}
+
+/// What the OA said after one event, in short: `ask:location + summary`, `` when silent.
+fn said(prompts: &[Prompt]) -> String {
+    let names: Vec<String> = prompts
+        .iter()
+        .map(|p| match p {
+            Prompt::Welcome => "welcome".into(),
+            Prompt::Ask(s) => format!("ask:{}", step_name(s)),
+            Prompt::Fix { step, .. } => format!("fix:{}", step_name(step)),
+            Prompt::Summary { .. } => "summary".into(),
+            Prompt::NotReady => "not_ready".into(),
+            Prompt::Cancelled => "cancelled".into(),
+            Prompt::Restarted => "restarted".into(),
+            Prompt::Expired => "expired".into(),
+            Prompt::DraftFull => "draft_full".into(),
+            Prompt::Unsupported => "unsupported".into(),
+            Prompt::StillMissing(m) => format!(
+                "still_missing:{}",
+                m.iter().map(step_name).collect::<Vec<_>>().join(",")
+            ),
+            Prompt::MediaRefused(Refusal::Stale { age, .. }) => {
+                format!("media_refused:stale:{}d", age.num_days())
+            }
+            Prompt::MediaRefused(Refusal::Unreadable(_)) => "media_refused:unreadable".into(),
+        })
+        .collect();
+    names.join(" + ")
+}
+
 fn matches(expected: &Value, actual: &Value) -> bool {
-    let Some(exp) = expected.as_object() else {
+    // An expectation without a key would hold for any outcome.
+    let Some(exp) = expected.as_object().filter(|e| !e.is_empty()) else {
         return false;
     };
     exp.iter().all(|(k, v)| match k.as_str() {

@@ -21,10 +21,11 @@ pub mod signature;
 mod golden;
 
 pub use dialogue::{
-    keyword, step, Collecting, Dialogue, Keyword, Prompt, Step, StepEnv, Submit, Transition,
+    keyword, step, Collecting, Dialogue, Keyword, Prompt, Refusal, Step, StepEnv, Submit,
+    Transition,
 };
 pub use draft::{Draft, MediaRef};
-pub use event::{Event, EventError, EventKind};
+pub use event::{Event, EventError, EventKind, Inspection, INSPECTED_EVENT};
 pub use miniapp::{normalize_miniapp, MiniappError, MiniappIdentity, MiniappSubmission};
 pub use signature::{compute_mac, verify};
 
@@ -43,6 +44,8 @@ pub struct Replay {
     pub draft: Draft,
     /// Whether the citizen's confirmation was taken (the draft was complete).
     pub submitted: bool,
+    /// What the OA said after each event, in order (empty when it said nothing).
+    pub prompts: Vec<Vec<Prompt>>,
 }
 
 /// Replay a saved conversation (webhook events in arrival order) through the same state machine
@@ -54,6 +57,7 @@ pub fn replay(events: &[Event], received_at: DateTime<Utc>) -> Replay {
     let ttl = Duration::seconds(DEFAULT_DIALOGUE_TTL_SECS as i64);
     let mut state = None;
     let mut submitted = None;
+    let mut prompts = Vec::with_capacity(events.len());
     for event in events {
         let raw = serde_json::to_string(event).unwrap_or_default();
         let env = StepEnv {
@@ -61,8 +65,10 @@ pub fn replay(events: &[Event], received_at: DateTime<Utc>) -> Replay {
             ttl,
             validator: &validator,
             config: &config,
+            geo: Some(crate::geo::Geo::embedded()),
         };
         let t = step(state, event, &raw, &env);
+        prompts.push(t.prompts);
         if let Some(s) = t.submit {
             submitted = Some(s.draft);
         }
@@ -72,10 +78,12 @@ pub fn replay(events: &[Event], received_at: DateTime<Utc>) -> Replay {
         Some(draft) => Replay {
             draft,
             submitted: true,
+            prompts,
         },
         None => Replay {
             draft: state.map(|s| s.draft().clone()).unwrap_or_default(),
             submitted: false,
+            prompts,
         },
     }
 }

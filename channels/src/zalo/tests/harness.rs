@@ -41,13 +41,19 @@ impl Harness {
     }
 
     pub async fn start_with(tune: impl FnOnce(&mut ZaloConfig)) -> Harness {
+        Self::start_at(t0(), tune).await
+    }
+
+    /// The harness with its clock at `now` (the media fixtures are dated from
+    /// 2026-11-28T03:00:00Z).
+    pub async fn start_at(now: DateTime<Utc>, tune: impl FnOnce(&mut ZaloConfig)) -> Harness {
         let fake = FakeZalo::start().await;
         let mut config = ZaloConfig {
             dialogue_ttl_secs: 3600,
             ..serde_json::from_value(fake.zalo_section()).expect("the fake's settings")
         };
         tune(&mut config);
-        let intake = Arc::new(MemIntake::new(t0()));
+        let intake = Arc::new(MemIntake::new(now));
         let store = Arc::new(MemStore::default());
         let staging = tempfile::tempdir().unwrap();
         let shutdown = CancellationToken::new();
@@ -122,6 +128,31 @@ impl Harness {
             self.said_to(user).len(),
             self.said_to(user)
         );
+    }
+
+    /// Wait until `user` got a message for which `pred` holds; all messages so far.
+    pub async fn wait_said_that(&self, user: &str, pred: impl Fn(&str) -> bool) -> Vec<String> {
+        for _ in 0..200 {
+            let said = self.said_to(user);
+            if said.iter().any(|m| pred(m)) {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                return self.said_to(user);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "{user} never got the message awaited: {:#?}",
+            self.said_to(user)
+        );
+    }
+
+    /// Names of the files left in the staging folder.
+    pub fn staged(&self) -> Vec<String> {
+        std::fs::read_dir(self.staging.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
     }
 
     pub async fn wait_received(&self, count: usize) -> Vec<Received> {
