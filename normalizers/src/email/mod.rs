@@ -515,3 +515,114 @@ mod sent_at_tests {
         assert_eq!(super::sent_at(b"Subject: no date\r\n\r\nbody"), None);
     }
 }
+
+#[cfg(test)]
+mod forward_tests {
+    use super::*;
+
+    fn envelope() -> Envelope {
+        Envelope {
+            id: "01KTEST".into(),
+            tracking_code: String::new(),
+            channel: crate::report::Channel::Email,
+            channel_ref: None,
+            received_at: "2026-11-28T03:00:00Z".parse().expect("instant"),
+        }
+    }
+
+    /// A forward as attachment of a message written on the 25th saying "sáng nay", with the
+    /// given base64 JPEG inside (or none).
+    fn forward_written_days_before(photo: Option<&[u8]>) -> Vec<u8> {
+        let photo_part = photo.map_or(String::new(), |bytes| {
+            format!(
+                "--i\r\nContent-Type: image/jpeg; name=\"a.jpg\"\r\nContent-Disposition: attachment; filename=\"a.jpg\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+                base64(bytes)
+            )
+        });
+        format!(
+            "From: An <an@example.vn>\r\nTo: 1022@longan.gov.vn\r\nSubject: Fwd: x\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/mixed; boundary=\"o\"\r\n\r\n--o\r\nContent-Type: message/rfc822\r\n\r\n\
+             From: Binh <binh@example.vn>\r\nSubject: x\r\nDate: Wed, 25 Nov 2026 08:30:00 +0700\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/mixed; boundary=\"i\"\r\n\r\n--i\r\nContent-Type: text/plain; charset=UTF-8\r\n\
+             Content-Transfer-Encoding: 8bit\r\n\r\nSáng nay lúc 6 giờ cây đổ chắn đường Hùng Vương, phường 1, Tân An.\r\n\
+             {photo_part}--i--\r\n--o--\r\n"
+        )
+        .into_bytes()
+    }
+
+    fn base64(bytes: &[u8]) -> String {
+        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for c in bytes.chunks(3) {
+            let n = (u32::from(c[0]) << 16)
+                | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+                | u32::from(*c.get(2).unwrap_or(&0));
+            for i in 0..4 {
+                out.push(if i <= c.len() {
+                    A[((n >> (18 - 6 * i)) & 63) as usize] as char
+                } else {
+                    '='
+                });
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_forwarded_stated_time_is_read_from_the_day_it_was_written() {
+        let r = normalize(
+            envelope(),
+            &forward_written_days_before(None),
+            &EmailOptions::default(),
+        )
+        .unwrap()
+        .report;
+        let at = r.occurred_at.expect("the stated time");
+        assert_eq!(at.at.to_rfc3339(), "2026-11-24T23:00:00+00:00");
+        assert_eq!(at.source, TimeSource::Text);
+        assert_eq!(
+            r.received_at.to_rfc3339(),
+            "2026-11-28T03:00:00+00:00",
+            "the report time stays the reception"
+        );
+    }
+
+    #[test]
+    fn a_photo_with_a_capture_time_leaves_the_incident_time_to_the_pipeline() {
+        let photo = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../fixtures/media/photo-2h-before.jpg"),
+        )
+        .expect("media fixture");
+        let r = normalize(
+            envelope(),
+            &forward_written_days_before(Some(&photo)),
+            &EmailOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(r.attachments.len(), 1);
+        assert!(r.report.occurred_at.is_none());
+    }
+
+    #[test]
+    fn webmail_html_keeps_one_line_per_block() {
+        let raw = "From: An <an@example.vn>\r\nSubject: FW: x\r\nContent-Type: text/html; charset=UTF-8\r\n\r\n\
+                   <div>Ghi chú</div><hr><div><b>From:</b> Binh &lt;binh@example.vn&gt;<br><b>Sent:</b> Saturday, November 28, 2026 7:30 AM<br><b>Subject:</b> x</div><div>Nội dung phản ánh.</div>";
+        let r = normalize(envelope(), raw.as_bytes(), &EmailOptions::default())
+            .unwrap()
+            .report;
+        assert_eq!(r.content.text, "Nội dung phản ánh.");
+        assert_eq!(r.reporter.email.as_deref(), Some("an@example.vn"));
+    }
+
+    #[test]
+    fn a_reply_attribution_line_and_its_quote_are_not_the_report() {
+        let text = "Đèn vẫn hỏng.\n\nOn Sat, Nov 28, 2026 at 8:00 AM 1022 <1022@longan.gov.vn> wrote:\n> Đã tiếp nhận.\n";
+        assert_eq!(clean_body(text), "Đèn vẫn hỏng.");
+        // Without quoted lines after it, such a line is the citizen's own text.
+        assert_eq!(
+            clean_body("Anh Ba đã viết:\nđèn hỏng"),
+            "Anh Ba đã viết:\nđèn hỏng"
+        );
+    }
+}
