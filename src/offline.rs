@@ -164,8 +164,13 @@ fn read_submission(
         if let Some(ignored) = zalo_ignored(&events, &channels.zalo_oa_ids) {
             return Ok(Input::Ignored(ignored));
         }
+        // The webhook drops the events of OAs it does not serve before the dialogue sees them.
+        let served: Vec<normalizers::zalo::Event> = events
+            .into_iter()
+            .filter(|e| zalo_event_ignored(e, &channels.zalo_oa_ids) != Some("zalo_other_oa"))
+            .collect();
         let envelope = envelope(Channel::ZaloOa, now);
-        let replayed = normalizers::zalo::replay(&events, envelope.received_at);
+        let replayed = normalizers::zalo::replay(&served, envelope.received_at);
         return Ok(Input::Report(
             Box::new(replayed.draft.report_with_stand_ins(envelope)),
             None,
