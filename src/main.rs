@@ -28,6 +28,24 @@ enum Command {
     /// Run the gateway (HTTP API, channels, queue).
     Serve,
     /// Normalise and validate submission files offline; print one JSON verdict per file.
+    #[command(
+        long_about = "Normalise and validate submission files offline, storing nothing, \
+and print one JSON object per file: what the live gateway would do with it.\n\n\
+A file is an email (.eml), a Zalo OA conversation (a JSON array of webhook events) or one \
+webhook event (a JSON object with event_name), or an app/portal report (the `report` JSON of \
+POST /v1/reports, plus an optional \"media\" list of files relative to it).\n\n\
+A report prints {\"verdict\": \"accepted\" | \"needs_review\" | \"rejected\", \"reasons\", \
+\"flags\", …}; an email taken but not answered (mailing list, no-reply sender) adds \
+\"unanswered\": <why>. Input the live gateway drops without a report prints \
+{\"verdict\": \"ignored\", \"reason\": …, \"detail\": …}: an auto-reply (auto_submitted, \
+precedence), a bounce (bounce), mail from the gateway's own address (own_address), a Zalo echo \
+of the OA's own message (zalo_echo), a receipt (zalo_receipt), a follow or unfollow \
+(zalo_follow, zalo_unfollow), another event (zalo_other_event), an OA not served \
+(zalo_other_oa), or a conversation made only of these (zalo_no_citizen_message, with \
+\"events\"). A file that cannot be read prints {\"file\", \"error\"}.\n\n\
+Exit status: 0 when every file was checked, whatever its verdict (ignored included); 2 when \
+a file could not be read or is not a submission; 1 when the configuration cannot be loaded."
+    )]
     Check {
         /// Validate as if now were this instant (RFC 3339).
         #[arg(long)]
@@ -107,13 +125,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check { now, files } => {
             let now = now.unwrap_or_else(|| gateway::server::clock_for(&config).now());
             let geo = gateway::server::load_geo(&config.geo)?;
-            let email = channels::email::email_options(&config.email.clone().unwrap_or_default());
+            let channels = gateway::offline::CheckChannels {
+                email: channels::email::email_options(&config.email.clone().unwrap_or_default()),
+                zalo_oa_ids: config
+                    .zalo
+                    .as_ref()
+                    .map(|z| z.oa_ids.clone())
+                    .unwrap_or_default(),
+            };
             let mut out = std::io::stdout().lock();
             let mut failed = false;
             for file in files {
-                match gateway::offline::check_file(&file, now, &config.validation, geo, &email) {
-                    Ok(report) => {
-                        let v = gateway::offline::verdict_json(&file, &report);
+                match gateway::offline::check_file(&file, now, &config.validation, geo, &channels) {
+                    Ok(checked) => {
+                        let v = gateway::offline::verdict_json(&file, &checked);
                         writeln!(out, "{v}")?;
                     }
                     Err(e) => {

@@ -69,8 +69,10 @@ fn app_fixtures_match_their_expected_verdicts() {
             for earlier in context["earlier"].as_array().into_iter().flatten() {
                 let earlier = dir.join(earlier.as_str().unwrap());
                 let at = now - chrono::Duration::hours(1);
-                let mut report =
-                    gateway::offline::check_file(&earlier, at, &config, geo, &email).unwrap();
+                let mut report = gateway::offline::check_file(&earlier, at, &config, geo, &email)
+                    .unwrap()
+                    .report()
+                    .expect("an app report is never ignored");
                 report.id = format!("EARLIER{}", screening.earlier.len() + 1);
                 screening.earlier.push(report);
             }
@@ -82,7 +84,9 @@ fn app_fixtures_match_their_expected_verdicts() {
         }
         let report =
             gateway::offline::check_file_screened(&path, now, &config, geo, &email, &screening)
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+                .report()
+                .expect("an app report is never ignored");
         let got = summary(&report);
         let expected_path = path.with_extension("verdict.json");
         let failed_path = path.with_extension("verdict.json.failed");

@@ -259,3 +259,205 @@ fn serve_says_why_it_cannot_start_once() {
         "the cause is said once: {line}"
     );
 }
+
+/// One Zalo webhook event as a file, as the webhook receives it.
+fn zalo_event(dir: &std::path::Path, name: &str, event: Value) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, serde_json::to_vec_pretty(&event).unwrap()).unwrap();
+    path
+}
+
+const OA: &str = "388613280878808645";
+const USER: &str = "2468458835291979";
+
+fn user_text(text: &str, msg_id: &str, oa: &str) -> Value {
+    serde_json::json!({
+        "app_id": "3608465249409039", "event_name": "user_send_text",
+        "sender": {"id": USER}, "recipient": {"id": oa}, "user_id_by_app": "55217727975291979",
+        "message": {"msg_id": msg_id, "text": text}, "timestamp": "1764468000000"
+    })
+}
+
+fn echo() -> Value {
+    serde_json::json!({
+        "app_id": "3608465249409039", "event_name": "oa_send_text",
+        "sender": {"id": OA}, "recipient": {"id": USER},
+        "message": {"msg_id": "oa1", "text": "Trung tâm 1022 xin chào. Ông/bà vui lòng mô tả sự việc."},
+        "timestamp": "1764468001000"
+    })
+}
+
+fn seen() -> Value {
+    serde_json::json!({
+        "app_id": "3608465249409039", "event_name": "user_seen_message",
+        "sender": {"id": USER}, "recipient": {"id": OA},
+        "message": {"msg_ids": ["oa1"]}, "timestamp": "1764468002000"
+    })
+}
+
+fn follow(name: &str) -> Value {
+    serde_json::json!({
+        "app_id": "3608465249409039", "event_name": name, "oa_id": OA,
+        "follower": {"id": USER}, "user_id_by_app": "55217727975291979",
+        "source": "oa_profile", "timestamp": "1764467990000"
+    })
+}
+
+// `gateway check` showed an auto-reply, a bounce and the OA's own echo as rejected reports
+// (CONTENT_MISSING, MEDIA_MISSING…), where the live gateway drops them without a report.
+#[test]
+fn check_shows_what_the_live_gateway_ignores_as_ignored_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: Vec<(std::path::PathBuf, &str)> = vec![
+        (fixture("email/004-auto-reply.eml"), "auto_submitted"),
+        (fixture("email/005-bounce.eml"), "bounce"),
+        (fixture("email/007-own-mail-loop.eml"), "own_address"),
+        (zalo_event(dir.path(), "echo", echo()), "zalo_echo"),
+        (zalo_event(dir.path(), "seen", seen()), "zalo_receipt"),
+        (
+            zalo_event(dir.path(), "follow", follow("follow")),
+            "zalo_follow",
+        ),
+        (
+            zalo_event(dir.path(), "unfollow", follow("unfollow")),
+            "zalo_unfollow",
+        ),
+        (
+            zalo_event(
+                dir.path(),
+                "reaction",
+                serde_json::json!({"app_id": "3608465249409039", "event_name": "user_reacted_message",
+                    "sender": {"id": USER}, "recipient": {"id": OA},
+                    "message": {"msg_id": "oa1", "react_icon": "/-heart"}, "timestamp": "1764468003000"}),
+            ),
+            "zalo_receipt",
+        ),
+        (
+            zalo_event(
+                dir.path(),
+                "conversation",
+                serde_json::json!([follow("follow"), echo(), seen()]),
+            ),
+            "zalo_no_citizen_message",
+        ),
+    ];
+    let out = gateway()
+        .args(["check", "--now", TEST_NOW])
+        .args(cases.iter().map(|(p, _)| p))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "ignored input is checked, not a failure: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = lines(&out.stdout);
+    assert_eq!(v.len(), cases.len());
+    for ((path, reason), v) in cases.iter().zip(&v) {
+        assert_eq!(v["verdict"], "ignored", "{}: {v}", path.display());
+        assert_eq!(v["reason"], *reason, "{}: {v}", path.display());
+        assert!(v["detail"].as_str().is_some_and(|d| !d.is_empty()), "{v}");
+        assert!(v.get("reasons").is_none(), "not a rejected report: {v}");
+    }
+    assert_eq!(v[0]["channel"], "email");
+    assert_eq!(v[3]["channel"], "zalo_oa");
+    let events: Vec<&str> = v[8]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["zalo_follow", "zalo_echo", "zalo_receipt"]);
+}
+
+#[test]
+fn check_still_judges_what_the_live_gateway_takes() {
+    let dir = tempfile::tempdir().unwrap();
+    // A citizen's text among echoes and receipts is a conversation, not ignored.
+    let conversation = zalo_event(
+        dir.path(),
+        "conversation",
+        serde_json::json!([
+            follow("follow"),
+            echo(),
+            user_text("Đèn đường trước số 12 Hùng Vương bị hỏng.", "u1", OA),
+            seen()
+        ]),
+    );
+    // A report through a mailing list is taken, but not answered.
+    let list = dir.path().join("list.eml");
+    std::fs::write(
+        &list,
+        "From: =?UTF-8?Q?T=E1=BB=95_d=C3=A2n_ph=E1=BB=91?= <to-dan-pho-3@googlegroups.com>\r\n\
+         To: 1022@longan.gov.vn\r\nSubject: =?UTF-8?Q?=C4=90=C3=A8n_h=E1=BB=8Fng?=\r\n\
+         Message-ID: <list-1@googlegroups.com>\r\nList-Id: <to-dan-pho-3.googlegroups.com>\r\n\
+         Content-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
+         Đèn đường trước số 12 Hùng Vương, phường 1, Tân An bị hỏng.\r\n",
+    )
+    .unwrap();
+    let out = gateway()
+        .args(["check", "--now", TEST_NOW])
+        .arg(fixture("email/001-plain-text-dkim.eml"))
+        .arg(&conversation)
+        .arg(&list)
+        .arg(fixture(
+            "email/019-forward-as-attachment-with-cover-note.eml",
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v = lines(&out.stdout);
+    for v in &v {
+        assert_ne!(v["verdict"], "ignored", "{v}");
+        assert!(v["reasons"].is_array(), "{v}");
+    }
+    assert!(v[0].get("unanswered").is_none());
+    assert_eq!(v[2]["unanswered"], "mailing_list");
+    // The forwarded report's stated time ("sáng nay") is of the day it was written, the 25th.
+    assert_eq!(v[3]["occurred_at"]["at"], "2026-11-24T23:00:00Z");
+}
+
+#[test]
+fn check_ignores_events_for_an_oa_the_gateway_does_not_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = zalo_event(
+        dir.path(),
+        "other-oa",
+        serde_json::json!([user_text("Đèn đường hỏng.", "u1", "111111111111111111")]),
+    );
+    let served = zalo_event(
+        dir.path(),
+        "served",
+        serde_json::json!([user_text("Đèn đường hỏng.", "u2", OA)]),
+    );
+    let out = gateway()
+        .args(["check", "--now", TEST_NOW])
+        .arg(&other)
+        .arg(&served)
+        .env("GATEWAY_ZALO_OA_IDS", OA)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let v = lines(&out.stdout);
+    assert_eq!(v[0]["verdict"], "ignored");
+    assert_eq!(v[0]["reason"], "zalo_other_oa");
+    assert_ne!(v[1]["verdict"], "ignored");
+}
+
+#[test]
+fn check_help_documents_the_ignored_verdict_and_the_exit_status() {
+    let out = gateway().args(["check", "--help"]).output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "\"verdict\": \"ignored\"",
+        "own_address",
+        "zalo_echo",
+        "Exit status: 0 when every file was checked",
+        "2 when",
+    ] {
+        assert!(help.contains(needle), "{needle} not in: {help}");
+    }
+}

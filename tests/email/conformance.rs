@@ -161,3 +161,54 @@ fn attachment_names_equal_cpython_email() {
     );
     assert!(agree >= 140, "only {agree} messages agree");
 }
+
+/// Real clients' forwards in the corpus: the description is the forwarded message's text, the
+/// cover note is not, and the reporter stays the person who forwarded.
+#[test]
+fn corpus_forwards_are_read_from_the_forwarded_message() {
+    let Some(dir) = corpus_email_dir() else {
+        eprintln!("skipped: CORPUS_DIR not set");
+        return;
+    };
+    let envelope = Envelope {
+        id: "01KCORPUS00000000000000000".into(),
+        tracking_code: String::new(),
+        channel: Channel::Email,
+        channel_ref: None,
+        received_at: chrono::Utc
+            .with_ymd_and_hms(2026, 11, 28, 3, 0, 0)
+            .single()
+            .expect("valid instant"),
+    };
+    let cases = [
+        // Gmail (2005) inline forward, with a cover note above it.
+        (
+            "mikel-attachment-attachment_with_encoded_name.eml",
+            "Hi,\n\nTest attachments oddly encoded with japanese charset.",
+            "xxxxxxxxx.xxxxxxx@gmail.com",
+            "Signed email causes file attachments",
+        ),
+        (
+            "mikel-attachment-attachment_with_base64_encoded_name.eml",
+            "Hi,\n\nTest attachments with Base64 encoded filename.",
+            "xxxxxxxxx.xxxxxxx@gmail.com",
+            "Signed email causes file attachments",
+        ),
+        // Apple Mail forward as attachment (message/rfc822) with a cover note.
+        (
+            "mikel-attachment-attachment_message_rfc822.eml",
+            "Just attaching another PDF, here, to see what the message looks like,\nand to see if I can figure out what is going wrong here.",
+            "foo@example.com",
+            "Another PDF",
+        ),
+    ];
+    for (name, text, reporter, title) in cases {
+        let raw = std::fs::read(dir.join(name)).expect("corpus file");
+        let r = normalize(envelope.clone(), &raw, &EmailOptions::default())
+            .expect("a message")
+            .report;
+        assert_eq!(r.content.text, text, "{name}");
+        assert_eq!(r.reporter.email.as_deref(), Some(reporter), "{name}");
+        assert_eq!(r.content.title.as_deref(), Some(title), "{name}");
+    }
+}

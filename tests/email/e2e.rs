@@ -124,6 +124,192 @@ fn mail_with_photo(n: u32, photo: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// A base64 MIME body of a media fixture, in 76-character lines.
+fn b64_fixture(name: &str) -> String {
+    let b64 = base64(&read_fixture(&format!("media/{name}")));
+    b64.as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+/// A daughter forwards her father's report "as attachment" (message/rfc822, Thunderbird) with a
+/// cover note and one more photo of her own.
+fn forwarded_as_attachment() -> Vec<u8> {
+    format!(
+        "From: =?UTF-8?Q?Tr=E1=BA=A7n_Th=E1=BB=8B_Thu?= <thu.tran@example.vn>\r\n\
+         To: 1022@longan.gov.vn\r\n\
+         Subject: =?UTF-8?Q?Fwd:_C=C3=A2y_=C4=91=E1=BB=95_ch=E1=BA=AFn_=C4=91=C6=B0=E1=BB=9Dng?=\r\n\
+         Message-ID: <fwd-e2e-1@example.vn>\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n\
+         --outer\r\n\
+         Content-Type: text/plain; charset=UTF-8\r\n\
+         Content-Transfer-Encoding: 8bit\r\n\r\n\
+         Em chuyển tiếp phản ánh của ba em, kèm một ảnh em chụp thêm. SĐT của em: 0909 111 222.\r\n\r\n\
+         --outer\r\n\
+         Content-Type: message/rfc822\r\n\
+         Content-Disposition: attachment; filename=\"phan-anh.eml\"\r\n\r\n\
+         From: =?UTF-8?Q?Tr=E1=BA=A7n_V=C4=83n_B=E1=BA=A3y?= <bay.tran@example.vn>\r\n\
+         To: thu.tran@example.vn\r\n\
+         Subject: =?UTF-8?Q?C=C3=A2y_=C4=91=E1=BB=95_ch=E1=BA=AFn_=C4=91=C6=B0=E1=BB=9Dng?=\r\n\
+         Date: Sat, 28 Nov 2026 08:30:00 +0700\r\n\
+         Message-ID: <inner-e2e-1@example.vn>\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"inner\"\r\n\r\n\
+         --inner\r\n\
+         Content-Type: text/plain; charset=UTF-8\r\n\
+         Content-Transfer-Encoding: 8bit\r\n\r\n\
+         Cây xanh bị đổ chắn ngang đường trước trường tiểu học, xe máy không đi qua được. \
+         Đề nghị cơ quan chức năng sớm xử lý.\r\n\
+         Địa chỉ: 12 Hùng Vương, Phường 1, Tân An.\r\n\
+         Điện thoại của ba: 0918 765 432\r\n\r\n\
+         --inner\r\n\
+         Content-Type: image/jpeg; name=\"cay-do.jpg\"\r\n\
+         Content-Disposition: attachment; filename=\"cay-do.jpg\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n\
+         {}\r\n\
+         --inner--\r\n\r\n\
+         --outer\r\n\
+         Content-Type: image/jpeg; name=\"them.jpg\"\r\n\
+         Content-Disposition: attachment; filename=\"them.jpg\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n\
+         {}\r\n\
+         --outer--\r\n",
+        b64_fixture("photo-2h-before.jpg"),
+        b64_fixture("photo-gps-clock.jpg"),
+    )
+    .into_bytes()
+}
+
+/// An Outlook forward (FW:, "-----Original Message-----") with nothing typed above it and the
+/// photo attached to the outer message.
+fn forwarded_inline_outlook() -> Vec<u8> {
+    format!(
+        "From: =?UTF-8?Q?Ph=E1=BA=A1m_H=E1=BB=AFu_L=E1=BB=99c?= <loc.pham@example.vn>\r\n\
+         To: 1022@longan.gov.vn\r\n\
+         Subject: =?UTF-8?Q?FW:_C=E1=BB=99t_=C4=91=C3=A8n_g=C3=A3y?=\r\n\
+         Message-ID: <fwd-e2e-2@example.vn>\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+         --b\r\n\
+         Content-Type: text/plain; charset=UTF-8\r\n\
+         Content-Transfer-Encoding: 8bit\r\n\r\n\
+         \r\n\
+         -----Original Message-----\r\n\
+         From: Võ Minh Tâm [mailto:tam.vo@example.vn]\r\n\
+         Sent: Saturday, November 28, 2026 8:42 AM\r\n\
+         To: Phạm Hữu Lộc <loc.pham@example.vn>\r\n\
+         Subject: Cột đèn gãy\r\n\r\n\
+         Cột đèn chiếu sáng trên đường bị gãy, đổ nghiêng ra lòng đường, rất nguy hiểm vào ban đêm.\r\n\
+         Địa chỉ: 45 Quốc lộ 1, phường 2, thành phố Tân An.\r\n\r\n\
+         --b\r\n\
+         Content-Type: image/jpeg; name=\"cot-den.jpg\"\r\n\
+         Content-Disposition: attachment; filename=\"cot-den.jpg\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n\
+         {}\r\n\
+         --b--\r\n",
+        b64_fixture("photo-2h-before.jpg"),
+    )
+    .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarded_report_is_the_inner_message_from_the_person_who_forwarded_it() {
+    let t = E2e::start().await;
+    t.dovecot
+        .append("gateway", "INBOX", &forwarded_as_attachment())
+        .await;
+    t.dovecot
+        .append("gateway", "INBOX", &forwarded_inline_outlook())
+        .await;
+    let mut reports = t.reports(REPORTS_STREAM, 2).await;
+    assert_eq!(reports.len(), 2, "both forwards reach the IOC queue");
+    reports.sort_by(|a, b| a.channel_ref.cmp(&b.channel_ref));
+
+    let r = &reports[0];
+    assert_eq!(r.channel_ref.as_deref(), Some("fwd-e2e-1@example.vn"));
+    assert!(
+        r.content
+            .text
+            .starts_with("Cây xanh bị đổ chắn ngang đường"),
+        "the description is the forwarded report, not the cover note: {}",
+        r.content.text
+    );
+    assert!(
+        !r.content.text.contains("chuyển tiếp"),
+        "{}",
+        r.content.text
+    );
+    assert_eq!(r.content.title.as_deref(), Some("Cây đổ chắn đường"));
+    assert_eq!(
+        r.location.address.as_deref(),
+        Some("12 Hùng Vương, Phường 1, Tân An")
+    );
+    assert_eq!(r.reporter.email.as_deref(), Some("thu.tran@example.vn"));
+    assert_eq!(r.reporter.name.as_deref(), Some("Trần Thị Thu"));
+    assert_eq!(
+        r.reporter.phone.as_deref(),
+        Some("+84909111222"),
+        "the forwarder's phone, not the father's"
+    );
+    assert_eq!(r.attachments.len(), 2, "the inner photo and the outer one");
+    assert!(
+        r.attachments.iter().all(|a| a.captured_at.is_some()),
+        "both photos are evidence with their capture time: {:?}",
+        r.attachments
+    );
+    assert_ne!(r.verdict.status, Status::Rejected, "{:?}", r.verdict);
+
+    let r = &reports[1];
+    assert_eq!(r.channel_ref.as_deref(), Some("fwd-e2e-2@example.vn"));
+    assert!(
+        r.content
+            .text
+            .starts_with("Cột đèn chiếu sáng trên đường bị gãy"),
+        "{}",
+        r.content.text
+    );
+    assert!(!r.content.text.contains("Original Message"));
+    assert_eq!(r.reporter.email.as_deref(), Some("loc.pham@example.vn"));
+    assert_eq!(r.reporter.name.as_deref(), Some("Phạm Hữu Lộc"));
+    assert_eq!(r.attachments.len(), 1);
+    assert_ne!(r.verdict.status, Status::Rejected, "{:?}", r.verdict);
+
+    // Each forward is answered to the person who forwarded it, in their thread.
+    let replies = t.sink.wait_for(2, Duration::from_secs(30)).await;
+    assert_eq!(replies.len(), 2);
+    let mut threads: Vec<(String, String)> = replies
+        .iter()
+        .map(|raw| {
+            let raw = String::from_utf8_lossy(raw).to_string();
+            (
+                header(&raw, "In-Reply-To").unwrap_or_default(),
+                header(&raw, "To").unwrap_or_default(),
+            )
+        })
+        .collect();
+    threads.sort();
+    assert_eq!(threads[0].0, "<fwd-e2e-1@example.vn>");
+    assert!(
+        threads[0].1.contains("thu.tran@example.vn"),
+        "{:?}",
+        threads[0]
+    );
+    assert_eq!(threads[1].0, "<fwd-e2e-2@example.vn>");
+    assert!(
+        threads[1].1.contains("loc.pham@example.vn"),
+        "{:?}",
+        threads[1]
+    );
+    for raw in &replies {
+        let raw = String::from_utf8_lossy(raw);
+        assert!(!raw.contains("bay.tran@example.vn") && !raw.contains("tam.vo@example.vn"));
+    }
+    t.stop().await;
+}
+
 /// Standard base64 with padding (RFC 4648), for building MIME bodies.
 pub(super) fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

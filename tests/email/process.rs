@@ -138,3 +138,55 @@ async fn an_mbox_backfill_ingests_without_answering_and_counts_what_it_did() {
         "a backfill answers nobody"
     );
 }
+
+/// `gateway check` says what the live channel does, fixture by fixture: a message it ignores
+/// reaches no intake and gets no reply; a message taken but "unanswered" gets no reply; every
+/// other message is taken and answered.
+#[tokio::test]
+async fn gateway_check_and_the_live_processor_agree_on_every_email_fixture() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/email");
+    let mut emls: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .collect();
+    emls.sort();
+    let now = chrono::Utc
+        .with_ymd_and_hms(2026, 11, 28, 3, 0, 0)
+        .single()
+        .unwrap();
+    let channels = gateway::offline::CheckChannels {
+        email: email::email_options(&email::EmailConfig::default()),
+        zalo_oa_ids: Vec::new(),
+    };
+    let geo = normalizers::geo::Geo::embedded();
+    let mut ignored = 0;
+    for eml in &emls {
+        let checked =
+            gateway::offline::check_file(eml, now, &Default::default(), geo, &channels).unwrap();
+        let v = gateway::offline::verdict_json(eml, &checked);
+        let p = processor(accepting(), 10, true);
+        let raw = Bytes::from(std::fs::read(eml).unwrap());
+        assert_eq!(p.handle(raw, "k").await, Disposition::Processed);
+        let taken = p.intake.received().len();
+        let replies = p.streams.entries(OUTBOUND_STREAM).len();
+        let name = eml.display();
+        if v["verdict"] == "ignored" {
+            ignored += 1;
+            assert_eq!((taken, replies), (0, 0), "{name}: check says ignored: {v}");
+        } else if v.get("unanswered").is_some() {
+            assert_eq!(
+                (taken, replies),
+                (1, 0),
+                "{name}: check says unanswered: {v}"
+            );
+        } else {
+            assert_eq!(
+                (taken, replies),
+                (1, 1),
+                "{name}: check gives a verdict: {v}"
+            );
+        }
+    }
+    assert!(ignored >= 3, "the auto-reply, bounce and own-mail fixtures");
+}

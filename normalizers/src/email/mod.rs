@@ -7,14 +7,25 @@
 //! inline images and the attachments of forwarded messages (message/rfc822); names are decoded
 //! from RFC 2047/2231; charsets are decoded by mail-parser with encoding_rs.
 //!
+//! Forwarded reports (`forward`): when the message forwards another one (attached whole, or
+//! inline under a client's separator), the description, the title and the place come from the
+//! innermost forwarded message that has a text (the cover note only when none has), its photos
+//! and the outer message's both count, and the reporter is the outer sender — the person
+//! writing to 1022 — whose name and phone come from the cover note and the outer headers (from
+//! the forwarded message only when it is their own earlier mail). Quoted reply chains are cut
+//! from the text and never read as a forward.
+//!
 //! # Layout
 //! - `parts`: which MIME parts are attachments (the rule shared with the CPython comparison).
 //! - `extract`: phone, address, coordinates and the reporter's name from the body.
 //! - `auth`: sender verification from the trusted Authentication-Results header (Đ6.4).
+//! - `forward`: the chain of forwarded messages, inline separators and header blocks of the
+//!   mail clients (English and Vietnamese), quoted reply chains.
 //! - `loops`: auto-replies, bounces, mailing lists and our own mail (never answered).
 
 pub mod auth;
 pub mod extract;
+pub mod forward;
 pub mod loops;
 pub mod parts;
 
@@ -24,11 +35,15 @@ use mail_parser::{Address, HeaderValue, Message, MessageParser, PartType};
 use serde::Serialize;
 
 use crate::contact::is_valid_email;
-use crate::report::{CoordinatesSource, Envelope, Report, ReporterKind, VerifiedBy};
-use crate::text::nfc;
+use crate::media;
+use crate::report::{
+    CoordinatesSource, Envelope, OccurredAt, Report, ReporterKind, TimeSource, VerifiedBy,
+};
+use crate::text::{fold_phrase, nfc};
+use crate::timephrase;
 
 /// A forwarded message nested deeper than this is not searched for attachments.
-const MAX_FORWARD_DEPTH: usize = 4;
+const MAX_FORWARD_DEPTH: usize = forward::MAX_DEPTH;
 
 /// Longest title kept from a subject, in characters.
 const MAX_TITLE_CHARS: usize = 300;
@@ -112,35 +127,59 @@ pub fn normalize(
     let from = first_address(message.from());
     let from_name = first_name(message.from());
 
-    let own_text = body_text(&message);
     let mut attachments = Vec::new();
     collect_attachments(&message, false, 0, &mut attachments);
-    // NFC first: legacy charsets (windows-1258) decode to combining marks, and every pattern
-    // below is written precomposed.
-    let text = nfc(&if own_text.trim().is_empty() {
-        forwarded_text(&message).unwrap_or_default()
+    // Level 0 is the message received; the next levels the messages it forwards. NFC is applied
+    // there: legacy charsets (windows-1258) decode to combining marks, and every pattern below
+    // is written precomposed.
+    let levels = forward::chain(&message);
+    let outer = &levels[0];
+    let forwarded = levels.len() > 1;
+    let cleaned: Vec<String> = levels.iter().map(|l| clean_body(&l.text)).collect();
+    // The innermost message that has a text holds the report; the cover note is the description
+    // only when nothing forwarded has a text.
+    let described = (0..levels.len())
+        .rev()
+        .find(|&i| !cleaned[i].trim().is_empty())
+        .unwrap_or(0);
+    let content = cleaned[described].clone();
+
+    report.content.title = if forwarded {
+        levels
+            .iter()
+            .rev()
+            .filter_map(|l| l.subject.as_deref())
+            .map(|s| forward::bare_subject(s).to_string())
+            .find(|s| !s.is_empty())
     } else {
-        own_text
-    });
-    let content = clean_body(&text);
+        outer.subject.clone().filter(|s| !s.is_empty())
+    }
+    .map(|s| s.chars().take(MAX_TITLE_CHARS).collect());
 
-    report.content.title = message
-        .subject()
-        .map(|s| nfc(s.trim()))
-        .filter(|s| !s.is_empty())
-        .map(|s| s.chars().take(MAX_TITLE_CHARS).collect());
-
+    // The reporter is the person writing to 1022: the outer sender. A forwarded message's own
+    // name and phone count only when it is that person's own earlier mail.
+    let own_levels: Vec<&forward::Level> = levels
+        .iter()
+        .enumerate()
+        .filter(|(i, l)| *i == 0 || same_person(outer, l))
+        .map(|(_, l)| l)
+        .collect();
     let r = &mut report.reporter;
     r.email = from.clone().filter(|a| is_valid_email(a));
     r.channel_identity = from.clone();
-    r.name = extract::labelled_name(&text)
+    r.name = extract::labelled_name(&outer.text)
         .or_else(|| from_name.filter(|n| is_display_name(n)))
-        .or_else(|| extract::signature_name(&text))
+        .or_else(|| extract::signature_name(&outer.text))
+        .or_else(|| {
+            own_levels[1..].iter().find_map(|l| {
+                extract::labelled_name(&l.text).or_else(|| extract::signature_name(&l.text))
+            })
+        })
         .map(|n| nfc(&n));
     if r.name.as_deref().is_some_and(is_organisation) {
         r.kind = ReporterKind::Organisation;
     }
-    r.phone = extract::phone(&text);
+    r.phone = own_levels.iter().find_map(|l| extract::phone(&l.text));
     if let (Some(trusted), Some(domain)) = (
         options.trusted_authserv_id.as_deref(),
         from.as_deref()
@@ -157,20 +196,31 @@ pub fn normalize(
         }
     }
 
-    // Links hidden behind HTML anchors do not survive HTML-to-text: search the HTML too.
-    let html: String = message
-        .html_bodies()
-        .filter_map(|p| p.text_contents())
-        .collect::<Vec<_>>()
-        .join("\n");
-    let coordinates = extract::coordinates(&text).or_else(|| extract::coordinates(&html));
+    // The place comes from the innermost message that names one, else from the cover notes.
+    // Links hidden behind HTML anchors do not survive HTML-to-text: the HTML is searched too.
+    let coordinates = levels
+        .iter()
+        .rev()
+        .find_map(|l| extract::coordinates(&l.text))
+        .or_else(|| {
+            levels
+                .iter()
+                .rev()
+                .find_map(|l| extract::coordinates(&l.html))
+        });
     if let Some(c) = coordinates {
         report.location.coordinates = Some(c);
         report.location.coordinates_source = Some(CoordinatesSource::Text);
     }
-    report.location.address = extract::address(&content).map(|a| nfc(&a));
-    report.confidential = asks_confidentiality(&content);
+    report.location.address = (0..levels.len())
+        .rev()
+        .find_map(|i| extract::address(&cleaned[i]))
+        .map(|a| nfc(&a));
+    report.confidential = cleaned.iter().any(|t| asks_confidentiality(t));
     report.content.text = nfc(&content);
+    if described > 0 {
+        report.occurred_at = forwarded_occurred_at(&report, levels[described].date, &attachments);
+    }
 
     let reply = reply_info(&message, from.as_deref());
     if report.channel_ref.is_none() {
@@ -185,24 +235,55 @@ pub fn normalize(
     })
 }
 
-/// The text of the body parts (text/plain, else HTML as text), joined.
-fn body_text(message: &Message<'_>) -> String {
-    let mut parts = Vec::new();
-    for i in 0..message.text_body_count() {
-        if let Some(t) = message.body_text(i) {
-            if !t.trim().is_empty() {
-                parts.push(t.into_owned());
-            }
-        }
-    }
-    parts.join("\n\n")
+/// The forwarded message was written by the person writing to 1022 (their own earlier mail,
+/// maybe from another address of theirs): same address, or same display name.
+fn same_person(outer: &forward::Level, level: &forward::Level) -> bool {
+    let same_address = outer.from_address.is_some() && outer.from_address == level.from_address;
+    let same_name = match (&outer.from_name, &level.from_name) {
+        (Some(a), Some(b)) => is_display_name(a) && fold_phrase(a) == fold_phrase(b),
+        _ => false,
+    };
+    same_address || same_name
 }
 
-/// The body of the first forwarded message, for a forward with nothing typed above it.
-fn forwarded_text(message: &Message<'_>) -> Option<String> {
-    message.parts.iter().find_map(|p| match &p.body {
-        PartType::Message(inner) => Some(body_text(inner)).filter(|t| !t.trim().is_empty()),
-        _ => None,
+/// The incident time a forwarded report states, read relative to when it was written (its
+/// `Date`) rather than to the forward's reception: "sáng nay" in a message written on the 25th
+/// and forwarded on the 28th is the 25th. Set only when that reading differs from the one the
+/// pipeline makes relative to reception, and when no attachment carries a capture time (the
+/// pipeline prefers the media's time). Reception stays the report time: the 48 hours of Đ6.3
+/// count from it.
+fn forwarded_occurred_at(
+    report: &Report,
+    written: Option<chrono::DateTime<chrono::Utc>>,
+    attachments: &[EmailAttachment],
+) -> Option<OccurredAt> {
+    let received = report.received_at;
+    let written = written.filter(|w| *w < received)?;
+    let stated = |anchor| {
+        let title = report
+            .content
+            .title
+            .as_deref()
+            .and_then(|t| timephrase::occurred_at(t, anchor));
+        title
+            .into_iter()
+            .chain(timephrase::occurred_at(&report.content.text, anchor))
+            .min()
+    };
+    let at = stated(written)?;
+    if stated(received) == Some(at) {
+        return None;
+    }
+    let media_time = attachments.iter().any(|a| {
+        let info = media::inspect(
+            &mut std::io::Cursor::new(&a.bytes),
+            a.claimed_type.as_deref(),
+        );
+        info.unreadable.is_none() && info.captured_at.is_some_and(|t| t <= received)
+    });
+    (!media_time).then_some(OccurredAt {
+        at,
+        source: TimeSource::Text,
     })
 }
 
@@ -236,13 +317,14 @@ fn collect_attachments(
 /// runs of blank lines collapsed.
 fn clean_body(text: &str) -> String {
     let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    let lines: Vec<&str> = text.lines().collect();
     let mut out: Vec<&str> = Vec::new();
-    for line in text.lines() {
-        if line == "-- " || line == "--" {
+    for (i, line) in lines.iter().enumerate() {
+        if *line == "-- " || *line == "--" {
             break;
         }
         let line = line.trim_end();
-        if line.starts_with('>') {
+        if line.starts_with('>') || is_attribution(line, &lines[i + 1..]) {
             continue;
         }
         if line.is_empty() && out.last().is_none_or(|l| l.is_empty()) {
@@ -254,6 +336,19 @@ fn clean_body(text: &str) -> String {
         out.pop();
     }
     out.join("\n")
+}
+
+/// The line a reply writes above the quoted message ("On Sat, … An <an@gmail.com> wrote:",
+/// "Vào Th 7, … đã viết:"), when quoted lines follow it.
+fn is_attribution(line: &str, rest: &[&str]) -> bool {
+    let lower = line.trim().to_lowercase();
+    let ends = ["wrote:", "viết:", "a écrit :", "schrieb:"]
+        .iter()
+        .any(|e| lower.ends_with(e));
+    ends && rest
+        .iter()
+        .find(|l| !l.trim().is_empty())
+        .is_some_and(|l| l.trim_start().starts_with('>'))
 }
 
 /// The citizen asked that their report not be published (Đ11.2).
@@ -418,5 +513,116 @@ mod sent_at_tests {
             Some("2026-11-28T01:00:00+00:00".to_string())
         );
         assert_eq!(super::sent_at(b"Subject: no date\r\n\r\nbody"), None);
+    }
+}
+
+#[cfg(test)]
+mod forward_tests {
+    use super::*;
+
+    fn envelope() -> Envelope {
+        Envelope {
+            id: "01KTEST".into(),
+            tracking_code: String::new(),
+            channel: crate::report::Channel::Email,
+            channel_ref: None,
+            received_at: "2026-11-28T03:00:00Z".parse().expect("instant"),
+        }
+    }
+
+    /// A forward as attachment of a message written on the 25th saying "sáng nay", with the
+    /// given base64 JPEG inside (or none).
+    fn forward_written_days_before(photo: Option<&[u8]>) -> Vec<u8> {
+        let photo_part = photo.map_or(String::new(), |bytes| {
+            format!(
+                "--i\r\nContent-Type: image/jpeg; name=\"a.jpg\"\r\nContent-Disposition: attachment; filename=\"a.jpg\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+                base64(bytes)
+            )
+        });
+        format!(
+            "From: An <an@example.vn>\r\nTo: 1022@longan.gov.vn\r\nSubject: Fwd: x\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/mixed; boundary=\"o\"\r\n\r\n--o\r\nContent-Type: message/rfc822\r\n\r\n\
+             From: Binh <binh@example.vn>\r\nSubject: x\r\nDate: Wed, 25 Nov 2026 08:30:00 +0700\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/mixed; boundary=\"i\"\r\n\r\n--i\r\nContent-Type: text/plain; charset=UTF-8\r\n\
+             Content-Transfer-Encoding: 8bit\r\n\r\nSáng nay lúc 6 giờ cây đổ chắn đường Hùng Vương, phường 1, Tân An.\r\n\
+             {photo_part}--i--\r\n--o--\r\n"
+        )
+        .into_bytes()
+    }
+
+    fn base64(bytes: &[u8]) -> String {
+        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for c in bytes.chunks(3) {
+            let n = (u32::from(c[0]) << 16)
+                | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+                | u32::from(*c.get(2).unwrap_or(&0));
+            for i in 0..4 {
+                out.push(if i <= c.len() {
+                    A[((n >> (18 - 6 * i)) & 63) as usize] as char
+                } else {
+                    '='
+                });
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_forwarded_stated_time_is_read_from_the_day_it_was_written() {
+        let r = normalize(
+            envelope(),
+            &forward_written_days_before(None),
+            &EmailOptions::default(),
+        )
+        .unwrap()
+        .report;
+        let at = r.occurred_at.expect("the stated time");
+        assert_eq!(at.at.to_rfc3339(), "2026-11-24T23:00:00+00:00");
+        assert_eq!(at.source, TimeSource::Text);
+        assert_eq!(
+            r.received_at.to_rfc3339(),
+            "2026-11-28T03:00:00+00:00",
+            "the report time stays the reception"
+        );
+    }
+
+    #[test]
+    fn a_photo_with_a_capture_time_leaves_the_incident_time_to_the_pipeline() {
+        let photo = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../fixtures/media/photo-2h-before.jpg"),
+        )
+        .expect("media fixture");
+        let r = normalize(
+            envelope(),
+            &forward_written_days_before(Some(&photo)),
+            &EmailOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(r.attachments.len(), 1);
+        assert!(r.report.occurred_at.is_none());
+    }
+
+    #[test]
+    fn webmail_html_keeps_one_line_per_block() {
+        let raw = "From: An <an@example.vn>\r\nSubject: FW: x\r\nContent-Type: text/html; charset=UTF-8\r\n\r\n\
+                   <div>Ghi chú</div><hr><div><b>From:</b> Binh &lt;binh@example.vn&gt;<br><b>Sent:</b> Saturday, November 28, 2026 7:30 AM<br><b>Subject:</b> x</div><div>Nội dung phản ánh.</div>";
+        let r = normalize(envelope(), raw.as_bytes(), &EmailOptions::default())
+            .unwrap()
+            .report;
+        assert_eq!(r.content.text, "Nội dung phản ánh.");
+        assert_eq!(r.reporter.email.as_deref(), Some("an@example.vn"));
+    }
+
+    #[test]
+    fn a_reply_attribution_line_and_its_quote_are_not_the_report() {
+        let text = "Đèn vẫn hỏng.\n\nOn Sat, Nov 28, 2026 at 8:00 AM 1022 <1022@longan.gov.vn> wrote:\n> Đã tiếp nhận.\n";
+        assert_eq!(clean_body(text), "Đèn vẫn hỏng.");
+        // Without quoted lines after it, such a line is the citizen's own text.
+        assert_eq!(
+            clean_body("Anh Ba đã viết:\nđèn hỏng"),
+            "Anh Ba đã viết:\nđèn hỏng"
+        );
     }
 }
