@@ -873,3 +873,84 @@ async fn the_openapi_submission_schema_requires_only_the_channel() {
         assert!(schema["properties"][field].is_object(), "{field}: {schema}");
     }
 }
+
+/// An address in another province (or the former Tây Ninh province) is outside the area even
+/// when a commune of ours has the same name, and the answer names the place found.
+#[tokio::test]
+async fn an_address_in_another_province_is_answered_as_outside_naming_the_place() {
+    let gw = InProcess::start(|_| {}).await;
+    for (i, (address, place)) in [
+        (
+            "ấp Tân Thuận, huyện Châu Thành, Tiền Giang",
+            "tỉnh Tiền Giang",
+        ),
+        ("45 Lê Lợi, Phường 1, TP. Mỹ Tho", "thành phố Mỹ Tho"),
+        ("xã Cẩm Giang, huyện Gò Dầu, tỉnh Tây Ninh", "huyện Gò Dầu"),
+        (
+            "Châu Thành, Tây Ninh",
+            "huyện Châu Thành (tỉnh Tây Ninh cũ)",
+        ),
+        ("hẻm 12, xã Bình Chánh, Tp HCM", "Thành phố Hồ Chí Minh"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut report = report_json();
+        report["reporter"]["phone"] = format!("0912 345 60{i}").into();
+        report["location"] = serde_json::json!({ "address": address });
+        report["occurred_at"] = "2026-11-28T07:30:00+07:00".into();
+        let body = Multipart::new()
+            .json("report", &report)
+            .file(
+                "media",
+                "anh.jpg",
+                "image/jpeg",
+                &read_fixture("media/photo-no-exif.jpg"),
+            )
+            .finish();
+        let (status, answer) = call(
+            &gw,
+            "POST",
+            "/v1/reports",
+            Some(SUBMIT_KEY),
+            Some(body),
+            &[],
+        )
+        .await;
+        let answer = json(&answer);
+        assert_eq!(status, StatusCode::CREATED, "{address}: {answer}");
+        assert_eq!(answer["verdict"], "needs_review", "{address}");
+        let flag = answer["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["code"] == "LOCATION_OUTSIDE")
+            .unwrap_or_else(|| panic!("{address}: {answer}"));
+        let message = flag["message"].as_str().unwrap();
+        assert!(message.contains(place), "{address}: {message}");
+        assert!(message.contains("ngoài địa bàn"), "{message}");
+        assert!(
+            !answer["reasons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["code"] == "LOCATION_MISSING"),
+            "{address}: the place is given, it is outside: {answer}"
+        );
+        let (_, stored) = call(
+            &gw,
+            "GET",
+            &format!("/v1/reports/{}", answer["id"].as_str().unwrap()),
+            Some(IOC_KEY),
+            None,
+            &[],
+        )
+        .await;
+        let stored = json(&stored);
+        assert_eq!(
+            stored["location"]["inside_jurisdiction"], false,
+            "{address}"
+        );
+        assert!(stored["location"]["admin"].is_null(), "{address}: {stored}");
+    }
+}
