@@ -565,7 +565,12 @@ fn outside_place(
     let mut found: Vec<(OutsidePlace, OtherKind)> = Vec::new();
     let mut i = 0;
     'outer: while i < tokens.len() {
-        let (prefix, mut prefix_len) = prefix_before(tokens, i);
+        let (mut prefix, mut prefix_len) = prefix_before(tokens, i);
+        // A word before a comma is no prefix ("Sơn Dương, Tuyên Quang" typed without marks
+        // ends in "duong", not "đường").
+        if i >= 1 && matches!(tokens[i - 1].gap_after, Gap::Other) {
+            (prefix, prefix_len) = (Prefix::None, 0);
+        }
         // "T. Tiền Giang": T. for tỉnh (only with its dot).
         let t_dot = prefix == Prefix::None
             && i >= 1
@@ -627,7 +632,11 @@ fn outside_place(
                     }
                     OtherKind::Province | OtherKind::Place if prefixed => q != Quality::Loose,
                     OtherKind::Province | OtherKind::Place => {
-                        if entry.needs_prefix || long_an_named {
+                        // "…, Huế" closing an address is the city even without a prefix.
+                        let closing = i + len == tokens.len()
+                            && i >= 1
+                            && matches!(tokens[i - 1].gap_after, Gap::Other);
+                        if (entry.needs_prefix && !closing) || long_an_named {
                             return false;
                         }
                         if strict && !window.iter().all(|t| t.capitalised) {

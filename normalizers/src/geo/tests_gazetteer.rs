@@ -454,3 +454,98 @@ fn the_list_of_other_places_reads_whole() {
     );
     assert!(rows > 90);
 }
+
+/// Over the national lists (corpus): every district of another province, written with its
+/// province, is outside and never taken for a unit of ours; so is every district of the former
+/// Tây Ninh province written with "Tây Ninh"; and communes of the new provinces written with
+/// their province are never taken for ours (outside, or unmatched).
+#[test]
+fn national_lists_other_provinces_districts_are_outside() {
+    let Some(dir) = std::env::var_os("CORPUS_DIR")
+        .map(|d| std::path::PathBuf::from(d).join("geo"))
+        .filter(|d| d.is_dir())
+    else {
+        eprintln!("skipped: CORPUS_DIR not set");
+        return;
+    };
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap()
+    };
+    let old = read("vn_admin_units_pre2025-07_63provinces.json");
+    let (mut checked, mut missed, mut ours) = (0, Vec::new(), Vec::new());
+    for p in old.as_array().unwrap() {
+        let code = p["Code"].as_str().unwrap();
+        if code == "80" {
+            continue;
+        }
+        for d in p["District"].as_array().unwrap() {
+            for text in [
+                format!(
+                    "{}, {}",
+                    d["FullName"].as_str().unwrap(),
+                    p["FullName"].as_str().unwrap()
+                ),
+                format!(
+                    "{}, {}",
+                    d["Name"].as_str().unwrap(),
+                    p["Name"].as_str().unwrap()
+                ),
+                strip_marks(&format!(
+                    "{}, {}",
+                    d["Name"].as_str().unwrap(),
+                    p["Name"].as_str().unwrap()
+                )),
+            ] {
+                // "thanh hoa" without marks is our Thạnh Hóa as much as the province: ours.
+                // "Tây Ninh, Tây Ninh": since 2025 the province of the area itself.
+                if text.ends_with(", Thanh Hoa")
+                    || text.starts_with("T") && text.contains("y Ninh, T")
+                {
+                    continue;
+                }
+                checked += 1;
+                if outside(&text).is_none() {
+                    missed.push(text.clone());
+                }
+                if locate(&text).is_some() {
+                    ours.push(text);
+                }
+            }
+        }
+    }
+    eprintln!(
+        "districts of other provinces: {checked} checked, {} not outside, {} taken for ours",
+        missed.len(),
+        ours.len()
+    );
+    assert!(ours.is_empty(), "taken for ours: {ours:?}");
+    assert!(missed.is_empty(), "not outside: {missed:?}");
+    let new = read("vn_admin_units_2026_34provinces.json");
+    let (mut checked, mut outside_n, mut ours) = (0, 0, Vec::new());
+    for p in new.as_array().unwrap() {
+        let tay_ninh = p["Code"].as_str() == Some("80");
+        let wards = p["Ward"].as_array().or_else(|| p["Wards"].as_array());
+        for w in wards.into_iter().flatten() {
+            let ward_code: u32 = w["Code"].as_str().unwrap_or("0").parse().unwrap_or(0);
+            if tay_ninh && ward_code >= 27685 {
+                continue;
+            }
+            let text = format!(
+                "{}, {}",
+                w["FullName"].as_str().unwrap(),
+                p["FullName"].as_str().unwrap()
+            );
+            checked += 1;
+            if outside(&text).is_some() {
+                outside_n += 1;
+            }
+            if locate(&text).is_some() {
+                ours.push(text);
+            }
+        }
+    }
+    eprintln!("communes of the new provinces (not ours): {checked} checked, {outside_n} outside, {} taken for ours", ours.len());
+    assert!(checked > 3000, "{checked}");
+    eprintln!("taken for ours: {ours:?}");
+    assert!(ours.len() * 100 <= checked, "taken for ours: {ours:?}");
+}
