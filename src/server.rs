@@ -13,7 +13,7 @@ use crate::clock::{SharedClock, StartedClock, SystemClock};
 use crate::config::{ApiKey, ApiKeys, Config, Role};
 use crate::http::{self, auth::KeyRing, AppState};
 use crate::pipeline::Pipeline;
-use crate::store::{BlobStore, ChannelStore, Store};
+use crate::store::{BlobStore, ChannelStore, Store, GATEWAY_GROUP, IOC_GROUP, REPORTS_STREAM};
 use channels::{ChannelConfig, ChannelContext, ChannelError, RunningChannel};
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +94,13 @@ pub async fn build(config: Config) -> Result<Gateway, ServeError> {
             },
         )?,
     };
+    store
+        .ensure_groups(&consumer_groups(&config))
+        .await
+        .map_err(|source| ServeError::Store {
+            kind: store.kind(),
+            source,
+        })?;
     let geo = load_geo(&config.geo)?;
     let pipeline = Pipeline::new(
         store,
@@ -118,6 +125,21 @@ pub async fn build(config: Config) -> Result<Gateway, ServeError> {
         clock,
         instance_id,
     })
+}
+
+/// Every consumer group this deployment reads, created at start so that a fresh deployment can
+/// be read with `XREADGROUP` at once: the IOC's on its queue, the gateway's own on the streams
+/// of the configured channels.
+pub fn consumer_groups(config: &Config) -> Vec<(&'static str, &'static str)> {
+    let mut groups = vec![(REPORTS_STREAM, IOC_GROUP)];
+    if config.email.as_ref().is_some_and(|c| c.configured()) {
+        groups.push((channels::email::OUTBOUND_STREAM, GATEWAY_GROUP));
+    }
+    if config.zalo.as_ref().is_some_and(|c| c.configured()) {
+        groups.push((channels::zalo::EVENTS_STREAM, GATEWAY_GROUP));
+        groups.push((channels::zalo::OUTBOUND_STREAM, GATEWAY_GROUP));
+    }
+    groups
 }
 
 /// The configured gazetteer and boundary, or the shipped ones. Loaded once per process.

@@ -679,3 +679,278 @@ async fn a_report_with_a_photo_through_a_real_socket() {
     let entries: Value = res.json().await.unwrap();
     assert_eq!(entries["entries"][0]["report"]["id"], answer["id"]);
 }
+
+/// A form the citizen left incomplete is a verdict (422, every reason in Vietnamese), whatever the
+/// shape of the omission: a key left out, an empty object, a null.
+#[tokio::test]
+async fn an_incomplete_form_is_a_rejection_with_every_reason_not_a_malformed_request() {
+    let gw = InProcess::start(|_| {}).await;
+    let cases: Vec<(&str, Value, &[&str])> = vec![
+        (
+            "no content key",
+            serde_json::json!({"channel": "portal", "reporter": {"name": "Trần Thị Bích", "phone": "0912 345 678"}}),
+            &["CONTENT_MISSING"],
+        ),
+        (
+            "no reporter key",
+            serde_json::json!({"channel": "portal", "content": "Cống thoát nước trước chợ bị nghẹt, nước tràn lên mặt đường."}),
+            &["REPORTER_NAME_MISSING", "REPORTER_CONTACT_MISSING"],
+        ),
+        (
+            "only the channel",
+            serde_json::json!({"channel": "app"}),
+            &[
+                "CONTENT_MISSING",
+                "TIME_MISSING",
+                "LOCATION_MISSING",
+                "MEDIA_MISSING",
+                "REPORTER_NAME_MISSING",
+                "REPORTER_CONTACT_MISSING",
+            ],
+        ),
+        (
+            "empty objects",
+            serde_json::json!({"channel": "portal", "reporter": {}, "location": {}, "content": "Đèn đường hỏng."}),
+            &[
+                "LOCATION_MISSING",
+                "REPORTER_NAME_MISSING",
+                "REPORTER_CONTACT_MISSING",
+            ],
+        ),
+        (
+            "nulls from a form library",
+            serde_json::json!({"channel": "portal", "reporter": null, "content": null, "location": null, "occurred_at": null, "category": null}),
+            &[
+                "CONTENT_MISSING",
+                "LOCATION_MISSING",
+                "REPORTER_NAME_MISSING",
+                "REPORTER_CONTACT_MISSING",
+            ],
+        ),
+        (
+            "reporter with empty strings",
+            serde_json::json!({"channel": "app", "reporter": {"name": "", "phone": "", "email": ""}, "content": "   "}),
+            &[
+                "CONTENT_MISSING",
+                "REPORTER_NAME_MISSING",
+                "REPORTER_CONTACT_MISSING",
+            ],
+        ),
+    ];
+    for (case, report, expected) in cases {
+        let (status, answer) = call(
+            &gw,
+            "POST",
+            "/v1/reports",
+            Some(SUBMIT_KEY),
+            Some(Multipart::new().json("report", &report).finish()),
+            &[],
+        )
+        .await;
+        let answer = json(&answer);
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{case}: {answer}");
+        assert_eq!(answer["verdict"], "rejected", "{case}");
+        let reasons = answer["reasons"].as_array().unwrap();
+        for code in expected {
+            assert!(
+                reasons.iter().any(|r| r["code"] == *code),
+                "{case}: {code} missing from {answer}"
+            );
+        }
+        for r in reasons {
+            let msg = r["message"].as_str().unwrap();
+            assert!(
+                msg.to_lowercase().contains("vui lòng"),
+                "{case}: every reason says in Vietnamese how to fix it: {msg}"
+            );
+        }
+        // The dry run gives the same verdict.
+        let (status, answer) = call(
+            &gw,
+            "POST",
+            "/v1/reports/check",
+            Some(SUBMIT_KEY),
+            Some(Multipart::new().json("report", &report).finish()),
+            &[],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{case}");
+        assert_eq!(json(&answer)["verdict"], "rejected", "{case}");
+    }
+    assert!(
+        queue_entries(&gw).await.is_empty(),
+        "no rejection reaches the IOC"
+    );
+}
+
+/// Wrong types and bodies that are not a report object stay malformed requests (400).
+#[tokio::test]
+async fn wrongly_typed_fields_and_non_objects_stay_400() {
+    let gw = InProcess::start(|_| {}).await;
+    let cases: Vec<(&str, Value)> = vec![
+        (
+            "content is a number",
+            serde_json::json!({"channel": "app", "reporter": {}, "content": 5}),
+        ),
+        (
+            "content is an object",
+            serde_json::json!({"channel": "app", "reporter": {}, "content": {}}),
+        ),
+        (
+            "reporter is a string",
+            serde_json::json!({"channel": "app", "reporter": "Nguyễn Văn An", "content": "x"}),
+        ),
+        (
+            "reporter is a list",
+            serde_json::json!({"channel": "app", "reporter": [], "content": "x"}),
+        ),
+        (
+            "phone is a number",
+            serde_json::json!({"channel": "app", "reporter": {"phone": 912345678}, "content": "x"}),
+        ),
+        (
+            "location is a string",
+            serde_json::json!({"channel": "app", "reporter": {}, "content": "x", "location": "Tân An"}),
+        ),
+        (
+            "location is a list",
+            serde_json::json!({"channel": "app", "reporter": {}, "content": "x", "location": ["Tân An", 10.5, 106.4]}),
+        ),
+        (
+            "category is a list",
+            serde_json::json!({"channel": "app", "reporter": {}, "content": "x", "category": ["traffic"]}),
+        ),
+        (
+            "unknown reporter key",
+            serde_json::json!({"channel": "app", "reporter": {"tel": "0912 345 678"}, "content": "x"}),
+        ),
+        (
+            "no channel",
+            serde_json::json!({"reporter": {}, "content": "x"}),
+        ),
+        ("an array", serde_json::json!([{"channel": "app"}])),
+        ("a string", serde_json::json!("Đèn đường hỏng")),
+        ("null", Value::Null),
+    ];
+    for (case, report) in cases {
+        let (status, answer) = call(
+            &gw,
+            "POST",
+            "/v1/reports",
+            Some(SUBMIT_KEY),
+            Some(Multipart::new().json("report", &report).finish()),
+            &[],
+        )
+        .await;
+        let answer = json(&answer);
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{case}: {answer}");
+        assert_eq!(answer["error"], "bad_request", "{case}");
+    }
+    assert!(queue_entries(&gw).await.is_empty());
+    let (len, _, _) = gw
+        .state
+        .pipeline
+        .queue_depth("ioc:rejections")
+        .await
+        .unwrap();
+    assert_eq!(len, 0, "a malformed request stores nothing");
+}
+
+/// The OpenAPI document says which keys are required: only `channel`.
+#[tokio::test]
+async fn the_openapi_submission_schema_requires_only_the_channel() {
+    let gw = InProcess::start(|_| {}).await;
+    let (status, body) = call(&gw, "GET", "/openapi.json", None, None, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    let doc = json(&body);
+    let schema = &doc["components"]["schemas"]["AppSubmission"];
+    assert_eq!(
+        schema["required"],
+        serde_json::json!(["channel"]),
+        "{schema}"
+    );
+    for field in ["content", "reporter", "location"] {
+        assert!(schema["properties"][field].is_object(), "{field}: {schema}");
+    }
+}
+
+/// An address in another province (or the former Tây Ninh province) is outside the area even
+/// when a commune of ours has the same name, and the answer names the place found.
+#[tokio::test]
+async fn an_address_in_another_province_is_answered_as_outside_naming_the_place() {
+    let gw = InProcess::start(|_| {}).await;
+    for (i, (address, place)) in [
+        (
+            "ấp Tân Thuận, huyện Châu Thành, Tiền Giang",
+            "tỉnh Tiền Giang",
+        ),
+        ("45 Lê Lợi, Phường 1, TP. Mỹ Tho", "thành phố Mỹ Tho"),
+        ("xã Cẩm Giang, huyện Gò Dầu, tỉnh Tây Ninh", "huyện Gò Dầu"),
+        (
+            "Châu Thành, Tây Ninh",
+            "huyện Châu Thành (tỉnh Tây Ninh cũ)",
+        ),
+        ("hẻm 12, xã Bình Chánh, Tp HCM", "Thành phố Hồ Chí Minh"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut report = report_json();
+        report["reporter"]["phone"] = format!("0912 345 60{i}").into();
+        report["location"] = serde_json::json!({ "address": address });
+        report["occurred_at"] = "2026-11-28T07:30:00+07:00".into();
+        let body = Multipart::new()
+            .json("report", &report)
+            .file(
+                "media",
+                "anh.jpg",
+                "image/jpeg",
+                &read_fixture("media/photo-no-exif.jpg"),
+            )
+            .finish();
+        let (status, answer) = call(
+            &gw,
+            "POST",
+            "/v1/reports",
+            Some(SUBMIT_KEY),
+            Some(body),
+            &[],
+        )
+        .await;
+        let answer = json(&answer);
+        assert_eq!(status, StatusCode::CREATED, "{address}: {answer}");
+        assert_eq!(answer["verdict"], "needs_review", "{address}");
+        let flag = answer["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["code"] == "LOCATION_OUTSIDE")
+            .unwrap_or_else(|| panic!("{address}: {answer}"));
+        let message = flag["message"].as_str().unwrap();
+        assert!(message.contains(place), "{address}: {message}");
+        assert!(message.contains("ngoài địa bàn"), "{message}");
+        assert!(
+            !answer["reasons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["code"] == "LOCATION_MISSING"),
+            "{address}: the place is given, it is outside: {answer}"
+        );
+        let (_, stored) = call(
+            &gw,
+            "GET",
+            &format!("/v1/reports/{}", answer["id"].as_str().unwrap()),
+            Some(IOC_KEY),
+            None,
+            &[],
+        )
+        .await;
+        let stored = json(&stored);
+        assert_eq!(
+            stored["location"]["inside_jurisdiction"], false,
+            "{address}"
+        );
+        assert!(stored["location"]["admin"].is_null(), "{address}: {stored}");
+    }
+}

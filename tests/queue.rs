@@ -432,3 +432,308 @@ async fn the_redis_store_reconnects_after_a_connection_loss() {
     assert!(ok, "the store recovered");
     assert_eq!(s.depth("ioc:reports", "ioc").await.unwrap().0, 2);
 }
+
+// --- consumer groups exist from the start and come back when lost (R-Q-1) ------------------
+
+mod groups {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use redis::aio::MultiplexedConnection;
+    use redis::Value;
+    use tower::ServiceExt;
+
+    use crate::support::gateway::{InProcess, IOC_KEY, SUBMIT_KEY};
+    use crate::support::redis::RedisServer;
+    use crate::support::{read_fixture, report_json, Multipart};
+
+    async fn raw(server: &RedisServer) -> MultiplexedConnection {
+        redis::Client::open(server.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+
+    async fn groups_of(c: &mut MultiplexedConnection, stream: &str) -> Vec<String> {
+        let info: redis::RedisResult<Vec<std::collections::HashMap<String, Value>>> =
+            redis::cmd("XINFO")
+                .arg("GROUPS")
+                .arg(stream)
+                .query_async(c)
+                .await;
+        info.unwrap_or_default()
+            .into_iter()
+            .filter_map(|g| match g.get("name") {
+                Some(Value::BulkString(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+                Some(Value::SimpleString(s)) => Some(s.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// What the README's `XREADGROUP GROUP ioc worker-1 COUNT 10 STREAMS ioc:reports >` returns:
+    /// the `report_id` fields of the entries.
+    async fn ioc_reads(c: &mut MultiplexedConnection, consumer: &str) -> Vec<String> {
+        let reply: Value = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg("ioc")
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(10)
+            .arg("STREAMS")
+            .arg("ioc:reports")
+            .arg(">")
+            .query_async(c)
+            .await
+            .expect("the ioc group exists");
+        let mut ids = Vec::new();
+        collect_report_ids(&reply, &mut ids);
+        ids
+    }
+
+    fn collect_report_ids(v: &Value, out: &mut Vec<String>) {
+        let text = |v: &Value| match v {
+            Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+            Value::SimpleString(s) => Some(s.clone()),
+            _ => None,
+        };
+        match v {
+            Value::Array(items) => {
+                for pair in items.windows(2) {
+                    if text(&pair[0]).as_deref() == Some("report_id") {
+                        if let Some(id) = text(&pair[1]) {
+                            out.push(id);
+                        }
+                    }
+                }
+                for item in items {
+                    collect_report_ids(item, out);
+                }
+            }
+            Value::Map(pairs) => {
+                for (k, v) in pairs {
+                    collect_report_ids(k, out);
+                    collect_report_ids(v, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Submit a report; each under another citizen's phone (the same citizen sending the same
+    /// photo again is a DUPLICATE rejection).
+    async fn submit(gw: &InProcess, key: &str) -> String {
+        let mut report = report_json();
+        let n = key
+            .bytes()
+            .fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(b.into()))
+            % 1000;
+        report["reporter"]["phone"] = format!("0912 345 {n:03}").into();
+        let (ct, body) = Multipart::new()
+            .json("report", &report)
+            .file(
+                "media",
+                "den-hong.jpg",
+                "image/jpeg",
+                &read_fixture("media/photo-2h-before.jpg"),
+            )
+            .finish();
+        let req = Request::post("/v1/reports")
+            .header("authorization", format!("Bearer {SUBMIT_KEY}"))
+            .header("idempotency-key", key)
+            .header("content-type", ct)
+            .body(Body::from(body))
+            .unwrap();
+        let res = gw.router().oneshot(req).await.unwrap();
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let answer: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        answer["id"].as_str().unwrap().to_string()
+    }
+
+    async fn http_claim(gw: &InProcess, consumer: &str) -> Vec<String> {
+        let req = Request::get(format!("/v1/ioc/queue?max=10&consumer={consumer}"))
+            .header("authorization", format!("Bearer {IOC_KEY}"))
+            .body(Body::empty())
+            .unwrap();
+        let res = gw.router().oneshot(req).await.unwrap();
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let answer: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        answer["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["report"]["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    async fn gateway_on(
+        server: &RedisServer,
+        adjust: impl FnOnce(&mut gateway::config::Config),
+    ) -> InProcess {
+        let url = server.url();
+        InProcess::start(move |c| {
+            c.redis_url = Some(url.into());
+            adjust(c);
+        })
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_fresh_deployment_can_be_read_with_xreadgroup_before_any_claim() {
+        let server = RedisServer::start();
+        let mut c = raw(&server).await;
+        let gw = gateway_on(&server, |_| {}).await;
+        assert_eq!(
+            groups_of(&mut c, "ioc:reports").await,
+            ["ioc"],
+            "created at start"
+        );
+        assert!(ioc_reads(&mut c, "worker-1").await.is_empty());
+        let id = submit(&gw, "fresh-1").await;
+        assert_eq!(ioc_reads(&mut c, "worker-1").await, [id]);
+        assert!(
+            groups_of(&mut c, "zalo:events").await.is_empty()
+                && groups_of(&mut c, "outbound:email").await.is_empty(),
+            "streams of channels not configured are not created"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_groups_of_configured_channels_are_created_at_start() {
+        let server = RedisServer::start();
+        let mut c = raw(&server).await;
+        let _gw = gateway_on(&server, |c| {
+            c.zalo = Some(channels::zalo::ZaloConfig {
+                app_id: "1234567890".into(),
+                ..Default::default()
+            });
+            c.email = Some(channels::email::EmailConfig {
+                smtp_host: Some("127.0.0.1".into()),
+                ..Default::default()
+            });
+        })
+        .await;
+        assert_eq!(groups_of(&mut c, "ioc:reports").await, ["ioc"]);
+        for stream in ["zalo:events", "outbound:zalo_oa", "outbound:email"] {
+            assert_eq!(groups_of(&mut c, stream).await, ["gateway"], "{stream}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_deleted_stream_comes_back_with_its_group_at_the_next_submission() {
+        let server = RedisServer::start();
+        let mut c = raw(&server).await;
+        let gw = gateway_on(&server, |_| {}).await;
+        let first = submit(&gw, "del-1").await;
+        assert_eq!(http_claim(&gw, "ioc-1").await, [first]);
+        let _: () = redis::cmd("DEL")
+            .arg("ioc:reports")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        let second = submit(&gw, "del-2").await;
+        assert_eq!(
+            ioc_reads(&mut c, "worker-1").await,
+            [second],
+            "the IOC reads over Redis at once, before the gateway claims"
+        );
+        let third = submit(&gw, "del-3").await;
+        assert_eq!(http_claim(&gw, "ioc-1").await, [third]);
+    }
+
+    #[tokio::test]
+    async fn a_destroyed_group_is_recreated_by_the_next_claim_or_submission() {
+        let server = RedisServer::start();
+        let mut c = raw(&server).await;
+        let gw = gateway_on(&server, |_| {}).await;
+        let first = submit(&gw, "destroy-1").await;
+        let _: i64 = redis::cmd("XGROUP")
+            .arg("DESTROY")
+            .arg("ioc:reports")
+            .arg("ioc")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        // The claim meets NOGROUP, recreates the group at 0 and retries: nothing is skipped.
+        assert_eq!(http_claim(&gw, "ioc-1").await, std::slice::from_ref(&first));
+        let _: i64 = redis::cmd("XGROUP")
+            .arg("DESTROY")
+            .arg("ioc:reports")
+            .arg("ioc")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        let second = submit(&gw, "destroy-2").await;
+        assert_eq!(
+            ioc_reads(&mut c, "worker-1").await,
+            [first, second],
+            "after a lost group, entries are handed out again rather than skipped"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_redis_emptied_by_a_restart_without_persistence_keeps_working() {
+        let server = RedisServer::start();
+        let mut c = raw(&server).await;
+        let gw = gateway_on(&server, |_| {}).await;
+        let first = submit(&gw, "flush-1").await;
+        assert_eq!(http_claim(&gw, "ioc-1").await, [first]);
+        let _: () = redis::cmd("FLUSHALL").query_async(&mut c).await.unwrap();
+        // No submission since: the HTTP claim alone must cope.
+        assert!(http_claim(&gw, "ioc-1").await.is_empty());
+        let _: () = redis::cmd("FLUSHALL").query_async(&mut c).await.unwrap();
+        let second = submit(&gw, "flush-2").await;
+        assert_eq!(ioc_reads(&mut c, "worker-2").await, [second]);
+        let ack = Request::post("/v1/ioc/queue/0-1/ack")
+            .header("authorization", format!("Bearer {IOC_KEY}"))
+            .body(Body::empty())
+            .unwrap();
+        let res = gw.router().oneshot(ack).await.unwrap();
+        assert!(
+            res.status() == StatusCode::NOT_FOUND || res.status().is_success(),
+            "an ack after the loss answers, it does not fail: {}",
+            res.status()
+        );
+    }
+
+    /// A channel stream (the email replies) behaves the same through the channels' store.
+    #[tokio::test]
+    async fn a_channel_stream_group_comes_back_after_a_flush() {
+        use channels::intake::Streams;
+        let server = RedisServer::start();
+        let mut c = raw(&server).await;
+        let gw = gateway_on(&server, |_| {}).await;
+        let store = gateway::server::channel_store(&gw.state);
+        store
+            .push("outbound:email", serde_json::json!({"n": 1}))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.claim("outbound:email", "w", 10).await.unwrap().len(),
+            1
+        );
+        let _: () = redis::cmd("FLUSHALL").query_async(&mut c).await.unwrap();
+        assert!(store
+            .claim("outbound:email", "w", 10)
+            .await
+            .unwrap()
+            .is_empty());
+        let _: () = redis::cmd("FLUSHALL").query_async(&mut c).await.unwrap();
+        store
+            .push("outbound:email", serde_json::json!({"n": 2}))
+            .await
+            .unwrap();
+        assert_eq!(groups_of(&mut c, "outbound:email").await, ["gateway"]);
+        let got = store.claim("outbound:email", "w", 10).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].payload["n"], 2);
+    }
+}

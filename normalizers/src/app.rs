@@ -3,27 +3,35 @@
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::intake_fields::IntakeFields;
 use crate::report::{
     CategoryField, Channel, Coordinates, CoordinatesSource, Envelope, Report, ReporterKind,
 };
 
-/// The `report` part of an API submission, as the app or the portal sends it.
+/// The `report` part of an API submission, as the app or the portal sends it. Only `channel` is
+/// required: what the citizen left out (no `content`, no `reporter`, empty objects, nulls) is
+/// for the validator to list, so an incomplete form is a rejection with every reason, not a
+/// malformed request. Wrong types (`"content": 5`, a list for an object) stay malformed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppSubmission {
     /// `app` or `portal`.
     pub channel: ApiChannel,
+    #[serde(default, deserialize_with = "object_or_null")]
+    #[schemars(with = "Option<AppReporter>")]
     pub reporter: AppReporter,
+    #[serde(default, deserialize_with = "string_or_null")]
+    #[schemars(with = "Option<String>")]
     pub content: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_object")]
     pub category: Option<AppCategory>,
     /// When it happened (RFC 3339).
     #[serde(default)]
     pub occurred_at: Option<DateTime<Utc>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_object")]
     pub location: Option<AppLocation>,
     #[serde(default)]
     pub confidential: Option<bool>,
@@ -38,7 +46,7 @@ pub enum ApiChannel {
     Portal,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppReporter {
     #[serde(default)]
@@ -68,6 +76,28 @@ pub struct AppLocation {
     pub lat: Option<f64>,
     #[serde(default)]
     pub lon: Option<f64>,
+}
+
+fn string_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A JSON object or null; serde's derived structs would also take a list of the fields' values.
+fn optional_object<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    match Option::<serde_json::Map<String, serde_json::Value>>::deserialize(d)? {
+        Some(map) => serde_json::from_value(serde_json::Value::Object(map))
+            .map(Some)
+            .map_err(D::Error::custom),
+        None => Ok(None),
+    }
+}
+
+fn object_or_null<'de, D: Deserializer<'de>, T: DeserializeOwned + Default>(
+    d: D,
+) -> Result<T, D::Error> {
+    Ok(optional_object(d)?.unwrap_or_default())
 }
 
 impl ApiChannel {

@@ -89,8 +89,10 @@ fn derive_location(report: &mut Report, ctx: &Context<'_>) {
     let Some(geo) = ctx.geo else {
         return;
     };
-    if loc.admin.is_none() {
-        let address = loc.address.as_deref().filter(|a| !a.trim().is_empty());
+    let address = loc.address.as_deref().filter(|a| !a.trim().is_empty());
+    // An address naming another province: no namesake of ours, from it or from the text.
+    let named_outside = address.is_some_and(|a| geo.gazetteer().analyse(a).outside.is_some());
+    if loc.admin.is_none() && !named_outside {
         loc.admin = address.and_then(|a| geo.locate(a)).or_else(|| {
             // No address, or one naming no place: the description often says where
             // ("đèn đường hư trước UBND xã Mỹ Yên").
@@ -108,6 +110,8 @@ fn derive_location(report: &mut Report, ctx: &Context<'_>) {
     }
     if let Some(point) = loc.coordinates.filter(|c| c.is_plausible()) {
         loc.inside_jurisdiction = Some(geo.inside(point));
+    } else if named_outside {
+        loc.inside_jurisdiction = Some(false);
     }
 }
 

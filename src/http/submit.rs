@@ -65,8 +65,8 @@ struct Parsed {
     params(("Idempotency-Key" = Option<String>, Header, description = "Repeating a request with the same key returns the first answer and never creates a second report.")),
     responses(
         (status = 201, description = "Accepted or needs review; queued for the IOC", body = SubmitResponse),
-        (status = 422, description = "Rejected: every reason, in Vietnamese, with how to fix it", body = SubmitResponse),
-        (status = 400, description = "Malformed request", body = super::error::ErrorBody),
+        (status = 422, description = "Rejected: every reason, in Vietnamese, with how to fix it; also when the citizen left fields out (only `channel` is required)", body = SubmitResponse),
+        (status = 400, description = "Malformed request: not multipart, no `report` part, a `report` that is not a JSON object, a field of the wrong type or unknown, no `channel`", body = super::error::ErrorBody),
         (status = 401, description = "No valid API key", body = super::error::ErrorBody),
         (status = 413, description = "A file or the request is too large, or too many files", body = super::error::ErrorBody),
         (status = 503, description = "Storage unavailable or shutting down; nothing stored", body = super::error::ErrorBody),
@@ -203,6 +203,7 @@ async fn parse(state: &AppState, mut multipart: Multipart) -> Result<Parsed, Api
                         return Err(ApiError::BadRequest("more than one `report` part".into()));
                     }
                     let raw = read_json_part(field, limits).await?;
+                    // Missing fields are the validator's (422); wrong types are malformed (400).
                     let sub: AppSubmission = serde_json::from_slice(&raw).map_err(|e| {
                         ApiError::BadRequest(format!(
                             "the `report` part is not a valid report: {e}"

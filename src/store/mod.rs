@@ -196,6 +196,16 @@ impl Store {
         dispatch!(self.get_report(id))
     }
 
+    /// Create consumer groups now (Redis; XGROUP CREATE … MKSTREAM, an existing group is fine)
+    /// and keep them: appends to their streams re-create them when lost. The embedded store's
+    /// groups exist implicitly, from the first entry.
+    pub async fn ensure_groups(&self, groups: &[(&str, &str)]) -> Result<(), StoreFailure> {
+        match self {
+            Store::Redis(s) => s.ensure_groups(groups).await,
+            Store::Embedded(_) => Ok(()),
+        }
+    }
+
     /// Append to a stream. With `dedup` (a report id), appending the same id twice leaves one
     /// entry and returns its id both times: a retried commit never doubles a report.
     pub async fn append(

@@ -2,7 +2,7 @@
 //! behind Sentinel/cluster proxies: every script touches keys of one hash slot only (a stream and
 //! its markers share the stream's name as hash tag).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,15 +13,42 @@ use super::{Entry, IndexEntry, StoreFailure};
 
 const PREFIX: &str = "gw";
 
+/// Run the command future `$op` on `$group` of `$stream`, creating the group first; when Redis
+/// answers NOGROUP, create the group again and run it once more.
+macro_rules! with_group {
+    ($self:ident, $stream:expr, $group:expr, $op:expr) => {{
+        $self.ensure_group($stream, $group).await?;
+        match $op.await {
+            Err(e) if e.code() == Some("NOGROUP") => {
+                $self.recreate_group($stream, $group).await?;
+                $op.await.map_err(StoreFailure::Redis)
+            }
+            other => other.map_err(StoreFailure::Redis),
+        }
+    }};
+}
+
 #[derive(Clone)]
 pub struct RedisStore {
     conn: ConnectionManager,
-    groups: Arc<Mutex<HashSet<String>>>,
+    groups: Arc<Mutex<Groups>>,
     scripts: Arc<Scripts>,
 }
 
+/// The consumer groups this process uses. Every append to a stream re-creates the stream's
+/// groups that are missing (in the append's script), so a group lost with its stream (a `DEL`, a
+/// restart without persistence) exists again with the next entry, before anyone claims it; a
+/// claim that still meets NOGROUP (`XGROUP DESTROY`) re-creates the group and retries once.
+#[derive(Default)]
+struct Groups {
+    /// stream → its groups.
+    known: BTreeMap<String, BTreeSet<String>>,
+    /// (stream, group) created (or found) since the last NOGROUP.
+    created: HashSet<(String, String)>,
+}
+
 struct Scripts {
-    enqueue_once: Script,
+    append: Script,
     cas: Script,
     incr: Script,
     index_put: Script,
@@ -62,13 +89,22 @@ impl RedisStore {
         let conn = ConnectionManager::new_with_config(client, config).await?;
         Ok(RedisStore {
             conn,
-            groups: Arc::new(Mutex::new(HashSet::new())),
+            groups: Arc::new(Mutex::new(Groups::default())),
             scripts: Arc::new(Scripts {
-                enqueue_once: Script::new(
-                    r"local done = redis.call('GET', KEYS[2])
-                      if done then return done end
+                // KEYS[1] the stream, KEYS[2] (optional) the marker of the report id;
+                // ARGV[1] the report id, ARGV[2] the payload, ARGV[3..] the stream's groups.
+                // A group is (re)created at 0: after a loss, entries are handed out again
+                // rather than skipped (at least once).
+                append: Script::new(
+                    r"if KEYS[2] then
+                        local done = redis.call('GET', KEYS[2])
+                        if done then return done end
+                      end
+                      for i = 3, #ARGV do
+                        redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[i], '0', 'MKSTREAM')
+                      end
                       local id = redis.call('XADD', KEYS[1], '*', 'report_id', ARGV[1], 'payload', ARGV[2])
-                      redis.call('SET', KEYS[2], id)
+                      if KEYS[2] then redis.call('SET', KEYS[2], id) end
                       return id",
                 ),
                 cas: Script::new(
@@ -256,34 +292,51 @@ impl RedisStore {
         dedup: Option<&str>,
         payload: &[u8],
     ) -> Result<String, StoreFailure> {
-        match dedup {
-            Some(report_id) => self
-                .scripts
-                .enqueue_once
-                .key(stream)
-                .key(marker_key(stream, report_id))
-                .arg(report_id)
-                .arg(payload)
-                .invoke_async(&mut self.conn())
-                .await
-                .map_err(StoreFailure::Redis),
-            None => redis::cmd("XADD")
-                .arg(stream)
-                .arg("*")
-                .arg("report_id")
-                .arg("")
-                .arg("payload")
-                .arg(payload)
-                .query_async(&mut self.conn())
-                .await
-                .map_err(StoreFailure::Redis),
+        let groups: Vec<String> = self
+            .lock_groups()
+            .known
+            .get(stream)
+            .map(|g| g.iter().cloned().collect())
+            .unwrap_or_default();
+        let mut invocation = self.scripts.append.key(stream);
+        if let Some(report_id) = dedup {
+            invocation.key(marker_key(stream, report_id));
         }
+        invocation.arg(dedup.unwrap_or_default()).arg(payload);
+        for group in &groups {
+            invocation.arg(group);
+        }
+        invocation
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(StoreFailure::Redis)
+    }
+
+    fn lock_groups(&self) -> std::sync::MutexGuard<'_, Groups> {
+        self.groups.lock().expect("not poisoned")
+    }
+
+    /// Create these consumer groups now (a fresh deployment: the IOC can `XREADGROUP` before
+    /// the gateway ever claimed), and keep them: appends re-create them when lost.
+    pub async fn ensure_groups(&self, groups: &[(&str, &str)]) -> Result<(), StoreFailure> {
+        for (stream, group) in groups {
+            self.ensure_group(stream, group).await?;
+        }
+        Ok(())
     }
 
     async fn ensure_group(&self, stream: &str, group: &str) -> Result<(), StoreFailure> {
-        let k = format!("{stream}\u{0}{group}");
-        if self.groups.lock().expect("not poisoned").contains(&k) {
-            return Ok(());
+        let k = (stream.to_string(), group.to_string());
+        {
+            let mut groups = self.lock_groups();
+            groups
+                .known
+                .entry(k.0.clone())
+                .or_default()
+                .insert(k.1.clone());
+            if groups.created.contains(&k) {
+                return Ok(());
+            }
         }
         let created: Result<(), redis::RedisError> = redis::cmd("XGROUP")
             .arg("CREATE")
@@ -298,8 +351,18 @@ impl RedisStore {
             Err(e) if e.code() == Some("BUSYGROUP") => {}
             Err(e) => return Err(e.into()),
         }
-        self.groups.lock().expect("not poisoned").insert(k);
+        self.lock_groups().created.insert(k);
         Ok(())
+    }
+
+    /// After NOGROUP (the group or the stream was deleted, or Redis restarted without
+    /// persistence): create the group again.
+    async fn recreate_group(&self, stream: &str, group: &str) -> Result<(), StoreFailure> {
+        tracing::warn!(stream, group, "consumer group lost: creating it again");
+        self.lock_groups()
+            .created
+            .remove(&(stream.to_string(), group.to_string()));
+        self.ensure_group(stream, group).await
     }
 
     pub async fn claim(
@@ -310,7 +373,22 @@ impl RedisStore {
         max: usize,
         min_idle: Duration,
     ) -> Result<Vec<Entry>, StoreFailure> {
-        self.ensure_group(stream, group).await?;
+        with_group!(
+            self,
+            stream,
+            group,
+            self.claim_once(stream, group, consumer, max, min_idle)
+        )
+    }
+
+    async fn claim_once(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        max: usize,
+        min_idle: Duration,
+    ) -> Result<Vec<Entry>, redis::RedisError> {
         let mut out = Vec::new();
         let reclaimed: Value = redis::cmd("XAUTOCLAIM")
             .arg(stream)
@@ -370,28 +448,38 @@ impl RedisStore {
         if !is_stream_id(entry_id) {
             return Ok(false);
         }
-        self.ensure_group(stream, group).await?;
-        let n: i64 = redis::cmd("XACK")
-            .arg(stream)
-            .arg(group)
-            .arg(entry_id)
-            .query_async(&mut self.conn())
-            .await?;
+        let n: i64 = with_group!(
+            self,
+            stream,
+            group,
+            redis::cmd("XACK")
+                .arg(stream)
+                .arg(group)
+                .arg(entry_id)
+                .query_async(&mut self.conn())
+        )?;
         Ok(n > 0)
     }
 
+    /// (length, pending, undelivered) without creating anything: a stream that does not exist
+    /// is empty, and a group that does not exist has been handed nothing.
     pub async fn depth(&self, stream: &str, group: &str) -> Result<(u64, u64, u64), StoreFailure> {
-        self.ensure_group(stream, group).await?;
         let len: u64 = redis::cmd("XLEN")
             .arg(stream)
             .query_async(&mut self.conn())
             .await?;
-        let groups: Value = redis::cmd("XINFO")
+        let groups: Result<Value, redis::RedisError> = redis::cmd("XINFO")
             .arg("GROUPS")
             .arg(stream)
             .query_async(&mut self.conn())
-            .await?;
-        let (mut pending, mut lag) = (0, 0);
+            .await;
+        let groups = match groups {
+            Ok(groups) => groups,
+            // "no such key": the stream does not exist.
+            Err(_) if len == 0 => return Ok((0, 0, 0)),
+            Err(e) => return Err(e.into()),
+        };
+        let (mut pending, mut lag) = (0, len);
         if let Value::Array(groups) = groups {
             for g in groups {
                 let fields = to_pairs(&g);

@@ -42,13 +42,15 @@ impl Gazetteer {
     fn analyse_with(&self, text: &str, strict: bool) -> Analysis {
         let tokens = tokenize(text);
         let mentions = self.mentions(&tokens, text, strict);
-        // "huyện Châu Thành, tỉnh Trà Vinh": a namesake in another province.
-        let admin = if names_other_province(&tokens) {
+        let nfc = crate::text::nfc(text);
+        // "huyện Châu Thành, Tiền Giang", "TP. Mỹ Tho", "Gò Dầu": another province wins over a
+        // namesake of ours.
+        let outside = outside_place(self, &tokens, &nfc, &mentions, strict);
+        let admin = if outside.is_some() {
             None
         } else {
             self.resolve(&mentions)
         };
-        let nfc = crate::text::nfc(text);
         let mentions = mentions
             .iter()
             .map(|m| MentionReport {
@@ -64,7 +66,11 @@ impl Gazetteer {
                     .collect(),
             })
             .collect();
-        Analysis { admin, mentions }
+        Analysis {
+            admin,
+            mentions,
+            outside,
+        }
     }
 
     fn mentions(&self, tokens: &[Token], text: &str, strict: bool) -> Vec<Mention> {
@@ -442,36 +448,253 @@ fn kind_weight(said: Option<CommuneKind>, actual: CommuneKind) -> f32 {
     }
 }
 
-/// Provinces and centrally governed cities other than Long An and Tây Ninh (folded, before and
-/// after the 2025 merger, one a line): many of them have districts and communes named like ours.
-const OTHER_PROVINCES: &str = include_str!("../../data/geo/other_provinces.txt");
+/// Places outside the area that citizens name in addresses: other provinces, their districts
+/// and cities, the former Tây Ninh province's districts (this project's list, see NOTICE.md).
+const OTHER_PLACES: &str = include_str!("../../data/geo/other_places.tsv");
 
-fn is_other_province(folded: &str) -> bool {
-    OTHER_PROVINCES.lines().map(str::trim).any(|p| p == folded)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OtherKind {
+    /// Another province or centrally governed city.
+    Province,
+    /// A district, town or city of another province.
+    Place,
+    /// Counts only after "thành phố"/"TP"/"thị xã"/"TX" ("TP. Tây Ninh").
+    City,
+    /// A name shared with one of our districts: counts only with its province named too and
+    /// no other place of ours.
+    Namesake,
+    /// Read and skipped ("Đồng Tháp Mười", the region, is not the province).
+    Ignore,
 }
 
-/// Whether the text places itself in another province: "tỉnh Trà Vinh", "TP. Hồ Chí Minh",
-/// "TP.HCM", "thành phố Cần Thơ".
-fn names_other_province(tokens: &[Token]) -> bool {
-    (0..tokens.len()).any(|i| {
-        let t = &tokens[i];
-        if matches!(t.folded.as_str(), "hcm" | "tphcm") {
-            return true;
-        }
-        let start = if t.is("tỉnh") || t.text == "tp" {
-            i + 1
-        } else if t.is("thành") && tokens.get(i + 1).is_some_and(|n| n.is("phố")) {
-            i + 2
-        } else {
-            return false;
+#[derive(Debug)]
+struct OtherPlace {
+    toned: Vec<String>,
+    kind: OtherKind,
+    shown: String,
+    /// Only after a prefix ("tỉnh TG", "tỉnh Hòa Bình"): a short form or a common phrase.
+    needs_prefix: bool,
+    /// For a namesake: the folded name of the province that must be named too.
+    with_province: Option<String>,
+}
+
+struct OtherPlaces {
+    by_key: std::collections::HashMap<String, Vec<OtherPlace>>,
+    max_words: usize,
+    rows: usize,
+}
+
+fn other_places() -> &'static OtherPlaces {
+    static PLACES: std::sync::LazyLock<OtherPlaces> = std::sync::LazyLock::new(|| {
+        let mut places = OtherPlaces {
+            by_key: std::collections::HashMap::new(),
+            max_words: 1,
+            rows: 0,
         };
-        (1..=4).any(|len| {
-            tokens.get(start..start + len).is_some_and(|words| {
-                let name = folded_key(words);
-                is_other_province(&name)
-            })
-        })
+        let rows = OTHER_PLACES
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.starts_with("name\t") && !l.trim().is_empty());
+        for line in rows {
+            let cols: Vec<&str> = line.split('\t').collect();
+            let col = |i: usize| cols.get(i).map_or("", |c| c.trim());
+            let kind = match col(1) {
+                "province" => OtherKind::Province,
+                "place" => OtherKind::Place,
+                "city" => OtherKind::City,
+                "namesake" => OtherKind::Namesake,
+                "ignore" => OtherKind::Ignore,
+                // Checked by a test: every row has a known kind.
+                _ => continue,
+            };
+            let tokens = tokenize(col(0));
+            if tokens.is_empty() {
+                continue;
+            }
+            places.rows += 1;
+            places.max_words = places.max_words.max(tokens.len());
+            let with_province = match col(3) {
+                "" | "prefix" => None,
+                province => Some(folded_key(&tokenize(province))),
+            };
+            places
+                .by_key
+                .entry(folded_key(&tokens))
+                .or_default()
+                .push(OtherPlace {
+                    toned: tokens.iter().map(|t| t.toned.clone()).collect(),
+                    kind,
+                    shown: col(2).to_string(),
+                    needs_prefix: col(3) == "prefix",
+                    with_province,
+                });
+        }
+        places
+    });
+    &PLACES
+}
+
+/// How many rows of the list of other places were read (a test checks none is skipped).
+#[cfg(test)]
+pub(super) fn other_place_rows() -> usize {
+    other_places().rows
+}
+
+/// A place outside the area named in a text.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutsidePlace {
+    /// As written, with its prefix ("TP. Mỹ Tho").
+    pub text: String,
+    /// Its full name, to show the citizen ("thành phố Mỹ Tho (tỉnh Tiền Giang cũ, …)").
+    pub name: String,
+}
+
+/// The place outside the area that the text names, if any: "huyện Châu Thành, Tiền Giang",
+/// "TP. Mỹ Tho", "Gò Dầu, Tây Ninh", "TP.HCM". A province found is preferred to a district
+/// (it names the place more surely). Unprefixed names do not count after "ấp", "đường"…, in a
+/// text that names Long An itself, or (in a description) when not capitalised; a name that is
+/// also one of ours counts unprefixed only as typed exactly ("Thanh Hóa", not "Thạnh Hóa").
+fn outside_place(
+    gazetteer: &Gazetteer,
+    tokens: &[Token],
+    nfc: &str,
+    mentions: &[Mention],
+    strict: bool,
+) -> Option<OutsidePlace> {
+    let places = other_places();
+    let long_an_named = names_long_an(tokens);
+    let mut found: Vec<(OutsidePlace, OtherKind)> = Vec::new();
+    let mut i = 0;
+    'outer: while i < tokens.len() {
+        let (mut prefix, mut prefix_len) = prefix_before(tokens, i);
+        // A word before a comma is no prefix ("Sơn Dương, Tuyên Quang" typed without marks
+        // ends in "duong", not "đường").
+        if i >= 1 && matches!(tokens[i - 1].gap_after, Gap::Other) {
+            (prefix, prefix_len) = (Prefix::None, 0);
+        }
+        // "T. Tiền Giang": T. for tỉnh (only with its dot).
+        let t_dot = prefix == Prefix::None
+            && i >= 1
+            && tokens[i - 1].text == "t"
+            && tokens[i - 1].gap_after == Gap::Dot;
+        if t_dot {
+            prefix_len = 1;
+        }
+        let prefixed = t_dot
+            || matches!(
+                prefix,
+                Prefix::Province | Prefix::District(_) | Prefix::Commune(_)
+            );
+        let longest = places.max_words.min(tokens.len() - i);
+        for len in (1..=longest).rev() {
+            let window = &tokens[i..i + len];
+            if window[..len - 1]
+                .iter()
+                .any(|t| !matches!(t.gap_after, Gap::Space | Gap::Glued))
+            {
+                continue;
+            }
+            let key = folded_key(window);
+            let Some(entries) = places.by_key.get(&key) else {
+                continue;
+            };
+            let ours = gazetteer.names.get(&key);
+            // Part of a longer name of ours ("xã Thái Bình Trung").
+            let inside_longer = mentions
+                .iter()
+                .any(|m| m.start <= i && m.end >= i + len && m.end - m.start > len);
+            // "huyện Thanh Hoá", "xã Thanh Hoa": a unit prefix before a name that is also ours.
+            let ours_by_prefix = ours.is_some()
+                && matches!(prefix, Prefix::District(_) | Prefix::Commune(_))
+                && !t_dot;
+            let accepted = entries.iter().find(|entry| {
+                if prefix == Prefix::NonAdmin || inside_longer {
+                    return false;
+                }
+                if ours_by_prefix && entry.kind != OtherKind::Namesake {
+                    return false;
+                }
+                let q = quality(window, &entry.toned);
+                match entry.kind {
+                    OtherKind::Ignore => true,
+                    OtherKind::City => {
+                        matches!(
+                            prefix,
+                            Prefix::District(Some(DistrictKind::ThanhPho | DistrictKind::ThiXa))
+                        ) && q != Quality::Loose
+                    }
+                    OtherKind::Namesake => {
+                        let province_named = entry
+                            .with_province
+                            .as_deref()
+                            .is_some_and(|p| names_phrase(tokens, p));
+                        let ours_elsewhere = mentions.iter().any(|m| m.start != i);
+                        province_named && !ours_elsewhere && q != Quality::Loose
+                    }
+                    OtherKind::Province | OtherKind::Place if prefixed => q != Quality::Loose,
+                    OtherKind::Province | OtherKind::Place => {
+                        // "…, Huế" closing an address is the city even without a prefix.
+                        let closing = i + len == tokens.len()
+                            && i >= 1
+                            && matches!(tokens[i - 1].gap_after, Gap::Other);
+                        if (entry.needs_prefix && !closing) || long_an_named {
+                            return false;
+                        }
+                        if strict && !window.iter().all(|t| t.capitalised) {
+                            return false;
+                        }
+                        match ours {
+                            // "Thanh Hóa" the province, typed exactly, not our "Thạnh Hóa".
+                            Some(ours) => {
+                                q == Quality::Exact
+                                    && !ours
+                                        .iter()
+                                        .any(|o| quality(window, &o.toned) == Quality::Exact)
+                            }
+                            None => q != Quality::Loose,
+                        }
+                    }
+                }
+            });
+            if let Some(entry) = accepted {
+                if entry.kind != OtherKind::Ignore {
+                    let from = tokens[i - prefix_len].start;
+                    let to = window[len - 1].end;
+                    found.push((
+                        OutsidePlace {
+                            text: nfc.get(from..to).unwrap_or_default().to_string(),
+                            name: entry.shown.clone(),
+                        },
+                        entry.kind,
+                    ));
+                }
+                i += len;
+                continue 'outer;
+            }
+        }
+        i += 1;
+    }
+    let province = found.iter().position(|(_, k)| *k == OtherKind::Province);
+    let pick = province.unwrap_or(0);
+    (pick < found.len()).then(|| found.swap_remove(pick).0)
+}
+
+/// Whether the text names the (former) province of Long An: "Long An", "tỉnh Long An" (not
+/// "phường Long An", a ward).
+fn names_long_an(tokens: &[Token]) -> bool {
+    (0..tokens.len().saturating_sub(1)).any(|k| {
+        tokens[k].is("long")
+            && tokens[k + 1].is("an")
+            && tokens[k].gap_after == Gap::Space
+            && matches!(prefix_before(tokens, k).0, Prefix::None | Prefix::Province)
     })
+}
+
+/// Whether the words of the folded `phrase` appear in a row in the text.
+fn names_phrase(tokens: &[Token], phrase: &str) -> bool {
+    let words: Vec<&str> = phrase.split(' ').collect();
+    tokens
+        .windows(words.len())
+        .any(|w| w.iter().zip(&words).all(|(t, p)| t.folded == *p))
 }
 
 /// What the word(s) before a name say it is. Markets and bridges ("chợ Bến Lức", "cầu Tân An")
@@ -578,6 +801,9 @@ impl Place {
 pub struct Analysis {
     pub admin: Option<AdminMatch>,
     pub mentions: Vec<MentionReport>,
+    /// A place outside the area the text names (then `admin` is `None`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outside: Option<OutsidePlace>,
 }
 
 /// One name found in the text, with the units it could be and their weights.

@@ -291,3 +291,261 @@ fn namesakes_in_other_provinces_are_not_ours() {
         Some("Xã Tân Trụ")
     );
 }
+
+fn outside(text: &str) -> Option<String> {
+    Geo::embedded()
+        .gazetteer()
+        .analyse(text)
+        .outside
+        .map(|o| o.name)
+}
+
+/// Another province named in the address wins over a namesake of ours, however the citizen
+/// writes it.
+#[test]
+fn another_province_named_in_the_address_wins() {
+    let tien_giang = "tỉnh Tiền Giang (nay thuộc tỉnh Đồng Tháp)";
+    for text in [
+        "ấp 4, xã Tân Hội Đông, huyện Châu Thành, Tiền Giang",
+        "huyện Châu Thành, tỉnh Tiền Giang",
+        "Châu Thành, Tiền Giang",
+        "chau thanh, tien giang",
+        "Châu Thành - Tiền Giang",
+        "H. Châu Thành, T. Tiền Giang",
+        "huyện Châu Thành tỉnh TG",
+        "CHÂU THÀNH, TIỀN GIANG",
+    ] {
+        assert_eq!(outside(text).as_deref(), Some(tien_giang), "{text}");
+        assert_eq!(locate(text), None, "{text}: not our Châu Thành");
+    }
+    for (text, place) in [
+        ("123 Ấp Bắc, Phường 5, TP. Mỹ Tho", "thành phố Mỹ Tho"),
+        ("tp my tho", "thành phố Mỹ Tho"),
+        ("Phường 1, thị xã Gò Công", "thị xã Gò Công"),
+        ("Quốc lộ 1A, Cai Lậy", "thị xã Cai Lậy"),
+        ("Bình Chánh, TP.HCM", "Thành phố Hồ Chí Minh"),
+        ("Tp HCM", "Thành phố Hồ Chí Minh"),
+        ("TPHCM", "Thành phố Hồ Chí Minh"),
+        ("xã Tân Phú, Củ Chi", "huyện Củ Chi"),
+        ("Phường Tân An, TP. Cần Thơ", "thành phố Cần Thơ"),
+        (
+            "xã Bình Thành, huyện Thanh Bình, tỉnh Đồng Tháp",
+            "tỉnh Đồng Tháp",
+        ),
+        ("huyện Châu Thành, tỉnh Trà Vinh", "tỉnh Trà Vinh"),
+        ("Thanh Hóa", "tỉnh Thanh Hóa"),
+        ("tỉnh Thanh Hoa", "tỉnh Thanh Hóa"),
+        ("Thừa Thiên Huế", "thành phố Huế"),
+        ("tỉnh Huế", "thành phố Huế"),
+    ] {
+        let got = outside(text);
+        assert!(
+            got.as_deref().is_some_and(|g| g.starts_with(place)),
+            "{text}: {got:?}"
+        );
+        assert_eq!(locate(text), None, "{text}");
+    }
+}
+
+/// The districts of the former Tây Ninh province are outside the area, with or without "Tây
+/// Ninh"; "Tây Ninh" alone is the province the area now belongs to.
+#[test]
+fn the_former_tay_ninh_province_is_outside_the_area() {
+    for (text, place) in [
+        ("ấp Bàu Vừng, xã Gò Dầu, Tây Ninh", "huyện Gò Dầu"),
+        (
+            "thị trấn Gò Dầu, huyện Gò Dầu, tỉnh Tây Ninh",
+            "huyện Gò Dầu",
+        ),
+        ("Bến Cầu, Tây Ninh", "huyện Bến Cầu"),
+        ("phường Trảng Bàng, tỉnh Tây Ninh", "thị xã Trảng Bàng"),
+        ("trang bang tay ninh", "thị xã Trảng Bàng"),
+        ("Hòa Thành", "thị xã Hòa Thành"),
+        ("huyện Dương Minh Châu", "huyện Dương Minh Châu"),
+        ("Tân Biên, Tây Ninh", "huyện Tân Biên"),
+        ("xã Tân Châu, tỉnh Tây Ninh", "huyện Tân Châu"),
+        ("Phường 3, TP. Tây Ninh", "thành phố Tây Ninh"),
+        ("thành phố Tây Ninh", "thành phố Tây Ninh"),
+        (
+            "huyện Châu Thành, tỉnh Tây Ninh",
+            "huyện Châu Thành (tỉnh Tây Ninh cũ)",
+        ),
+        (
+            "Châu Thành, Tây Ninh",
+            "huyện Châu Thành (tỉnh Tây Ninh cũ)",
+        ),
+    ] {
+        let got = outside(text);
+        assert!(
+            got.as_deref().is_some_and(|g| g.starts_with(place)),
+            "{text}: {got:?}"
+        );
+        assert_eq!(locate(text), None, "{text}");
+    }
+}
+
+/// Our places stay ours: the new province's name added to an old address, Long An named, a
+/// province's name after "ấp" or "đường", our "Thạnh Hóa" typed without marks.
+#[test]
+fn our_places_with_names_like_other_provinces_stay_ours() {
+    for (text, want_district) in [
+        (
+            "xã Thanh Phú Long, huyện Châu Thành, tỉnh Tây Ninh",
+            Some("Huyện Châu Thành"),
+        ),
+        ("huyện Châu Thành, tỉnh Long An", Some("Huyện Châu Thành")),
+        ("Châu Thành, Long An", Some("Huyện Châu Thành")),
+        ("Tầm Vu, Châu Thành", Some("Huyện Châu Thành")),
+        (
+            "thị trấn Thạnh Hóa, huyện Thạnh Hóa",
+            Some("Huyện Thạnh Hóa"),
+        ),
+        ("thanh hoa, long an", Some("Huyện Thạnh Hóa")),
+        ("Thạnh Hóa", Some("Huyện Thạnh Hóa")),
+        (
+            "ấp Bình Dương, xã Long Thạnh, huyện Thủ Thừa",
+            Some("Huyện Thủ Thừa"),
+        ),
+        (
+            "đường Cần Thơ, Phường 3, TP. Tân An",
+            Some("Thành phố Tân An"),
+        ),
+        (
+            "vùng Đồng Tháp Mười, huyện Tân Hưng",
+            Some("Huyện Tân Hưng"),
+        ),
+        ("12 Nguyễn Huệ, Phường 1, Tân An", Some("Thành phố Tân An")),
+        ("khu phố Hòa Bình, thị trấn Bến Lức", Some("Huyện Bến Lức")),
+    ] {
+        assert_eq!(outside(text), None, "{text}");
+        assert_eq!(district(&locate(text)), want_district, "{text}");
+    }
+    assert_eq!(
+        new(&locate("xã Tân Trụ, tỉnh Tây Ninh")),
+        Some("Xã Tân Trụ"),
+        "a new address names the new province"
+    );
+    assert_eq!(outside("xã Mỹ Yên, tỉnh Tây Ninh"), None);
+}
+
+/// In a description, an unprefixed name counts only capitalised ("nhà tôi ở Mỹ Tho").
+#[test]
+fn outside_places_in_a_description_need_capitals_or_a_prefix() {
+    let g = Geo::embedded().gazetteer();
+    assert!(g
+        .locate_in_text("Tôi đi Mỹ Tho về, thấy đèn hỏng ở Bến Lức")
+        .is_none());
+    assert!(g
+        .locate_in_text("Đèn đường hỏng ở Bến Lức, gần chỗ bán trái cây tiền giang")
+        .is_some());
+}
+
+#[test]
+fn the_list_of_other_places_reads_whole() {
+    let text = include_str!("../../data/geo/other_places.tsv");
+    let rows = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with("name\t") && !l.trim().is_empty())
+        .count();
+    assert_eq!(
+        super::matcher::other_place_rows(),
+        rows,
+        "every row has a known kind"
+    );
+    assert!(rows > 90);
+}
+
+/// Over the national lists (corpus): every district of another province, written with its
+/// province, is outside and never taken for a unit of ours; so is every district of the former
+/// Tây Ninh province written with "Tây Ninh"; and communes of the new provinces written with
+/// their province are never taken for ours (outside, or unmatched).
+#[test]
+fn national_lists_other_provinces_districts_are_outside() {
+    let Some(dir) = std::env::var_os("CORPUS_DIR")
+        .map(|d| std::path::PathBuf::from(d).join("geo"))
+        .filter(|d| d.is_dir())
+    else {
+        eprintln!("skipped: CORPUS_DIR not set");
+        return;
+    };
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap()
+    };
+    let old = read("vn_admin_units_pre2025-07_63provinces.json");
+    let (mut checked, mut missed, mut ours) = (0, Vec::new(), Vec::new());
+    for p in old.as_array().unwrap() {
+        let code = p["Code"].as_str().unwrap();
+        if code == "80" {
+            continue;
+        }
+        for d in p["District"].as_array().unwrap() {
+            for text in [
+                format!(
+                    "{}, {}",
+                    d["FullName"].as_str().unwrap(),
+                    p["FullName"].as_str().unwrap()
+                ),
+                format!(
+                    "{}, {}",
+                    d["Name"].as_str().unwrap(),
+                    p["Name"].as_str().unwrap()
+                ),
+                strip_marks(&format!(
+                    "{}, {}",
+                    d["Name"].as_str().unwrap(),
+                    p["Name"].as_str().unwrap()
+                )),
+            ] {
+                // "thanh hoa" without marks is our Thạnh Hóa as much as the province: ours.
+                // "Tây Ninh, Tây Ninh": since 2025 the province of the area itself.
+                if text.ends_with(", Thanh Hoa")
+                    || text.starts_with("T") && text.contains("y Ninh, T")
+                {
+                    continue;
+                }
+                checked += 1;
+                if outside(&text).is_none() {
+                    missed.push(text.clone());
+                }
+                if locate(&text).is_some() {
+                    ours.push(text);
+                }
+            }
+        }
+    }
+    eprintln!(
+        "districts of other provinces: {checked} checked, {} not outside, {} taken for ours",
+        missed.len(),
+        ours.len()
+    );
+    assert!(ours.is_empty(), "taken for ours: {ours:?}");
+    assert!(missed.is_empty(), "not outside: {missed:?}");
+    let new = read("vn_admin_units_2026_34provinces.json");
+    let (mut checked, mut outside_n, mut ours) = (0, 0, Vec::new());
+    for p in new.as_array().unwrap() {
+        let tay_ninh = p["Code"].as_str() == Some("80");
+        let wards = p["Ward"].as_array().or_else(|| p["Wards"].as_array());
+        for w in wards.into_iter().flatten() {
+            let ward_code: u32 = w["Code"].as_str().unwrap_or("0").parse().unwrap_or(0);
+            if tay_ninh && ward_code >= 27685 {
+                continue;
+            }
+            let text = format!(
+                "{}, {}",
+                w["FullName"].as_str().unwrap(),
+                p["FullName"].as_str().unwrap()
+            );
+            checked += 1;
+            if outside(&text).is_some() {
+                outside_n += 1;
+            }
+            if locate(&text).is_some() {
+                ours.push(text);
+            }
+        }
+    }
+    eprintln!("communes of the new provinces (not ours): {checked} checked, {outside_n} outside, {} taken for ours", ours.len());
+    assert!(checked > 3000, "{checked}");
+    eprintln!("taken for ours: {ours:?}");
+    assert!(ours.len() * 100 <= checked, "taken for ours: {ours:?}");
+}

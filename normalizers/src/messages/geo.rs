@@ -17,3 +17,11 @@ pub fn location_ambiguous(names: &[String]) -> String {
 /// The coordinates read from a photo lie outside the area.
 pub const LOCATION_OUTSIDE_PHOTO: &str =
     "Vị trí ghi trong ảnh hoặc video đính kèm nằm ngoài địa bàn khu vực Long An. Hệ thống 1022 chỉ tiếp nhận phản ánh trên địa bàn: vui lòng kiểm tra lại nơi chụp hoặc ghi rõ địa chỉ xảy ra sự việc.";
+
+/// The address names a place outside the area (another province, a district of the former Tây
+/// Ninh province); `place` is its full name ("tỉnh Tiền Giang (nay thuộc tỉnh Đồng Tháp)").
+pub fn location_outside_address(place: &str) -> String {
+    format!(
+        "Địa chỉ đã ghi thuộc {place}, nằm ngoài địa bàn khu vực Long An mà Hệ thống 1022 tiếp nhận. Nếu sự việc xảy ra tại đó, vui lòng phản ánh đến cơ quan của địa phương nơi xảy ra sự việc; nếu ghi nhầm, vui lòng sửa lại địa chỉ (ví dụ \"ấp 3, xã Mỹ Yên\") hoặc chia sẻ vị trí trên bản đồ."
+    )
+}

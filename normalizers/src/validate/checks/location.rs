@@ -4,7 +4,8 @@
 //! commune, ward or district of the area (matched by the pipeline into `location.admin`, or here
 //! when the check runs alone). The message then says what is missing: nothing given, an address
 //! naming no known place, or a name shared by several places. Without a gazetteer the check falls
-//! back to "coordinates or an address of some substance".
+//! back to "coordinates or an address of some substance". An address naming a place outside the
+//! area (another province) is not missing: LOCATION_OUTSIDE answers it.
 
 use serde_json::json;
 
@@ -49,7 +50,8 @@ impl Check for LocationMissing {
             return;
         };
         let analysis = geo.gazetteer().analyse(address);
-        if analysis.admin.is_some() {
+        // A place outside the area is a place: LOCATION_OUTSIDE says where it is.
+        if analysis.admin.is_some() || analysis.outside.is_some() {
             return;
         }
         if analysis.mentions.is_empty() {
@@ -135,6 +137,21 @@ mod tests {
         );
         assert!(hits[0].message.contains("trùng với nhiều nơi"));
         assert_eq!(hits[0].detail.as_ref().unwrap()["reason"], "ambiguous");
+    }
+
+    #[test]
+    fn an_address_in_another_province_is_not_missing() {
+        let geo = Some(Geo::embedded());
+        for address in [
+            "huyện Châu Thành, tỉnh Trà Vinh",
+            "TP. Mỹ Tho",
+            "Bến Cầu, Tây Ninh",
+        ] {
+            assert!(
+                run(&report(Some(address), None), geo).is_empty(),
+                "{address}"
+            );
+        }
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! LOCATION_OUTSIDE (Đ1): the coordinates lie outside the former Long An province, margin
-//! included (the margin is part of [`crate::geo::Geo`]).
+//! LOCATION_OUTSIDE (Đ1): the address names a place outside the former Long An province
+//! (another province, a district of the former Tây Ninh province: it wins over a namesake of
+//! ours, and the message names it), or the coordinates lie outside, margin included (the margin
+//! is part of [`crate::geo::Geo`]).
 //!
 //! Uses the boundary in [`Context::geo`] when there is one, else `location.inside_jurisdiction`
 //! as the pipeline recorded it. No coordinates, or implausible ones, is LOCATION_MISSING's
@@ -20,6 +22,21 @@ impl Check for LocationOutside {
 
     fn run(&self, report: &Report, ctx: &Context<'_>, hits: &mut Vec<Hit>) {
         let loc = &report.location;
+        let named_outside = ctx.geo.and_then(|geo| {
+            let address = loc.address.as_deref().filter(|a| !a.trim().is_empty())?;
+            geo.gazetteer().analyse(address).outside
+        });
+        if let Some(place) = named_outside {
+            // The place's name, not the address: no personal data in the detail.
+            hits.push(
+                Hit::new(
+                    "location.address",
+                    messages::geo::location_outside_address(&place.name),
+                )
+                .with_detail(json!({ "source": "address", "place": place.name })),
+            );
+            return;
+        }
         let Some(point) = loc.coordinates.filter(|c| c.is_plausible()) else {
             return;
         };
@@ -110,6 +127,28 @@ mod tests {
         assert_eq!(verdict.status, Status::NeedsReview);
         assert_eq!(verdict.flags[0].code, Code::LocationOutside);
         assert_eq!(Code::LocationOutside.default_action(), Action::Flag);
+    }
+
+    #[test]
+    fn an_address_in_another_province_is_flagged_naming_the_place() {
+        let mut r = report(10.5356, 106.4131, CoordinatesSource::ExifGps);
+        r.location.address = Some("ấp 4, xã Tân Hội Đông, huyện Châu Thành, Tiền Giang".into());
+        let h = hits(&r, Some(Geo::embedded()));
+        assert_eq!(h.len(), 1, "the address wins over coordinates inside");
+        assert_eq!(h[0].field, "location.address");
+        assert!(h[0].message.contains("tỉnh Tiền Giang"), "{}", h[0].message);
+        assert_eq!(h[0].detail.as_ref().unwrap()["source"], "address");
+        r.location.coordinates = None;
+        r.location.address = Some("Gò Dầu, Tây Ninh".into());
+        let h = hits(&r, Some(Geo::embedded()));
+        assert!(h[0].message.contains("huyện Gò Dầu"), "{}", h[0].message);
+        r.location.address = Some("xã Mỹ Yên, tỉnh Tây Ninh".into());
+        assert!(
+            hits(&r, Some(Geo::embedded())).is_empty(),
+            "the new province"
+        );
+        r.location.address = Some("Gò Dầu, Tây Ninh".into());
+        assert!(hits(&r, None).is_empty(), "no gazetteer: not judged");
     }
 
     #[test]
