@@ -21,5 +21,7 @@ mod restart;
 mod schema;
 /// `gateway serve` with its channels configured.
 mod serve;
+/// Trust and operations: full-disk recovery, metrics, personal data out of logs and metrics.
+mod trust;
 /// The Zalo channels wired to the real pipeline and store, against a fake Zalo.
 mod zalo;

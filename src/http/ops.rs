@@ -55,8 +55,19 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             channels::intake::error_chain(&e)
         ));
     }
-    if let Err(e) = media_probe(&state.pipeline.staging_dir()).await {
+    let staging = state.pipeline.staging_dir();
+    if let Err(e) = media_probe(&staging).await {
         return not_ready(format!("media storage: {e}"));
+    }
+    // A disk with a few pages left passes the probe but cannot take a report: ready means
+    // room for at least one photo of the largest size allowed.
+    let need = state.config.limits.photo_max_bytes;
+    if let Ok(free) = free_bytes(&staging) {
+        if free < need {
+            return not_ready(format!(
+                "media storage: no space left on device: {free} bytes free, {need} needed for one photo"
+            ));
+        }
     }
     (
         StatusCode::OK,
@@ -65,6 +76,12 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             cause: None,
         }),
     )
+}
+
+/// Bytes an unprivileged process may still write on the file system of `dir`.
+fn free_bytes(dir: &std::path::Path) -> std::io::Result<u64> {
+    let st = rustix::fs::statvfs(dir)?;
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
 /// Write, flush and delete a small file in the staging folder: what every submission does
