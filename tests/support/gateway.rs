@@ -2,7 +2,7 @@
 //! test can kill and restart.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use gateway::config::{parse_api_keys, Config};
