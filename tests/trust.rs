@@ -413,3 +413,283 @@ fn serve_on_redis_without_a_pepper_refuses_to_start_with_one_clear_line() {
     );
     assert!(!dir.path().join("identity-pepper").exists());
 }
+
+// --- point 10: a scan of every log line and the metrics for the personal values used ----------
+
+/// A 2×2 PNG without EXIF, like a chat photo.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x02, 0x08, 0x02, 0x00, 0x00, 0x00, 0xfd, 0xd4, 0x9a,
+    0x73, 0x00, 0x00, 0x00, 0x11, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0x00,
+    0x44, 0x60, 0xe2, 0x3f, 0x03, 0x00, 0x1d, 0xf0, 0x03, 0xfd, 0xa0, 0x33, 0x09, 0x89, 0x00, 0x00,
+    0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+/// Every personal value the scenarios below hand to the gateway, in the forms they could be
+/// printed in (as written, digits only, E.164, without the trunk prefix, unaccented).
+const PERSONAL: &[&str] = &[
+    // API (app): reporter, phone, email, exact address.
+    "Trần Thị Bích Ngọc",
+    "Tran Thi Bich Ngoc",
+    "0903 112 359",
+    "0903112359",
+    "903112359",
+    "ngoc.tran1022@gmail.com",
+    "45 Nguyễn Đình Chiểu",
+    // Email: sender, address, phone and street in the body.
+    "Võ Minh Khôi",
+    "Vo Minh Khoi",
+    "khoi.vo.la@yahoo.com.vn",
+    "0933 579 135",
+    "933579135",
+    "78 Trương Định",
+    // Zalo OA: user id, name and phone of the shared info.
+    "8372650194437712345",
+    "Phạm Thu Hà",
+    "Pham Thu Ha",
+    "84938765432",
+    "938765432",
+    // Zalo mini app: user id, name, phone behind the token, address.
+    "Z7788990011",
+    "Đặng Quốc Bảo",
+    "Dang Quoc Bao",
+    "84945678123",
+    "945678123",
+    "17 Hùng Vương",
+    // The IOC blocks a sender.
+    "0966 111 222",
+    "966111222",
+];
+
+fn mail(from: &str) -> Vec<u8> {
+    format!(
+        "From: =?UTF-8?Q?V=C3=B5_Minh_Kh=C3=B4i?= <{from}>\r\n\
+         To: 1022@longan.gov.vn\r\n\
+         Subject: =?UTF-8?Q?=C4=90=C3=A8n_=C4=91=C6=B0=E1=BB=9Dng_h=E1=BB=8Fng?=\r\n\
+         Message-ID: <scan-1@yahoo.com.vn>\r\n\
+         Date: Sat, 28 Nov 2026 09:30:00 +0700\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=UTF-8\r\n\
+         Content-Transfer-Encoding: 8bit\r\n\r\n\
+         Kính gửi Trung tâm 1022,\r\n\r\n\
+         Đèn đường trước nhà số 78 Trương Định, Phường 3, Tân An bị hỏng từ tối hôm qua, \
+         cả đoạn đường tối om rất nguy hiểm cho người đi đường.\r\n\r\n\
+         Người phản ánh: Võ Minh Khôi\r\n\
+         Điện thoại: 0933 579 135\r\n"
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn no_personal_value_reaches_the_logs_or_the_metrics() {
+    use crate::support::dovecot::{Dovecot, PASSWORD};
+    use crate::support::fake_zalo::{events, FakeZalo};
+    use crate::support::smtp::SmtpSink;
+
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeZalo::start().await;
+    let dovecot = Dovecot::start();
+    let sink = SmtpSink::start();
+    dovecot
+        .append("gateway", "INBOX", &mail("khoi.vo.la@yahoo.com.vn"))
+        .await;
+    let zalo = fake.zalo_section();
+    let config = format!(
+        "[email]\n\
+         imap_host = \"127.0.0.1\"\nimap_port = {imap}\nimap_tls = \"none\"\n\
+         imap_user = \"gateway\"\nimap_password = \"{PASSWORD}\"\n\
+         smtp_host = \"127.0.0.1\"\nsmtp_port = {smtp}\nsmtp_tls = \"none\"\n\
+         idle_timeout_secs = 5\n\n\
+         [zalo]\n\
+         app_id = {app_id}\noa_secret_key = {oa}\napp_secret = {app_secret}\n\
+         access_token = {access}\nrefresh_token = {refresh}\n\
+         api_base = {base}\noauth_base = {base}\ngraph_base = {base}\n\
+         media_hosts = [\"127.0.0.1\"]\n",
+        imap = dovecot.imap_port,
+        smtp = sink.port,
+        app_id = zalo["app_id"],
+        oa = zalo["oa_secret_key"],
+        app_secret = zalo["app_secret"],
+        access = zalo["access_token"],
+        refresh = zalo["refresh_token"],
+        base = zalo["api_base"],
+    );
+    let config_path = dir.path().join("gateway.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let metrics_key = "scan-metrics-key-0123456789";
+    let gw = Process::start(
+        &dir.path().join("data"),
+        &[
+            ("GATEWAY_CONFIG", config_path.to_str().unwrap()),
+            ("GATEWAY_METRICS_KEY", metrics_key),
+            (
+                "GATEWAY_LOG",
+                "info,gateway=debug,channels=debug,normalizers=debug",
+            ),
+        ],
+    );
+    let started = Instant::now();
+    let start_ms = chrono::DateTime::parse_from_rfc3339(crate::support::TEST_NOW)
+        .unwrap()
+        .timestamp_millis();
+    let ms = || start_ms + started.elapsed().as_millis() as i64;
+
+    // API (app).
+    let app = serde_json::json!({
+        "channel": "app",
+        "reporter": {"name": "Trần Thị Bích Ngọc", "phone": "0903 112 359",
+                     "email": "ngoc.tran1022@gmail.com"},
+        "content": "Nắp cống trước nhà số 45 Nguyễn Đình Chiểu bị vỡ, rất nguy hiểm cho xe máy đi ban đêm.",
+        "location": {"address": "45 Nguyễn Đình Chiểu, Phường 2, Tân An", "lat": 10.5310, "lon": 106.4120},
+    });
+    let res = submit(&gw.base, "scan-app", &app).await;
+    assert!(res.status().is_success() || res.status() == 422);
+
+    // Zalo OA: a whole conversation.
+    let webhook = format!("{}/v1/zalo/webhook", gw.base);
+    let user = "8372650194437712345";
+    let send = |body: String| {
+        let fake = &fake;
+        let webhook = webhook.clone();
+        async move {
+            assert_eq!(fake.post_event(&webhook, &body, None).await, 200);
+        }
+    };
+    let wait_said = |n: usize| {
+        let fake = &fake;
+        async move {
+            for _ in 0..400 {
+                let said: Vec<String> = fake
+                    .delivered_to(user)
+                    .iter()
+                    .map(|c| c.text().unwrap_or("[form]").to_string())
+                    .collect();
+                if said.len() >= n {
+                    return said;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("the Zalo user did not get {n} messages");
+        }
+    };
+    send(events::text(
+        user,
+        "scan-z1",
+        "Đèn đường trước chợ Phường 1 bị hỏng từ tối qua, cả đoạn đường tối om.",
+        ms(),
+    ))
+    .await;
+    wait_said(2).await;
+    let url = fake.add_media("scan.png", "image/png", PNG.to_vec());
+    send(events::image(user, "scan-z2", &url, ms())).await;
+    send(events::location(
+        user,
+        "scan-z3",
+        "10.5366",
+        "106.4138",
+        ms(),
+    ))
+    .await;
+    send(events::submit_info(
+        user,
+        "Phạm Thu Hà",
+        "84938765432",
+        ms(),
+    ))
+    .await;
+    wait_said(6).await;
+    send(events::text(user, "scan-z5", "Gửi", ms())).await;
+    let said = wait_said(7).await;
+    assert!(said[6].contains("LA-"), "{said:#?}");
+
+    // Zalo mini app.
+    fake.add_miniapp_user("scan-ma-token", "Z7788990011", "Đặng Quốc Bảo");
+    fake.add_info_token("scan-phone", serde_json::json!({"number": "84945678123"}));
+    fake.add_info_token(
+        "scan-loc",
+        serde_json::json!({"latitude": "10.5366", "longitude": "106.4138"}),
+    );
+    let mini = serde_json::json!({
+        "content": "Ổ gà lớn giữa đường trước số 17 Hùng Vương, xe máy dễ té ngã.",
+        "address": "17 Hùng Vương, phường Long An",
+    });
+    let form = reqwest::multipart::Form::new()
+        .text("access_token", "scan-ma-token")
+        .text("phone_token", "scan-phone")
+        .text("location_token", "scan-loc")
+        .text("report", mini.to_string())
+        .part(
+            "camera",
+            reqwest::multipart::Part::bytes(PNG.to_vec())
+                .file_name("camera.png")
+                .mime_str("image/png")
+                .unwrap(),
+        );
+    let res = client()
+        .post(format!("{}/v1/zalo/miniapp/reports", gw.base))
+        .header("Idempotency-Key", "scan-mini")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", gw.log_text());
+
+    // Email: the mail is taken and answered over SMTP.
+    let replies = sink.wait_for(1, Duration::from_secs(60)).await;
+    assert_eq!(replies.len(), 1, "{}", gw.log_text());
+
+    // The IOC reads the queue and blocks a sender.
+    assert!(claim_all(&gw.base).await.len() >= 3, "{}", gw.log_text());
+    let res = client()
+        .post(format!("{}/v1/ioc/blocklist", gw.base))
+        .bearer_auth(IOC_KEY)
+        .json(&serde_json::json!({"identity": "0966 111 222", "reason": "gửi nội dung xúc phạm nhiều lần"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+
+    let (status, metrics) = get(&format!("{}/metrics", gw.base), Some(metrics_key)).await;
+    assert_eq!(status, 200);
+    for channel in ["app", "email", "zalo_oa", "zalo_miniapp"] {
+        assert!(
+            metrics.contains(&format!(
+                "gateway_reports_received_total{{channel=\"{channel}\"}}"
+            )),
+            "every scenario ran ({channel}):\n{metrics}"
+        );
+    }
+    assert!(
+        metrics.contains("gateway_email_replies_total{outcome=\"sent\"} 1"),
+        "{metrics}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let log = gw.log_text();
+    // The scan reads what the gateway printed while it handled each channel.
+    for said in ["channel started", "email ingested", "reply sent"] {
+        assert!(log.contains(said), "the log lacks {said:?}: {log}");
+    }
+    // The scan itself finds a value where there is one.
+    assert_eq!(
+        personal_in("x", "WARN reply not sent to khoi.vo.la@yahoo.com.vn").len(),
+        1
+    );
+    let mut found = personal_in("log", &log);
+    found.extend(personal_in("metrics", &metrics));
+    assert!(
+        found.is_empty(),
+        "personal data found:\n{}",
+        found.join("\n")
+    );
+}
+
+/// Lines of `text` that carry one of [`PERSONAL`].
+fn personal_in(what: &str, text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for value in PERSONAL {
+        for line in text.lines().filter(|l| l.contains(value)) {
+            found.push(format!("{what}: {value:?} in {line}"));
+        }
+    }
+    found
+}
