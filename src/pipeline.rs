@@ -292,8 +292,27 @@ impl Pipeline {
         validated.map(|_| report)
     }
 
-    /// The whole pipeline for a submission whose media are already staged.
+    /// The whole pipeline for a submission whose media are already staged. When it fails
+    /// (storage down, a full disk), the staged files not yet committed are deleted: the channel
+    /// sends or downloads them again with its retry.
     pub async fn ingest_prepared(
+        &self,
+        dedup_key: &str,
+        raw: &[u8],
+        report: Report,
+        media: Vec<PreparedMedia>,
+    ) -> Result<Outcome, IngestError> {
+        let staged: Vec<Staged> = media.iter().map(|p| p.staged.clone()).collect();
+        let result = self.commit_prepared(dedup_key, raw, report, media).await;
+        if result.is_err() {
+            for s in &staged {
+                self.blobs.discard(s).await;
+            }
+        }
+        result
+    }
+
+    async fn commit_prepared(
         &self,
         dedup_key: &str,
         raw: &[u8],

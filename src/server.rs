@@ -48,6 +48,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Channel(#[from] ChannelError),
+    #[error(transparent)]
+    Pepper(#[from] crate::config::PepperError),
     #[error("cannot write generated API keys to {path}: {source}")]
     Keys {
         path: PathBuf,
@@ -271,6 +273,15 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 
 /// Run the gateway until SIGINT/SIGTERM.
 pub async fn serve(mut config: Config) -> Result<(), ServeError> {
+    crate::config::restrict_permissions(&config.data_dir).map_err(|source| {
+        ServeError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        }
+    })?;
+    if let Some(path) = config.ensure_identity_pepper()? {
+        tracing::info!(path = %path.display(), "identity pepper read from the data folder");
+    }
     if let Some(path) = ensure_api_keys(&mut config)? {
         tracing::info!(path = %path.display(), "no API keys configured: using the generated keys in this file");
         eprintln!("API keys (roles submit and ioc) are in {}", path.display());
@@ -301,6 +312,9 @@ pub async fn serve(mut config: Config) -> Result<(), ServeError> {
     {
         if let Some(router) = &channel.router {
             app = app.merge(router.clone());
+        }
+        if let Some(stats) = &channel.email_stats {
+            crate::metrics::register_email_stats(stats.clone());
         }
         running.push(channel);
     }

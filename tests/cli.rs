@@ -244,6 +244,10 @@ fn serve_says_why_it_cannot_start_once() {
         .env("GATEWAY_DATA_DIR", dir.path())
         .env("GATEWAY_LISTEN", "127.0.0.1:0")
         .env("GATEWAY_REDIS_URL", format!("redis://127.0.0.1:{closed}/0"))
+        .env(
+            "GATEWAY_DUPLICATES__IDENTITY_PEPPER",
+            "cli-test-pepper-0123456789",
+        )
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -7,6 +7,9 @@ use serde_json::Value;
 
 use crate::support::gateway::{client, Process, IOC_KEY, SUBMIT_KEY};
 use crate::support::redis::RedisServer;
+
+/// On Redis the identity pepper must be configured (every instance shares it).
+const REDIS_PEPPER: &str = "restart-test-pepper-0123456789";
 use crate::support::{read_fixture, report_json};
 
 fn form() -> reqwest::multipart::Form {
@@ -110,14 +113,28 @@ async fn crash_after_queueing_before_answering_embedded() {
 async fn crash_after_storing_the_report_redis() {
     let redis = RedisServer::start();
     let url = redis.url();
-    crash_then_retry(&[("GATEWAY_REDIS_URL", url.as_str())], "after_report").await;
+    crash_then_retry(
+        &[
+            ("GATEWAY_REDIS_URL", url.as_str()),
+            ("GATEWAY_DUPLICATES__IDENTITY_PEPPER", REDIS_PEPPER),
+        ],
+        "after_report",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn crash_after_queueing_before_answering_redis() {
     let redis = RedisServer::start();
     let url = redis.url();
-    crash_then_retry(&[("GATEWAY_REDIS_URL", url.as_str())], "after_queue").await;
+    crash_then_retry(
+        &[
+            ("GATEWAY_REDIS_URL", url.as_str()),
+            ("GATEWAY_DUPLICATES__IDENTITY_PEPPER", REDIS_PEPPER),
+        ],
+        "after_queue",
+    )
+    .await;
 }
 
 /// The README's promise: a report accepted before a restart is still there after it.

@@ -25,5 +25,7 @@ mod schema;
 mod serve;
 /// The text checks of issue 9 (partial diacritics, shorthands, language) over HTTP and the CLI.
 mod text;
+/// Trust and operations: full-disk recovery, metrics, personal data out of logs and metrics.
+mod trust;
 /// The Zalo channels wired to the real pipeline and store, against a fake Zalo.
 mod zalo;

@@ -105,7 +105,11 @@ impl BlobStore {
         let mut w = self.writer().await?;
         w.write(bytes).await?;
         let staged = w.finish().await?;
-        self.commit(&staged).await
+        let committed = self.commit(&staged).await;
+        if committed.is_err() {
+            self.discard(&staged).await;
+        }
+        committed
     }
 
     /// Move a staged file under its content address; returns the storage key.
@@ -183,7 +187,12 @@ impl BlobWriter {
     pub async fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
         self.hasher.update(chunk);
         self.size += chunk.len() as u64;
-        self.file.write_all(chunk).await.map_err(io(&self.path))
+        if let Err(e) = self.file.write_all(chunk).await {
+            // A full disk: no half-written file is left behind, whatever the caller does next.
+            let _ = fs::remove_file(&self.path).await;
+            return Err(io(&self.path)(e));
+        }
+        Ok(())
     }
 
     pub fn size(&self) -> u64 {
@@ -196,8 +205,14 @@ impl BlobWriter {
 
     /// Flush to disk and return the staged file.
     pub async fn finish(mut self) -> Result<Staged, BlobError> {
-        self.file.flush().await.map_err(io(&self.path))?;
-        self.file.sync_all().await.map_err(io(&self.path))?;
+        let flushed = match self.file.flush().await {
+            Ok(()) => self.file.sync_all().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = flushed {
+            let _ = fs::remove_file(&self.path).await;
+            return Err(io(&self.path)(e));
+        }
         Ok(Staged {
             sha256: hex::encode(self.hasher.finalize()),
             size: self.size,

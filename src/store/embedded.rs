@@ -2,9 +2,9 @@
 //! key-value file in the data folder. Every operation is one write transaction: a crash leaves
 //! either all of it or none of it.
 
-use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
@@ -27,12 +27,150 @@ const ENQUEUED: TableDefinition<&str, u64> = TableDefinition::new("enqueued");
 const INDEX: TableDefinition<(&str, i64, &str), &[u8]> = TableDefinition::new("index");
 /// (index, member) → score: finds a member's entry in [`INDEX`].
 const INDEX_MEMBERS: TableDefinition<(&str, &str), i64> = TableDefinition::new("index_members");
+/// Counters kept in the same transactions as what they count, so that `depth` reads them
+/// instead of scanning: "pending\u{0}stream\u{0}group" → entries delivered and not acknowledged.
+const COUNTS: TableDefinition<&str, u64> = TableDefinition::new("counts");
+/// Set in [`COUNTS`] once the counters were computed from the tables (files written before the
+/// counters existed get them computed once, at open).
+const COUNTS_READY: &str = "counts-ready-v1";
+
+/// How often a faulted store tries to reopen its file, at most.
+const REOPEN_INTERVAL: Duration = Duration::from_millis(250);
 
 #[derive(Clone)]
 pub struct Embedded {
-    db: Arc<Database>,
+    db: Arc<Handle>,
     clock: SharedClock,
     appender: std::sync::mpsc::Sender<AppendJob>,
+}
+
+/// The open database and what to do after an I/O error.
+///
+/// redb refuses every operation after a failed write (a full disk, a lost device) until the
+/// file is closed and opened again. The handle remembers the fault, answers every operation
+/// with it meanwhile, and reopens the file (redb then repairs it from its last commit) at the
+/// next operation once nothing holds the old one: the store recovers without a restart as soon
+/// as the cause is gone.
+struct Handle {
+    path: PathBuf,
+    slot: Mutex<Slot>,
+}
+
+struct Slot {
+    db: Option<Arc<Database>>,
+    /// Why the store is unusable (an I/O error's text: no personal data).
+    fault: Option<String>,
+    last_attempt: Option<Instant>,
+}
+
+impl Handle {
+    /// The database to use now, reopened first if an I/O error left it unusable.
+    fn current(&self) -> Result<Arc<Database>, StoreFailure> {
+        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.fault.is_none() {
+            if let Some(db) = &slot.db {
+                return Ok(db.clone());
+            }
+        }
+        let cause = slot.fault.clone().unwrap_or_else(|| "closed".into());
+        if slot
+            .last_attempt
+            .is_some_and(|t| t.elapsed() < REOPEN_INTERVAL)
+        {
+            return Err(StoreFailure::Faulted { cause });
+        }
+        slot.last_attempt = Some(Instant::now());
+        if let Some(db) = slot.db.take() {
+            match Arc::try_unwrap(db) {
+                // Closing a database after an I/O error fails the same way: it is dropped.
+                Ok(db) => {
+                    let _ = db.close();
+                }
+                Err(still_used) => {
+                    slot.db = Some(still_used);
+                    return Err(StoreFailure::Faulted { cause });
+                }
+            }
+        }
+        match open_database(&self.path) {
+            Ok(db) => {
+                let db = Arc::new(db);
+                slot.db = Some(db.clone());
+                slot.fault = None;
+                tracing::warn!(previous_error = %cause, "embedded store reopened after an I/O error: taking reports again");
+                Ok(db)
+            }
+            Err(e) => {
+                slot.fault = Some(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// Remember an I/O error that leaves the file unusable until it is reopened.
+    fn note(&self, e: &StoreFailure) {
+        if !e.is_io_fault() {
+            return;
+        }
+        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.fault.is_none() {
+            tracing::error!(error = %e, "embedded store I/O error: refusing reports until the store can be reopened");
+            slot.fault = Some(e.to_string());
+            slot.last_attempt = Some(Instant::now());
+        }
+    }
+
+    /// The latched fault, if any.
+    fn fault(&self) -> Option<String> {
+        let slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        slot.fault.clone()
+    }
+}
+
+/// Open (or create) the file, create the tables, and compute the counters once if the file
+/// predates them.
+fn open_database(path: &Path) -> Result<Database, StoreFailure> {
+    let db = Database::create(path)?;
+    let txn = db.begin_write()?;
+    {
+        txn.open_table(STATE)?;
+        txn.open_table(REPORTS)?;
+        txn.open_table(ENTRIES)?;
+        txn.open_table(CURSORS)?;
+        txn.open_table(ENQUEUED)?;
+        txn.open_table(INDEX)?;
+        txn.open_table(INDEX_MEMBERS)?;
+        let pending = txn.open_table(PENDING)?;
+        let mut counts = txn.open_table(COUNTS)?;
+        if counts.get(COUNTS_READY)?.is_none() {
+            let mut per_group = std::collections::BTreeMap::<String, u64>::new();
+            for item in pending.iter()? {
+                let (k, _) = item?;
+                *per_group.entry(k.value().0.to_string()).or_default() += 1;
+            }
+            for (gk, n) in per_group {
+                counts.insert(pending_key(&gk).as_str(), n)?;
+            }
+            counts.insert(COUNTS_READY, 1)?;
+        }
+    }
+    txn.commit()?;
+    Ok(db)
+}
+
+fn pending_key(group_key: &str) -> String {
+    format!("pending\u{0}{group_key}")
+}
+
+/// Add `delta` to a counter of [`COUNTS`].
+fn add_count(
+    counts: &mut redb::Table<&str, u64>,
+    key: &str,
+    delta: i64,
+) -> Result<(), StoreFailure> {
+    let current = counts.get(key)?.map_or(0, |v| v.value());
+    counts.insert(key, current.saturating_add_signed(delta))?;
+    Ok(())
 }
 
 struct AppendJob {
@@ -47,7 +185,7 @@ const MAX_BATCH: usize = 512;
 
 /// The group-commit writer. It holds the database weakly, so that dropping the last store
 /// closes the file; it stops when the last sender is dropped.
-fn run_appender(db: std::sync::Weak<Database>, jobs: std::sync::mpsc::Receiver<AppendJob>) {
+fn run_appender(handle: std::sync::Weak<Handle>, jobs: std::sync::mpsc::Receiver<AppendJob>) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -56,13 +194,18 @@ fn run_appender(db: std::sync::Weak<Database>, jobs: std::sync::mpsc::Receiver<A
                 Err(_) => break,
             }
         }
-        let Some(db) = db.upgrade() else {
+        let Some(handle) = handle.upgrade() else {
             for job in batch {
                 let _ = job.reply.send(Err(StoreFailure::WriterStopped));
             }
             return;
         };
-        match commit_batch(&db, &batch) {
+        let committed = handle.current().and_then(|db| commit_batch(&db, &batch));
+        if let Err(e) = &committed {
+            handle.note(e);
+        }
+        drop(handle);
+        match committed {
             Ok(seqs) => {
                 for (job, seq) in batch.into_iter().zip(seqs) {
                     let _ = job.reply.send(Ok(seq));
@@ -119,20 +262,15 @@ impl Embedded {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let db = Database::create(path)?;
-        let txn = db.begin_write()?;
-        {
-            txn.open_table(STATE)?;
-            txn.open_table(REPORTS)?;
-            txn.open_table(ENTRIES)?;
-            txn.open_table(CURSORS)?;
-            txn.open_table(PENDING)?;
-            txn.open_table(ENQUEUED)?;
-            txn.open_table(INDEX)?;
-            txn.open_table(INDEX_MEMBERS)?;
-        }
-        txn.commit()?;
-        let db = Arc::new(db);
+        create_private(path)?;
+        let db = Arc::new(Handle {
+            path: path.to_path_buf(),
+            slot: Mutex::new(Slot {
+                db: Some(Arc::new(open_database(path)?)),
+                fault: None,
+                last_attempt: None,
+            }),
+        });
         let (appender, jobs) = std::sync::mpsc::channel();
         let weak = Arc::downgrade(&db);
         std::thread::Builder::new()
@@ -153,9 +291,28 @@ impl Embedded {
         &self,
         f: impl FnOnce(&Database, u64) -> Result<T, StoreFailure> + Send + 'static,
     ) -> Result<T, StoreFailure> {
-        let db = self.db.clone();
+        let handle = self.db.clone();
         let now = self.now_ms();
-        tokio::task::spawn_blocking(move || f(&db, now)).await?
+        tokio::task::spawn_blocking(move || {
+            let result = handle.current().and_then(|db| f(&db, now));
+            if let Err(e) = &result {
+                handle.note(e);
+            }
+            result
+        })
+        .await?
+    }
+
+    /// Readiness: a write that commits (a full disk or a lost device shows here), after
+    /// reopening the file if an earlier I/O error left it unusable.
+    pub async fn ping(&self) -> Result<(), StoreFailure> {
+        let now = self.now_ms().to_be_bytes();
+        self.put("gw:ping", &now, None).await
+    }
+
+    /// Why the store refuses operations, while it does.
+    pub fn fault(&self) -> Option<String> {
+        self.db.fault()
     }
 
     // --- state ---------------------------------------------------------------------------
@@ -381,10 +538,12 @@ impl Embedded {
                         }
                     }
                 }
+                let mut pending_delta = 0i64;
                 for (seq, deliveries) in stale {
                     let payload = entries.get((stream.as_str(), seq))?;
                     let Some(payload) = payload else {
                         pending.remove((gk.as_str(), seq))?;
+                        pending_delta -= 1;
                         continue;
                     };
                     out.push(Entry {
@@ -412,11 +571,16 @@ impl Embedded {
                             deliveries: 0,
                         });
                         pending.insert((gk.as_str(), seq), (consumer.as_str(), now, 1))?;
+                        pending_delta += 1;
                         last = seq;
                     }
                     if last != delivered {
                         cursors.insert(gk.as_str(), last)?;
                     }
+                }
+                if pending_delta != 0 {
+                    let mut counts = txn.open_table(COUNTS)?;
+                    add_count(&mut counts, &pending_key(&gk), pending_delta)?;
                 }
             }
             txn.commit()?;
@@ -440,6 +604,10 @@ impl Embedded {
             let removed = {
                 let mut pending = txn.open_table(PENDING)?;
                 let removed = pending.remove((gk.as_str(), seq))?.is_some();
+                if removed {
+                    let mut counts = txn.open_table(COUNTS)?;
+                    add_count(&mut counts, &pending_key(&gk), -1)?;
+                }
                 removed
             };
             txn.commit()?;
@@ -449,7 +617,9 @@ impl Embedded {
     }
 
     /// (entries in the stream, entries delivered to the group and not acknowledged, entries
-    /// not yet delivered to the group).
+    /// not yet delivered to the group). Three key reads, whatever the length of the stream:
+    /// entries are never removed, so the length is the last sequence number, and the pending
+    /// count is kept by `claim` and `ack`.
     pub async fn depth(&self, stream: &str, group: &str) -> Result<(u64, u64, u64), StoreFailure> {
         let (stream, gk) = (stream.to_string(), group_key(stream, group));
         self.blocking(move |db, _| {
@@ -457,15 +627,11 @@ impl Embedded {
             let cursors = txn.open_table(CURSORS)?;
             let last = cursors.get(stream.as_str())?.map_or(0, |v| v.value());
             let delivered = cursors.get(gk.as_str())?.map_or(0, |v| v.value());
-            let pending = txn.open_table(PENDING)?;
-            let n_pending = pending
-                .range((gk.as_str(), 0u64)..=(gk.as_str(), u64::MAX))?
-                .count() as u64;
-            let entries = txn.open_table(ENTRIES)?;
-            let total = entries
-                .range((stream.as_str(), 0u64)..=(stream.as_str(), u64::MAX))?
-                .count() as u64;
-            Ok((total, n_pending, last.saturating_sub(delivered)))
+            let counts = txn.open_table(COUNTS)?;
+            let n_pending = counts
+                .get(pending_key(&gk).as_str())?
+                .map_or(0, |v| v.value());
+            Ok((last, n_pending, last.saturating_sub(delivered)))
         })
         .await
     }
@@ -593,6 +759,15 @@ impl Embedded {
     }
 }
 
+/// Create the file readable by the gateway's user only (before redb opens it).
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path).map(drop)
+}
+
 fn live_value(raw: &[u8], now: u64) -> Option<Vec<u8>> {
     if raw.len() < 8 {
         return None;
@@ -603,4 +778,147 @@ fn live_value(raw: &[u8], now: u64) -> Option<Vec<u8>> {
 
 fn parse_entry_id(id: &str) -> Option<u64> {
     id.strip_suffix("-0").unwrap_or(id).parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small tmpfs on a temp folder, unmounted when dropped; None when this process may not
+    /// mount (not root).
+    struct Tmpfs {
+        dir: tempfile::TempDir,
+    }
+
+    impl Tmpfs {
+        fn mount(size: &str) -> Option<Tmpfs> {
+            let dir = tempfile::tempdir().ok()?;
+            let ok = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .arg(dir.path())
+                .status()
+                .is_ok_and(|s| s.success());
+            ok.then_some(Tmpfs { dir })
+        }
+
+        /// Write a filler file until the file system refuses one more byte.
+        fn fill(&self) -> PathBuf {
+            use std::io::Write;
+            let path = self.dir.path().join("filler");
+            let mut f = std::fs::File::create(&path).unwrap();
+            for chunk in [1 << 20, 4096, 1] {
+                let buf = vec![0u8; chunk];
+                while f.write_all(&buf).is_ok() {}
+            }
+            drop(f);
+            path
+        }
+    }
+
+    impl Drop for Tmpfs {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(self.dir.path())
+                .status();
+        }
+    }
+
+    #[tokio::test]
+    async fn depth_reads_counters_kept_by_claim_and_ack() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock: SharedClock = Arc::new(crate::clock::SystemClock);
+        let store = Embedded::open(&dir.path().join("q.redb"), clock.clone()).unwrap();
+        for i in 0..5 {
+            store
+                .append("s", Some(&format!("r{i}")), b"{}")
+                .await
+                .unwrap();
+        }
+        store.append("s", Some("r0"), b"{}").await.unwrap();
+        assert_eq!(store.depth("s", "g").await.unwrap(), (5, 0, 5));
+        let got = store
+            .claim("s", "g", "c", 3, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 3);
+        assert_eq!(store.depth("s", "g").await.unwrap(), (5, 3, 2));
+        // Re-claiming pending entries does not count them twice.
+        store
+            .claim("s", "g", "c2", 10, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(store.depth("s", "g").await.unwrap(), (5, 5, 0));
+        assert!(store.ack("s", "g", &got[0].entry_id).await.unwrap());
+        assert!(!store.ack("s", "g", &got[0].entry_id).await.unwrap());
+        assert_eq!(store.depth("s", "g").await.unwrap(), (5, 4, 0));
+        drop(store);
+        // A file whose counters are lost is counted again at open.
+        let path = dir.path().join("q.redb");
+        std::thread::sleep(Duration::from_millis(100));
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.delete_table(COUNTS).unwrap();
+            txn.commit().unwrap();
+        }
+        let store = Embedded::open(&path, clock).unwrap();
+        assert_eq!(store.depth("s", "g").await.unwrap(), (5, 4, 0));
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_faults_the_store_which_recovers_once_space_is_back() {
+        let Some(fs) = Tmpfs::mount("16m") else {
+            eprintln!("SKIPPED: mounting a tmpfs needs root (the disk-full test did not run)");
+            return;
+        };
+        let clock: SharedClock = Arc::new(crate::clock::SystemClock);
+        let store = Embedded::open(&fs.dir.path().join("queue.redb"), clock).unwrap();
+        store.put("before", b"kept", None).await.unwrap();
+        store.append("s", Some("r1"), b"{\"n\":1}").await.unwrap();
+        let filler = fs.fill();
+        // Values large enough that redb has to grow its file.
+        let big = vec![7u8; 256 * 1024];
+        let mut failure = None;
+        for i in 0..200 {
+            if let Err(e) = store.put(&format!("big{i}"), &big, None).await {
+                failure = Some(e);
+                break;
+            }
+        }
+        let failure = failure.expect("a full disk makes a write fail");
+        assert!(failure.is_io_fault(), "{failure}");
+        let refused = store
+            .ping()
+            .await
+            .expect_err("not ready while the disk is full");
+        let cause = refused.to_string();
+        assert!(
+            cause.contains("No space left") || cause.contains("os error 28"),
+            "{cause}"
+        );
+        assert!(store.fault().is_some());
+        std::fs::remove_file(filler).unwrap();
+        // No restart: the next operations reopen the file.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while store.ping().await.is_err() {
+            assert!(Instant::now() < deadline, "the store did not recover");
+            tokio::time::sleep(REOPEN_INTERVAL).await;
+        }
+        assert!(store.fault().is_none());
+        assert_eq!(
+            store.get("before").await.unwrap().as_deref(),
+            Some(&b"kept"[..])
+        );
+        store.append("s", Some("r2"), b"{\"n\":2}").await.unwrap();
+        let entries = store
+            .claim("s", "g", "c", 10, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(
+            entries.len(),
+            2,
+            "the entry committed before the fault is kept"
+        );
+    }
 }

@@ -52,6 +52,11 @@ pub enum StoreFailure {
     /// One failed group commit, shared by every append of the batch.
     #[error("{0}")]
     Batch(#[source] Arc<StoreFailure>),
+    /// An earlier I/O error left the embedded file unusable; it is reopened as soon as it can be.
+    #[error(
+        "embedded store unusable since an I/O error ({cause}); it reopens once the cause is gone"
+    )]
+    Faulted { cause: String },
     /// A stored document does not deserialise.
     #[error("stored {key} is not readable: {source}")]
     Corrupt {
@@ -59,6 +64,22 @@ pub enum StoreFailure {
         #[source]
         source: serde_json::Error,
     },
+}
+
+impl StoreFailure {
+    /// An I/O error after which redb refuses every operation until the file is reopened.
+    pub fn is_io_fault(&self) -> bool {
+        match self {
+            StoreFailure::Embedded(
+                redb::Error::Io(_)
+                | redb::Error::PreviousIo
+                | redb::Error::Backend(_)
+                | redb::Error::DatabaseClosed,
+            ) => true,
+            StoreFailure::Batch(inner) => inner.is_io_fault(),
+            _ => false,
+        }
+    }
 }
 
 /// redb reports each kind of failure with its own type; all of them end in [`redb::Error`].
@@ -138,7 +159,7 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreFailure> {
         match self {
             Store::Redis(s) => s.ping().await,
-            Store::Embedded(s) => s.get("gw:ping").await.map(|_| ()),
+            Store::Embedded(s) => s.ping().await,
         }
     }
 
@@ -214,7 +235,9 @@ impl Store {
         dedup: Option<&str>,
         payload: &[u8],
     ) -> Result<String, StoreFailure> {
-        dispatch!(self.append(stream, dedup, payload))
+        let id = dispatch!(self.append(stream, dedup, payload))?;
+        crate::metrics::appended(stream);
+        Ok(id)
     }
 
     /// Hand out up to `max` entries to `consumer`: first those another consumer claimed more
@@ -227,7 +250,9 @@ impl Store {
         max: usize,
         min_idle: Duration,
     ) -> Result<Vec<Entry>, StoreFailure> {
-        dispatch!(self.claim(stream, group, consumer, max, min_idle))
+        let entries = dispatch!(self.claim(stream, group, consumer, max, min_idle))?;
+        crate::metrics::claimed(stream, group, entries.len());
+        Ok(entries)
     }
 
     /// Acknowledge an entry; false when it was not pending (unknown or already acknowledged).
@@ -237,7 +262,11 @@ impl Store {
         group: &str,
         entry_id: &str,
     ) -> Result<bool, StoreFailure> {
-        dispatch!(self.ack(stream, group, entry_id))
+        let acked = dispatch!(self.ack(stream, group, entry_id))?;
+        if acked {
+            crate::metrics::acked(stream, group);
+        }
+        Ok(acked)
     }
 
     /// (length, pending for the group, not yet delivered to the group).

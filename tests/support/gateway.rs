@@ -2,7 +2,7 @@
 //! test can kill and restart.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use gateway::config::{parse_api_keys, Config};
@@ -105,7 +105,8 @@ impl Process {
             )
             .env("GATEWAY_CLOCK_START", super::TEST_NOW)
             .env("GATEWAY_LOG", "info")
-            .stdout(Stdio::null())
+            // Both streams in the log: a test may scan everything the gateway printed.
+            .stdout(log.try_clone().unwrap())
             .stderr(log);
         for (k, v) in &self.envs {
             cmd.env(k, v);
@@ -174,6 +175,11 @@ impl Process {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         self.spawn();
+    }
+
+    /// The process id of the running gateway (a restart changes it).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn log_text(&self) -> String {

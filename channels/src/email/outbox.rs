@@ -57,6 +57,120 @@ impl Header for AutoResponseSuppress {
     }
 }
 
+/// An error as it may be logged: its whole chain of causes with every email address and phone
+/// number removed. SMTP servers quote the recipient in their refusals (`550 5.1.1
+/// <an@example.vn>: Recipient address rejected`); the typed error keeps the text for whoever
+/// handles it, the log gets this (R-SEC-2).
+pub struct Scrubbed<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Scrubbed<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&scrub(&crate::intake::error_chain(self.0)))
+    }
+}
+
+/// `text` with email addresses replaced by `<address>` and phone numbers (9 digits or more,
+/// with or without `+`, spaces, dots, dashes or parentheses between them) by `<phone>`.
+pub fn scrub(text: &str) -> String {
+    scrub_phones(&scrub_addresses(text))
+}
+
+fn scrub_addresses(text: &str) -> String {
+    let is_local = |c: char| !c.is_whitespace() && !"<>()[]{},;:\"'`@".contains(c);
+    let is_domain = |c: char| c.is_alphanumeric() || c == '.' || c == '-';
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] == '@' {
+            let mut start = i;
+            while start > 0 && is_local(chars[start - 1]) {
+                start -= 1;
+            }
+            let mut end = i + 1;
+            while end < chars.len() && is_domain(chars[end]) {
+                end += 1;
+            }
+            // A sentence's full stop or an ellipsis after the address is not part of it.
+            while end > i + 1 && matches!(chars[end - 1], '.' | '-') {
+                end -= 1;
+            }
+            let domain: String = chars[i + 1..end].iter().collect();
+            if start < i && domain.trim_matches('.').contains('.') {
+                // Drop the local part already copied, then the whole address.
+                for _ in start..i {
+                    out.pop();
+                }
+                out.push_str("<address>");
+                i = end;
+                continue;
+            }
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out
+}
+
+fn scrub_phones(text: &str) -> String {
+    const SEPARATORS: &str = " .-()";
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let starts = chars[i].is_ascii_digit()
+            || (chars[i] == '+' && chars.get(i + 1).is_some_and(char::is_ascii_digit));
+        let glued = i > 0 && chars[i - 1].is_alphanumeric();
+        // A date (`2026-11-30`) is not a phone number.
+        let date = chars.len() >= i + 10
+            && chars[i..i + 10].iter().enumerate().all(|(k, c)| {
+                if k == 4 || k == 7 {
+                    *c == '-'
+                } else {
+                    c.is_ascii_digit()
+                }
+            });
+        if date && !glued {
+            out.extend(&chars[i..i + 10]);
+            i += 10;
+            continue;
+        }
+        if starts && !glued {
+            // The longest run of digits with single separators between them.
+            let mut end = i + 1;
+            let mut digits = usize::from(chars[i].is_ascii_digit());
+            let mut last_digit = i + 1;
+            // At most two separators in a row (`) `, ` (`), and only before more digits.
+            let mut gap = 0;
+            while end < chars.len() {
+                let c = chars[end];
+                if c.is_ascii_digit() {
+                    digits += 1;
+                    end += 1;
+                    last_digit = end;
+                    gap = 0;
+                } else if SEPARATORS.contains(c) && gap < 2 {
+                    end += 1;
+                    gap += 1;
+                } else {
+                    break;
+                }
+            }
+            if digits >= 9 {
+                out.push_str("<phone>");
+                i = last_digit;
+                continue;
+            }
+            out.extend(&chars[i..last_digit.max(i + 1)]);
+            i = last_digit.max(i + 1);
+            continue;
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReplyError {
     #[error("the outbound entry is not an email reply")]
@@ -191,7 +305,7 @@ impl<I: Intake, S: Streams> Sender<I, S> {
             {
                 Ok(e) => e,
                 Err(e) => {
-                    tracing::warn!(error = %e, "outbox unavailable");
+                    tracing::warn!(error = %Scrubbed(&e), "outbox unavailable");
                     self.pause(self.backoff(failures.max(1))).await;
                     continue;
                 }
@@ -207,7 +321,7 @@ impl<I: Intake, S: Streams> Sender<I, S> {
                 let outbound: Outbound = match serde_json::from_value(entry.payload.clone()) {
                     Ok(o) => o,
                     Err(e) => {
-                        tracing::error!(error = %e, "malformed outbox entry dropped");
+                        tracing::error!(error = %Scrubbed(&e), "malformed outbox entry dropped");
                         self.ack(&entry.entry_id).await;
                         continue;
                     }
@@ -223,7 +337,7 @@ impl<I: Intake, S: Streams> Sender<I, S> {
                 let message = match build_reply(&outbound, &self.from, date) {
                     Ok(m) => m,
                     Err(e) => {
-                        tracing::error!(error = %e, kind = %outbound.kind, "reply cannot be built; dropped");
+                        tracing::error!(error = %Scrubbed(&e), kind = %outbound.kind, "reply cannot be built; dropped");
                         self.stats.replies_given_up.fetch_add(1, Ordering::Relaxed);
                         self.ack(&entry.entry_id).await;
                         continue;
@@ -237,7 +351,7 @@ impl<I: Intake, S: Streams> Sender<I, S> {
                         self.ack(&entry.entry_id).await;
                     }
                     Err(e) if e.is_permanent() => {
-                        tracing::error!(error = %e, kind = %outbound.kind, "reply refused permanently by the SMTP server");
+                        tracing::error!(error = %Scrubbed(&e), kind = %outbound.kind, "reply refused permanently by the SMTP server");
                         self.stats.replies_given_up.fetch_add(1, Ordering::Relaxed);
                         self.ack(&entry.entry_id).await;
                     }
@@ -247,7 +361,7 @@ impl<I: Intake, S: Streams> Sender<I, S> {
                         failures = failures.saturating_add(1);
                         self.stats.replies_failed.fetch_add(1, Ordering::Relaxed);
                         let wait = self.backoff(failures);
-                        tracing::warn!(error = %e, retry_in = ?wait, "reply not sent");
+                        tracing::warn!(error = %Scrubbed(&e), retry_in = ?wait, "reply not sent");
                         self.pause(wait).await;
                         break;
                     }
@@ -263,7 +377,7 @@ impl<I: Intake, S: Streams> Sender<I, S> {
 
     async fn ack(&self, entry_id: &str) {
         if let Err(e) = self.streams.ack(OUTBOUND_STREAM, entry_id).await {
-            tracing::warn!(error = %e, "outbox entry not acknowledged; it may be sent twice");
+            tracing::warn!(error = %Scrubbed(&e), "outbox entry not acknowledged; it may be sent twice");
         }
     }
 
@@ -330,6 +444,51 @@ mod tests {
             parsed.auto_generated,
             Some(normalizers::email::AutoGenerated::AutoSubmitted),
             "our own replies are recognised as automatic"
+        );
+    }
+
+    #[test]
+    fn logged_errors_carry_no_address_and_no_phone() {
+        // What SMTP servers say when they refuse, as seen in their logs and RFC 5321 examples.
+        let cases = [
+            (
+                "permanent error (550): 5.1.1 <nguyen.van.an@gmail.com>: Recipient address rejected: User unknown in virtual mailbox table",
+                "permanent error (550): 5.1.1 <<address>>: Recipient address rejected: User unknown in virtual mailbox table",
+            ),
+            (
+                "permanent error (553): 5.7.1 tran_thi_b+1022@yahoo.com.vn... Relaying denied",
+                "permanent error (553): 5.7.1 <address>... Relaying denied",
+            ),
+            (
+                "transient error (452): 4.2.2 The email account that you tried to reach is over quota: lê.hoàng@longan.gov.vn",
+                "transient error (452): 4.2.2 The email account that you tried to reach is over quota: <address>",
+            ),
+            (
+                "permanent error (550): RCPT TO:<Pham.Minh@Example.VN> rejected, callback 0912 345 678 / +84 (28) 3822-1234 / 0912.345.678",
+                "permanent error (550): RCPT TO:<<address>> rejected, callback <phone> / <phone> / <phone>",
+            ),
+            (
+                "connection error: Connection refused (os error 111)",
+                "connection error: Connection refused (os error 111)",
+            ),
+            (
+                "transient error (421): 4.7.0 mx.example.vn Try again later, session 2026-11-30 10:15",
+                "transient error (421): 4.7.0 mx.example.vn Try again later, session 2026-11-30 10:15",
+            ),
+        ];
+        for (said, logged) in cases {
+            assert_eq!(scrub(said), logged);
+        }
+        // Through the Display used in logs, causes included.
+        #[derive(Debug, thiserror::Error)]
+        #[error("reply not sent")]
+        struct Outer(#[source] std::io::Error);
+        let e = Outer(std::io::Error::other(
+            "550 <an@example.vn> unknown, call 0987654321",
+        ));
+        assert_eq!(
+            Scrubbed(&e).to_string(),
+            "reply not sent: 550 <<address>> unknown, call <phone>"
         );
     }
 

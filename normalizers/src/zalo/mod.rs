@@ -129,7 +129,7 @@ mod tests {
             {"app_id":"1","event_name":"user_send_image","sender":{"id":"U1"},"recipient":{"id":"OA1"},
              "message":{"msg_id":"m1","attachments":[{"type":"image","payload":{"url":"https://f1.photo.talk.zdn.vn/1.jpg"}}]},"timestamp":ms(0)},
             {"app_id":"1","event_name":"user_send_text","sender":{"id":"U1"},"recipient":{"id":"OA1"},
-             "message":{"msg_id":"m2","text":"Cây xanh ngã chắn ngang đường, xe không qua được."},"timestamp":ms(30)},
+             "message":{"msg_id":"m2","text":"Cây xanh ngã chắn ngang đường lúc 7 giờ sáng nay, xe không qua được."},"timestamp":ms(30)},
             {"app_id":"1","event_name":"user_send_location","sender":{"id":"U1"},"recipient":{"id":"OA1"},
              "message":{"msg_id":"m3","attachments":[{"type":"location","payload":{"coordinates":{"latitude":"10.5366","longitude":"106.4138"}}}]},"timestamp":ms(60)},
             {"app_id":"1","event_name":"user_submit_info","sender":{"id":"U1"},"recipient":{"id":"OA1"},
@@ -152,7 +152,7 @@ mod tests {
         let (report, media) = conversation_to_report(envelope.clone(), &conversation());
         assert_eq!(
             report.content.text,
-            "Cây xanh ngã chắn ngang đường, xe không qua được."
+            "Cây xanh ngã chắn ngang đường lúc 7 giờ sáng nay, xe không qua được."
         );
         assert_eq!(media.len(), 1);
         assert_eq!(media[0].sent_at, Some(t0()));

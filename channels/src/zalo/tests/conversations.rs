@@ -127,7 +127,7 @@ async fn a_photo_first_and_the_text_later_build_the_same_draft() {
     h.send(&events::text(
         u,
         "p2",
-        "Rác thải đổ trộm ven kênh gần cầu Bến Lức.",
+        "Rác thải đổ trộm ven kênh gần cầu Bến Lức từ 6 giờ sáng nay.",
         h.ms(),
     ))
     .await;
@@ -152,7 +152,7 @@ async fn a_photo_first_and_the_text_later_build_the_same_draft() {
     let r = &h.wait_received(1).await[0];
     assert_eq!(
         r.report.content.text,
-        "Rác thải đổ trộm ven kênh gần cầu Bến Lức."
+        "Rác thải đổ trộm ven kênh gần cầu Bến Lức từ 6 giờ sáng nay."
     );
     assert_eq!(
         r.report.location.address.as_deref(),
