@@ -192,6 +192,8 @@ fn zalo_event_ignored(event: &normalizers::zalo::Event, oa_ids: &[String]) -> Op
         EventKind::Other => "zalo_other_event",
         EventKind::Follow => "zalo_follow",
         EventKind::Unfollow => "zalo_unfollow",
+        // The gateway's own media-inspection result: refused when posted to the webhook.
+        EventKind::Inspected => "zalo_gateway_event",
         EventKind::UserMessage | EventKind::UserSubmitInfo => {
             let served = oa_ids.is_empty()
                 || event
@@ -211,6 +213,9 @@ fn zalo_detail(reason: &str) -> &'static str {
         "zalo_follow" => "a follow: the OA greets the citizen, no report",
         "zalo_unfollow" => "an unfollow: the conversation ends, no report",
         "zalo_other_oa" => "an event for an OA this gateway does not serve (zalo.oa_ids)",
+        "zalo_gateway_event" => {
+            "the gateway's own media-inspection event: refused when it comes from outside"
+        }
         _ => "no event of the conversation is a citizen's message: no report",
     }
 }
