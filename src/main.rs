@@ -221,7 +221,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CheckConfig => {
             // Secrets are `Secret`s: their serialisation is masked.
             println!("{}", serde_json::to_string_pretty(&config)?);
-            let problems = channel_problems(&config);
+            let problems = config_problems(&config);
             for problem in &problems {
                 eprintln!("{problem}");
             }
@@ -239,9 +239,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn import(
-    config: Config,
+    mut config: Config,
     path: &std::path::Path,
 ) -> anyhow::Result<channels::email::ImportSummary> {
+    // Reporter digests (duplicates, block list) are keyed as the serving gateway keys them.
+    config.ensure_identity_pepper()?;
     let email = config.email.clone().unwrap_or_default();
     let reader = channels::email::open_mailbox(path)
         .with_context(|| format!("opening the mailbox {}", path.display()))?;
@@ -272,7 +274,7 @@ async fn import(
 }
 
 /// The problems of every configured channel, errors and warnings.
-fn channel_problems(config: &Config) -> Vec<channels::ConfigProblem> {
+fn config_problems(config: &Config) -> Vec<channels::ConfigProblem> {
     use channels::ChannelConfig;
     fn of<C: ChannelConfig>(section: Option<&C>) -> Vec<channels::ConfigProblem> {
         section
@@ -282,6 +284,15 @@ fn channel_problems(config: &Config) -> Vec<channels::ConfigProblem> {
     }
     let mut problems = of(config.email.as_ref());
     problems.extend(of(config.zalo.as_ref()));
+    if config.uses_redis() && config.duplicates.identity_pepper.is_empty() {
+        // `serve` refuses this: every instance on one Redis must key digests alike.
+        problems.push(channels::ConfigProblem::error(
+            "duplicates.identity_pepper",
+            channels::Problem::Missing(
+                "the instances sharing Redis need one pepper (GATEWAY_DUPLICATES__IDENTITY_PEPPER)",
+            ),
+        ));
+    }
     problems
 }
 
@@ -297,7 +308,9 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
-async fn block(config: Config, action: BlockAction) -> anyhow::Result<()> {
+async fn block(mut config: Config, action: BlockAction) -> anyhow::Result<()> {
+    // Digests are keyed with the serving gateway's pepper (generated on first use).
+    config.ensure_identity_pepper()?;
     let gw = gateway::server::build(config).await?;
     let pipeline = &gw.state.pipeline;
     match action {

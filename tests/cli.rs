@@ -234,6 +234,38 @@ fn check_config_lists_channel_problems_with_their_severity() {
     assert!(stderr.contains("warning: zalo.oa_secret_key"), "{stderr}");
 }
 
+// Several instances on one Redis must key reporter digests alike: `serve` refuses to start
+// without a configured pepper there, and `check-config` says so before.
+#[test]
+fn check_config_says_a_redis_deployment_needs_an_identity_pepper() {
+    let out = gateway()
+        .arg("check-config")
+        .env("GATEWAY_REDIS_URL", "redis://127.0.0.1:6379/")
+        .env_remove("GATEWAY_DUPLICATES__IDENTITY_PEPPER")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("error: duplicates.identity_pepper"),
+        "{stderr}"
+    );
+    let out = gateway()
+        .arg("check-config")
+        .env("GATEWAY_REDIS_URL", "redis://127.0.0.1:6379/")
+        .env(
+            "GATEWAY_DUPLICATES__IDENTITY_PEPPER",
+            "0123456789abcdef0123",
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 // Each error's message carries its cause, and `serve` printed every cause again after it.
 #[test]
 fn serve_says_why_it_cannot_start_once() {

@@ -710,3 +710,43 @@ fn personal_in(what: &str, text: &str) -> Vec<String> {
     }
     found
 }
+
+/// `gateway block add` on the embedded store, before and after the first `serve`: the command
+/// line keys its digests with the same generated pepper as the serving gateway, so the sender
+/// it blocks is refused (SENDER_BLOCKED) by the gateway.
+#[tokio::test]
+async fn a_sender_blocked_from_the_command_line_is_refused_by_the_serving_gateway() {
+    let block = |data: &std::path::Path, phone: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
+            .args(["block", "add", phone, "--reason", "spam"])
+            .env_clear()
+            .env("GATEWAY_DATA_DIR", data)
+            .env("GATEWAY_CLOCK_START", crate::support::TEST_NOW)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Blocked before the gateway ever ran here.
+    let first = dir.path().join("first");
+    block(&first, "0912 345 678");
+    let gw = Process::start(&first, &[]);
+    let res = submit(&gw.base, "cli-block-1", &report(0)).await;
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["verdict"], "rejected", "{body}");
+    assert!(body.to_string().contains("SENDER_BLOCKED"), "{body}");
+    drop(gw);
+    // Blocked after the gateway generated its pepper.
+    let second = dir.path().join("second");
+    drop(Process::start(&second, &[]));
+    block(&second, "0987 654 321");
+    let gw = Process::start(&second, &[]);
+    let res = submit(&gw.base, "cli-block-2", &report(1)).await;
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["verdict"], "rejected", "{body}");
+    assert!(body.to_string().contains("SENDER_BLOCKED"), "{body}");
+}

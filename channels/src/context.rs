@@ -55,8 +55,7 @@ impl<I, S> Clone for ChannelContext<I, S> {
 pub struct RunningChannel {
     pub router: Option<Router>,
     pub tasks: Vec<JoinHandle<()>>,
-    /// The email channel's counters (read by the tests and the bench; not exported to
-    /// `/metrics` yet).
+    /// The email channel's counters (exported on `/metrics`, read by the tests and the bench).
     pub email_stats: Option<Arc<EmailStats>>,
 }
 

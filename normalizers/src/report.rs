@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::validate::Verdict;
 
-/// Version of the report JSON schema. Bump on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the report JSON schema. Bump on any incompatible change (2: `captured_at_source`
+/// `miniapp_camera` and `attachments[].sent_at`; a send time is no longer a capture time).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// A citizen's field report (kiến nghị, phản ánh hiện trường) in canonical form.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
