@@ -555,23 +555,6 @@ async fn no_personal_value_reaches_the_logs_or_the_metrics() {
             assert_eq!(fake.post_event(&webhook, &body, None).await, 200);
         }
     };
-    let wait_said = |n: usize| {
-        let fake = &fake;
-        async move {
-            for _ in 0..400 {
-                let said: Vec<String> = fake
-                    .delivered_to(user)
-                    .iter()
-                    .map(|c| c.text().unwrap_or("[form]").to_string())
-                    .collect();
-                if said.len() >= n {
-                    return said;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            panic!("the Zalo user did not get {n} messages");
-        }
-    };
     send(events::text(
         user,
         "scan-z1",
@@ -579,7 +562,7 @@ async fn no_personal_value_reaches_the_logs_or_the_metrics() {
         ms(),
     ))
     .await;
-    wait_said(2).await;
+    fake.wait_said(user, |said| said.len() >= 2).await;
     let url = fake.add_media("scan.png", "image/png", PNG.to_vec());
     send(events::image(user, "scan-z2", &url, ms())).await;
     send(events::location(
@@ -599,24 +582,13 @@ async fn no_personal_value_reaches_the_logs_or_the_metrics() {
     .await;
     // The place question comes or not, as the photo's inspection and the shared location race:
     // wait for the summary, then for the answer to "Gửi".
-    let mut said = Vec::new();
-    for _ in 0..400 {
-        said = fake
-            .delivered_to(user)
-            .iter()
-            .map(|c| c.text().unwrap_or("[form]").to_string())
-            .collect();
-        if said.iter().any(|m| m.starts_with("Tóm tắt phản ánh")) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(
-        said.iter().any(|m| m.starts_with("Tóm tắt phản ánh")),
-        "{said:#?}"
-    );
+    let said = fake
+        .wait_said(user, |said| {
+            said.iter().any(|m| m.starts_with("Tóm tắt phản ánh"))
+        })
+        .await;
     send(events::text(user, "scan-z5", "Gửi", ms())).await;
-    let said = wait_said(said.len() + 1).await;
+    let said = fake.wait_said(user, |s| s.len() > said.len()).await;
     assert!(said.last().unwrap().contains("LA-"), "{said:#?}");
 
     // Zalo mini app.

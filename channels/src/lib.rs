@@ -28,8 +28,8 @@ pub mod testing;
 pub mod zalo;
 
 pub use context::{
-    ChannelConfig, ChannelContext, ChannelError, ChannelStorage, ConfigProblem, Problem,
-    RunningChannel, Severity,
+    sweep_old_files, ChannelConfig, ChannelContext, ChannelError, ChannelStorage, ConfigProblem,
+    Problem, RunningChannel, Severity,
 };
 pub use intake::{
     IngestError, Intake, MediaInput, MediaSource, Origin, Outbound, Outcome, StateStore,

@@ -45,15 +45,7 @@ impl KeyRing {
 
     /// The caller behind the request's bearer key, if it has `role`.
     pub fn require(&self, headers: &HeaderMap, role: Role) -> Result<Caller, ApiError> {
-        let token = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .ok_or(ApiError::Unauthorized)?;
+        let token = bearer_token(headers).ok_or(ApiError::Unauthorized)?;
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let mut found = None;
         for (k, r) in &self.keys {
@@ -108,4 +100,16 @@ impl<R: RoleMarker> FromRequestParts<AppState> for Authorized<R> {
             role: PhantomData,
         })
     }
+}
+
+/// The bearer token of a request's `Authorization` header, if it carries one.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
 }

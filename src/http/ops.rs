@@ -117,15 +117,7 @@ pub async fn metrics(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     if let Some(key) = state.config.metrics_key.as_ref().filter(|k| !k.is_empty()) {
-        let token = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .unwrap_or_default();
+        let token = super::auth::bearer_token(&headers).unwrap_or_default();
         let given: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let wanted: [u8; 32] = Sha256::digest(key.expose().as_bytes()).into();
         if !bool::from(given.ct_eq(&wanted)) {

@@ -159,23 +159,7 @@ impl BlobStore {
 
     /// Remove staging files older than `max_age` left by a crash mid-upload.
     pub async fn sweep_staging(&self, max_age: std::time::Duration) -> usize {
-        let mut removed = 0;
-        let Ok(mut dir) = fs::read_dir(self.staging_dir()).await else {
-            return 0;
-        };
-        while let Ok(Some(entry)) = dir.next_entry().await {
-            let old = entry
-                .metadata()
-                .await
-                .ok()
-                .and_then(|m| m.modified().ok())
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age > max_age);
-            if old && fs::remove_file(entry.path()).await.is_ok() {
-                removed += 1;
-            }
-        }
-        removed
+        channels::sweep_old_files(&self.staging_dir(), max_age, |_| true).await
     }
 }
 

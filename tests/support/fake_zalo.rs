@@ -165,6 +165,26 @@ impl FakeZalo {
             .collect()
     }
 
+    /// The texts the OA sent `user_id` (a form shows as "[form]"), once `done` holds of them;
+    /// panics after 10 s with every call made.
+    pub async fn wait_said(&self, user_id: &str, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+        for _ in 0..400 {
+            let said: Vec<String> = self
+                .delivered_to(user_id)
+                .iter()
+                .map(|c| c.text().unwrap_or("[form]").to_string())
+                .collect();
+            if done(&said) {
+                return said;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!(
+            "{user_id} was not told what was awaited: {:#?}",
+            self.cs_calls()
+        );
+    }
+
     pub fn refresh_calls(&self) -> Vec<HashMap<String, String>> {
         self.lock().refresh_calls.clone()
     }

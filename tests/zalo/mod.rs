@@ -108,41 +108,37 @@ impl Real {
     }
 
     async fn wait_said(&self, user: &str, count: usize) -> Vec<String> {
-        for _ in 0..400 {
-            let said: Vec<String> = self
-                .fake
-                .delivered_to(user)
-                .iter()
-                .map(|c| c.text().unwrap_or("[form]").to_string())
-                .collect();
-            if said.len() >= count {
-                return said;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!(
-            "{user} did not get {count} messages: {:#?}",
-            self.fake.cs_calls()
-        );
+        self.fake.wait_said(user, |said| said.len() >= count).await
     }
 }
 
 impl Real {
     /// Wait until `user` got a message starting with `start`; every message so far.
+    /// The one report queued for the IOC (claimed from `ioc:reports`), as stored.
+    async fn the_one_queued_report(&self) -> normalizers::report::Report {
+        let entries = self
+            .pipeline
+            .claim(
+                gateway::store::REPORTS_STREAM,
+                "test-ioc",
+                10,
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap();
+        assert_eq!(entries.len(), 1, "one report queued for the IOC");
+        let queued: serde_json::Value = serde_json::from_slice(&entries[0].payload).unwrap();
+        self.pipeline
+            .report(queued["id"].as_str().unwrap_or_default())
+            .await
+            .unwrap()
+            .expect("stored report")
+    }
+
     async fn wait_said_starting(&self, user: &str, start: &str) -> Vec<String> {
-        for _ in 0..400 {
-            let said: Vec<String> = self
-                .fake
-                .delivered_to(user)
-                .iter()
-                .map(|c| c.text().unwrap_or("[form]").to_string())
-                .collect();
-            if said.iter().any(|m| m.starts_with(start)) {
-                return said;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("{user} never got {start:?}: {:#?}", self.fake.cs_calls());
+        self.fake
+            .wait_said(user, |said| said.iter().any(|m| m.starts_with(start)))
+            .await
     }
 }
 
@@ -196,25 +192,7 @@ async fn happy_path(r: &Real) {
     let photo_ms = r.ms();
     let code = converse(r, u, "h").await;
     // The report is in storage with its media and its raw original.
-    let entries = r
-        .pipeline
-        .claim(
-            gateway::store::REPORTS_STREAM,
-            "test-ioc",
-            10,
-            Duration::from_secs(60),
-        )
-        .await
-        .unwrap();
-    assert_eq!(entries.len(), 1, "one report queued for the IOC");
-    let queued: serde_json::Value = serde_json::from_slice(&entries[0].payload).unwrap();
-    let id = queued["id"].as_str().unwrap_or_default().to_string();
-    let report = r
-        .pipeline
-        .report(&id)
-        .await
-        .unwrap()
-        .expect("stored report");
+    let report = r.the_one_queued_report().await;
     assert_eq!(report.tracking_code, code);
     assert_ne!(report.verdict.status, Status::Rejected);
     assert_eq!(report.channel_ref.as_deref(), Some("h5"));
@@ -289,24 +267,7 @@ async fn an_event_retried_by_zalo_and_a_repeated_confirmation_make_one_report() 
     // The citizen taps "Gửi" again: a new dialogue starts; nothing is stored twice.
     r.send(&events::text(u, "d5-again", "Gửi", r.ms())).await;
     r.wait_said(u, before + 1).await;
-    let entries = r
-        .pipeline
-        .claim(
-            gateway::store::REPORTS_STREAM,
-            "test-ioc",
-            10,
-            Duration::from_secs(60),
-        )
-        .await
-        .unwrap();
-    assert_eq!(entries.len(), 1);
-    let queued: serde_json::Value = serde_json::from_slice(&entries[0].payload).unwrap();
-    let report = r
-        .pipeline
-        .report(queued["id"].as_str().unwrap_or_default())
-        .await
-        .unwrap()
-        .unwrap();
+    let report = r.the_one_queued_report().await;
     assert_eq!(report.tracking_code, code);
     assert_eq!(
         report.content.text, DESCRIPTION,
@@ -426,24 +387,7 @@ async fn a_stale_photo_is_refused_at_once_and_a_gps_photo_places_the_report() {
     let said = r.wait_said(u, 8).await;
     assert!(said[7].contains("Mã phản ánh: LA-"), "{said:#?}");
     assert_eq!(r.fake.media_hits(), 2, "each photo downloaded once");
-    let entries = r
-        .pipeline
-        .claim(
-            gateway::store::REPORTS_STREAM,
-            "test-ioc",
-            10,
-            Duration::from_secs(60),
-        )
-        .await
-        .unwrap();
-    assert_eq!(entries.len(), 1);
-    let queued: serde_json::Value = serde_json::from_slice(&entries[0].payload).unwrap();
-    let report = r
-        .pipeline
-        .report(queued["id"].as_str().unwrap())
-        .await
-        .unwrap()
-        .expect("stored report");
+    let report = r.the_one_queued_report().await;
     assert_eq!(
         report.location.coordinates_source,
         Some(CoordinatesSource::ExifGps)

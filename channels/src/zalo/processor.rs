@@ -324,26 +324,7 @@ pub(crate) async fn run_sweeper<I: Intake, S: ChannelStorage>(ch: Arc<ZaloChanne
 
 /// Remove the dialogue's staged files (see [`is_staged_name`]) older than `max_age`.
 pub(crate) async fn sweep_staged(dir: &Path, max_age: Duration) -> usize {
-    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
-        return 0;
-    };
-    let mut removed = 0;
-    while let Ok(Some(entry)) = entries.next_entry().await {
-        if !is_staged_name(&entry.file_name().to_string_lossy()) {
-            continue;
-        }
-        let old = entry
-            .metadata()
-            .await
-            .ok()
-            .and_then(|m| m.modified().ok())
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > max_age);
-        if old && tokio::fs::remove_file(entry.path()).await.is_ok() {
-            removed += 1;
-        }
-    }
-    removed
+    crate::context::sweep_old_files(dir, max_age, is_staged_name).await
 }
 
 /// Download the media, hand the report to the pipeline, and word the answer.
@@ -467,30 +448,25 @@ fn outbound(origin: &Origin, report_id: Option<String>, kind: &str, text: String
 /// The OA's answer to one prompt: one text, or the `request_user_info` form with its text.
 pub fn render(prompt: &Prompt, origin: &Origin) -> Vec<Outbound> {
     let text = |s: String| vec![outbound(origin, None, "prompt", s)];
-    match prompt {
-        Prompt::Welcome => text(tpl::WELCOME.into()),
-        Prompt::Ask(zalo::Step::Contact) => vec![
-            outbound(origin, None, "prompt", tpl::ask(zalo::Step::Contact).into()),
-            outbound(
+    // A text about the contact is followed by Zalo's form that shares name and phone.
+    let with_form = |mut out: Vec<Outbound>, contact: bool| {
+        if contact {
+            out.push(outbound(
                 origin,
                 None,
                 "request_user_info",
                 tpl::REQUEST_INFO_SUBTITLE.into(),
-            ),
-        ],
-        Prompt::Ask(step) => text(tpl::ask(*step).into()),
-        Prompt::Fix { step, messages } => {
-            let mut out = text(tpl::fix(*step, messages));
-            if *step == zalo::Step::Contact {
-                out.push(outbound(
-                    origin,
-                    None,
-                    "request_user_info",
-                    tpl::REQUEST_INFO_SUBTITLE.into(),
-                ));
-            }
-            out
+            ));
         }
+        out
+    };
+    match prompt {
+        Prompt::Welcome => text(tpl::WELCOME.into()),
+        Prompt::Ask(step) => with_form(text(tpl::ask(*step).into()), *step == zalo::Step::Contact),
+        Prompt::Fix { step, messages } => with_form(
+            text(tpl::fix(*step, messages)),
+            *step == zalo::Step::Contact,
+        ),
         Prompt::Summary {
             description,
             media,
@@ -514,18 +490,10 @@ pub fn render(prompt: &Prompt, origin: &Origin) -> Vec<Outbound> {
         Prompt::Expired => text(tpl::EXPIRED.into()),
         Prompt::DraftFull => text(tpl::DRAFT_FULL.into()),
         Prompt::Unsupported => text(tpl::UNSUPPORTED.into()),
-        Prompt::StillMissing(missing) => {
-            let mut out = text(tpl::still_missing(missing));
-            if missing.first() == Some(&zalo::Step::Contact) {
-                out.push(outbound(
-                    origin,
-                    None,
-                    "request_user_info",
-                    tpl::REQUEST_INFO_SUBTITLE.into(),
-                ));
-            }
-            out
-        }
+        Prompt::StillMissing(missing) => with_form(
+            text(tpl::still_missing(missing)),
+            missing.first() == Some(&zalo::Step::Contact),
+        ),
         Prompt::MediaRefused(refusal) => text(tpl::media_refused(refusal)),
     }
 }

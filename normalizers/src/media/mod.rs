@@ -133,22 +133,29 @@ fn inspect_photo<R: Read + Seek>(reader: &mut R, head: &[u8], info: &mut MediaIn
             info.unreadable = Some(messages::broken_file(MediaKind::Photo));
             return;
         }
-    } else {
-        match image_dimensions(reader, &media_type) {
-            Ok(Some((w, h))) => {
-                info.width = Some(w);
-                info.height = Some(h);
-            }
-            Ok(None) => {}
-            Err(why) => {
-                info.unreadable = Some(why);
-                return;
-            }
-        }
+    } else if !set_dimensions(info, image_dimensions(reader, &media_type)) {
+        return;
     }
     // Broken EXIF leaves the photo usable evidence: its capture time is just unknown.
     if let Ok(Some(facts)) = photo::read_exif(reader, &media_type) {
         apply_exif(info, &facts);
+    }
+}
+
+/// Record the decoded dimensions; false (the file marked unreadable) when decoding failed.
+fn set_dimensions(info: &mut MediaInfo, decoded: Result<Option<(u32, u32)>, String>) -> bool {
+    match decoded {
+        Ok(dims) => {
+            if let Some((w, h)) = dims {
+                info.width = Some(w);
+                info.height = Some(h);
+            }
+            true
+        }
+        Err(why) => {
+            info.unreadable = Some(why);
+            false
+        }
     }
 }
 
@@ -173,16 +180,8 @@ fn inspect_tiff<R: Read + Seek>(reader: &mut R, info: &mut MediaInfo) {
             .seek(SeekFrom::Start(0))
             .map_err(|_| messages::FILE_NOT_READ.to_string())
             .and_then(|_| image_dimensions(reader, "image/tiff"));
-        match decoded {
-            Ok(Some((w, h))) => {
-                info.width = Some(w);
-                info.height = Some(h);
-            }
-            Ok(None) => {}
-            Err(why) => {
-                info.unreadable = Some(why);
-                return;
-            }
+        if !set_dimensions(info, decoded) {
+            return;
         }
     }
     if let Some(exif) = photo::tiff_exif(bytes) {
