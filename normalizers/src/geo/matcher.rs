@@ -18,6 +18,23 @@ use super::gazetteer::{CommuneKind, DistrictKind, Gazetteer, NameEntry, Unit};
 use crate::report::AdminMatch;
 use crate::text::{folded_key, tokenize, Gap, Token};
 
+/// The runs of tokens from `start` that a name may span (at most `max_words`, longest first,
+/// never across a comma or a full stop), each with its folded key.
+fn name_windows(
+    tokens: &[Token],
+    start: usize,
+    max_words: usize,
+) -> impl Iterator<Item = (&[Token], String)> {
+    let longest = max_words.min(tokens.len() - start);
+    (1..=longest).rev().filter_map(move |len| {
+        let window = &tokens[start..start + len];
+        let crosses = window[..len - 1]
+            .iter()
+            .any(|t| !matches!(t.gap_after, Gap::Space | Gap::Glued));
+        (!crosses).then(|| (window, folded_key(window)))
+    })
+}
+
 /// Unit names that are also everyday phrases (folded): "an ninh" (security), "bình tâm" (calm),
 /// "tân lập" (newly founded). Without a prefix they count only when capitalised.
 const COMMON_WORD_NAMES: [&str; 3] = ["an ninh", "binh tam", "tan lap"];
@@ -81,17 +98,8 @@ impl Gazetteer {
         let mut i = 0;
         'outer: while i < tokens.len() {
             let (prefix, prefix_len) = prefix_before(tokens, i);
-            let longest = self.max_name_words.min(tokens.len() - i);
-            for len in (1..=longest).rev() {
-                let window = &tokens[i..i + len];
-                // A name does not run across a comma or a full stop.
-                if window[..len - 1]
-                    .iter()
-                    .any(|t| !matches!(t.gap_after, Gap::Space | Gap::Glued))
-                {
-                    continue;
-                }
-                let folded = folded_key(window);
+            for (window, folded) in name_windows(tokens, i, self.max_name_words) {
+                let len = window.len();
                 let Some(entries) = self.names.get(&folded) else {
                     continue;
                 };
@@ -584,16 +592,8 @@ fn outside_place(
                 prefix,
                 Prefix::Province | Prefix::District(_) | Prefix::Commune(_)
             );
-        let longest = places.max_words.min(tokens.len() - i);
-        for len in (1..=longest).rev() {
-            let window = &tokens[i..i + len];
-            if window[..len - 1]
-                .iter()
-                .any(|t| !matches!(t.gap_after, Gap::Space | Gap::Glued))
-            {
-                continue;
-            }
-            let key = folded_key(window);
+        for (window, key) in name_windows(tokens, i, places.max_words) {
+            let len = window.len();
             let Some(entries) = places.by_key.get(&key) else {
                 continue;
             };
