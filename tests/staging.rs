@@ -401,3 +401,106 @@ fn gateway_report(pipeline: &gateway::pipeline::Pipeline) -> normalizers::report
     let sub: normalizers::app::AppSubmission = serde_json::from_value(report_json()).unwrap();
     normalizers::app::normalize(envelope, &sub)
 }
+
+/// The mini-app endpoint over the real pipeline on Redis, against the fake Zalo.
+struct MiniApp {
+    fake: crate::support::fake_zalo::FakeZalo,
+    gateway: InProcess,
+    base: String,
+    _shutdown: channels::CancellationToken,
+}
+
+impl MiniApp {
+    async fn start(redis: &RedisServer) -> MiniApp {
+        use channels::zalo::{self, ZaloChannel, ZaloConfig};
+        let fake = crate::support::fake_zalo::FakeZalo::start().await;
+        let gateway = on_redis(redis).await;
+        let pipeline = gateway.state.pipeline.clone();
+        let config: ZaloConfig =
+            serde_json::from_value(fake.zalo_section()).expect("the fake's settings");
+        let shutdown = channels::CancellationToken::new();
+        let ctx = channels::ChannelContext {
+            intake: pipeline.clone(),
+            store: pipeline.channel_store(Duration::from_secs(5)),
+            instance_id: "staging-test".into(),
+            shutdown: shutdown.clone(),
+            staging: pipeline.staging_dir(),
+            validation: pipeline.validation().clone(),
+        };
+        let channel = ZaloChannel::new(config, &ctx).expect("zalo channel builds");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = zalo::router(channel);
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        MiniApp {
+            fake,
+            gateway,
+            base: format!("http://{addr}/v1/zalo/miniapp/reports"),
+            _shutdown: shutdown,
+        }
+    }
+}
+
+fn miniapp_form(token_first: Option<&str>) -> reqwest::multipart::Form {
+    use reqwest::multipart::{Form, Part};
+    let report = serde_json::json!({
+        "content": "Nắp cống trước nhà số 45 đường Nguyễn Huệ bị vỡ, trẻ em đi học dễ sụp chân.",
+        "address": "45 Nguyễn Huệ, phường Long An",
+    });
+    let mut form = Form::new();
+    if let Some(t) = token_first {
+        form = form.text("access_token", t.to_string());
+    }
+    form.text("report", report.to_string())
+        .part(
+            "camera",
+            Part::bytes(read_fixture("media/photo-2h-before.jpg"))
+                .file_name("camera-1.jpg")
+                .mime_str("image/jpeg")
+                .unwrap(),
+        )
+        .part(
+            "media",
+            Part::bytes(read_fixture("media/photo-2h-before.png"))
+                .file_name("IMG_3312.png")
+                .mime_str("image/png")
+                .unwrap(),
+        )
+}
+
+#[tokio::test]
+async fn the_miniapp_stages_nothing_it_does_not_store() {
+    let mut redis = RedisServer::start();
+    let m = MiniApp::start(&redis).await;
+    m.fake.add_miniapp_user("ma-token", "Z900", "Phan Thị Ngọc");
+    let tmp = staging(&m.gateway);
+    let http = reqwest::Client::new();
+    let send = |form| http.post(&m.base).multipart(form).send();
+
+    // A token Zalo refuses: 401, and no file was ever written.
+    let resp = send(miniapp_form(Some("forged"))).await.unwrap();
+    assert_eq!(resp.status(), 401);
+    assert!(staged(&tmp).is_empty(), "{:?}", staged(&tmp));
+    // The files before the token: 400.
+    let late_token = miniapp_form(None).text("access_token", "ma-token");
+    let resp = send(late_token).await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(staged(&tmp).is_empty(), "{:?}", staged(&tmp));
+    // Stored: the files moved into storage, none left staged.
+    let resp = send(miniapp_form(Some("ma-token"))).await.unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    assert!(staged(&tmp).is_empty(), "{:?}", staged(&tmp));
+    // The store down after the files were staged: 503, and they are gone.
+    redis.kill();
+    let resp = http
+        .post(&m.base)
+        .header("Idempotency-Key", "mini-down")
+        .multipart(miniapp_form(Some("ma-token")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert!(staged(&tmp).is_empty(), "{:?}", staged(&tmp));
+}

@@ -235,6 +235,29 @@ mod tests {
         assert_eq!(staged_left, 0, "no temporary file is left behind");
     }
 
+    #[tokio::test]
+    async fn a_staged_file_not_committed_is_deleted_when_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).await.unwrap();
+        let left = || std::fs::read_dir(store.staging_dir()).unwrap().count();
+        let mut w = store.writer().await.unwrap();
+        w.write(b"anh chup o ga").await.unwrap();
+        let staged = w.finish().await.unwrap();
+        assert_eq!(left(), 1);
+        drop(staged);
+        assert_eq!(left(), 0, "an abandoned staged file is deleted");
+        // Committed: moved, not deleted; a second copy of the same bytes is dropped.
+        for _ in 0..2 {
+            let mut w = store.writer().await.unwrap();
+            w.write(b"anh chup o ga").await.unwrap();
+            let staged = w.finish().await.unwrap();
+            let key = store.commit(&staged).await.unwrap();
+            drop(staged);
+            assert!(store.exists(&key).await);
+            assert_eq!(left(), 0);
+        }
+    }
+
     #[test]
     fn keys_cannot_escape_the_store() {
         let store = BlobStore {
