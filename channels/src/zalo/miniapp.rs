@@ -19,7 +19,7 @@
 //! **Verify first.** The access token must arrive before any file: in the header
 //! `X-Zalo-Access-Token`, or as an `access_token` part placed before every `camera`/`media`
 //! part. It is verified with Zalo before the first byte of a file is written; a file part before
-//! any token is refused (400). Files are streamed to the staging folder and fsynced
+//! any token is refused (400); each non-file part may come once (a repeat is 400). Files are streamed to the staging folder and fsynced
 //! ([`crate::staging::StagingWriter`]) before the report is handed over, and deleted on every
 //! path that does not hand them over (an error, a dropped connection, a failed ingest). At most
 //! `zalo.miniapp_uploads` verified requests stream files at once; one more gets 503 with
