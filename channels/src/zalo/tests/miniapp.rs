@@ -515,3 +515,34 @@ async fn a_failed_ingest_leaves_no_staged_file() {
     assert!(h.staged().is_empty(), "{:?}", h.staged());
     assert_eq!(h.intake.calls.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test]
+async fn a_part_sent_twice_is_400_and_nothing_is_staged() {
+    let h = Harness::start().await;
+    h.fake
+        .add_miniapp_user("ma-token", "Z800", "Trương Văn Khải");
+    // A second token after the files would swap the identity the files were verified under.
+    let resp = h
+        .http
+        .post(url(&h))
+        .multipart(form("ma-token", None, None).text("access_token", "ma-token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("access_token"),
+        "{body}"
+    );
+    let resp = h
+        .http
+        .post(url(&h))
+        .multipart(form("ma-token", None, None).text("report", "{}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(h.staged().is_empty(), "{:?}", h.staged());
+    assert_eq!(h.intake.calls.load(Ordering::SeqCst), 0);
+}
