@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use channels::intake::{IngestError, Intake, MediaInput, MediaSource, Outcome, Submission};
+use channels::staging::StagedFile;
 use chrono::{DateTime, Utc};
 use normalizers::duplicate::{DuplicateConfig, Fingerprint};
 use normalizers::geo::Geo;
@@ -37,8 +38,9 @@ use crate::store::{
 /// Photos larger than this get no public copy (the default photo limit is 20 MB).
 const PUBLIC_COPY_MAX_BYTES: u64 = 40_000_000;
 
-/// A medium already streamed to the staging folder and hashed.
-#[derive(Debug, Clone)]
+/// A medium already streamed to the staging folder and hashed. Its file is deleted when it is
+/// dropped without having been committed.
+#[derive(Debug)]
 pub struct PreparedMedia {
     pub staged: Staged,
     pub file_name: Option<String>,
@@ -201,8 +203,8 @@ impl Pipeline {
         self.blobs.writer().await
     }
 
-    /// Delete a staged medium that will not be committed.
-    pub async fn discard(&self, staged: &Staged) {
+    /// Delete a staged medium that will not be committed (dropping it does the same).
+    pub async fn discard(&self, staged: Staged) {
         self.blobs.discard(staged).await;
     }
 
@@ -221,16 +223,18 @@ impl Pipeline {
         self.blocklist.list(self.clock.now()).await
     }
 
-    /// Stage an input medium (bytes in memory or a file a channel downloaded).
-    pub async fn stage(&self, input: MediaInput) -> Result<PreparedMedia, IngestError> {
+    /// Stage an input medium (bytes in memory, or a file a channel downloaded, owned from here
+    /// on: committed or deleted).
+    pub async fn stage(&self, input: StagedInput) -> Result<PreparedMedia, IngestError> {
         let staged = match input.source {
-            MediaSource::Bytes(bytes) => {
+            StagedSource::Bytes(bytes) => {
                 let mut w = self.blobs.writer().await.map_err(unavailable)?;
                 w.write(&bytes).await.map_err(unavailable)?;
                 w.finish().await.map_err(unavailable)?
             }
-            MediaSource::File(path) => self.blobs.stage_file(&path).await.map_err(unavailable)?,
+            StagedSource::File(file) => self.blobs.stage_file(file).await.map_err(unavailable)?,
         };
+        let input = input.input;
         Ok(PreparedMedia {
             staged,
             file_name: input.file_name,
@@ -243,7 +247,7 @@ impl Pipeline {
     /// Inspect staged media and attach them to the report (files stay staged).
     pub async fn attach(&self, report: &mut Report, media: &[PreparedMedia]) {
         for p in media {
-            let info = inspect_file(&p.staged.path, p.claimed_type.as_deref()).await;
+            let info = inspect_file(p.staged.path(), p.claimed_type.as_deref()).await;
             report.attachments.push(attachment(p, info));
         }
     }
@@ -286,15 +290,16 @@ impl Pipeline {
     ) -> Result<Report, IngestError> {
         self.attach(&mut report, &media).await;
         let validated = self.validate(&mut report).await;
-        for p in &media {
-            self.blobs.discard(&p.staged).await;
+        for p in media {
+            self.blobs.discard(p.staged).await;
         }
         validated.map(|_| report)
     }
 
     /// The whole pipeline for a submission whose media are already staged. When it fails
-    /// (storage down, a full disk), the staged files not yet committed are deleted: the channel
-    /// sends or downloads them again with its retry.
+    /// (storage down, a full disk) or is cancelled, the staged files not yet committed are
+    /// deleted (each [`Staged`] deletes its file when dropped): the channel sends or downloads
+    /// them again with its retry.
     pub async fn ingest_prepared(
         &self,
         dedup_key: &str,
@@ -302,14 +307,7 @@ impl Pipeline {
         report: Report,
         media: Vec<PreparedMedia>,
     ) -> Result<Outcome, IngestError> {
-        let staged: Vec<Staged> = media.iter().map(|p| p.staged.clone()).collect();
-        let result = self.commit_prepared(dedup_key, raw, report, media).await;
-        if result.is_err() {
-            for s in &staged {
-                self.blobs.discard(s).await;
-            }
-        }
-        result
+        self.commit_prepared(dedup_key, raw, report, media).await
     }
 
     async fn commit_prepared(
@@ -345,8 +343,8 @@ impl Pipeline {
         crate::failpoint::hit("after_dedup");
         if let Some(existing) = self.report(&id).await.map_err(storage("report"))? {
             // A repeat: finish a commit a crash may have interrupted, answer as the first time.
-            for p in &media {
-                self.blobs.discard(&p.staged).await;
+            for p in media {
+                self.blobs.discard(p.staged).await;
             }
             self.enqueue(&existing).await?;
             let fingerprint = self.duplicates.fingerprint(&existing).await;
@@ -436,8 +434,15 @@ impl Pipeline {
 
 impl Intake for Pipeline {
     async fn ingest(&self, submission: Submission) -> Result<Outcome, IngestError> {
-        let mut media = Vec::with_capacity(submission.media.len());
-        for input in submission.media {
+        // Every file handed over is owned before anything can fail: a failure staging the first
+        // medium deletes the files of the others too.
+        let inputs: Vec<StagedInput> = submission
+            .media
+            .into_iter()
+            .map(StagedInput::from)
+            .collect();
+        let mut media = Vec::with_capacity(inputs.len());
+        for input in inputs {
             media.push(self.stage(input).await?);
         }
         self.ingest_prepared(
@@ -451,6 +456,28 @@ impl Intake for Pipeline {
 
     fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+}
+
+/// A channel's medium whose file, if it has one, the pipeline owns (deleted unless committed).
+pub struct StagedInput {
+    input: MediaInput,
+    source: StagedSource,
+}
+
+enum StagedSource {
+    Bytes(bytes::Bytes),
+    File(StagedFile),
+}
+
+impl From<MediaInput> for StagedInput {
+    fn from(mut input: MediaInput) -> StagedInput {
+        let source =
+            match std::mem::replace(&mut input.source, MediaSource::Bytes(bytes::Bytes::new())) {
+                MediaSource::Bytes(b) => StagedSource::Bytes(b),
+                MediaSource::File(path) => StagedSource::File(StagedFile::new(path)),
+            };
+        StagedInput { input, source }
     }
 }
 

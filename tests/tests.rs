@@ -23,6 +23,8 @@ mod restart;
 mod schema;
 /// `gateway serve` with its channels configured.
 mod serve;
+/// Staged uploads deleted on every failed path (issue 10, point 3).
+mod staging;
 /// The text checks of issue 9 (partial diacritics, shorthands, language) over HTTP and the CLI.
 mod text;
 /// Trust and operations: full-disk recovery, metrics, personal data out of logs and metrics.

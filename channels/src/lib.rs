@@ -15,6 +15,7 @@
 //! - `email`: the IMAP mailbox poller, SMTP replies and mailbox import (R-CH-EMAIL).
 //! - `intake`: the contract between channels and the gateway (submission, outcome, streams,
 //!   state store).
+//! - `staging`: staged files deleted on every exit path unless handed over; the fsyncing writer.
 //! - `testing` (feature `testing`): in-memory intake, streams and state store for tests.
 //! - `templates`: Vietnamese texts of the channels.
 //! - `zalo`: the Zalo OA webhook, conversation and replies, and the mini-app endpoint.
@@ -22,6 +23,7 @@
 pub mod context;
 pub mod email;
 pub mod intake;
+pub mod staging;
 pub mod templates;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -186,7 +186,9 @@ fn multipart_error(e: MultipartError, limits: &Limits) -> ApiError {
     }
 }
 
-/// Read the whole multipart body; on any error, delete what was staged.
+/// Read the whole multipart body. What was staged is deleted on every exit path that does not
+/// hand it over: an error, or the client dropping the connection (the handler is cancelled and
+/// the writer and staged files are dropped, which deletes them).
 async fn parse(state: &AppState, mut multipart: Multipart) -> Result<Parsed, ApiError> {
     let mut report: Option<(AppSubmission, Vec<u8>)> = None;
     let mut media: Vec<PreparedMedia> = Vec::new();
@@ -234,14 +236,14 @@ async fn parse(state: &AppState, mut multipart: Multipart) -> Result<Parsed, Api
     }
     .await;
     if let Err(e) = result {
-        for m in &media {
-            state.pipeline.discard(&m.staged).await;
+        for m in media {
+            state.pipeline.discard(m.staged).await;
         }
         return Err(e);
     }
     let Some((submission, raw)) = report else {
-        for m in &media {
-            state.pipeline.discard(&m.staged).await;
+        for m in media {
+            state.pipeline.discard(m.staged).await;
         }
         return Err(ApiError::BadRequest(
             "the `report` JSON part is missing".into(),

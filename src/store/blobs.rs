@@ -6,10 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use rand::Rng;
+use channels::staging::{StagedFile, StagingWriter};
 use sha2::{Digest, Sha256};
 use tokio::fs::{self, File};
-use tokio::io::AsyncWriteExt;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
@@ -34,20 +33,24 @@ pub struct BlobStore {
     root: PathBuf,
 }
 
-/// A file being written, hashed as it goes.
+/// A file being written to the staging folder, hashed as it goes; deleted if dropped unfinished.
 pub struct BlobWriter {
-    path: PathBuf,
-    file: File,
-    hasher: Sha256,
-    size: u64,
+    inner: StagingWriter,
 }
 
-/// A complete file in the staging folder, not yet under its content address.
-#[derive(Debug, Clone)]
+/// A complete, durable file in the staging folder, not yet under its content address. Dropped
+/// without [`BlobStore::commit`], it deletes its file: a failed or abandoned ingest leaves nothing.
+#[derive(Debug)]
 pub struct Staged {
-    pub path: PathBuf,
+    file: StagedFile,
     pub sha256: String,
     pub size: u64,
+}
+
+impl Staged {
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
 }
 
 impl BlobStore {
@@ -67,26 +70,23 @@ impl BlobStore {
 
     /// Start writing a new file in the staging folder.
     pub async fn writer(&self) -> Result<BlobWriter, BlobError> {
-        let name: u128 = rand::rng().random();
-        let path = self.staging_dir().join(format!("{name:032x}.part"));
-        let file = File::create(&path).await.map_err(io(&path))?;
-        Ok(BlobWriter {
-            path,
-            file,
-            hasher: Sha256::new(),
-            size: 0,
-        })
+        let dir = self.staging_dir();
+        let inner = StagingWriter::create(&dir, "").await.map_err(io(&dir))?;
+        Ok(BlobWriter { inner })
     }
 
-    /// Stage a file that is already on disk (a channel's download): hash it by streaming.
-    pub async fn stage_file(&self, path: &Path) -> Result<Staged, BlobError> {
+    /// Stage a file that is already on disk (a channel's download): hash it by streaming. The
+    /// file is owned from here on: deleted unless committed.
+    pub async fn stage_file(&self, file: StagedFile) -> Result<Staged, BlobError> {
         use tokio::io::AsyncReadExt;
-        let mut file = File::open(path).await.map_err(io(path))?;
+        let path = file.path().to_path_buf();
+        let path = path.as_path();
+        let mut reader = File::open(path).await.map_err(io(path))?;
         let mut hasher = Sha256::new();
         let mut size = 0u64;
         let mut buf = vec![0u8; 64 * 1024];
         loop {
-            let n = file.read(&mut buf).await.map_err(io(path))?;
+            let n = reader.read(&mut buf).await.map_err(io(path))?;
             if n == 0 {
                 break;
             }
@@ -94,7 +94,7 @@ impl BlobStore {
             size += n as u64;
         }
         Ok(Staged {
-            path: path.to_path_buf(),
+            file,
             sha256: hex::encode(hasher.finalize()),
             size,
         })
@@ -105,11 +105,8 @@ impl BlobStore {
         let mut w = self.writer().await?;
         w.write(bytes).await?;
         let staged = w.finish().await?;
-        let committed = self.commit(&staged).await;
-        if committed.is_err() {
-            self.discard(&staged).await;
-        }
-        committed
+        // Not committed: `staged` deletes its file when dropped.
+        self.commit(&staged).await
     }
 
     /// Move a staged file under its content address; returns the storage key.
@@ -117,19 +114,20 @@ impl BlobStore {
         let key = key_of(&staged.sha256);
         let dest = self.path_of(&key)?;
         if fs::try_exists(&dest).await.unwrap_or(false) {
-            let _ = fs::remove_file(&staged.path).await;
+            // Already stored: the staged copy is deleted when `staged` is dropped.
             return Ok(key);
         }
         let dir = dest.parent().expect("a blob path has a parent");
         fs::create_dir_all(dir).await.map_err(io(dir))?;
-        fs::rename(&staged.path, &dest).await.map_err(io(&dest))?;
+        fs::rename(staged.path(), &dest).await.map_err(io(&dest))?;
+        staged.file.disarm();
         sync_dir(dir).await?;
         Ok(key)
     }
 
     /// Delete a staged file that will not be kept (dry runs, rejected uploads).
-    pub async fn discard(&self, staged: &Staged) {
-        let _ = fs::remove_file(&staged.path).await;
+    pub async fn discard(&self, staged: Staged) {
+        staged.file.remove().await;
     }
 
     pub fn path_of(&self, key: &str) -> Result<PathBuf, BlobError> {
@@ -168,52 +166,39 @@ pub fn key_of(sha256_hex: &str) -> String {
 }
 
 impl BlobWriter {
+    /// Append a chunk; on an error (a full disk) the partial file is deleted with the writer.
     pub async fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
-        self.hasher.update(chunk);
-        self.size += chunk.len() as u64;
-        if let Err(e) = self.file.write_all(chunk).await {
-            // A full disk: no half-written file is left behind, whatever the caller does next.
-            let _ = fs::remove_file(&self.path).await;
-            return Err(io(&self.path)(e));
-        }
-        Ok(())
+        let path = self.inner.path().to_path_buf();
+        self.inner.write(chunk).await.map_err(io(&path))
     }
 
     pub fn size(&self) -> u64 {
-        self.size
+        self.inner.size()
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.inner.path()
     }
 
-    /// Flush to disk and return the staged file.
-    pub async fn finish(mut self) -> Result<Staged, BlobError> {
-        let flushed = match self.file.flush().await {
-            Ok(()) => self.file.sync_all().await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = flushed {
-            let _ = fs::remove_file(&self.path).await;
-            return Err(io(&self.path)(e));
-        }
+    /// Flush to disk (`fsync`) and return the staged file.
+    pub async fn finish(self) -> Result<Staged, BlobError> {
+        let path = self.inner.path().to_path_buf();
+        let done = self.inner.finish().await.map_err(io(&path))?;
         Ok(Staged {
-            sha256: hex::encode(self.hasher.finalize()),
-            size: self.size,
-            path: self.path,
+            file: done.file,
+            sha256: done.sha256,
+            size: done.size,
         })
     }
 
-    /// Give up: delete the partial file.
+    /// Give up: delete the partial file (dropping the writer does the same).
     pub async fn abort(self) {
-        drop(self.file);
-        let _ = fs::remove_file(&self.path).await;
+        drop(self);
     }
 }
 
 async fn sync_dir(dir: &Path) -> Result<(), BlobError> {
-    let d = File::open(dir).await.map_err(io(dir))?;
-    d.sync_all().await.map_err(io(dir))
+    channels::staging::sync_dir(dir).await.map_err(io(dir))
 }
 
 #[cfg(test)]
@@ -232,6 +217,29 @@ mod tests {
         assert!(store.exists(&k1).await);
         let staged_left = std::fs::read_dir(store.staging_dir()).unwrap().count();
         assert_eq!(staged_left, 0, "no temporary file is left behind");
+    }
+
+    #[tokio::test]
+    async fn a_staged_file_not_committed_is_deleted_when_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).await.unwrap();
+        let left = || std::fs::read_dir(store.staging_dir()).unwrap().count();
+        let mut w = store.writer().await.unwrap();
+        w.write(b"anh chup o ga").await.unwrap();
+        let staged = w.finish().await.unwrap();
+        assert_eq!(left(), 1);
+        drop(staged);
+        assert_eq!(left(), 0, "an abandoned staged file is deleted");
+        // Committed: moved, not deleted; a second copy of the same bytes is dropped.
+        for _ in 0..2 {
+            let mut w = store.writer().await.unwrap();
+            w.write(b"anh chup o ga").await.unwrap();
+            let staged = w.finish().await.unwrap();
+            let key = store.commit(&staged).await.unwrap();
+            drop(staged);
+            assert!(store.exists(&key).await);
+            assert_eq!(left(), 0);
+        }
     }
 
     #[test]

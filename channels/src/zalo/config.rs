@@ -57,6 +57,10 @@ pub struct ZaloConfig {
     pub webhook_max_bytes: usize,
     /// Largest mini-app request (report and all its media).
     pub miniapp_max_bytes: usize,
+    /// Mini-app requests streaming files to disk at once on this instance
+    /// (`GATEWAY_ZALO_MINIAPP_UPLOADS`); one more is answered 503 with `Retry-After`. Only
+    /// requests whose access token Zalo verified take a place.
+    pub miniapp_uploads: usize,
     /// Delivery attempts of one outbound message before it is recorded as undeliverable.
     pub outbox_max_attempts: u32,
     /// How long a delivered `msg_id` is remembered (Zalo retries for about an hour).
@@ -102,6 +106,7 @@ impl Default for ZaloConfig {
             api_timeout_secs: 10,
             webhook_max_bytes: 64 * 1024,
             miniapp_max_bytes: 200 * 1024 * 1024,
+            miniapp_uploads: 8,
             outbox_max_attempts: 8,
             seen_ttl_secs: 3 * 3600,
             refresh_before_secs: 3600,

@@ -14,12 +14,21 @@
 //! file without EXIF is of unknown capture time (MEDIA_TIME_UNKNOWN) like any other.
 //!
 //! Identity, phone and location are never taken from the client: the tokens are exchanged with
-//! Zalo (`/v2.0/me`, `/v2.0/me/info`). `Idempotency-Key` makes retries safe. Answers: 200 with
-//! the outcome (`status` accepted | needs_review | rejected, `reasons`, `flags`), 400 malformed,
-//! 401 token refused, 413 too large, 503 unavailable or shutting down.
+//! Zalo (`/v2.0/me`, `/v2.0/me/info`). `Idempotency-Key` makes retries safe.
+//!
+//! **Verify first.** The access token must arrive before any file: in the header
+//! `X-Zalo-Access-Token`, or as an `access_token` part placed before every `camera`/`media`
+//! part. It is verified with Zalo before the first byte of a file is written; a file part before
+//! any token is refused (400); each non-file part may come once (a repeat is 400). Files are streamed to the staging folder and fsynced
+//! ([`crate::staging::StagingWriter`]) before the report is handed over, and deleted on every
+//! path that does not hand them over (an error, a dropped connection, a failed ingest). At most
+//! `zalo.miniapp_uploads` verified requests stream files at once; one more gets 503 with
+//! `Retry-After`.
+//!
+//! Answers: 200 with the outcome (`status` accepted | needs_review | rejected, `reasons`,
+//! `flags`), 400 malformed (or a file before the token), 401 token missing or refused, 413 too
+//! large, 503 unavailable, shutting down, or every upload place taken (with `Retry-After`).
 
-use std::hash::{BuildHasher, Hasher};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,12 +39,13 @@ use axum::Json;
 use normalizers::report::{Channel, Coordinates, Envelope, VouchedCapture};
 use normalizers::zalo::{normalize_miniapp, MiniappIdentity, MiniappSubmission};
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::context::ChannelStorage;
 use crate::intake::{
     error_chain, BoxError, IngestError, Intake, MediaInput, MediaSource, Origin, Submission,
 };
+use crate::staging::{StagedFile, StagingWriter};
 
 use super::ZaloChannel;
 
@@ -55,6 +65,9 @@ pub enum MiniappApiError {
     TooLarge(String),
     #[error("the gateway is shutting down")]
     ShuttingDown,
+    /// Every upload place (`zalo.miniapp_uploads`) is taken: retry after `Retry-After`.
+    #[error("too many uploads at once; retry shortly")]
+    Busy,
     /// Storage or Zalo failed: nothing was stored, the mini app retries.
     #[error("{what} unavailable; nothing was stored, retry later")]
     Unavailable {
@@ -82,45 +95,48 @@ impl IntoResponse for MiniappApiError {
             MiniappApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             MiniappApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             MiniappApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            MiniappApiError::ShuttingDown | MiniappApiError::Unavailable { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            MiniappApiError::ShuttingDown
+            | MiniappApiError::Busy
+            | MiniappApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             MiniappApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if let MiniappApiError::Unavailable { .. } | MiniappApiError::Internal(_) = &self {
             tracing::error!(error = %error_chain(&self), "mini-app report not taken");
         }
-        (
-            status,
-            Json(serde_json::json!({ "error": self.to_string() })),
-        )
-            .into_response()
+        let body = Json(serde_json::json!({ "error": self.to_string() }));
+        if let MiniappApiError::Busy = &self {
+            let retry = [(
+                axum::http::header::RETRY_AFTER,
+                BUSY_RETRY_AFTER_SECS.to_string(),
+            )];
+            return (status, retry, body).into_response();
+        }
+        (status, body).into_response()
     }
 }
 
+/// How long a mini app is asked to wait when every upload place is taken.
+const BUSY_RETRY_AFTER_SECS: u64 = 5;
+
 struct Upload {
-    path: PathBuf,
+    /// Deleted when dropped, on every exit path, unless handed to the intake.
+    file: StagedFile,
     file_name: Option<String>,
     content_type: Option<String>,
     camera: bool,
     sha256: String,
 }
 
-#[derive(Default)]
-struct Parts {
-    access_token: Option<String>,
+/// A request read whole: the caller verified by Zalo, its fields and its staged files.
+struct Received {
+    access_token: String,
+    caller: VerifiedCaller,
     phone_token: Option<String>,
     location_token: Option<String>,
     report: Option<Vec<u8>>,
     files: Vec<Upload>,
-}
-
-impl Parts {
-    async fn discard(self) {
-        for f in self.files {
-            let _ = tokio::fs::remove_file(&f.path).await;
-        }
-    }
+    /// The upload place, held until the files are committed or deleted.
+    _place: Option<OwnedSemaphorePermit>,
 }
 
 pub(crate) async fn handle<I: Intake, S: ChannelStorage>(
@@ -131,93 +147,151 @@ pub(crate) async fn handle<I: Intake, S: ChannelStorage>(
     if ch.shutting_down() {
         return MiniappApiError::ShuttingDown.into_response();
     }
-    let mut parts = match read_parts(&ch, multipart).await {
-        Ok(p) => p,
-        Err((e, partial)) => {
-            partial.discard().await;
-            return e.into_response();
-        }
-    };
-    if parts.access_token.is_none() {
-        parts.access_token = headers
-            .get("x-zalo-access-token")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-    }
+    let header_token = headers
+        .get("x-zalo-access-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string);
     let idempotency = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|k| !k.is_empty() && k.len() <= 200)
         .map(str::to_string);
-    match submit(&ch, &mut parts, idempotency).await {
+    // Whatever happens below (an error, the client hanging up and this future being dropped),
+    // the staged files are owned by `Upload`s and deleted unless the intake took them.
+    let received = match read_parts(&ch, header_token, multipart).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    match submit(&ch, received, idempotency).await {
         Ok(body) => (StatusCode::OK, Json(body)).into_response(),
-        Err(e) => {
-            parts.discard().await;
-            e.into_response()
-        }
+        Err(e) => e.into_response(),
     }
 }
 
+/// Read the form. The access token (header, or an `access_token` part before any file) is
+/// verified with Zalo before the first file byte is written; a file part before any token is
+/// refused. Unauthenticated callers can make the gateway hold at most the small parts
+/// ([`MAX_FIELD_BYTES`] each, each at most once) in memory, and nothing on disk.
 async fn read_parts<I: Intake, S: ChannelStorage>(
     ch: &ZaloChannel<I, S>,
+    header_token: Option<String>,
     mut multipart: Multipart,
-) -> Result<Parts, (MiniappApiError, Parts)> {
-    let mut parts = Parts::default();
+) -> Result<Received, MiniappApiError> {
+    let mut field_token: Option<String> = None;
+    let mut verified: Option<(String, VerifiedCaller)> = None;
+    let mut place: Option<OwnedSemaphorePermit> = None;
+    let mut phone_token = None;
+    let mut location_token = None;
+    let mut report = None;
+    let mut files: Vec<Upload> = Vec::new();
+    let mut seen: Vec<&'static str> = Vec::new();
     loop {
         let field = match multipart.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) => {
-                let err = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                return Err(if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     MiniappApiError::TooLarge(e.body_text())
                 } else {
                     MiniappApiError::BadRequest(format!(
                         "malformed multipart body: {}",
                         e.body_text()
                     ))
-                };
-                return Err((err, parts));
+                })
             }
         };
         let name = field.name().unwrap_or_default().to_string();
         match name.as_str() {
             "camera" | "media" => {
-                if parts.files.len() >= MAX_FILES {
-                    return Err((
-                        MiniappApiError::BadRequest(format!("at most {MAX_FILES} files")),
-                        parts,
-                    ));
+                if verified.is_none() {
+                    let Some(token) = field_token.clone().or_else(|| header_token.clone()) else {
+                        // An empty token sent in its place is a missing token, not a file
+                        // out of order.
+                        if seen.contains(&"access_token") {
+                            return Err(MiniappApiError::Unauthorized(
+                                "access_token is required".into(),
+                            ));
+                        }
+                        return Err(MiniappApiError::BadRequest(
+                            "the access token must come before any file: send the \
+                             `access_token` part first, or the X-Zalo-Access-Token header"
+                                .into(),
+                        ));
+                    };
+                    let caller = verify(ch, &token).await?;
+                    verified = Some((token, caller));
                 }
-                match stage_file(ch, field, name == "camera").await {
-                    Ok(u) => parts.files.push(u),
-                    Err(e) => return Err((e, parts)),
+                if place.is_none() {
+                    place = Some(
+                        ch.miniapp_uploads
+                            .clone()
+                            .try_acquire_owned()
+                            .map_err(|_| MiniappApiError::Busy)?,
+                    );
                 }
+                if files.len() >= MAX_FILES {
+                    return Err(MiniappApiError::BadRequest(format!(
+                        "at most {MAX_FILES} files"
+                    )));
+                }
+                files.push(stage_file(ch, field, name == "camera").await?);
             }
             "access_token" | "phone_token" | "location_token" | "report" => {
-                let bytes = match read_small(field).await {
-                    Ok(b) => b,
-                    Err(e) => return Err((e, parts)),
+                let key: &'static str = match name.as_str() {
+                    "access_token" => "access_token",
+                    "phone_token" => "phone_token",
+                    "location_token" => "location_token",
+                    _ => "report",
                 };
+                if seen.contains(&key) {
+                    return Err(MiniappApiError::BadRequest(format!(
+                        "the `{key}` part is sent more than once"
+                    )));
+                }
+                seen.push(key);
+                if key == "access_token" && verified.is_some() {
+                    return Err(MiniappApiError::BadRequest(
+                        "the `access_token` part must come before any file".into(),
+                    ));
+                }
+                let bytes = read_small(field).await?;
                 let text = || String::from_utf8_lossy(&bytes).trim().to_string();
-                match name.as_str() {
-                    "access_token" => parts.access_token = Some(text()),
-                    "phone_token" => parts.phone_token = Some(text()).filter(|t| !t.is_empty()),
-                    "location_token" => {
-                        parts.location_token = Some(text()).filter(|t| !t.is_empty())
-                    }
-                    _ => parts.report = Some(bytes),
+                match key {
+                    "access_token" => field_token = Some(text()).filter(|t| !t.is_empty()),
+                    "phone_token" => phone_token = Some(text()).filter(|t| !t.is_empty()),
+                    "location_token" => location_token = Some(text()).filter(|t| !t.is_empty()),
+                    _ => report = Some(bytes),
                 }
             }
             other => {
-                return Err((
-                    MiniappApiError::BadRequest(format!("unexpected part `{other}`")),
-                    parts,
-                ))
+                return Err(MiniappApiError::BadRequest(format!(
+                    "unexpected part `{other}`"
+                )))
             }
         }
     }
-    Ok(parts)
+    let (access_token, caller) = match verified {
+        Some(v) => v,
+        None => {
+            let token = field_token
+                .or(header_token)
+                .ok_or_else(|| MiniappApiError::Unauthorized("access_token is required".into()))?;
+            let caller = verify(ch, &token).await?;
+            (token, caller)
+        }
+    };
+    Ok(Received {
+        access_token,
+        caller,
+        phone_token,
+        location_token,
+        report,
+        files,
+        _place: place,
+    })
 }
 
 async fn read_small(
@@ -239,6 +313,7 @@ async fn read_small(
     Ok(out)
 }
 
+/// Stream one file to the staging folder, fsynced before it is handed over (like the API's).
 async fn stage_file<I: Intake, S: ChannelStorage>(
     ch: &ZaloChannel<I, S>,
     mut field: axum::extract::multipart::Field<'_>,
@@ -246,29 +321,16 @@ async fn stage_file<I: Intake, S: ChannelStorage>(
 ) -> Result<Upload, MiniappApiError> {
     let file_name = field.file_name().map(str::to_string);
     let content_type = field.content_type().map(str::to_string);
-    let unique = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
-    let path = ch
-        .staging_dir
-        .join(format!("miniapp-{}-{unique:016x}.part", std::process::id()));
     let io = |e: std::io::Error| MiniappApiError::unavailable("staging", e);
-    let mut file = tokio::fs::File::create(&path).await.map_err(io)?;
-    let mut upload = Upload {
-        path,
-        file_name,
-        content_type,
-        camera,
-        sha256: String::new(),
-    };
-    let mut hasher = Sha256::new();
-    let mut size = 0u64;
+    // Dropped on any early return (or a dropped connection): the partial file is deleted.
+    let mut writer = StagingWriter::create(&ch.staging_dir, "miniapp-")
+        .await
+        .map_err(io)?;
     loop {
         let chunk = match field.chunk().await {
             Ok(Some(c)) => c,
             Ok(None) => break,
             Err(e) => {
-                let _ = tokio::fs::remove_file(&upload.path).await;
                 return Err(if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     MiniappApiError::TooLarge(e.body_text())
                 } else {
@@ -276,51 +338,42 @@ async fn stage_file<I: Intake, S: ChannelStorage>(
                 });
             }
         };
-        size += chunk.len() as u64;
-        if size > ch.config.media_max_bytes {
-            let _ = tokio::fs::remove_file(&upload.path).await;
+        if writer.size() + chunk.len() as u64 > ch.config.media_max_bytes {
             return Err(MiniappApiError::TooLarge(format!(
                 "a file exceeds {} bytes",
                 ch.config.media_max_bytes
             )));
         }
-        hasher.update(&chunk);
-        if let Err(e) = file.write_all(&chunk).await {
-            let _ = tokio::fs::remove_file(&upload.path).await;
-            return Err(io(e));
-        }
+        writer.write(&chunk).await.map_err(io)?;
     }
-    if let Err(e) = file.flush().await {
-        let _ = tokio::fs::remove_file(&upload.path).await;
-        return Err(io(e));
-    }
-    upload.sha256 = hex::encode(hasher.finalize());
-    Ok(upload)
+    let done = writer.finish().await.map_err(io)?;
+    Ok(Upload {
+        file: done.file,
+        file_name,
+        content_type,
+        camera,
+        sha256: done.sha256,
+    })
 }
 
 async fn submit<I: Intake, S: ChannelStorage>(
     ch: &ZaloChannel<I, S>,
-    parts: &mut Parts,
+    mut received: Received,
     idempotency: Option<String>,
 ) -> Result<serde_json::Value, MiniappApiError> {
-    let access_token = parts
-        .access_token
-        .clone()
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| MiniappApiError::Unauthorized("access_token is required".into()))?;
-    let report_bytes = parts
+    let report_bytes = received
         .report
-        .clone()
+        .take()
         .ok_or_else(|| MiniappApiError::BadRequest("the `report` part is required".into()))?;
     let sub: MiniappSubmission = serde_json::from_slice(&report_bytes)
         .map_err(|e| MiniappApiError::BadRequest(format!("report: {e}")))?;
-    let caller = exchange(ch, &access_token, parts).await?;
-    let identity = &caller.0;
+    let identity = enrich(ch, &received).await?;
+    let caller = &received.caller;
     let now = ch.intake.now();
     let key = idempotency.unwrap_or_else(|| {
         let mut h = Sha256::new();
         h.update(&report_bytes);
-        for f in &parts.files {
+        for f in &received.files {
             h.update(f.sha256.as_bytes());
         }
         hex::encode(h.finalize())
@@ -333,14 +386,18 @@ async fn submit<I: Intake, S: ChannelStorage>(
         channel_ref: Some(key),
         received_at: now,
     };
-    let report = normalize_miniapp(envelope, &sub, identity)
+    let report = normalize_miniapp(envelope, &sub, &identity)
         .map_err(|e| MiniappApiError::BadRequest(e.to_string()))?;
-    let media = std::mem::take(&mut parts.files)
-        .into_iter()
+    // The guards stay here until the intake answered: a failed or cancelled ingest deletes the
+    // files (the gateway's pipeline does too; deleting twice is harmless), a successful one
+    // moved them into storage.
+    let media = received
+        .files
+        .iter()
         .map(|u| MediaInput {
-            file_name: u.file_name,
-            claimed_type: u.content_type,
-            source: MediaSource::File(u.path),
+            file_name: u.file_name.clone(),
+            claimed_type: u.content_type.clone(),
+            source: MediaSource::File(u.file.path().to_path_buf()),
             sent_at: Some(now),
             vouched_capture: u.camera.then(|| caller.camera_capture(now)),
         })
@@ -359,6 +416,9 @@ async fn submit<I: Intake, S: ChannelStorage>(
         IngestError::Invalid(m) => MiniappApiError::BadRequest(m.to_string()),
         IngestError::Internal(m) => MiniappApiError::Internal(m),
     })?;
+    for f in &received.files {
+        f.file.disarm();
+    }
     let finding = |f: &normalizers::validate::Finding| serde_json::json!({"code": f.code, "field": f.field, "message": f.message});
     Ok(serde_json::json!({
         "id": outcome.id,
@@ -382,11 +442,10 @@ impl VerifiedCaller {
     }
 }
 
-/// Exchange the mini app's tokens with Zalo (ZALO.md §3).
-async fn exchange<I: Intake, S: ChannelStorage>(
+/// Verify the mini app's access token with Zalo (ZALO.md §3, `/v2.0/me`).
+async fn verify<I: Intake, S: ChannelStorage>(
     ch: &ZaloChannel<I, S>,
     access_token: &str,
-    parts: &Parts,
 ) -> Result<VerifiedCaller, MiniappApiError> {
     let base = ch.config.graph_base.trim_end_matches('/');
     let timeout = Duration::from_secs(ch.config.api_timeout_secs);
@@ -408,13 +467,29 @@ async fn exchange<I: Intake, S: ChannelStorage>(
         .and_then(json_string)
         .filter(|id| !id.is_empty() && zalo_ok(&me))
         .ok_or_else(|| MiniappApiError::Unauthorized("access_token refused by Zalo".into()))?;
-    let mut identity = MiniappIdentity {
+    Ok(VerifiedCaller(MiniappIdentity {
         user_id,
         display_name: me.get("name").and_then(|n| n.as_str()).map(str::to_string),
         phone: None,
         location: None,
-    };
-    for (token, is_phone) in [(&parts.phone_token, true), (&parts.location_token, false)] {
+    }))
+}
+
+/// The verified identity with the phone and location the request's tokens give (exchanged with
+/// Zalo, `/v2.0/me/info`).
+async fn enrich<I: Intake, S: ChannelStorage>(
+    ch: &ZaloChannel<I, S>,
+    received: &Received,
+) -> Result<MiniappIdentity, MiniappApiError> {
+    let base = ch.config.graph_base.trim_end_matches('/');
+    let timeout = Duration::from_secs(ch.config.api_timeout_secs);
+    let unavailable = |e: reqwest::Error| MiniappApiError::unavailable("Zalo", e.without_url());
+    let access_token = received.access_token.as_str();
+    let mut identity = received.caller.0.clone();
+    for (token, is_phone) in [
+        (&received.phone_token, true),
+        (&received.location_token, false),
+    ] {
         let Some(code) = token else { continue };
         let info: serde_json::Value = ch
             .api_http
@@ -453,7 +528,7 @@ async fn exchange<I: Intake, S: ChannelStorage>(
             identity.location = Some(c).filter(|c| c.is_plausible());
         }
     }
-    Ok(VerifiedCaller(identity))
+    Ok(identity)
 }
 
 fn zalo_ok(v: &serde_json::Value) -> bool {

@@ -79,6 +79,8 @@ pub struct ZaloChannel<I, S> {
     pub(crate) instance: String,
     /// Permits of the background media inspections (`zalo.media_inspections`).
     pub(crate) inspections: Arc<tokio::sync::Semaphore>,
+    /// Places of the mini-app uploads (`zalo.miniapp_uploads`).
+    pub(crate) miniapp_uploads: Arc<tokio::sync::Semaphore>,
     /// Owner value of the locks and leases this process takes (dialogue locks, the token
     /// lease): unique per process, so that two processes configured with one instance id never
     /// release each other's lock.
@@ -125,6 +127,7 @@ impl<I: Intake, S: ChannelStorage> ZaloChannel<I, S> {
             clock,
             lock_owner.clone(),
         );
+        let miniapp_uploads = Arc::new(tokio::sync::Semaphore::new(config.miniapp_uploads.max(1)));
         Ok(Arc::new(ZaloChannel {
             config,
             intake: ctx.intake.clone(),
@@ -138,6 +141,7 @@ impl<I: Intake, S: ChannelStorage> ZaloChannel<I, S> {
             validation: ctx.validation.clone(),
             instance: ctx.instance_id.clone(),
             inspections,
+            miniapp_uploads,
             lock_owner,
         }))
     }

@@ -269,3 +269,280 @@ async fn a_gateway_bug_is_a_500_and_storage_down_a_503() {
         StatusCode::SERVICE_UNAVAILABLE
     );
 }
+
+// ---- Staged uploads never leak; the token is verified before any file byte (issue 10, 3-4).
+
+const BOUNDARY: &str = "miniapp-test-boundary";
+
+fn text_part(name: &str, value: &str) -> Vec<u8> {
+    format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+        .into_bytes()
+}
+
+/// The head of a file part; its bytes follow.
+fn file_head(name: &str, file_name: &str) -> Vec<u8> {
+    format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\nContent-Type: image/jpeg\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+fn report_part() -> Vec<u8> {
+    text_part(
+        "report",
+        &serde_json::json!({
+            "content": "Đèn đường trước trường tiểu học Bình Tâm tắt cả tuần nay, tối đi học rất nguy hiểm.",
+            "address": "Đường Nguyễn Thông, phường Long An",
+        })
+        .to_string(),
+    )
+}
+
+type Chunks = tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>;
+
+/// A request whose body the test writes piece by piece (a mini app on a slow network).
+fn streamed(
+    h: &Harness,
+    headers: &[(&str, &str)],
+) -> (
+    Chunks,
+    tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(16);
+    let body = reqwest::Body::wrap_stream(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }));
+    let mut req = h.http.post(url(h)).header(
+        "content-type",
+        format!("multipart/form-data; boundary={BOUNDARY}"),
+    );
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(body);
+    (tx, tokio::spawn(req.send()))
+}
+
+async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !cond() {
+        assert!(std::time::Instant::now() < until, "timed out: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_file_before_the_access_token_is_400_and_nothing_is_written() {
+    let h = Harness::start().await;
+    h.fake.add_miniapp_user("ma-token", "Z400", "Đỗ Thị Hoa");
+    // The citizen's app put the photo first and the token after it.
+    let form = Form::new()
+        .text(
+            "report",
+            serde_json::json!({"content": "Cây đổ chắn ngang đường Trương Định.", "address": "Đường Trương Định, phường Long An"})
+                .to_string(),
+        )
+        .part(
+            "camera",
+            Part::bytes(PNG.to_vec())
+                .file_name("camera-1.png")
+                .mime_str("image/png")
+                .unwrap(),
+        )
+        .text("access_token", "ma-token");
+    let resp = h.http.post(url(&h)).multipart(form).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("before any file"), "{error}");
+    assert!(error.contains("X-Zalo-Access-Token"), "{error}");
+    assert_eq!(h.intake.calls.load(Ordering::SeqCst), 0);
+    assert!(h.staged().is_empty(), "{:?}", h.staged());
+
+    // The same request with the token in the header is fine: the header comes before any part.
+    let form = Form::new()
+        .text(
+            "report",
+            serde_json::json!({"content": "Cây đổ chắn ngang đường Trương Định.", "address": "Đường Trương Định, phường Long An"})
+                .to_string(),
+        )
+        .part(
+            "camera",
+            Part::bytes(PNG.to_vec())
+                .file_name("camera-1.png")
+                .mime_str("image/png")
+                .unwrap(),
+        );
+    let resp = h
+        .http
+        .post(url(&h))
+        .header("X-Zalo-Access-Token", "ma-token")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(h.intake.received()[0].media[0].bytes, PNG);
+}
+
+#[tokio::test]
+async fn a_refused_token_is_answered_before_the_file_arrives_and_not_one_byte_is_staged() {
+    let h = Harness::start().await;
+    let (tx, resp) = streamed(&h, &[]);
+    tx.send(Ok(text_part("access_token", "forged-token")))
+        .await
+        .unwrap();
+    let mut head = file_head("camera", "IMG_0001.jpg");
+    head.extend_from_slice(&[0xFF, 0xD8, 0xFF, 0xE0]);
+    head.extend_from_slice(&[0x5a; 32 * 1024]);
+    tx.send(Ok(head)).await.unwrap();
+    // The body is still open (the file is not finished), and the answer is already there.
+    let resp = tokio::time::timeout(std::time::Duration::from_secs(5), resp)
+        .await
+        .expect("answered without waiting for the rest of the file")
+        .unwrap()
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert!(h.staged().is_empty(), "{:?}", h.staged());
+    assert_eq!(h.intake.calls.load(Ordering::SeqCst), 0);
+    drop(tx);
+}
+
+#[tokio::test]
+async fn a_connection_dropped_mid_file_leaves_no_partial_file() {
+    let h = Harness::start().await;
+    h.fake.add_miniapp_user("ma-token", "Z500", "Ngô Văn Tài");
+    let (tx, resp) = streamed(&h, &[]);
+    tx.send(Ok(text_part("access_token", "ma-token")))
+        .await
+        .unwrap();
+    tx.send(Ok(report_part())).await.unwrap();
+    let mut head = file_head("camera", "IMG_0002.jpg");
+    head.extend_from_slice(&[0x5a; 64 * 1024]);
+    tx.send(Ok(head)).await.unwrap();
+    // The file is being written.
+    wait_until("the upload is staged", || h.staged().len() == 1).await;
+    // The phone loses its network: the connection breaks mid-file.
+    tx.send(Err(std::io::Error::other("network lost")))
+        .await
+        .unwrap();
+    let _ = resp.await;
+    wait_until("the partial file is deleted", || h.staged().is_empty()).await;
+    assert_eq!(h.intake.calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn uploads_beyond_the_configured_places_are_503_with_retry_after() {
+    let h = Harness::start_with(|c| c.miniapp_uploads = 1).await;
+    h.fake.add_miniapp_user("ma-token", "Z600", "Huỳnh Thị Lan");
+    // One upload holds the only place, mid-file.
+    let (tx, slow) = streamed(&h, &[("X-Zalo-Access-Token", "ma-token")]);
+    tx.send(Ok(report_part())).await.unwrap();
+    let mut head = file_head("camera", "IMG_0003.jpg");
+    head.extend_from_slice(&[0x5a; 1024]);
+    tx.send(Ok(head)).await.unwrap();
+    wait_until("the first upload is staged", || h.staged().len() == 1).await;
+
+    let resp = h
+        .http
+        .post(url(&h))
+        .multipart(form("ma-token", None, None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(resp.headers()["retry-after"], "5");
+    assert_eq!(h.staged().len(), 1, "the refused request staged nothing");
+
+    // The first one finishes and frees its place; the next upload goes through.
+    tx.send(Ok(format!("\r\n--{BOUNDARY}--\r\n").into_bytes()))
+        .await
+        .unwrap();
+    drop(tx);
+    assert_eq!(slow.await.unwrap().unwrap().status(), StatusCode::OK);
+    let resp = h
+        .http
+        .post(url(&h))
+        .multipart(form("ma-token", None, None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_failed_ingest_leaves_no_staged_file() {
+    let h = Harness::start().await;
+    h.fake.add_miniapp_user("ma-token", "Z700", "Lý Văn Phúc");
+    let two_files = || {
+        form("ma-token", None, None).part(
+            "media",
+            Part::bytes(PNG.to_vec())
+                .file_name("IMG_0004.png")
+                .mime_str("image/png")
+                .unwrap(),
+        )
+    };
+    for (flag, status) in [
+        (&h.intake.unavailable, StatusCode::SERVICE_UNAVAILABLE),
+        (&h.intake.internal_error, StatusCode::INTERNAL_SERVER_ERROR),
+    ] {
+        flag.store(true, Ordering::SeqCst);
+        let resp = h
+            .http
+            .post(url(&h))
+            .multipart(two_files())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), status);
+        assert!(h.staged().is_empty(), "{:?}", h.staged());
+        flag.store(false, Ordering::SeqCst);
+    }
+    // Refused after staging (a report the normalizer cannot take): nothing left either.
+    let bad = Form::new()
+        .text("access_token", "ma-token")
+        .part(
+            "camera",
+            Part::bytes(PNG.to_vec())
+                .file_name("camera-9.png")
+                .mime_str("image/png")
+                .unwrap(),
+        )
+        .text("report", "{ this is not json");
+    let resp = h.http.post(url(&h)).multipart(bad).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(h.staged().is_empty(), "{:?}", h.staged());
+    assert_eq!(h.intake.calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_part_sent_twice_is_400_and_nothing_is_staged() {
+    let h = Harness::start().await;
+    h.fake
+        .add_miniapp_user("ma-token", "Z800", "Trương Văn Khải");
+    // A second token after the files would swap the identity the files were verified under.
+    let resp = h
+        .http
+        .post(url(&h))
+        .multipart(form("ma-token", None, None).text("access_token", "ma-token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("access_token"),
+        "{body}"
+    );
+    let resp = h
+        .http
+        .post(url(&h))
+        .multipart(form("ma-token", None, None).text("report", "{}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(h.staged().is_empty(), "{:?}", h.staged());
+    assert_eq!(h.intake.calls.load(Ordering::SeqCst), 0);
+}
