@@ -210,33 +210,3 @@ fn list(problems: &[ConfigProblem]) -> String {
         .collect::<Vec<_>>()
         .join("; ")
 }
-
-/// Remove the files of `dir` whose name `sweep` accepts and that were last written more than
-/// `max_age` ago (what a crash, a dropped upload or a draft nobody came back to left behind);
-/// how many were removed.
-pub async fn sweep_old_files(
-    dir: &std::path::Path,
-    max_age: std::time::Duration,
-    sweep: impl Fn(&str) -> bool,
-) -> usize {
-    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
-        return 0;
-    };
-    let mut removed = 0;
-    while let Ok(Some(entry)) = entries.next_entry().await {
-        if !sweep(&entry.file_name().to_string_lossy()) {
-            continue;
-        }
-        let old = entry
-            .metadata()
-            .await
-            .ok()
-            .and_then(|m| m.modified().ok())
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > max_age);
-        if old && tokio::fs::remove_file(entry.path()).await.is_ok() {
-            removed += 1;
-        }
-    }
-    removed
-}

@@ -30,13 +30,14 @@ pub mod testing;
 pub mod zalo;
 
 pub use context::{
-    sweep_old_files, ChannelConfig, ChannelContext, ChannelError, ChannelStorage, ConfigProblem,
-    Problem, RunningChannel, Severity,
+    ChannelConfig, ChannelContext, ChannelError, ChannelStorage, ConfigProblem, Problem,
+    RunningChannel, Severity,
 };
 pub use intake::{
     IngestError, Intake, MediaInput, MediaSource, Origin, Outbound, Outcome, StateStore,
     StoreError, StreamEntry, Streams, Submission,
 };
+pub use staging::sweep_old_files;
 /// The shutdown signal of [`ChannelContext`] (re-exported so callers need no tokio-util
 /// dependency).
 pub use tokio_util::sync::CancellationToken;

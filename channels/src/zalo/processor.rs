@@ -324,7 +324,7 @@ pub(crate) async fn run_sweeper<I: Intake, S: ChannelStorage>(ch: Arc<ZaloChanne
 
 /// Remove the dialogue's staged files (see [`is_staged_name`]) older than `max_age`.
 pub(crate) async fn sweep_staged(dir: &Path, max_age: Duration) -> usize {
-    crate::context::sweep_old_files(dir, max_age, is_staged_name).await
+    crate::staging::sweep_old_files(dir, max_age, is_staged_name).await
 }
 
 /// Download the media, hand the report to the pipeline, and word the answer.
