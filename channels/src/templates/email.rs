@@ -186,4 +186,21 @@ mod tests {
         assert!(!r.html.contains("<cũ>"));
         assert!(r.html.contains("[MEDIA_STALE]"));
     }
+
+    #[test]
+    fn the_unauthenticated_receipt_is_one_fixed_text_around_the_tracking_code() {
+        let a = unauthenticated_receipt("LA-7K2M-Q9XD");
+        let b = unauthenticated_receipt("LA-0000-0001");
+        assert!(a.text.contains("Mã phản ánh: LA-7K2M-Q9XD"));
+        assert!(a.html.contains("<strong>LA-7K2M-Q9XD</strong>"));
+        assert!(a.text.contains("chưa được xác thực"));
+        assert_eq!(
+            a.text.replace("LA-7K2M-Q9XD", "X"),
+            b.text.replace("LA-0000-0001", "X")
+        );
+        assert_eq!(
+            a.html.replace("LA-7K2M-Q9XD", "X"),
+            b.html.replace("LA-0000-0001", "X")
+        );
+    }
 }
