@@ -307,4 +307,28 @@ mod tests {
             .iter()
             .any(|p| p.key == "zalo.api_base" && p.severity == crate::context::Severity::Error));
     }
+
+    #[test]
+    fn the_replay_window_defaults_to_15_minutes_and_must_end_before_the_seen_marker() {
+        let c: ZaloConfig = serde_json::from_value(serde_json::json!({"app_id": "1"})).unwrap();
+        assert_eq!(c.event_window(0), Duration::from_secs(15 * 60));
+        assert_eq!(c.event_window(3), Duration::from_secs(2 * 3600));
+        assert!(!c.problems().iter().any(|p| p.key.starts_with("zalo.event")));
+        let c = ZaloConfig {
+            event_retry_window_secs: c.seen_ttl_secs,
+            ..c
+        };
+        assert!(c
+            .problems()
+            .iter()
+            .any(|p| p.key == "zalo.event_retry_window_secs"
+                && p.severity == crate::context::Severity::Error));
+        // A first-delivery window wider than the retry window widens retries too.
+        let c = ZaloConfig {
+            event_window_secs: 3000,
+            event_retry_window_secs: 60,
+            ..ZaloConfig::default()
+        };
+        assert_eq!(c.event_window(1), Duration::from_secs(3000));
+    }
 }
