@@ -139,7 +139,8 @@ pub struct QueueConfig {
     /// An entry claimed by an IOC consumer and not acknowledged within this many seconds is
     /// handed out again (XAUTOCLAIM).
     pub claim_timeout_secs: u64,
-    /// How long an Idempotency-Key is remembered.
+    /// How long an Idempotency-Key is remembered. Email de-duplication bindings never expire:
+    /// a message can be read again as long as the mailbox keeps it.
     pub idempotency_ttl_hours: u64,
 }
 

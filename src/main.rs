@@ -255,6 +255,7 @@ async fn import(
         state: store,
         options: channels::email::email_options(&email),
         reply_rate_per_hour: email.reply_rate_per_hour,
+        reply_global_rate_per_hour: email.reply_global_rate_per_hour,
         send_replies: false,
         stats: Default::default(),
     };

@@ -103,6 +103,14 @@ impl Pipeline {
         })
     }
 
+    /// How long a de-duplication binding lives: an email may be read again as long as the
+    /// mailbox keeps it (a lost checkpoint, a new UIDVALIDITY, an import of the Processed
+    /// folder), so email bindings never expire; other keys (API `Idempotency-Key`s) live
+    /// `queue.idempotency_ttl_hours`.
+    fn binding_ttl(&self, report: &Report) -> Option<Duration> {
+        (report.channel != normalizers::report::Channel::Email).then_some(self.dedup_ttl)
+    }
+
     pub fn validation(&self) -> &ValidationConfig {
         &self.validation
     }
@@ -327,7 +335,7 @@ impl Pipeline {
             None => {
                 if self
                     .store
-                    .put_if_absent(&dedup, candidate.as_bytes(), Some(self.dedup_ttl))
+                    .put_if_absent(&dedup, candidate.as_bytes(), self.binding_ttl(&report))
                     .await
                     .map_err(storage("dedup"))?
                 {

@@ -8,6 +8,14 @@ use crate::support::gateway::{client, Process};
 const APP_ID: &str = "3608465249409039";
 const SECRET: &str = "TEST_OA_SECRET_KEY";
 
+/// The event's time: the gateway's clock starts at `TEST_NOW` (inside the replay window).
+fn event_ms() -> String {
+    chrono::DateTime::parse_from_rfc3339(crate::support::TEST_NOW)
+        .unwrap()
+        .timestamp_millis()
+        .to_string()
+}
+
 fn event(msg_id: &str) -> String {
     serde_json::json!({
         "app_id": APP_ID,
@@ -16,7 +24,7 @@ fn event(msg_id: &str) -> String {
         "recipient": {"id": "388613280878808645"},
         "event_name": "user_send_text",
         "message": {"msg_id": msg_id, "text": "Đèn đường trước nhà số 12 bị hỏng từ tối qua."},
-        "timestamp": "1764468000000"
+        "timestamp": event_ms()
     })
     .to_string()
 }
@@ -41,7 +49,7 @@ async fn the_zalo_webhook_is_served_and_checks_signatures() {
     );
     let body = event("serve-1");
     let mac =
-        normalizers::zalo::signature::compute_mac(APP_ID, body.as_bytes(), "1764468000000", SECRET);
+        normalizers::zalo::signature::compute_mac(APP_ID, body.as_bytes(), &event_ms(), SECRET);
     let url = format!("{}/v1/zalo/webhook", gw.base);
     let ok = client()
         .post(&url)

@@ -31,10 +31,12 @@ fn fixture(name: &str) -> Vec<u8> {
     .expect("fixture")
 }
 
-/// A message with its own Message-ID, so that every test message is a distinct report.
+/// A message with its own Message-ID, so that every test message is a distinct report. The
+/// citizen's domain signs it (a DKIM pass written by the trusted MTA): its replies are in full.
 fn citizen_mail(n: u32) -> Vec<u8> {
     format!(
-        "From: =?UTF-8?Q?Nguy=E1=BB=85n_V=C4=83n_An?= <an{n}@example.vn>\r\n\
+        "Authentication-Results: mx.longan.gov.vn; dkim=pass header.d=example.vn\r\n\
+         From: =?UTF-8?Q?Nguy=E1=BB=85n_V=C4=83n_An?= <an{n}@example.vn>\r\n\
          To: 1022@longan.gov.vn\r\n\
          Subject: =?UTF-8?Q?=C4=90=C3=A8n_h=E1=BB=8Fng_{n}?=\r\n\
          Message-ID: <citizen-{n}@example.vn>\r\n\
@@ -163,7 +165,14 @@ async fn imaps_mail_becomes_a_report_and_a_threaded_acknowledgement() {
     assert_eq!(replies.len(), 1, "one acknowledgement");
     let stored = h.intake.received();
     assert_eq!(stored.len(), 1);
-    assert_eq!(stored[0].dedup_key, "email:CAF1a2b3c4d5e6f7@mail.gmail.com");
+    assert_eq!(
+        stored[0].dedup_key,
+        format!(
+            "email:{}:CAF1a2b3c4d5e6f7@mail.gmail.com",
+            channels::email::process::address_key("ngoc.nguyen@gmail.com")
+        ),
+        "Message-ID and sender (as a digest)"
+    );
     assert_eq!(
         stored[0].media.len(),
         1,

@@ -27,14 +27,30 @@ struct E2e {
     _gateway: InProcess,
 }
 
+/// The authserv-id of the receiving MTA the gateway trusts in these tests.
+const MX: &str = "mx.longan.gov.vn";
+
+/// `raw` as our MTA delivers mail of a domain that signs it: a DKIM pass for example.vn on top.
+fn signed(raw: Vec<u8>) -> Vec<u8> {
+    let mut out =
+        format!("Authentication-Results: {MX}; dkim=pass header.d=example.vn\r\n").into_bytes();
+    out.extend_from_slice(&raw);
+    out
+}
+
 impl E2e {
     async fn start() -> E2e {
+        Self::start_with(|_| {}).await
+    }
+
+    async fn start_with(adjust: impl FnOnce(&mut email::EmailConfig)) -> E2e {
         let gateway = InProcess::start(|_| {}).await;
         let pipeline = gateway.state.pipeline.clone();
         let store = pipeline.channel_store(Duration::from_secs(5));
         let dovecot = Dovecot::start();
         let sink = SmtpSink::start();
-        let config = email::EmailConfig {
+        let mut config = email::EmailConfig {
+            trusted_authserv_id: Some(MX.into()),
             smtp_host: Some("127.0.0.1".into()),
             smtp_port: Some(sink.port),
             smtp_tls: TlsMode::None,
@@ -42,6 +58,7 @@ impl E2e {
             lease_ttl_secs: 30,
             ..dovecot.email_config(TlsMode::Implicit)
         };
+        adjust(&mut config);
         let shutdown = CancellationToken::new();
         let ctx = ChannelContext {
             intake: pipeline.clone(),
@@ -78,6 +95,30 @@ impl E2e {
                 // An entry is the report itself or wraps it under `report`.
                 let report = v.get("report").cloned().unwrap_or(v);
                 found.push(serde_json::from_value(report).expect("a canonical report"));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        found
+    }
+
+    /// Reports on either stream (a repeated photo may be judged a duplicate), waiting until
+    /// there are `n`.
+    async fn taken(&self, n: usize) -> Vec<Report> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut found = Vec::new();
+        while found.len() < n && Instant::now() < deadline {
+            for stream in [REPORTS_STREAM, REJECTIONS_STREAM] {
+                let entries = self
+                    .pipeline
+                    .claim(stream, "e2e-test", 10, Duration::from_secs(600))
+                    .await
+                    .expect("queue readable");
+                for e in entries {
+                    let v: serde_json::Value =
+                        serde_json::from_slice(&e.payload).expect("queue entry is JSON");
+                    let report = v.get("report").cloned().unwrap_or(v);
+                    found.push(serde_json::from_value(report).expect("a canonical report"));
+                }
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -219,10 +260,10 @@ fn forwarded_inline_outlook() -> Vec<u8> {
 async fn a_forwarded_report_is_the_inner_message_from_the_person_who_forwarded_it() {
     let t = E2e::start().await;
     t.dovecot
-        .append("gateway", "INBOX", &forwarded_as_attachment())
+        .append("gateway", "INBOX", &signed(forwarded_as_attachment()))
         .await;
     t.dovecot
-        .append("gateway", "INBOX", &forwarded_inline_outlook())
+        .append("gateway", "INBOX", &signed(forwarded_inline_outlook()))
         .await;
     let mut reports = t.reports(REPORTS_STREAM, 2).await;
     assert_eq!(reports.len(), 2, "both forwards reach the IOC queue");
@@ -365,7 +406,7 @@ async fn a_fresh_photo_by_email_reaches_the_ioc_queue_and_is_acknowledged_in_thr
         .append(
             "gateway",
             "INBOX",
-            &mail_with_photo(1, "photo-2h-before.jpg"),
+            &signed(mail_with_photo(1, "photo-2h-before.jpg")),
         )
         .await;
     let reports = t.reports(REPORTS_STREAM, 1).await;
@@ -374,8 +415,8 @@ async fn a_fresh_photo_by_email_reaches_the_ioc_queue_and_is_acknowledged_in_thr
     assert_eq!(r.channel_ref.as_deref(), Some("e2e-1@example.vn"));
     assert_ne!(r.verdict.status, Status::Rejected, "{:?}", r.verdict);
     assert!(
-        r.verdict.codes().contains(&Code::ReporterUnverified),
-        "no DKIM: flagged"
+        !r.verdict.codes().contains(&Code::ReporterUnverified),
+        "an aligned DKIM pass of the trusted MTA: verified"
     );
     assert_eq!(r.reporter.name.as_deref(), Some("Nguyễn Thị Lan"));
     assert_eq!(r.reporter.phone.as_deref(), Some("+84912345678"));
@@ -412,7 +453,7 @@ async fn a_three_day_old_photo_is_rejected_by_email_naming_media_stale() {
         .append(
             "gateway",
             "INBOX",
-            &mail_with_photo(2, "photo-3d-before.jpg"),
+            &signed(mail_with_photo(2, "photo-3d-before.jpg")),
         )
         .await;
     let rejected = t.reports(REJECTIONS_STREAM, 1).await;
@@ -485,6 +526,7 @@ async fn an_imported_old_mail_is_judged_by_its_date() {
         state: store,
         options: Default::default(),
         reply_rate_per_hour: 10,
+        reply_global_rate_per_hour: 600,
         send_replies: false,
         stats: Default::default(),
     };
@@ -503,4 +545,205 @@ async fn an_imported_old_mail_is_judged_by_its_date() {
         "{:?}",
         report.verdict
     );
+}
+
+/// The reply's subject (decoded) and text, as the citizen's mail client shows them.
+fn reply_shown(raw: &[u8]) -> (String, String) {
+    let parsed = normalizers::email::normalize(
+        normalizers::report::Envelope {
+            id: String::new(),
+            tracking_code: String::new(),
+            channel: normalizers::report::Channel::Email,
+            channel_ref: None,
+            received_at: chrono::DateTime::UNIX_EPOCH,
+        },
+        raw,
+        &normalizers::email::EmailOptions::default(),
+    )
+    .expect("the reply parses");
+    (
+        parsed.report.content.title.unwrap_or_default(),
+        parsed.report.content.text,
+    )
+}
+
+/// A mail with a photo whose From may be forged: `results` are its Authentication-Results
+/// lines (none, another host's, or ours), the Reply-To points elsewhere, and the subject and
+/// file name carry text meant for a third party.
+fn mail_to_third_party(n: u32, results: &str) -> Vec<u8> {
+    let mut raw = results.as_bytes().to_vec();
+    let mail = String::from_utf8(mail_with_photo(n, "photo-2h-before.jpg"))
+        .unwrap()
+        .replace(
+            "To: 1022@longan.gov.vn\r\n",
+            "Reply-To: nan-nhan@elsewhere.vn\r\nTo: 1022@longan.gov.vn\r\n",
+        )
+        .replace(
+            "Subject: =?UTF-8?Q?C=C3=A2y_=C4=91=E1=BB=95_ch=E1=BA=AFn_=C4=91=C6=B0=E1=BB=9Dng?=",
+            "Subject: =?UTF-8?Q?Nh=E1=BA=ADn_qu=C3=A0_t=E1=BA=A1i_uu-dai.example?=",
+        )
+        .replace("cay-do.jpg", "xac-minh-tai-uu-dai.example.jpg");
+    raw.extend_from_slice(mail.as_bytes());
+    raw
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_sender_gets_the_fixed_text_at_from_only_and_an_authenticated_one_the_full_reply()
+{
+    let t = E2e::start().await;
+    // No Authentication-Results at all; a "pass" from a host we do not trust.
+    t.dovecot
+        .append("gateway", "INBOX", &mail_to_third_party(50, ""))
+        .await;
+    t.dovecot
+        .append(
+            "gateway",
+            "INBOX",
+            &mail_to_third_party(
+                51,
+                "Authentication-Results: relay.uu-dai.example; dkim=pass header.d=example.vn; dmarc=pass header.from=example.vn\r\n",
+            ),
+        )
+        .await;
+    // Our MTA's DMARC pass for the From domain.
+    t.dovecot
+        .append(
+            "gateway",
+            "INBOX",
+            &mail_to_third_party(
+                52,
+                &format!(
+                    "Authentication-Results: {MX}; dmarc=pass (p=none) header.from=example.vn\r\n"
+                ),
+            ),
+        )
+        .await;
+    let reports = t.taken(3).await;
+    assert_eq!(reports.len(), 3, "every report is taken");
+    let replies = t.sink.wait_for(3, Duration::from_secs(30)).await;
+    assert_eq!(replies.len(), 3);
+    let code_of = |n: u32| {
+        reports
+            .iter()
+            .find(|r| r.channel_ref.as_deref() == Some(&format!("e2e-{n}@example.vn")))
+            .map(|r| r.tracking_code.clone())
+            .expect("report of the mail")
+    };
+    for raw_bytes in &replies {
+        let raw = String::from_utf8_lossy(raw_bytes).to_string();
+        let to = header(&raw, "To").unwrap_or_default();
+        let (subject, text) = reply_shown(raw_bytes);
+        if to.contains("nan-nhan@elsewhere.vn") {
+            // The authenticated sender asked for answers at its Reply-To: the full reply (an
+            // acknowledgement, or a rejection with its reasons when the repeated photo makes it
+            // a duplicate), threaded, quoting the subject.
+            assert!(
+                text.contains(&code_of(52)) && !text.contains("chưa được xác thực"),
+                "{text}"
+            );
+            assert_eq!(subject, "Re: Nhận quà tại uu-dai.example");
+            assert_eq!(
+                header(&raw, "In-Reply-To").as_deref(),
+                Some("<e2e-52@example.vn>")
+            );
+        } else {
+            assert!(
+                to.contains("lan5") && to.contains("@example.vn"),
+                "From only: {to}"
+            );
+            let n = if to.contains("lan50@") { 50 } else { 51 };
+            assert!(
+                text.contains(&code_of(n)),
+                "the tracking code is given: {text}"
+            );
+            assert_eq!(
+                subject, "Re: Phản ánh gửi Hệ thống 1022",
+                "no quoted subject"
+            );
+            assert!(header(&raw, "In-Reply-To").is_none() && header(&raw, "References").is_none());
+            for quoted in [
+                "uu-dai",
+                "Nhận quà",
+                "xac-minh",
+                "Cây xanh",
+                "Hùng Vương",
+                "elsewhere",
+            ] {
+                assert!(
+                    !text.contains(quoted) && !raw.contains(quoted),
+                    "{quoted:?} quoted to a possibly forged sender: {text}"
+                );
+            }
+        }
+    }
+    let to_reply_to = replies
+        .iter()
+        .filter(|r| String::from_utf8_lossy(r).contains("elsewhere.vn"))
+        .count();
+    assert_eq!(
+        to_reply_to, 1,
+        "only the authenticated mail is answered at its Reply-To"
+    );
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_sender_writing_more_than_the_hourly_limit_gets_only_that_many_replies() {
+    const LIMIT: u32 = 3;
+    let t = E2e::start_with(|c| c.reply_rate_per_hour = LIMIT).await;
+    for i in 0..=LIMIT {
+        // One sender (lan60@example.vn), new messages.
+        let mail = String::from_utf8(mail_with_photo(60, "photo-2h-before.jpg"))
+            .unwrap()
+            .replace("<e2e-60@example.vn>", &format!("<rate-{i}@example.vn>"));
+        t.dovecot.append("gateway", "INBOX", mail.as_bytes()).await;
+    }
+    let reports = t.taken(LIMIT as usize + 1).await;
+    assert_eq!(reports.len(), LIMIT as usize + 1, "every report is taken");
+    let replies = t
+        .sink
+        .wait_for(LIMIT as usize, Duration::from_secs(30))
+        .await;
+    // Give a wrongly sent extra reply the time to arrive.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(replies.len(), LIMIT as usize);
+    assert_eq!(t.sink.messages().len(), LIMIT as usize);
+    let stats = t
+        .channel
+        .email_stats
+        .as_ref()
+        .expect("email stats")
+        .snapshot();
+    assert_eq!(stats.replies_rate_limited, 1);
+    t.stop().await;
+}
+
+/// The Message-ID binding lives as long as the mailbox keeps mail: a message read again after
+/// the API's Idempotency-Key retention (here none at all) is still the same report.
+#[tokio::test]
+async fn an_email_read_again_after_the_idempotency_retention_is_still_one_report() {
+    let gateway = InProcess::start(|c| c.queue.idempotency_ttl_hours = 0).await;
+    let pipeline = gateway.state.pipeline.clone();
+    let store = pipeline.channel_store(Duration::from_secs(5));
+    let processor = email::Processor {
+        intake: pipeline.clone(),
+        streams: store.clone(),
+        state: store,
+        options: Default::default(),
+        reply_rate_per_hour: 10,
+        reply_global_rate_per_hour: 600,
+        send_replies: false,
+        stats: Default::default(),
+    };
+    let raw = bytes::Bytes::from(mail_with_photo(70, "photo-2h-before.jpg"));
+    processor.handle(raw.clone(), "imap:INBOX:1:70").await;
+    // Read again later at another position (a new UIDVALIDITY, a copy back from Processed).
+    processor.handle(raw, "imap:INBOX:2:3").await;
+    let s = processor.stats.snapshot();
+    assert_eq!((s.ingested, s.replayed), (1, 1));
+    let entries = pipeline
+        .claim(REPORTS_STREAM, "retention", 10, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 1, "one report in the IOC queue");
 }

@@ -23,12 +23,19 @@ fn processor(
         intake: Arc::new(intake),
         streams: store.clone(),
         state: store,
-        options: email::email_options(&email::EmailConfig::default()),
+        options: email::email_options(&email::EmailConfig {
+            trusted_authserv_id: Some(MX.into()),
+            ..email::EmailConfig::default()
+        }),
         reply_rate_per_hour: rate,
+        reply_global_rate_per_hour: 1000,
         send_replies: replies,
         stats: Arc::default(),
     }
 }
+
+/// The authserv-id of the gateway's own receiving MTA, trusted in these tests.
+const MX: &str = "mx.longan.gov.vn";
 
 fn accepting() -> MemIntake {
     MemIntake::answering(
@@ -189,4 +196,143 @@ async fn gateway_check_and_the_live_processor_agree_on_every_email_fixture() {
         }
     }
     assert!(ignored >= 3, "the auto-reply, bounce and own-mail fixtures");
+}
+
+/// A message a forger wrote: an unauthenticated From (no header of our MTA, a "pass" from a
+/// host we do not trust), a Reply-To of a third party, and text meant for that third party in
+/// the subject, the body and a file name.
+fn forged(from: &str, id: &str) -> Bytes {
+    Bytes::from(format!(
+        "Authentication-Results: mail.lua-dao.example; dkim=pass header.d=example.vn; dmarc=pass header.from=example.vn\r\n\
+         From: =?UTF-8?Q?Ng=C3=A2n_h=C3=A0ng?= <{from}>\r\n\
+         Reply-To: nan.nhan@elsewhere.vn\r\n\
+         To: 1022@longan.gov.vn\r\n\
+         Subject: =?UTF-8?Q?T=C3=A0i_kho=E1=BA=A3n_b=E1=BB=8B_kh=C3=B3a=2C_x=C3=A1c_minh_t=E1=BA=A1i_lua-dao.example?=\r\n\
+         Message-ID: <{id}>\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+         --b\r\n\
+         Content-Type: text/plain; charset=UTF-8\r\n\
+         Content-Transfer-Encoding: 8bit\r\n\r\n\
+         Quý khách vui lòng đăng nhập tại lua-dao.example để nhận lại tiền, đèn đường hỏng.\r\n\r\n\
+         --b\r\n\
+         Content-Type: image/png; name=\"nhan-tien-tai-lua-dao.example.png\"\r\n\
+         Content-Disposition: attachment; filename=\"nhan-tien-tai-lua-dao.example.png\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n\
+         iVBORw0KGgo=\r\n\
+         --b--\r\n"
+    ))
+}
+
+/// The same citizen mail, with a DMARC pass of our own MTA above everything.
+fn authenticated(from: &str, id: &str) -> Bytes {
+    let mut raw =
+        format!("Authentication-Results: {MX}; dmarc=pass (p=none) header.from=example.vn\r\n")
+            .into_bytes();
+    raw.extend_from_slice(&forged(from, id));
+    Bytes::from(raw)
+}
+
+fn outbound(p: &Processor<MemIntake, MemStore, MemStore>) -> Vec<serde_json::Value> {
+    p.streams.entries(OUTBOUND_STREAM)
+}
+
+#[tokio::test]
+async fn two_senders_with_one_message_id_are_two_reports_and_a_redelivery_is_none() {
+    let p = processor(accepting(), 10, true);
+    p.handle(mail("an@example.vn", "same@x"), "imap:INBOX:1:1")
+        .await;
+    p.handle(mail("binh@example.vn", "same@x"), "imap:INBOX:1:2")
+        .await;
+    // The first message again, at another UID (a lost checkpoint, a copy back to INBOX).
+    p.handle(mail("an@example.vn", "same@x"), "imap:INBOX:2:7")
+        .await;
+    // The intake records each new key once: the redelivery was recognised as a replay.
+    let keys: Vec<String> = p
+        .intake
+        .received()
+        .into_iter()
+        .map(|r| r.dedup_key)
+        .collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert_ne!(keys[0], keys[1], "another sender: another report");
+    for k in &keys {
+        assert!(!k.contains("example.vn"), "no address in keys: {k}");
+    }
+    let s = p.stats.snapshot();
+    assert_eq!((s.ingested, s.replayed), (2, 1));
+    assert_eq!(outbound(&p).len(), 2);
+}
+
+#[tokio::test]
+async fn a_forged_sender_gets_a_fixed_text_at_its_from_only_that_quotes_nothing() {
+    let p = processor(accepting(), 10, true);
+    p.handle(forged("an@example.vn", "f1@x"), "k").await;
+    let out = outbound(&p);
+    assert_eq!(out.len(), 1, "{out:?}");
+    let o = &out[0];
+    assert_eq!(
+        o["origin"]["address"], "an@example.vn",
+        "From, never Reply-To"
+    );
+    assert_eq!(o["kind"], "receipt");
+    assert!(o["origin"]["subject"].is_null(), "{o}");
+    assert!(o["origin"]["message_id"].is_null(), "{o}");
+    assert_eq!(o["origin"]["references"], serde_json::json!([]));
+    let code = p.intake.received()[0].report.tracking_code.clone();
+    let text = o["text"].as_str().unwrap();
+    let html = o["html"].as_str().unwrap();
+    for body in [text, html] {
+        assert!(body.contains(&code), "the tracking code is given: {body}");
+        for quoted in [
+            "lua-dao",
+            "Tài khoản",
+            "đăng nhập",
+            "Ngân hàng",
+            "elsewhere",
+            "nhan-tien",
+        ] {
+            assert!(!body.contains(quoted), "{quoted:?} quoted in {body}");
+        }
+    }
+    // One fixed text, whoever the sender and whatever they wrote.
+    let q = processor(accepting(), 10, true);
+    q.handle(mail("binh@example.vn", "other@x"), "k").await;
+    let code_q = q.intake.received()[0].report.tracking_code.clone();
+    assert_eq!(
+        outbound(&q)[0]["text"]
+            .as_str()
+            .unwrap()
+            .replace(&code_q, "CODE"),
+        text.replace(&code, "CODE")
+    );
+}
+
+#[tokio::test]
+async fn an_authenticated_sender_gets_the_full_reply_at_its_reply_to() {
+    let p = processor(accepting(), 10, true);
+    p.handle(authenticated("an@example.vn", "a1@x"), "k").await;
+    let out = outbound(&p);
+    assert_eq!(out.len(), 1);
+    let o = &out[0];
+    assert_eq!(o["origin"]["address"], "nan.nhan@elsewhere.vn");
+    assert_eq!(o["kind"], "ack");
+    assert_eq!(o["origin"]["message_id"], "a1@x");
+    assert!(o["origin"]["subject"]
+        .as_str()
+        .unwrap()
+        .starts_with("Tài khoản"));
+}
+
+#[tokio::test]
+async fn replies_to_all_addresses_together_stop_at_the_global_hourly_limit() {
+    let mut p = processor(accepting(), 10, true);
+    p.reply_global_rate_per_hour = 3;
+    for i in 0..5 {
+        p.handle(mail(&format!("dan{i}@example.vn"), &format!("g{i}@x")), "k")
+            .await;
+    }
+    assert_eq!(p.intake.received().len(), 5, "every report is taken");
+    assert_eq!(outbound(&p).len(), 3);
+    assert_eq!(p.stats.snapshot().replies_rate_limited, 2);
 }

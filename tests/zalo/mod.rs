@@ -402,3 +402,60 @@ async fn a_stale_photo_is_refused_at_once_and_a_gps_photo_places_the_report() {
         .unwrap_or(0);
     assert_eq!(staged, 0, "no staged file left behind");
 }
+
+/// Post a signed event and return the webhook's answer (status code and JSON body).
+async fn post_signed(r: &Real, body: &str, num_retry: Option<u32>) -> (u16, serde_json::Value) {
+    let mut req = reqwest::Client::new()
+        .post(r.webhook())
+        .header("content-type", "application/json")
+        .header("X-ZEvent-Signature", FakeZalo::sign(body))
+        .body(body.to_string());
+    if let Some(n) = num_retry {
+        req = req.header("num_retry", n.to_string());
+    }
+    let res = req.send().await.expect("webhook answers");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn events_outside_the_replay_window_are_refused_and_not_stored() {
+    let r = Real::start(None).await;
+    let min = 60_000;
+    // Signed correctly, but captured and replayed: too old, or dated in the future.
+    let stale = [
+        ("U-replay-old", r.ms() - 20 * min, None),
+        ("U-replay-future", r.ms() + 20 * min, None),
+        ("U-replay-retry-3h", r.ms() - 3 * 60 * min, Some(5)),
+    ];
+    for (user, ms, retry) in stale {
+        let body = events::text(user, &format!("{user}-1"), DESCRIPTION, ms);
+        let (status, answer) = post_signed(&r, &body, retry).await;
+        assert_eq!(status, 200, "Zalo gets its 200 and does not retry");
+        assert_eq!(answer["status"], "refused", "{user}: {answer}");
+    }
+    // Within the window: taken. A genuine retry of Zalo (30 s … 1 h later) too.
+    let fresh = events::text("U-replay-5min", "fresh-1", DESCRIPTION, r.ms() - 5 * min);
+    let (status, answer) = post_signed(&r, &fresh, None).await;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("persisted"))
+    );
+    let retried = events::text("U-replay-retry", "retry-1", DESCRIPTION, r.ms() - 50 * min);
+    let (status, answer) = post_signed(&r, &retried, Some(3)).await;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("persisted"))
+    );
+    r.wait_said("U-replay-5min", 1).await;
+    r.wait_said("U-replay-retry", 1).await;
+    // The refused events were never stored: the OA said nothing to their senders, although
+    // the events posted after them have been processed.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for (user, _, _) in stale {
+        assert!(
+            r.fake.delivered_to(user).is_empty(),
+            "{user} was answered: the replayed event was processed"
+        );
+    }
+}

@@ -60,6 +60,10 @@ pub struct EmailConfig {
     pub trusted_authserv_id: Option<String>,
     /// Replies per address and hour; more are not sent (mail loops, abuse).
     pub reply_rate_per_hour: u32,
+    /// Replies per hour to all addresses together, counted in the shared state store so that
+    /// every instance agrees; more are not sent (a flood of forged senders cannot make the
+    /// gateway mail many third parties).
+    pub reply_global_rate_per_hour: u32,
     /// SMTP server for replies (`GATEWAY_SMTP_HOST`). Unset: no replies are sent (they wait in
     /// the outbox).
     pub smtp_host: Option<String>,
@@ -101,6 +105,7 @@ impl Default for EmailConfig {
             max_message_bytes: 40 * 1024 * 1024,
             trusted_authserv_id: None,
             reply_rate_per_hour: 10,
+            reply_global_rate_per_hour: 600,
             smtp_host: None,
             smtp_port: None,
             smtp_tls: TlsMode::Starttls,

@@ -93,6 +93,7 @@ impl ChannelConfig for EmailConfig {
                 state: ctx.store.clone(),
                 options: email_options(&config),
                 reply_rate_per_hour: config.reply_rate_per_hour,
+                reply_global_rate_per_hour: config.reply_global_rate_per_hour,
                 send_replies: true,
                 stats: stats.clone(),
             });

@@ -56,6 +56,31 @@ pub fn acknowledgement(tracking_code: &str, flags: &[Finding]) -> ReplyText {
     finish(text, html)
 }
 
+/// The reply to a sender whose domain does not authenticate (no DMARC pass, no aligned DKIM
+/// pass in the trusted Authentication-Results): its From may be forged, so the reply is one
+/// fixed text that quotes nothing the sender wrote (no subject, file name, description or
+/// finding) and only gives the tracking code. The same text whatever the verdict.
+pub fn unauthenticated_receipt(tracking_code: &str) -> ReplyText {
+    let text = format!(
+        "Kính gửi Quý ông/bà,\n\n\
+         Hệ thống 1022 đã nhận được một thư gửi từ địa chỉ này.\n\
+         Mã phản ánh: {tracking_code}\n\n\
+         Vì địa chỉ gửi thư chưa được xác thực, thư trả lời này không nhắc lại nội dung đã nhận. \
+         Để biết kết quả tiếp nhận, vui lòng gọi Tổng đài 0272.1022 và cung cấp mã phản ánh trên. \
+         Nếu Quý ông/bà không gửi thư nào đến Hệ thống 1022, xin bỏ qua thư này.\n"
+    );
+    let html = format!(
+        "<p>Kính gửi Quý ông/bà,</p>\
+         <p>Hệ thống 1022 đã nhận được một thư gửi từ địa chỉ này.<br>\
+         Mã phản ánh: <strong>{}</strong></p>\
+         <p>Vì địa chỉ gửi thư chưa được xác thực, thư trả lời này không nhắc lại nội dung đã nhận. \
+         Để biết kết quả tiếp nhận, vui lòng gọi Tổng đài 0272.1022 và cung cấp mã phản ánh trên. \
+         Nếu Quý ông/bà không gửi thư nào đến Hệ thống 1022, xin bỏ qua thư này.</p>",
+        escape(tracking_code)
+    );
+    finish(text, html)
+}
+
 /// The rejection: every reason with how to fix it (Đ6, R-MSG-REJECT), each with its code.
 pub fn rejection(tracking_code: &str, reasons: &[Finding]) -> ReplyText {
     let mut text = format!(
@@ -160,5 +185,22 @@ mod tests {
         assert!(r.html.contains("&lt;cũ&gt;"));
         assert!(!r.html.contains("<cũ>"));
         assert!(r.html.contains("[MEDIA_STALE]"));
+    }
+
+    #[test]
+    fn the_unauthenticated_receipt_is_one_fixed_text_around_the_tracking_code() {
+        let a = unauthenticated_receipt("LA-7K2M-Q9XD");
+        let b = unauthenticated_receipt("LA-0000-0001");
+        assert!(a.text.contains("Mã phản ánh: LA-7K2M-Q9XD"));
+        assert!(a.html.contains("<strong>LA-7K2M-Q9XD</strong>"));
+        assert!(a.text.contains("chưa được xác thực"));
+        assert_eq!(
+            a.text.replace("LA-7K2M-Q9XD", "X"),
+            b.text.replace("LA-0000-0001", "X")
+        );
+        assert_eq!(
+            a.html.replace("LA-7K2M-Q9XD", "X"),
+            b.html.replace("LA-0000-0001", "X")
+        );
     }
 }

@@ -67,6 +67,18 @@ pub struct ZaloConfig {
     pub seen_ttl_secs: u64,
     /// Refresh the access token when it expires within this many seconds.
     pub refresh_before_secs: u64,
+
+    // --- Replay window of webhook events (issue 10, point 11) ---
+    /// A first delivery of a webhook event whose signed `timestamp` is further than this from
+    /// the gateway's clock (past or future) is refused: answered 200 with status `refused`,
+    /// not stored. Default 15 minutes.
+    pub event_window_secs: u64,
+    /// The same bound for deliveries Zalo marks as retries (`num_retry` header): Zalo retries
+    /// after 30 s, 5, 15, 30 and 60 min, so a genuine retry can arrive close to two hours after
+    /// the event. The header is not signed, so this is the longest a captured event can be
+    /// replayed; it must stay below `seen_ttl_secs` so that a replay of an event already
+    /// processed is still recognised by its seen marker. Default 2 hours.
+    pub event_retry_window_secs: u64,
 }
 
 /// A first token pair of one OA.
@@ -110,6 +122,9 @@ impl Default for ZaloConfig {
             outbox_max_attempts: 8,
             seen_ttl_secs: 3 * 3600,
             refresh_before_secs: 3600,
+            // Replay window.
+            event_window_secs: 15 * 60,
+            event_retry_window_secs: 2 * 3600,
         }
     }
 }
@@ -150,6 +165,17 @@ impl ZaloConfig {
                 ));
             }
         }
+        if self.event_retry_window_secs.max(self.event_window_secs) >= self.seen_ttl_secs {
+            out.push(ConfigProblem::error(
+                "zalo.event_retry_window_secs",
+                Problem::Invalid(format!(
+                    "the replay window ({}s) must be shorter than zalo.seen_ttl_secs ({}s), \
+                     or an old event could be replayed after its seen marker expired",
+                    self.event_retry_window_secs.max(self.event_window_secs),
+                    self.seen_ttl_secs
+                )),
+            ));
+        }
         if self.media_hosts.is_empty() {
             out.push(missing(
                 "zalo.media_hosts",
@@ -188,6 +214,17 @@ impl ZaloConfig {
     /// Whether events for this OA are served.
     pub fn serves_oa(&self, oa_id: Option<&str>) -> bool {
         self.oa_ids.is_empty() || oa_id.is_some_and(|id| self.oa_ids.iter().any(|o| o == id))
+    }
+
+    /// How far a webhook event's `timestamp` may be from now: the first-delivery window, or
+    /// the retry window for deliveries marked as retries.
+    pub fn event_window(&self, num_retry: u32) -> Duration {
+        let secs = if num_retry > 0 {
+            self.event_retry_window_secs.max(self.event_window_secs)
+        } else {
+            self.event_window_secs
+        };
+        Duration::from_secs(secs)
     }
 
     pub fn dialogue_ttl(&self) -> Duration {
@@ -274,5 +311,29 @@ mod tests {
             .problems()
             .iter()
             .any(|p| p.key == "zalo.api_base" && p.severity == crate::context::Severity::Error));
+    }
+
+    #[test]
+    fn the_replay_window_defaults_to_15_minutes_and_must_end_before_the_seen_marker() {
+        let c: ZaloConfig = serde_json::from_value(serde_json::json!({"app_id": "1"})).unwrap();
+        assert_eq!(c.event_window(0), Duration::from_secs(15 * 60));
+        assert_eq!(c.event_window(3), Duration::from_secs(2 * 3600));
+        assert!(!c.problems().iter().any(|p| p.key.starts_with("zalo.event")));
+        let c = ZaloConfig {
+            event_retry_window_secs: c.seen_ttl_secs,
+            ..c
+        };
+        assert!(c
+            .problems()
+            .iter()
+            .any(|p| p.key == "zalo.event_retry_window_secs"
+                && p.severity == crate::context::Severity::Error));
+        // A first-delivery window wider than the retry window widens retries too.
+        let c = ZaloConfig {
+            event_window_secs: 3000,
+            event_retry_window_secs: 60,
+            ..ZaloConfig::default()
+        };
+        assert_eq!(c.event_window(1), Duration::from_secs(3000));
     }
 }

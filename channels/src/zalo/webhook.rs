@@ -7,6 +7,11 @@
 //! by the processor) are answered 200 and dropped. The webhook itself writes once per event (the
 //! stream push): a retry arriving before the first delivery was processed is persisted again and
 //! ignored by the dialogue, which remembers the events it applied.
+//!
+//! Replays: an event whose signed `timestamp` lies outside the window of `zalo.event_window_secs`
+//! around the injected clock (`zalo.event_retry_window_secs` for deliveries marked as retries)
+//! is refused: answered 200 with `{"status":"refused"}` — a non-2xx answer would only make Zalo
+//! retry the same stale body and eventually disable the webhook — and not stored.
 
 use std::sync::Arc;
 
@@ -30,6 +35,8 @@ pub enum Disposition {
     Persisted,
     Duplicate,
     Ignored,
+    /// Outside the replay window: not stored.
+    Refused,
 }
 
 impl Disposition {
@@ -38,6 +45,7 @@ impl Disposition {
             Disposition::Persisted => "persisted",
             Disposition::Duplicate => "duplicate",
             Disposition::Ignored => "ignored",
+            Disposition::Refused => "refused",
         }
     }
 }
@@ -80,6 +88,28 @@ pub(crate) async fn handle<I: Intake, S: ChannelStorage>(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0);
+    if let Err(skew) = within_window(
+        &event.timestamp,
+        ch.intake.now(),
+        config.event_window(retry),
+    ) {
+        // Counts and kinds only: the event's ids are personal data. The channels crate has no
+        // metrics registry; the log line is the count.
+        tracing::warn!(
+            event = %event.event_name,
+            num_retry = retry,
+            skew_secs = skew,
+            "zalo webhook event outside the replay window refused"
+        );
+        return (
+            StatusCode::OK,
+            Json(serde_json::json!({
+                "status": Disposition::Refused.as_str(),
+                "error": "event timestamp outside the accepted window",
+            })),
+        )
+            .into_response();
+    }
     match accept(&ch, &event, &body, retry).await {
         Ok(d) => (
             StatusCode::OK,
@@ -127,6 +157,49 @@ async fn accept<I: Intake, S: ChannelStorage>(
     Ok(Disposition::Persisted)
 }
 
+/// Whether the event's `timestamp` (epoch milliseconds, a string) is within `window` of `now`;
+/// otherwise how far off it is in seconds (negative: in the future), `i64::MIN` when unreadable.
+fn within_window(
+    timestamp: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    window: std::time::Duration,
+) -> Result<(), i64> {
+    let Ok(ms) = timestamp.trim().parse::<i64>() else {
+        return Err(i64::MIN);
+    };
+    let age_ms = now.timestamp_millis().saturating_sub(ms);
+    let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+    if age_ms.unsigned_abs() <= window_ms.unsigned_abs() {
+        Ok(())
+    } else {
+        Err(age_ms / 1000)
+    }
+}
+
 fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::within_window;
+    use chrono::TimeZone;
+    use std::time::Duration;
+
+    #[test]
+    fn the_window_bounds_both_sides_and_refuses_unreadable_timestamps() {
+        let now = chrono::Utc.with_ymd_and_hms(2026, 11, 28, 3, 0, 0).unwrap();
+        let ms = |mins: i64| (now.timestamp_millis() - mins * 60_000).to_string();
+        let w = Duration::from_secs(15 * 60);
+        assert_eq!(within_window(&ms(0), now, w), Ok(()));
+        assert_eq!(within_window(&ms(5), now, w), Ok(()));
+        assert_eq!(within_window(&ms(15), now, w), Ok(()));
+        assert_eq!(within_window(&ms(-14), now, w), Ok(()));
+        assert_eq!(within_window(&ms(20), now, w), Err(1200));
+        assert_eq!(within_window(&ms(-20), now, w), Err(-1200));
+        assert!(within_window(&ms(60 * 24 * 365), now, w).is_err());
+        assert_eq!(within_window("", now, w), Err(i64::MIN));
+        assert_eq!(within_window("1.7e12", now, w), Err(i64::MIN));
+        assert!(within_window(&i64::MIN.to_string(), now, w).is_err());
+    }
 }

@@ -207,4 +207,19 @@ mod tests {
         let h = "mx.longan.gov.vn (dkim=pass header.d=gmail.com); dkim=fail header.d=gmail.com";
         assert!(!evaluate([h], HOST, "gmail.com").verified);
     }
+
+    #[test]
+    fn a_pass_for_another_domain_does_not_authenticate_the_from_domain() {
+        // A forger's own domain passes; the From it claims is someone else's.
+        let dmarc = "mx.longan.gov.vn; dmarc=pass header.from=lua-dao.example";
+        assert!(!evaluate([dmarc], HOST, "gmail.com").verified);
+        let lookalike = "mx.longan.gov.vn; dkim=pass header.d=evilgmail.com";
+        assert!(!evaluate([lookalike], HOST, "gmail.com").verified);
+        let suffix = "mx.longan.gov.vn; dkim=pass header.d=gmail.com.evil.example";
+        assert!(!evaluate([suffix], HOST, "gmail.com").verified);
+        // Without a trusted authserv-id configured, nothing authenticates.
+        let ok = "mx.longan.gov.vn; dmarc=pass header.from=gmail.com";
+        assert!(!evaluate([ok], "", "gmail.com").verified);
+        assert!(evaluate([ok], "MX.LONGAN.GOV.VN", "GMAIL.COM.").verified);
+    }
 }

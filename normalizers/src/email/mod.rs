@@ -87,10 +87,20 @@ pub struct EmailAttachment {
 }
 
 /// Where and how to answer the sender (R-MSG-ACK: threaded replies).
+///
+/// A sender is `authenticated` when the trusted `Authentication-Results` header says so
+/// ([`auth::evaluate`]: DMARC pass for the From domain, or an aligned DKIM pass). Only then is
+/// the reply sent to Reply-To and allowed to quote what the sender wrote; an unauthenticated
+/// From may be forged, so the reply goes to From only and quotes nothing (issue 10, point 6).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ReplyInfo {
-    /// Reply-To, else From; lowercase. None when the message has no usable address.
+    /// Where to reply, lowercase: Reply-To, else From, for an authenticated sender; From only
+    /// otherwise. None when the message has no usable address.
     pub address: Option<String>,
+    /// The From address, lowercase (part of the de-duplication key). None when unusable.
+    pub sender: Option<String>,
+    /// Whether the From domain authenticates (from the trusted Authentication-Results only).
+    pub authenticated: bool,
     /// Message-ID without angle brackets.
     pub message_id: Option<String>,
     /// References of the message followed by its Message-ID, for the reply's `References`.
@@ -180,6 +190,7 @@ pub fn normalize(
         r.kind = ReporterKind::Organisation;
     }
     r.phone = own_levels.iter().find_map(|l| extract::phone(&l.text));
+    let mut authenticated = false;
     if let (Some(trusted), Some(domain)) = (
         options.trusted_authserv_id.as_deref(),
         from.as_deref()
@@ -193,6 +204,7 @@ pub fn normalize(
             .collect();
         if auth::evaluate(headers, trusted, domain).verified {
             r.verified_by = VerifiedBy::Dkim;
+            authenticated = true;
         }
     }
 
@@ -222,7 +234,7 @@ pub fn normalize(
         report.occurred_at = forwarded_occurred_at(&report, levels[described].date, &attachments);
     }
 
-    let reply = reply_info(&message, from.as_deref());
+    let reply = reply_info(&message, from.as_deref(), authenticated);
     if report.channel_ref.is_none() {
         report.channel_ref = reply.message_id.clone();
     }
@@ -402,10 +414,14 @@ fn is_display_name(name: &str) -> bool {
     !name.contains('@') && name.chars().filter(|c| c.is_alphabetic()).count() >= 2
 }
 
-fn reply_info(message: &Message<'_>, from: Option<&str>) -> ReplyInfo {
-    let address = first_address(message.reply_to())
-        .filter(|a| is_valid_email(a))
-        .or_else(|| from.map(str::to_string).filter(|a| is_valid_email(a)));
+fn reply_info(message: &Message<'_>, from: Option<&str>, authenticated: bool) -> ReplyInfo {
+    let sender = from.map(str::to_string).filter(|a| is_valid_email(a));
+    let reply_to = first_address(message.reply_to()).filter(|a| is_valid_email(a));
+    let address = if authenticated {
+        reply_to.or_else(|| sender.clone())
+    } else {
+        sender.clone()
+    };
     let message_id = message
         .message_id()
         .map(|id| id.trim().to_string())
@@ -418,6 +434,8 @@ fn reply_info(message: &Message<'_>, from: Option<&str>) -> ReplyInfo {
     }
     ReplyInfo {
         address,
+        sender,
+        authenticated,
         message_id,
         references,
         subject: message.subject().map(|s| s.trim().to_string()),
