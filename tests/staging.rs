@@ -322,6 +322,7 @@ async fn an_email_retried_while_the_store_is_down_does_not_multiply_staged_files
         state: store,
         options: Default::default(),
         reply_rate_per_hour: 10,
+        reply_global_rate_per_hour: 600,
         send_replies: false,
         stats: Default::default(),
     };
