@@ -65,6 +65,8 @@ struct Inner {
     refresh_calls: Vec<HashMap<String, String>>,
     media: HashMap<String, (String, Vec<u8>)>,
     media_hits: u32,
+    /// Media names answered with this status instead of their bytes.
+    media_status: HashMap<String, u16>,
     miniapp_users: HashMap<String, serde_json::Value>,
     info_tokens: HashMap<String, serde_json::Value>,
     info_calls: Vec<(String, String)>,
@@ -135,6 +137,12 @@ impl FakeZalo {
         self.lock()
             .media
             .insert(name.to_string(), (content_type.to_string(), bytes));
+        format!("{}/media/{name}", self.base_url())
+    }
+
+    /// Make the media URL `name` answer `status` (404 gone, 500 CDN down...), returned.
+    pub fn fail_media(&self, name: &str, status: u16) -> String {
+        self.lock().media_status.insert(name.to_string(), status);
         format!("{}/media/{name}", self.base_url())
     }
 
@@ -455,6 +463,11 @@ async fn me_info(State(s): Shared, headers: HeaderMap) -> Response {
 async fn media(State(s): Shared, Path(name): Path<String>) -> Response {
     let mut i = locked(&s);
     i.media_hits += 1;
+    if let Some(status) = i.media_status.get(&name) {
+        return StatusCode::from_u16(*status)
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            .into_response();
+    }
     match i.media.get(&name) {
         Some((ct, bytes)) => (
             StatusCode::OK,

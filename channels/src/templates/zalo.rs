@@ -197,7 +197,7 @@ pub fn rejected(tracking_code: &str, reasons: &[String]) -> String {
 
 /// Some media could not be downloaded from Zalo.
 pub fn media_failed(count: usize) -> String {
-    format!("{count} tệp đính kèm không tải được từ Zalo (tệp quá lớn hoặc đường dẫn không hợp lệ) nên không được gửi kèm phản ánh.")
+    format!("{count} tệp đính kèm không tải được từ Zalo (tệp quá lớn, đường dẫn đã hết hạn hoặc máy chủ Zalo không phản hồi) nên không được gửi kèm phản ánh.")
 }
 
 /// `+84912345678` → `0912 345 678`, as Vietnamese people write it.

@@ -48,6 +48,10 @@ pub struct ZaloConfig {
     pub media_max_bytes: u64,
     /// Time limit of one media download.
     pub media_timeout_secs: u64,
+    /// Deliveries of a submitting event after which a medium the CDN keeps failing to serve
+    /// (5xx, timeout, connection error) is given up: the report goes on without it, the citizen
+    /// is told. A 4xx answer gives a medium up at once.
+    pub media_max_deliveries: u64,
     /// Media downloaded and inspected at once by this instance while conversations go on
     /// (each photo, video or voice note is read when it arrives, not only at "Gửi").
     pub media_inspections: usize,
@@ -114,6 +118,7 @@ impl Default for ZaloConfig {
             dialogue_ttl_secs: normalizers::zalo::DEFAULT_DIALOGUE_TTL_SECS,
             media_max_bytes: 50 * 1024 * 1024,
             media_timeout_secs: 60,
+            media_max_deliveries: 5,
             media_inspections: 4,
             api_timeout_secs: 10,
             webhook_max_bytes: 64 * 1024,

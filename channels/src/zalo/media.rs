@@ -34,15 +34,19 @@ pub enum MediaError {
 }
 
 impl MediaError {
-    /// Worth retrying later (the CDN or the disk was unavailable), as opposed to a bad medium.
+    /// Worth retrying later (the CDN or the disk was unavailable), as opposed to a bad or gone
+    /// medium: a 4xx answer is final (except 408 Request Timeout and 429 Too Many Requests),
+    /// a 5xx answer, a timeout or a connection error is not.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            MediaError::Timeout(_)
-                | MediaError::Http(_)
-                | MediaError::Status(_)
-                | MediaError::Io(_)
-        )
+        match self {
+            MediaError::Timeout(_) | MediaError::Http(_) | MediaError::Io(_) => true,
+            MediaError::Status(s) => {
+                !s.is_client_error()
+                    || *s == reqwest::StatusCode::REQUEST_TIMEOUT
+                    || *s == reqwest::StatusCode::TOO_MANY_REQUESTS
+            }
+            MediaError::HostNotAllowed | MediaError::BadUrl | MediaError::TooLarge { .. } => false,
+        }
     }
 }
 
@@ -149,4 +153,23 @@ fn staging_name(key: &str, url: &str) -> String {
     h.update([0]);
     h.update(url.as_bytes());
     format!("zalo-{}.part", &hex::encode(h.finalize())[..24])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_errors_are_final_except_408_and_429_and_server_errors_are_transient() {
+        let status = |n: u16| MediaError::Status(reqwest::StatusCode::from_u16(n).unwrap());
+        for n in [400, 401, 403, 404, 410, 451] {
+            assert!(!status(n).is_transient(), "{n} is final");
+        }
+        for n in [408, 429, 500, 502, 503, 504] {
+            assert!(status(n).is_transient(), "{n} is transient");
+        }
+        assert!(MediaError::Timeout(Duration::from_secs(1)).is_transient());
+        assert!(!MediaError::HostNotAllowed.is_transient());
+        assert!(!MediaError::TooLarge { limit: 1 }.is_transient());
+    }
 }

@@ -103,7 +103,7 @@ pub async fn process_entry<I: Intake, S: ChannelStorage>(
     {
         return Err(ProcessError::Busy);
     }
-    let result = process_locked(ch, &event, raw, &key, oa_id, user_id).await;
+    let result = process_locked(ch, &event, raw, &key, oa_id, user_id, entry.deliveries).await;
     let _ = ch
         .store
         .compare_and_swap(&lock, Some(ch.lock_owner.as_bytes()), None, None)
@@ -126,6 +126,7 @@ async fn process_locked<I: Intake, S: ChannelStorage>(
     key: &str,
     oa_id: &str,
     user_id: &str,
+    deliveries: u64,
 ) -> Result<(), ProcessError> {
     let state: Option<Dialogue> = match ch.store.get(key).await? {
         Some(bytes) => serde_json::from_slice(&bytes).ok(),
@@ -151,7 +152,7 @@ async fn process_locked<I: Intake, S: ChannelStorage>(
     let mut discard = t.discard;
     if let Some(submit) = t.submit {
         let staged = submit.draft.staged_files();
-        outbound.extend(submit_report(ch, submit, &origin, now).await?);
+        outbound.extend(submit_report(ch, submit, &origin, now, deliveries).await?);
         // Committed files were moved away; what is left is not needed any more.
         discard.extend(staged);
     }
@@ -333,7 +334,10 @@ async fn submit_report<I: Intake, S: ChannelStorage>(
     submit: Submit,
     origin: &Origin,
     now: DateTime<Utc>,
+    deliveries: u64,
 ) -> Result<Vec<Outbound>, ProcessError> {
+    // This is delivery number `deliveries + 1`: the last one that waits for a failing CDN.
+    let give_up = deliveries + 1 >= ch.config.media_max_deliveries.max(1);
     let envelope = Envelope {
         id: String::new(),
         tracking_code: String::new(),
@@ -366,9 +370,9 @@ async fn submit_report<I: Intake, S: ChannelStorage>(
                 sent_at: r.sent_at,
                 vouched_capture: None,
             }),
-            Err(e) if e.is_transient() => return Err(ProcessError::Media(e)),
+            Err(e) if e.is_transient() && !give_up => return Err(ProcessError::Media(e)),
             Err(e) => {
-                tracing::warn!(error = %e, "zalo medium not downloaded");
+                tracing::warn!(error = %e, deliveries, "zalo medium given up");
                 failed += 1;
             }
         }

@@ -464,6 +464,65 @@ async fn media_from_hosts_not_allowed_are_not_downloaded() {
     assert!(said[7].contains("chưa được tiếp nhận"), "{}", said[7]);
 }
 
+/// A conversation with one good photo and one whose link answers `status`; returns what the
+/// citizen was told and the media of the one report received.
+async fn one_photo_lost(h: &Harness, u: &str, status: u16) -> (Vec<String>, usize) {
+    let good = h
+        .fake
+        .add_media(&format!("{u}-ok.jpg"), "image/jpeg", PNG.to_vec());
+    let dead = h.fake.fail_media(&format!("{u}-dead.jpg"), status);
+    h.send(&events::text(u, "d1", DESCRIPTION, h.ms())).await;
+    h.wait_said(u, 2).await;
+    h.send(&events::image(u, "d2", &good, h.ms())).await;
+    h.send(&events::image(u, "d3", &dead, h.ms())).await;
+    h.send(&events::location(u, "d4", "10.5", "106.4", h.ms()))
+        .await;
+    h.send(&events::submit_info(
+        u,
+        "Trần Thị Bích",
+        "0912345678",
+        h.ms(),
+    ))
+    .await;
+    h.wait_said_that(u, |m| m.starts_with("Tóm tắt phản ánh"))
+        .await;
+    h.send(&events::text(u, "d6", "Gửi", h.ms())).await;
+    let said = h
+        .wait_said_that(u, |m| m.contains("Mã phản ánh: LA-"))
+        .await;
+    let r = &h.wait_received(1).await[0];
+    (said, r.media.len())
+}
+
+#[tokio::test]
+async fn a_medium_gone_for_good_404_is_given_up_at_once_and_the_report_goes_on() {
+    let h = Harness::start().await;
+    let (said, media) = one_photo_lost(&h, "U981", 404).await;
+    assert_eq!(media, 1, "the photo that could be fetched is kept");
+    assert!(said.contains(&tpl::media_failed(1)), "{said:#?}");
+    // Once at arrival (inspection), once at "Gửi": no retry of a 404.
+    assert!(h.fake.media_hits() <= 3, "hits: {}", h.fake.media_hits());
+    assert_eq!(h.intake.received().len(), 1);
+}
+
+#[tokio::test]
+async fn a_medium_failing_with_500_is_retried_a_bounded_number_of_times_then_given_up() {
+    let h = Harness::start_with(|c| c.media_max_deliveries = 2).await;
+    let (said, media) = one_photo_lost(&h, "U982", 500).await;
+    assert_eq!(media, 1);
+    assert!(said.contains(&tpl::media_failed(1)), "{said:#?}");
+    // Good photo once; the dead one at arrival and at each of the 2 deliveries.
+    let hits = h.fake.media_hits();
+    assert_eq!(hits, 4, "bounded retries, hits: {hits}");
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(
+        h.fake.media_hits(),
+        hits,
+        "no retry after the report went on"
+    );
+    assert_eq!(h.intake.received().len(), 1);
+}
+
 #[tokio::test]
 async fn concurrent_refreshes_spend_the_single_use_refresh_token_once() {
     let h = Harness::start().await;
