@@ -140,7 +140,8 @@ impl FakeZalo {
         format!("{}/media/{name}", self.base_url())
     }
 
-    /// Make the media URL `name` answer `status` (404 gone, 500 CDN down...), returned.
+    /// Make the media URL `name` answer `status` (404 gone, 500 CDN down...; 0: never answer),
+    /// returned.
     pub fn fail_media(&self, name: &str, status: u16) -> String {
         self.lock().media_status.insert(name.to_string(), status);
         format!("{}/media/{name}", self.base_url())
@@ -461,8 +462,16 @@ async fn me_info(State(s): Shared, headers: HeaderMap) -> Response {
 }
 
 async fn media(State(s): Shared, Path(name): Path<String>) -> Response {
-    let mut i = locked(&s);
-    i.media_hits += 1;
+    let hang = {
+        let mut i = locked(&s);
+        i.media_hits += 1;
+        i.media_status.get(&name) == Some(&0)
+    };
+    if hang {
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        return StatusCode::GATEWAY_TIMEOUT.into_response();
+    }
+    let i = locked(&s);
     if let Some(status) = i.media_status.get(&name) {
         return StatusCode::from_u16(*status)
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)

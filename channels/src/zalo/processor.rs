@@ -15,8 +15,9 @@
 //! Staged files of drafts that end without a report are deleted, and a sweeper removes those of
 //! drafts nobody came back to.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -24,7 +25,7 @@ use normalizers::geo::Geo;
 use normalizers::report::{Channel, Envelope};
 use normalizers::validate::Status;
 use normalizers::zalo::{self, Dialogue, Event, Inspection, MediaRef, Prompt, StepEnv, Submit};
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, Semaphore};
 
 use crate::context::ChannelStorage;
 use crate::intake::{
@@ -58,21 +59,95 @@ pub(crate) fn dialogue_key(oa_id: &str, user_id: &str) -> String {
     format!("zalo:dialogue:{oa_id}:{user_id}")
 }
 
+/// Events of one conversation are processed in order by a worker of their own, so that a slow
+/// medium of one citizen never holds up another citizen's conversation. A worker ends when its
+/// conversation has been idle for this long.
+const WORKER_IDLE: Duration = Duration::from_secs(5);
+
 pub(crate) async fn run<I: Intake, S: ChannelStorage>(ch: Arc<ZaloChannel<I, S>>) {
+    let mut workers: HashMap<String, mpsc::UnboundedSender<StreamEntry>> = HashMap::new();
+    // Entries handed to a worker and not finished yet: a redelivery of one is not queued twice.
+    let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let mut tasks = tokio::task::JoinSet::new();
     while let Some(entries) = ch.next_batch(EVENTS_STREAM, BATCH).await {
+        workers.retain(|_, tx| !tx.is_closed());
+        while tasks.try_join_next().is_some() {}
         for entry in entries {
-            match process_entry(&ch, &entry).await {
-                Ok(()) => {
-                    if let Err(e) = ch.store.ack(EVENTS_STREAM, &entry.entry_id).await {
-                        tracing::error!(error = %e, "zalo event not acknowledged");
+            if !lock_set(&in_flight).insert(entry.entry_id.clone()) {
+                continue;
+            }
+            let key = conversation_of(&entry).unwrap_or_else(|| entry.entry_id.clone());
+            let mut entry = entry;
+            loop {
+                let tx = workers.entry(key.clone()).or_insert_with(|| {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    tasks.spawn(conversation_worker(ch.clone(), rx, in_flight.clone()));
+                    tx
+                });
+                match tx.send(entry) {
+                    Ok(()) => break,
+                    // The worker just ended (idle): start another.
+                    Err(mpsc::error::SendError(back)) => {
+                        workers.remove(&key);
+                        entry = back;
                     }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, entry = %entry.entry_id, "zalo event left for retry")
                 }
             }
         }
     }
+    // Shutdown: let the workers finish what they hold.
+    drop(workers);
+    while tasks.join_next().await.is_some() {}
+}
+
+fn lock_set(set: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    set.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The dialogue an entry belongs to, when it can be read.
+fn conversation_of(entry: &StreamEntry) -> Option<String> {
+    let raw = entry.payload.get("raw")?.as_str()?;
+    let event = Event::parse(raw.as_bytes()).ok()?;
+    Some(dialogue_key(event.oa_id()?, event.user_id()?))
+}
+
+async fn conversation_worker<I: Intake, S: ChannelStorage>(
+    ch: Arc<ZaloChannel<I, S>>,
+    mut rx: mpsc::UnboundedReceiver<StreamEntry>,
+    in_flight: Arc<Mutex<HashSet<String>>>,
+) {
+    loop {
+        match tokio::time::timeout(WORKER_IDLE, rx.recv()).await {
+            Ok(Some(entry)) => handle_entry(&ch, &entry, &in_flight).await,
+            Ok(None) => break,
+            Err(_) => {
+                // Idle: refuse new entries, then finish any sent meanwhile.
+                rx.close();
+                while let Ok(entry) = rx.try_recv() {
+                    handle_entry(&ch, &entry, &in_flight).await;
+                }
+                break;
+            }
+        }
+    }
+}
+
+async fn handle_entry<I: Intake, S: ChannelStorage>(
+    ch: &ZaloChannel<I, S>,
+    entry: &StreamEntry,
+    in_flight: &Mutex<HashSet<String>>,
+) {
+    match process_entry(ch, entry).await {
+        Ok(()) => {
+            if let Err(e) = ch.store.ack(EVENTS_STREAM, &entry.entry_id).await {
+                tracing::error!(error = %e, "zalo event not acknowledged");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, entry = %entry.entry_id, "zalo event left for retry")
+        }
+    }
+    lock_set(in_flight).remove(&entry.entry_id);
 }
 
 /// Process one persisted event. `Ok` means: acknowledge it.

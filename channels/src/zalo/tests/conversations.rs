@@ -524,6 +524,42 @@ async fn a_medium_failing_with_500_is_retried_a_bounded_number_of_times_then_giv
 }
 
 #[tokio::test]
+async fn a_hanging_medium_of_one_citizen_does_not_delay_another_citizens_report() {
+    let h = Harness::start_with(|c| c.media_timeout_secs = 30).await;
+    let slow = "U983";
+    let hang = h.fake.fail_media("treo.jpg", 0);
+    h.send(&events::text(slow, "s1", DESCRIPTION, h.ms())).await;
+    h.wait_said(slow, 2).await;
+    h.send(&events::image(slow, "s2", &hang, h.ms())).await;
+    h.send(&events::location(slow, "s3", "10.5", "106.4", h.ms()))
+        .await;
+    h.send(&events::submit_info(
+        slow,
+        "Lê Văn Cường",
+        "0912345678",
+        h.ms(),
+    ))
+    .await;
+    h.wait_said_that(slow, |m| m.starts_with("Tóm tắt phản ánh"))
+        .await;
+    // "Gửi": the submission now waits on the hanging photo (up to 30 s).
+    h.send(&events::text(slow, "s6", "Gửi", h.ms())).await;
+    let started = std::time::Instant::now();
+    let (said, media) = one_photo_lost(&h, "U984", 404).await;
+    assert_eq!(media, 1);
+    assert!(said.iter().any(|m| m.contains("Mã phản ánh: LA-")));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "the other citizen waited {:?}",
+        started.elapsed()
+    );
+    assert!(!h
+        .said_to(slow)
+        .iter()
+        .any(|m| m.contains("Mã phản ánh: LA-")));
+}
+
+#[tokio::test]
 async fn concurrent_refreshes_spend_the_single_use_refresh_token_once() {
     let h = Harness::start().await;
     let client = h.channel.client();
