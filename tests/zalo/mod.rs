@@ -403,6 +403,45 @@ async fn a_stale_photo_is_refused_at_once_and_a_gps_photo_places_the_report() {
     assert_eq!(staged, 0, "no staged file left behind");
 }
 
+// Through the real gateway: a photo whose link is gone (404) does not hold the report back; it
+// is submitted with the photo that could be fetched, and the citizen is told one file was lost.
+#[tokio::test]
+async fn a_dead_media_link_does_not_hold_the_report_back() {
+    let r = Real::start(None).await;
+    let u = "U-real-dead-link";
+    let ok = r.fake.add_media("con.jpg", "image/jpeg", PNG.to_vec());
+    let dead = r.fake.fail_media("het-han.jpg", 404);
+    r.send(&events::text(u, "k1", DESCRIPTION, r.ms())).await;
+    r.wait_said(u, 2).await;
+    r.send(&events::image(u, "k2", &ok, r.ms())).await;
+    r.send(&events::image(u, "k3", &dead, r.ms())).await;
+    r.send(&events::location(u, "k4", "10.5366", "106.4138", r.ms()))
+        .await;
+    r.send(&events::submit_info(
+        u,
+        "Phạm Thị Dung",
+        "84912345678",
+        r.ms(),
+    ))
+    .await;
+    r.wait_said_starting(u, "Tóm tắt phản ánh").await;
+    r.send(&events::text(u, "k6", "Gửi", r.ms())).await;
+    let said = r
+        .fake
+        .wait_said(u, |s| s.iter().any(|m| m.contains("Mã phản ánh: LA-")))
+        .await;
+    assert!(
+        said.contains(&channels::templates::zalo::media_failed(1)),
+        "{said:#?}"
+    );
+    let report = r.the_one_queued_report().await;
+    assert_eq!(
+        report.attachments.len(),
+        1,
+        "the photo that could be fetched"
+    );
+}
+
 /// Post a signed event and return the webhook's answer (status code and JSON body).
 async fn post_signed(r: &Real, body: &str, num_retry: Option<u32>) -> (u16, serde_json::Value) {
     let mut req = reqwest::Client::new()
