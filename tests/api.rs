@@ -52,6 +52,17 @@ fn photo_body(report: &Value) -> (String, Vec<u8>) {
         .finish()
 }
 
+/// How many rejected reports are kept for audit (`ioc:rejections`).
+async fn rejections_kept(gw: &InProcess) -> u64 {
+    let (len, _, _) = gw
+        .state
+        .pipeline
+        .queue_depth("ioc:rejections")
+        .await
+        .unwrap();
+    len
+}
+
 async fn queue_entries(gw: &InProcess) -> Vec<Value> {
     let (status, body) = call(
         gw,
@@ -253,13 +264,11 @@ async fn a_rejected_report_lists_every_reason_in_vietnamese_and_is_not_queued() 
         queue_entries(&gw).await.is_empty(),
         "rejected reports do not reach the IOC queue"
     );
-    let (len, _, _) = gw
-        .state
-        .pipeline
-        .queue_depth("ioc:rejections")
-        .await
-        .unwrap();
-    assert_eq!(len, 1, "the rejection is kept for audit");
+    assert_eq!(
+        rejections_kept(&gw).await,
+        1,
+        "the rejection is kept for audit"
+    );
 }
 
 #[tokio::test]
@@ -517,13 +526,7 @@ async fn the_dry_run_checks_without_storing() {
     assert_ne!(answer["verdict"], "rejected", "{answer}");
     assert_eq!(answer["report"]["attachments"][0]["kind"], "photo");
     assert!(queue_entries(&gw).await.is_empty());
-    let (len, _, _) = gw
-        .state
-        .pipeline
-        .queue_depth("ioc:rejections")
-        .await
-        .unwrap();
-    assert_eq!(len, 0);
+    assert_eq!(rejections_kept(&gw).await, 0);
     let stored = walk_files(&gw.dir.path().join("media"));
     assert_eq!(stored, 0, "the dry run leaves no file");
 }
@@ -847,13 +850,11 @@ async fn wrongly_typed_fields_and_non_objects_stay_400() {
         assert_eq!(answer["error"], "bad_request", "{case}");
     }
     assert!(queue_entries(&gw).await.is_empty());
-    let (len, _, _) = gw
-        .state
-        .pipeline
-        .queue_depth("ioc:rejections")
-        .await
-        .unwrap();
-    assert_eq!(len, 0, "a malformed request stores nothing");
+    assert_eq!(
+        rejections_kept(&gw).await,
+        0,
+        "a malformed request stores nothing"
+    );
 }
 
 /// The OpenAPI document says which keys are required: only `channel`.

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use channels::email::{self, Disposition};
+use channels::email::Disposition;
 use channels::{Intake, MediaInput, MediaSource, Origin, Submission};
 use gateway::store::REPORTS_STREAM;
 use normalizers::secret::Secret;
@@ -315,17 +315,7 @@ async fn an_email_retried_while_the_store_is_down_does_not_multiply_staged_files
     let gw = on_redis(&redis).await;
     let tmp = staging(&gw);
     let pipeline = gw.state.pipeline.clone();
-    let store = pipeline.channel_store(Duration::from_secs(5));
-    let processor = email::Processor {
-        intake: pipeline.clone(),
-        streams: store.clone(),
-        state: store,
-        options: Default::default(),
-        reply_rate_per_hour: 10,
-        reply_global_rate_per_hour: 600,
-        send_replies: false,
-        stats: Default::default(),
-    };
+    let processor = gw.email_processor();
     let raw = Bytes::from(mail_with_two_photos());
     redis.kill();
     for attempt in 1..=3 {

@@ -81,33 +81,21 @@ impl E2e {
 
     /// Reports on `stream`, waiting until there are `n`.
     async fn reports(&self, stream: &str, n: usize) -> Vec<Report> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut found = Vec::new();
-        while found.len() < n && Instant::now() < deadline {
-            let entries = self
-                .pipeline
-                .claim(stream, "e2e-test", 10, Duration::from_secs(600))
-                .await
-                .expect("queue readable");
-            for e in entries {
-                let v: serde_json::Value =
-                    serde_json::from_slice(&e.payload).expect("queue entry is JSON");
-                // An entry is the report itself or wraps it under `report`.
-                let report = v.get("report").cloned().unwrap_or(v);
-                found.push(serde_json::from_value(report).expect("a canonical report"));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        found
+        self.claimed(&[stream], n).await
     }
 
     /// Reports on either stream (a repeated photo may be judged a duplicate), waiting until
     /// there are `n`.
     async fn taken(&self, n: usize) -> Vec<Report> {
+        self.claimed(&[REPORTS_STREAM, REJECTIONS_STREAM], n).await
+    }
+
+    /// Reports claimed from `streams`, waiting (30 s at most) until there are `n`.
+    async fn claimed(&self, streams: &[&str], n: usize) -> Vec<Report> {
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut found = Vec::new();
         while found.len() < n && Instant::now() < deadline {
-            for stream in [REPORTS_STREAM, REJECTIONS_STREAM] {
+            for stream in streams {
                 let entries = self
                     .pipeline
                     .claim(stream, "e2e-test", 10, Duration::from_secs(600))
@@ -116,6 +104,7 @@ impl E2e {
                 for e in entries {
                     let v: serde_json::Value =
                         serde_json::from_slice(&e.payload).expect("queue entry is JSON");
+                    // An entry is the report itself or wraps it under `report`.
                     let report = v.get("report").cloned().unwrap_or(v);
                     found.push(serde_json::from_value(report).expect("a canonical report"));
                 }
@@ -515,21 +504,11 @@ async fn an_imported_old_mail_is_judged_by_its_date() {
     let gateway =
         InProcess::start(|c| c.clock_start = Some("2026-12-08T03:00:00Z".parse().unwrap())).await;
     let pipeline = gateway.state.pipeline.clone();
-    let store = pipeline.channel_store(Duration::from_secs(5));
     let dir = tempfile::tempdir().unwrap();
     let mut raw = b"Date: Sat, 28 Nov 2026 10:00:00 +0700\r\n".to_vec();
     raw.extend_from_slice(&mail_with_photo(40, "photo-2h-before.jpg"));
     std::fs::write(dir.path().join("old.eml"), &raw).unwrap();
-    let processor = email::Processor {
-        intake: pipeline.clone(),
-        streams: store.clone(),
-        state: store,
-        options: Default::default(),
-        reply_rate_per_hour: 10,
-        reply_global_rate_per_hour: 600,
-        send_replies: false,
-        stats: Default::default(),
-    };
+    let processor = gateway.email_processor();
     let reader = email::open_mailbox(dir.path()).unwrap();
     let summary = email::import(reader, &processor, |_| {}).await.unwrap();
     assert_eq!(summary.ingested, 1);
@@ -724,17 +703,7 @@ async fn one_sender_writing_more_than_the_hourly_limit_gets_only_that_many_repli
 async fn an_email_read_again_after_the_idempotency_retention_is_still_one_report() {
     let gateway = InProcess::start(|c| c.queue.idempotency_ttl_hours = 0).await;
     let pipeline = gateway.state.pipeline.clone();
-    let store = pipeline.channel_store(Duration::from_secs(5));
-    let processor = email::Processor {
-        intake: pipeline.clone(),
-        streams: store.clone(),
-        state: store,
-        options: Default::default(),
-        reply_rate_per_hour: 10,
-        reply_global_rate_per_hour: 600,
-        send_replies: false,
-        stats: Default::default(),
-    };
+    let processor = gateway.email_processor();
     let raw = bytes::Bytes::from(mail_with_photo(70, "photo-2h-before.jpg"));
     processor.handle(raw.clone(), "imap:INBOX:1:70").await;
     // Read again later at another position (a new UIDVALIDITY, a copy back from Processed).

@@ -27,7 +27,30 @@ pub struct InProcess {
     pub dir: tempfile::TempDir,
 }
 
+/// The email processor of a test: the real pipeline as intake and store, no replies sent.
+pub type TestEmailProcessor = channels::email::Processor<
+    gateway::pipeline::Pipeline,
+    gateway::store::ChannelStore,
+    gateway::store::ChannelStore,
+>;
+
 impl InProcess {
+    /// The email channel's processor over this gateway's pipeline (default options, replies off).
+    pub fn email_processor(&self) -> TestEmailProcessor {
+        let pipeline = self.state.pipeline.clone();
+        let store = pipeline.channel_store(Duration::from_secs(5));
+        channels::email::Processor {
+            intake: pipeline,
+            streams: store.clone(),
+            state: store,
+            options: Default::default(),
+            reply_rate_per_hour: 10,
+            reply_global_rate_per_hour: 600,
+            send_replies: false,
+            stats: Default::default(),
+        }
+    }
+
     pub async fn start(adjust: impl FnOnce(&mut Config)) -> InProcess {
         let dir = tempfile::tempdir().unwrap();
         let mut config = test_config(dir.path());

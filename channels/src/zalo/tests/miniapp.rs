@@ -26,13 +26,15 @@ fn form(access: &str, phone: Option<&str>, location: Option<&str>) -> Form {
     if let Some(l) = location {
         f = f.text("location_token", l.to_string());
     }
-    f.part(
-        "camera",
-        Part::bytes(PNG.to_vec())
-            .file_name("camera-1.png")
-            .mime_str("image/png")
-            .unwrap(),
-    )
+    f.part("camera", png_part("camera-1.png"))
+}
+
+/// A PNG photo part named `file_name`.
+fn png_part(file_name: &str) -> Part {
+    Part::bytes(PNG.to_vec())
+        .file_name(file_name.to_string())
+        .mime_str("image/png")
+        .unwrap()
 }
 
 fn url(h: &Harness) -> String {
@@ -157,20 +159,8 @@ async fn a_library_photo_without_exif_is_of_unknown_time_with_its_upload_time_be
     let form = Form::new()
         .text("access_token", "ma-token")
         .text("report", report.to_string())
-        .part(
-            "media",
-            Part::bytes(PNG.to_vec())
-                .file_name("IMG_2041.png")
-                .mime_str("image/png")
-                .unwrap(),
-        )
-        .part(
-            "camera",
-            Part::bytes(PNG.to_vec())
-                .file_name("camera-2.png")
-                .mime_str("image/png")
-                .unwrap(),
-        );
+        .part("media", png_part("IMG_2041.png"))
+        .part("camera", png_part("camera-2.png"));
     let resp = h.http.post(url(&h)).multipart(form).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let body: serde_json::Value = resp.json().await.unwrap();
@@ -344,10 +334,7 @@ async fn a_file_before_the_access_token_is_400_and_nothing_is_written() {
         )
         .part(
             "camera",
-            Part::bytes(PNG.to_vec())
-                .file_name("camera-1.png")
-                .mime_str("image/png")
-                .unwrap(),
+            png_part("camera-1.png"),
         )
         .text("access_token", "ma-token");
     let resp = h.http.post(url(&h)).multipart(form).send().await.unwrap();
@@ -368,10 +355,7 @@ async fn a_file_before_the_access_token_is_400_and_nothing_is_written() {
         )
         .part(
             "camera",
-            Part::bytes(PNG.to_vec())
-                .file_name("camera-1.png")
-                .mime_str("image/png")
-                .unwrap(),
+            png_part("camera-1.png"),
         );
     let resp = h
         .http
@@ -474,15 +458,7 @@ async fn uploads_beyond_the_configured_places_are_503_with_retry_after() {
 async fn a_failed_ingest_leaves_no_staged_file() {
     let h = Harness::start().await;
     h.fake.add_miniapp_user("ma-token", "Z700", "Lý Văn Phúc");
-    let two_files = || {
-        form("ma-token", None, None).part(
-            "media",
-            Part::bytes(PNG.to_vec())
-                .file_name("IMG_0004.png")
-                .mime_str("image/png")
-                .unwrap(),
-        )
-    };
+    let two_files = || form("ma-token", None, None).part("media", png_part("IMG_0004.png"));
     for (flag, status) in [
         (&h.intake.unavailable, StatusCode::SERVICE_UNAVAILABLE),
         (&h.intake.internal_error, StatusCode::INTERNAL_SERVER_ERROR),
@@ -502,13 +478,7 @@ async fn a_failed_ingest_leaves_no_staged_file() {
     // Refused after staging (a report the normalizer cannot take): nothing left either.
     let bad = Form::new()
         .text("access_token", "ma-token")
-        .part(
-            "camera",
-            Part::bytes(PNG.to_vec())
-                .file_name("camera-9.png")
-                .mime_str("image/png")
-                .unwrap(),
-        )
+        .part("camera", png_part("camera-9.png"))
         .text("report", "{ this is not json");
     let resp = h.http.post(url(&h)).multipart(bad).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
