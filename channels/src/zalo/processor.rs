@@ -282,11 +282,7 @@ async fn process_held<I: Intake, S: ChannelStorage>(
     if ch.store.get(&seen).await?.is_some() {
         return ack(ch, entry).await;
     }
-    let (Some(oa_id), Some(user_id)) = (event.oa_id(), event.user_id()) else {
-        return ack(ch, entry).await;
-    };
-    let deliveries = entry.deliveries;
-    match process_locked(ch, event, raw, key, oa_id, user_id, deliveries, lock).await {
+    match process_locked(ch, event, raw, key, entry.deliveries, lock).await {
         Ok(()) => {}
         Err(e @ ProcessError::Media(_)) => {
             schedule_retry(ch, entry).await;
@@ -457,11 +453,12 @@ async fn process_locked<I: Intake, S: ChannelStorage>(
     event: &Event,
     raw: &str,
     key: &str,
-    oa_id: &str,
-    user_id: &str,
     deliveries: u64,
     lock: &DialogueLock<S>,
 ) -> Result<(), ProcessError> {
+    let (Some(oa_id), Some(user_id)) = (event.oa_id(), event.user_id()) else {
+        return Ok(());
+    };
     let state: Option<Dialogue> = match ch.store.get(key).await? {
         Some(bytes) => serde_json::from_slice(&bytes).ok(),
         None => None,
