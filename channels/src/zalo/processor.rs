@@ -4,8 +4,11 @@
 //!
 //! An entry is acknowledged only after its effects are durable (state stored, answers queued,
 //! report ingested); a failure leaves it to be handed out again. Re-processing is harmless: the
-//! dialogue ignores events it already applied and `Intake::ingest` is idempotent on the
-//! confirming `msg_id`.
+//! event's seen marker is written and the entry acknowledged before the dialogue lock is
+//! released, a delivery of an event already processed is only acknowledged, the dialogue
+//! ignores events it already applied and `Intake::ingest` is idempotent on the confirming
+//! `msg_id`. The lock is renewed while an event is processed (a long download keeps it) and
+//! nothing is said or stored when it was lost.
 //!
 //! Each medium is downloaded and inspected as soon as the event that brought it is applied, in a
 //! background task bounded by `zalo.media_inspections` permits: the result (capture time, GPS,

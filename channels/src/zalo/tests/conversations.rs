@@ -813,3 +813,42 @@ async fn an_inspection_event_from_outside_is_ignored() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(h.store.entries(EVENTS_STREAM).is_empty());
 }
+
+/// A confirmation handed out again after its report was made (a re-delivery of the stream that
+/// raced the acknowledgement, or another instance's claim) is only acknowledged: the dialogue
+/// is gone by then and would otherwise greet the citizen again.
+#[tokio::test]
+async fn a_confirmation_delivered_again_after_its_report_changes_nothing() {
+    use crate::intake::{Intake, Streams};
+    let h = Harness::start().await;
+    let u = "U990";
+    let url = h.fake.add_media("again.jpg", "image/jpeg", PNG.to_vec());
+    h.send(&events::text(u, "g1", DESCRIPTION, h.ms())).await;
+    h.wait_said(u, 2).await;
+    h.send(&events::image(u, "g2", &url, h.ms())).await;
+    h.send(&events::location(u, "g3", "10.5", "106.4", h.ms()))
+        .await;
+    h.send(&events::submit_info(
+        u,
+        "Nguyễn Văn An",
+        "0912345678",
+        h.ms(),
+    ))
+    .await;
+    h.wait_said_that(u, |m| m.starts_with("Tóm tắt phản ánh"))
+        .await;
+    let confirm = events::text(u, "g5", "Gửi", h.ms());
+    h.send(&confirm).await;
+    let said = h.wait_said_that(u, |m| m.contains("Mã phản ánh")).await;
+    h.store
+        .push(
+            EVENTS_STREAM,
+            serde_json::json!({"raw": confirm, "received_at": h.intake.now()}),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(h.said_to(u), said, "nothing more said");
+    assert_eq!(h.store.pending(EVENTS_STREAM), 0, "acknowledged");
+    assert_eq!(h.intake.received().len(), 1);
+}
