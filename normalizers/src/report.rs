@@ -33,6 +33,11 @@ pub struct Report {
     pub location: Location,
     #[serde(default)]
     pub attachments: Vec<Attachment>,
+    /// Media the citizen sent that the channel could not fetch (a Zalo chat photo whose link
+    /// expired, a CDN that kept failing): the report went on without them, and the IOC sees
+    /// that they existed. Absent when nothing was lost.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lost_media: Vec<LostMedium>,
     /// The citizen asked that the result not be published (bảo mật thông tin, Đ11.2).
     #[serde(default)]
     pub confidential: bool,
@@ -312,6 +317,40 @@ pub struct Attachment {
     pub unreadable: Option<String>,
 }
 
+/// A medium sent over a channel that could not be fetched. Never the URL (it carries the
+/// channel's access parameters), only what the message said and why the fetch failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LostMedium {
+    /// The kind the message announced.
+    pub kind: MediaKind,
+    /// The channel's id of the message that carried it (Zalo `msg_id`).
+    pub channel_ref: Option<String>,
+    pub file_name: Option<String>,
+    /// When the citizen sent it.
+    pub sent_at: Option<DateTime<Utc>>,
+    pub reason: LostReason,
+}
+
+/// Why a medium could not be fetched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LostReason {
+    /// The source answered 4xx (gone, expired, forbidden): given up at once.
+    ClientError,
+    /// The source kept answering 5xx (or 408/429) until the retries ran out.
+    ServerError,
+    /// The download kept taking longer than allowed.
+    Timeout,
+    /// The connection kept failing.
+    Connection,
+    /// Larger than the gateway accepts.
+    TooLarge,
+    /// Its address is not one media may be fetched from.
+    NotAllowed,
+    /// The gateway could not write it to its staging folder.
+    Storage,
+}
+
 /// What the receiving side knows of a file whatever its content: how it was sent and stored.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReceivedFile {
@@ -489,6 +528,7 @@ impl Report {
             occurred_at: None,
             location: Location::default(),
             attachments: Vec::new(),
+            lost_media: Vec::new(),
             confidential: false,
             verdict: Verdict::default(),
             deadlines: Deadlines::default(),

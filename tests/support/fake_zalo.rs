@@ -2,7 +2,8 @@
 //!
 //! - signs webhook events (`X-ZEvent-Signature: mac=…`) and posts them to the gateway, retrying
 //!   with a `num_retry` header as Zalo does;
-//! - serves media URLs (`/media/<name>`);
+//! - serves media URLs (`/media/<name>`), any of them failing with a status, hanging, or
+//!   answering slowly, and records when each was requested;
 //! - answers `POST /v3.0/oa/message/cs` (checks the `access_token` header; error codes can be
 //!   scripted; `-216` once the current token was expired by the test);
 //! - rotates tokens at `POST /v4/oa/access_token` (form body, `secret_key` header, single-use
@@ -67,6 +68,10 @@ struct Inner {
     media_hits: u32,
     /// Media names answered with this status instead of their bytes.
     media_status: HashMap<String, u16>,
+    /// Media names answered only after this long (a slow CDN).
+    media_delay: HashMap<String, std::time::Duration>,
+    /// Every media request: the name and when it came.
+    media_log: Vec<(String, std::time::Instant)>,
     miniapp_users: HashMap<String, serde_json::Value>,
     info_tokens: HashMap<String, serde_json::Value>,
     info_calls: Vec<(String, String)>,
@@ -145,6 +150,28 @@ impl FakeZalo {
     pub fn fail_media(&self, name: &str, status: u16) -> String {
         self.lock().media_status.insert(name.to_string(), status);
         format!("{}/media/{name}", self.base_url())
+    }
+
+    /// Serve `bytes` at a media URL, returned, but answer each request only after `delay`.
+    pub fn add_slow_media(
+        &self,
+        name: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+        delay: std::time::Duration,
+    ) -> String {
+        self.lock().media_delay.insert(name.to_string(), delay);
+        self.add_media(name, content_type, bytes)
+    }
+
+    /// When each request for the media URL `name` came, in order.
+    pub fn media_requests(&self, name: &str) -> Vec<std::time::Instant> {
+        self.lock()
+            .media_log
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, at)| *at)
+            .collect()
     }
 
     pub fn media_hits(&self) -> u32 {
@@ -462,11 +489,18 @@ async fn me_info(State(s): Shared, headers: HeaderMap) -> Response {
 }
 
 async fn media(State(s): Shared, Path(name): Path<String>) -> Response {
-    let hang = {
+    let (hang, delay) = {
         let mut i = locked(&s);
         i.media_hits += 1;
-        i.media_status.get(&name) == Some(&0)
+        i.media_log.push((name.clone(), std::time::Instant::now()));
+        (
+            i.media_status.get(&name) == Some(&0),
+            i.media_delay.get(&name).copied(),
+        )
     };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     if hang {
         tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
         return StatusCode::GATEWAY_TIMEOUT.into_response();

@@ -5,6 +5,13 @@
 //!
 //! # Layout
 //! - this file: harness and tests (happy path on both stores, retried delivery, mini app).
+//! - `media`: media that cannot be fetched (lost media in the report, the draft kept when no
+//!   evidence came, the back-off of retries), the cap on conversation workers, refused events
+//!   counted on `/metrics`.
+//! - `instances`: two processors on one store and a download longer than the dialogue lock.
+
+mod instances;
+mod media;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +50,9 @@ struct Real {
     _channel: Arc<RealChannel>,
     _shutdown: CancellationToken,
     _redis: Option<RedisServer>,
+    /// The channel's settings (a second processor gets the same).
+    config: ZaloConfig,
+    claim_timeout: Duration,
 }
 
 impl Real {
@@ -55,6 +65,16 @@ impl Real {
         redis: Option<RedisServer>,
         clock_start: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Real {
+        Self::start_tuned(redis, clock_start, Duration::from_secs(5), |_| {}).await
+    }
+
+    /// The gateway with the channel's stream claim timeout and settings adjusted.
+    async fn start_tuned(
+        redis: Option<RedisServer>,
+        clock_start: Option<chrono::DateTime<chrono::Utc>>,
+        claim_timeout: Duration,
+        tune: impl FnOnce(&mut ZaloConfig),
+    ) -> Real {
         let fake = FakeZalo::start().await;
         let redis_url = redis.as_ref().map(|r| r.url().into());
         let gateway = InProcess::start(|c| {
@@ -63,9 +83,10 @@ impl Real {
         })
         .await;
         let pipeline = gateway.state.pipeline.clone();
-        let store = pipeline.channel_store(Duration::from_secs(5));
-        let config: ZaloConfig =
+        let store = pipeline.channel_store(claim_timeout);
+        let mut config: ZaloConfig =
             serde_json::from_value(fake.zalo_section()).expect("the fake's settings");
+        tune(&mut config);
         let shutdown = CancellationToken::new();
         let ctx = ChannelContext {
             intake: pipeline.clone(),
@@ -75,7 +96,7 @@ impl Real {
             staging: pipeline.staging_dir(),
             validation: pipeline.validation().clone(),
         };
-        let channel = ZaloChannel::new(config, &ctx).expect("zalo channel builds");
+        let channel = ZaloChannel::new(config.clone(), &ctx).expect("zalo channel builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = zalo::router(channel.clone());
@@ -91,7 +112,26 @@ impl Real {
             _channel: channel,
             _shutdown: shutdown,
             _redis: redis,
+            config,
+            claim_timeout,
         }
+    }
+
+    /// Another instance's processor on the same store (its own consumer name and lock owner),
+    /// with the same settings; it stops when the returned token is cancelled or dropped.
+    fn second_processor(&self, instance_id: &str) -> tokio_util::sync::DropGuard {
+        let shutdown = CancellationToken::new();
+        let ctx = ChannelContext {
+            intake: self.pipeline.clone(),
+            store: self.pipeline.channel_store(self.claim_timeout),
+            instance_id: instance_id.into(),
+            shutdown: shutdown.clone(),
+            staging: self.pipeline.staging_dir(),
+            validation: self.pipeline.validation().clone(),
+        };
+        let channel = ZaloChannel::new(self.config.clone(), &ctx).expect("zalo channel builds");
+        zalo::spawn_workers(channel);
+        shutdown.drop_guard()
     }
 
     fn webhook(&self) -> String {

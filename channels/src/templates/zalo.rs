@@ -200,6 +200,21 @@ pub fn media_failed(count: usize) -> String {
     format!("{count} tệp đính kèm không tải được từ Zalo (tệp quá lớn, đường dẫn đã hết hạn hoặc máy chủ Zalo không phản hồi) nên không được gửi kèm phản ánh.")
 }
 
+/// None of the photos, videos or recordings could be downloaded from Zalo: the report was not
+/// sent, the draft is kept, and the citizen is asked to send the evidence again.
+pub fn media_resend(count: usize) -> String {
+    let what = if count == 1 {
+        "Tệp hình ảnh, video hoặc ghi âm bạn đã gửi".to_string()
+    } else {
+        format!("{count} tệp hình ảnh, video hoặc ghi âm bạn đã gửi")
+    };
+    format!(
+        "{what} không tải được từ Zalo (đường dẫn đã hết hạn hoặc máy chủ Zalo không phản hồi) \
+nên phản ánh chưa được gửi. Theo Quy chế 1022, phản ánh cần có hình ảnh, video hoặc ghi âm về sự việc. \
+Bạn vui lòng gửi lại ảnh hoặc video; các thông tin khác bạn đã gửi vẫn được giữ."
+    )
+}
+
 /// `+84912345678` → `0912 345 678`, as Vietnamese people write it.
 fn display_phone(p: &str) -> String {
     match p.strip_prefix("+84") {

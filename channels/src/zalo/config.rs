@@ -52,6 +52,19 @@ pub struct ZaloConfig {
     /// (5xx, timeout, connection error) is given up: the report goes on without it, the citizen
     /// is told. A 4xx answer gives a medium up at once.
     pub media_max_deliveries: u64,
+    /// Wait before the first retry of an event whose medium failed transiently; each further
+    /// delivery doubles it (`media_retry_base_secs · 2^deliveries`), up to
+    /// `media_retry_max_secs`. A delivery of the event before then is left alone.
+    pub media_retry_base_secs: u64,
+    /// Longest wait between two retries of a transiently failing medium.
+    pub media_retry_max_secs: u64,
+    /// Conversations this instance processes at once (one worker each); at the cap the
+    /// processor stops claiming events until a worker is free.
+    pub conversation_workers: usize,
+    /// Lifetime of the lock on a dialogue while one instance processes its event; the holder
+    /// renews it every third of it (a long media download keeps it), so another instance never
+    /// processes the same conversation at the same time. A crashed holder's lock lapses after it.
+    pub lock_ttl_secs: u64,
     /// Media downloaded and inspected at once by this instance while conversations go on
     /// (each photo, video or voice note is read when it arrives, not only at "Gửi").
     pub media_inspections: usize,
@@ -119,6 +132,10 @@ impl Default for ZaloConfig {
             media_max_bytes: 50 * 1024 * 1024,
             media_timeout_secs: 60,
             media_max_deliveries: 5,
+            media_retry_base_secs: 30,
+            media_retry_max_secs: 15 * 60,
+            conversation_workers: 64,
+            lock_ttl_secs: 120,
             media_inspections: 4,
             api_timeout_secs: 10,
             webhook_max_bytes: 64 * 1024,
@@ -181,6 +198,30 @@ impl ZaloConfig {
                 )),
             ));
         }
+        if self.conversation_workers == 0 {
+            out.push(ConfigProblem::error(
+                "zalo.conversation_workers",
+                Problem::Invalid("must be at least 1: no conversation would be processed".into()),
+            ));
+        }
+        if self.lock_ttl_secs < 3 {
+            out.push(ConfigProblem::error(
+                "zalo.lock_ttl_secs",
+                Problem::Invalid(format!(
+                    "{}s is too short to be renewed in time (at least 3)",
+                    self.lock_ttl_secs
+                )),
+            ));
+        }
+        if self.media_retry_base_secs > self.media_retry_max_secs {
+            out.push(ConfigProblem::warning(
+                "zalo.media_retry_base_secs",
+                Problem::Invalid(format!(
+                    "above zalo.media_retry_max_secs ({}s), which then bounds every wait",
+                    self.media_retry_max_secs
+                )),
+            ));
+        }
         if self.media_hosts.is_empty() {
             out.push(missing(
                 "zalo.media_hosts",
@@ -230,6 +271,23 @@ impl ZaloConfig {
             self.event_window_secs
         };
         Duration::from_secs(secs)
+    }
+
+    /// How long a dialogue lock lives unless its holder renews it.
+    pub fn lock_ttl(&self) -> Duration {
+        Duration::from_secs(self.lock_ttl_secs.max(3))
+    }
+
+    /// The wait before retrying an event whose medium failed transiently on its delivery
+    /// number `deliveries + 1`: `media_retry_base_secs · 2^deliveries`, capped.
+    pub fn media_retry_wait(&self, deliveries: u64) -> Duration {
+        let cap = self.media_retry_max_secs;
+        let wait = self
+            .media_retry_base_secs
+            .checked_shl(deliveries.min(63) as u32)
+            .filter(|w| w >> deliveries.min(63) == self.media_retry_base_secs)
+            .unwrap_or(cap);
+        Duration::from_secs(wait.min(cap))
     }
 
     pub fn dialogue_ttl(&self) -> Duration {
@@ -340,5 +398,27 @@ mod tests {
             ..ZaloConfig::default()
         };
         assert_eq!(c.event_window(1), Duration::from_secs(3000));
+    }
+
+    #[test]
+    fn media_retries_wait_twice_as_long_each_delivery_up_to_the_cap() {
+        let c = ZaloConfig {
+            app_id: "1".into(),
+            ..ZaloConfig::default()
+        };
+        let waits: Vec<u64> = (0..8).map(|n| c.media_retry_wait(n).as_secs()).collect();
+        assert_eq!(waits, [30, 60, 120, 240, 480, 900, 900, 900]);
+        assert_eq!(c.media_retry_wait(u64::MAX).as_secs(), 900);
+        assert_eq!(c.media_retry_wait(70).as_secs(), 900);
+        assert_eq!(c.conversation_workers, 64);
+        assert_eq!(c.lock_ttl(), Duration::from_secs(120));
+        let c = ZaloConfig {
+            conversation_workers: 0,
+            lock_ttl_secs: 1,
+            ..c
+        };
+        let keys: Vec<String> = c.problems().into_iter().map(|p| p.key).collect();
+        assert!(keys.contains(&"zalo.conversation_workers".to_string()));
+        assert!(keys.contains(&"zalo.lock_ttl_secs".to_string()));
     }
 }

@@ -50,6 +50,25 @@ impl MediaError {
     }
 }
 
+impl MediaError {
+    /// What the report records of a medium given up for this error (a status class, never the
+    /// URL).
+    pub fn lost_reason(&self) -> normalizers::report::LostReason {
+        use normalizers::report::LostReason;
+        match self {
+            MediaError::Status(s) if !self.is_transient() && s.is_client_error() => {
+                LostReason::ClientError
+            }
+            MediaError::Status(_) => LostReason::ServerError,
+            MediaError::Timeout(_) => LostReason::Timeout,
+            MediaError::Http(_) => LostReason::Connection,
+            MediaError::TooLarge { .. } => LostReason::TooLarge,
+            MediaError::HostNotAllowed | MediaError::BadUrl => LostReason::NotAllowed,
+            MediaError::Io(_) => LostReason::Storage,
+        }
+    }
+}
+
 /// A medium written to the staging folder.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Downloaded {
@@ -171,5 +190,22 @@ mod tests {
         assert!(MediaError::Timeout(Duration::from_secs(1)).is_transient());
         assert!(!MediaError::HostNotAllowed.is_transient());
         assert!(!MediaError::TooLarge { limit: 1 }.is_transient());
+    }
+
+    #[test]
+    fn a_lost_medium_is_recorded_by_the_class_of_its_failure() {
+        use normalizers::report::LostReason;
+        let status = |n: u16| MediaError::Status(reqwest::StatusCode::from_u16(n).unwrap());
+        assert_eq!(status(404).lost_reason(), LostReason::ClientError);
+        assert_eq!(status(429).lost_reason(), LostReason::ServerError);
+        assert_eq!(status(503).lost_reason(), LostReason::ServerError);
+        assert_eq!(
+            MediaError::Timeout(Duration::from_secs(1)).lost_reason(),
+            LostReason::Timeout
+        );
+        assert_eq!(
+            MediaError::HostNotAllowed.lost_reason(),
+            LostReason::NotAllowed
+        );
     }
 }

@@ -4,8 +4,11 @@
 //!
 //! An entry is acknowledged only after its effects are durable (state stored, answers queued,
 //! report ingested); a failure leaves it to be handed out again. Re-processing is harmless: the
-//! dialogue ignores events it already applied and `Intake::ingest` is idempotent on the
-//! confirming `msg_id`.
+//! event's seen marker is written and the entry acknowledged before the dialogue lock is
+//! released, a delivery of an event already processed is only acknowledged, the dialogue
+//! ignores events it already applied and `Intake::ingest` is idempotent on the confirming
+//! `msg_id`. The lock is renewed while an event is processed (a long download keeps it) and
+//! nothing is said or stored when it was lost.
 //!
 //! Each medium is downloaded and inspected as soon as the event that brought it is applied, in a
 //! background task bounded by `zalo.media_inspections` permits: the result (capture time, GPS,
@@ -23,9 +26,15 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use normalizers::geo::Geo;
 use normalizers::report::{Channel, Envelope};
+use normalizers::report::{LostMedium, MediaKind};
 use normalizers::validate::Status;
-use normalizers::zalo::{self, Dialogue, Event, Inspection, MediaRef, Prompt, StepEnv, Submit};
-use tokio::sync::{mpsc, Semaphore};
+use normalizers::validate::{Action, Code};
+use normalizers::zalo::{
+    self, Collecting, Dialogue, Draft, Event, Inspection, MediaRef, Prompt, StepEnv, Submit,
+};
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
 
 use crate::context::ChannelStorage;
 use crate::intake::{
@@ -38,8 +47,6 @@ use super::{media, ZaloChannel, EVENTS_STREAM, OUTBOUND_STREAM};
 
 /// Entries claimed per round.
 const BATCH: usize = 32;
-/// How long a dialogue lock is held at most.
-const LOCK_TTL: Duration = Duration::from_secs(120);
 /// A stored dialogue outlives its TTL by this much, so that the citizen can be told it expired.
 const EXPIRY_GRACE: Duration = Duration::from_secs(2 * 24 * 3600);
 
@@ -53,25 +60,78 @@ pub enum ProcessError {
     Media(#[source] super::media::MediaError),
     #[error("dialogue busy in another worker")]
     Busy,
+    /// The dialogue lock could not be renewed (the store was unreachable longer than its
+    /// lifetime): another instance may hold it now, so nothing of this event was said or
+    /// stored; the event is processed again.
+    #[error("dialogue lock lost while processing")]
+    LockLost,
+    /// A medium of the event failed transiently and its retry is not due before this long.
+    #[error("media retry not due for {0:?}")]
+    NotDue(Duration),
 }
 
 pub(crate) fn dialogue_key(oa_id: &str, user_id: &str) -> String {
     format!("zalo:dialogue:{oa_id}:{user_id}")
 }
 
+/// When the next attempt at an event whose medium failed transiently is due (epoch ms).
+fn retry_key(entry_id: &str) -> String {
+    format!("zalo:retry:{entry_id}")
+}
+
 /// Events of one conversation are processed in order by a worker of their own, so that a slow
 /// medium of one citizen never holds up another citizen's conversation. A worker ends when its
-/// conversation has been idle for this long.
+/// conversation has been idle for this long, or at once when it has nothing to do while the
+/// processor is at `zalo.conversation_workers`.
 const WORKER_IDLE: Duration = Duration::from_secs(5);
 
+/// Raised by the dispatcher while it waits for a free worker: idle workers end at once.
+#[derive(Default)]
+struct Pressure {
+    on: AtomicBool,
+    notify: Notify,
+}
+
+impl Pressure {
+    fn raise(&self) {
+        self.on.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    fn lower(&self) {
+        self.on.store(false, Ordering::SeqCst);
+    }
+
+    fn raised(&self) -> bool {
+        self.on.load(Ordering::SeqCst)
+    }
+}
+
+/// The dispatcher: claims events and hands each to the worker of its conversation, at most
+/// `zalo.conversation_workers` workers at once. At the cap it claims nothing more until a worker
+/// ends (entries already claimed for a new conversation wait for it), so a burst of
+/// conversations with slow media holds events on the stream, not in memory.
 pub(crate) async fn run<I: Intake, S: ChannelStorage>(ch: Arc<ZaloChannel<I, S>>) {
+    let cap = ch.config.conversation_workers.max(1);
+    let pressure = Arc::new(Pressure::default());
     let mut workers: HashMap<String, mpsc::UnboundedSender<StreamEntry>> = HashMap::new();
     // Entries handed to a worker and not finished yet: a redelivery of one is not queued twice.
     let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
     let mut tasks = tokio::task::JoinSet::new();
-    while let Some(entries) = ch.next_batch(EVENTS_STREAM, BATCH).await {
-        workers.retain(|_, tx| !tx.is_closed());
-        while tasks.try_join_next().is_some() {}
+    'claiming: loop {
+        reap(&mut tasks, &mut workers);
+        while tasks.len() >= cap {
+            pressure.raise();
+            tokio::select! {
+                _ = tasks.join_next() => {}
+                _ = ch.shutdown.cancelled() => break 'claiming,
+            }
+            reap(&mut tasks, &mut workers);
+        }
+        pressure.lower();
+        let Some(entries) = ch.next_batch(EVENTS_STREAM, BATCH.min(cap)).await else {
+            break;
+        };
         for entry in entries {
             if !lock_set(&in_flight).insert(entry.entry_id.clone()) {
                 continue;
@@ -79,11 +139,24 @@ pub(crate) async fn run<I: Intake, S: ChannelStorage>(ch: Arc<ZaloChannel<I, S>>
             let key = conversation_of(&entry).unwrap_or_else(|| entry.entry_id.clone());
             let mut entry = entry;
             loop {
-                let tx = workers.entry(key.clone()).or_insert_with(|| {
+                if !workers.contains_key(&key) {
+                    reap(&mut tasks, &mut workers);
+                    while tasks.len() >= cap {
+                        pressure.raise();
+                        let _ = tasks.join_next().await;
+                        reap(&mut tasks, &mut workers);
+                    }
+                    pressure.lower();
                     let (tx, rx) = mpsc::unbounded_channel();
-                    tasks.spawn(conversation_worker(ch.clone(), rx, in_flight.clone()));
-                    tx
-                });
+                    tasks.spawn(conversation_worker(
+                        ch.clone(),
+                        rx,
+                        in_flight.clone(),
+                        pressure.clone(),
+                    ));
+                    workers.insert(key.clone(), tx);
+                }
+                let tx = workers.get(&key).expect("a worker was just ensured");
                 match tx.send(entry) {
                     Ok(()) => break,
                     // The worker just ended (idle): start another.
@@ -98,6 +171,15 @@ pub(crate) async fn run<I: Intake, S: ChannelStorage>(ch: Arc<ZaloChannel<I, S>>
     // Shutdown: let the workers finish what they hold.
     drop(workers);
     while tasks.join_next().await.is_some() {}
+}
+
+/// Forget the workers that ended.
+fn reap(
+    tasks: &mut tokio::task::JoinSet<()>,
+    workers: &mut HashMap<String, mpsc::UnboundedSender<StreamEntry>>,
+) {
+    while tasks.try_join_next().is_some() {}
+    workers.retain(|_, tx| !tx.is_closed());
 }
 
 fn lock_set(set: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
@@ -115,20 +197,25 @@ async fn conversation_worker<I: Intake, S: ChannelStorage>(
     ch: Arc<ZaloChannel<I, S>>,
     mut rx: mpsc::UnboundedReceiver<StreamEntry>,
     in_flight: Arc<Mutex<HashSet<String>>>,
+    pressure: Arc<Pressure>,
 ) {
     loop {
-        match tokio::time::timeout(WORKER_IDLE, rx.recv()).await {
-            Ok(Some(entry)) => handle_entry(&ch, &entry, &in_flight).await,
-            Ok(None) => break,
-            Err(_) => {
-                // Idle: refuse new entries, then finish any sent meanwhile.
-                rx.close();
-                while let Ok(entry) = rx.try_recv() {
-                    handle_entry(&ch, &entry, &in_flight).await;
-                }
-                break;
-            }
+        if pressure.raised() && rx.is_empty() {
+            break;
         }
+        tokio::select! {
+            got = rx.recv() => match got {
+                Some(entry) => handle_entry(&ch, &entry, &in_flight).await,
+                None => return,
+            },
+            _ = tokio::time::sleep(WORKER_IDLE) => break,
+            _ = pressure.notify.notified() => {}
+        }
+    }
+    // Idle: refuse new entries, then finish any sent meanwhile.
+    rx.close();
+    while let Ok(entry) = rx.try_recv() {
+        handle_entry(&ch, &entry, &in_flight).await;
     }
 }
 
@@ -138,60 +225,230 @@ async fn handle_entry<I: Intake, S: ChannelStorage>(
     in_flight: &Mutex<HashSet<String>>,
 ) {
     match process_entry(ch, entry).await {
-        Ok(()) => {
-            if let Err(e) = ch.store.ack(EVENTS_STREAM, &entry.entry_id).await {
-                tracing::error!(error = %e, "zalo event not acknowledged");
-            }
+        Ok(()) => {}
+        Err(ProcessError::NotDue(wait)) => {
+            tracing::debug!(entry = %entry.entry_id, wait_secs = wait.as_secs(), "zalo event retry not due")
+        }
+        Err(ProcessError::Busy) => {
+            tracing::debug!(entry = %entry.entry_id, "zalo dialogue busy elsewhere: event left for retry")
         }
         Err(e) => {
-            tracing::warn!(error = %e, entry = %entry.entry_id, "zalo event left for retry")
+            tracing::warn!(error = %e, entry = %entry.entry_id, deliveries = entry.deliveries, "zalo event left for retry")
         }
     }
     lock_set(in_flight).remove(&entry.entry_id);
 }
 
-/// Process one persisted event. `Ok` means: acknowledge it.
+/// Process one persisted event and acknowledge it once its effects are durable. An `Err`
+/// leaves it on the stream, to be handed out again.
 pub async fn process_entry<I: Intake, S: ChannelStorage>(
     ch: &ZaloChannel<I, S>,
     entry: &StreamEntry,
 ) -> Result<(), ProcessError> {
     let Some(raw) = entry.payload.get("raw").and_then(|r| r.as_str()) else {
         tracing::error!(entry = %entry.entry_id, "zalo event entry without raw body: dropped");
-        return Ok(());
+        return ack(ch, entry).await;
     };
     let event = match Event::parse(raw.as_bytes()) {
         Ok(e) => e,
         Err(e) => {
             tracing::error!(error = %e, "persisted zalo event unreadable: dropped");
-            return Ok(());
+            return ack(ch, entry).await;
         }
     };
     let (Some(oa_id), Some(user_id)) = (event.oa_id(), event.user_id()) else {
-        return Ok(());
+        return ack(ch, entry).await;
     };
-    let key = dialogue_key(oa_id, user_id);
-    let lock = format!("{key}:lock");
-    if !ch
-        .store
-        .put_if_absent(&lock, ch.lock_owner.as_bytes(), Some(LOCK_TTL))
-        .await?
-    {
-        return Err(ProcessError::Busy);
+    if let Some(wait) = retry_not_due(ch, entry).await? {
+        return Err(ProcessError::NotDue(wait));
     }
-    let result = process_locked(ch, &event, raw, &key, oa_id, user_id, entry.deliveries).await;
-    let _ = ch
+    let key = dialogue_key(oa_id, user_id);
+    let lock = DialogueLock::acquire(ch, &key).await?;
+    let result = process_held(ch, entry, &event, raw, &key, &lock).await;
+    lock.release().await;
+    result
+}
+
+/// The part of [`process_entry`] under the dialogue lock: an event already processed (by this
+/// or another instance, whose acknowledgement this delivery raced) is only acknowledged; the
+/// seen marker and the acknowledgement are written before the lock is released, so the next
+/// holder never applies the event twice.
+async fn process_held<I: Intake, S: ChannelStorage>(
+    ch: &ZaloChannel<I, S>,
+    entry: &StreamEntry,
+    event: &Event,
+    raw: &str,
+    key: &str,
+    lock: &DialogueLock<S>,
+) -> Result<(), ProcessError> {
+    let seen = super::webhook::seen_key(&event.dedup_key());
+    if ch.store.get(&seen).await?.is_some() {
+        return ack(ch, entry).await;
+    }
+    match process_locked(ch, event, raw, key, entry.deliveries, lock).await {
+        Ok(()) => {}
+        Err(e @ ProcessError::Media(_)) => {
+            schedule_retry(ch, entry).await;
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    }
+    // Zalo's later retries of this event are now answered without being persisted again.
+    let ttl = Duration::from_secs(ch.config.seen_ttl_secs);
+    if let Err(e) = ch.store.put(&seen, b"1", Some(ttl)).await {
+        tracing::warn!(error = %e, "zalo dedup marker not stored");
+    }
+    if entry.deliveries > 0 {
+        let _ = ch.store.delete(&retry_key(&entry.entry_id)).await;
+    }
+    ack(ch, entry).await
+}
+
+async fn ack<I: Intake, S: ChannelStorage>(
+    ch: &ZaloChannel<I, S>,
+    entry: &StreamEntry,
+) -> Result<(), ProcessError> {
+    ch.store.ack(EVENTS_STREAM, &entry.entry_id).await?;
+    Ok(())
+}
+
+/// How long until a retry of this entry is due, when an earlier delivery's medium failed
+/// transiently and the back-off has not run out (re-deliveries of the stream come every claim
+/// timeout; they are left alone until then).
+async fn retry_not_due<I: Intake, S: ChannelStorage>(
+    ch: &ZaloChannel<I, S>,
+    entry: &StreamEntry,
+) -> Result<Option<Duration>, ProcessError> {
+    if entry.deliveries == 0 {
+        return Ok(None);
+    }
+    let Some(bytes) = ch.store.get(&retry_key(&entry.entry_id)).await? else {
+        return Ok(None);
+    };
+    let due: i64 = std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let now = ch.intake.now().timestamp_millis();
+    Ok((now < due).then(|| Duration::from_millis((due - now) as u64)))
+}
+
+/// Record when the next attempt at an entry whose medium failed transiently is due:
+/// `zalo.media_retry_base_secs · 2^deliveries`, capped.
+async fn schedule_retry<I: Intake, S: ChannelStorage>(ch: &ZaloChannel<I, S>, entry: &StreamEntry) {
+    let wait = ch.config.media_retry_wait(entry.deliveries);
+    let due = ch.intake.now().timestamp_millis()
+        + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
+    let ttl = wait + Duration::from_secs(24 * 3600);
+    if let Err(e) = ch
         .store
-        .compare_and_swap(&lock, Some(ch.lock_owner.as_bytes()), None, None)
-        .await;
-    if result.is_ok() {
-        // Zalo's later retries of this event are now answered without being persisted again.
-        let seen = super::webhook::seen_key(&event.dedup_key());
-        let ttl = Duration::from_secs(ch.config.seen_ttl_secs);
-        if let Err(e) = ch.store.put(&seen, b"1", Some(ttl)).await {
-            tracing::warn!(error = %e, "zalo dedup marker not stored");
+        .put(
+            &retry_key(&entry.entry_id),
+            due.to_string().as_bytes(),
+            Some(ttl),
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "zalo media retry time not stored: retried at the next delivery");
+    }
+}
+
+/// The lock on one dialogue, held by this process (`lock_owner`) and renewed every third of
+/// `zalo.lock_ttl_secs` by a heartbeat (compare-and-swap on the owner) while the event is
+/// processed, however long a media download takes. When a renewal finds the lock gone or
+/// taken, [`DialogueLock::lost`] turns true and the event's effects are not written.
+struct DialogueLock<S> {
+    store: Arc<S>,
+    key: String,
+    owner: String,
+    lost: Arc<AtomicBool>,
+    stop: CancellationToken,
+    heartbeat: tokio::task::JoinHandle<()>,
+}
+
+impl<S: ChannelStorage> DialogueLock<S> {
+    async fn acquire<I: Intake>(
+        ch: &ZaloChannel<I, S>,
+        dialogue: &str,
+    ) -> Result<DialogueLock<S>, ProcessError> {
+        let key = format!("{dialogue}:lock");
+        let ttl = ch.config.lock_ttl();
+        let owner = ch.lock_owner.clone();
+        if !ch
+            .store
+            .put_if_absent(&key, owner.as_bytes(), Some(ttl))
+            .await?
+        {
+            return Err(ProcessError::Busy);
+        }
+        let lost = Arc::new(AtomicBool::new(false));
+        let stop = CancellationToken::new();
+        let heartbeat = tokio::spawn(renew(
+            ch.store.clone(),
+            key.clone(),
+            owner.clone(),
+            ttl,
+            lost.clone(),
+            stop.clone(),
+        ));
+        Ok(DialogueLock {
+            store: ch.store.clone(),
+            key,
+            owner,
+            lost,
+            stop,
+            heartbeat,
+        })
+    }
+
+    fn lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+
+    /// Stop renewing and delete the lock if it is still this process's.
+    async fn release(self) {
+        self.stop.cancel();
+        let _ = self.heartbeat.await;
+        let _ = self
+            .store
+            .compare_and_swap(&self.key, Some(self.owner.as_bytes()), None, None)
+            .await;
+    }
+}
+
+async fn renew<S: ChannelStorage>(
+    store: Arc<S>,
+    key: String,
+    owner: String,
+    ttl: Duration,
+    lost: Arc<AtomicBool>,
+    stop: CancellationToken,
+) {
+    let every = ttl / 3;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        match store
+            .compare_and_swap(
+                &key,
+                Some(owner.as_bytes()),
+                Some(owner.as_bytes()),
+                Some(ttl),
+            )
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!("zalo dialogue lock lost while processing an event");
+                lost.store(true, Ordering::SeqCst);
+                return;
+            }
+            // Tried again at the next beat; a lock that lapsed meanwhile fails that one.
+            Err(e) => tracing::warn!(error = %e, "zalo dialogue lock not renewed"),
         }
     }
-    result
 }
 
 async fn process_locked<I: Intake, S: ChannelStorage>(
@@ -199,10 +456,12 @@ async fn process_locked<I: Intake, S: ChannelStorage>(
     event: &Event,
     raw: &str,
     key: &str,
-    oa_id: &str,
-    user_id: &str,
     deliveries: u64,
+    lock: &DialogueLock<S>,
 ) -> Result<(), ProcessError> {
+    let (Some(oa_id), Some(user_id)) = (event.oa_id(), event.user_id()) else {
+        return Ok(());
+    };
     let state: Option<Dialogue> = match ch.store.get(key).await? {
         Some(bytes) => serde_json::from_slice(&bytes).ok(),
         None => None,
@@ -225,17 +484,35 @@ async fn process_locked<I: Intake, S: ChannelStorage>(
     };
     let mut outbound: Vec<Outbound> = t.prompts.iter().flat_map(|p| render(p, &origin)).collect();
     let mut discard = t.discard;
+    let mut state = t.state;
     if let Some(submit) = t.submit {
         let staged = submit.draft.staged_files();
-        outbound.extend(submit_report(ch, submit, &origin, now, deliveries).await?);
-        // Committed files were moved away; what is left is not needed any more.
-        discard.extend(staged);
+        let submitted = submit_report(ch, submit, &origin, now, deliveries).await?;
+        outbound.extend(submitted.outbound);
+        match submitted.held {
+            // No evidence could be fetched: the draft stays, waiting for a new photo.
+            Some(draft) => {
+                state = Some(Dialogue::Collecting(Collecting {
+                    draft,
+                    asked: Some(zalo::Step::Media),
+                    replace_description: false,
+                    owed: false,
+                }))
+            }
+            // Committed files were moved away; what is left is not needed any more.
+            None => discard.extend(staged),
+        }
+    }
+    // Another instance may hold the dialogue now: say and store nothing (the report itself,
+    // if any, is bound to the confirming message and is not stored twice).
+    if lock.lost() {
+        return Err(ProcessError::LockLost);
     }
     for o in &outbound {
         let payload = serde_json::to_value(o).map_err(StoreError::new)?;
         ch.store.push(OUTBOUND_STREAM, payload).await?;
     }
-    match t.state {
+    match state {
         Some(state) => {
             let bytes = serde_json::to_vec(&state).map_err(StoreError::new)?;
             let ttl = ch.config.dialogue_ttl() + EXPIRY_GRACE;
@@ -403,14 +680,26 @@ pub(crate) async fn sweep_staged(dir: &Path, max_age: Duration) -> usize {
     crate::staging::sweep_old_files(dir, max_age, is_staged_name).await
 }
 
-/// Download the media, hand the report to the pipeline, and word the answer.
+/// What became of a confirmed draft.
+struct Submitted {
+    /// What to tell the citizen.
+    outbound: Vec<Outbound>,
+    /// Not submitted: no photo, video or recording could be fetched and the regulation needs
+    /// one. The draft without the lost media, to keep collecting.
+    held: Option<Draft>,
+}
+
+/// Download the media, hand the report to the pipeline, and word the answer. Media given up
+/// (a 4xx answer, or transient failures past `zalo.media_max_deliveries`) are recorded in the
+/// report's `lost_media`; when none of the evidence could be fetched and the regulation needs
+/// it (MEDIA_MISSING rejects), nothing is submitted and the citizen is asked to send it again.
 async fn submit_report<I: Intake, S: ChannelStorage>(
     ch: &ZaloChannel<I, S>,
     submit: Submit,
     origin: &Origin,
     now: DateTime<Utc>,
     deliveries: u64,
-) -> Result<Vec<Outbound>, ProcessError> {
+) -> Result<Submitted, ProcessError> {
     // This is delivery number `deliveries + 1`: the last one that waits for a failing CDN.
     let give_up = deliveries + 1 >= ch.config.media_max_deliveries.max(1);
     let envelope = Envelope {
@@ -420,11 +709,14 @@ async fn submit_report<I: Intake, S: ChannelStorage>(
         channel_ref: Some(submit.dedup_key.clone()),
         received_at: now,
     };
-    let (report, refs) = submit.draft.to_report(envelope);
+    let (mut report, refs) = submit.draft.to_report(envelope);
     let mut inputs = Vec::with_capacity(refs.len());
-    let mut failed = 0usize;
+    // Files downloaded here (not staged by an inspection of the draft).
+    let mut fetched_here = Vec::new();
+    let mut fetched_evidence = false;
     for r in &refs {
         if let Some(path) = staged_path(&ch.staging_dir, r).await {
+            fetched_evidence |= r.kind != MediaKind::Document;
             inputs.push(MediaInput {
                 file_name: r.file_name.clone(),
                 claimed_type: r.claimed_type.clone(),
@@ -438,19 +730,58 @@ async fn submit_report<I: Intake, S: ChannelStorage>(
         // inspection of the same medium may still be writing the other).
         let key = format!("{}#submit", r.msg_id);
         match media::download(&ch.media_http, &ch.config, &r.url, &ch.staging_dir, &key).await {
-            Ok(d) => inputs.push(MediaInput {
-                file_name: r.file_name.clone(),
-                claimed_type: r.claimed_type.clone().or(d.content_type),
-                source: MediaSource::File(d.path),
-                sent_at: r.sent_at,
-                vouched_capture: None,
-            }),
-            Err(e) if e.is_transient() && !give_up => return Err(ProcessError::Media(e)),
+            Ok(d) => {
+                fetched_evidence |= r.kind != MediaKind::Document;
+                fetched_here.push(d.path.clone());
+                inputs.push(MediaInput {
+                    file_name: r.file_name.clone(),
+                    claimed_type: r.claimed_type.clone().or(d.content_type),
+                    source: MediaSource::File(d.path),
+                    sent_at: r.sent_at,
+                    vouched_capture: None,
+                })
+            }
+            Err(e) if e.is_transient() && !give_up => {
+                for path in &fetched_here {
+                    let _ = tokio::fs::remove_file(path).await;
+                }
+                return Err(ProcessError::Media(e));
+            }
             Err(e) => {
                 tracing::warn!(error = %e, deliveries, "zalo medium given up");
-                failed += 1;
+                report.lost_media.push(LostMedium {
+                    kind: r.kind,
+                    channel_ref: Some(r.msg_id.clone()),
+                    file_name: r.file_name.clone(),
+                    sent_at: r.sent_at,
+                    reason: e.lost_reason(),
+                });
             }
         }
+    }
+    let lost = report.lost_media.len();
+    let evidence_lost = report
+        .lost_media
+        .iter()
+        .any(|l| l.kind != MediaKind::Document);
+    if evidence_lost
+        && !fetched_evidence
+        && ch.validation.action(Code::MediaMissing) == Action::Reject
+    {
+        for path in &fetched_here {
+            let _ = tokio::fs::remove_file(path).await;
+        }
+        let mut draft = submit.draft;
+        let gone: HashSet<&str> = report
+            .lost_media
+            .iter()
+            .filter_map(|l| l.channel_ref.as_deref())
+            .collect();
+        draft.media.retain(|m| !gone.contains(m.msg_id.as_str()));
+        return Ok(Submitted {
+            outbound: vec![outbound(origin, None, "prompt", tpl::media_resend(lost))],
+            held: Some(draft),
+        });
     }
     let submission = Submission {
         dedup_key: format!("zalo:{}", submit.dedup_key),
@@ -460,9 +791,15 @@ async fn submit_report<I: Intake, S: ChannelStorage>(
         origin: origin.clone(),
     };
     let mut out = Vec::new();
-    if failed > 0 {
-        out.push(outbound(origin, None, "prompt", tpl::media_failed(failed)));
+    if lost > 0 {
+        out.push(outbound(origin, None, "prompt", tpl::media_failed(lost)));
     }
+    let sent = |outbound| {
+        Ok(Submitted {
+            outbound,
+            held: None,
+        })
+    };
     match ch.intake.ingest(submission).await {
         Ok(outcome) => {
             let report_id = Some(outcome.id.clone());
@@ -487,18 +824,18 @@ async fn submit_report<I: Intake, S: ChannelStorage>(
                     tpl::accepted(&outcome.tracking_code),
                 ));
             }
-            Ok(out)
+            sent(out)
         }
         Err(IngestError::Unavailable(e)) => Err(ProcessError::Ingest(e)),
         Err(IngestError::Invalid(e)) => {
             tracing::warn!(error = %e, "zalo submission refused by the pipeline");
             out.push(outbound(origin, None, "prompt", tpl::NOT_READY.to_string()));
-            Ok(out)
+            sent(out)
         }
         Err(IngestError::Internal(e)) => {
             tracing::error!(error = %e, "zalo submission not taken: gateway error");
             out.push(outbound(origin, None, "prompt", tpl::NOT_TAKEN.to_string()));
-            Ok(out)
+            sent(out)
         }
     }
 }

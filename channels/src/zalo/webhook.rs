@@ -63,6 +63,7 @@ pub(crate) async fn handle<I: Intake, S: ChannelStorage>(
         return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
     }
     let Some(signature) = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()) else {
+        refused("signature");
         return error(StatusCode::UNAUTHORIZED, "missing X-ZEvent-Signature");
     };
     let event = match Event::parse(&body) {
@@ -81,6 +82,7 @@ pub(crate) async fn handle<I: Intake, S: ChannelStorage>(
         )
     {
         tracing::warn!(event = %event.event_name, "zalo webhook with a bad signature");
+        refused("signature");
         return error(StatusCode::UNAUTHORIZED, "bad signature");
     }
     let retry: u32 = headers
@@ -93,8 +95,8 @@ pub(crate) async fn handle<I: Intake, S: ChannelStorage>(
         ch.intake.now(),
         config.event_window(retry),
     ) {
-        // Counts and kinds only: the event's ids are personal data. The channels crate has no
-        // metrics registry; the log line is the count.
+        // Counts and kinds only: the event's ids are personal data.
+        refused("window");
         tracing::warn!(
             event = %event.event_name,
             num_retry = retry,
@@ -174,6 +176,12 @@ fn within_window(
     } else {
         Err(age_ms / 1000)
     }
+}
+
+/// Count a refused webhook event on `/metrics` (`gateway_zalo_events_refused_total`), by
+/// reason only (`signature`: missing or wrong; `window`: dated outside the replay window).
+fn refused(reason: &'static str) {
+    metrics::counter!("gateway_zalo_events_refused_total", "reason" => reason).increment(1);
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
