@@ -68,6 +68,31 @@ macro_rules! limits_over_defaults {
 
 limits_over_defaults!(api_limits => api, miniapp_limits => miniapp, zalo_oa_limits => zalo_oa, email_limits => email);
 
+/// A list written as a list, or as one text of items separated by commas (the environment).
+fn list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Text(String),
+        List(Vec<String>),
+    }
+    let items = match Repr::deserialize(d)? {
+        Repr::Text(text) => text.split(',').map(str::to_string).collect(),
+        Repr::List(items) => items,
+    };
+    items
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<T>().map_err(serde::de::Error::custom))
+        .collect()
+}
+
 impl ChannelLimits {
     const fn hourly(per_sender: u32, per_source: u32, per_client: u32) -> Self {
         ChannelLimits {
@@ -110,10 +135,14 @@ pub struct RateLimitConfig {
     #[serde(deserialize_with = "email_limits")]
     pub email: ChannelLimits,
     /// API clients never limited (the IOC's own tools, a trusted portal backend): the first 12
-    /// hex digits of the key's sha256 (`printf %s "$KEY" | sha256sum | cut -c1-12`).
+    /// hex digits of the key's sha256 (`printf %s "$KEY" | sha256sum | cut -c1-12`). A list,
+    /// or one text separated by commas (`GATEWAY_RATE_LIMITS__EXEMPT_API_CLIENTS=a,b`).
+    #[serde(deserialize_with = "list")]
     pub exempt_api_clients: Vec<String>,
     /// Reverse proxies in front of the gateway whose `X-Forwarded-For` gives the client IP
     /// (addresses or networks: `10.0.0.0/8`). Empty: the connection's address is the client.
+    /// A list, or one text separated by commas.
+    #[serde(deserialize_with = "list")]
     pub trusted_proxies: Vec<IpNet>,
 }
 
@@ -461,6 +490,32 @@ mod tests {
             .parse::<chrono::DateTime<chrono::Utc>>()
             .unwrap()
             .timestamp_millis() as u64
+    }
+
+    #[test]
+    fn a_channel_table_keeps_the_channel_defaults_and_lists_read_from_text() {
+        let c: RateLimitConfig = serde_json::from_value(serde_json::json!({
+            "zalo_oa": {"window_secs": 600},
+            "exempt_api_clients": "abcdef012345, 0123456789ab",
+            "trusted_proxies": ["10.0.0.0/8", "127.0.0.1"],
+        }))
+        .unwrap();
+        assert_eq!(c.zalo_oa.window_secs, 600);
+        assert_eq!(
+            c.zalo_oa.per_sender, 100,
+            "the Zalo default, not another channel's"
+        );
+        assert_eq!(c.api, RateLimitConfig::default().api);
+        assert_eq!(c.exempt_api_clients, ["abcdef012345", "0123456789ab"]);
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert!(serde_json::from_value::<RateLimitConfig>(
+            serde_json::json!({"trusted_proxies": "10.0.0.0/33"})
+        )
+        .is_err());
+        assert!(serde_json::from_value::<RateLimitConfig>(
+            serde_json::json!({"api": {"per_sendr": 3}})
+        )
+        .is_err());
     }
 
     #[test]
