@@ -578,6 +578,11 @@ mod example_tests {
         let config = Config::load(Some(&path)).expect("deploy/gateway.example.toml is valid");
         assert_eq!(config.queue.claim_timeout_secs, 300);
         assert_eq!(config.limits.max_files, 10);
+        assert_eq!(
+            config.rate_limits,
+            crate::ratelimit::RateLimitConfig::default(),
+            "the example documents the default limits"
+        );
     }
 
     #[test]

@@ -84,6 +84,9 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    // Each argument is one component or one configuration section, named at the one call
+    // site (`server::build`).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         blobs: BlobStore,

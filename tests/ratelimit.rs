@@ -679,3 +679,70 @@ async fn a_miniapp_user_past_the_limit_gets_429() {
         1.0
     );
 }
+
+/// `gateway check-config` shows the limits and refuses what `serve` refuses.
+#[test]
+fn check_config_validates_the_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |envs: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gateway"));
+        cmd.arg("check-config")
+            .env_clear()
+            .env("GATEWAY_DATA_DIR", dir.path());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(&[("GATEWAY_RATE_LIMITS__EMAIL__PER_SENDER", "3")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["rate_limits"]["email"]["per_sender"], 3);
+    assert_eq!(
+        shown["rate_limits"]["email"]["per_source"], 100,
+        "the email default kept"
+    );
+    let out = run(&[
+        ("GATEWAY_RATE_LIMITS__API__WINDOW_SECS", "0"),
+        ("GATEWAY_RATE_LIMITS__EXEMPT_API_CLIENTS", "not-a-client-id"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("error: rate_limits.api.window_secs"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("error: rate_limits.exempt_api_clients"),
+        "{stderr}"
+    );
+    let out = run(&[("GATEWAY_RATE_LIMITS__TRUSTED_PROXIES", "10.0.0.0/40")]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("10.0.0.0/40"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&[("GATEWAY_RATE_LIMITS__ENABLED", "false")]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: rate_limits.enabled"));
+    // `serve` refuses the same errors.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .arg("serve")
+        .env_clear()
+        .env("GATEWAY_DATA_DIR", dir.path())
+        .env("GATEWAY_LISTEN", "127.0.0.1:0")
+        .env("GATEWAY_RATE_LIMITS__API__WINDOW_SECS", "0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("rate_limits.api.window_secs"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
