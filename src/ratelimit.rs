@@ -342,12 +342,20 @@ impl RateLimiter {
         // Told once: when every counter past its limit has just passed it.
         let first = over.iter().all(|(_, count, limit)| *count == limit + 1);
         crate::metrics::rate_limited(group, kind.as_str());
-        tracing::info!(
-            channel = group,
-            limit = kind.as_str(),
-            first,
-            "submission rate limited"
-        );
+        // One line per window and subject: a flood must not become a flood of log lines.
+        if first {
+            tracing::info!(
+                channel = group,
+                limit = kind.as_str(),
+                "submission rate limited (further ones this window are counted in metrics)"
+            );
+        } else {
+            tracing::debug!(
+                channel = group,
+                limit = kind.as_str(),
+                "submission rate limited"
+            );
+        }
         Ok(Admission::Limited(Limited {
             kind,
             retry_after,

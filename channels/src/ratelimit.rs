@@ -226,7 +226,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
-        let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
+        let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
             return Ok(ClientIp(None));
         };
         let proxies = parts
@@ -234,7 +234,36 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
             .get::<TrustedProxies>()
             .cloned()
             .unwrap_or_default();
-        Ok(ClientIp(Some(proxies.client_ip(peer.ip(), &parts.headers))))
+        let peer = canonical(addr.ip());
+        if proxies.0.is_empty()
+            && is_internal(peer)
+            && parts.headers.contains_key("x-forwarded-for")
+        {
+            warn_untrusted_proxy();
+        }
+        Ok(ClientIp(Some(proxies.client_ip(peer, &parts.headers))))
+    }
+}
+
+/// A loopback or private address: a reverse proxy in front of the gateway, most likely.
+fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
+        IpAddr::V6(v6) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+    }
+}
+
+/// Said once per process: behind an unconfigured proxy every citizen shares its address, and
+/// the limit per address becomes a limit for everyone.
+fn warn_untrusted_proxy() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            "requests come through a proxy (X-Forwarded-For from an internal address) but \
+             rate_limits.trusted_proxies is empty: the per-address limits count the proxy's \
+             address for every client; list the proxy in rate_limits.trusted_proxies"
+        );
     }
 }
 

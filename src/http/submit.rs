@@ -110,7 +110,7 @@ pub async fn submit(
     let senders = Subjects {
         senders: Identity::of_report(&report),
         source: None,
-        // Carried for the exemption of trusted clients; counted above.
+        // Counted above, before the body was read.
         client: None,
     };
     if !senders.senders.is_empty()

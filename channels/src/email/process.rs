@@ -251,7 +251,7 @@ impl<I: Intake, S: Streams, T: StateStore> Processor<I, S, T> {
         let Admission::Limited(limited) = self.intake.admit(request).await? else {
             return Ok(None);
         };
-        tracing::warn!(
+        tracing::info!(
             reason = "rate_limited",
             limit = limited.kind.as_str(),
             told = limited.first,
