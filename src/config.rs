@@ -41,6 +41,8 @@ pub struct Config {
     /// Duplicate detection and the identity pepper (`[duplicates]`, Đ7.3).
     pub duplicates: normalizers::duplicate::DuplicateConfig,
     pub geo: GeoConfig,
+    /// Intake rate limits per sender, source address and API client (`[rate_limits]`, R-SEC-4).
+    pub rate_limits: crate::ratelimit::RateLimitConfig,
     /// Log format: `text` or `json`.
     pub log_format: LogFormat,
     /// When set, `GET /metrics` requires `Authorization: Bearer <metrics_key>`
@@ -67,6 +69,7 @@ impl Default for Config {
             validation: ValidationConfig::default(),
             duplicates: normalizers::duplicate::DuplicateConfig::default(),
             geo: GeoConfig::default(),
+            rate_limits: crate::ratelimit::RateLimitConfig::default(),
             log_format: LogFormat::Text,
             metrics_key: None,
             email: None,
@@ -575,6 +578,11 @@ mod example_tests {
         let config = Config::load(Some(&path)).expect("deploy/gateway.example.toml is valid");
         assert_eq!(config.queue.claim_timeout_secs, 300);
         assert_eq!(config.limits.max_files, 10);
+        assert_eq!(
+            config.rate_limits,
+            crate::ratelimit::RateLimitConfig::default(),
+            "the example documents the default limits"
+        );
     }
 
     #[test]

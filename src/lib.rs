@@ -10,6 +10,7 @@
 //! - `duplicates`: the duplicate index over the shared store (Đ7.3).
 //! - `blocklist`: the block list of senders (SENDER_BLOCKED, Đ13.1.e).
 //! - `pipeline`: media inspection, validation and the idempotent durable commit.
+//! - `ratelimit`: the intake rate limits per sender, source address and API client (R-SEC-4).
 //! - `messages`: the sentences the gateway itself shows to citizens (Vietnamese).
 //! - `metrics`: Prometheus counters and gauges.
 //! - `http`: the axum API.
@@ -26,5 +27,6 @@ pub mod messages;
 pub mod metrics;
 pub mod offline;
 pub mod pipeline;
+pub mod ratelimit;
 pub mod server;
 pub mod store;

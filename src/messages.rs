@@ -12,6 +12,15 @@ pub const SHUTTING_DOWN: &str =
 pub const UNAVAILABLE: &str =
     "Hệ thống tạm thời không lưu được phản ánh. Vui lòng gửi lại sau ít phút.";
 
+/// Too many reports from one sender, address or application in a short time (HTTP 429), with
+/// how long to wait.
+pub fn rate_limited(retry_after_secs: u64) -> String {
+    format!(
+        "Bạn đã gửi quá nhiều phản ánh trong thời gian ngắn. Vui lòng gửi lại sau {}.",
+        channels::templates::wait(retry_after_secs)
+    )
+}
+
 /// The files are too large or too many, with the configured limits.
 pub fn too_large(limits: &Limits) -> String {
     let photo = size(limits.photo_max_bytes);
@@ -67,6 +76,14 @@ mod tests {
         assert_eq!(
             too_large(&limits),
             "Tệp gửi kèm quá lớn hoặc quá nhiều tệp. Ảnh tối đa 2,5 MB, ghi âm tối đa 30 MB, video tối đa 200 MB, không quá 3 tệp mỗi phản ánh."
+        );
+    }
+
+    #[test]
+    fn waits_are_rounded_up() {
+        assert_eq!(
+            rate_limited(30),
+            "Bạn đã gửi quá nhiều phản ánh trong thời gian ngắn. Vui lòng gửi lại sau 30 giây."
         );
     }
 

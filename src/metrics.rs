@@ -64,6 +64,12 @@ pub fn queue_depth(stream: &'static str, length: u64, pending: u64, undelivered:
     metrics::gauge!("gateway_queue_undelivered", "stream" => stream).set(undelivered as f64);
 }
 
+/// A submission refused by an intake rate limit (`limit`: sender, source or client).
+pub fn rate_limited(channel: &'static str, limit: &'static str) {
+    metrics::counter!("gateway_rate_limited_total", "channel" => channel, "limit" => limit)
+        .increment(1);
+}
+
 pub fn http_error(status: u16) {
     metrics::counter!("gateway_http_errors_total", "status" => status.to_string()).increment(1);
 }

@@ -29,6 +29,7 @@ use crate::blocklist::{BlockEntry, BlockError, BlockList, BlockRequest};
 use crate::clock::SharedClock;
 use crate::duplicates::{DuplicateError, DuplicateIndex};
 use crate::metrics as m;
+use crate::ratelimit::{RateLimitConfig, RateLimiter};
 use crate::store::blobs::BlobWriter;
 use crate::store::{
     BlobError, BlobStore, ChannelStore, Entry, Staged, Store, StoreFailure, IOC_GROUP,
@@ -78,9 +79,14 @@ pub struct Pipeline {
     validator: Validator,
     validation: ValidationConfig,
     dedup_ttl: Duration,
+    /// Intake rate limits (R-SEC-4).
+    limiter: RateLimiter,
 }
 
 impl Pipeline {
+    // Each argument is one component or one configuration section, named at the one call
+    // site (`server::build`).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         blobs: BlobStore,
@@ -89,8 +95,15 @@ impl Pipeline {
         validation: ValidationConfig,
         duplicates: DuplicateConfig,
         dedup_ttl: Duration,
+        rate_limits: RateLimitConfig,
     ) -> Arc<Self> {
         Arc::new(Pipeline {
+            limiter: RateLimiter::new(
+                store.clone(),
+                clock.clone(),
+                duplicates.identity_pepper.expose(),
+                rate_limits,
+            ),
             blocklist: BlockList::new(store.clone(), duplicates.identity_pepper.expose()),
             duplicates: DuplicateIndex::new(store.clone(), blobs.clone(), duplicates),
             store,
@@ -109,6 +122,27 @@ impl Pipeline {
     /// `queue.idempotency_ttl_hours`.
     fn binding_ttl(&self, report: &Report) -> Option<Duration> {
         (report.channel != normalizers::report::Channel::Email).then_some(self.dedup_ttl)
+    }
+
+    /// The intake rate limits, for the HTTP handlers (channels go through [`Intake::admit`]).
+    pub fn rate_limits(&self) -> &RateLimiter {
+        &self.limiter
+    }
+
+    /// Count a submission against the rate limits, unless it repeats one already taken (its
+    /// de-duplication key is bound): a retry is never refused for being a retry.
+    pub async fn admit_submission(
+        &self,
+        channel: normalizers::report::Channel,
+        dedup_key: Option<&str>,
+        subjects: &channels::ratelimit::Subjects,
+    ) -> Result<channels::ratelimit::Admission, StoreFailure> {
+        if let Some(key) = dedup_key {
+            if self.store.get(&format!("dedup:{key}")).await?.is_some() {
+                return Ok(channels::ratelimit::Admission::Admitted);
+            }
+        }
+        self.limiter.admit(channel, subjects).await
     }
 
     pub fn validation(&self) -> &ValidationConfig {
@@ -464,6 +498,15 @@ impl Intake for Pipeline {
 
     fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    async fn admit(
+        &self,
+        request: channels::ratelimit::AdmitRequest<'_>,
+    ) -> Result<channels::ratelimit::Admission, channels::StoreError> {
+        self.admit_submission(request.channel, request.dedup_key, &request.subjects)
+            .await
+            .map_err(channels::StoreError::new)
     }
 }
 

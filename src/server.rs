@@ -48,6 +48,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Channel(#[from] ChannelError),
+    #[error("invalid rate_limits configuration: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    RateLimits(Vec<channels::ConfigProblem>),
     #[error(transparent)]
     Pepper(#[from] crate::config::PepperError),
     #[error("cannot write generated API keys to {path}: {source}")]
@@ -112,6 +114,7 @@ pub async fn build(config: Config) -> Result<Gateway, ServeError> {
         config.validation.clone(),
         config.duplicates.clone(),
         Duration::from_secs(config.queue.idempotency_ttl_hours * 3600),
+        config.rate_limits.clone(),
     );
     let keys = KeyRing::new(&config.api_keys);
     let instance_id = instance_id(&config);
@@ -286,6 +289,18 @@ pub async fn serve(mut config: Config) -> Result<(), ServeError> {
         tracing::info!(path = %path.display(), "no API keys configured: using the generated keys in this file");
         eprintln!("API keys (roles submit and ioc) are in {}", path.display());
     }
+    let limit_errors: Vec<channels::ConfigProblem> = config
+        .rate_limits
+        .problems()
+        .into_iter()
+        .filter(|p| p.severity == channels::Severity::Error)
+        .collect();
+    if !limit_errors.is_empty() {
+        return Err(ServeError::RateLimits(limit_errors));
+    }
+    for problem in config.rate_limits.problems() {
+        tracing::warn!(%problem, "rate limits configuration");
+    }
     let listen = config.listen;
     let gateway = build(config).await?;
     let state = gateway.state.clone();
@@ -318,14 +333,22 @@ pub async fn serve(mut config: Config) -> Result<(), ServeError> {
         }
         running.push(channel);
     }
+    // The client address of every request (the rate limits per source address), believed from
+    // `X-Forwarded-For` only when the connection comes from a trusted proxy.
+    let app = app.layer(axum::Extension(channels::ratelimit::TrustedProxies(
+        Arc::new(state.config.rate_limits.trusted_proxies.clone()),
+    )));
     let stop = shutdown.clone();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            stop.cancel();
-            tracing::info!("shutdown requested: finishing requests in flight");
-        })
-        .await;
+    let result = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        stop.cancel();
+        tracing::info!("shutdown requested: finishing requests in flight");
+    })
+    .await;
     if let Err(e) = result {
         tracing::error!(error = %e, "server stopped with an error");
     }

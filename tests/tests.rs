@@ -17,6 +17,8 @@ mod duplicates;
 mod email;
 /// The queue contract, run against the embedded store and a real Redis.
 mod queue;
+/// Intake rate limits per sender, address and API client on every channel (issue 10 point 7).
+mod ratelimit;
 /// Crash and restart: nothing lost, nothing doubled.
 mod restart;
 /// The committed JSON Schema of the report is current.

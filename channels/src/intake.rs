@@ -142,6 +142,17 @@ pub trait Intake: Send + Sync + 'static {
 
     /// The instant to validate against (the gateway's injected clock).
     fn now(&self) -> DateTime<Utc>;
+
+    /// Count a submission against the intake rate limits (R-SEC-4) before ingesting it; a
+    /// limited submission is not ingested. A repeat of a submission already taken (its
+    /// `dedup_key` bound) is admitted without being counted. The default admits everything.
+    fn admit(
+        &self,
+        request: crate::ratelimit::AdmitRequest<'_>,
+    ) -> impl Future<Output = Result<crate::ratelimit::Admission, StoreError>> + Send {
+        let _ = request;
+        std::future::ready(Ok(crate::ratelimit::Admission::Admitted))
+    }
 }
 
 /// A message to a citizen, waiting in a channel's outbound stream (`outbound:email`…).

@@ -15,6 +15,8 @@
 //! - `email`: the IMAP mailbox poller, SMTP replies and mailbox import (R-CH-EMAIL).
 //! - `intake`: the contract between channels and the gateway (submission, outcome, streams,
 //!   state store).
+//! - `ratelimit`: whom a submission counts against for the intake rate limits, the client
+//!   address of an HTTP request.
 //! - `staging`: staged files deleted on every exit path unless handed over; the fsyncing writer.
 //! - `testing` (feature `testing`): in-memory intake, streams and state store for tests.
 //! - `templates`: Vietnamese texts of the channels.
@@ -23,6 +25,7 @@
 pub mod context;
 pub mod email;
 pub mod intake;
+pub mod ratelimit;
 pub mod staging;
 pub mod templates;
 #[cfg(any(test, feature = "testing"))]

@@ -30,6 +30,12 @@ pub enum ApiError {
     /// `message_vi` states the configured limits (see [`ApiError::too_large`]).
     #[error("{detail}")]
     PayloadTooLarge { detail: String, message_vi: String },
+    /// An intake rate limit (R-SEC-4): answered 429 with `Retry-After`.
+    #[error("too many submissions from this {kind} in a short time; retry after {retry_after_secs} seconds")]
+    RateLimited {
+        kind: &'static str,
+        retry_after_secs: u64,
+    },
     #[error("the gateway is shutting down; retry on another instance or in a moment")]
     ShuttingDown,
     #[error("storage is unavailable; nothing was stored, retry later")]
@@ -117,7 +123,7 @@ impl From<StatusError> for ApiError {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// Stable machine-readable code: `bad_request`, `unauthorized`, `forbidden`, `not_found`,
-    /// `payload_too_large`, `unavailable`, `internal`.
+    /// `payload_too_large`, `rate_limited`, `unavailable`, `internal`.
     pub error: &'static str,
     /// What went wrong, for the developer of the client.
     pub message: String,
@@ -141,6 +147,13 @@ impl IntoResponse for ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 Some(message_vi.clone()),
+            ),
+            ApiError::RateLimited {
+                retry_after_secs, ..
+            } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                Some(msg::rate_limited(*retry_after_secs)),
             ),
             ApiError::ShuttingDown => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -167,6 +180,30 @@ impl IntoResponse for ApiError {
             message_vi: vi,
             error_id,
         };
+        if let ApiError::RateLimited {
+            retry_after_secs, ..
+        } = &self
+        {
+            let retry = [(
+                axum::http::header::RETRY_AFTER,
+                retry_after_secs.to_string(),
+            )];
+            return (status, retry, Json(body)).into_response();
+        }
         (status, Json(body)).into_response()
+    }
+}
+
+impl From<channels::ratelimit::Limited> for ApiError {
+    fn from(l: channels::ratelimit::Limited) -> Self {
+        use channels::ratelimit::LimitKind;
+        ApiError::RateLimited {
+            kind: match l.kind {
+                LimitKind::Sender => "sender",
+                LimitKind::Source => "address",
+                LimitKind::Client => "API client",
+            },
+            retry_after_secs: l.retry_after_secs(),
+        }
     }
 }

@@ -7,9 +7,11 @@ use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use channels::ratelimit::{Admission, ClientIp, Subjects};
 use normalizers::app::{self, AppSubmission};
+use normalizers::identity::Identity;
 use normalizers::media::sniff;
-use normalizers::report::{Envelope, Report};
+use normalizers::report::{Channel, Envelope, Report};
 use normalizers::validate::{Finding, Status};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -69,6 +71,7 @@ struct Parsed {
         (status = 400, description = "Malformed request: not multipart, no `report` part, a `report` that is not a JSON object, a field of the wrong type or unknown, no `channel`", body = super::error::ErrorBody),
         (status = 401, description = "No valid API key", body = super::error::ErrorBody),
         (status = 413, description = "A file or the request is too large, or too many files", body = super::error::ErrorBody),
+        (status = 429, description = "Too many submissions from this sender (phone, email, app account), client address or API key in the window (`rate_limits.api`); `Retry-After` gives the seconds to wait. A repeated `Idempotency-Key` of a report already taken is never refused", body = super::error::ErrorBody),
         (status = 503, description = "Storage unavailable or shutting down; nothing stored", body = super::error::ErrorBody),
     ),
     security(("bearer" = []))
@@ -76,6 +79,7 @@ struct Parsed {
 pub async fn submit(
     Authorized { caller, .. }: Authorized<Submitter>,
     State(state): State<AppState>,
+    ClientIp(client_ip): ClientIp,
     headers: HeaderMap,
     multipart: Multipart,
 ) -> Result<Response, ApiError> {
@@ -83,12 +87,55 @@ pub async fn submit(
         return Err(ApiError::ShuttingDown);
     }
     let idempotency = idempotency_key(&headers)?;
-    let parsed = parse(&state, multipart).await?;
     let dedup_key = match &idempotency {
         Some(key) => format!("api:{}:{key}", caller.client),
         None => format!("api:{}:{}", caller.client, state.pipeline.new_id()),
     };
+    let repeatable = idempotency.as_ref().map(|_| dedup_key.as_str());
+    // The client address and the API key are limited before the body is read.
+    let source = Subjects {
+        senders: Vec::new(),
+        source: client_ip.map(|ip| ip.to_string()),
+        client: Some(caller.client.clone()),
+    };
+    let admission = state
+        .pipeline
+        .admit_submission(Channel::App, repeatable, &source)
+        .await?;
+    if let Admission::Limited(limited) = admission {
+        return Err(limited.into());
+    }
+    let parsed = parse(&state, multipart).await?;
     let report = build_report(&state, &caller, &parsed, idempotency.as_deref());
+    let senders = Subjects {
+        senders: Identity::of_report(&report),
+        source: None,
+        // Counted above, before the body was read.
+        client: None,
+    };
+    if !senders.senders.is_empty()
+        && !state
+            .pipeline
+            .rate_limits()
+            .config()
+            .is_exempt(&caller.client)
+    {
+        let admission = state
+            .pipeline
+            .admit_submission(report.channel, repeatable, &senders)
+            .await;
+        let limited = match admission {
+            Ok(Admission::Admitted) => None,
+            Ok(Admission::Limited(limited)) => Some(ApiError::from(limited)),
+            Err(e) => Some(ApiError::from(e)),
+        };
+        if let Some(e) = limited {
+            for m in parsed.media {
+                state.pipeline.discard(m.staged).await;
+            }
+            return Err(e);
+        }
+    }
     let outcome = state
         .pipeline
         .ingest_prepared(&dedup_key, &parsed.raw, report, parsed.media)

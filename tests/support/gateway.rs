@@ -17,6 +17,11 @@ pub fn test_config(data_dir: &Path) -> Config {
         data_dir: data_dir.to_path_buf(),
         api_keys: parse_api_keys(&format!("submit:{SUBMIT_KEY},ioc:{IOC_KEY}")).unwrap(),
         clock_start: Some(super::TEST_NOW.parse().unwrap()),
+        // Tests submit the same reporter many times; `tests/ratelimit.rs` turns them on.
+        rate_limits: gateway::ratelimit::RateLimitConfig {
+            enabled: false,
+            ..Default::default()
+        },
         ..Config::default()
     }
 }
@@ -128,6 +133,8 @@ impl Process {
             )
             .env("GATEWAY_CLOCK_START", super::TEST_NOW)
             .env("GATEWAY_LOG", "info")
+            // Tests submit the same reporter many times; `tests/ratelimit.rs` turns them on.
+            .env("GATEWAY_RATE_LIMITS__ENABLED", "false")
             // Both streams in the log: a test may scan everything the gateway printed.
             .stdout(log.try_clone().unwrap())
             .stderr(log);

@@ -81,6 +81,27 @@ pub fn unauthenticated_receipt(tracking_code: &str) -> ReplyText {
     finish(text, html)
 }
 
+/// Past the rate limit of one sender or sending domain (R-SEC-4): sent once per window, then
+/// silence. Quotes nothing the sender wrote (its From may be forged).
+pub fn rate_limited(retry_after_secs: u64) -> ReplyText {
+    let wait = super::wait(retry_after_secs);
+    let body = format!(
+        "Hệ thống 1022 đã nhận được nhiều thư từ địa chỉ này trong thời gian ngắn nên tạm thời chưa \
+         tiếp nhận thêm phản ánh: thư vừa gửi chưa được ghi nhận thành phản ánh. Vui lòng gửi lại sau \
+         {wait}. Nếu sự việc khẩn cấp, vui lòng gọi Tổng đài 0272.1022."
+    );
+    // Not `finish`: there is no tracking code to keep in an answer.
+    let note = "Đây là thư trả lời tự động.";
+    let text = format!("Kính gửi Quý ông/bà,\n\n{body}\n\n{note}\n\n--\n{SIGNATURE}\n");
+    let html = format!(
+        "<!DOCTYPE html><html lang=\"vi\"><head><meta charset=\"utf-8\"></head><body>\
+         <p>Kính gửi Quý ông/bà,</p><p>{}</p><p><em>{note}</em></p><p>--<br>{}</p></body></html>",
+        escape(&body),
+        escape(SIGNATURE).replace('\n', "<br>")
+    );
+    ReplyText { text, html }
+}
+
 /// The rejection: every reason with how to fix it (Đ6, R-MSG-REJECT), each with its code.
 pub fn rejection(tracking_code: &str, reasons: &[Finding]) -> ReplyText {
     let mut text = format!(
@@ -185,6 +206,14 @@ mod tests {
         assert!(r.html.contains("&lt;cũ&gt;"));
         assert!(!r.html.contains("<cũ>"));
         assert!(r.html.contains("[MEDIA_STALE]"));
+    }
+
+    #[test]
+    fn the_rate_limit_notice_says_how_long_to_wait() {
+        let r = rate_limited(1800);
+        assert!(r.text.contains("sau 30 phút"), "{}", r.text);
+        assert!(r.html.contains("sau 30 phút"));
+        assert!(r.text.contains("chưa được ghi nhận"));
     }
 
     #[test]

@@ -7,3 +7,24 @@
 
 pub mod email;
 pub mod zalo;
+
+/// A wait as people say it, rounded up: `45 giây`, `3 phút`, `1 giờ`.
+pub fn wait(secs: u64) -> String {
+    match secs {
+        0..=59 => format!("{} giây", secs.max(1)),
+        60..=3599 => format!("{} phút", secs.div_ceil(60)),
+        _ => format!("{} giờ", secs.div_ceil(3600)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn waits_are_rounded_up() {
+        assert_eq!(super::wait(0), "1 giây");
+        assert_eq!(super::wait(45), "45 giây");
+        assert_eq!(super::wait(61), "2 phút");
+        assert_eq!(super::wait(3600), "1 giờ");
+        assert_eq!(super::wait(3601), "2 giờ");
+    }
+}

@@ -39,6 +39,25 @@ Vui lòng gửi nội dung bằng chữ, hình ảnh, video, ghi âm hoặc vị
 pub const SUBMIT_FAILED: &str = "Hệ thống đang bận nên chưa lưu được phản ánh của bạn. \
 Vui lòng gõ \"Gửi\" lại sau ít phút; các thông tin bạn đã gửi vẫn được giữ.";
 
+/// Past the rate limit of one Zalo user (R-SEC-4): said once per window; what the citizen
+/// sends meanwhile is not taken.
+pub fn rate_limited(retry_after_secs: u64) -> String {
+    format!(
+        "Bạn đã gửi quá nhiều tin nhắn trong thời gian ngắn nên các tin nhắn tiếp theo tạm thời \
+chưa được tiếp nhận. Vui lòng gửi lại sau {}. Nếu sự việc khẩn cấp, vui lòng gọi Tổng đài 0272.1022.",
+        super::wait(retry_after_secs)
+    )
+}
+
+/// Past the rate limit of the mini app (one Zalo user or one address): the report was not taken.
+pub fn miniapp_rate_limited(retry_after_secs: u64) -> String {
+    format!(
+        "Bạn đã gửi quá nhiều phản ánh trong thời gian ngắn nên phản ánh này chưa được tiếp nhận. \
+Vui lòng gửi lại sau {}.",
+        super::wait(retry_after_secs)
+    )
+}
+
 /// Title of the `request_user_info` form (≤ 100 characters).
 pub const REQUEST_INFO_TITLE: &str = "Thông tin người phản ánh";
 

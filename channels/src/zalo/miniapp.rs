@@ -27,7 +27,8 @@
 //!
 //! Answers: 200 with the outcome (`status` accepted | needs_review | rejected, `reasons`,
 //! `flags`), 400 malformed (or a file before the token), 401 token missing or refused, 413 too
-//! large, 503 unavailable, shutting down, or every upload place taken (with `Retry-After`).
+//! large, 429 with `Retry-After` past a rate limit of the address (checked before anything is
+//! read) or of the Zalo user and phone (`rate_limits.miniapp`), 503 unavailable, shutting down, or every upload place taken (with `Retry-After`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,7 +46,9 @@ use crate::context::ChannelStorage;
 use crate::intake::{
     error_chain, BoxError, IngestError, Intake, MediaInput, MediaSource, Origin, Submission,
 };
+use crate::ratelimit::{Admission, AdmitRequest, ClientIp, Limited, Subjects};
 use crate::staging::{StagedFile, StagingWriter};
+use normalizers::identity::Identity;
 
 use super::ZaloChannel;
 
@@ -68,6 +71,10 @@ pub enum MiniappApiError {
     /// Every upload place (`zalo.miniapp_uploads`) is taken: retry after `Retry-After`.
     #[error("too many uploads at once; retry shortly")]
     Busy,
+    /// Past a rate limit of this Zalo user or address (`rate_limits.miniapp`): 429 with
+    /// `Retry-After`.
+    #[error("too many reports in a short time; retry after {} seconds", .0.retry_after_secs())]
+    RateLimited(Limited),
     /// Storage or Zalo failed: nothing was stored, the mini app retries.
     #[error("{what} unavailable; nothing was stored, retry later")]
     Unavailable {
@@ -95,6 +102,7 @@ impl IntoResponse for MiniappApiError {
             MiniappApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             MiniappApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             MiniappApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            MiniappApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             MiniappApiError::ShuttingDown
             | MiniappApiError::Busy
             | MiniappApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -102,6 +110,15 @@ impl IntoResponse for MiniappApiError {
         };
         if let MiniappApiError::Unavailable { .. } | MiniappApiError::Internal(_) = &self {
             tracing::error!(error = %error_chain(&self), "mini-app report not taken");
+        }
+        if let MiniappApiError::RateLimited(limited) = &self {
+            let secs = limited.retry_after_secs();
+            let body = Json(serde_json::json!({
+                "error": self.to_string(),
+                "message_vi": crate::templates::zalo::miniapp_rate_limited(secs),
+            }));
+            let retry = [(axum::http::header::RETRY_AFTER, secs.to_string())];
+            return (status, retry, body).into_response();
         }
         let body = Json(serde_json::json!({ "error": self.to_string() }));
         if let MiniappApiError::Busy = &self {
@@ -141,11 +158,30 @@ struct Received {
 
 pub(crate) async fn handle<I: Intake, S: ChannelStorage>(
     State(ch): State<Arc<ZaloChannel<I, S>>>,
+    ClientIp(client_ip): ClientIp,
     headers: HeaderMap,
     multipart: Multipart,
 ) -> Response {
     if ch.shutting_down() {
         return MiniappApiError::ShuttingDown.into_response();
+    }
+    // The address is limited before anything is read or asked of Zalo.
+    if let Some(ip) = client_ip {
+        let request = AdmitRequest {
+            channel: Channel::ZaloMiniapp,
+            dedup_key: None,
+            subjects: Subjects {
+                source: Some(ip.to_string()),
+                ..Subjects::default()
+            },
+        };
+        match ch.intake.admit(request).await {
+            Ok(Admission::Admitted) => {}
+            Ok(Admission::Limited(limited)) => {
+                return MiniappApiError::RateLimited(limited).into_response()
+            }
+            Err(e) => return MiniappApiError::unavailable("storage", e).into_response(),
+        }
     }
     let header_token = headers
         .get("x-zalo-access-token")
@@ -388,6 +424,20 @@ async fn submit<I: Intake, S: ChannelStorage>(
     };
     let report = normalize_miniapp(envelope, &sub, &identity)
         .map_err(|e| MiniappApiError::BadRequest(e.to_string()))?;
+    // The Zalo user and the phone Zalo confirmed; the staged files are deleted when refused.
+    let request = AdmitRequest {
+        channel: Channel::ZaloMiniapp,
+        dedup_key: Some(&dedup_key),
+        subjects: Subjects {
+            senders: Identity::of_report(&report),
+            ..Subjects::default()
+        },
+    };
+    match ch.intake.admit(request).await {
+        Ok(Admission::Admitted) => {}
+        Ok(Admission::Limited(limited)) => return Err(MiniappApiError::RateLimited(limited)),
+        Err(e) => return Err(MiniappApiError::unavailable("storage", e)),
+    }
     // The guards stay here until the intake answered: a failed or cancelled ingest deletes the
     // files (the gateway's pipeline does too; deleting twice is harmless), a successful one
     // moved them into storage.

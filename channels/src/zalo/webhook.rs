@@ -8,6 +8,9 @@
 //! stream push): a retry arriving before the first delivery was processed is persisted again and
 //! ignored by the dialogue, which remembers the events it applied.
 //!
+//! Rate limits: an event of a Zalo user past `rate_limits.zalo_oa` is answered 200 with
+//! `{"status":"limited"}` and not stored; the first of the window queues one polite message.
+//!
 //! Replays: an event whose signed `timestamp` lies outside the window of `zalo.event_window_secs`
 //! around the injected clock (`zalo.event_retry_window_secs` for deliveries marked as retries)
 //! is refused: answered 200 with `{"status":"refused"}` — a non-2xx answer would only make Zalo
@@ -22,10 +25,15 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use normalizers::zalo::{self, Event, EventKind};
 
-use crate::context::ChannelStorage;
-use crate::intake::Intake;
+use normalizers::identity::Identity;
+use normalizers::report::Channel;
 
-use super::{ZaloChannel, EVENTS_STREAM};
+use crate::context::ChannelStorage;
+use crate::intake::{Intake, Origin, Outbound};
+use crate::ratelimit::{Admission, AdmitRequest, Subjects};
+use crate::templates::zalo as tpl;
+
+use super::{ZaloChannel, EVENTS_STREAM, OUTBOUND_STREAM};
 
 pub const SIGNATURE_HEADER: &str = "x-zevent-signature";
 
@@ -37,6 +45,9 @@ pub enum Disposition {
     Ignored,
     /// Outside the replay window: not stored.
     Refused,
+    /// Past the rate limit of its Zalo user (`rate_limits.zalo_oa`): not stored, not turned
+    /// into a draft or a report; the user is told once per window.
+    Limited,
 }
 
 impl Disposition {
@@ -46,6 +57,7 @@ impl Disposition {
             Disposition::Duplicate => "duplicate",
             Disposition::Ignored => "ignored",
             Disposition::Refused => "refused",
+            Disposition::Limited => "limited",
         }
     }
 }
@@ -145,6 +157,9 @@ async fn accept<I: Intake, S: ChannelStorage>(
     if ch.store.get(&key).await?.is_some() {
         return Ok(Disposition::Duplicate);
     }
+    if let Some(d) = limit(ch, event).await? {
+        return Ok(d);
+    }
     let raw = String::from_utf8_lossy(body);
     ch.store
         .push(
@@ -157,6 +172,48 @@ async fn accept<I: Intake, S: ChannelStorage>(
         )
         .await?;
     Ok(Disposition::Persisted)
+}
+
+/// Count the event against its Zalo user's limit (R-SEC-4). Past it the event is dropped
+/// (Zalo still gets its 200) and the first dropped event of the window queues one polite
+/// message to the user.
+async fn limit<I: Intake, S: ChannelStorage>(
+    ch: &ZaloChannel<I, S>,
+    event: &Event,
+) -> Result<Option<Disposition>, crate::intake::StoreError> {
+    let (Some(oa_id), Some(user_id)) = (event.oa_id(), event.user_id()) else {
+        return Ok(None);
+    };
+    let request = AdmitRequest {
+        channel: Channel::ZaloOa,
+        dedup_key: None,
+        subjects: Subjects {
+            senders: vec![Identity::Account {
+                namespace: "zalo".into(),
+                id: user_id.to_string(),
+            }],
+            ..Subjects::default()
+        },
+    };
+    let Admission::Limited(limited) = ch.intake.admit(request).await? else {
+        return Ok(None);
+    };
+    if limited.first {
+        let notice = Outbound {
+            report_id: None,
+            origin: Origin::ZaloOa {
+                oa_id: oa_id.to_string(),
+                user_id: user_id.to_string(),
+            },
+            kind: "rate_limited".into(),
+            text: tpl::rate_limited(limited.retry_after_secs()),
+            html: None,
+            attempts: 0,
+        };
+        let payload = serde_json::to_value(&notice).map_err(crate::intake::StoreError::new)?;
+        ch.store.push(OUTBOUND_STREAM, payload).await?;
+    }
+    Ok(Some(Disposition::Limited))
 }
 
 /// Whether the event's `timestamp` (epoch milliseconds, a string) is within `window` of `now`;
