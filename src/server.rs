@@ -50,6 +50,8 @@ pub enum ServeError {
     Channel(#[from] ChannelError),
     #[error(transparent)]
     Pepper(#[from] crate::config::PepperError),
+    #[error("cannot load the working-hours calendar: {0}")]
+    Calendar(#[from] crate::trail::CalendarLoadError),
     #[error("cannot write generated API keys to {path}: {source}")]
     Keys {
         path: PathBuf,
@@ -104,6 +106,10 @@ pub async fn build(config: Config) -> Result<Gateway, ServeError> {
             source,
         })?;
     let geo = load_geo(&config.geo)?;
+    let calendar = crate::trail::load_calendar(&config.calendar)?;
+    if let Some(date) = crate::trail::uncovered_date(&calendar, clock.now(), 60) {
+        tracing::warn!(%date, "the working-hours calendar has no holiday file for this date within the next 60 days: add one to calendar.holiday_files, deadlines count Monday to Friday only");
+    }
     let pipeline = Pipeline::new(
         store,
         blobs,
@@ -112,6 +118,7 @@ pub async fn build(config: Config) -> Result<Gateway, ServeError> {
         config.validation.clone(),
         config.duplicates.clone(),
         Duration::from_secs(config.queue.idempotency_ttl_hours * 3600),
+        calendar,
     );
     let keys = KeyRing::new(&config.api_keys);
     let instance_id = instance_id(&config);
@@ -318,14 +325,21 @@ pub async fn serve(mut config: Config) -> Result<(), ServeError> {
         }
         running.push(channel);
     }
+    tokio::spawn(crate::http::track::overdue_gauge(
+        state.clone(),
+        Duration::from_secs(60),
+    ));
     let stop = shutdown.clone();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            stop.cancel();
-            tracing::info!("shutdown requested: finishing requests in flight");
-        })
-        .await;
+    let result = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        stop.cancel();
+        tracing::info!("shutdown requested: finishing requests in flight");
+    })
+    .await;
     if let Err(e) = result {
         tracing::error!(error = %e, "server stopped with an error");
     }
