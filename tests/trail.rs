@@ -430,3 +430,78 @@ async fn a_missed_deadline_is_listed_as_overdue_by_any_instance() {
         "{due}"
     );
 }
+
+fn check_config(envs: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_gateway"));
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .arg("check-config");
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    let out = c.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Holiday files from the configuration: a broken one is an error, a calendar that does not
+/// cover the next 60 days a warning of `check-config` and of `serve` at start.
+#[test]
+fn holiday_files_are_checked_and_the_calendar_coverage_is_warned() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "year = 2028\n[[days_off]]\nname = \"x\"\ndate = \"2028-13-01\"\n",
+    )
+    .unwrap();
+    let (code, err) = check_config(&[(
+        "GATEWAY_CALENDAR__HOLIDAY_FILES",
+        &format!("[\"{}\"]", bad.display()),
+    )]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("calendar.holiday_files") && err.contains("2028-13-01"),
+        "{err}"
+    );
+    // Late 2027: 2028 has no file yet.
+    let (code, err) = check_config(&[("GATEWAY_CLOCK_START", "2027-11-15T00:00:00Z")]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("warning: calendar.holiday_files") && err.contains("2028-01-01"),
+        "{err}"
+    );
+    let good = dir.path().join("2028.toml");
+    std::fs::write(
+        &good,
+        "year = 2028\n[[days_off]]\nname = \"Tết Dương lịch\"\ndate = \"2028-01-01\"\n",
+    )
+    .unwrap();
+    let (code, err) = check_config(&[
+        ("GATEWAY_CLOCK_START", "2027-11-15T00:00:00Z"),
+        (
+            "GATEWAY_CALENDAR__HOLIDAY_FILES",
+            &format!("[\"{}\"]", good.display()),
+        ),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("calendar.holiday_files"), "{err}");
+    // `serve` warns in its log.
+    let data = tempfile::tempdir().unwrap();
+    let mut gw = crate::support::gateway::Process::start(
+        data.path(),
+        &[("GATEWAY_CLOCK_START", "2027-11-15T00:00:00Z")],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !gw.log_text().contains("no holiday file") && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let log = gw.log_text();
+    gw.kill();
+    assert!(
+        log.contains("no holiday file") && log.contains("2028-01-01"),
+        "{log}"
+    );
+}

@@ -431,7 +431,7 @@ async fn open311_report(state: &AppState, id: &str) -> Result<Option<Report>, Ap
         .filter(|r| r.channel == Channel::Open311 && r.verdict.status != Status::Rejected))
 }
 
-fn parse_date(s: Option<&str>, fmt: Fmt, name: &str) -> Result<Option<DateTime<Utc>>, Response> {
+fn parse_date(s: Option<&str>, fmt: Fmt, name: &str) -> Result<Option<DateTime<Utc>>, Errors> {
     match s {
         None | Some("") => Ok(None),
         Some(s) => DateTime::parse_from_rfc3339(s)
@@ -442,7 +442,6 @@ fn parse_date(s: Option<&str>, fmt: Fmt, name: &str) -> Result<Option<DateTime<U
                     fmt,
                     format!("{name} is not an ISO 8601 time with a zone"),
                 )
-                .into_response()
             }),
     }
 }
@@ -467,8 +466,11 @@ async fn requests(state: &AppState, q: &Common, fmt: Fmt) -> Result<Response, Re
         ));
     }
     let now = state.pipeline.now();
-    let end = parse_date(q.end_date.as_deref(), fmt, "end_date")?.unwrap_or(now);
-    let start = parse_date(q.start_date.as_deref(), fmt, "start_date")?
+    let end = parse_date(q.end_date.as_deref(), fmt, "end_date")
+        .map_err(IntoResponse::into_response)?
+        .unwrap_or(now);
+    let start = parse_date(q.start_date.as_deref(), fmt, "start_date")
+        .map_err(IntoResponse::into_response)?
         .unwrap_or(end - chrono::Duration::days(90));
     if end < start || end - start > chrono::Duration::days(90) {
         return Err(Errors::one(
@@ -640,18 +642,18 @@ async fn read_post(state: &AppState, req: Request, fmt: Fmt) -> Result<PostField
     Ok(fields)
 }
 
-fn bad(fmt: Fmt, d: impl Into<String>) -> Response {
-    Errors::one(StatusCode::BAD_REQUEST, fmt, d).into_response()
+fn bad(fmt: Fmt, d: impl Into<String>) -> Errors {
+    Errors::one(StatusCode::BAD_REQUEST, fmt, d)
 }
 
 /// The canonical report of a POST (the app normalizer's rules: phone to E.164, NFC…).
-fn to_submission(f: &PostFields, fmt: Fmt) -> Result<AppSubmission, Response> {
+fn to_submission(f: &PostFields, fmt: Fmt) -> Result<AppSubmission, Errors> {
     let code = f
         .get("service_code")
         .ok_or_else(|| bad(fmt, "service_code is required"))?;
     let (field, subcategory, _) =
         service(code).ok_or_else(|| bad(fmt, format!("no service {code}")))?;
-    let num = |name: &str| -> Result<Option<f64>, Response> {
+    let num = |name: &str| -> Result<Option<f64>, Errors> {
         f.get(name)
             .map(|v| {
                 v.parse::<f64>()
@@ -761,7 +763,7 @@ async fn top_post(
             for m in fields.media {
                 state.pipeline.discard(m.staged).await;
             }
-            return r;
+            return r.into_response();
         }
     };
     let raw = serde_json::to_vec(&sub).unwrap_or_default();

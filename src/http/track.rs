@@ -202,9 +202,9 @@ fn page(track: Option<&PublicTrack>, notice: Option<&str>) -> String {
         escape(msg::PAGE_TITLE),
         escape(msg::PAGE_TITLE)
     );
-    let _ = write!(
+    let _ = writeln!(
         b,
-        "<form action=\"/track\" method=\"get\"><label>{} <input name=\"code\" maxlength=\"32\" required></label> <button type=\"submit\">{}</button></form>\n",
+        "<form action=\"/track\" method=\"get\"><label>{} <input name=\"code\" maxlength=\"32\" required></label> <button type=\"submit\">{}</button></form>",
         escape(msg::CODE),
         escape(msg::PAGE_TITLE)
     );
