@@ -148,6 +148,18 @@ async fn georeport_round_trip(gw: InProcess) {
         .unwrap();
     let open: Value = res.json().await.unwrap();
     assert!(open.as_array().unwrap().is_empty(), "{open}");
+    for (query, n) in [
+        ("status=open,closed&service_code=traffic,chieu_sang", 1),
+        ("service_code=traffic", 0),
+    ] {
+        let res = client()
+            .get(format!("{base}/open311/v2/requests.json?{query}"))
+            .send()
+            .await
+            .unwrap();
+        let found: Value = res.json().await.unwrap();
+        assert_eq!(found.as_array().unwrap().len(), n, "{query}: {found}");
+    }
 }
 
 #[tokio::test]

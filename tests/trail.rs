@@ -429,6 +429,62 @@ async fn a_missed_deadline_is_listed_as_overdue_by_any_instance() {
             .any(|e| e["report_id"] == id && e["overdue"] == true),
         "{due}"
     );
+    // Counted as a missed stage, with no id in the metrics.
+    let metrics = client()
+        .get(format!("{later_base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("gateway_deadlines_missed_total{stage=\"forward_or_refuse\"}"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains(id));
+}
+
+/// A report the gateway rejected keeps its code: the citizen sees it was not accepted, without
+/// the reasons (they were in the answer) and without anything of the report.
+#[tokio::test]
+async fn a_rejected_report_is_tracked_as_not_accepted() {
+    let gw = InProcess::start(|_| {}).await;
+    let base = gw.serve().await;
+    let form = reqwest::multipart::Form::new().part(
+        "report",
+        reqwest::multipart::Part::text(report_json().to_string())
+            .mime_str("application/json")
+            .unwrap(),
+    );
+    let res = client()
+        .post(format!("{base}/v1/reports"))
+        .bearer_auth(SUBMIT_KEY)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let sub: Value = res.json().await.unwrap();
+    let (s, body) = track(&base, sub["tracking_code"].as_str().unwrap()).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let t: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(t["status"], "not_accepted");
+    assert!(t["rejected"]
+        .as_str()
+        .unwrap()
+        .contains("chưa đủ điều kiện"));
+    assert!(!body.contains("MEDIA_MISSING"));
+    assert_eq!(t["due_by"], Value::Null);
+    assert_no_personal_data(&body);
+    // The IOC cannot move it along the trail.
+    let (s, _) = step(
+        &base,
+        sub["id"].as_str().unwrap(),
+        json!({"status": "accepted"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT);
 }
 
 fn check_config(envs: &[(&str, &str)]) -> (Option<i32>, String) {

@@ -480,16 +480,28 @@ async fn requests(state: &AppState, q: &Common, fmt: Fmt) -> Result<Response, Re
         )
         .into_response());
     }
-    let status = match q.status.as_deref() {
-        None | Some("") => None,
-        Some(s @ ("open" | "closed")) => Some(s.to_string()),
-        Some(_) => {
-            return Err(
-                Errors::one(StatusCode::BAD_REQUEST, fmt, "status is open or closed")
-                    .into_response(),
-            )
-        }
-    };
+    // Both filters may be comma lists.
+    let statuses: Vec<&str> = q
+        .status
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if statuses.iter().any(|s| !matches!(*s, "open" | "closed")) {
+        return Err(
+            Errors::one(StatusCode::BAD_REQUEST, fmt, "status is open or closed").into_response(),
+        );
+    }
+    let codes: Vec<&str> = q
+        .service_code
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
     let ids = state
         .pipeline
         .open311_ids(start, end, 1000)
@@ -502,13 +514,12 @@ async fn requests(state: &AppState, q: &Common, fmt: Fmt) -> Result<Response, Re
         else {
             continue;
         };
-        if let Some(s) = &status {
-            if trail::current(&r).open311() != s {
-                continue;
-            }
+        if !statuses.is_empty() && !statuses.contains(&trail::current(&r).open311()) {
+            continue;
         }
-        if let Some(code) = q.service_code.as_deref().filter(|s| !s.is_empty()) {
-            if public_request(&r).service_code.as_deref() != Some(code) {
+        if !codes.is_empty() {
+            let code = public_request(&r).service_code;
+            if !codes.iter().any(|c| code.as_deref() == Some(*c)) {
                 continue;
             }
         }
