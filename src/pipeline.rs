@@ -68,6 +68,8 @@ pub enum StatusError {
     Index(#[from] DuplicateError),
     #[error("no report {0}")]
     NotFound(String),
+    #[error("another change of report {0} is in progress; retry in a moment")]
+    Busy(String),
     #[error("{0}")]
     Transition(#[from] normalizers::trail::TransitionError),
 }
@@ -195,25 +197,80 @@ impl Pipeline {
     }
 
     /// Move a report along its trail at the clock's instant (`actor`: the API key's role and
-    /// id). Two IOC operators moving the same report at the same instant: the last write wins.
+    /// id). One change of a report at a time across instances (a lock in the shared store):
+    /// a concurrent one gets [`StatusError::Busy`] instead of overwriting it.
     pub async fn transition(
         &self,
         id: &str,
         t: normalizers::trail::Transition,
         actor: &str,
     ) -> Result<Report, StatusError> {
-        let mut report = self
-            .report(id)
+        self.locked(id, |mut report, now| {
+            let missed = normalizers::trail::apply(&mut report, t, actor, now, &self.calendar)?;
+            if let Some(m) = missed {
+                crate::trail::metrics::deadline_missed(m.kind);
+            }
+            crate::trail::metrics::transition(normalizers::trail::current(&report));
+            Ok(Some(report))
+        })
+        .await
+    }
+
+    /// The legacy `PUT …/status`: close from any status, or reopen a closed report.
+    pub async fn legacy_status(
+        &self,
+        id: &str,
+        close: bool,
+        actor: &str,
+    ) -> Result<Report, StatusError> {
+        self.locked(id, |mut report, now| {
+            let changed = if close {
+                normalizers::trail::force_close(&mut report, actor, now)
+            } else {
+                normalizers::trail::reopen(&mut report, actor, now)
+            };
+            Ok(changed.then_some(report))
+        })
+        .await
+    }
+
+    /// Read the report under its change lock, let `change` move it (`None`: nothing to store),
+    /// store it.
+    async fn locked(
+        &self,
+        id: &str,
+        change: impl FnOnce(Report, DateTime<Utc>) -> Result<Option<Report>, StatusError>,
+    ) -> Result<Report, StatusError> {
+        let lock = crate::trail::lock_key(id);
+        let token = self.new_id();
+        if !self
+            .store
+            .put_if_absent(&lock, token.as_bytes(), Some(crate::trail::LOCK_TTL))
             .await?
-            .ok_or_else(|| StatusError::NotFound(id.to_string()))?;
-        let now = self.clock.now();
-        let missed = normalizers::trail::apply(&mut report, t, actor, now, &self.calendar)?;
-        self.set_status(&report).await?;
-        if let Some(m) = missed {
-            crate::trail::metrics::deadline_missed(m.kind);
+        {
+            return Err(StatusError::Busy(id.to_string()));
         }
-        crate::trail::metrics::transition(normalizers::trail::current(&report));
-        Ok(report)
+        let result = async {
+            let report = self
+                .report(id)
+                .await?
+                .ok_or_else(|| StatusError::NotFound(id.to_string()))?;
+            let before = report.clone();
+            match change(report, self.clock.now())? {
+                Some(changed) => {
+                    self.set_status(&changed).await?;
+                    Ok(changed)
+                }
+                None => Ok(before),
+            }
+        }
+        .await;
+        // Only our own lock (it may have expired and been taken by another change).
+        let _ = self
+            .store
+            .compare_and_swap(&lock, Some(token.as_bytes()), None, None)
+            .await;
+        result
     }
 
     /// The report behind a tracking code.

@@ -8,6 +8,8 @@
 //! - scored index `trail:due`: member = report id, score = the deadline of its current status in
 //!   epoch ms, payload = [`DueEntry`] JSON (ids, statuses and times only, no personal data);
 //!   rewritten on every transition, removed when the status has no deadline;
+//! - state key `trail:lock:<report id>` (TTL [`LOCK_TTL`]) while one change of the report's trail
+//!   is being written, so that two IOC operators on any instances never overwrite each other;
 //! - counters `track:rl:<source>:<minute>` (TTL two minutes) bounding lookups per source address.
 
 use std::path::{Path, PathBuf};
@@ -30,6 +32,14 @@ pub const OPEN311_INDEX: &str = "open311:requests";
 
 /// How many running deadlines one listing reads at most.
 pub const DUE_SCAN_MAX: usize = 10_000;
+
+/// How long a report's change lock lives when its holder dies.
+pub const LOCK_TTL: Duration = Duration::from_secs(10);
+
+/// State key of the lock of a report's trail change.
+pub fn lock_key(report_id: &str) -> String {
+    format!("trail:lock:{report_id}")
+}
 
 /// State key of a tracking code.
 pub fn track_key(code: &str) -> String {

@@ -561,3 +561,47 @@ fn holiday_files_are_checked_and_the_calendar_coverage_is_warned() {
         "{log}"
     );
 }
+
+/// Two changes of one report at once (two operators, two instances): the second gets 409 while
+/// the first holds the report's lock, instead of overwriting it.
+#[tokio::test]
+async fn a_change_in_progress_is_not_overwritten() {
+    let (gw, _redis) = redis().await;
+    let base = gw.serve().await;
+    let sub = submit(&base, "0912 345 678").await;
+    let id = sub["id"].as_str().unwrap();
+    let store = gw
+        .state
+        .pipeline
+        .channel_store(std::time::Duration::from_secs(5))
+        .store
+        .clone();
+    let lock = gateway::trail::lock_key(id);
+    store
+        .put(&lock, b"another-change", Some(gateway::trail::LOCK_TTL))
+        .await
+        .unwrap();
+    let (s, e) = step(&base, id, json!({"status": "accepted"})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("in progress"),
+        "{e}"
+    );
+    let res = client()
+        .put(format!("{base}/v1/reports/{id}/status"))
+        .bearer_auth(IOC_KEY)
+        .json(&json!({"status": "closed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    // Not released by someone else's change.
+    assert_eq!(
+        store.get(&lock).await.unwrap().as_deref(),
+        Some(&b"another-change"[..])
+    );
+    store.delete(&lock).await.unwrap();
+    let (s, r) = step(&base, id, json!({"status": "accepted"})).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert!(store.get(&lock).await.unwrap().is_none(), "released");
+}

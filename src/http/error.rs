@@ -118,6 +118,7 @@ impl From<StatusError> for ApiError {
             StatusError::Store(f) => f.into(),
             StatusError::Index(d) => d.into(),
             StatusError::NotFound(id) => ApiError::NotFound(format!("no report {id}")),
+            e @ StatusError::Busy(_) => ApiError::Conflict(e.to_string()),
             StatusError::Transition(t) if t.is_conflict() => ApiError::Conflict(t.to_string()),
             StatusError::Transition(t) => ApiError::BadRequest(t.to_string()),
             e @ StatusError::Encode { .. } => ApiError::internal(e),

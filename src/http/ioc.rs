@@ -173,16 +173,12 @@ pub async fn set_status(
     Path(id): Path<String>,
     Json(body): Json<StatusBody>,
 ) -> Result<StatusCode, ApiError> {
-    let mut report = load(&state, &id).await?;
-    let actor = actor(&caller);
-    let now = state.pipeline.now();
-    let changed = match body.status {
-        ReportStatus::Closed => trail::force_close(&mut report, &actor, now),
-        ReportStatus::Open => trail::reopen(&mut report, &actor, now),
-    };
-    if changed {
-        state.pipeline.set_status(&report).await?;
-    }
+    load(&state, &id).await?;
+    let close = body.status == ReportStatus::Closed;
+    state
+        .pipeline
+        .legacy_status(&id, close, &actor(&caller))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -229,7 +225,7 @@ pub struct TransitionResponse {
         (status = 200, description = "Recorded; the trail as it now is", body = TransitionResponse),
         (status = 400, description = "A field missing or too long (agency, message)", body = super::error::ErrorBody),
         (status = 404, description = "No such report", body = super::error::ErrorBody),
-        (status = 409, description = "The trail does not allow this step from the current status", body = super::error::ErrorBody),
+        (status = 409, description = "The trail does not allow this step from the current status, or another change of the report is being written", body = super::error::ErrorBody),
     ),
     security(("bearer" = []))
 )]
