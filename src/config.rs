@@ -53,6 +53,10 @@ pub struct Config {
     pub email: Option<EmailConfig>,
     /// The Zalo channels (`[zalo]`, `GATEWAY_ZALO_*`).
     pub zalo: Option<ZaloConfig>,
+    /// Holiday files over the shipped working-hours calendar (`[calendar]`, R-SLA-1).
+    pub calendar: crate::trail::CalendarConfig,
+    /// The public tracking lookup (`[track]`, R-MSG-TRACK).
+    pub track: crate::trail::TrackConfig,
 }
 
 impl Default for Config {
@@ -74,6 +78,8 @@ impl Default for Config {
             metrics_key: None,
             email: None,
             zalo: None,
+            calendar: Default::default(),
+            track: Default::default(),
         }
     }
 }

@@ -7,6 +7,8 @@
 //! - `clock`: the injected clock.
 //! - `failpoint`: crash injection for the restart tests.
 //! - `store`: content-addressed files and the queue/state backend (Redis or embedded).
+//! - `trail`: the processing trail's storage: tracking codes, running deadlines, the lookup
+//!   limiter, the configured calendar.
 //! - `duplicates`: the duplicate index over the shared store (Đ7.3).
 //! - `blocklist`: the block list of senders (SENDER_BLOCKED, Đ13.1.e).
 //! - `pipeline`: media inspection, validation and the idempotent durable commit.
@@ -30,3 +32,4 @@ pub mod pipeline;
 pub mod ratelimit;
 pub mod server;
 pub mod store;
+pub mod trail;

@@ -286,6 +286,30 @@ fn config_problems(config: &Config) -> Vec<channels::ConfigProblem> {
     let mut problems = of(config.email.as_ref());
     problems.extend(of(config.zalo.as_ref()));
     problems.extend(config.rate_limits.problems());
+    match gateway::trail::load_calendar(&config.calendar) {
+        Ok(cal) => {
+            if let Some(date) =
+                gateway::trail::uncovered_date(&cal, gateway::server::clock_for(config).now(), 60)
+            {
+                problems.push(channels::ConfigProblem::warning(
+                    "calendar.holiday_files",
+                    channels::Problem::Invalid(format!(
+                        "no holiday file covers {date} (within 60 days): deadlines count Monday to Friday only there"
+                    )),
+                ));
+            }
+        }
+        Err(e) => problems.push(channels::ConfigProblem::error(
+            "calendar.holiday_files",
+            channels::Problem::Invalid(e.to_string()),
+        )),
+    }
+    if config.track.lookups_per_minute == 0 {
+        problems.push(channels::ConfigProblem::error(
+            "track.lookups_per_minute",
+            channels::Problem::Invalid("must be at least 1".into()),
+        ));
+    }
     if config.uses_redis() && config.duplicates.identity_pepper.is_empty() {
         // `serve` refuses this: every instance on one Redis must key digests alike.
         problems.push(channels::ConfigProblem::error(

@@ -53,6 +53,23 @@ fn size(bytes: u64) -> String {
     }
 }
 
+/// The `service_notice` of an Open311 request the gateway accepted: the tracking code to keep.
+pub fn open311_notice(tracking_code: &str) -> String {
+    format!(
+        "Đã nhận phản ánh. Mã phản ánh của bạn là {tracking_code}; giữ mã này để tra cứu kết quả xử lý."
+    )
+}
+
+/// Open311 attribute descriptions (service definitions).
+pub const OPEN311_ATTR_OCCURRED_AT: &str = "Thời điểm xảy ra sự việc";
+pub const OPEN311_ATTR_CONFIDENTIAL: &str = "Giữ bí mật kết quả xử lý (không công khai)";
+pub const OPEN311_YES: &str = "Có";
+pub const OPEN311_NO: &str = "Không";
+/// The description of a service that stands for a whole field of Đ5.
+pub fn open311_field_service(field_name: &str) -> String {
+    format!("Các phản ánh khác thuộc lĩnh vực {field_name}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

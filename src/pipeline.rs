@@ -18,6 +18,7 @@ use std::time::Duration;
 use channels::intake::{IngestError, Intake, MediaInput, MediaSource, Outcome, Submission};
 use channels::staging::StagedFile;
 use chrono::{DateTime, Utc};
+use normalizers::calendar::Calendar;
 use normalizers::duplicate::{DuplicateConfig, Fingerprint};
 use normalizers::geo::Geo;
 use normalizers::media::{self, MediaInfo};
@@ -35,6 +36,7 @@ use crate::store::{
     BlobError, BlobStore, ChannelStore, Entry, Staged, Store, StoreFailure, IOC_GROUP,
     REJECTIONS_STREAM, REPORTS_STREAM,
 };
+use crate::trail::{DueEntry, TrailIndex};
 
 /// Photos larger than this get no public copy (the default photo limit is 20 MB).
 const PUBLIC_COPY_MAX_BYTES: u64 = 40_000_000;
@@ -65,6 +67,12 @@ pub enum StatusError {
     Store(#[from] StoreFailure),
     #[error("cannot update the duplicate index: {0}")]
     Index(#[from] DuplicateError),
+    #[error("no report {0}")]
+    NotFound(String),
+    #[error("another change of report {0} is in progress; retry in a moment")]
+    Busy(String),
+    #[error("{0}")]
+    Transition(#[from] normalizers::trail::TransitionError),
 }
 
 pub struct Pipeline {
@@ -81,6 +89,10 @@ pub struct Pipeline {
     dedup_ttl: Duration,
     /// Intake rate limits (R-SEC-4).
     limiter: RateLimiter,
+    /// Tracking codes and running deadlines (Đ12.2, R-SLA-2).
+    trail: TrailIndex,
+    /// The working-hours calendar of the deadlines (R-SLA-1).
+    calendar: Arc<Calendar>,
 }
 
 impl Pipeline {
@@ -96,6 +108,7 @@ impl Pipeline {
         duplicates: DuplicateConfig,
         dedup_ttl: Duration,
         rate_limits: RateLimitConfig,
+        calendar: Calendar,
     ) -> Arc<Self> {
         Arc::new(Pipeline {
             limiter: RateLimiter::new(
@@ -104,6 +117,8 @@ impl Pipeline {
                 duplicates.identity_pepper.expose(),
                 rate_limits,
             ),
+            trail: TrailIndex::new(store.clone()),
+            calendar: Arc::new(calendar),
             blocklist: BlockList::new(store.clone(), duplicates.identity_pepper.expose()),
             duplicates: DuplicateIndex::new(store.clone(), blobs.clone(), duplicates),
             store,
@@ -199,7 +214,9 @@ impl Pipeline {
         }
     }
 
-    /// Record the IOC's status change of a stored report (`report.status` already set).
+    /// Record the IOC's status change of a stored report (`report.status` and its trail
+    /// already set): the document, the duplicate index (closed reports leave it), the deadline
+    /// index.
     pub async fn set_status(&self, report: &Report) -> Result<(), StatusError> {
         let json = serde_json::to_vec(report).map_err(|source| StatusError::Encode {
             id: report.id.clone(),
@@ -207,7 +224,134 @@ impl Pipeline {
         })?;
         self.store.replace_report(&report.id, &json).await?;
         self.duplicates.set_status(report, self.clock.now()).await?;
+        self.trail.follow(report).await?;
         Ok(())
+    }
+
+    /// Move a report along its trail at the clock's instant (`actor`: the API key's role and
+    /// id). One change of a report at a time across instances (a lock in the shared store):
+    /// a concurrent one gets [`StatusError::Busy`] instead of overwriting it.
+    pub async fn transition(
+        &self,
+        id: &str,
+        t: normalizers::trail::Transition,
+        actor: &str,
+    ) -> Result<Report, StatusError> {
+        self.locked(id, |mut report, now| {
+            let missed = normalizers::trail::apply(&mut report, t, actor, now, &self.calendar)?;
+            if let Some(m) = missed {
+                crate::trail::metrics::deadline_missed(m.kind);
+            }
+            crate::trail::metrics::transition(normalizers::trail::current(&report));
+            Ok(Some(report))
+        })
+        .await
+    }
+
+    /// The legacy `PUT …/status`: close from any status, or reopen a closed report.
+    pub async fn legacy_status(
+        &self,
+        id: &str,
+        close: bool,
+        actor: &str,
+    ) -> Result<Report, StatusError> {
+        self.locked(id, |mut report, now| {
+            let changed = if close {
+                normalizers::trail::force_close(&mut report, actor, now)
+            } else {
+                normalizers::trail::reopen(&mut report, actor, now)
+            };
+            Ok(changed.then_some(report))
+        })
+        .await
+    }
+
+    /// Read the report under its change lock, let `change` move it (`None`: nothing to store),
+    /// store it.
+    async fn locked(
+        &self,
+        id: &str,
+        change: impl FnOnce(Report, DateTime<Utc>) -> Result<Option<Report>, StatusError>,
+    ) -> Result<Report, StatusError> {
+        let lock = crate::trail::lock_key(id);
+        let token = self.new_id();
+        if !self
+            .store
+            .put_if_absent(&lock, token.as_bytes(), Some(crate::trail::LOCK_TTL))
+            .await?
+        {
+            return Err(StatusError::Busy(id.to_string()));
+        }
+        let result = async {
+            let report = self
+                .report(id)
+                .await?
+                .ok_or_else(|| StatusError::NotFound(id.to_string()))?;
+            let before = report.clone();
+            match change(report, self.clock.now())? {
+                Some(changed) => {
+                    self.set_status(&changed).await?;
+                    Ok(changed)
+                }
+                None => Ok(before),
+            }
+        }
+        .await;
+        // Only our own lock (it may have expired and been taken by another change).
+        let _ = self
+            .store
+            .compare_and_swap(&lock, Some(token.as_bytes()), None, None)
+            .await;
+        result
+    }
+
+    /// The report behind a tracking code.
+    pub async fn track(&self, code: &str) -> Result<Option<Report>, StoreFailure> {
+        match self.trail.lookup(code).await? {
+            Some(id) => self.report(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Count a tracking lookup from `source`; `Some(retry after)` past `per_minute`.
+    pub async fn track_lookup_allowed(
+        &self,
+        source: &str,
+        per_minute: u32,
+    ) -> Result<Option<Duration>, StoreFailure> {
+        self.trail
+            .lookup_allowed(source, per_minute, self.clock.now())
+            .await
+    }
+
+    /// Running deadlines due by `now + within` (overdue first), at most `limit`.
+    pub async fn due(
+        &self,
+        within: chrono::Duration,
+        limit: usize,
+    ) -> Result<Vec<DueEntry>, StoreFailure> {
+        let now = self.clock.now();
+        self.trail.due_by(now, now + within, limit).await
+    }
+
+    /// Record a report submitted through Open311 for its request list.
+    pub async fn record_open311(&self, report: &Report) -> Result<(), StoreFailure> {
+        self.trail.record_open311(report).await
+    }
+
+    /// Ids of the Open311 requests received in `[from, to]`, newest first.
+    pub async fn open311_ids(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreFailure> {
+        self.trail.open311_ids(from, to, limit).await
+    }
+
+    /// The working-hours calendar of the deadlines.
+    pub fn calendar(&self) -> &Calendar {
+        &self.calendar
     }
 
     /// Hand out up to `max` entries of an IOC stream (`ioc:reports`, `ioc:rejections`) to
@@ -306,6 +450,13 @@ impl Pipeline {
         let now = report.received_at.min(self.clock.now());
         let mut ctx = Context::new(now, &self.validation);
         ctx.geo = Some(self.geo);
+        // On the configured calendar (the normalizer would use the shipped one).
+        if report.deadlines.forward_or_reject_by.is_none() {
+            report.deadlines.forward_or_reject_by = Some(self.calendar.add_working_hours(
+                report.received_at,
+                normalizers::trail::FORWARD_OR_REFUSE_WORKING_HOURS,
+            ));
+        }
         // Derivation first: the fingerprint needs the matched commune and the GPS coordinates.
         normalizers::pipeline::derive(report, &ctx);
         let blocked = self
@@ -389,6 +540,10 @@ impl Pipeline {
                 self.blobs.discard(p.staged).await;
             }
             self.enqueue(&existing).await?;
+            self.trail
+                .record_new(&existing)
+                .await
+                .map_err(storage("trail"))?;
             let fingerprint = self.duplicates.fingerprint(&existing).await;
             self.duplicates
                 .record_report(&existing, &fingerprint)
@@ -424,6 +579,10 @@ impl Pipeline {
             .unwrap_or(report);
         crate::failpoint::hit("after_report");
         self.enqueue(&stored).await?;
+        self.trail
+            .record_new(&stored)
+            .await
+            .map_err(storage("trail"))?;
         self.duplicates
             .record_report(&stored, &fingerprint)
             .await

@@ -52,6 +52,8 @@ pub enum ServeError {
     RateLimits(Vec<channels::ConfigProblem>),
     #[error(transparent)]
     Pepper(#[from] crate::config::PepperError),
+    #[error("cannot load the working-hours calendar: {0}")]
+    Calendar(#[from] crate::trail::CalendarLoadError),
     #[error("cannot write generated API keys to {path}: {source}")]
     Keys {
         path: PathBuf,
@@ -106,6 +108,10 @@ pub async fn build(config: Config) -> Result<Gateway, ServeError> {
             source,
         })?;
     let geo = load_geo(&config.geo)?;
+    let calendar = crate::trail::load_calendar(&config.calendar)?;
+    if let Some(date) = crate::trail::uncovered_date(&calendar, clock.now(), 60) {
+        tracing::warn!(%date, "the working-hours calendar has no holiday file for this date within the next 60 days: add one to calendar.holiday_files, deadlines count Monday to Friday only");
+    }
     let pipeline = Pipeline::new(
         store,
         blobs,
@@ -115,6 +121,7 @@ pub async fn build(config: Config) -> Result<Gateway, ServeError> {
         config.duplicates.clone(),
         Duration::from_secs(config.queue.idempotency_ttl_hours * 3600),
         config.rate_limits.clone(),
+        calendar,
     );
     let keys = KeyRing::new(&config.api_keys);
     let instance_id = instance_id(&config);
@@ -338,6 +345,10 @@ pub async fn serve(mut config: Config) -> Result<(), ServeError> {
     let app = app.layer(axum::Extension(channels::ratelimit::TrustedProxies(
         Arc::new(state.config.rate_limits.trusted_proxies.clone()),
     )));
+    tokio::spawn(crate::http::track::overdue_gauge(
+        state.clone(),
+        Duration::from_secs(60),
+    ));
     let stop = shutdown.clone();
     let result = axum::serve(
         listener,

@@ -15,6 +15,8 @@ mod duplicates;
 /// The email channel: normalizer goldens, corpus conformance with CPython, the channel against
 /// real Dovecot and SMTP servers, and end to end through the real pipeline.
 mod email;
+/// Open311 GeoReport v2 with the real `georeport` client, errors, XML and keys.
+mod open311;
 /// The queue contract, run against the embedded store and a real Redis.
 mod queue;
 /// Intake rate limits per sender, address and API client on every channel (issue 10 point 7).
@@ -29,6 +31,8 @@ mod serve;
 mod staging;
 /// The text checks of issue 9 (partial diacritics, shorthands, language) over HTTP and the CLI.
 mod text;
+/// The processing trail, the tracking view, deadlines and the overdue list (issue 12).
+mod trail;
 /// Trust and operations: full-disk recovery, metrics, personal data out of logs and metrics.
 mod trust;
 /// The Zalo channels wired to the real pipeline and store, against a fake Zalo.

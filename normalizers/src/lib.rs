@@ -24,6 +24,7 @@
 //! - `vietnamese`: Vietnamese text analysis (diacritics, abbreviations, content rules, category).
 //! - `geo`: gazetteer of administrative units and the jurisdiction boundary (R-VAL-LOC).
 //! - `calendar`: working days and hours, holidays per year (R-SLA-1).
+//! - `trail`: the processing trail (statuses, transitions, deadlines) and its public view.
 //! - `timephrase`: incident time from Vietnamese time phrases in the text.
 //! - `zalo`: Zalo webhook events, signature, OA conversation state machine, mini-app normalizer.
 
@@ -43,6 +44,7 @@ pub mod screen;
 pub mod secret;
 pub mod text;
 pub mod timephrase;
+pub mod trail;
 pub mod validate;
 pub mod vietnamese;
 pub mod zalo;

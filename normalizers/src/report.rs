@@ -50,9 +50,13 @@ pub struct Report {
     /// Open while the IOC handles it; closed reports no longer count as duplicates (Đ7.3).
     #[serde(default)]
     pub status: ReportStatus,
+    /// The processing trail set by the IOC (Đ12.2): each status with its time, actor, agency,
+    /// notes and deadline (`crate::trail`). Empty until the IOC first acts; not written then.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trail: Vec<crate::trail::TrailEntry>,
 }
 
-/// Handling status set by the IOC.
+/// Coarse handling status: `closed` once the trail is closed (`crate::trail`), `open` before.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReportStatus {
@@ -534,6 +538,7 @@ impl Report {
             deadlines: Deadlines::default(),
             raw_original: None,
             status: ReportStatus::Open,
+            trail: Vec::new(),
         }
     }
 }

@@ -27,6 +27,15 @@ pub enum ApiError {
     Forbidden,
     #[error("{0}")]
     NotFound(String),
+    /// The request conflicts with the resource's state (a transition the trail does not allow).
+    #[error("{0}")]
+    Conflict(String),
+    /// Too many requests from one source; retry after this many seconds.
+    #[error("too many requests: retry in {retry_after_secs} s")]
+    TooManyRequests {
+        retry_after_secs: u64,
+        message_vi: String,
+    },
     /// `message_vi` states the configured limits (see [`ApiError::too_large`]).
     #[error("{detail}")]
     PayloadTooLarge { detail: String, message_vi: String },
@@ -114,6 +123,10 @@ impl From<StatusError> for ApiError {
         match e {
             StatusError::Store(f) => f.into(),
             StatusError::Index(d) => d.into(),
+            StatusError::NotFound(id) => ApiError::NotFound(format!("no report {id}")),
+            e @ StatusError::Busy(_) => ApiError::Conflict(e.to_string()),
+            StatusError::Transition(t) if t.is_conflict() => ApiError::Conflict(t.to_string()),
+            StatusError::Transition(t) => ApiError::BadRequest(t.to_string()),
             e @ StatusError::Encode { .. } => ApiError::internal(e),
         }
     }
@@ -123,7 +136,8 @@ impl From<StatusError> for ApiError {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// Stable machine-readable code: `bad_request`, `unauthorized`, `forbidden`, `not_found`,
-    /// `payload_too_large`, `rate_limited`, `unavailable`, `internal`.
+    /// `payload_too_large`, `conflict`, `too_many_requests`, `rate_limited`, `unavailable`,
+    /// `internal`.
     pub error: &'static str,
     /// What went wrong, for the developer of the client.
     pub message: String,
@@ -143,6 +157,12 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", None),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", None),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", None),
+            ApiError::TooManyRequests { message_vi, .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                Some(message_vi.clone()),
+            ),
             ApiError::PayloadTooLarge { message_vi, .. } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
@@ -180,17 +200,23 @@ impl IntoResponse for ApiError {
             message_vi: vi,
             error_id,
         };
-        if let ApiError::RateLimited {
-            retry_after_secs, ..
-        } = &self
-        {
-            let retry = [(
+        let retry_after = match &self {
+            ApiError::RateLimited {
+                retry_after_secs, ..
+            }
+            | ApiError::TooManyRequests {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
+        };
+        let mut res = (status, Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            res.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
-                retry_after_secs.to_string(),
-            )];
-            return (status, retry, Json(body)).into_response();
+                axum::http::HeaderValue::from(secs),
+            );
         }
-        (status, Json(body)).into_response()
+        res
     }
 }
 

@@ -1,5 +1,5 @@
 //! The IOC's API (R-Q-3): claim and acknowledge queue entries, read reports and their media, set a
-//! report's status. IOC keys only.
+//! report's status along the processing trail, list running deadlines. IOC keys only.
 
 use std::time::Duration;
 
@@ -9,14 +9,16 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use normalizers::report::{Report, ReportStatus};
+use normalizers::trail::{self, TrailEntry, TrailStatus, Transition};
 use serde::{Deserialize, Serialize};
 use tokio_util::io::ReaderStream;
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::{Authorized, Ioc};
+use super::auth::{Authorized, Caller, Ioc};
 use super::{ApiError, AppState};
 use crate::blocklist::{BlockEntry, BlockRequest};
 use crate::store::REPORTS_STREAM;
+use crate::trail::DueEntry;
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ClaimQuery {
@@ -153,7 +155,8 @@ pub struct StatusBody {
     pub status: ReportStatus,
 }
 
-/// Set a report's handling status.
+/// Legacy: close a report from any status (`closed`), or reopen a closed one to the status it
+/// had (`open`). Recorded on the trail like every change; prefer `POST /v1/reports/{id}/status`.
 #[utoipa::path(
     put, path = "/v1/reports/{id}/status", tag = "ioc",
     params(("id" = String, Path, description = "Report id")),
@@ -165,15 +168,132 @@ pub struct StatusBody {
     security(("bearer" = []))
 )]
 pub async fn set_status(
-    _: Authorized<Ioc>,
+    Authorized { caller, .. }: Authorized<Ioc>,
     State(state): State<AppState>,
     Path(id): Path<String>,
     Json(body): Json<StatusBody>,
 ) -> Result<StatusCode, ApiError> {
-    let mut report = load(&state, &id).await?;
-    report.status = body.status;
-    state.pipeline.set_status(&report).await?;
+    load(&state, &id).await?;
+    let close = body.status == ReportStatus::Closed;
+    state
+        .pipeline
+        .legacy_status(&id, close, &actor(&caller))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Who moved a report: the key's role and short id, never a person.
+fn actor(caller: &Caller) -> String {
+    format!("ioc:{}", caller.client)
+}
+
+/// A step along the processing trail.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionBody {
+    /// `accepted`, `not_accepted`, `forwarded`, `agency_accepted`, `answered` or `closed`.
+    #[schema(value_type = String)]
+    pub status: TrailStatus,
+    /// The agency the report is forwarded to (required with `forwarded`, refused otherwise).
+    pub agency: Option<String>,
+    /// Internal note: kept on the report, never shown to the citizen.
+    pub note: Option<String>,
+    /// Text for the citizen, shown on the tracking view (required with `not_accepted`: the
+    /// reason, Đ9.2; and with `answered`: the result, Đ10.3).
+    pub message: Option<String>,
+}
+
+/// The trail of a report after a transition.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransitionResponse {
+    #[schema(value_type = String)]
+    pub status: TrailStatus,
+    /// The deadline the new status runs against, when it has one.
+    pub due_by: Option<chrono::DateTime<chrono::Utc>>,
+    #[schema(value_type = Vec<Object>)]
+    pub trail: Vec<TrailEntry>,
+}
+
+/// Move a report along its processing trail (Đ12.2): `received → accepted | not_accepted →
+/// forwarded → agency_accepted → answered → closed`, with the deadline of each step on the
+/// working-hours calendar (Đ9.2, Đ10). Closed reports leave the DUPLICATE window.
+#[utoipa::path(
+    post, path = "/v1/reports/{id}/status", tag = "ioc",
+    params(("id" = String, Path, description = "Report id")),
+    request_body = TransitionBody,
+    responses(
+        (status = 200, description = "Recorded; the trail as it now is", body = TransitionResponse),
+        (status = 400, description = "A field missing or too long (agency, message)", body = super::error::ErrorBody),
+        (status = 404, description = "No such report", body = super::error::ErrorBody),
+        (status = 409, description = "The trail does not allow this step from the current status, or another change of the report is being written", body = super::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn transition(
+    Authorized { caller, .. }: Authorized<Ioc>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<TransitionBody>,
+) -> Result<Json<TransitionResponse>, ApiError> {
+    load(&state, &id).await?;
+    let report = state
+        .pipeline
+        .transition(
+            &id,
+            Transition {
+                status: Some(body.status),
+                agency: body.agency,
+                note: body.note,
+                message: body.message,
+            },
+            &actor(&caller),
+        )
+        .await?;
+    Ok(Json(TransitionResponse {
+        status: trail::current(&report),
+        due_by: trail::current_due(&report).map(|(_, t)| t),
+        trail: report.trail,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct OverdueQuery {
+    /// Also list what falls due within this many minutes (default 60).
+    pub within_minutes: Option<u32>,
+    /// At most this many (1–1000, default 200).
+    pub max: Option<usize>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OverdueResponse {
+    /// Earliest deadline first; `overdue` is true when it has passed.
+    pub entries: Vec<DueEntry>,
+}
+
+/// Reports whose current deadline has passed or falls within the hour (Đ13.1.b).
+#[utoipa::path(
+    get, path = "/v1/ioc/overdue", tag = "ioc",
+    params(OverdueQuery),
+    responses(
+        (status = 200, description = "Running deadlines due soon or passed", body = OverdueResponse),
+        (status = 400, description = "Bad parameters", body = super::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn overdue(
+    _: Authorized<Ioc>,
+    State(state): State<AppState>,
+    Query(q): Query<OverdueQuery>,
+) -> Result<Json<OverdueResponse>, ApiError> {
+    let max = q.max.unwrap_or(200);
+    if !(1..=1000).contains(&max) {
+        return Err(ApiError::BadRequest(
+            "max must be between 1 and 1000".into(),
+        ));
+    }
+    let within = chrono::Duration::minutes(i64::from(q.within_minutes.unwrap_or(60)));
+    let entries = state.pipeline.due(within, max).await?;
+    Ok(Json(OverdueResponse { entries }))
 }
 
 /// The n-th attachment of a report (0-based), as stored (original bytes).

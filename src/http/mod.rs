@@ -5,16 +5,20 @@
 //! - `error`: the one `ApiError` every handler returns.
 //! - `auth`: API keys and roles.
 //! - `submit`: `POST /v1/reports` and `POST /v1/reports/check` (multipart, streamed, bounded).
-//! - `ioc`: the IOC's queue, reports, media and status.
+//! - `ioc`: the IOC's queue, reports, media, the processing trail and running deadlines.
+//! - `track`: the citizen's tracking view (JSON and HTML), public and rate-limited.
+//! - `open311`: Open311 GeoReport v2 under `/open311/v2/`.
 //! - `ops`: health, readiness, metrics.
 //! - `openapi`: the OpenAPI document generated from the handlers.
 
 pub mod auth;
 pub mod error;
 pub mod ioc;
+pub mod open311;
 pub mod openapi;
 pub mod ops;
 pub mod submit;
+pub mod track;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,7 +58,15 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/reports", post(submit::submit))
         .route("/v1/reports/check", post(submit::check))
         .route("/v1/reports/{id}", get(ioc::get_report))
-        .route("/v1/reports/{id}/status", put(ioc::set_status))
+        .route(
+            "/v1/reports/{id}/status",
+            put(ioc::set_status).post(ioc::transition),
+        )
+        .route("/v1/ioc/overdue", get(ioc::overdue))
+        .route("/v1/track/{code}", get(track::track_json))
+        .route("/track", get(track::track_form))
+        .route("/track/{code}", get(track::track_html))
+        .nest("/open311/v2", open311::router())
         .route("/v1/reports/{id}/media/{n}", get(ioc::get_media))
         .route("/v1/ioc/queue", get(ioc::claim))
         .route("/v1/ioc/queue/{entry_id}/ack", post(ioc::ack))

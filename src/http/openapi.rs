@@ -27,6 +27,9 @@ impl Modify for Security {
         super::ioc::ack,
         super::ioc::get_report,
         super::ioc::set_status,
+        super::ioc::transition,
+        super::ioc::overdue,
+        super::track::track_json,
         super::ioc::get_media,
         super::ioc::block_add,
         super::ioc::block_list,
@@ -35,7 +38,7 @@ impl Modify for Security {
         super::ops::readyz,
         super::ops::metrics,
     ),
-    components(schemas(super::error::ErrorBody, super::submit::SubmitResponse, super::submit::CheckResponse, super::ioc::ClaimResponse, super::ioc::QueueEntry, super::ioc::StatusBody, crate::blocklist::BlockRequest, crate::blocklist::BlockEntry)),
+    components(schemas(super::error::ErrorBody, super::submit::SubmitResponse, super::submit::CheckResponse, super::ioc::ClaimResponse, super::ioc::QueueEntry, super::ioc::StatusBody, super::ioc::TransitionBody, super::ioc::TransitionResponse, super::ioc::OverdueResponse, crate::trail::DueEntry, crate::blocklist::BlockRequest, crate::blocklist::BlockEntry)),
     modifiers(&Security),
 )]
 struct ApiDoc;

@@ -323,7 +323,7 @@ async fn read_json_part(mut field: Field<'_>, limits: &Limits) -> Result<Vec<u8>
 }
 
 /// Stream one file part to staging, bounding it by the limit of its sniffed kind.
-async fn stream_media(
+pub(super) async fn stream_media(
     state: &AppState,
     mut field: Field<'_>,
     index: usize,

@@ -7,11 +7,13 @@
 //! - `geo`: what exactly is missing or wrong about the place (LOCATION_*).
 //! - `media`: why a medium cannot be read (MEDIA_UNREADABLE causes), which medium is too old,
 //!   with its capture time (MEDIA_STALE).
+//! - `trail`: the citizen's tracking view of the processing trail (status names, labels).
 //! - `text`: the description (no diacritics, abbreviations, language) and the Đ7 content rules.
 
 pub mod geo;
 pub mod media;
 pub mod text;
+pub mod trail;
 
 pub const CONTENT_MISSING: &str =
     "Phản ánh chưa có nội dung. Vui lòng mô tả sự việc bạn thấy: việc gì, ở đâu, vào lúc nào.";

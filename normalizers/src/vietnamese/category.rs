@@ -100,6 +100,23 @@ pub fn subcategory_name(id: &str) -> Option<&'static str> {
         .map(|s| s.name.as_str())
 }
 
+/// Every sub-category of the lexicon: (field, field name, sub-category id, sub-category name),
+/// in the order of `categories.json` (the Open311 service list).
+pub fn categories() -> Vec<(CategoryField, &'static str, &'static str, &'static str)> {
+    lexicon::get()
+        .subcategories
+        .iter()
+        .map(|s| {
+            (
+                s.field,
+                s.field_name.as_str(),
+                s.id.as_str(),
+                s.name.as_str(),
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

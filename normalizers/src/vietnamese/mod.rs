@@ -25,7 +25,7 @@ mod keystrokes;
 mod lexicon;
 mod rules;
 
-pub use category::{field_name, subcategory_name, suggest_category};
+pub use category::{categories, field_name, subcategory_name, suggest_category};
 
 use serde_json::json;
 

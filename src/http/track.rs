@@ -1,0 +1,312 @@
+//! The citizen's tracking view (R-MSG-TRACK, Đ12.2): `GET /v1/track/{code}` (JSON) and
+//! `GET /track/{code}` (a plain HTML page, Vietnamese), public. They show the processing trail
+//! and the messages meant for the citizen (`normalizers::trail::public_track`): never personal
+//! data, never internal notes. Lookups are counted per source address in the shared store and
+//! refused past `track.lookups_per_minute` (429 with Retry-After), which with codes of 40 random
+//! bits makes guessing hopeless.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use normalizers::messages::trail as msg;
+use normalizers::report::Report;
+use normalizers::trail::{public_track, PublicTrack};
+use serde::Deserialize;
+
+use super::{ApiError, AppState};
+
+/// The client's address (the connection's, or `X-Forwarded-For` from a trusted proxy: see
+/// [`channels::ratelimit::ClientIp`]); `local` when the server runs without connection info, as
+/// in-process tests do. Never logged.
+pub struct SourceIp(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for SourceIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let channels::ratelimit::ClientIp(ip) =
+            channels::ratelimit::ClientIp::from_request_parts(parts, state).await?;
+        Ok(SourceIp(
+            ip.map(|ip| ip.to_string())
+                .unwrap_or_else(|| "local".into()),
+        ))
+    }
+}
+
+/// A tracking code as typed: trimmed, upper case; `None` when it cannot be one.
+fn normalise_code(code: &str) -> Option<String> {
+    let code = code.trim().to_ascii_uppercase();
+    (!code.is_empty()
+        && code.len() <= 32
+        && code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    .then_some(code)
+}
+
+/// Count the lookup, then find the report.
+async fn find(state: &AppState, source: &str, code: &str) -> Result<Option<Report>, ApiError> {
+    let per_minute = state.config.track.lookups_per_minute.max(1);
+    if let Some(wait) = state
+        .pipeline
+        .track_lookup_allowed(source, per_minute)
+        .await?
+    {
+        let secs = wait.as_secs().max(1);
+        return Err(ApiError::TooManyRequests {
+            retry_after_secs: secs,
+            message_vi: msg::too_many_lookups(secs),
+        });
+    }
+    let Some(code) = normalise_code(code) else {
+        return Ok(None);
+    };
+    Ok(state.pipeline.track(&code).await?)
+}
+
+/// The trail of a report by its tracking code.
+#[utoipa::path(
+    get, path = "/v1/track/{tracking_code}", tag = "tracking",
+    params(("tracking_code" = String, Path, description = "The code the citizen was given, e.g. LA-7K3M-Q9TX")),
+    responses(
+        (status = 200, description = "The trail and the messages meant for the citizen (no personal data, no internal notes)", body = Object),
+        (status = 404, description = "No report with this code", body = super::error::ErrorBody),
+        (status = 429, description = "Too many lookups from this address; see Retry-After", body = super::error::ErrorBody),
+    )
+)]
+pub async fn track_json(
+    SourceIp(source): SourceIp,
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> Result<Response, ApiError> {
+    match find(&state, &source, &code).await? {
+        Some(report) => {
+            let mut res = Json(public_track(&report)).into_response();
+            private_headers(&mut res);
+            Ok(res)
+        }
+        None => Err(ApiError::NotFound(
+            "no report with this tracking code".into(),
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CodeQuery {
+    pub code: Option<String>,
+}
+
+/// The tracking page with its lookup form (`/track?code=…`).
+pub async fn track_form(
+    source: SourceIp,
+    state: State<AppState>,
+    Query(q): Query<CodeQuery>,
+) -> Response {
+    match q.code {
+        Some(code) if !code.trim().is_empty() => track_html(source, state, Path(code)).await,
+        _ => html(StatusCode::OK, &page(None, None)),
+    }
+}
+
+/// The tracking page of a code (HTML, Vietnamese).
+pub async fn track_html(
+    SourceIp(source): SourceIp,
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> Response {
+    match find(&state, &source, &code).await {
+        Ok(Some(report)) => html(StatusCode::OK, &page(Some(&public_track(&report)), None)),
+        Ok(None) => html(StatusCode::NOT_FOUND, &page(None, Some(msg::NOT_FOUND))),
+        Err(ApiError::TooManyRequests {
+            retry_after_secs,
+            message_vi,
+        }) => {
+            let mut res = html(
+                StatusCode::TOO_MANY_REQUESTS,
+                &page(None, Some(&message_vi)),
+            );
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            res
+        }
+        // Storage down, a bug: the JSON error answer (logged with its id).
+        Err(e) => e.into_response(),
+    }
+}
+
+fn private_headers(res: &mut Response) {
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+}
+
+/// No script, no style, no frame, no external resource: only the form back to this page.
+pub const CSP: &str =
+    "default-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+fn html(status: StatusCode, body: &str) -> Response {
+    let mut res = (status, body.to_string()).into_response();
+    private_headers(&mut res);
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    res
+}
+
+/// Text for HTML content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A time as the citizen reads it: local (UTC+7), `dd/mm/yyyy HH:MM`.
+fn local_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    normalizers::calendar::to_local(t)
+        .format("%d/%m/%Y %H:%M")
+        .to_string()
+}
+
+fn page(track: Option<&PublicTrack>, notice: Option<&str>) -> String {
+    let mut b = String::new();
+    let _ = write!(
+        b,
+        "<!DOCTYPE html>\n<html lang=\"vi\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta name=\"referrer\" content=\"no-referrer\">\n<title>{}</title>\n</head>\n<body>\n<h1>{}</h1>\n",
+        escape(msg::PAGE_TITLE),
+        escape(msg::PAGE_TITLE)
+    );
+    let _ = writeln!(
+        b,
+        "<form action=\"/track\" method=\"get\"><label>{} <input name=\"code\" maxlength=\"32\" required></label> <button type=\"submit\">{}</button></form>",
+        escape(msg::CODE),
+        escape(msg::PAGE_TITLE)
+    );
+    if let Some(n) = notice {
+        let _ = writeln!(b, "<p role=\"alert\">{}</p>", escape(n));
+    }
+    if let Some(t) = track {
+        let _ = writeln!(b, "<dl>");
+        let _ = writeln!(
+            b,
+            "<dt>{}</dt><dd>{}</dd>",
+            escape(msg::CODE),
+            escape(&t.tracking_code)
+        );
+        let _ = writeln!(
+            b,
+            "<dt>{}</dt><dd>{}</dd>",
+            escape(msg::CURRENT_STATUS),
+            escape(t.label)
+        );
+        if let Some(c) = t.category {
+            let _ = writeln!(
+                b,
+                "<dt>{}</dt><dd>{}</dd>",
+                escape(msg::CATEGORY),
+                escape(c)
+            );
+        }
+        if let Some(due) = t.due_by {
+            let _ = writeln!(
+                b,
+                "<dt>{}</dt><dd>{}</dd>",
+                escape(msg::DUE_BY),
+                escape(&local_time(due))
+            );
+        }
+        let _ = writeln!(b, "</dl>");
+        if let Some(r) = t.rejected {
+            let _ = writeln!(b, "<p>{}</p>", escape(r));
+        }
+        let _ = writeln!(
+            b,
+            "<table>\n<thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>\n<tbody>",
+            escape(msg::TIME),
+            escape(msg::STEP),
+            escape(msg::AGENCY),
+            escape(msg::MESSAGE)
+        );
+        for s in &t.steps {
+            let _ = writeln!(
+                b,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&local_time(s.at)),
+                escape(s.label),
+                escape(s.agency.as_deref().unwrap_or("")),
+                escape(s.message.as_deref().unwrap_or(""))
+            );
+        }
+        let _ = writeln!(b, "</tbody>\n</table>");
+    }
+    b.push_str("</body>\n</html>\n");
+    b
+}
+
+/// Keep the overdue gauges current (every `every`, until shutdown): reports whose deadline has
+/// passed and those due within the hour. Counts only, no ids.
+pub async fn overdue_gauge(state: AppState, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match state.pipeline.due(chrono::Duration::hours(1), 10_000).await {
+            Ok(entries) => {
+                let overdue = entries.iter().filter(|e| e.overdue).count();
+                crate::trail::metrics::overdue(overdue, entries.len() - overdue);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the running deadlines"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_normalised_or_refused() {
+        assert_eq!(
+            normalise_code(" la-7k3m-q9tx ").as_deref(),
+            Some("LA-7K3M-Q9TX")
+        );
+        assert_eq!(normalise_code("../etc"), None);
+        assert_eq!(normalise_code(""), None);
+        assert_eq!(normalise_code(&"A".repeat(33)), None);
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(
+            escape("<script>\"x\" & 'y'"),
+            "&lt;script&gt;&quot;x&quot; &amp; &#39;y&#39;"
+        );
+    }
+}
