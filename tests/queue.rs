@@ -58,6 +58,7 @@ contract!(
     depth_counts_pending_and_undelivered,
     scored_index_reads_a_score_range_newest_first,
     scored_index_replaces_removes_and_trims,
+    deliveries_count_every_reclaim,
 );
 
 async fn entries_are_delivered_once_and_in_order(b: Backend) {
@@ -145,6 +146,45 @@ async fn unacknowledged_entries_are_reclaimed_after_the_timeout(b: Backend) {
         .await
         .unwrap()
         .is_empty());
+}
+
+/// Every reclaim of an unacknowledged entry counts one more delivery, on both backends: the
+/// give-up rules (email reply retries, Zalo media) read this count.
+async fn deliveries_count_every_reclaim(b: Backend) {
+    let s = &b.store;
+    let idle = Duration::from_millis(100);
+    s.append("outbound:email", None, b"{\"a\":1}").await.unwrap();
+    s.append("outbound:email", None, b"{\"b\":2}").await.unwrap();
+    let first = s
+        .claim("outbound:email", "gateway", "w0", 1, idle)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].deliveries, 0);
+    let mut seen = Vec::new();
+    for round in 1..=4u64 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let again = s
+            .claim("outbound:email", "gateway", &format!("w{round}"), 1, idle)
+            .await
+            .unwrap();
+        assert_eq!(again.len(), 1, "round {round}");
+        assert_eq!(again[0].entry_id, first[0].entry_id, "round {round}");
+        seen.push(again[0].deliveries);
+    }
+    assert_eq!(seen, vec![1, 2, 3, 4], "deliveries before each reclaim");
+    // The second entry, never claimed, is fresh; acknowledged, the first is gone for good.
+    assert!(s
+        .ack("outbound:email", "gateway", &first[0].entry_id)
+        .await
+        .unwrap());
+    let next = s
+        .claim("outbound:email", "gateway", "w9", 10, idle)
+        .await
+        .unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].deliveries, 0);
+    assert_ne!(next[0].entry_id, first[0].entry_id);
 }
 
 async fn appending_the_same_report_twice_leaves_one_entry(b: Backend) {

@@ -117,7 +117,8 @@ pub const INDEX_TRIM_BATCH: usize = 1000;
 pub struct Entry {
     pub entry_id: String,
     pub payload: Vec<u8>,
-    /// Deliveries before this one (Redis reports re-claimed entries as 1).
+    /// Deliveries before this one: 0 when first handed out, one more at each reclaim (Redis:
+    /// the entry's times-delivered count, less this delivery).
     pub deliveries: u64,
 }
 

@@ -49,6 +49,7 @@ struct Groups {
 
 struct Scripts {
     append: Script,
+    reclaim: Script,
     cas: Script,
     incr: Script,
     index_put: Script,
@@ -106,6 +107,24 @@ impl RedisStore {
                       local id = redis.call('XADD', KEYS[1], '*', 'report_id', ARGV[1], 'payload', ARGV[2])
                       if KEYS[2] then redis.call('SET', KEYS[2], id) end
                       return id",
+                ),
+                // KEYS[1] the stream; ARGV: group, consumer, min idle (ms), count. XAUTOCLAIM
+                // counts one more delivery of each entry it hands out; XPENDING reads that
+                // count. Returns {id, fields, times delivered} per entry (deleted entries,
+                // answered without fields, are left out).
+                reclaim: Script::new(
+                    r"local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], '0-0',
+                        'COUNT', ARGV[4])
+                      local out = {}
+                      for _, e in ipairs(r[2]) do
+                        if e and e[2] then
+                          local p = redis.call('XPENDING', KEYS[1], ARGV[1], e[1], e[1], 1)
+                          local n = 1
+                          if p[1] then n = p[1][4] end
+                          out[#out + 1] = {e[1], e[2], n}
+                        end
+                      end
+                      return out",
                 ),
                 cas: Script::new(
                     r"local cur = redis.call('GET', KEYS[1])
@@ -390,20 +409,24 @@ impl RedisStore {
         min_idle: Duration,
     ) -> Result<Vec<Entry>, redis::RedisError> {
         let mut out = Vec::new();
-        let reclaimed: Value = redis::cmd("XAUTOCLAIM")
-            .arg(stream)
+        let reclaimed: Vec<Value> = self
+            .scripts
+            .reclaim
+            .key(stream)
             .arg(group)
             .arg(consumer)
             .arg(min_idle.as_millis() as u64)
-            .arg("0-0")
-            .arg("COUNT")
             .arg(max)
-            .query_async(&mut self.conn())
+            .invoke_async(&mut self.conn())
             .await?;
-        if let Value::Array(parts) = reclaimed {
-            if let Some(entries) = parts.get(1) {
-                out.extend(parse_entries(entries, 1));
-            }
+        for item in &reclaimed {
+            let Value::Array(parts) = item else { continue };
+            let [id, fields, times] = parts.as_slice() else {
+                continue;
+            };
+            // The count includes this delivery; `deliveries` counts the ones before it.
+            let times = as_u64(times).unwrap_or(1);
+            out.extend(entry_of(id, fields, times.saturating_sub(1)));
         }
         if out.len() < max {
             let fresh: Value = redis::cmd("XREADGROUP")
@@ -596,25 +619,30 @@ fn parse_entries(v: &Value, deliveries: u64) -> Vec<Entry> {
     let Value::Array(items) = v else {
         return Vec::new();
     };
-    let mut out = Vec::new();
-    for item in items {
-        let Value::Array(pair) = item else { continue };
-        let (Some(id), Some(fields)) = (pair.first().and_then(as_string), pair.get(1)) else {
-            continue;
-        };
-        let payload = to_pairs(fields)
-            .into_iter()
-            .find(|(k, _)| k == "payload")
-            .and_then(|(_, v)| as_bytes(&v));
-        if let Some(payload) = payload {
-            out.push(Entry {
-                entry_id: id,
-                payload,
-                deliveries,
-            });
-        }
-    }
-    out
+    items
+        .iter()
+        .filter_map(|item| match item {
+            Value::Array(pair) => match pair.as_slice() {
+                [id, fields, ..] => entry_of(id, fields, deliveries),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// An entry from its id and its field list (`report_id`, `payload`).
+fn entry_of(id: &Value, fields: &Value, deliveries: u64) -> Option<Entry> {
+    let entry_id = as_string(id)?;
+    let payload = to_pairs(fields)
+        .into_iter()
+        .find(|(k, _)| k == "payload")
+        .and_then(|(_, v)| as_bytes(&v))?;
+    Some(Entry {
+        entry_id,
+        payload,
+        deliveries,
+    })
 }
 
 fn to_pairs(v: &Value) -> Vec<(String, Value)> {
