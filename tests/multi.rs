@@ -3,19 +3,27 @@
 //!
 //! # Layout
 //! - `Zalo`: a gateway in process with the Zalo channel on a real Redis, its claim timeout short.
-//! - tests: a failing medium given up after `zalo.media_max_deliveries` on Redis.
+//! - tests: a failing medium given up after `zalo.media_max_deliveries` on Redis; durability
+//!   (`WAIT` with and without a replica); stream trimming; the report archive.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
+use axum::http::Request;
 use channels::zalo::{self, ZaloChannel, ZaloConfig};
 use channels::{CancellationToken, ChannelContext};
+use gateway::config::Durability;
 use gateway::pipeline::Pipeline;
+use gateway::store::{RedisOptions, ReportArchive, Store};
+use redis::aio::MultiplexedConnection;
 use reqwest::StatusCode;
+use tower::ServiceExt;
 
 use crate::support::fake_zalo::{events, FakeZalo};
-use crate::support::gateway::InProcess;
+use crate::support::gateway::{InProcess, IOC_KEY, SUBMIT_KEY};
 use crate::support::redis::RedisServer;
+use crate::support::{read_fixture, report_json, Multipart};
 
 /// A valid 2×2 PNG without EXIF, like a chat photo.
 const PNG: &[u8] = &[
@@ -146,4 +154,288 @@ async fn a_medium_failing_with_500_is_given_up_after_the_configured_deliveries_o
         .unwrap();
     assert_eq!(entries.len(), 1, "one report queued for the IOC");
     drop(z.gateway);
+}
+
+// --- helpers over HTTP and raw Redis ---------------------------------------------------------
+
+async fn raw(server: &RedisServer) -> MultiplexedConnection {
+    redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+async fn xlen(c: &mut MultiplexedConnection, stream: &str) -> u64 {
+    redis::cmd("XLEN").arg(stream).query_async(c).await.unwrap()
+}
+
+/// One request to the gateway's router: (status, JSON body or null).
+async fn call(
+    gw: &InProcess,
+    method: &str,
+    uri: &str,
+    key: &str,
+    body: Option<(String, Vec<u8>)>,
+    idempotency_key: Option<&str>,
+) -> (StatusCode, serde_json::Value) {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {key}"));
+    if let Some(k) = idempotency_key {
+        req = req.header("idempotency-key", k);
+    }
+    let req = match body {
+        Some((ct, bytes)) => req.header("content-type", ct).body(Body::from(bytes)),
+        None => req.body(Body::empty()),
+    }
+    .unwrap();
+    let res = gw.router().oneshot(req).await.unwrap();
+    let status = StatusCode::from_u16(res.status().as_u16()).unwrap();
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Submit the app report with a photo under `key` (Idempotency-Key).
+async fn submit(gw: &InProcess, key: &str) -> (StatusCode, serde_json::Value) {
+    let body = Multipart::new()
+        .json("report", &report_json())
+        .file(
+            "media",
+            "den-hong.jpg",
+            "image/jpeg",
+            &read_fixture("media/photo-2h-before.jpg"),
+        )
+        .finish();
+    call(gw, "POST", "/v1/reports", SUBMIT_KEY, Some(body), Some(key)).await
+}
+
+// --- durability: WAIT for replicas -----------------------------------------------------------
+
+async fn gateway_waiting_for_a_replica(master: &RedisServer) -> InProcess {
+    let url = master.url();
+    InProcess::start(move |c| {
+        c.redis_url = Some(url.into());
+        c.redis.durability = Durability::Replicas;
+        c.redis.wait_replicas = 1;
+        c.redis.wait_timeout_ms = 300;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn with_durability_replicas_a_submission_is_acknowledged_once_a_replica_has_it() {
+    let master = RedisServer::start();
+    let replica = RedisServer::start_replica_of(&master);
+    let gw = gateway_waiting_for_a_replica(&master).await;
+    let (status, answer) = submit(&gw, "with-replica").await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    // The replica has the queued report.
+    let mut on_replica = raw(&replica).await;
+    assert_eq!(xlen(&mut on_replica, "ioc:reports").await, 1);
+}
+
+#[tokio::test]
+async fn with_durability_replicas_and_no_replica_a_submission_is_refused_with_503() {
+    let master = RedisServer::start();
+    let gw = gateway_waiting_for_a_replica(&master).await;
+    let (status, answer) = submit(&gw, "no-replica").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert!(
+        answer.get("id").is_none(),
+        "no report id handed out: {answer}"
+    );
+    // The citizen's app retries once a replica is back: one report, not two.
+    let _replica = RedisServer::start_replica_of(&master);
+    let (status, answer) = submit(&gw, "no-replica").await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let mut c = raw(&master).await;
+    assert_eq!(xlen(&mut c, "ioc:reports").await, 1);
+}
+
+// --- memory bound: trimming acknowledged entries --------------------------------------------
+
+#[tokio::test]
+async fn acknowledged_entries_past_retention_are_trimmed_and_unacknowledged_ones_never() {
+    let server = RedisServer::start();
+    let options = RedisOptions {
+        stream_retention: Some(Duration::from_millis(500)),
+        ..RedisOptions::default()
+    };
+    let s = Store::redis_with(&server.url(), options).await.unwrap();
+    let mut c = raw(&server).await;
+    // Two groups read ioc:reports: the IOC, and an audit reader that has read nothing yet.
+    s.ensure_groups(&[("ioc:reports", "ioc")]).await.unwrap();
+    for i in 0..4 {
+        s.append("ioc:reports", Some(&format!("r{i}")), b"{}")
+            .await
+            .unwrap();
+    }
+    s.append("ioc:rejections", Some("x0"), b"{}").await.unwrap();
+    let idle = Duration::from_secs(60);
+    let got = s.claim("ioc:reports", "ioc", "w", 3, idle).await.unwrap();
+    assert_eq!(got.len(), 3);
+    s.ack("ioc:reports", "ioc", &got[0].entry_id).await.unwrap();
+    s.ack("ioc:reports", "ioc", &got[2].entry_id).await.unwrap();
+    // Not yet past retention: nothing goes.
+    assert_eq!(s.trim_streams().await.unwrap(), 0);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Entry 0 acknowledged and old: trimmed. Entry 1 pending: kept, and so is everything after
+    // it (entry 2 acknowledged, entry 3 never delivered).
+    assert_eq!(
+        s.trim_streams().await.unwrap(),
+        2,
+        "entry 0 and the rejection"
+    );
+    assert_eq!(xlen(&mut c, "ioc:reports").await, 3);
+    assert_eq!(xlen(&mut c, "ioc:rejections").await, 0);
+    s.ack("ioc:reports", "ioc", &got[1].entry_id).await.unwrap();
+    assert_eq!(s.trim_streams().await.unwrap(), 2, "entries 1 and 2");
+    // Entry 3 was never delivered: kept until it is acknowledged.
+    assert_eq!(xlen(&mut c, "ioc:reports").await, 1);
+    let last = s.claim("ioc:reports", "ioc", "w", 10, idle).await.unwrap();
+    assert_eq!(last.len(), 1, "the undelivered entry is still handed out");
+    assert_eq!(last[0].deliveries, 0);
+    // A second group that has read nothing holds everything back.
+    redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg("ioc:reports")
+        .arg("audit")
+        .arg("0")
+        .query_async::<()>(&mut c)
+        .await
+        .unwrap();
+    s.ack("ioc:reports", "ioc", &last[0].entry_id)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    s.ensure_groups(&[("ioc:reports", "audit")]).await.unwrap();
+    assert_eq!(
+        s.trim_streams().await.unwrap(),
+        0,
+        "the audit group has not read it"
+    );
+    assert_eq!(xlen(&mut c, "ioc:reports").await, 1);
+}
+
+// --- memory bound: report documents archived, expired from Redis -----------------------------
+
+#[tokio::test]
+async fn a_report_expired_from_redis_is_read_from_the_archive_and_written_back() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let options = RedisOptions {
+        archive: Some(ReportArchive {
+            dir: dir.path().join("reports"),
+            redis_ttl: Duration::from_millis(300),
+        }),
+        ..RedisOptions::default()
+    };
+    let s = Store::redis_with(&server.url(), options).await.unwrap();
+    let id = "01JABCDEFGHJKMNPQRSTVWXYZ0";
+    s.put_report_if_absent(id, b"{\"v\":1}").await.unwrap();
+    s.put_report_if_absent(id, b"{\"v\":2}").await.unwrap();
+    let file = dir.path().join("reports/Z0").join(format!("{id}.json"));
+    assert_eq!(std::fs::read(&file).unwrap(), b"{\"v\":1}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut c = raw(&server).await;
+    let live: Option<Vec<u8>> = redis::cmd("GET")
+        .arg(format!("gw:report:{id}"))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(live, None, "expired from Redis");
+    assert_eq!(
+        s.get_report(id).await.unwrap().as_deref(),
+        Some(&b"{\"v\":1}"[..])
+    );
+    // First write still wins after expiry.
+    s.put_report_if_absent(id, b"{\"v\":3}").await.unwrap();
+    assert_eq!(
+        s.get_report(id).await.unwrap().as_deref(),
+        Some(&b"{\"v\":1}"[..])
+    );
+    s.replace_report(id, b"{\"v\":4}").await.unwrap();
+    assert_eq!(std::fs::read(&file).unwrap(), b"{\"v\":4}");
+    assert_eq!(
+        s.get_report(id).await.unwrap().as_deref(),
+        Some(&b"{\"v\":4}"[..])
+    );
+    // Ids from URLs never reach outside the archive.
+    assert_eq!(s.get_report("../../etc/passwd").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn through_the_api_an_archived_report_is_served_and_its_status_changes() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let gw = InProcess::start(move |c| c.redis_url = Some(url.into())).await;
+    let (status, answer) = submit(&gw, "archived-1").await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let id = answer["id"].as_str().unwrap().to_string();
+    let mut c = raw(&server).await;
+    let key = format!("gw:report:{id}");
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let days = 30 * 24 * 3600 * 1000;
+    assert!(
+        ttl > days - 60_000 && ttl <= days,
+        "expires after 30 days: {ttl}"
+    );
+    // The retention passes: Redis forgets the document.
+    redis::cmd("DEL")
+        .arg(&key)
+        .query_async::<()>(&mut c)
+        .await
+        .unwrap();
+    let uri = format!("/v1/reports/{id}");
+    let (status, report) = call(&gw, "GET", &uri, IOC_KEY, None, None).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["id"], id.as_str());
+    let body = (
+        "application/json".to_string(),
+        br#"{"status":"closed"}"#.to_vec(),
+    );
+    let (status, _) = call(
+        &gw,
+        "PUT",
+        &format!("{uri}/status"),
+        IOC_KEY,
+        Some(body),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, report) = call(&gw, "GET", &uri, IOC_KEY, None, None).await;
+    assert_eq!(report["status"], "closed");
+    let back: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(back > 0, "written back with its expiry: {back}");
+    let archived = gw
+        .dir
+        .path()
+        .join("reports")
+        .join(&id[id.len() - 2..])
+        .join(format!("{id}.json"));
+    let on_disk: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(archived).unwrap()).unwrap();
+    assert_eq!(on_disk["status"], "closed");
 }

@@ -153,8 +153,12 @@ async fn unacknowledged_entries_are_reclaimed_after_the_timeout(b: Backend) {
 async fn deliveries_count_every_reclaim(b: Backend) {
     let s = &b.store;
     let idle = Duration::from_millis(100);
-    s.append("outbound:email", None, b"{\"a\":1}").await.unwrap();
-    s.append("outbound:email", None, b"{\"b\":2}").await.unwrap();
+    s.append("outbound:email", None, b"{\"a\":1}")
+        .await
+        .unwrap();
+    s.append("outbound:email", None, b"{\"b\":2}")
+        .await
+        .unwrap();
     let first = s
         .claim("outbound:email", "gateway", "w0", 1, idle)
         .await

@@ -1,4 +1,4 @@
-//! A throwaway Redis on a free port, stopped when dropped.
+//! A throwaway Redis on a free port, stopped when dropped; also a replica of another one.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -11,15 +11,46 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub fn start() -> RedisServer {
-        Self::start_attempt(0)
+        Self::start_attempt(&[], 0)
     }
 
-    fn start_attempt(attempt: u32) -> RedisServer {
+    /// A replica of `master`, returned once its link to the master is up.
+    pub fn start_replica_of(master: &RedisServer) -> RedisServer {
+        let port = master.port.to_string();
+        let replica = Self::start_attempt(&["--replicaof", "127.0.0.1", &port], 0);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if replica.info().contains("master_link_status:up") {
+                return replica;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the replica did not sync: {}", replica.info());
+    }
+
+    /// `INFO replication`, as text.
+    pub fn info(&self) -> String {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return String::new();
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+        if s.write_all(b"INFO replication\r\n").is_err() {
+            return String::new();
+        }
+        let mut buf = vec![0u8; 8192];
+        let n = s.read(&mut buf).unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    fn start_attempt(extra: &[&str], attempt: u32) -> RedisServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = super::free_port();
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--save", "", "--appendonly", "no", "--dir"])
+            .args(["--save", "", "--appendonly", "no"])
+            .args(extra)
+            .arg("--dir")
             .arg(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -37,7 +68,7 @@ impl RedisServer {
         }
         server.kill();
         assert!(attempt < 5, "could not start redis-server");
-        Self::start_attempt(attempt + 1)
+        Self::start_attempt(extra, attempt + 1)
     }
 
     fn wait_ready(&mut self) -> bool {
