@@ -4,7 +4,8 @@
 //! # Layout
 //! - `Zalo`: a gateway in process with the Zalo channel on a real Redis, its claim timeout short.
 //! - tests: a failing medium given up after `zalo.media_max_deliveries` on Redis; durability
-//!   (`WAIT` with and without a replica); stream trimming; the report archive.
+//!   (`WAIT` with and without a replica); stream trimming; the report archive; two gateway
+//!   processes on one Redis (interleaved Zalo conversations and API submissions).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +22,7 @@ use reqwest::StatusCode;
 use tower::ServiceExt;
 
 use crate::support::fake_zalo::{events, FakeZalo};
-use crate::support::gateway::{InProcess, IOC_KEY, SUBMIT_KEY};
+use crate::support::gateway::{client, InProcess, Process, IOC_KEY, SUBMIT_KEY};
 use crate::support::redis::RedisServer;
 use crate::support::{read_fixture, report_json, Multipart};
 
@@ -438,4 +439,264 @@ async fn through_the_api_an_archived_report_is_served_and_its_status_changes() {
     let on_disk: serde_json::Value =
         serde_json::from_slice(&std::fs::read(archived).unwrap()).unwrap();
     assert_eq!(on_disk["status"], "closed");
+}
+
+// --- several instances on one Redis (issue 10, point 9) --------------------------------------
+
+/// Two `gateway serve` processes on one Redis, each with the Zalo channel pointed at one fake.
+struct Pair {
+    fake: FakeZalo,
+    gateways: [Process; 2],
+    redis: RedisServer,
+    _dirs: [tempfile::TempDir; 2],
+}
+
+impl Pair {
+    async fn start() -> Pair {
+        let redis = RedisServer::start();
+        let fake = FakeZalo::start().await;
+        let url = redis.url();
+        let section = fake.zalo_section();
+        let text = |k: &str| section[k].as_str().unwrap().to_string();
+        let envs: Vec<(String, String)> = vec![
+            ("GATEWAY_REDIS_URL".into(), url),
+            (
+                "GATEWAY_DUPLICATES__IDENTITY_PEPPER".into(),
+                "two-instances-pepper".into(),
+            ),
+            ("GATEWAY_ZALO_APP_ID".into(), text("app_id")),
+            ("GATEWAY_ZALO_OA_SECRET_KEY".into(), text("oa_secret_key")),
+            ("GATEWAY_ZALO_APP_SECRET".into(), text("app_secret")),
+            ("GATEWAY_ZALO_ACCESS_TOKEN".into(), text("access_token")),
+            ("GATEWAY_ZALO_REFRESH_TOKEN".into(), text("refresh_token")),
+            ("GATEWAY_ZALO_API_BASE".into(), text("api_base")),
+            ("GATEWAY_ZALO_OAUTH_BASE".into(), text("oauth_base")),
+            ("GATEWAY_ZALO_GRAPH_BASE".into(), text("graph_base")),
+            ("GATEWAY_ZALO_MEDIA_HOSTS".into(), "127.0.0.1".into()),
+        ];
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let start = |dir: &tempfile::TempDir, name: &str| {
+            let mut envs: Vec<(&str, &str)> =
+                envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            envs.push(("GATEWAY_INSTANCE_ID", name));
+            Process::start(dir.path(), &envs)
+        };
+        let gateways = [start(&dirs[0], "gw-a"), start(&dirs[1], "gw-b")];
+        Pair {
+            fake,
+            gateways,
+            redis,
+            _dirs: dirs,
+        }
+    }
+
+    fn ms(&self) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(crate::support::TEST_NOW)
+            .unwrap()
+            .timestamp_millis()
+    }
+
+    /// Post a Zalo event to gateway `n`'s webhook.
+    async fn send(&self, n: usize, body: &str) {
+        let webhook = format!("{}/v1/zalo/webhook", self.gateways[n % 2].base);
+        let s = self.fake.post_event(&webhook, body, None).await;
+        assert_eq!(s, StatusCode::OK);
+    }
+}
+
+/// What the OA told `user` once `done` holds, waiting up to `CROSS_INSTANCE_WAIT`: an event
+/// of a conversation that another instance holds the lock of is retried after the channel
+/// streams' claim timeout (60 s in `gateway serve`).
+async fn wait_told(fake: &FakeZalo, user: &str, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let deadline = std::time::Instant::now() + CROSS_INSTANCE_WAIT;
+    loop {
+        let said: Vec<String> = fake
+            .delivered_to(user)
+            .iter()
+            .map(|c| c.text().unwrap_or("[form]").to_string())
+            .collect();
+        if done(&said) {
+            return said;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{user} was not told what was awaited: {said:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+const CROSS_INSTANCE_WAIT: Duration = Duration::from_secs(100);
+
+/// A whole Zalo conversation whose events go to the two gateways in turn (starting with
+/// `first`); returns the tracking code the citizen was given.
+async fn converse_across(p: &Pair, u: &str, first: usize, phone: &str) -> String {
+    let at = |i: usize| first + i;
+    let ms = p.ms();
+    p.send(at(0), &events::text(u, &format!("{u}-1"), DESCRIPTION, ms))
+        .await;
+    wait_told(&p.fake, u, |s| s.len() >= 2).await;
+    let mut photo = PNG.to_vec();
+    photo.extend_from_slice(u.as_bytes());
+    let url = p.fake.add_media(&format!("{u}.png"), "image/png", photo);
+    p.send(at(1), &events::image(u, &format!("{u}-2"), &url, ms + 1))
+        .await;
+    p.send(
+        at(2),
+        &events::location(u, &format!("{u}-3"), "10.5366", "106.4138", ms + 2),
+    )
+    .await;
+    p.send(
+        at(3),
+        &events::submit_info(u, "Nguyễn Văn An", phone, ms + 3),
+    )
+    .await;
+    wait_told(&p.fake, u, |s| {
+        s.iter().any(|m| m.starts_with("Tóm tắt phản ánh"))
+    })
+    .await;
+    p.send(at(4), &events::text(u, &format!("{u}-5"), "Gửi", ms + 4))
+        .await;
+    let said = wait_told(&p.fake, u, |s| {
+        s.iter().any(|m| m.contains("Mã phản ánh: LA-"))
+    })
+    .await;
+    let last = said
+        .iter()
+        .find(|m| m.contains("Mã phản ánh: LA-"))
+        .unwrap();
+    last.split("Mã phản ánh: ")
+        .nth(1)
+        .and_then(|s| s.split('.').next())
+        .unwrap()
+        .to_string()
+}
+
+/// An API submission to gateway `base` under `key`, from its own phone number.
+async fn submit_to(base: &str, key: &str, phone_suffix: u32) -> (u16, serde_json::Value) {
+    let mut report = report_json();
+    report["reporter"]["phone"] = format!("0912 345 {phone_suffix:03}").into();
+    let (ct, body) = Multipart::new()
+        .json("report", &report)
+        .file(
+            "media",
+            "den-hong.jpg",
+            "image/jpeg",
+            &read_fixture("media/photo-2h-before.jpg"),
+        )
+        .finish();
+    let res = client()
+        .post(format!("{base}/v1/reports"))
+        .bearer_auth(SUBMIT_KEY)
+        .header("idempotency-key", key)
+        .header("content-type", ct)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or_default())
+}
+
+/// The `report_id` of every entry of `stream`, in order.
+async fn report_ids(c: &mut MultiplexedConnection, stream: &str) -> Vec<String> {
+    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg(stream)
+        .arg("-")
+        .arg("+")
+        .query_async(c)
+        .await
+        .unwrap_or_default();
+    entries
+        .into_iter()
+        .filter_map(|(_, fields)| {
+            fields
+                .into_iter()
+                .find(|(k, _)| k == "report_id")
+                .map(|(_, v)| v)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn two_gateways_on_one_redis_make_exactly_the_right_reports_and_answer_each_citizen_once() {
+    let p = Pair::start().await;
+    let users = ["U-multi-1", "U-multi-2", "U-multi-3"];
+    let bases: Vec<String> = p.gateways.iter().map(|g| g.base.clone()).collect();
+    // Three conversations at once, their events alternating between the gateways, and API
+    // submissions alternating too; one of them sent to both (the same Idempotency-Key).
+    let api = async {
+        let mut answers = Vec::new();
+        for i in 0..4u32 {
+            answers.push(submit_to(&bases[i as usize % 2], &format!("api-{i}"), i).await);
+        }
+        answers.push(submit_to(&bases[1], "api-0", 0).await);
+        answers
+    };
+    let started = std::time::Instant::now();
+    let (c1, c2, c3, answers) = tokio::join!(
+        converse_across(&p, users[0], 0, "84912345601"),
+        converse_across(&p, users[1], 1, "84912345602"),
+        converse_across(&p, users[2], 0, "84912345603"),
+        api
+    );
+    for (status, answer) in &answers {
+        assert_eq!(*status, 201, "{answer}");
+    }
+    assert_eq!(
+        answers[0].1["id"], answers[4].1["id"],
+        "the same Idempotency-Key on the other gateway answers the same report"
+    );
+    let codes = [c1, c2, c3];
+    eprintln!(
+        "three conversations across two gateways took {:?}",
+        started.elapsed()
+    );
+    // Each citizen got the tracking code once, and every message once.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for (u, code) in users.iter().zip(&codes) {
+        let said: Vec<String> = p
+            .fake
+            .delivered_to(u)
+            .iter()
+            .map(|c| c.text().unwrap_or("[form]").to_string())
+            .collect();
+        let with_code = said.iter().filter(|m| m.contains(code.as_str())).count();
+        assert_eq!(with_code, 1, "{u}: {said:#?}");
+        let mut unique = said.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            said.len(),
+            "{u} was told something twice: {said:#?}"
+        );
+    }
+    let distinct: std::collections::BTreeSet<&String> = codes.iter().collect();
+    assert_eq!(distinct.len(), 3, "three conversations, three reports");
+    // Exactly 3 + 4 reports were queued (accepted or rejected), none twice.
+    let mut c = raw(&p.redis).await;
+    let mut ids = report_ids(&mut c, "ioc:reports").await;
+    ids.extend(report_ids(&mut c, "ioc:rejections").await);
+    let unique: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "no report queued twice: {ids:?}");
+    assert_eq!(ids.len(), 7, "{ids:?}");
+    // The IOC claims across both gateways: each accepted report handed out once.
+    let mut claimed = Vec::new();
+    for (i, base) in bases.iter().enumerate() {
+        let res = client()
+            .get(format!("{base}/v1/ioc/queue?max=10&consumer=ioc-{i}"))
+            .bearer_auth(IOC_KEY)
+            .send()
+            .await
+            .unwrap();
+        let answer: serde_json::Value = res.json().await.unwrap();
+        for e in answer["entries"].as_array().unwrap() {
+            claimed.push(e["report"]["id"].as_str().unwrap().to_string());
+        }
+    }
+    claimed.sort();
+    let mut queued = report_ids(&mut c, "ioc:reports").await;
+    queued.sort();
+    assert_eq!(claimed, queued);
 }
