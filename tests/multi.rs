@@ -23,7 +23,7 @@ use tower::ServiceExt;
 
 use crate::support::fake_zalo::{events, FakeZalo};
 use crate::support::gateway::{client, InProcess, Process, IOC_KEY, SUBMIT_KEY};
-use crate::support::redis::RedisServer;
+use crate::support::redis::{RedisCluster, RedisServer};
 use crate::support::{read_fixture, report_json, Multipart};
 
 /// A valid 2×2 PNG without EXIF, like a chat photo.
@@ -719,4 +719,49 @@ async fn two_gateways_on_one_server(server: RedisServer) {
     let mut queued = report_ids(&mut c, "ioc:reports").await;
     queued.sort();
     assert_eq!(claimed, queued);
+}
+
+// --- Redis Cluster -------------------------------------------------------------------------
+
+#[tokio::test]
+async fn on_a_redis_cluster_a_submission_is_claimed_by_the_ioc_and_acknowledged() {
+    let cluster = RedisCluster::start();
+    let url = cluster.url();
+    let gw = InProcess::start(move |c| c.redis_url = Some(url.into())).await;
+    let (status, answer) = submit(&gw, "cluster-1").await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let id = answer["id"].as_str().unwrap().to_string();
+    // The same key again: the same report (the dedup binding and the append marker).
+    let (status, again) = submit(&gw, "cluster-1").await;
+    assert!(status.is_success(), "{again}");
+    assert_eq!(again["id"], id.as_str());
+    let (status, claimed) = call(
+        &gw,
+        "GET",
+        "/v1/ioc/queue?max=10&consumer=ioc-1",
+        IOC_KEY,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{claimed}");
+    let entries = claimed["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{claimed}");
+    assert_eq!(entries[0]["report"]["id"], id.as_str());
+    let entry_id = entries[0]["entry_id"].as_str().unwrap();
+    let ack = format!("/v1/ioc/queue/{entry_id}/ack");
+    let (status, _) = call(&gw, "POST", &ack, IOC_KEY, None, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = call(&gw, "POST", &ack, IOC_KEY, None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "acknowledged once");
+    let (status, report) = call(
+        &gw,
+        "GET",
+        &format!("/v1/reports/{id}"),
+        IOC_KEY,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
 }

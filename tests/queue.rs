@@ -5,11 +5,12 @@ use std::time::Duration;
 use gateway::clock::{FixedClock, SharedClock};
 use gateway::store::Store;
 
-use crate::support::redis::RedisServer;
+use crate::support::redis::{RedisCluster, RedisServer};
 
 struct Backend {
     store: Store,
     _redis: Option<RedisServer>,
+    _cluster: Option<RedisCluster>,
     _dir: tempfile::TempDir,
 }
 
@@ -23,6 +24,7 @@ async fn embedded() -> Backend {
     Backend {
         store,
         _redis: None,
+        _cluster: None,
         _dir: dir,
     }
 }
@@ -33,6 +35,19 @@ async fn redis() -> Backend {
     Backend {
         store,
         _redis: Some(server),
+        _cluster: None,
+        _dir: tempfile::tempdir().unwrap(),
+    }
+}
+
+/// A three-node Redis Cluster, through a `redis+cluster://` URL.
+async fn cluster() -> Backend {
+    let cluster = RedisCluster::start();
+    let store = Store::redis(&cluster.url()).await.unwrap();
+    Backend {
+        store,
+        _redis: None,
+        _cluster: Some(cluster),
         _dir: tempfile::tempdir().unwrap(),
     }
 }
@@ -44,6 +59,7 @@ async fn valkey() -> Option<Backend> {
     Some(Backend {
         store,
         _redis: Some(server),
+        _cluster: None,
         _dir: tempfile::tempdir().unwrap(),
     })
 }
@@ -55,6 +71,9 @@ macro_rules! contract {
         }
         mod redis_backend {
             $(#[tokio::test] async fn $name() { super::$name(super::redis().await).await })+
+        }
+        mod cluster_backend {
+            $(#[tokio::test] async fn $name() { super::$name(super::cluster().await).await })+
         }
         mod valkey_backend {
             $(#[tokio::test] async fn $name() {

@@ -1,6 +1,7 @@
-//! The Redis Streams backend (R-Q-1, R-Q-4). Works with Redis 7+ and Valkey 8, standalone or
-//! behind Sentinel/cluster proxies: every script touches keys of one hash slot only (a stream and
-//! its markers share the stream's name as hash tag).
+//! The Redis Streams backend (R-Q-1, R-Q-4). Works with Redis 7+ and Valkey 8, standalone, as a
+//! Redis Cluster (`redis+cluster://h1:p1,h2:p2,…`) or behind cluster proxies: every script
+//! touches keys of one hash slot only (a stream and its markers share the stream's name as hash
+//! tag).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -31,12 +32,70 @@ macro_rules! with_group {
 
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Conn,
     groups: Arc<Mutex<Groups>>,
     scripts: Arc<Scripts>,
     options: Arc<RedisOptions>,
     /// When streams were last trimmed (monotonic; the trim itself reads Redis's clock).
     last_trim: Arc<Mutex<Option<tokio::time::Instant>>>,
+}
+
+/// One Redis (a `ConnectionManager`, reconnecting) or a Redis Cluster (`redis+cluster://` URLs:
+/// commands routed by their key's slot; every script's keys share one slot).
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// The node URLs of a `redis+cluster://[user:password@]host:port,host:port,…` URL (`rediss+`
+/// for TLS); none for any other URL.
+fn cluster_nodes(url: &str) -> Option<Vec<String>> {
+    let (scheme, rest) = url.split_once("+cluster://")?;
+    if scheme != "redis" && scheme != "rediss" {
+        return None;
+    }
+    let (auth, hosts) = match rest.rsplit_once('@') {
+        Some((auth, hosts)) => (format!("{auth}@"), hosts),
+        None => (String::new(), rest),
+    };
+    Some(
+        hosts
+            .trim_end_matches('/')
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(|h| format!("{scheme}://{auth}{h}"))
+            .collect(),
+    )
 }
 
 /// How the Redis backend makes writes durable and keeps its memory bounded (`[redis]`).
@@ -115,14 +174,34 @@ fn marker_key(stream: &str, report_id: &str) -> String {
 
 impl RedisStore {
     pub async fn connect(url: &str, options: RedisOptions) -> Result<Self, StoreFailure> {
-        let client = redis::Client::open(url)?;
         // A WAIT answers within its own timeout: the response timeout leaves room for it.
         let wait = options.wait.map_or(Duration::ZERO, |(_, t)| t);
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(5)))
-            .set_response_timeout(Some(Duration::from_secs(10) + wait))
-            .set_number_of_retries(3);
-        let conn = ConnectionManager::new_with_config(client, config).await?;
+        let conn = match cluster_nodes(url) {
+            Some(nodes) => {
+                if options.wait.is_some() {
+                    // WAIT counts the replicas of the one node it reaches, not of the node
+                    // that took the write.
+                    return Err(StoreFailure::Redis(redis::RedisError::from((
+                        redis::ErrorKind::InvalidClientConfig,
+                        "redis.durability = \"replicas\" is not supported on a Redis Cluster",
+                    ))));
+                }
+                let client = redis::cluster::ClusterClient::builder(nodes)
+                    .connection_timeout(Duration::from_secs(5))
+                    .response_timeout(Duration::from_secs(10))
+                    .retries(3)
+                    .build()?;
+                Conn::Cluster(client.get_async_connection().await?)
+            }
+            None => {
+                let client = redis::Client::open(url)?;
+                let config = redis::aio::ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(Duration::from_secs(5)))
+                    .set_response_timeout(Some(Duration::from_secs(10) + wait))
+                    .set_number_of_retries(3);
+                Conn::Single(ConnectionManager::new_with_config(client, config).await?)
+            }
+        };
         Ok(RedisStore {
             conn,
             groups: Arc::new(Mutex::new(Groups::default())),
@@ -258,7 +337,7 @@ impl RedisStore {
         })
     }
 
-    fn conn(&self) -> ConnectionManager {
+    fn conn(&self) -> Conn {
         self.conn.clone()
     }
 
