@@ -29,6 +29,8 @@ pub struct Config {
     /// Redis (or Valkey) URL; unset: the embedded queue in `data_dir`.
     /// A password may sit in the URL: the whole value is a secret.
     pub redis_url: Option<Secret>,
+    /// Redis durability and memory bounds (`[redis]`); unused on the embedded queue.
+    pub redis: RedisConfig,
     /// API keys with their roles. Empty: `serve` generates one per role in `data_dir`.
     pub api_keys: ApiKeys,
     /// Start the clock at this instant instead of the system time (replays, tests).
@@ -65,6 +67,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./data"),
             redis_url: None,
+            redis: RedisConfig::default(),
             api_keys: ApiKeys::default(),
             clock_start: None,
             instance_id: None,
@@ -158,6 +161,101 @@ impl Default for QueueConfig {
         QueueConfig {
             claim_timeout_secs: 300,
             idempotency_ttl_hours: 24 * 7,
+        }
+    }
+}
+
+/// What a write to Redis must reach before the gateway acknowledges a report to a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// The Redis host answered the write (its own persistence: `appendfsync`).
+    Write,
+    /// Every append is followed by `WAIT wait_replicas wait_timeout_ms`; fewer replicas reached
+    /// is a failure: nothing acknowledged, the channel retries (the API answers 503).
+    Replicas,
+}
+
+/// `[redis]`: durability of acknowledged reports and the memory bound of Redis.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    pub durability: Durability,
+    /// Replicas that must have every append (`durability = "replicas"`).
+    pub wait_replicas: u32,
+    /// How long an append waits for them.
+    pub wait_timeout_ms: u64,
+    /// Acknowledged stream entries older than this are trimmed (`XTRIM MINID`); entries still
+    /// pending or not yet delivered to a group are never trimmed. 0: never trim.
+    pub stream_retention_hours: u64,
+    /// Report documents are written through to `data_dir/reports/` (0600) and expire from Redis
+    /// after this; `GET /v1/reports/{id}` reads the archive after that. 0: keep them in Redis
+    /// for ever (and no archive).
+    pub report_retention_days: u64,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            durability: Durability::Write,
+            wait_replicas: 1,
+            wait_timeout_ms: 1000,
+            stream_retention_hours: 7 * 24,
+            report_retention_days: 30,
+        }
+    }
+}
+
+impl RedisConfig {
+    /// What is wrong with these settings, as `gateway check-config` shows it.
+    pub fn problems(&self) -> Vec<channels::ConfigProblem> {
+        let mut out = Vec::new();
+        if self.durability == Durability::Replicas {
+            if self.wait_replicas == 0 {
+                out.push(channels::ConfigProblem::error(
+                    "redis.wait_replicas",
+                    channels::Problem::Invalid(
+                        "must be at least 1 with durability = \"replicas\"".into(),
+                    ),
+                ));
+            }
+            if self.wait_timeout_ms == 0 {
+                out.push(channels::ConfigProblem::error(
+                    "redis.wait_timeout_ms",
+                    channels::Problem::Invalid(
+                        "must be above 0: WAIT 0 would block an append for ever".into(),
+                    ),
+                ));
+            }
+        }
+        out
+    }
+
+    /// The archive of report documents, when reports expire from Redis.
+    pub fn report_archive(&self, data_dir: &Path) -> Option<PathBuf> {
+        (self.report_retention_days > 0).then(|| data_dir.join("reports"))
+    }
+
+    /// These settings as the Redis store takes them.
+    pub fn store_options(&self, data_dir: &Path) -> crate::store::RedisOptions {
+        const HOUR: u64 = 3600;
+        crate::store::RedisOptions {
+            wait: (self.durability == Durability::Replicas).then(|| {
+                (
+                    self.wait_replicas,
+                    std::time::Duration::from_millis(self.wait_timeout_ms),
+                )
+            }),
+            stream_retention: (self.stream_retention_hours > 0)
+                .then(|| std::time::Duration::from_secs(self.stream_retention_hours * HOUR)),
+            archive: self
+                .report_archive(data_dir)
+                .map(|dir| crate::store::ReportArchive {
+                    dir,
+                    redis_ttl: std::time::Duration::from_secs(
+                        self.report_retention_days * 24 * HOUR,
+                    ),
+                }),
         }
     }
 }
@@ -656,5 +754,33 @@ mod channel_env_tests {
                 .is_none(),
             "no section, no channel"
         );
+    }
+
+    #[test]
+    fn redis_settings_are_checked_and_mapped_to_store_options() {
+        let mut r = RedisConfig::default();
+        assert!(r.problems().is_empty());
+        let o = r.store_options(Path::new("/data"));
+        assert!(o.wait.is_none(), "durability = write: no WAIT");
+        assert_eq!(
+            o.stream_retention,
+            Some(std::time::Duration::from_secs(7 * 24 * 3600))
+        );
+        assert_eq!(
+            o.archive.map(|a| a.dir),
+            Some(PathBuf::from("/data/reports"))
+        );
+        r.durability = Durability::Replicas;
+        r.wait_replicas = 0;
+        r.wait_timeout_ms = 0;
+        let keys: Vec<String> = r.problems().into_iter().map(|p| p.key).collect();
+        assert_eq!(keys, ["redis.wait_replicas", "redis.wait_timeout_ms"]);
+        r.wait_replicas = 2;
+        r.wait_timeout_ms = 500;
+        r.stream_retention_hours = 0;
+        r.report_retention_days = 0;
+        let o = r.store_options(Path::new("/data"));
+        assert_eq!(o.wait, Some((2, std::time::Duration::from_millis(500))));
+        assert!(o.stream_retention.is_none() && o.archive.is_none());
     }
 }

@@ -310,6 +310,9 @@ fn config_problems(config: &Config) -> Vec<channels::ConfigProblem> {
             channels::Problem::Invalid("must be at least 1".into()),
         ));
     }
+    if config.uses_redis() {
+        problems.extend(config.redis.problems());
+    }
     if config.uses_redis() && config.duplicates.identity_pepper.is_empty() {
         // `serve` refuses this: every instance on one Redis must key digests alike.
         problems.push(channels::ConfigProblem::error(

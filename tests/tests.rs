@@ -15,6 +15,9 @@ mod duplicates;
 /// The email channel: normalizer goldens, corpus conformance with CPython, the channel against
 /// real Dovecot and SMTP servers, and end to end through the real pipeline.
 mod email;
+/// Redis end to end: delivery counts behind the give-up rules, durability (WAIT), trimming and
+/// archiving, several gateways on one Redis.
+mod multi;
 /// Open311 GeoReport v2 with the real `georeport` client, errors, XML and keys.
 mod open311;
 /// The queue contract, run against the embedded store and a real Redis.

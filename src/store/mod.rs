@@ -23,6 +23,7 @@ use channels::intake::{StateStore, StoreError, StreamEntry, Streams};
 use crate::clock::SharedClock;
 
 pub use blobs::{BlobError, BlobStore, Staged};
+pub use redis::{RedisOptions, ReportArchive};
 
 /// Stream of accepted and needs-review reports for the IOC.
 pub const REPORTS_STREAM: &str = "ioc:reports";
@@ -57,6 +58,10 @@ pub enum StoreFailure {
         "embedded store unusable since an I/O error ({cause}); it reopens once the cause is gone"
     )]
     Faulted { cause: String },
+    /// `durability = "replicas"`: a write reached fewer replicas than required within the
+    /// timeout (it may still be on the master): nothing is acknowledged, the caller retries.
+    #[error("redis: the write reached {reached} of {wanted} replicas in time")]
+    NotReplicated { reached: u32, wanted: u32 },
     /// A stored document does not deserialise.
     #[error("stored {key} is not readable: {source}")]
     Corrupt {
@@ -117,7 +122,8 @@ pub const INDEX_TRIM_BATCH: usize = 1000;
 pub struct Entry {
     pub entry_id: String,
     pub payload: Vec<u8>,
-    /// Deliveries before this one (Redis reports re-claimed entries as 1).
+    /// Deliveries before this one: 0 when first handed out, one more at each reclaim (Redis:
+    /// the entry's times-delivered count, less this delivery).
     pub deliveries: u64,
 }
 
@@ -138,10 +144,24 @@ macro_rules! dispatch {
 }
 
 impl Store {
+    /// Redis with default options: no WAIT, no trimming, report documents kept in Redis.
     pub async fn redis(url: &str) -> Result<Store, StoreFailure> {
-        let store = redis::RedisStore::connect(url).await?;
+        Self::redis_with(url, RedisOptions::default()).await
+    }
+
+    pub async fn redis_with(url: &str, options: RedisOptions) -> Result<Store, StoreFailure> {
+        let store = redis::RedisStore::connect(url, options).await?;
         store.ping().await?;
         Ok(Store::Redis(store))
+    }
+
+    /// Trim acknowledged stream entries past the retention now (Redis; also done from appends
+    /// at most once a minute). The embedded store keeps its entries on disk.
+    pub async fn trim_streams(&self) -> Result<u64, StoreFailure> {
+        match self {
+            Store::Redis(s) => s.trim_streams().await,
+            Store::Embedded(_) => Ok(0),
+        }
     }
 
     pub fn embedded(path: &Path, clock: SharedClock) -> Result<Store, StoreFailure> {

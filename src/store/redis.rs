@@ -1,8 +1,10 @@
-//! The Redis Streams backend (R-Q-1, R-Q-4). Works with Redis 7+ and Valkey 8, standalone or
-//! behind Sentinel/cluster proxies: every script touches keys of one hash slot only (a stream and
-//! its markers share the stream's name as hash tag).
+//! The Redis Streams backend (R-Q-1, R-Q-4). Works with Redis 7+ and Valkey 8, standalone, as a
+//! Redis Cluster (`redis+cluster://h1:p1,h2:p2,…`) or behind cluster proxies: every script
+//! touches keys of one hash slot only (a stream and its markers share the stream's name as hash
+//! tag).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,10 +32,99 @@ macro_rules! with_group {
 
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Conn,
     groups: Arc<Mutex<Groups>>,
     scripts: Arc<Scripts>,
+    options: Arc<RedisOptions>,
+    /// When streams were last trimmed (monotonic; the trim itself reads Redis's clock).
+    last_trim: Arc<Mutex<Option<tokio::time::Instant>>>,
 }
+
+/// One Redis (a `ConnectionManager`, reconnecting) or a Redis Cluster (`redis+cluster://` URLs:
+/// commands routed by their key's slot; every script's keys share one slot).
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// The node URLs of a `redis+cluster://[user:password@]host:port,host:port,…` URL (`rediss+`
+/// for TLS); none for any other URL.
+fn cluster_nodes(url: &str) -> Option<Vec<String>> {
+    let (scheme, rest) = url.split_once("+cluster://")?;
+    if scheme != "redis" && scheme != "rediss" {
+        return None;
+    }
+    let (auth, hosts) = match rest.rsplit_once('@') {
+        Some((auth, hosts)) => (format!("{auth}@"), hosts),
+        None => (String::new(), rest),
+    };
+    Some(
+        hosts
+            .trim_end_matches('/')
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(|h| format!("{scheme}://{auth}{h}"))
+            .collect(),
+    )
+}
+
+/// How the Redis backend makes writes durable and keeps its memory bounded (`[redis]`).
+#[derive(Debug, Clone, Default)]
+pub struct RedisOptions {
+    /// `WAIT replicas timeout` after every append and report change; fewer replicas reached
+    /// is [`StoreFailure::NotReplicated`].
+    pub wait: Option<(u32, Duration)>,
+    /// Acknowledged entries older than this are trimmed from the streams.
+    pub stream_retention: Option<Duration>,
+    /// Report documents written through to files and expired from Redis after the duration.
+    pub archive: Option<ReportArchive>,
+}
+
+/// The durable file store of report documents: `<dir>/<last two characters of the id>/<id>.json`,
+/// 0600, written whole (temporary file, fsync, rename, folder fsync).
+#[derive(Debug, Clone)]
+pub struct ReportArchive {
+    pub dir: PathBuf,
+    /// How long a report document stays in Redis after its last write.
+    pub redis_ttl: Duration,
+}
+
+/// Streams are trimmed at most this often (from appends).
+const TRIM_EVERY: Duration = Duration::from_secs(60);
+
+/// Streams whose entries no consumer group tracks (none of this process's groups); trimmed by
+/// retention alone, unless a group was made on them.
+const UNGROUPED_STREAMS: [&str; 1] = [super::REJECTIONS_STREAM];
 
 /// The consumer groups this process uses. Every append to a stream re-creates the stream's
 /// groups that are missing (in the append's script), so a group lost with its stream (a `DEL`, a
@@ -49,6 +140,8 @@ struct Groups {
 
 struct Scripts {
     append: Script,
+    reclaim: Script,
+    trim: Script,
     cas: Script,
     incr: Script,
     index_put: Script,
@@ -80,16 +173,40 @@ fn marker_key(stream: &str, report_id: &str) -> String {
 }
 
 impl RedisStore {
-    pub async fn connect(url: &str) -> Result<Self, StoreFailure> {
-        let client = redis::Client::open(url)?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(5)))
-            .set_response_timeout(Some(Duration::from_secs(10)))
-            .set_number_of_retries(3);
-        let conn = ConnectionManager::new_with_config(client, config).await?;
+    pub async fn connect(url: &str, options: RedisOptions) -> Result<Self, StoreFailure> {
+        // A WAIT answers within its own timeout: the response timeout leaves room for it.
+        let wait = options.wait.map_or(Duration::ZERO, |(_, t)| t);
+        let conn = match cluster_nodes(url) {
+            Some(nodes) => {
+                if options.wait.is_some() {
+                    // WAIT counts the replicas of the one node it reaches, not of the node
+                    // that took the write.
+                    return Err(StoreFailure::Redis(redis::RedisError::from((
+                        redis::ErrorKind::InvalidClientConfig,
+                        "redis.durability = \"replicas\" is not supported on a Redis Cluster",
+                    ))));
+                }
+                let client = redis::cluster::ClusterClient::builder(nodes)
+                    .connection_timeout(Duration::from_secs(5))
+                    .response_timeout(Duration::from_secs(10))
+                    .retries(3)
+                    .build()?;
+                Conn::Cluster(client.get_async_connection().await?)
+            }
+            None => {
+                let client = redis::Client::open(url)?;
+                let config = redis::aio::ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(Duration::from_secs(5)))
+                    .set_response_timeout(Some(Duration::from_secs(10) + wait))
+                    .set_number_of_retries(3);
+                Conn::Single(ConnectionManager::new_with_config(client, config).await?)
+            }
+        };
         Ok(RedisStore {
             conn,
             groups: Arc::new(Mutex::new(Groups::default())),
+            options: Arc::new(options),
+            last_trim: Arc::new(Mutex::new(None)),
             scripts: Arc::new(Scripts {
                 // KEYS[1] the stream, KEYS[2] (optional) the marker of the report id;
                 // ARGV[1] the report id, ARGV[2] the payload, ARGV[3..] the stream's groups.
@@ -106,6 +223,61 @@ impl RedisStore {
                       local id = redis.call('XADD', KEYS[1], '*', 'report_id', ARGV[1], 'payload', ARGV[2])
                       if KEYS[2] then redis.call('SET', KEYS[2], id) end
                       return id",
+                ),
+                // KEYS[1] the stream; ARGV: group, consumer, min idle (ms), count. XAUTOCLAIM
+                // counts one more delivery of each entry it hands out; XPENDING reads that
+                // count. Returns {id, fields, times delivered} per entry (deleted entries,
+                // answered without fields, are left out).
+                reclaim: Script::new(
+                    r"local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], '0-0',
+                        'COUNT', ARGV[4])
+                      local out = {}
+                      for _, e in ipairs(r[2]) do
+                        if e and e[2] then
+                          local p = redis.call('XPENDING', KEYS[1], ARGV[1], e[1], e[1], 1)
+                          local n = 1
+                          if p[1] then n = p[1][4] end
+                          out[#out + 1] = {e[1], e[2], n}
+                        end
+                      end
+                      return out",
+                ),
+                // KEYS[1] the stream; ARGV[1] the retention (ms). Trims (XTRIM MINID) entries
+                // older than the retention by Redis's clock, but never the oldest entry still
+                // pending in a group nor any entry after a group's last delivered one.
+                trim: Script::new(
+                    r"local groups = redis.pcall('XINFO', 'GROUPS', KEYS[1])
+                      if type(groups) ~= 'table' or groups.err then return 0 end
+                      local t = redis.call('TIME')
+                      local min_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+                        - tonumber(ARGV[1])
+                      local min_seq = 0
+                      local function keep(ms, seq)
+                        ms, seq = tonumber(ms), tonumber(seq)
+                        if ms < min_ms or (ms == min_ms and seq < min_seq) then
+                          min_ms, min_seq = ms, seq
+                        end
+                      end
+                      for _, g in ipairs(groups) do
+                        local name, last, pending
+                        for i = 1, #g, 2 do
+                          if g[i] == 'name' then name = g[i + 1]
+                          elseif g[i] == 'last-delivered-id' then last = g[i + 1]
+                          elseif g[i] == 'pending' then pending = g[i + 1] end
+                        end
+                        if name and tonumber(pending or 0) > 0 then
+                          local p = redis.call('XPENDING', KEYS[1], name)
+                          if p[2] then
+                            local ms, seq = string.match(p[2], '^(%d+)-(%d+)$')
+                            if ms then keep(ms, seq) end
+                          end
+                        end
+                        local ms, seq = string.match(last or '0-0', '^(%d+)-(%d+)$')
+                        if ms then keep(ms, tonumber(seq) + 1) end
+                      end
+                      if min_ms <= 0 then return 0 end
+                      return redis.call('XTRIM', KEYS[1], 'MINID',
+                        string.format('%d-%d', min_ms, min_seq))",
                 ),
                 cas: Script::new(
                     r"local cur = redis.call('GET', KEYS[1])
@@ -165,7 +337,7 @@ impl RedisStore {
         })
     }
 
-    fn conn(&self) -> ConnectionManager {
+    fn conn(&self) -> Conn {
         self.conn.clone()
     }
 
@@ -257,31 +429,126 @@ impl RedisStore {
     // --- reports -------------------------------------------------------------------------
 
     pub async fn put_report_if_absent(&self, id: &str, json: &[u8]) -> Result<(), StoreFailure> {
-        redis::cmd("SET")
+        let Some(archive) = &self.options.archive else {
+            return redis::cmd("SET")
+                .arg(report_key(id))
+                .arg(json)
+                .arg("NX")
+                .query_async::<Option<String>>(&mut self.conn())
+                .await
+                .map_err(StoreFailure::Redis)
+                .map(|_| ());
+        };
+        // Archived already (and maybe expired from Redis): the first write won long ago.
+        if archive.read(id).await?.is_some() {
+            return Ok(());
+        }
+        let earlier: Option<Vec<u8>> = redis::cmd("SET")
             .arg(report_key(id))
             .arg(json)
             .arg("NX")
-            .query_async::<Option<String>>(&mut self.conn())
-            .await
-            .map_err(StoreFailure::Redis)
-            .map(|_| ())
+            .arg("GET")
+            .arg("PX")
+            .arg(archive.ttl_ms())
+            .query_async(&mut self.conn())
+            .await?;
+        // The winner goes to the archive: this write, or the earlier one whose archiving a
+        // crash may have interrupted.
+        archive.write(id, earlier.as_deref().unwrap_or(json)).await
     }
 
     pub async fn replace_report(&self, id: &str, json: &[u8]) -> Result<(), StoreFailure> {
-        redis::cmd("SET")
-            .arg(report_key(id))
-            .arg(json)
-            .query_async::<()>(&mut self.conn())
-            .await
-            .map_err(StoreFailure::Redis)
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(report_key(id)).arg(json);
+        if let Some(archive) = &self.options.archive {
+            archive.write(id, json).await?;
+            cmd.arg("PX").arg(archive.ttl_ms());
+        }
+        cmd.query_async::<()>(&mut self.conn()).await?;
+        self.wait_replicas().await
     }
 
+    /// The document in Redis, else (expired) in the archive.
     pub async fn get_report(&self, id: &str) -> Result<Option<Vec<u8>>, StoreFailure> {
-        redis::cmd("GET")
+        let live: Option<Vec<u8>> = redis::cmd("GET")
             .arg(report_key(id))
             .query_async(&mut self.conn())
-            .await
-            .map_err(StoreFailure::Redis)
+            .await?;
+        match (live, &self.options.archive) {
+            (Some(doc), _) => Ok(Some(doc)),
+            (None, Some(archive)) => archive.read(id).await,
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// With `durability = "replicas"`: wait until the configured replicas have every write of
+    /// this connection so far; fewer is a failure (the caller acknowledges nothing).
+    async fn wait_replicas(&self) -> Result<(), StoreFailure> {
+        let Some((wanted, timeout)) = self.options.wait else {
+            return Ok(());
+        };
+        let reached: i64 = redis::cmd("WAIT")
+            .arg(wanted)
+            .arg(timeout.as_millis().max(1) as u64)
+            .query_async(&mut self.conn())
+            .await?;
+        if reached < i64::from(wanted) {
+            return Err(StoreFailure::NotReplicated {
+                reached: reached.max(0) as u32,
+                wanted,
+            });
+        }
+        Ok(())
+    }
+
+    /// Trim every stream this process knows (and the rejections) in the background when the
+    /// last trim is older than [`TRIM_EVERY`]; a failure is logged, a later append tries again.
+    fn trim_if_due(&self) {
+        if self.options.stream_retention.is_none() {
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        {
+            let mut last = self.last_trim.lock().expect("not poisoned");
+            if last.is_some_and(|t| now.duration_since(t) < TRIM_EVERY) {
+                return;
+            }
+            *last = Some(now);
+        }
+        let store = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.trim_streams().await {
+                tracing::warn!(error = %e, "trimming the streams failed");
+            }
+        });
+    }
+
+    /// Trim acknowledged entries older than the stream retention from every stream this process
+    /// knows and the rejections; returns how many entries were removed.
+    pub async fn trim_streams(&self) -> Result<u64, StoreFailure> {
+        let Some(retention) = self.options.stream_retention else {
+            return Ok(0);
+        };
+        let mut streams: BTreeSet<String> = self.lock_groups().known.keys().cloned().collect();
+        streams.extend(UNGROUPED_STREAMS.iter().map(|s| s.to_string()));
+        let mut removed = 0u64;
+        for stream in streams {
+            let n: i64 = self
+                .scripts
+                .trim
+                .key(&stream)
+                .arg(retention.as_millis() as u64)
+                .invoke_async(&mut self.conn())
+                .await?;
+            removed += n.max(0) as u64;
+        }
+        if removed > 0 {
+            tracing::info!(
+                removed,
+                "acknowledged stream entries past retention trimmed"
+            );
+        }
+        Ok(removed)
     }
 
     // --- streams -------------------------------------------------------------------------
@@ -306,10 +573,10 @@ impl RedisStore {
         for group in &groups {
             invocation.arg(group);
         }
-        invocation
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(StoreFailure::Redis)
+        let id: String = invocation.invoke_async(&mut self.conn()).await?;
+        self.wait_replicas().await?;
+        self.trim_if_due();
+        Ok(id)
     }
 
     fn lock_groups(&self) -> std::sync::MutexGuard<'_, Groups> {
@@ -390,20 +657,24 @@ impl RedisStore {
         min_idle: Duration,
     ) -> Result<Vec<Entry>, redis::RedisError> {
         let mut out = Vec::new();
-        let reclaimed: Value = redis::cmd("XAUTOCLAIM")
-            .arg(stream)
+        let reclaimed: Vec<Value> = self
+            .scripts
+            .reclaim
+            .key(stream)
             .arg(group)
             .arg(consumer)
             .arg(min_idle.as_millis() as u64)
-            .arg("0-0")
-            .arg("COUNT")
             .arg(max)
-            .query_async(&mut self.conn())
+            .invoke_async(&mut self.conn())
             .await?;
-        if let Value::Array(parts) = reclaimed {
-            if let Some(entries) = parts.get(1) {
-                out.extend(parse_entries(entries, 1));
-            }
+        for item in &reclaimed {
+            let Value::Array(parts) = item else { continue };
+            let [id, fields, times] = parts.as_slice() else {
+                continue;
+            };
+            // The count includes this delivery; `deliveries` counts the ones before it.
+            let times = as_u64(times).unwrap_or(1);
+            out.extend(entry_of(id, fields, times.saturating_sub(1)));
         }
         if out.len() < max {
             let fresh: Value = redis::cmd("XREADGROUP")
@@ -585,6 +856,80 @@ impl RedisStore {
     }
 }
 
+impl ReportArchive {
+    fn ttl_ms(&self) -> u64 {
+        self.redis_ttl.as_millis().max(1) as u64
+    }
+
+    /// The file of report `id`; none for an id that is no report id (it comes from a URL).
+    fn path(&self, id: &str) -> Option<PathBuf> {
+        let valid = (2..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric());
+        valid.then(|| {
+            self.dir
+                .join(&id[id.len() - 2..])
+                .join(format!("{id}.json"))
+        })
+    }
+
+    async fn read(&self, id: &str) -> Result<Option<Vec<u8>>, StoreFailure> {
+        let Some(path) = self.path(id) else {
+            return Ok(None);
+        };
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn write(&self, id: &str, json: &[u8]) -> Result<(), StoreFailure> {
+        let path = self.path(id).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a report id")
+        })?;
+        let json = json.to_vec();
+        tokio::task::spawn_blocking(move || write_whole(&path, &json)).await??;
+        Ok(())
+    }
+}
+
+/// Write `bytes` to `path` whole or not at all, readable by the gateway's user only: a
+/// temporary file of its own, flushed, renamed over `path`, the folder flushed.
+fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.{}.{}.tmp",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("report"),
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let written = (|| {
+        let mut f = opts.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
 fn is_stream_id(id: &str) -> bool {
     let mut parts = id.split('-');
     let ok =
@@ -596,25 +941,30 @@ fn parse_entries(v: &Value, deliveries: u64) -> Vec<Entry> {
     let Value::Array(items) = v else {
         return Vec::new();
     };
-    let mut out = Vec::new();
-    for item in items {
-        let Value::Array(pair) = item else { continue };
-        let (Some(id), Some(fields)) = (pair.first().and_then(as_string), pair.get(1)) else {
-            continue;
-        };
-        let payload = to_pairs(fields)
-            .into_iter()
-            .find(|(k, _)| k == "payload")
-            .and_then(|(_, v)| as_bytes(&v));
-        if let Some(payload) = payload {
-            out.push(Entry {
-                entry_id: id,
-                payload,
-                deliveries,
-            });
-        }
-    }
-    out
+    items
+        .iter()
+        .filter_map(|item| match item {
+            Value::Array(pair) => match pair.as_slice() {
+                [id, fields, ..] => entry_of(id, fields, deliveries),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// An entry from its id and its field list (`report_id`, `payload`).
+fn entry_of(id: &Value, fields: &Value, deliveries: u64) -> Option<Entry> {
+    let entry_id = as_string(id)?;
+    let payload = to_pairs(fields)
+        .into_iter()
+        .find(|(k, _)| k == "payload")
+        .and_then(|(_, v)| as_bytes(&v))?;
+    Some(Entry {
+        entry_id,
+        payload,
+        deliveries,
+    })
 }
 
 fn to_pairs(v: &Value) -> Vec<(String, Value)> {

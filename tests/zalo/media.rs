@@ -168,7 +168,6 @@ async fn retries_of_a_failing_medium_wait_longer_each_delivery_embedded() {
 /// Redis reports every re-delivery as the first one (delivery count 1) until the store reads
 /// the real counts (XPENDING, issue 10 point 5, another branch): the waits cannot grow yet.
 #[tokio::test]
-#[ignore = "needs real Redis delivery counts (issue 10 point 5, Redis store branch)"]
 async fn retries_of_a_failing_medium_wait_longer_each_delivery_redis() {
     retries_back_off(Some(RedisServer::start())).await;
 }
