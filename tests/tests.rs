@@ -10,11 +10,17 @@ mod app_fixtures;
 mod capture_time;
 /// The command line as a user runs it.
 mod cli;
+/// The crash harness: SIGKILLs under load on every channel, nothing lost or doubled.
+mod crash;
 /// Duplicate index and block list over the shared store, and through the API.
 mod duplicates;
 /// The email channel: normalizer goldens, corpus conformance with CPython, the channel against
 /// real Dovecot and SMTP servers, and end to end through the real pipeline.
 mod email;
+/// Hostile input: bombs, endless and slow uploads, traversal, injection, markup, deep JSON.
+mod hostile;
+/// Outages: Redis killed under webhook load, SMTP down, Dovecot restarted, the disk full.
+mod outage;
 /// The queue contract, run against the embedded store and a real Redis.
 mod queue;
 /// Crash and restart: nothing lost, nothing doubled.
