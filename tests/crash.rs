@@ -263,24 +263,22 @@ async fn crash_harness(redis: Option<&PersistentRedis>) {
 
     // On the embedded store the data folder is the process's alone, so a restart removes the
     // uploads a killed run had staged. Instances on Redis may share a media folder: there they
-    // wait for the 24-hour sweep, and are counted.
-    let staged = h::staged_files(&data);
-    let orphans = staged.len();
+    // wait for the 24-hour sweep, and are counted. A Zalo medium staged while the gateway was
+    // killed can be left referenced by no draft: it waits for the Zalo sweeper (dialogue TTL +
+    // grace), and is counted.
+    let (zalo_orphans, uploads): (Vec<String>, Vec<String>) = h::staged_files(&data)
+        .into_iter()
+        .partition(|n| n.starts_with("zalo-"));
     if redis.is_none() {
-        assert!(staged.is_empty(), "left in media/tmp: {staged:?}");
-    } else {
-        assert!(
-            staged.iter().all(|n| !n.starts_with("zalo-")),
-            "Zalo drafts left: {staged:?}"
-        );
+        assert!(uploads.is_empty(), "left in media/tmp: {uploads:?}");
     }
-
+    let (orphans, zalo_orphans) = (uploads.len(), zalo_orphans.len());
     let kills = restart_ms.len();
     let mean_restart = restart_ms.iter().sum::<u64>() / kills.max(1) as u64;
     eprintln!(
         "crash harness ({store}): OK — {} reports ({} app, {} email, {} Zalo), {kills} kills (restart to \
          listening: mean {mean_restart} ms, max {} ms), {retried} app submissions retried, {resends} replies resent after a kill, {orphans} staged uploads of killed runs left for the \
-         24-hour sweep; \
+         24-hour sweep, {zalo_orphans} Zalo media for the Zalo sweeper; \
          load sent in {load_secs:.1} s, all answered in {drained_secs:.1} s, total {:.1} s",
         expected.len(),
         size.api,

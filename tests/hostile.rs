@@ -834,7 +834,8 @@ fn decoded_subject(raw: &[u8]) -> String {
     for token in value.split_whitespace() {
         let lower = token.to_ascii_lowercase();
         let encoded = lower.starts_with("=?utf-8?b?") && lower.ends_with("?=");
-        if !out.is_empty() && !(encoded && previous_encoded) {
+        let joined = encoded && previous_encoded;
+        if !(out.is_empty() || joined) {
             out.push(' ');
         }
         if encoded {

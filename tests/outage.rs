@@ -48,6 +48,10 @@ enum Phase {
     After,
 }
 
+/// Per event: its number, the phase of its first post, the first status, the phase it was
+/// acknowledged in.
+type Outcomes = Arc<Mutex<Vec<(usize, Phase, u16, Phase)>>>;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_killed_under_webhook_load_loses_nothing_acknowledged() {
     let rate = h::env_size("OUTAGE_RATE", 40).max(1);
@@ -79,8 +83,7 @@ async fn redis_killed_under_webhook_load_loses_nothing_acknowledged() {
     let webhook = format!("{}/v1/zalo/webhook", gw.base);
     let began = Instant::now();
     let phase = Arc::new(Mutex::new(Phase::Before));
-    // (event, phase of its first post, first status, phase when it was acknowledged)
-    let outcomes: Arc<Mutex<Vec<(usize, Phase, u16, Phase)>>> = Arc::default();
+    let outcomes: Outcomes = Arc::default();
     let deadline = Instant::now() + Duration::from_secs(120 + down_secs * 2);
 
     let load = {
