@@ -176,6 +176,8 @@ async fn crash_harness(redis: Option<&PersistentRedis>) {
     // The gateway finishes what is left: the mailbox, the replies, the Zalo receipts.
     let base = gw.lock().unwrap().base.clone();
     let users: Vec<String> = (0..size.zalo).map(h::zalo_user).collect();
+    let mut last = (0, 0, 0, 0);
+    let mut progress_at = Instant::now();
     loop {
         let inbox = dovecot.count("gateway", "INBOX").await;
         let processed = dovecot.count("gateway", "Processed").await as usize;
@@ -191,13 +193,25 @@ async fn crash_harness(redis: Option<&PersistentRedis>) {
         {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "not finished: {inbox} mails in INBOX, {processed} processed, {replies} replies, \
-             {receipts}/{} Zalo receipts; log tail:\n{}",
-            users.len(),
-            tail(&gw.lock().unwrap().log_text())
-        );
+        if (inbox, processed, replies, receipts) != last {
+            last = (inbox, processed, replies, receipts);
+            progress_at = Instant::now();
+        }
+        let stalled = progress_at.elapsed() > Duration::from_secs(h::STALL_SECS);
+        if stalled || Instant::now() > deadline {
+            let waiting: Vec<(String, Vec<String>)> = users
+                .iter()
+                .filter(|u| h::zalo_receipts(&fake, u) == 0)
+                .map(|u| (u.clone(), h::zalo_said(&fake, u)))
+                .collect();
+            panic!(
+                "not finished (stalled {stalled}): {inbox} mails in INBOX, {processed} processed, \
+                 {replies} replies, {receipts}/{} Zalo receipts; Zalo citizens without one and \
+                 what they were told: {waiting:#?}\nlog tail:\n{}",
+                users.len(),
+                tail(&gw.lock().unwrap().log_text())
+            );
+        }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let drained_secs = load.elapsed().as_secs_f64();
