@@ -108,6 +108,9 @@ pub struct Limits {
     pub report_json_max_bytes: usize,
     /// The whole request body.
     pub request_max_bytes: u64,
+    /// A request (a slow or endless upload included) is answered 408 after this many seconds;
+    /// what it staged is deleted.
+    pub request_timeout_secs: u64,
 }
 
 impl Default for Limits {
@@ -121,6 +124,7 @@ impl Default for Limits {
             max_files: 10,
             report_json_max_bytes: 64 * 1024,
             request_max_bytes: 260 * MB,
+            request_timeout_secs: 600,
         }
     }
 }

@@ -10,16 +10,22 @@ mod app_fixtures;
 mod capture_time;
 /// The command line as a user runs it.
 mod cli;
+/// The crash harness: SIGKILLs under load on every channel, nothing lost or doubled.
+mod crash;
 /// Duplicate index and block list over the shared store, and through the API.
 mod duplicates;
 /// The email channel: normalizer goldens, corpus conformance with CPython, the channel against
 /// real Dovecot and SMTP servers, and end to end through the real pipeline.
 mod email;
+/// Hostile input: bombs, endless and slow uploads, traversal, injection, markup, deep JSON.
+mod hostile;
 /// Redis end to end: delivery counts behind the give-up rules, durability (WAIT), trimming and
 /// archiving, several gateways on one Redis.
 mod multi;
 /// Open311 GeoReport v2 with the real `georeport` client, errors, XML and keys.
 mod open311;
+/// Outages: Redis killed under webhook load, SMTP down, Dovecot restarted, the disk full.
+mod outage;
 /// The queue contract, run against the embedded store and a real Redis.
 mod queue;
 /// Intake rate limits per sender, address and API client on every channel (issue 10 point 7).

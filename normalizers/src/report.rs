@@ -400,6 +400,15 @@ impl VouchedCapture {
     }
 }
 
+/// A file name as a sender gave it, kept for display only: the last path component (`/` or
+/// `\`), without control characters (CR/LF, NUL, ESC…), at most 120 characters. Whatever the
+/// channel (a multipart part, a mail attachment, a chat file), the IOC and the citizen's reply
+/// never see a path or a character that breaks a line.
+pub fn display_file_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    base.chars().filter(|c| !c.is_control()).take(120).collect()
+}
+
 impl Attachment {
     /// The attachment record of an inspected file. A capture time read from the file wins over
     /// a channel's vouched capture; the channel's send time is kept beside it, never as the
@@ -419,7 +428,7 @@ impl Attachment {
             kind: info.kind.unwrap_or(MediaKind::Document),
             media_type: info.media_type,
             claimed_type: file.claimed_type,
-            file_name: file.file_name,
+            file_name: file.file_name.as_deref().map(display_file_name),
             size: file.size,
             sha256: file.sha256,
             captured_at,
@@ -547,4 +556,20 @@ impl Report {
 pub fn json_schema() -> serde_json::Value {
     let schema = schemars::schema_for!(Report);
     serde_json::to_value(schema).expect("a JSON schema always serialises")
+}
+
+#[cfg(test)]
+mod file_name_tests {
+    use super::display_file_name;
+
+    #[test]
+    fn a_file_name_is_shown_without_its_path_and_control_characters() {
+        assert_eq!(
+            display_file_name("../../../../tmp/gw-evil.jpg\u{7}"),
+            "gw-evil.jpg"
+        );
+        assert_eq!(display_file_name("..\\..\\win.ini"), "win.ini");
+        assert_eq!(display_file_name("ảnh\r\nBcc: x.jpg"), "ảnhBcc: x.jpg");
+        assert_eq!(display_file_name(&"a".repeat(300)).len(), 120);
+    }
 }

@@ -82,7 +82,7 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(600),
+            Duration::from_secs(state.config.limits.request_timeout_secs),
         ))
         .with_state(state)
 }

@@ -159,6 +159,25 @@ impl BlobStore {
     pub async fn sweep_staging(&self, max_age: std::time::Duration) -> usize {
         channels::sweep_old_files(&self.staging_dir(), max_age, |_| true).await
     }
+
+    /// Remove every upload staged by an earlier run (the blob store's and the mini app's files;
+    /// not the Zalo dialogue's `zalo-*` drafts, which outlive a restart). Only for a data folder
+    /// this process holds alone (the embedded store's lock): nothing else can be writing them.
+    pub async fn sweep_orphan_uploads(&self) -> usize {
+        channels::sweep_old_files(
+            &self.staging_dir(),
+            std::time::Duration::ZERO,
+            is_upload_name,
+        )
+        .await
+    }
+}
+
+/// The names [`BlobStore::writer`] and the mini app give staged uploads: `[miniapp-]<hex>.part`.
+fn is_upload_name(name: &str) -> bool {
+    let rest = name.strip_prefix("miniapp-").unwrap_or(name);
+    rest.strip_suffix(".part")
+        .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 pub fn key_of(sha256_hex: &str) -> String {

@@ -7,12 +7,14 @@
 //! - `dovecot`: a throwaway Dovecot (IMAP, IMAPS, IDLE) per test, restartable.
 //! - `smtp`: a throwaway SMTP sink (aiosmtpd in `target/test-venv`) per test.
 //! - `fake_zalo`: a fake Zalo (webhook sender, OA API, token rotation, mini-app tokens, media).
+//! - `harness`: retrying clients, distinct citizens and queue counts of the crash/outage harnesses.
 
 #![allow(dead_code)]
 
 pub mod dovecot;
 pub mod fake_zalo;
 pub mod gateway;
+pub mod harness;
 pub mod redis;
 pub mod smtp;
 

@@ -52,6 +52,12 @@ fn ensure_aiosmtpd(venv: &Path) -> PathBuf {
 
 impl SmtpSink {
     pub fn start() -> SmtpSink {
+        Self::start_on(free_port())
+    }
+
+    /// A sink on `port` (a restart of a stopped sink: the server "comes back" where the
+    /// gateway expects it).
+    pub fn start_on(port: u16) -> SmtpSink {
         let python = ensure_aiosmtpd(&venv());
         let tmp = tempfile::Builder::new()
             .prefix("gw-smtp-")
@@ -61,7 +67,6 @@ impl SmtpSink {
         for sub in ["tmp", "new", "cur"] {
             std::fs::create_dir_all(maildir.join(sub)).expect("maildir");
         }
-        let port = free_port();
         let child = Command::new(python)
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{port}"))

@@ -7,7 +7,15 @@ use normalizers::validate::Finding;
 
 /// Subject of a reply: "Re: " and the citizen's subject, or a generic subject when there was none.
 pub fn reply_subject(original: Option<&str>) -> String {
-    match original.map(str::trim).filter(|s| !s.is_empty()) {
+    // One line: the control characters a decoded subject may carry (CR/LF of an encoded word,
+    // tabs) become single spaces, so nothing the sender wrote breaks the reply's header.
+    let one_line = original.map(|s| {
+        s.split(|c: char| c.is_control() || c.is_whitespace())
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+    match one_line.as_deref().filter(|s| !s.is_empty()) {
         Some(s) if s.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("re:")) => s.to_string(),
         Some(s) => format!("Re: {s}"),
         None => "Re: Phản ánh gửi Hệ thống 1022".to_string(),
@@ -182,6 +190,14 @@ mod tests {
         assert_eq!(reply_subject(Some("Cột đèn bị gãy")), "Re: Cột đèn bị gãy");
         assert_eq!(reply_subject(Some("RE: Cột đèn")), "RE: Cột đèn");
         assert_eq!(reply_subject(None), "Re: Phản ánh gửi Hệ thống 1022");
+        assert_eq!(
+            reply_subject(Some("Rác thải\r\nBcc: x@evil.example\r\n\r\n<b>gấp</b>\t!")),
+            "Re: Rác thải Bcc: x@evil.example <b>gấp</b> !"
+        );
+        assert_eq!(
+            reply_subject(Some("\r\n")),
+            "Re: Phản ánh gửi Hệ thống 1022"
+        );
     }
 
     #[test]
