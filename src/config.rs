@@ -41,6 +41,8 @@ pub struct Config {
     /// Duplicate detection and the identity pepper (`[duplicates]`, Đ7.3).
     pub duplicates: normalizers::duplicate::DuplicateConfig,
     pub geo: GeoConfig,
+    /// Bounds of the heavy media work: perceptual hashes, public copies (`[heavy_work]`).
+    pub heavy_work: crate::heavy::HeavyWorkConfig,
     /// Log format: `text` or `json`.
     pub log_format: LogFormat,
     /// When set, `GET /metrics` requires `Authorization: Bearer <metrics_key>`
@@ -67,6 +69,7 @@ impl Default for Config {
             validation: ValidationConfig::default(),
             duplicates: normalizers::duplicate::DuplicateConfig::default(),
             geo: GeoConfig::default(),
+            heavy_work: crate::heavy::HeavyWorkConfig::default(),
             log_format: LogFormat::Text,
             metrics_key: None,
             email: None,

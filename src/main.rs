@@ -285,6 +285,7 @@ fn config_problems(config: &Config) -> Vec<channels::ConfigProblem> {
     }
     let mut problems = of(config.email.as_ref());
     problems.extend(of(config.zalo.as_ref()));
+    problems.extend(config.heavy_work.problems());
     if config.uses_redis() && config.duplicates.identity_pepper.is_empty() {
         // `serve` refuses this: every instance on one Redis must key digests alike.
         problems.push(channels::ConfigProblem::error(

@@ -48,6 +48,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Channel(#[from] ChannelError),
+    #[error("invalid configuration: {0}")]
+    Config(#[source] channels::ConfigProblem),
     #[error(transparent)]
     Pepper(#[from] crate::config::PepperError),
     #[error("cannot write generated API keys to {path}: {source}")]
@@ -77,6 +79,10 @@ pub async fn build(config: Config) -> Result<Gateway, ServeError> {
         path: config.data_dir.clone(),
         source,
     })?;
+    if let Some(problem) = config.heavy_work.problems().into_iter().next() {
+        return Err(ServeError::Config(problem));
+    }
+    crate::heavy::configure(&config.heavy_work);
     let clock = clock_for(&config);
     let blobs = BlobStore::open(config.media_dir()).await?;
     blobs.sweep_staging(Duration::from_secs(24 * 3600)).await;
