@@ -256,8 +256,9 @@ enum Upload {
     Video,
 }
 
-/// A 48-megapixel (8000×6000) baseline JPEG of 12–16 MB, as phone cameras write them: smooth
-/// shapes with sensor noise.
+/// A 48-megapixel (8000×6000) baseline JPEG of 12–19 MB, as phone cameras write them: smooth
+/// shapes with sensor noise, at the highest quality that stays under the default 20 MB photo
+/// limit.
 fn write_48mp_jpeg(path: &Path) {
     let (w, h) = (8000u32, 6000u32);
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
@@ -265,16 +266,22 @@ fn write_48mp_jpeg(path: &Path) {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let n = (seed & 0x1f) as u8;
+        let n = (seed & 0x0f) as u8;
         image::Rgb([
             ((x / 31) as u8).wrapping_add(n),
             ((y / 23) as u8).wrapping_add(n / 2),
             (((x + y) / 47) as u8).wrapping_add(n),
         ])
     });
-    let file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(file, 88);
-    enc.encode_image(&img).expect("encode");
+    for quality in [88, 80, 70, 55, 40] {
+        let file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+        let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(file, quality);
+        enc.encode_image(&img).expect("encode");
+        drop(enc);
+        if std::fs::metadata(path).unwrap().len() < 19_500_000 {
+            return;
+        }
+    }
 }
 
 /// A 190 MiB MP4: the fixture's boxes, then a `free` box whose last 8 bytes each upload sends
