@@ -381,12 +381,13 @@ fn concurrent_uploads(kind: Upload) {
     let rss_peak = peak_rss_kib(pid);
     let _ = child.kill();
     let _ = child.wait();
-    let created = statuses.iter().filter(|s| **s == 201).count();
-    assert_eq!(created, uploads, "every upload got 201: {statuses:?}");
+    // 422: taken and queued as a rejection (the bench video's capture time is days old).
+    let taken = statuses.iter().filter(|s| matches!(**s, 201 | 422)).count();
+    assert_eq!(taken, uploads, "every upload was taken: {statuses:?}");
     let peak = rss_peak as f64 / 1024.0;
     let idle = rss_idle as f64 / 1024.0;
     println!(
-        "{uploads} concurrent {what} reports ({:.1} MB each): all 201 in {:.1} s",
+        "{uploads} concurrent {what} reports ({:.1} MB each): all taken (201/422) in {:.1} s",
         size as f64 / 1e6,
         elapsed.as_secs_f64()
     );
