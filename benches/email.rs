@@ -250,6 +250,10 @@ async fn main() {
         "  Dovecot -> IOC queue (moved): {gw_rate:9.1} messages/s  ({:.2} of the bare loop)",
         gw_rate / bare_rate
     );
+    println!(
+        "figure imap_to_ioc_queue: {gw_rate:.1} messages/s; baseline {bare_rate:.1} messages/s; ratio {:.3}",
+        gw_rate / bare_rate
+    );
 
     match (normalise_corpus(rounds), cpython(rounds)) {
         (Some((count, elapsed)), Some(py_rate)) => {
@@ -258,6 +262,10 @@ async fn main() {
             println!("  normalizers::email::normalize: {rate:9.1} messages/s");
             println!("  CPython email (compat32):      {py_rate:9.1} messages/s");
             println!("  ratio:                         {:9.2}x", rate / py_rate);
+            println!(
+                "figure mime_normalisation: {rate:.1} messages/s; baseline {py_rate:.1} messages/s; ratio {:.2}",
+                rate / py_rate
+            );
         }
         _ => println!("MIME normalisation: skipped (CORPUS_DIR not set or python3 missing)"),
     }

@@ -254,20 +254,26 @@ async fn main() {
     // Warm-up (connections, store files).
     let _ = saturate(&webhook, connections, 1, seq.clone()).await;
     let _ = saturate(&bare, connections, 1, seq.clone()).await;
-    report(
-        "bare axum 200 (saturated)",
-        &saturate(&bare, connections, secs, seq.clone()).await,
+    let bare_saturated = saturate(&bare, connections, secs, seq.clone()).await;
+    report("bare axum 200 (saturated)", &bare_saturated);
+    let saturated = saturate(&webhook, connections, secs, seq.clone()).await;
+    report("signed + persisted (saturated)", &saturated);
+    let bare_fixed = fixed_rate(&bare, rate, secs, seq.clone()).await;
+    report(&format!("bare axum 200 @ {rate}/s"), &bare_fixed);
+    let fixed = fixed_rate(&webhook, rate, secs, seq.clone()).await;
+    report(&format!("signed + persisted @ {rate}/s"), &fixed);
+    // The lines `bench/run` collects.
+    println!(
+        "figure zalo_webhook_{kind}_persisted: {:.0} events/s; baseline {:.0} req/s; ratio {:.2}",
+        saturated.per_sec(),
+        bare_saturated.per_sec(),
+        saturated.per_sec() / bare_saturated.per_sec()
     );
-    report(
-        "signed + persisted (saturated)",
-        &saturate(&webhook, connections, secs, seq.clone()).await,
-    );
-    report(
-        &format!("bare axum 200 @ {rate}/s"),
-        &fixed_rate(&bare, rate, secs, seq.clone()).await,
-    );
-    report(
-        &format!("signed + persisted @ {rate}/s"),
-        &fixed_rate(&webhook, rate, secs, seq.clone()).await,
+    println!(
+        "figure zalo_webhook_{kind}_p99_at_{rate}: {:.2} ms; baseline {:.2} ms; ratio {:.2} (errors {})",
+        fixed.pct(0.99),
+        bare_fixed.pct(0.99),
+        fixed.pct(0.99) / bare_fixed.pct(0.99),
+        fixed.errors
     );
 }

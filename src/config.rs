@@ -45,6 +45,8 @@ pub struct Config {
     pub geo: GeoConfig,
     /// Intake rate limits per sender, source address and API client (`[rate_limits]`, R-SEC-4).
     pub rate_limits: crate::ratelimit::RateLimitConfig,
+    /// Bounds of the heavy media work: perceptual hashes, public copies (`[heavy_work]`).
+    pub heavy_work: crate::heavy::HeavyWorkConfig,
     /// Log format: `text` or `json`.
     pub log_format: LogFormat,
     /// When set, `GET /metrics` requires `Authorization: Bearer <metrics_key>`
@@ -77,6 +79,7 @@ impl Default for Config {
             duplicates: normalizers::duplicate::DuplicateConfig::default(),
             geo: GeoConfig::default(),
             rate_limits: crate::ratelimit::RateLimitConfig::default(),
+            heavy_work: crate::heavy::HeavyWorkConfig::default(),
             log_format: LogFormat::Text,
             metrics_key: None,
             email: None,

@@ -216,19 +216,33 @@ impl DuplicateIndex {
     }
 }
 
-/// Perceptual hashes of the files (`None` entries and unreadable files give `None`), computed on
-/// the blocking pool: decoding a 12-megapixel photo takes tens of milliseconds.
+/// Perceptual hashes of the files (`None` entries and unreadable files give `None`), computed in
+/// the heavy-work pool ([`crate::heavy`]): each waits for a worker and for the memory its decode
+/// holds, read from the file's header first.
 pub async fn phashes_of_files(files: Vec<Option<PathBuf>>) -> Vec<Option<u64>> {
-    let n = files.len();
-    tokio::task::spawn_blocking(move || {
-        files
-            .into_iter()
-            .map(|path| {
-                let file = std::fs::File::open(path?).ok()?;
-                normalizers::media::phash(file)
-            })
-            .collect()
+    let mut hashes = Vec::with_capacity(files.len());
+    for path in files {
+        hashes.push(match path {
+            Some(path) => phash_of_file(path).await,
+            None => None,
+        });
+    }
+    hashes
+}
+
+async fn phash_of_file(path: PathBuf) -> Option<u64> {
+    let header = path.clone();
+    let cost = tokio::task::spawn_blocking(move || {
+        let file = std::io::BufReader::new(std::fs::File::open(header).ok()?);
+        normalizers::media::decode_cost(file)
     })
     .await
-    .unwrap_or_else(|_| vec![None; n])
+    .ok()??;
+    crate::heavy::pool()
+        .run(cost, move || {
+            let file = std::fs::File::open(path).ok()?;
+            normalizers::media::phash(file)
+        })
+        .await
+        .ok()?
 }

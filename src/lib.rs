@@ -24,6 +24,7 @@ pub mod clock;
 pub mod config;
 pub mod duplicates;
 pub mod failpoint;
+pub mod heavy;
 pub mod http;
 pub mod messages;
 pub mod metrics;

@@ -41,6 +41,25 @@ use crate::trail::{DueEntry, TrailIndex};
 /// Photos larger than this get no public copy (the default photo limit is 20 MB).
 const PUBLIC_COPY_MAX_BYTES: u64 = 40_000_000;
 
+/// Chunks of a public copy handed from the heavy-work pool to the staging writer.
+const COPY_CHUNK: usize = 64 * 1024;
+
+/// The blocking side of a public copy: each write is one chunk for the async staging writer.
+struct ChunkSender(tokio::sync::mpsc::Sender<Vec<u8>>);
+
+impl std::io::Write for ChunkSender {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.blocking_send(buf.to_vec()).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "staging writer gone")
+        })?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A medium already streamed to the staging folder and hashed. Its file is deleted when it is
 /// dropped without having been committed.
 #[derive(Debug)]
@@ -591,8 +610,9 @@ impl Pipeline {
         Ok(outcome(&stored, false))
     }
 
-    /// A copy of a photo without EXIF/GPS, for publication (R-SEC-2). Photos are bounded by the
-    /// photo size limit, so the copy is made in memory off the async threads.
+    /// A copy of a photo without EXIF/GPS, for publication (R-SEC-2), streamed from the stored
+    /// file to a staged one in the heavy-work pool: JPEG and PNG segment by segment (a few
+    /// hundred KiB whatever the photo's size), WebP whole (bounded by the photo size limit).
     async fn public_copy(&self, a: &Attachment) -> Result<Option<String>, IngestError> {
         const STRIPPABLE: [&str; 3] = ["image/jpeg", "image/png", "image/webp"];
         if a.kind != MediaKind::Photo
@@ -604,17 +624,40 @@ impl Pipeline {
         }
         let path = self.blobs.path_of(&a.storage_key).map_err(unavailable)?;
         let media_type = a.media_type.clone();
-        let stripped = tokio::task::spawn_blocking(move || {
-            let bytes = std::fs::read(path).ok()?;
-            media::strip_metadata(&media_type, &bytes)
-        })
-        .await
-        .map_err(unavailable)?;
-        match stripped {
-            Some(bytes) => Ok(Some(
-                self.blobs.put_bytes(&bytes).await.map_err(unavailable)?,
-            )),
-            None => Ok(None),
+        // The stripped bytes go through a small channel to the staging writer (which hashes and
+        // flushes them) while the job reads on.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+        let cost = if media_type == "image/webp" {
+            2 * a.size
+        } else {
+            COPY_CHUNK as u64 * 6 + 128 * 1024
+        };
+        let job = crate::heavy::pool().run(cost, move || -> std::io::Result<bool> {
+            let mut reader = std::fs::File::open(path)?;
+            let mut writer = std::io::BufWriter::with_capacity(COPY_CHUNK, ChunkSender(tx));
+            let copied = media::strip_metadata_to(&media_type, &mut reader, &mut writer)?;
+            std::io::Write::flush(&mut writer)?;
+            Ok(copied)
+        });
+        let mut writer = self.blobs.writer().await.map_err(unavailable)?;
+        let write = async {
+            // Owned here: if writing fails, the channel closes and the job stops.
+            let mut rx = rx;
+            while let Some(chunk) = rx.recv().await {
+                writer.write(&chunk).await?;
+            }
+            Ok::<_, BlobError>(())
+        };
+        let (copied, written) = tokio::join!(job, write);
+        written.map_err(unavailable)?;
+        match copied.map_err(unavailable)? {
+            Ok(true) => {
+                let staged = writer.finish().await.map_err(unavailable)?;
+                Ok(Some(self.blobs.commit(&staged).await.map_err(unavailable)?))
+            }
+            // Not strippable after all (a broken file): no public copy, as before.
+            Ok(false) => Ok(None),
+            Err(e) => Err(unavailable(e)),
         }
     }
 

@@ -50,6 +50,8 @@ pub enum ServeError {
     Channel(#[from] ChannelError),
     #[error("invalid rate_limits configuration: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     RateLimits(Vec<channels::ConfigProblem>),
+    #[error("invalid configuration: {0}")]
+    Config(#[source] channels::ConfigProblem),
     #[error(transparent)]
     Pepper(#[from] crate::config::PepperError),
     #[error("cannot load the working-hours calendar: {0}")]
@@ -81,6 +83,10 @@ pub async fn build(config: Config) -> Result<Gateway, ServeError> {
         path: config.data_dir.clone(),
         source,
     })?;
+    if let Some(problem) = config.heavy_work.problems().into_iter().next() {
+        return Err(ServeError::Config(problem));
+    }
+    crate::heavy::configure(&config.heavy_work);
     let clock = clock_for(&config);
     let blobs = BlobStore::open(config.media_dir()).await?;
     blobs.sweep_staging(Duration::from_secs(24 * 3600)).await;

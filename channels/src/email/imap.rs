@@ -27,6 +27,11 @@ use crate::intake::{Intake, StateStore, Streams};
 const DONE_KEYWORD: &str = "$Gateway1022Done";
 
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Messages fetched and processed together: their durable steps meet in the store's group
+/// commit, and they are moved with one command.
+const BATCH: usize = 8;
+/// Bytes of messages held at once by a batch (a single larger message is still fetched alone).
+const BATCH_BYTES: u64 = 64 << 20;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest wait for any single IMAP command (a server that stops answering is a dead server).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
@@ -175,7 +180,8 @@ impl<I: Intake, S: Streams, T: StateStore> Poller<I, S, T> {
             uids.sort_unstable();
             let mut stalled = false;
             let mut renewed = std::time::Instant::now();
-            for uid in uids {
+            let mut pending = uids.as_slice();
+            while !pending.is_empty() {
                 if self.shutdown.is_cancelled() {
                     break;
                 }
@@ -188,38 +194,76 @@ impl<I: Intake, S: Streams, T: StateStore> Poller<I, S, T> {
                     }
                     renewed = std::time::Instant::now();
                 }
-                let disposition = match self.fetch(&mut session, uid).await? {
-                    Fetched::Gone => {
-                        // Expunged by someone else between SEARCH and FETCH: nothing to do.
-                        continue;
+                let batch = &pending[..pending.len().min(BATCH)];
+                let fetched = self.fetch_batch(&mut session, batch).await?;
+                pending = &pending[fetched.len()..];
+                // The messages of a batch are processed at once (their durable steps meet in
+                // the store's group commit); each is moved only once it is queued, in UID order,
+                // and the first that must be retried stops the batch there.
+                let dispositions = futures::future::join_all(fetched.iter().map(|(uid, f)| {
+                    let fallback = format!("imap:{}:{uid_validity}:{uid}", self.config.mailbox);
+                    async move {
+                        match f {
+                            // Expunged by someone else between SEARCH and FETCH.
+                            Fetched::Gone => None,
+                            Fetched::TooLarge => {
+                                tracing::warn!(
+                                    reason = "too_large",
+                                    "email larger than max_message_bytes"
+                                );
+                                self.processor.stats.failed.fetch_add(1, Ordering::Relaxed);
+                                Some(Disposition::Failed("too_large"))
+                            }
+                            Fetched::Message(raw, internal_date) => Some(
+                                self.processor
+                                    .handle_received(raw.clone(), &fallback, *internal_date)
+                                    .await,
+                            ),
+                        }
                     }
-                    Fetched::TooLarge => {
-                        tracing::warn!(reason = "too_large", "email larger than max_message_bytes");
-                        self.processor.stats.failed.fetch_add(1, Ordering::Relaxed);
-                        Disposition::Failed("too_large")
+                }))
+                .await;
+                let mut processed = Vec::new();
+                let mut failed = Vec::new();
+                let mut done_upto = None;
+                for ((uid, _), disposition) in fetched.iter().zip(dispositions) {
+                    match disposition {
+                        None => {}
+                        Some(Disposition::Processed) => processed.push(*uid),
+                        Some(Disposition::Failed(_)) => failed.push(*uid),
+                        Some(Disposition::Retry) => {
+                            stalled = true;
+                            break;
+                        }
                     }
-                    Fetched::Message(raw, internal_date) => {
-                        let fallback = format!("imap:{}:{uid_validity}:{uid}", self.config.mailbox);
-                        self.processor
-                            .handle_received(raw, &fallback, internal_date)
-                            .await
+                    done_upto = Some(*uid);
+                }
+                for (uids, folder) in [
+                    (&processed, &self.config.processed_folder),
+                    (&failed, &self.config.failed_folder),
+                ] {
+                    if !uids.is_empty() {
+                        dispose(
+                            &mut session,
+                            &uid_set(uids),
+                            folder,
+                            can_move,
+                            can_uid_expunge,
+                        )
+                        .await?;
                     }
-                };
-                let target = match disposition {
-                    Disposition::Processed => &self.config.processed_folder,
-                    Disposition::Failed(_) => &self.config.failed_folder,
-                    Disposition::Retry => {
-                        stalled = true;
-                        break;
-                    }
-                };
-                dispose(&mut session, uid, target, can_move, can_uid_expunge).await?;
-                last_uid = uid;
-                let c = Checkpoint {
-                    uid_validity,
-                    last_uid,
-                };
-                save_checkpoint(state.as_ref(), &checkpoint_key, c).await?;
+                }
+                if let Some(uid) = done_upto {
+                    last_uid = uid;
+                    let c = Checkpoint {
+                        uid_validity,
+                        last_uid,
+                    };
+                    save_checkpoint(state.as_ref(), &checkpoint_key, c).await?;
+                }
+                if stalled {
+                    break;
+                }
             }
             if !self.lease.acquire_or_renew(state.as_ref()).await? {
                 let _ = timed(session.logout()).await;
@@ -262,40 +306,84 @@ impl<I: Intake, S: Streams, T: StateStore> Poller<I, S, T> {
         Ok(session)
     }
 
-    async fn fetch(&self, session: &mut ImapSession, uid: u32) -> Result<Fetched, ImapError> {
+    /// Fetch a prefix of `uids` (at most [`BATCH`] messages and [`BATCH_BYTES`] bytes, at least
+    /// one message) in two commands: their sizes, then the bodies of those within
+    /// `max_message_bytes`. Every UID of the prefix is answered, `Gone` when expunged meanwhile.
+    async fn fetch_batch(
+        &self,
+        session: &mut ImapSession,
+        uids: &[u32],
+    ) -> Result<Vec<(u32, Fetched)>, ImapError> {
+        let set = uid_set(uids);
         let fetches: Vec<_> = timed(async {
             session
-                .uid_fetch(uid.to_string(), "(UID RFC822.SIZE)")
+                .uid_fetch(&set, "(UID RFC822.SIZE)")
                 .await?
                 .try_collect::<Vec<_>>()
                 .await
         })
         .await??;
-        let Some(size) = fetches.iter().find(|f| f.uid == Some(uid)).map(|f| f.size) else {
-            return Ok(Fetched::Gone);
+        let size_of = |uid: u32| {
+            fetches
+                .iter()
+                .find(|f| f.uid == Some(uid))
+                .map(|f| f.size.unwrap_or(0))
         };
-        if size.is_some_and(|s| s > self.config.max_message_bytes) {
-            return Ok(Fetched::TooLarge);
+        let mut batch = Vec::new();
+        let mut bytes = 0u64;
+        for &uid in uids {
+            let size = size_of(uid);
+            let cost = u64::from(size.unwrap_or(0).min(self.config.max_message_bytes));
+            if !batch.is_empty() && bytes + cost > BATCH_BYTES {
+                break;
+            }
+            bytes += cost;
+            batch.push((
+                uid,
+                match size {
+                    None => Fetched::Gone,
+                    Some(s) if s > self.config.max_message_bytes => Fetched::TooLarge,
+                    Some(_) => Fetched::Gone, // replaced below by the body, if it comes
+                },
+                size.is_some_and(|s| s <= self.config.max_message_bytes),
+            ));
         }
-        let fetches: Vec<_> = timed(async {
-            session
-                .uid_fetch(uid.to_string(), "(UID INTERNALDATE BODY.PEEK[])")
-                .await?
-                .try_collect::<Vec<_>>()
-                .await
-        })
-        .await??;
-        Ok(fetches
-            .iter()
-            .find(|f| f.uid == Some(uid))
-            .and_then(|f| f.body().map(|b| (b, f.internal_date())))
-            .map_or(Fetched::Gone, |(b, date)| {
-                Fetched::Message(
-                    Bytes::copy_from_slice(b),
-                    date.map(|d| d.with_timezone(&chrono::Utc)),
-                )
-            }))
+        let wanted: Vec<u32> = batch.iter().filter(|b| b.2).map(|b| b.0).collect();
+        if !wanted.is_empty() {
+            let bodies: Vec<_> = timed(async {
+                session
+                    .uid_fetch(uid_set(&wanted), "(UID INTERNALDATE BODY.PEEK[])")
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await
+            })
+            .await??;
+            for (uid, fetched, want) in &mut batch {
+                if !*want {
+                    continue;
+                }
+                if let Some((b, date)) = bodies
+                    .iter()
+                    .find(|f| f.uid == Some(*uid))
+                    .and_then(|f| f.body().map(|b| (b, f.internal_date())))
+                {
+                    *fetched = Fetched::Message(
+                        Bytes::copy_from_slice(b),
+                        date.map(|d| d.with_timezone(&chrono::Utc)),
+                    );
+                }
+            }
+        }
+        Ok(batch.into_iter().map(|(uid, f, _)| (uid, f)).collect())
     }
+}
+
+/// An IMAP UID set: `4,5,9`.
+fn uid_set(uids: &[u32]) -> String {
+    uids.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 enum Fetched {
@@ -376,12 +464,11 @@ async fn ensure_folder(session: &mut ImapSession, folder: &str) -> Result<(), Im
 /// mark it done with a keyword (it stays, but is never fetched again).
 async fn dispose(
     session: &mut ImapSession,
-    uid: u32,
+    set: &str,
     folder: &str,
     can_move: bool,
     can_uid_expunge: bool,
 ) -> Result<(), ImapError> {
-    let set = uid.to_string();
     if can_move {
         timed(session.uid_mv(&set, folder)).await??;
         return Ok(());

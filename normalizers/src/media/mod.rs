@@ -29,10 +29,10 @@ mod strip;
 mod tiff;
 
 pub use capture::OffsetBasis;
-pub use phash::{dhash, hamming, is_distinctive, phash, MAX_PIXELS};
+pub use phash::{decode_cost, dhash, hamming, is_distinctive, phash, MAX_PIXELS, SCALED_MIN_SIDE};
 pub use photo::{read_exif, ExifFacts};
 pub use sniff::{sniff, Sniffed};
-pub use strip::strip_metadata;
+pub use strip::{strip_metadata, strip_metadata_to};
 
 use std::io::{Read, Seek, SeekFrom};
 

@@ -15,6 +15,14 @@
 //! [`MAX_PIXELS`] is refused before its pixels are decoded, so a small "decompression bomb"
 //! cannot make the gateway allocate gigabytes. The EXIF orientation is applied, so a copy that a
 //! messenger rotated physically hashes like the original.
+//!
+//! JPEG photos (nearly every phone photo) are decoded DCT-scaled: the inverse DCT of each 8×8
+//! block is computed at 1/2, 1/4 or 1/8 size, the smallest that still leaves at least
+//! [`SCALED_MIN_SIDE`] pixels on each side (more than the 288×256 the hash reduces to first). A
+//! 48-megapixel baseline photo is decoded straight to 1000×750 pixels (2 MB instead of 192 MB),
+//! and the hash is the same as from a full decode within a few bits. Progressive JPEGs still
+//! keep their coefficients (2 bytes per pixel and component) while decoding; other formats are
+//! decoded whole. [`decode_cost`] estimates those bytes so the caller can bound concurrent work.
 
 use std::io::{BufReader, Read, Seek};
 
@@ -36,9 +44,113 @@ const MIN_BITS: u32 = 8;
 /// The 64-bit dHash of the photo in `reader`, or `None` when it is not a picture the `image`
 /// crate decodes (JPEG, PNG, WebP, GIF, TIFF; HEIC is not), is corrupt, or is larger than
 /// [`MAX_PIXELS`].
-pub fn phash<R: Read + Seek>(reader: R) -> Option<u64> {
-    let image = decode_bounded(reader)?;
+pub fn phash<R: Read + Seek>(mut reader: R) -> Option<u64> {
+    let start = reader.stream_position().ok()?;
+    let mut magic = [0u8; 3];
+    let is_jpeg = reader.read_exact(&mut magic).is_ok() && magic == [0xFF, 0xD8, 0xFF];
+    reader.seek(std::io::SeekFrom::Start(start)).ok()?;
+    let image = if is_jpeg {
+        match decode_jpeg_scaled(&mut reader)? {
+            Some(image) => image,
+            None => {
+                // A pixel format the scaled decoder does not hand out (CMYK, 16-bit).
+                reader.seek(std::io::SeekFrom::Start(start)).ok()?;
+                decode_bounded(reader)?
+            }
+        }
+    } else {
+        decode_bounded(reader)?
+    };
     Some(dhash(&image))
+}
+
+/// Smallest side of a DCT-scaled decode: above the 288×256 the hash first reduces to, so the
+/// hash of a scaled decode matches the hash of a full one.
+pub const SCALED_MIN_SIDE: u32 = 288;
+
+/// Bytes a [`phash`] of this picture holds at its peak, estimated from its header (`None` when
+/// the header is not a picture [`phash`] decodes). A baseline JPEG costs its scaled decode, a
+/// progressive one its coefficients, other formats their decoded RGBA pixels.
+pub fn decode_cost<R: Read + Seek>(mut reader: R) -> Option<u64> {
+    let start = reader.stream_position().ok()?;
+    let mut magic = [0u8; 3];
+    let is_jpeg = reader.read_exact(&mut magic).is_ok() && magic == [0xFF, 0xD8, 0xFF];
+    reader.seek(std::io::SeekFrom::Start(start)).ok()?;
+    if is_jpeg {
+        let mut decoder = jpeg_decoder::Decoder::new(BufReader::new(reader));
+        decoder.read_info().ok()?;
+        let info = decoder.info()?;
+        let (w, h) = (u64::from(info.width), u64::from(info.height));
+        let pixels = w * h;
+        let components = info.pixel_format.pixel_bytes().min(4) as u64;
+        let scaled = matches!(
+            info.pixel_format,
+            jpeg_decoder::PixelFormat::L8 | jpeg_decoder::PixelFormat::RGB24
+        );
+        return Some(match info.coding_process {
+            // Left to the full decoder (see `phash`).
+            _ if !scaled => pixels * 4,
+            jpeg_decoder::CodingProcess::DctProgressive => pixels * components * 2,
+            _ => {
+                let s = u64::from(jpeg_scale(info.width.into(), info.height.into()));
+                // Scaled output plus the decoder's planes and one row of MCUs.
+                (w * s / 8 + 1) * (h * s / 8 + 1) * components * 3 + w * 16 * components
+            }
+        });
+    }
+    let reader = ImageReader::new(BufReader::new(reader))
+        .with_guessed_format()
+        .ok()?;
+    let (w, h) = reader.into_dimensions().ok()?;
+    Some(u64::from(w) * u64::from(h) * 4)
+}
+
+/// The IDCT size (out of 8) of a scaled decode of a `width`×`height` JPEG: the smallest that
+/// keeps both sides at least [`SCALED_MIN_SIDE`] (8 = full size).
+fn jpeg_scale(width: u32, height: u32) -> u32 {
+    let scaled = |len: u32, s: u32| (len * s).div_ceil(8);
+    [1, 2, 4]
+        .into_iter()
+        .find(|&s| scaled(width, s) >= SCALED_MIN_SIDE && scaled(height, s) >= SCALED_MIN_SIDE)
+        .unwrap_or(8)
+}
+
+/// A DCT-scaled decode of a JPEG with its EXIF orientation applied. `None` when it is not a
+/// decodable JPEG within [`MAX_PIXELS`]; `Some(None)` for pixel formats left to the full decoder.
+fn decode_jpeg_scaled<R: Read>(reader: R) -> Option<Option<DynamicImage>> {
+    let mut decoder = jpeg_decoder::Decoder::new(BufReader::new(reader));
+    decoder.read_info().ok()?;
+    let info = decoder.info()?;
+    let (width, height) = (u32::from(info.width), u32::from(info.height));
+    if width == 0 || height == 0 || u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return None;
+    }
+    let format = info.pixel_format;
+    if !matches!(
+        format,
+        jpeg_decoder::PixelFormat::L8 | jpeg_decoder::PixelFormat::RGB24
+    ) {
+        return Some(None);
+    }
+    let orientation = decoder
+        .exif_data()
+        .and_then(image::metadata::Orientation::from_exif_chunk);
+    let s = jpeg_scale(width, height);
+    let (w, h) = ((width * s).div_ceil(8), (height * s).div_ceil(8));
+    let (w, h) = decoder.scale(w as u16, h as u16).ok()?;
+    decoder.set_max_decoding_buffer_size(MAX_DECODE_BYTES as usize);
+    let pixels = decoder.decode().ok()?;
+    let (w, h) = (u32::from(w), u32::from(h));
+    let mut image = match format {
+        jpeg_decoder::PixelFormat::L8 => {
+            DynamicImage::ImageLuma8(image::GrayImage::from_raw(w, h, pixels)?)
+        }
+        _ => DynamicImage::ImageRgb8(image::RgbImage::from_raw(w, h, pixels)?),
+    };
+    if let Some(orientation) = orientation {
+        image.apply_orientation(orientation);
+    }
+    Some(Some(image))
 }
 
 /// Number of bits in which two hashes differ (0 = identical look, 64 = opposite).
@@ -241,6 +353,30 @@ pub(crate) mod tests {
         let upright_hash = hash_of(jpeg(&upright, 90));
         assert!(hamming(rotated_by_tag, upright_hash) <= 6);
         assert!(hamming(hash_of(jpeg(&sensor, 90)), upright_hash) > 10);
+    }
+
+    #[test]
+    fn a_large_jpeg_is_hashed_from_a_scaled_decode_like_from_a_full_one() {
+        // 2560×1920 decodes at 1/4 (640×480): ≥ SCALED_MIN_SIDE on each side.
+        assert_eq!(jpeg_scale(2560, 1920), 2);
+        assert_eq!(jpeg_scale(8000, 6000), 1);
+        assert_eq!(jpeg_scale(640, 480), 8);
+        assert_eq!(jpeg_scale(4000, 400), 8);
+        for seed in [1, 4, 7] {
+            let big = image::imageops::resize(&scene(seed), 2560, 1920, FilterType::Triangle);
+            let bytes = jpeg(&big, 90);
+            let scaled = hash_of(bytes.clone());
+            let full = dhash(&decode_bounded(Cursor::new(bytes.clone())).unwrap());
+            assert!(
+                hamming(scaled, full) <= 3,
+                "seed {seed}: {scaled:016x} vs {full:016x}"
+            );
+            // The decode held at most a quarter of the side: ~1/16 of the full pixels.
+            let cost = decode_cost(Cursor::new(bytes)).unwrap();
+            assert!(cost < 2560 * 1920 * 3 / 4, "{cost}");
+            let small = hash_of(jpeg(&scene(seed), 90));
+            assert!(hamming(scaled, small) <= 6, "seed {seed}: resized copy");
+        }
     }
 
     #[test]

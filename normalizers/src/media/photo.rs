@@ -317,10 +317,10 @@ fn gps_time<'a>(field: &impl Fn(Tag) -> Option<&'a Field>) -> Option<DateTime<Ut
     Some(day.and_hms_opt(0, 0, 0)?.and_utc() + chrono::Duration::milliseconds(millis))
 }
 
-/// Little helper for the strip module: the Orientation of a JPEG, if its EXIF says.
-pub fn jpeg_orientation(bytes: &[u8]) -> Option<u16> {
-    let mut cursor = std::io::Cursor::new(bytes);
-    let tiff = jpeg_exif(&mut cursor).ok()??;
+/// Little helper for the strip module: the Orientation of a JPEG read from `reader`, if its EXIF
+/// says (only its segments before the first scan are read).
+pub fn jpeg_orientation_of<R: Read + Seek>(reader: &mut R) -> Option<u16> {
+    let tiff = jpeg_exif(reader).ok()??;
     parse_raw(tiff)
         .map(|e| facts(&e))
         .and_then(|f| f.orientation)
