@@ -15,6 +15,8 @@ mod duplicates;
 /// The email channel: normalizer goldens, corpus conformance with CPython, the channel against
 /// real Dovecot and SMTP servers, and end to end through the real pipeline.
 mod email;
+/// The fuzz targets of `fuzz/` replayed on stable: regression inputs and seeds.
+mod fuzz;
 /// The queue contract, run against the embedded store and a real Redis.
 mod queue;
 /// Crash and restart: nothing lost, nothing doubled.
