@@ -211,7 +211,7 @@ fn check_reply_headers(formatted: &[u8], address: &str) {
 /// Sniffing and inspection (every container parser behind `media::inspect`), with and without
 /// a claimed type; the attachment record built from it serialises.
 pub fn media_inspect(data: &[u8]) {
-    let sniffed = media::sniff(data);
+    let sniffed = media::sniff(&data[..data.len().min(media::SNIFF_LEN)]);
     let info = media::inspect(&mut Cursor::new(data), None);
     assert_eq!(
         info.kind, sniffed.kind,
