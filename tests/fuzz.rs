@@ -115,7 +115,7 @@ fn replay(target: &str) {
 }
 
 #[test]
-fn every_target_is_replayed_here() {
+fn every_regression_folder_is_a_target() {
     let listed: Vec<String> = files(&fixture("fuzz"), |_| true)
         .iter()
         .map(|p| p.display().to_string())
