@@ -17,6 +17,8 @@ mod duplicates;
 /// The email channel: normalizer goldens, corpus conformance with CPython, the channel against
 /// real Dovecot and SMTP servers, and end to end through the real pipeline.
 mod email;
+/// The fuzz targets of `fuzz/` replayed on stable: regression inputs and seeds.
+mod fuzz;
 /// Hostile input: bombs, endless and slow uploads, traversal, injection, markup, deep JSON.
 mod hostile;
 /// Redis end to end: delivery counts behind the give-up rules, durability (WAIT), trimming and
