@@ -103,6 +103,9 @@ impl Zalo {
 async fn a_medium_failing_with_500_is_given_up_after_the_configured_deliveries_on_redis() {
     let z = Zalo::start(Duration::from_millis(700), |s| {
         s["media_max_deliveries"] = 3.into();
+        // Retries a second apart, not the production back-off (30 s doubling).
+        s["media_retry_base_secs"] = 1.into();
+        s["media_retry_max_secs"] = 1.into();
     })
     .await;
     let u = "U-redis-500";

@@ -592,14 +592,19 @@ async fn an_email_sender_past_the_limit_gets_one_notice_then_silence() {
                 .text
         })
         .collect();
-    assert!(texts[0].contains("Mã phản ánh"), "{}", texts[0]);
+    // The mailbox processes a batch of messages at once: which of the four was taken, and which
+    // reply left first, is not fixed.
+    let receipts = texts.iter().filter(|t| t.contains("Mã phản ánh")).count();
+    let notices = texts
+        .iter()
+        .filter(|t| t.contains("nhiều thư từ địa chỉ này") && t.contains("Vui lòng gửi lại sau"))
+        .count();
+    assert_eq!((receipts, notices), (1, 1), "{texts:#?}");
     assert!(
-        texts[1].contains("nhiều thư từ địa chỉ này") && texts[1].contains("Vui lòng gửi lại sau"),
-        "{}",
-        texts[1]
-    );
-    assert!(
-        !texts[1].contains("Trương Định"),
+        texts
+            .iter()
+            .filter(|t| t.contains("nhiều thư từ địa chỉ này"))
+            .all(|t| !t.contains("Trương Định")),
         "the notice quotes nothing"
     );
     assert_eq!(
@@ -609,7 +614,7 @@ async fn an_email_sender_past_the_limit_gets_one_notice_then_silence() {
         gw.log_text()
     );
     assert_eq!(dovecot.count("gateway", "Failed").await, 3);
-    // The first message only became a report (rejected: it has no photo).
+    // One message only became a report (rejected: it has no photo).
     assert_eq!(
         metric(
             &gw.base,

@@ -202,6 +202,15 @@ pub trait Streams: Send + Sync + 'static {
         stream: &str,
         payload: serde_json::Value,
     ) -> impl Future<Output = Result<String, StoreError>> + Send;
+    /// Append durably unless an entry was appended to `stream` under `key` before: then nothing
+    /// is appended and the earlier entry's id is returned. A retried step after a crash (the
+    /// entry appended, the caller's own marker not yet written) appends nothing twice.
+    fn push_once(
+        &self,
+        stream: &str,
+        key: &str,
+        payload: serde_json::Value,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
     /// Hand out up to `max` entries not yet acknowledged (new ones, and ones whose claim expired).
     fn claim(
         &self,

@@ -221,6 +221,8 @@ pub struct MemStore {
     values: Mutex<Values>,
     /// When set, `push` fails as if the store were down.
     pub fail_push: AtomicBool,
+    /// Entries appended by `push_once`, by (stream, key).
+    pushed_once: Mutex<HashMap<(String, String), String>>,
 }
 
 impl Default for MemStore {
@@ -235,6 +237,7 @@ impl MemStore {
             claim_timeout,
             streams: Mutex::new(HashMap::new()),
             next: AtomicU64::new(1),
+            pushed_once: Mutex::new(HashMap::new()),
             values: Mutex::new(HashMap::new()),
             fail_push: AtomicBool::new(false),
         }
@@ -305,6 +308,21 @@ impl Streams for MemStore {
                 claimed_until: None,
                 deliveries: 0,
             });
+        Ok(id)
+    }
+
+    async fn push_once(
+        &self,
+        stream: &str,
+        key: &str,
+        payload: serde_json::Value,
+    ) -> Result<String, StoreError> {
+        let k = (stream.to_string(), key.to_string());
+        if let Some(id) = self.pushed_once.lock().expect("lock").get(&k) {
+            return Ok(id.clone());
+        }
+        let id = self.push(stream, payload).await?;
+        self.pushed_once.lock().expect("lock").insert(k, id.clone());
         Ok(id)
     }
 

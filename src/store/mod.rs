@@ -346,6 +346,19 @@ impl Streams for ChannelStore {
             .map_err(StoreError::new)
     }
 
+    async fn push_once(
+        &self,
+        stream: &str,
+        key: &str,
+        payload: serde_json::Value,
+    ) -> Result<String, StoreError> {
+        let bytes = serde_json::to_vec(&payload).map_err(StoreError::new)?;
+        self.store
+            .append(stream, Some(key), &bytes)
+            .await
+            .map_err(StoreError::new)
+    }
+
     async fn claim(
         &self,
         stream: &str,

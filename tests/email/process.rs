@@ -81,6 +81,27 @@ async fn a_message_read_twice_is_one_report_and_one_reply() {
     assert_eq!((s.ingested, s.replayed), (1, 1));
 }
 
+/// A crash after the reply was queued and before its marker was written: the message is read
+/// again, and the citizen still gets one reply.
+#[tokio::test]
+async fn a_crash_between_queueing_the_reply_and_marking_it_sends_one_reply() {
+    let p = processor(accepting(), 10, true);
+    let m = mail("an@example.vn", "crash@x");
+    assert_eq!(p.handle(m.clone(), "k").await, Disposition::Processed);
+    let markers: Vec<String> = p
+        .state
+        .keys()
+        .into_iter()
+        .filter(|k| k.starts_with("email:replied:"))
+        .collect();
+    assert_eq!(markers.len(), 1, "one reply marker: {markers:?}");
+    channels::intake::StateStore::delete(&*p.state, &markers[0])
+        .await
+        .expect("delete");
+    assert_eq!(p.handle(m, "k").await, Disposition::Processed);
+    assert_eq!(outbound(&p).len(), 1);
+}
+
 #[tokio::test]
 async fn nothing_is_acknowledged_while_the_gateway_cannot_store() {
     let p = processor(accepting(), 10, true);

@@ -294,8 +294,8 @@ impl<I: Intake, S: Streams, T: StateStore> Processor<I, S, T> {
         if address.is_empty() {
             return Ok(());
         }
-        // Pushed before the marker is set: a crash in between sends the reply twice rather than
-        // never (the duplicate carries the same Message-ID).
+        // Appended under the report's id before the marker is set: a crash in between appends
+        // nothing twice on the retry (the marker only spares the rate counters).
         let marker = format!("email:replied:{}", outcome.id);
         if self.state.get(&marker).await?.is_some() {
             return Ok(());
@@ -322,7 +322,10 @@ impl<I: Intake, S: Streams, T: StateStore> Processor<I, S, T> {
         } else {
             let payload =
                 serde_json::to_value(&outbound).map_err(crate::intake::StoreError::new)?;
-            self.streams.push(OUTBOUND_STREAM, payload).await?;
+            let key = format!("reply:{}", outcome.id);
+            self.streams
+                .push_once(OUTBOUND_STREAM, &key, payload)
+                .await?;
             self.stats.replies_queued.fetch_add(1, Ordering::Relaxed);
         }
         self.state
