@@ -112,6 +112,8 @@ pub struct Pipeline {
     trail: TrailIndex,
     /// The working-hours calendar of the deadlines (R-SLA-1).
     calendar: Arc<Calendar>,
+    /// The identity pepper, keying the digests channels put in shared state keys.
+    pepper: Arc<str>,
 }
 
 impl Pipeline {
@@ -138,6 +140,7 @@ impl Pipeline {
             ),
             trail: TrailIndex::new(store.clone()),
             calendar: Arc::new(calendar),
+            pepper: Arc::from(duplicates.identity_pepper.expose()),
             blocklist: BlockList::new(store.clone(), duplicates.identity_pepper.expose()),
             duplicates: DuplicateIndex::new(store.clone(), blobs.clone(), duplicates),
             store,
@@ -677,6 +680,16 @@ impl Pipeline {
 }
 
 impl Intake for Pipeline {
+    fn keyed_digest(&self, value: &str) -> String {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(b"1022-state-key-v1\0");
+        h.update((self.pepper.len() as u64).to_be_bytes());
+        h.update(self.pepper.as_bytes());
+        h.update(value.as_bytes());
+        hex::encode(&h.finalize()[..16])
+    }
+
     async fn ingest(&self, submission: Submission) -> Result<Outcome, IngestError> {
         // Every file handed over is owned before anything can fail: a failure staging the first
         // medium deletes the files of the others too.

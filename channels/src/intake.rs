@@ -143,6 +143,15 @@ pub trait Intake: Send + Sync + 'static {
     /// The instant to validate against (the gateway's injected clock).
     fn now(&self) -> DateTime<Utc>;
 
+    /// A digest of `value` (an address, an account) keyed with the gateway's identity pepper,
+    /// for state keys shared between instances: equal values give equal keys, and a key does
+    /// not give the value back without the pepper (R-SEC-2). The default, for test doubles, is
+    /// unkeyed.
+    fn keyed_digest(&self, value: &str) -> String {
+        use sha2::Digest;
+        hex::encode(&sha2::Sha256::digest(value.as_bytes())[..12])
+    }
+
     /// Count a submission against the intake rate limits (R-SEC-4) before ingesting it; a
     /// limited submission is not ingested. A repeat of a submission already taken (its
     /// `dedup_key` bound) is admitted without being counted. The default admits everything.

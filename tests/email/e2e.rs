@@ -716,3 +716,30 @@ async fn an_email_read_again_after_the_idempotency_retention_is_still_one_report
         .unwrap();
     assert_eq!(entries.len(), 1, "one report in the IOC queue");
 }
+
+/// The state keys an email leaves in the shared store (its de-duplication binding, the reply
+/// counters) hold a digest keyed with the identity pepper: the plain sha256 of the sender's
+/// address, which anyone can compute from a list of addresses, is in no key.
+#[tokio::test]
+async fn the_store_keys_of_an_email_do_not_give_the_sender_back() {
+    use sha2::Digest;
+    let redis = crate::support::redis::RedisServer::start();
+    let url = redis.url();
+    let gateway = InProcess::start(|c| c.redis_url = Some(url.as_str().into())).await;
+    let mut processor = gateway.email_processor();
+    processor.send_replies = true;
+    let raw = bytes::Bytes::from(mail_with_photo(71, "photo-2h-before.jpg"));
+    processor.handle(raw, "imap:INBOX:1:71").await;
+    assert_eq!(processor.stats.snapshot().ingested, 1);
+    let out = std::process::Command::new("redis-cli")
+        .args(["-u", url.as_str(), "--scan", "--pattern", "*email*"])
+        .output()
+        .expect("redis-cli");
+    let keys = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(keys.contains("email:reply-rate:"), "{keys}");
+    assert!(keys.contains("e2e-71@example.vn"), "the binding: {keys}");
+    let address = "lan71@example.vn";
+    let unkeyed = hex::encode(&sha2::Sha256::digest(address.as_bytes())[..12]);
+    assert!(!keys.contains(&unkeyed), "{keys}");
+    assert!(!keys.contains(address), "{keys}");
+}

@@ -40,6 +40,18 @@ pub fn submission_from_eml(
     options: &EmailOptions,
     fallback_key: &str,
 ) -> Result<EmailSubmission, EmailError> {
+    submission_keyed_by(raw, received_at, options, fallback_key, address_key)
+}
+
+/// [`submission_from_eml`], the sender's part of the de-duplication key made by `key_of` (the
+/// gateway keys it with the identity pepper: [`Intake::keyed_digest`]).
+pub fn submission_keyed_by(
+    raw: Bytes,
+    received_at: DateTime<Utc>,
+    options: &EmailOptions,
+    fallback_key: &str,
+    key_of: impl Fn(&str) -> String,
+) -> Result<EmailSubmission, EmailError> {
     let envelope = Envelope {
         id: String::new(),
         tracking_code: String::new(),
@@ -50,7 +62,7 @@ pub fn submission_from_eml(
     let email = normalize(envelope, &raw, options)?;
     // Message-ID alone is chosen by the sender: two senders may use the same one.
     let dedup_key = match (&email.reply.message_id, &email.reply.sender) {
-        (Some(id), Some(sender)) => format!("email:{}:{id}", address_key(sender)),
+        (Some(id), Some(sender)) => format!("email:{}:{id}", key_of(&normal_address(sender))),
         _ => format!("email:{fallback_key}"),
     };
     let authenticated = email.reply.authenticated;
@@ -143,14 +155,17 @@ impl<I: Intake, S: Streams, T: StateStore> Processor<I, S, T> {
         self.stats.fetched.fetch_add(1, Ordering::Relaxed);
         let now = self.intake.now();
         let received_at = received.filter(|r| *r <= now).unwrap_or(now);
-        let prepared = match submission_from_eml(raw, received_at, &self.options, fallback_key) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(reason = "unparsable", error = %e, "email cannot be normalised");
-                self.stats.failed.fetch_add(1, Ordering::Relaxed);
-                return Disposition::Failed("unparsable");
-            }
-        };
+        let prepared =
+            match submission_keyed_by(raw, received_at, &self.options, fallback_key, |a| {
+                self.intake.keyed_digest(a)
+            }) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(reason = "unparsable", error = %e, "email cannot be normalised");
+                    self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                    return Disposition::Failed("unparsable");
+                }
+            };
         if let Some(auto) = prepared.auto_generated {
             if !auto.ingest() {
                 tracing::info!(
@@ -301,7 +316,10 @@ impl<I: Intake, S: Streams, T: StateStore> Processor<I, S, T> {
             return Ok(());
         }
         let hour = self.intake.now().timestamp() / 3600;
-        let rate_key = format!("email:reply-rate:{}:{hour}", address_key(address));
+        let rate_key = format!(
+            "email:reply-rate:{}:{hour}",
+            self.intake.keyed_digest(&normal_address(address))
+        );
         let count = self
             .state
             .incr(&rate_key, Duration::from_secs(3600))
@@ -371,8 +389,14 @@ pub fn reply_for(outcome: &Outcome, origin: Origin, authenticated: bool) -> Opti
     })
 }
 
-/// A non-reversible key for an address (state keys are visible to operators: no personal data).
+/// An address as keys compare it: trimmed, lower case.
+fn normal_address(address: &str) -> String {
+    address.trim().to_ascii_lowercase()
+}
+
+/// An unkeyed digest of an address, for tools that run without the gateway's pepper (the
+/// gateway keys its state with [`Intake::keyed_digest`]).
 pub fn address_key(address: &str) -> String {
-    let digest = Sha256::digest(address.trim().to_ascii_lowercase().as_bytes());
+    let digest = Sha256::digest(normal_address(address).as_bytes());
     hex::encode(&digest[..12])
 }
