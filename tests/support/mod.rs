@@ -8,6 +8,7 @@
 //! - `smtp`: a throwaway SMTP sink (aiosmtpd in `target/test-venv`) per test.
 //! - `fake_zalo`: a fake Zalo (webhook sender, OA API, token rotation, mini-app tokens, media).
 //! - `harness`: retrying clients, distinct citizens and queue counts of the crash/outage harnesses.
+//! - `tmpfs`: a small tmpfs to fill, for full-disk tests (root only).
 
 #![allow(dead_code)]
 
@@ -17,6 +18,7 @@ pub mod gateway;
 pub mod harness;
 pub mod redis;
 pub mod smtp;
+pub mod tmpfs;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
