@@ -10,7 +10,7 @@ use crate::support::gateway::{
     client, get, get_with, trail_step as step, InProcess, IOC_KEY, SUBMIT_KEY,
 };
 use crate::support::redis::RedisServer;
-use crate::support::{read_fixture, report_json};
+use crate::support::{report_form, report_json};
 
 async fn embedded() -> (InProcess, Option<RedisServer>) {
     (
@@ -49,20 +49,7 @@ both_backends!(
 fn submission(phone: &str) -> reqwest::multipart::Form {
     let mut report = report_json();
     report["reporter"]["phone"] = json!(phone);
-    reqwest::multipart::Form::new()
-        .part(
-            "report",
-            reqwest::multipart::Part::text(report.to_string())
-                .mime_str("application/json")
-                .unwrap(),
-        )
-        .part(
-            "media",
-            reqwest::multipart::Part::bytes(read_fixture("media/photo-2h-before.jpg"))
-                .file_name("den-hong.jpg")
-                .mime_str("image/jpeg")
-                .unwrap(),
-        )
+    report_form(&report, "den-hong.jpg")
 }
 
 async fn submit(base: &str, phone: &str) -> Value {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::gateway::{client, Process, IOC_KEY, SUBMIT_KEY};
-use crate::support::read_fixture;
+use crate::support::report_form;
 use crate::support::tmpfs::Tmpfs;
 
 /// Distinct reports (no two are duplicates of each other), as citizens write them.
@@ -59,20 +59,7 @@ fn report(n: usize) -> Value {
 }
 
 fn form(report: &Value) -> reqwest::multipart::Form {
-    reqwest::multipart::Form::new()
-        .part(
-            "report",
-            reqwest::multipart::Part::text(report.to_string())
-                .mime_str("application/json")
-                .unwrap(),
-        )
-        .part(
-            "media",
-            reqwest::multipart::Part::bytes(read_fixture("media/photo-2h-before.jpg"))
-                .file_name("den-duong.jpg")
-                .mime_str("image/jpeg")
-                .unwrap(),
-        )
+    report_form(report, "den-duong.jpg")
 }
 
 async fn submit(base: &str, key: &str, report: &Value) -> reqwest::Response {

@@ -136,20 +136,7 @@ pub fn api_report(n: usize) -> Value {
 }
 
 fn api_form(report: &Value) -> reqwest::multipart::Form {
-    reqwest::multipart::Form::new()
-        .part(
-            "report",
-            reqwest::multipart::Part::text(report.to_string())
-                .mime_str("application/json")
-                .unwrap(),
-        )
-        .part(
-            "media",
-            reqwest::multipart::Part::bytes(super::read_fixture("media/photo-2h-before.jpg"))
-                .file_name("hien-truong.jpg")
-                .mime_str("image/jpeg")
-                .unwrap(),
-        )
+    super::report_form(report, "hien-truong.jpg")
 }
 
 /// What a retrying client finally got.

@@ -23,6 +23,24 @@ pub mod tmpfs;
 use std::net::TcpListener;
 use std::path::PathBuf;
 
+/// The API's multipart form: `report` as JSON and the 2-hour-old photo fixture named `file_name`.
+pub fn report_form(report: &serde_json::Value, file_name: &str) -> reqwest::multipart::Form {
+    reqwest::multipart::Form::new()
+        .part(
+            "report",
+            reqwest::multipart::Part::text(report.to_string())
+                .mime_str("application/json")
+                .unwrap(),
+        )
+        .part(
+            "media",
+            reqwest::multipart::Part::bytes(read_fixture("media/photo-2h-before.jpg"))
+                .file_name(file_name.to_string())
+                .mime_str("image/jpeg")
+                .unwrap(),
+        )
+}
+
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
     // The kernel may hand the same free port to two quick binds in a row (each listener is
