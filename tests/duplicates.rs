@@ -569,44 +569,11 @@ async fn block_entries_expire_and_can_be_removed(b: Backend) {
 
 /// Through the HTTP API, with the pipeline wired to the index and the block list.
 mod api {
-    use axum::body::Body;
-    use axum::http::{Request, StatusCode};
+    use axum::http::StatusCode;
     use serde_json::{json, Value};
-    use tower::ServiceExt;
 
-    use crate::support::gateway::{InProcess, IOC_KEY, SUBMIT_KEY};
+    use crate::support::gateway::{call, InProcess, IOC_KEY, SUBMIT_KEY};
     use crate::support::{read_fixture, report_json, Multipart};
-
-    async fn call(
-        gw: &InProcess,
-        method: &str,
-        uri: &str,
-        key: &str,
-        body: Option<(String, Vec<u8>)>,
-        idempotency: Option<&str>,
-    ) -> (StatusCode, Value) {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("authorization", format!("Bearer {key}"));
-        if let Some(k) = idempotency {
-            req = req.header("idempotency-key", k);
-        }
-        let req = match body {
-            Some((ct, bytes)) => req.header("content-type", ct).body(Body::from(bytes)),
-            None => req.body(Body::empty()),
-        }
-        .unwrap();
-        let res = gw.router().oneshot(req).await.unwrap();
-        let status = res.status();
-        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
-    }
 
     fn submission(phone: &str) -> (String, Vec<u8>) {
         let mut report = report_json();

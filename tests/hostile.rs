@@ -524,19 +524,8 @@ async fn a_slow_upload_is_answered_408_and_its_staged_file_removed() {
 async fn oversized_and_deeply_nested_webhook_events_get_4xx() {
     let fake = FakeZalo::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let config = h::write_config(
-        dir.path(),
-        &Channels {
-            imap_port: None,
-            smtp_port: None,
-            zalo: Some(&fake),
-        },
-        "",
-    );
-    let gw = Process::start(
-        &dir.path().join("data"),
-        &[("GATEWAY_CONFIG", config.to_str().unwrap())],
-    );
+    let config = h::write_config(dir.path(), &Channels::zalo(&fake), "");
+    let gw = h::start_configured(dir.path(), &config);
     let webhook = format!("{}/v1/zalo/webhook", gw.base);
     let ms = h::test_ms(Duration::ZERO);
     // A signed event far past `zalo.webhook_max_bytes`.
@@ -643,15 +632,11 @@ async fn hostile_mail_header_injection_traversal_names_and_a_zip_bomb() {
     let dir = tempfile::tempdir().unwrap();
     let config = h::write_config(
         dir.path(),
-        &Channels {
-            imap_port: Some(dovecot.imap_port),
-            smtp_port: Some(sink.port),
-            zalo: None,
-        },
+        &Channels::email(dovecot.imap_port, sink.port),
         "",
     );
     let data = dir.path().join("data");
-    let gw = Process::start(&data, &[("GATEWAY_CONFIG", config.to_str().unwrap())]);
+    let gw = h::start_configured(dir.path(), &config);
 
     // 1. CR/LF in the sender's name and the subject, as encoded words.
     let name = encoded_word("Nguyễn Văn An\r\nBcc: victim@evil.example\r\nX-Injected: name");

@@ -10,8 +10,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::Request;
 use channels::zalo::{self, ZaloChannel, ZaloConfig};
 use channels::{CancellationToken, ChannelContext};
 use gateway::config::Durability;
@@ -19,10 +17,9 @@ use gateway::pipeline::Pipeline;
 use gateway::store::{RedisOptions, ReportArchive, Store};
 use redis::aio::MultiplexedConnection;
 use reqwest::StatusCode;
-use tower::ServiceExt;
 
 use crate::support::fake_zalo::{events, FakeZalo};
-use crate::support::gateway::{client, InProcess, Process, IOC_KEY, SUBMIT_KEY};
+use crate::support::gateway::{call, client, InProcess, Process, IOC_KEY, SUBMIT_KEY};
 use crate::support::redis::{RedisCluster, RedisServer};
 use crate::support::{read_fixture, report_json, Multipart};
 
@@ -174,38 +171,6 @@ async fn xlen(c: &mut MultiplexedConnection, stream: &str) -> u64 {
     redis::cmd("XLEN").arg(stream).query_async(c).await.unwrap()
 }
 
-/// One request to the gateway's router: (status, JSON body or null).
-async fn call(
-    gw: &InProcess,
-    method: &str,
-    uri: &str,
-    key: &str,
-    body: Option<(String, Vec<u8>)>,
-    idempotency_key: Option<&str>,
-) -> (StatusCode, serde_json::Value) {
-    let mut req = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("authorization", format!("Bearer {key}"));
-    if let Some(k) = idempotency_key {
-        req = req.header("idempotency-key", k);
-    }
-    let req = match body {
-        Some((ct, bytes)) => req.header("content-type", ct).body(Body::from(bytes)),
-        None => req.body(Body::empty()),
-    }
-    .unwrap();
-    let res = gw.router().oneshot(req).await.unwrap();
-    let status = StatusCode::from_u16(res.status().as_u16()).unwrap();
-    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-    )
-}
-
 /// Submit the app report with a photo under `key` (Idempotency-Key).
 async fn submit(gw: &InProcess, key: &str) -> (StatusCode, serde_json::Value) {
     let body = Multipart::new()
@@ -263,19 +228,30 @@ async fn with_durability_replicas_and_no_replica_a_submission_is_refused_with_50
     assert_eq!(xlen(&mut c, "ioc:reports").await, 1);
 }
 
+/// A scenario over a server as two tests: on Redis, and on Valkey when it is installed.
+macro_rules! on_redis_and_valkey {
+    ($scenario:ident: $on_redis:ident, $on_valkey:ident) => {
+        #[tokio::test]
+        async fn $on_redis() {
+            $scenario(RedisServer::start()).await;
+        }
+
+        #[tokio::test]
+        async fn $on_valkey() {
+            if let Some(valkey) = RedisServer::start_valkey() {
+                $scenario(valkey).await;
+            }
+        }
+    };
+}
+
 // --- memory bound: trimming acknowledged entries --------------------------------------------
 
-#[tokio::test]
-async fn acknowledged_entries_past_retention_are_trimmed_and_unacknowledged_ones_never() {
-    trimming(RedisServer::start()).await;
-}
-
-#[tokio::test]
-async fn on_valkey_acknowledged_entries_past_retention_are_trimmed_and_unacknowledged_ones_never() {
-    if let Some(valkey) = RedisServer::start_valkey() {
-        trimming(valkey).await;
-    }
-}
+on_redis_and_valkey!(
+    trimming:
+    acknowledged_entries_past_retention_are_trimmed_and_unacknowledged_ones_never,
+    on_valkey_acknowledged_entries_past_retention_are_trimmed_and_unacknowledged_ones_never
+);
 
 async fn trimming(server: RedisServer) {
     let options = RedisOptions {
@@ -630,17 +606,11 @@ async fn report_ids(c: &mut MultiplexedConnection, stream: &str) -> Vec<String> 
         .collect()
 }
 
-#[tokio::test]
-async fn two_gateways_on_one_redis_make_exactly_the_right_reports_and_answer_each_citizen_once() {
-    two_gateways_on_one_server(RedisServer::start()).await;
-}
-
-#[tokio::test]
-async fn two_gateways_on_one_valkey_make_exactly_the_right_reports_and_answer_each_citizen_once() {
-    if let Some(valkey) = RedisServer::start_valkey() {
-        two_gateways_on_one_server(valkey).await;
-    }
-}
+on_redis_and_valkey!(
+    two_gateways_on_one_server:
+    two_gateways_on_one_redis_make_exactly_the_right_reports_and_answer_each_citizen_once,
+    two_gateways_on_one_valkey_make_exactly_the_right_reports_and_answer_each_citizen_once
+);
 
 async fn two_gateways_on_one_server(server: RedisServer) {
     let p = Pair::start(server).await;

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::support::gateway::{client, InProcess, IOC_KEY, SUBMIT_KEY};
+use crate::support::gateway::{client, get, get_with, trail_step, InProcess, IOC_KEY, SUBMIT_KEY};
 use crate::support::redis::RedisServer;
 use crate::support::{fixture, repo};
 
@@ -68,14 +68,8 @@ fn script(args: &[&str]) -> String {
 }
 
 async fn step(base: &str, id: &str, body: Value) {
-    let res = client()
-        .post(format!("{base}/v1/reports/{id}/status"))
-        .bearer_auth(IOC_KEY)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
+    let (status, _) = trail_step(base, id, body).await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 async fn georeport_round_trip(gw: InProcess) {
@@ -89,12 +83,7 @@ async fn georeport_round_trip(gw: InProcess) {
     .unwrap();
     assert_eq!(id.len(), 26, "a report id: {id}");
     // Through the same pipeline: the IOC has it, as an Open311 report.
-    let res = client()
-        .get(format!("{base}/v1/reports/{id}"))
-        .bearer_auth(IOC_KEY)
-        .send()
-        .await
-        .unwrap();
+    let res = get_with(format!("{base}/v1/reports/{id}"), IOC_KEY).await;
     let report: Value = res.json().await.unwrap();
     assert_eq!(report["channel"], "open311");
     assert_eq!(report["category"]["subcategory"], "chieu_sang");
@@ -126,37 +115,21 @@ async fn georeport_round_trip(gw: InProcess) {
         .await
         .unwrap();
     // status_notes and the agency in the public request.
-    let res = client()
-        .get(format!("{base}/open311/v2/requests/{id}.json"))
-        .send()
-        .await
-        .unwrap();
+    let res = get(format!("{base}/open311/v2/requests/{id}.json")).await;
     let one: Value = res.json().await.unwrap();
     assert_eq!(one[0]["agency_responsible"], "UBND phường Tân An");
     assert_eq!(one[0]["status_notes"], "Đã kết thúc");
-    let res = client()
-        .get(format!("{base}/open311/v2/requests.json?status=closed"))
-        .send()
-        .await
-        .unwrap();
+    let res = get(format!("{base}/open311/v2/requests.json?status=closed")).await;
     let closed: Value = res.json().await.unwrap();
     assert_eq!(closed.as_array().unwrap().len(), 1, "{closed}");
-    let res = client()
-        .get(format!("{base}/open311/v2/requests.json?status=open"))
-        .send()
-        .await
-        .unwrap();
+    let res = get(format!("{base}/open311/v2/requests.json?status=open")).await;
     let open: Value = res.json().await.unwrap();
     assert!(open.as_array().unwrap().is_empty(), "{open}");
     for (query, n) in [
         ("status=open,closed&service_code=traffic,chieu_sang", 1),
         ("service_code=traffic", 0),
     ] {
-        let res = client()
-            .get(format!("{base}/open311/v2/requests.json?{query}"))
-            .send()
-            .await
-            .unwrap();
+        let res = get(format!("{base}/open311/v2/requests.json?{query}")).await;
         let found: Value = res.json().await.unwrap();
         assert_eq!(found.as_array().unwrap().len(), n, "{query}: {found}");
     }
@@ -251,11 +224,7 @@ async fn rejections_keys_and_formats_follow_the_specification() {
         assert_eq!(e[0]["code"], 400, "{e}");
     }
     // Services in XML: every field of Đ5 and its sub-categories.
-    let res = client()
-        .get(format!("{base}/open311/v2/services.xml"))
-        .send()
-        .await
-        .unwrap();
+    let res = get(format!("{base}/open311/v2/services.xml")).await;
     assert_eq!(res.status(), StatusCode::OK);
     let xml = res.text().await.unwrap();
     assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"utf-8\"?><services><service>"));
@@ -272,11 +241,7 @@ async fn rejections_keys_and_formats_follow_the_specification() {
             "{code}"
         );
     }
-    let res = client()
-        .get(format!("{base}/open311/v2/discovery.json"))
-        .send()
-        .await
-        .unwrap();
+    let res = get(format!("{base}/open311/v2/discovery.json")).await;
     let d: Value = res.json().await.unwrap();
     assert_eq!(d["endpoints"][0]["formats"][1], "application/json");
     // Another jurisdiction, another format, an unknown request.
@@ -286,11 +251,7 @@ async fn rejections_keys_and_formats_follow_the_specification() {
         "requests/01NOSUCHREQUEST0000000000.json",
         "services/teleport.json",
     ] {
-        let res = client()
-            .get(format!("{base}/open311/v2/{path}"))
-            .send()
-            .await
-            .unwrap();
+        let res = get(format!("{base}/open311/v2/{path}")).await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
     }
     let res = client()

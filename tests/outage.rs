@@ -22,6 +22,7 @@ use crate::support::fake_zalo::{events, FakeZalo};
 use crate::support::gateway::Process;
 use crate::support::harness::{self as h, Channels, PersistentRedis};
 use crate::support::smtp::SmtpSink;
+use crate::support::tmpfs::Tmpfs;
 
 const PEPPER: &str = "outage-harness-pepper-0123456789";
 
@@ -62,15 +63,7 @@ async fn redis_killed_under_webhook_load_loses_nothing_acknowledged() {
     let mut redis = PersistentRedis::start();
     let fake = FakeZalo::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let config = h::write_config(
-        dir.path(),
-        &Channels {
-            imap_port: None,
-            smtp_port: None,
-            zalo: Some(&fake),
-        },
-        "",
-    );
+    let config = h::write_config(dir.path(), &Channels::zalo(&fake), "");
     let url = redis.url();
     let gw = Process::start(
         &dir.path().join("data"),
@@ -220,17 +213,10 @@ async fn smtp_down_then_back_replies_wait_and_leave_once() {
     // Appended to the `[email]` section: retry a failed reply every 2 s at most.
     let config = h::write_config(
         dir.path(),
-        &Channels {
-            imap_port: Some(dovecot.imap_port),
-            smtp_port: Some(smtp_port),
-            zalo: None,
-        },
+        &Channels::email(dovecot.imap_port, smtp_port),
         "smtp_max_backoff_secs = 2\n",
     );
-    let gw = Process::start(
-        &dir.path().join("data"),
-        &[("GATEWAY_CONFIG", config.to_str().unwrap())],
-    );
+    let gw = h::start_configured(dir.path(), &config);
     dovecot
         .append("gateway", "INBOX", &h::citizen_mail(0))
         .await;
@@ -278,17 +264,10 @@ async fn dovecot_restarted_while_the_gateway_idles_intake_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let config = h::write_config(
         dir.path(),
-        &Channels {
-            imap_port: Some(dovecot.imap_port),
-            smtp_port: Some(sink.port),
-            zalo: None,
-        },
+        &Channels::email(dovecot.imap_port, sink.port),
         "",
     );
-    let gw = Process::start(
-        &dir.path().join("data"),
-        &[("GATEWAY_CONFIG", config.to_str().unwrap())],
-    );
+    let gw = h::start_configured(dir.path(), &config);
     dovecot
         .append("gateway", "INBOX", &h::citizen_mail(0))
         .await;
@@ -323,50 +302,6 @@ async fn dovecot_restarted_while_the_gateway_idles_intake_resumes() {
     );
 }
 
-/// A small tmpfs on a temp folder, unmounted when dropped; None without root.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn mount(size: &str) -> Option<Tmpfs> {
-        let dir = tempfile::tempdir().ok()?;
-        let ok = std::process::Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0755"),
-                "tmpfs",
-            ])
-            .arg(dir.path())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then_some(Tmpfs { dir })
-    }
-
-    fn fill(&self) -> std::path::PathBuf {
-        use std::io::Write;
-        let path = self.dir.path().join("filler");
-        let mut f = std::fs::File::create(&path).unwrap();
-        for chunk in [1 << 20, 4096, 1] {
-            let buf = vec![0u8; chunk];
-            while f.write_all(&buf).is_ok() {}
-        }
-        path
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_disk_under_load_ends_with_one_report_per_submission() {
     let full_secs = h::env_size("OUTAGE_DISK_FULL_SECS", 3);
@@ -375,7 +310,7 @@ async fn a_full_disk_under_load_ends_with_one_report_per_submission() {
         eprintln!("SKIPPED: mounting a tmpfs needs root; the disk-full outage did not run");
         return;
     };
-    let data = fs.dir.path().join("data");
+    let data = fs.path().join("data");
     let gw = Process::start(&data, &[]);
     let pid = gw.pid();
     let base = gw.base.clone();

@@ -363,6 +363,25 @@ fn channels_config(
     config
 }
 
+/// `gateway serve` in `dir/data` with the limits on, the channels of [`channels_config`] (its
+/// file in `dir`) and one more setting.
+fn start_with_channels(
+    dir: &std::path::Path,
+    fake: &crate::support::fake_zalo::FakeZalo,
+    mail: Option<(
+        &crate::support::dovecot::Dovecot,
+        &crate::support::smtp::SmtpSink,
+    )>,
+    setting: (&str, &str),
+) -> Process {
+    let config_path = dir.join("gateway.toml");
+    std::fs::write(&config_path, channels_config(fake, mail)).unwrap();
+    start(
+        &dir.join("data"),
+        &[("GATEWAY_CONFIG", config_path.to_str().unwrap()), setting],
+    )
+}
+
 /// The milliseconds of the gateway's clock (started at [`TEST_NOW`] when `started`).
 fn clock_ms(started: Instant) -> i64 {
     chrono::DateTime::parse_from_rfc3339(TEST_NOW)
@@ -400,15 +419,12 @@ async fn a_zalo_user_past_the_limit_is_told_once_and_gets_no_report() {
 
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeZalo::start().await;
-    let config_path = dir.path().join("gateway.toml");
-    std::fs::write(&config_path, channels_config(&fake, None)).unwrap();
     // One report takes five events here (text, photo, place, contact, "Gửi").
-    let gw = start(
-        &dir.path().join("data"),
-        &[
-            ("GATEWAY_CONFIG", config_path.to_str().unwrap()),
-            ("GATEWAY_RATE_LIMITS__ZALO_OA__PER_SENDER", "5"),
-        ],
+    let gw = start_with_channels(
+        dir.path(),
+        &fake,
+        None,
+        ("GATEWAY_RATE_LIMITS__ZALO_OA__PER_SENDER", "5"),
     );
     let started = Instant::now();
     let webhook = format!("{}/v1/zalo/webhook", gw.base);
@@ -546,18 +562,11 @@ async fn an_email_sender_past_the_limit_gets_one_notice_then_silence() {
     for n in 0..4 {
         dovecot.append("gateway", "INBOX", &mail(from, n)).await;
     }
-    let config_path = dir.path().join("gateway.toml");
-    std::fs::write(
-        &config_path,
-        channels_config(&fake, Some((&dovecot, &sink))),
-    )
-    .unwrap();
-    let gw = start(
-        &dir.path().join("data"),
-        &[
-            ("GATEWAY_CONFIG", config_path.to_str().unwrap()),
-            ("GATEWAY_RATE_LIMITS__EMAIL__PER_SENDER", "1"),
-        ],
+    let gw = start_with_channels(
+        dir.path(),
+        &fake,
+        Some((&dovecot, &sink)),
+        ("GATEWAY_RATE_LIMITS__EMAIL__PER_SENDER", "1"),
     );
     // Every message leaves the inbox: one to Processed, three to Failed.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -637,14 +646,11 @@ async fn a_miniapp_user_past_the_limit_gets_429() {
 
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeZalo::start().await;
-    let config_path = dir.path().join("gateway.toml");
-    std::fs::write(&config_path, channels_config(&fake, None)).unwrap();
-    let gw = start(
-        &dir.path().join("data"),
-        &[
-            ("GATEWAY_CONFIG", config_path.to_str().unwrap()),
-            ("GATEWAY_RATE_LIMITS__MINIAPP__PER_SENDER", "1"),
-        ],
+    let gw = start_with_channels(
+        dir.path(),
+        &fake,
+        None,
+        ("GATEWAY_RATE_LIMITS__MINIAPP__PER_SENDER", "1"),
     );
     fake.add_miniapp_user("rl-token-a", "Z1000000001", "Đặng Quốc Bảo");
     fake.add_miniapp_user("rl-token-b", "Z1000000002", "Lê Thị Hồng");

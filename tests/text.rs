@@ -7,7 +7,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::support::gateway::{client, InProcess, IOC_KEY, SUBMIT_KEY};
-use crate::support::{fixture, read_fixture, report_json, TEST_NOW};
+use crate::support::{fixture, report_form, report_json, TEST_NOW};
 
 /// Submits `content` with a fresh photo to a fresh gateway (so no two cases are duplicates of
 /// each other): the status, the answer and the IOC queue after it.
@@ -16,20 +16,7 @@ async fn submit(content: &str) -> (u16, Value, Vec<Value>) {
     let base = gw.serve().await;
     let mut report = report_json();
     report["content"] = Value::from(content);
-    let form = reqwest::multipart::Form::new()
-        .part(
-            "report",
-            reqwest::multipart::Part::text(report.to_string())
-                .mime_str("application/json")
-                .unwrap(),
-        )
-        .part(
-            "media",
-            reqwest::multipart::Part::bytes(read_fixture("media/photo-2h-before.jpg"))
-                .file_name("anh.jpg")
-                .mime_str("image/jpeg")
-                .unwrap(),
-        );
+    let form = report_form(&report, "anh.jpg");
     let res = client()
         .post(format!("{base}/v1/reports"))
         .bearer_auth(SUBMIT_KEY)

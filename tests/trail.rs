@@ -6,9 +6,11 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::support::gateway::{client, InProcess, IOC_KEY, SUBMIT_KEY};
+use crate::support::gateway::{
+    client, get, get_with, trail_step as step, InProcess, IOC_KEY, SUBMIT_KEY,
+};
 use crate::support::redis::RedisServer;
-use crate::support::{read_fixture, report_json};
+use crate::support::{report_form, report_json};
 
 async fn embedded() -> (InProcess, Option<RedisServer>) {
     (
@@ -47,20 +49,7 @@ both_backends!(
 fn submission(phone: &str) -> reqwest::multipart::Form {
     let mut report = report_json();
     report["reporter"]["phone"] = json!(phone);
-    reqwest::multipart::Form::new()
-        .part(
-            "report",
-            reqwest::multipart::Part::text(report.to_string())
-                .mime_str("application/json")
-                .unwrap(),
-        )
-        .part(
-            "media",
-            reqwest::multipart::Part::bytes(read_fixture("media/photo-2h-before.jpg"))
-                .file_name("den-hong.jpg")
-                .mime_str("image/jpeg")
-                .unwrap(),
-        )
+    report_form(&report, "den-hong.jpg")
 }
 
 async fn submit(base: &str, phone: &str) -> Value {
@@ -75,26 +64,20 @@ async fn submit(base: &str, phone: &str) -> Value {
     res.json().await.unwrap()
 }
 
-async fn step(base: &str, id: &str, body: Value) -> (StatusCode, Value) {
-    let res = client()
-        .post(format!("{base}/v1/reports/{id}/status"))
-        .bearer_auth(IOC_KEY)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
 async fn track(base: &str, code: &str) -> (StatusCode, String) {
-    let res = client()
-        .get(format!("{base}/v1/track/{code}"))
-        .send()
-        .await
-        .unwrap();
+    let res = get(format!("{base}/v1/track/{code}")).await;
     let status = res.status();
     (status, res.text().await.unwrap())
+}
+
+/// The entry of report `id` in an overdue list.
+fn overdue_entry(due: &Value, id: &str) -> Option<Value> {
+    due["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["report_id"] == id)
+        .cloned()
 }
 
 fn assert_no_personal_data(text: &str) {
@@ -130,39 +113,22 @@ async fn the_ioc_walks_a_report_along_its_trail_and_the_citizen_follows_it(
     assert_no_personal_data(&body);
 
     // The IOC's running deadlines list it.
-    let res = client()
-        .get(format!("{base}/v1/ioc/overdue?within_minutes=10000"))
-        .bearer_auth(IOC_KEY)
-        .send()
-        .await
-        .unwrap();
+    let res = get_with(
+        format!("{base}/v1/ioc/overdue?within_minutes=10000"),
+        IOC_KEY,
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     let due: Value = res.json().await.unwrap();
-    let mine = due["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["report_id"] == id)
-        .cloned()
-        .expect("listed");
+    let mine = overdue_entry(&due, id).expect("listed");
     assert_eq!(mine["kind"], "forward_or_refuse");
     assert_eq!(mine["overdue"], false);
     // Not within the default hour.
-    let res = client()
-        .get(format!("{base}/v1/ioc/overdue"))
-        .bearer_auth(IOC_KEY)
-        .send()
-        .await
-        .unwrap();
+    let res = get_with(format!("{base}/v1/ioc/overdue"), IOC_KEY).await;
     let due: Value = res.json().await.unwrap();
     assert!(due["entries"].as_array().unwrap().is_empty(), "{due}");
     // IOC only.
-    let res = client()
-        .get(format!("{base}/v1/ioc/overdue"))
-        .bearer_auth(SUBMIT_KEY)
-        .send()
-        .await
-        .unwrap();
+    let res = get_with(format!("{base}/v1/ioc/overdue"), SUBMIT_KEY).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
 
     // Steps the trail does not allow: 409 with what is allowed.
@@ -234,11 +200,7 @@ async fn the_ioc_walks_a_report_along_its_trail_and_the_citizen_follows_it(
     assert_no_personal_data(&body);
 
     // The HTML view: Vietnamese, escaped, strict CSP.
-    let res = client()
-        .get(format!("{base}/track/{code}"))
-        .send()
-        .await
-        .unwrap();
+    let res = get(format!("{base}/track/{code}")).await;
     assert_eq!(res.status(), StatusCode::OK);
     let csp = res.headers()["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("default-src 'none'"), "{csp}");
@@ -251,11 +213,7 @@ async fn the_ioc_walks_a_report_along_its_trail_and_the_citizen_follows_it(
     assert!(html.contains("&lt;b&gt;mới&lt;/b&gt;"), "{html}");
     assert!(!html.contains("<b>"));
     assert_no_personal_data(&html);
-    let res = client()
-        .get(format!("{base}/track?code={code}"))
-        .send()
-        .await
-        .unwrap();
+    let res = get(format!("{base}/track?code={code}")).await;
     assert_eq!(res.status(), StatusCode::OK);
 
     let (s, _) = step(&base, id, json!({"status": "closed"})).await;
@@ -263,12 +221,7 @@ async fn the_ioc_walks_a_report_along_its_trail_and_the_citizen_follows_it(
     let (s, e) = step(&base, id, json!({"status": "accepted"})).await;
     assert_eq!(s, StatusCode::CONFLICT, "{e}");
     // The IOC's own view has the whole trail, notes and actors included.
-    let res = client()
-        .get(format!("{base}/v1/reports/{id}"))
-        .bearer_auth(IOC_KEY)
-        .send()
-        .await
-        .unwrap();
+    let res = get_with(format!("{base}/v1/reports/{id}"), IOC_KEY).await;
     let full: Value = res.json().await.unwrap();
     assert_eq!(full["status"], "closed");
     assert_eq!(full["trail"].as_array().unwrap().len(), 6);
@@ -288,11 +241,7 @@ async fn the_ioc_walks_a_report_along_its_trail_and_the_citizen_follows_it(
     // Unknown codes: 404, in JSON and HTML.
     let (s, _) = track(&base, "LA-0000-0000").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let res = client()
-        .get(format!("{base}/track/LA-0000-0000"))
-        .send()
-        .await
-        .unwrap();
+    let res = get(format!("{base}/track/LA-0000-0000")).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert!(res.text().await.unwrap().contains("Không tìm thấy"));
 }
@@ -350,11 +299,7 @@ async fn tracking_lookups_are_rate_limited() {
         let (s, _) = track(&base, c).await;
         assert_ne!(s, StatusCode::TOO_MANY_REQUESTS);
     }
-    let res = client()
-        .get(format!("{base}/v1/track/{code}"))
-        .send()
-        .await
-        .unwrap();
+    let res = get(format!("{base}/v1/track/{code}")).await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     let wait: u64 = res.headers()["retry-after"]
         .to_str()
@@ -364,11 +309,7 @@ async fn tracking_lookups_are_rate_limited() {
     assert!((1..=60).contains(&wait));
     let body: Value = res.json().await.unwrap();
     assert!(body["message_vi"].as_str().unwrap().contains("thử lại"));
-    let res = client()
-        .get(format!("{base}/track/{code}"))
-        .send()
-        .await
-        .unwrap();
+    let res = get(format!("{base}/track/{code}")).await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(res.headers().contains_key("retry-after"));
 }
@@ -388,20 +329,9 @@ async fn a_missed_deadline_is_listed_as_overdue_by_any_instance() {
     })
     .await;
     let later_base = later.serve().await;
-    let res = client()
-        .get(format!("{later_base}/v1/ioc/overdue"))
-        .bearer_auth(IOC_KEY)
-        .send()
-        .await
-        .unwrap();
+    let res = get_with(format!("{later_base}/v1/ioc/overdue"), IOC_KEY).await;
     let due: Value = res.json().await.unwrap();
-    let mine = due["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["report_id"] == id)
-        .cloned()
-        .unwrap_or_else(|| panic!("not listed: {due}"));
+    let mine = overdue_entry(&due, id).unwrap_or_else(|| panic!("not listed: {due}"));
     assert_eq!(mine["overdue"], true);
     assert_eq!(mine["status"], "received");
     // Acting on it late moves it off the list.
@@ -414,12 +344,7 @@ async fn a_missed_deadline_is_listed_as_overdue_by_any_instance() {
     )
     .await;
     assert_eq!(s, StatusCode::OK);
-    let res = client()
-        .get(format!("{later_base}/v1/ioc/overdue"))
-        .bearer_auth(IOC_KEY)
-        .send()
-        .await
-        .unwrap();
+    let res = get_with(format!("{later_base}/v1/ioc/overdue"), IOC_KEY).await;
     let due: Value = res.json().await.unwrap();
     assert!(
         !due["entries"]
@@ -430,11 +355,8 @@ async fn a_missed_deadline_is_listed_as_overdue_by_any_instance() {
         "{due}"
     );
     // Counted as a missed stage, with no id in the metrics.
-    let metrics = client()
-        .get(format!("{later_base}/metrics"))
-        .send()
+    let metrics = get(format!("{later_base}/metrics"))
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();

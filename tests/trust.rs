@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::gateway::{client, Process, IOC_KEY, SUBMIT_KEY};
-use crate::support::read_fixture;
+use crate::support::report_form;
+use crate::support::tmpfs::Tmpfs;
 
 /// Distinct reports (no two are duplicates of each other), as citizens write them.
 fn report(n: usize) -> Value {
@@ -58,20 +59,7 @@ fn report(n: usize) -> Value {
 }
 
 fn form(report: &Value) -> reqwest::multipart::Form {
-    reqwest::multipart::Form::new()
-        .part(
-            "report",
-            reqwest::multipart::Part::text(report.to_string())
-                .mime_str("application/json")
-                .unwrap(),
-        )
-        .part(
-            "media",
-            reqwest::multipart::Part::bytes(read_fixture("media/photo-2h-before.jpg"))
-                .file_name("den-duong.jpg")
-                .mime_str("image/jpeg")
-                .unwrap(),
-        )
+    report_form(report, "den-duong.jpg")
 }
 
 async fn submit(base: &str, key: &str, report: &Value) -> reqwest::Response {
@@ -144,57 +132,13 @@ fn probe(port: u16) -> (bool, String) {
 
 // --- point 2: a full disk ---------------------------------------------------------------------
 
-/// A small tmpfs on a temp folder, unmounted when dropped; None without root.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn mount(size: &str) -> Option<Tmpfs> {
-        let dir = tempfile::tempdir().ok()?;
-        let ok = std::process::Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0755"),
-                "tmpfs",
-            ])
-            .arg(dir.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then_some(Tmpfs { dir })
-    }
-
-    /// Write a filler file until the file system refuses one more byte.
-    fn fill(&self) -> PathBuf {
-        use std::io::Write;
-        let path = self.dir.path().join("filler");
-        let mut f = std::fs::File::create(&path).unwrap();
-        for chunk in [1 << 20, 4096, 1] {
-            let buf = vec![0u8; chunk];
-            while f.write_all(&buf).is_ok() {}
-        }
-        path
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
 #[tokio::test]
 async fn a_full_disk_answers_503_then_recovers_without_a_restart() {
     let Some(fs) = Tmpfs::mount("48m") else {
         eprintln!("SKIPPED: mounting a tmpfs needs root; the full-disk test did not run");
         return;
     };
-    let data = fs.dir.path().join("data");
+    let data = fs.path().join("data");
     let gw = Process::start(&data, &[]);
     let pid = gw.pid();
     let mut before = Vec::new();

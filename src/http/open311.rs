@@ -202,22 +202,29 @@ fn check_jurisdiction(q: &Common, fmt: Fmt) -> Result<(), Errors> {
     }
 }
 
+/// A path that names no resource: 404 in JSON (the format is unknown).
+fn path_not_found(message: &'static str) -> Errors {
+    Errors::one(StatusCode::NOT_FOUND, Fmt::Json, message)
+}
+
+/// The resource and format named by the last path segment, in this service's jurisdiction.
+fn resource<'a>(file: &'a str, q: &Common) -> Result<(&'a str, Fmt), Errors> {
+    let Some((name, fmt)) = split(file) else {
+        return Err(path_not_found("paths end with .json or .xml"));
+    };
+    check_jurisdiction(q, fmt)?;
+    Ok((name, fmt))
+}
+
 async fn top_get(
     State(state): State<AppState>,
     Path(file): Path<String>,
     Query(q): Query<Common>,
 ) -> Response {
-    let Some((name, fmt)) = split(&file) else {
-        return Errors::one(
-            StatusCode::NOT_FOUND,
-            Fmt::Json,
-            "paths end with .json or .xml",
-        )
-        .into_response();
+    let (name, fmt) = match resource(&file, &q) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
     };
-    if let Err(e) = check_jurisdiction(&q, fmt) {
-        return e.into_response();
-    }
     match name {
         "discovery" => discovery(&state, fmt),
         "services" => list(fmt, StatusCode::OK, "services", "service", &services()),
@@ -299,17 +306,10 @@ fn service(code: &str) -> Option<(CategoryField, Option<String>, String)> {
 }
 
 async fn service_definition(Path(file): Path<String>, Query(q): Query<Common>) -> Response {
-    let Some((code, fmt)) = split(&file) else {
-        return Errors::one(
-            StatusCode::NOT_FOUND,
-            Fmt::Json,
-            "paths end with .json or .xml",
-        )
-        .into_response();
+    let (code, fmt) = match resource(&file, &q) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
     };
-    if let Err(e) = check_jurisdiction(&q, fmt) {
-        return e.into_response();
-    }
     if service(code).is_none() {
         return Errors::one(StatusCode::NOT_FOUND, fmt, format!("no service {code}"))
             .into_response();
@@ -412,6 +412,17 @@ fn public_request(r: &Report) -> PublicRequest {
     }
 }
 
+/// The public form of `reports` as a `service_requests` list.
+fn service_requests(fmt: Fmt, reports: &[Report]) -> Response {
+    list(
+        fmt,
+        StatusCode::OK,
+        "service_requests",
+        "request",
+        &request_values(reports),
+    )
+}
+
 fn request_values(reports: &[Report]) -> Vec<serde_json::Value> {
     reports
         .iter()
@@ -457,13 +468,7 @@ async fn requests(state: &AppState, q: &Common, fmt: Fmt) -> Result<Response, Re
                 reports.push(r);
             }
         }
-        return Ok(list(
-            fmt,
-            StatusCode::OK,
-            "service_requests",
-            "request",
-            &request_values(&reports),
-        ));
+        return Ok(service_requests(fmt, &reports));
     }
     let now = state.pipeline.now();
     let end = parse_date(q.end_date.as_deref(), fmt, "end_date")
@@ -525,13 +530,7 @@ async fn requests(state: &AppState, q: &Common, fmt: Fmt) -> Result<Response, Re
         }
         reports.push(r);
     }
-    Ok(list(
-        fmt,
-        StatusCode::OK,
-        "service_requests",
-        "request",
-        &request_values(&reports),
-    ))
+    Ok(service_requests(fmt, &reports))
 }
 
 async fn request_one(
@@ -539,25 +538,12 @@ async fn request_one(
     Path(file): Path<String>,
     Query(q): Query<Common>,
 ) -> Response {
-    let Some((id, fmt)) = split(&file) else {
-        return Errors::one(
-            StatusCode::NOT_FOUND,
-            Fmt::Json,
-            "paths end with .json or .xml",
-        )
-        .into_response();
+    let (id, fmt) = match resource(&file, &q) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
     };
-    if let Err(e) = check_jurisdiction(&q, fmt) {
-        return e.into_response();
-    }
     match open311_report(&state, id).await {
-        Ok(Some(r)) => list(
-            fmt,
-            StatusCode::OK,
-            "service_requests",
-            "request",
-            &request_values(&[r]),
-        ),
+        Ok(Some(r)) => service_requests(fmt, &[r]),
         Ok(None) => {
             Errors::one(StatusCode::NOT_FOUND, fmt, format!("no request {id}")).into_response()
         }
@@ -728,12 +714,7 @@ async fn top_post(
     req: Request,
 ) -> Response {
     let Some(("requests", fmt)) = split(&file) else {
-        return Errors::one(
-            StatusCode::NOT_FOUND,
-            Fmt::Json,
-            "POST is for requests.json or requests.xml",
-        )
-        .into_response();
+        return path_not_found("POST is for requests.json or requests.xml").into_response();
     };
     if let Err(e) = check_jurisdiction(&q, fmt) {
         return e.into_response();

@@ -230,3 +230,67 @@ pub fn client() -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+/// `GET url` without credentials; panics when the request cannot be sent.
+pub async fn get(url: impl reqwest::IntoUrl) -> reqwest::Response {
+    client().get(url).send().await.unwrap()
+}
+
+/// `GET url` with a bearer key; panics when the request cannot be sent.
+pub async fn get_with(url: impl reqwest::IntoUrl, key: &str) -> reqwest::Response {
+    client().get(url).bearer_auth(key).send().await.unwrap()
+}
+
+/// One IOC step of a report's trail: its status and JSON answer (`Null` when not JSON).
+pub async fn trail_step(
+    base: &str,
+    id: &str,
+    body: serde_json::Value,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let res = client()
+        .post(format!("{base}/v1/reports/{id}/status"))
+        .bearer_auth(IOC_KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// One request to the in-process gateway's router under `key` (with an `Idempotency-Key` when
+/// given, and `body` as (content type, bytes)): its status and JSON body (`Null` when not JSON).
+pub async fn call(
+    gw: &InProcess,
+    method: &str,
+    uri: &str,
+    key: &str,
+    body: Option<(String, Vec<u8>)>,
+    idempotency_key: Option<&str>,
+) -> (axum::http::StatusCode, serde_json::Value) {
+    use tower::ServiceExt;
+
+    let mut req = axum::http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {key}"));
+    if let Some(k) = idempotency_key {
+        req = req.header("idempotency-key", k);
+    }
+    let req = match body {
+        Some((ct, bytes)) => req
+            .header("content-type", ct)
+            .body(axum::body::Body::from(bytes)),
+        None => req.body(axum::body::Body::empty()),
+    }
+    .unwrap();
+    let res = gw.router().oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}

@@ -45,6 +45,34 @@ pub struct Channels<'a> {
     pub zalo: Option<&'a FakeZalo>,
 }
 
+impl<'a> Channels<'a> {
+    /// Email only, against a Dovecot on `imap_port` and an SMTP sink on `smtp_port`.
+    pub fn email(imap_port: u16, smtp_port: u16) -> Channels<'a> {
+        Channels {
+            imap_port: Some(imap_port),
+            smtp_port: Some(smtp_port),
+            zalo: None,
+        }
+    }
+
+    /// Zalo only, against the fake.
+    pub fn zalo(fake: &'a FakeZalo) -> Channels<'a> {
+        Channels {
+            imap_port: None,
+            smtp_port: None,
+            zalo: Some(fake),
+        }
+    }
+}
+
+/// The gateway process in `dir/data` with the configuration file `config`.
+pub fn start_configured(dir: &Path, config: &Path) -> super::gateway::Process {
+    super::gateway::Process::start(
+        &dir.join("data"),
+        &[("GATEWAY_CONFIG", config.to_str().unwrap())],
+    )
+}
+
 /// A configuration file with the email and Zalo sections for the test servers, with rates and
 /// windows wide enough for a harness (many citizens in minutes, a run longer than 15 min).
 pub fn write_config(dir: &Path, channels: &Channels<'_>, extra: &str) -> PathBuf {
@@ -108,20 +136,7 @@ pub fn api_report(n: usize) -> Value {
 }
 
 fn api_form(report: &Value) -> reqwest::multipart::Form {
-    reqwest::multipart::Form::new()
-        .part(
-            "report",
-            reqwest::multipart::Part::text(report.to_string())
-                .mime_str("application/json")
-                .unwrap(),
-        )
-        .part(
-            "media",
-            reqwest::multipart::Part::bytes(super::read_fixture("media/photo-2h-before.jpg"))
-                .file_name("hien-truong.jpg")
-                .mime_str("image/jpeg")
-                .unwrap(),
-        )
+    super::report_form(report, "hien-truong.jpg")
 }
 
 /// What a retrying client finally got.

@@ -8,6 +8,7 @@
 //! - `smtp`: a throwaway SMTP sink (aiosmtpd in `target/test-venv`) per test.
 //! - `fake_zalo`: a fake Zalo (webhook sender, OA API, token rotation, mini-app tokens, media).
 //! - `harness`: retrying clients, distinct citizens and queue counts of the crash/outage harnesses.
+//! - `tmpfs`: a small tmpfs to fill, for full-disk tests (root only).
 
 #![allow(dead_code)]
 
@@ -17,9 +18,28 @@ pub mod gateway;
 pub mod harness;
 pub mod redis;
 pub mod smtp;
+pub mod tmpfs;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
+
+/// The API's multipart form: `report` as JSON and the 2-hour-old photo fixture named `file_name`.
+pub fn report_form(report: &serde_json::Value, file_name: &str) -> reqwest::multipart::Form {
+    reqwest::multipart::Form::new()
+        .part(
+            "report",
+            reqwest::multipart::Part::text(report.to_string())
+                .mime_str("application/json")
+                .unwrap(),
+        )
+        .part(
+            "media",
+            reqwest::multipart::Part::bytes(read_fixture("media/photo-2h-before.jpg"))
+                .file_name(file_name.to_string())
+                .mime_str("image/jpeg")
+                .unwrap(),
+        )
+}
 
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
