@@ -1124,3 +1124,50 @@ pub fn render(prompt: &Prompt, origin: &Origin) -> Vec<Outbound> {
         Prompt::MediaRefused(refusal) => text(tpl::media_refused(refusal)),
     }
 }
+
+#[cfg(test)]
+mod order_tests {
+    use super::{order_of, Applied, Order, SKIPPED_KEPT};
+    use std::time::Duration;
+
+    const GAP: Duration = Duration::from_secs(120);
+
+    #[test]
+    fn numbered_events_are_applied_one_after_the_other() {
+        let none = Applied::default();
+        assert_eq!(order_of(&none, 1, Duration::ZERO, GAP), Order::Apply);
+        assert_eq!(order_of(&none, 2, Duration::ZERO, GAP), Order::Wait);
+        let one = none.with(1);
+        assert_eq!(one.last, 1);
+        assert!(one.skipped.is_empty());
+        assert_eq!(order_of(&one, 1, Duration::ZERO, GAP), Order::Done);
+        assert_eq!(order_of(&one, 2, Duration::ZERO, GAP), Order::Apply);
+        assert_eq!(order_of(&one, 3, GAP / 2, GAP), Order::Wait);
+    }
+
+    #[test]
+    fn a_gap_is_skipped_after_the_wait_and_its_late_events_still_applied() {
+        let one = Applied::default().with(1);
+        assert_eq!(order_of(&one, 4, GAP, GAP), Order::Apply);
+        let four = one.with(4);
+        assert_eq!(four.last, 4);
+        assert_eq!(four.skipped, vec![2, 3]);
+        // The late ones come: applied once each.
+        assert_eq!(order_of(&four, 3, Duration::ZERO, GAP), Order::Apply);
+        let late = four.with(3);
+        assert_eq!(late.last, 4);
+        assert_eq!(late.skipped, vec![2]);
+        assert_eq!(order_of(&late, 3, Duration::ZERO, GAP), Order::Done);
+        assert_eq!(order_of(&late, 5, Duration::ZERO, GAP), Order::Apply);
+    }
+
+    #[test]
+    fn the_skipped_numbers_kept_are_bounded() {
+        let far = Applied::default().with(1).with(10_000);
+        assert_eq!(far.skipped.len(), SKIPPED_KEPT);
+        assert_eq!(*far.skipped.last().unwrap(), 9_999);
+        let more = far.with(20_000);
+        assert_eq!(more.skipped.len(), SKIPPED_KEPT);
+        assert_eq!(*more.skipped.first().unwrap(), 20_000 - SKIPPED_KEPT as u64);
+    }
+}
