@@ -316,7 +316,7 @@ async fn crash_harness(redis: Option<&PersistentRedis>) {
     );
 }
 
-/// The Zalo dialogues stored on the Redis at `port` (not their locks or order records).
+/// The Zalo dialogues stored on the Redis at `port` (not their locks).
 fn open_dialogues(port: u16) -> Vec<String> {
     let out = std::process::Command::new("redis-cli")
         .args([
@@ -330,7 +330,7 @@ fn open_dialogues(port: u16) -> Vec<String> {
         .expect("redis-cli runs");
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter(|k| !k.ends_with(":lock") && !k.ends_with(":applied"))
+        .filter(|k| !k.ends_with(":lock"))
         .map(String::from)
         .collect()
 }

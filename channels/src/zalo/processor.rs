@@ -90,9 +90,13 @@ fn sequence_key(oa_id: &str, user_id: &str) -> String {
     format!("zalo:seq:{oa_id}:{user_id}")
 }
 
-/// The conversation's [`Applied`] record, written under the dialogue lock.
+/// The conversation's [`Applied`] record (`zalo:applied:<oa>:<user>`), written under the
+/// dialogue lock; it outlives the dialogue, which ends with the report.
 fn applied_key(dialogue: &str) -> String {
-    format!("{dialogue}:applied")
+    match dialogue.strip_prefix("zalo:dialogue:") {
+        Some(conversation) => format!("zalo:applied:{conversation}"),
+        None => format!("zalo:applied:{dialogue}"),
+    }
 }
 
 /// The counter outlives the applied record by this much, so a record never sees a counter that
