@@ -458,10 +458,6 @@ async fn process_held<I: Intake, S: ChannelStorage>(
     key: &str,
     lock: &DialogueLock<S>,
 ) -> Result<(), ProcessError> {
-    let seen = super::webhook::seen_key(&event.dedup_key());
-    if ch.store.get(&seen).await?.is_some() {
-        return ack(ch, entry).await;
-    }
     // Numbered events are applied in the webhook's order; unnumbered ones (stored before the
     // numbering, and the gateway's own inspection results) as they come.
     let order = match entry.payload.get("seq").and_then(|v| v.as_u64()) {
@@ -494,6 +490,15 @@ async fn process_held<I: Intake, S: ChannelStorage>(
         }
         None => None,
     };
+    // A repeated delivery of an event already processed (a Zalo retry persisted again, with a
+    // number of its own) takes its turn, and only counts as applied.
+    let seen = super::webhook::seen_key(&event.dedup_key());
+    if ch.store.get(&seen).await?.is_some() {
+        if let Some(applied) = &order {
+            record_applied(ch, key, applied).await?;
+        }
+        return ack(ch, entry).await;
+    }
     match process_locked(ch, event, raw, key, entry.deliveries, lock).await {
         Ok(()) => {}
         Err(e @ ProcessError::Media(_)) => {
@@ -502,11 +507,9 @@ async fn process_held<I: Intake, S: ChannelStorage>(
         }
         Err(e) => return Err(e),
     }
-    if let Some(applied) = order {
+    if let Some(applied) = &order {
         // Before the acknowledgement: the next event of the conversation may go on.
-        let bytes = serde_json::to_vec(&applied).map_err(StoreError::new)?;
-        let ttl = ch.config.dialogue_ttl() + EXPIRY_GRACE;
-        ch.store.put(&applied_key(key), &bytes, Some(ttl)).await?;
+        record_applied(ch, key, applied).await?;
     }
     // Zalo's later retries of this event are now answered without being persisted again.
     let ttl = Duration::from_secs(ch.config.seen_ttl_secs);
@@ -517,6 +520,20 @@ async fn process_held<I: Intake, S: ChannelStorage>(
         let _ = ch.store.delete(&retry_key(&entry.entry_id)).await;
     }
     ack(ch, entry).await
+}
+
+/// Store the conversation's [`Applied`] record (under the dialogue lock).
+async fn record_applied<I: Intake, S: ChannelStorage>(
+    ch: &ZaloChannel<I, S>,
+    dialogue: &str,
+    applied: &Applied,
+) -> Result<(), ProcessError> {
+    let bytes = serde_json::to_vec(applied).map_err(StoreError::new)?;
+    let ttl = ch.config.dialogue_ttl() + EXPIRY_GRACE;
+    ch.store
+        .put(&applied_key(dialogue), &bytes, Some(ttl))
+        .await?;
+    Ok(())
 }
 
 async fn ack<I: Intake, S: ChannelStorage>(
