@@ -158,6 +158,11 @@ pub struct QueueConfig {
     /// An entry claimed by an IOC consumer and not acknowledged within this many seconds is
     /// handed out again (XAUTOCLAIM).
     pub claim_timeout_secs: u64,
+    /// An entry of a channel's own stream (`zalo:events`, `outbound:*`) claimed by an instance
+    /// and not acknowledged within this many seconds is handed out again: how long the events
+    /// of a conversation wait after an instance died holding one (`zalo.order_gap_secs` should
+    /// be at least twice this).
+    pub channel_claim_timeout_secs: u64,
     /// How long an Idempotency-Key is remembered. Email de-duplication bindings never expire:
     /// a message can be read again as long as the mailbox keeps it.
     pub idempotency_ttl_hours: u64,
@@ -167,6 +172,7 @@ impl Default for QueueConfig {
     fn default() -> Self {
         QueueConfig {
             claim_timeout_secs: 300,
+            channel_claim_timeout_secs: 60,
             idempotency_ttl_hours: 24 * 7,
         }
     }

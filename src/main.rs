@@ -286,6 +286,24 @@ fn config_problems(config: &Config) -> Vec<channels::ConfigProblem> {
     let mut problems = of(config.email.as_ref());
     problems.extend(of(config.zalo.as_ref()));
     problems.extend(config.rate_limits.problems());
+    if config.queue.channel_claim_timeout_secs == 0 {
+        problems.push(channels::ConfigProblem::error(
+            "queue.channel_claim_timeout_secs",
+            channels::Problem::Invalid("must be at least 1".into()),
+        ));
+    }
+    if let Some(zalo) = config.zalo.as_ref().filter(|z| z.configured()) {
+        if zalo.order_gap_secs < 2 * config.queue.channel_claim_timeout_secs {
+            problems.push(channels::ConfigProblem::warning(
+                "zalo.order_gap_secs",
+                channels::Problem::Invalid(format!(
+                    "below twice queue.channel_claim_timeout_secs ({}s): an event claimed by an \
+                     instance that died may be skipped and applied out of order",
+                    config.queue.channel_claim_timeout_secs
+                )),
+            ));
+        }
+    }
     match gateway::trail::load_calendar(&config.calendar) {
         Ok(cal) => {
             if let Some(date) =

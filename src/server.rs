@@ -390,7 +390,8 @@ pub async fn serve(mut config: Config) -> Result<(), ServeError> {
 
 /// The store as the channels see it.
 pub fn channel_store(state: &AppState) -> Arc<ChannelStore> {
-    state.pipeline.channel_store(Duration::from_secs(60))
+    let timeout = state.config.queue.channel_claim_timeout_secs.max(1);
+    state.pipeline.channel_store(Duration::from_secs(timeout))
 }
 
 /// What every channel of this gateway is built from.

@@ -269,6 +269,19 @@ async fn crash_harness(redis: Option<&PersistentRedis>) {
         wrong_receipts.is_empty(),
         "Zalo citizens told a code other than once: {wrong_receipts:?}"
     );
+    // Events of a conversation are applied in order across kills: once every report is made no
+    // dialogue is left open. An earlier event applied after a later one left the dialogue
+    // waiting for another "Gửi" (no report), or — the contact form re-applied after the report —
+    // opened a new dialogue. (What the citizen was told cannot show it: a prompt resent by the
+    // outbox after a kill also comes after the receipt.)
+    if let Some(r) = redis {
+        let open = open_dialogues(r.port);
+        assert!(
+            open.is_empty(),
+            "Zalo dialogues left open after every report was made (events applied out of \
+             order): {open:?}"
+        );
+    }
     assert_eq!(
         dovecot.count("gateway", "Processed").await as usize,
         size.emails
@@ -301,6 +314,25 @@ async fn crash_harness(redis: Option<&PersistentRedis>) {
         restart_ms.iter().max().copied().unwrap_or(0),
         began.elapsed().as_secs_f64()
     );
+}
+
+/// The Zalo dialogues stored on the Redis at `port` (not their locks).
+fn open_dialogues(port: u16) -> Vec<String> {
+    let out = std::process::Command::new("redis-cli")
+        .args([
+            "-p",
+            &port.to_string(),
+            "--scan",
+            "--pattern",
+            "*zalo:dialogue:*",
+        ])
+        .output()
+        .expect("redis-cli runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|k| !k.ends_with(":lock"))
+        .map(String::from)
+        .collect()
 }
 
 fn tail(log: &str) -> String {

@@ -9,9 +9,12 @@
 //!   evidence came, the back-off of retries), the cap on conversation workers, refused events
 //!   counted on `/metrics`.
 //! - `instances`: two processors on one store and a download longer than the dialogue lock.
+//! - `order`: events of one conversation applied in order when an instance died holding one,
+//!   and the gap that never fills.
 
 mod instances;
 mod media;
+mod order;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,6 +78,26 @@ impl Real {
         claim_timeout: Duration,
         tune: impl FnOnce(&mut ZaloConfig),
     ) -> Real {
+        Self::start_with(redis, clock_start, claim_timeout, tune, true).await
+    }
+
+    /// The webhook alone: events are persisted, processed only by processors the test starts
+    /// ([`Real::second_processor`]) or claimed by hand from the store.
+    async fn start_webhook_only(
+        redis: Option<RedisServer>,
+        claim_timeout: Duration,
+        tune: impl FnOnce(&mut ZaloConfig),
+    ) -> Real {
+        Self::start_with(redis, None, claim_timeout, tune, false).await
+    }
+
+    async fn start_with(
+        redis: Option<RedisServer>,
+        clock_start: Option<chrono::DateTime<chrono::Utc>>,
+        claim_timeout: Duration,
+        tune: impl FnOnce(&mut ZaloConfig),
+        workers: bool,
+    ) -> Real {
         let fake = FakeZalo::start().await;
         let redis_url = redis.as_ref().map(|r| r.url().into());
         let gateway = InProcess::start(|c| {
@@ -103,7 +126,9 @@ impl Real {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        zalo::spawn_workers(channel.clone());
+        if workers {
+            zalo::spawn_workers(channel.clone());
+        }
         Real {
             fake,
             _gateway: gateway,

@@ -96,6 +96,17 @@ pub struct ZaloConfig {
     /// replayed; it must stay below `seen_ttl_secs` so that a replay of an event already
     /// processed is still recognised by its seen marker. Default 2 hours.
     pub event_retry_window_secs: u64,
+
+    // --- Order of a conversation's events (issue 10, point 9) ---
+    /// An event whose earlier events of the same conversation are still pending (claimed by an
+    /// instance that died, or by another one) waits for them; once it was received this long
+    /// ago the gap is skipped (`gateway_zalo_order_gaps_skipped_total`) and the late events are
+    /// applied when they come. Keep it at least twice `queue.channel_claim_timeout_secs`, the
+    /// time a dead instance's claim takes to come back. Default 120 s.
+    pub order_gap_secs: u64,
+    /// How soon an event deferred behind a busy dialogue or a pending earlier event is tried
+    /// again by the instance that holds it. Default 1 s.
+    pub order_retry_millis: u64,
 }
 
 /// A first token pair of one OA.
@@ -147,6 +158,9 @@ impl Default for ZaloConfig {
             // Replay window.
             event_window_secs: 15 * 60,
             event_retry_window_secs: 2 * 3600,
+            // Order.
+            order_gap_secs: 120,
+            order_retry_millis: 1000,
         }
     }
 }
@@ -271,6 +285,16 @@ impl ZaloConfig {
             self.event_window_secs
         };
         Duration::from_secs(secs)
+    }
+
+    /// How long an event waits for the earlier events of its conversation.
+    pub fn order_gap(&self) -> Duration {
+        Duration::from_secs(self.order_gap_secs)
+    }
+
+    /// How soon a deferred event is tried again (at least 50 ms: never a spin).
+    pub fn order_retry(&self) -> Duration {
+        Duration::from_millis(self.order_retry_millis.max(50))
     }
 
     /// How long a dialogue lock lives unless its holder renews it.

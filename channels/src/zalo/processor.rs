@@ -68,10 +68,116 @@ pub enum ProcessError {
     /// A medium of the event failed transiently and its retry is not due before this long.
     #[error("media retry not due for {0:?}")]
     NotDue(Duration),
+    /// An earlier event of the conversation (by the webhook's sequence) is not applied yet:
+    /// it is claimed by an instance that died or is still being processed elsewhere.
+    #[error("an earlier event of the conversation is pending")]
+    Pending,
+}
+
+impl ProcessError {
+    /// Deferred behind another event of the conversation: tried again soon by the holder.
+    fn deferred(&self) -> bool {
+        matches!(self, ProcessError::Busy | ProcessError::Pending)
+    }
 }
 
 pub(crate) fn dialogue_key(oa_id: &str, user_id: &str) -> String {
     format!("zalo:dialogue:{oa_id}:{user_id}")
+}
+
+/// The counter numbering a conversation's events as the webhook persists them.
+fn sequence_key(oa_id: &str, user_id: &str) -> String {
+    format!("zalo:seq:{oa_id}:{user_id}")
+}
+
+/// The conversation's [`Applied`] record (`zalo:applied:<oa>:<user>`), written under the
+/// dialogue lock; it outlives the dialogue, which ends with the report.
+fn applied_key(dialogue: &str) -> String {
+    match dialogue.strip_prefix("zalo:dialogue:") {
+        Some(conversation) => format!("zalo:applied:{conversation}"),
+        None => format!("zalo:applied:{dialogue}"),
+    }
+}
+
+/// The counter outlives the applied record by this much, so a record never sees a counter that
+/// started again (which would make new events look applied).
+const SEQUENCE_MARGIN: Duration = Duration::from_secs(24 * 3600);
+/// Skipped numbers remembered per conversation (the late events still applied when they come).
+const SKIPPED_KEPT: usize = 64;
+
+/// The next number of the conversation's events (compare-and-swap, so the counter's lifetime
+/// is renewed by every event).
+pub(crate) async fn next_sequence<I: Intake, S: ChannelStorage>(
+    ch: &ZaloChannel<I, S>,
+    oa_id: &str,
+    user_id: &str,
+) -> Result<u64, StoreError> {
+    let key = sequence_key(oa_id, user_id);
+    let ttl = ch.config.dialogue_ttl() + EXPIRY_GRACE + SEQUENCE_MARGIN;
+    for _ in 0..64 {
+        let current = ch.store.get(&key).await?;
+        let n: u64 = current
+            .as_deref()
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let next = (n + 1).to_string();
+        if ch
+            .store
+            .compare_and_swap(&key, current.as_deref(), Some(next.as_bytes()), Some(ttl))
+            .await?
+        {
+            return Ok(n + 1);
+        }
+    }
+    Err(StoreError::new("zalo event sequence too contended"))
+}
+
+/// Which of a conversation's numbered events were applied: all up to `last`, except the
+/// `skipped` ones (a gap that did not fill in time), which are still applied when they come.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+struct Applied {
+    last: u64,
+    #[serde(default)]
+    skipped: Vec<u64>,
+}
+
+/// What to do with the numbered event `seq` given the conversation's [`Applied`] record.
+#[derive(Debug, PartialEq, Eq)]
+enum Order {
+    /// Applied before: only acknowledge.
+    Done,
+    /// Its turn (or a late one whose number was skipped): apply, then record this.
+    Apply,
+    /// Earlier events are missing and the wait is not over.
+    Wait,
+}
+
+fn order_of(applied: &Applied, seq: u64, waited: Duration, gap: Duration) -> Order {
+    if applied.skipped.contains(&seq) || seq == applied.last + 1 {
+        Order::Apply
+    } else if seq <= applied.last {
+        Order::Done
+    } else if waited >= gap {
+        Order::Apply
+    } else {
+        Order::Wait
+    }
+}
+
+impl Applied {
+    /// The record once `seq` is applied; numbers jumped over are remembered as skipped.
+    fn with(mut self, seq: u64) -> Applied {
+        self.skipped.retain(|&n| n != seq);
+        if seq > self.last {
+            let from = (self.last + 1).max(seq.saturating_sub(SKIPPED_KEPT as u64));
+            self.skipped.extend(from..seq);
+            self.last = seq;
+        }
+        let excess = self.skipped.len().saturating_sub(SKIPPED_KEPT);
+        self.skipped.drain(..excess);
+        self
+    }
 }
 
 /// When the next attempt at an event whose medium failed transiently is due (epoch ms).
@@ -193,39 +299,110 @@ fn conversation_of(entry: &StreamEntry) -> Option<String> {
     Some(dialogue_key(event.oa_id()?, event.user_id()?))
 }
 
+/// An entry a worker holds: deferred ones (busy dialogue, earlier event pending) are tried
+/// again every `zalo.order_retry_millis`, at most for `zalo.order_gap_secs` (then the stream
+/// hands them out again after its claim timeout).
+struct Held {
+    entry: StreamEntry,
+    since: tokio::time::Instant,
+}
+
 async fn conversation_worker<I: Intake, S: ChannelStorage>(
     ch: Arc<ZaloChannel<I, S>>,
     mut rx: mpsc::UnboundedReceiver<StreamEntry>,
     in_flight: Arc<Mutex<HashSet<String>>>,
     pressure: Arc<Pressure>,
 ) {
+    let mut held: Vec<Held> = Vec::new();
     loop {
-        if pressure.raised() && rx.is_empty() {
+        if held.is_empty() && pressure.raised() && rx.is_empty() {
             break;
         }
+        let wait = if held.is_empty() {
+            WORKER_IDLE
+        } else {
+            ch.config.order_retry()
+        };
         tokio::select! {
             got = rx.recv() => match got {
-                Some(entry) => handle_entry(&ch, &entry, &in_flight).await,
-                None => return,
+                Some(entry) => {
+                    hold(&mut held, entry);
+                    while let Ok(entry) = rx.try_recv() {
+                        hold(&mut held, entry);
+                    }
+                    run_held(&ch, &mut held, &in_flight).await;
+                }
+                None => break,
             },
-            _ = tokio::time::sleep(WORKER_IDLE) => break,
+            _ = tokio::time::sleep(wait) => {
+                if held.is_empty() {
+                    break;
+                }
+                run_held(&ch, &mut held, &in_flight).await;
+            }
             _ = pressure.notify.notified() => {}
         }
     }
-    // Idle: refuse new entries, then finish any sent meanwhile.
+    // Idle or shutting down: refuse new entries, then try once those sent meanwhile; what is
+    // still deferred is left to the stream.
     rx.close();
     while let Ok(entry) = rx.try_recv() {
-        handle_entry(&ch, &entry, &in_flight).await;
+        hold(&mut held, entry);
+    }
+    run_held(&ch, &mut held, &in_flight).await;
+    for h in held {
+        lock_set(&in_flight).remove(&h.entry.entry_id);
     }
 }
 
+fn hold(held: &mut Vec<Held>, entry: StreamEntry) {
+    if held.iter().all(|h| h.entry.entry_id != entry.entry_id) {
+        held.push(Held {
+            entry,
+            since: tokio::time::Instant::now(),
+        });
+    }
+}
+
+fn sequence_of(entry: &StreamEntry) -> u64 {
+    entry
+        .payload
+        .get("seq")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0)
+}
+
+/// Try the held entries in the conversation's order; keep the deferred ones.
+async fn run_held<I: Intake, S: ChannelStorage>(
+    ch: &ZaloChannel<I, S>,
+    held: &mut Vec<Held>,
+    in_flight: &Mutex<HashSet<String>>,
+) {
+    held.sort_by_key(|h| sequence_of(&h.entry));
+    let limit = ch.config.order_gap();
+    let mut keep = Vec::new();
+    for h in std::mem::take(held) {
+        let deferred = handle_entry(ch, &h.entry).await;
+        if deferred && h.since.elapsed() < limit && !ch.shutting_down() {
+            keep.push(h);
+        } else {
+            lock_set(in_flight).remove(&h.entry.entry_id);
+        }
+    }
+    *held = keep;
+}
+
+/// Process one entry; true when it was deferred behind another event of its conversation.
 async fn handle_entry<I: Intake, S: ChannelStorage>(
     ch: &ZaloChannel<I, S>,
     entry: &StreamEntry,
-    in_flight: &Mutex<HashSet<String>>,
-) {
+) -> bool {
     match process_entry(ch, entry).await {
         Ok(()) => {}
+        Err(e) if e.deferred() => {
+            tracing::debug!(entry = %entry.entry_id, error = %e, "zalo event deferred: retried soon");
+            return true;
+        }
         Err(ProcessError::NotDue(wait)) => {
             tracing::debug!(entry = %entry.entry_id, wait_secs = wait.as_secs(), "zalo event retry not due")
         }
@@ -236,7 +413,7 @@ async fn handle_entry<I: Intake, S: ChannelStorage>(
             tracing::warn!(error = %e, entry = %entry.entry_id, deliveries = entry.deliveries, "zalo event left for retry")
         }
     }
-    lock_set(in_flight).remove(&entry.entry_id);
+    false
 }
 
 /// Process one persisted event and acknowledge it once its effects are durable. An `Err`
@@ -281,8 +458,45 @@ async fn process_held<I: Intake, S: ChannelStorage>(
     key: &str,
     lock: &DialogueLock<S>,
 ) -> Result<(), ProcessError> {
+    // Numbered events are applied in the webhook's order; unnumbered ones (stored before the
+    // numbering, and the gateway's own inspection results) as they come.
+    let order = match entry.payload.get("seq").and_then(|v| v.as_u64()) {
+        Some(seq) => {
+            let applied: Applied = match ch.store.get(&applied_key(key)).await? {
+                Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+                None => Applied::default(),
+            };
+            let received: Option<DateTime<Utc>> = entry
+                .payload
+                .get("received_at")
+                .and_then(|v| serde_json::from_value(v.clone()).ok());
+            let waited = received
+                .and_then(|r| (ch.intake.now() - r).to_std().ok())
+                .unwrap_or(Duration::ZERO);
+            match order_of(&applied, seq, waited, ch.config.order_gap()) {
+                Order::Done => return ack(ch, entry).await,
+                Order::Wait => return Err(ProcessError::Pending),
+                Order::Apply => {
+                    if seq > applied.last + 1 {
+                        tracing::warn!(
+                            missing = seq - applied.last - 1,
+                            "zalo conversation gap skipped: later event applied before earlier ones"
+                        );
+                        metrics::counter!("gateway_zalo_order_gaps_skipped_total").increment(1);
+                    }
+                    Some(applied.with(seq))
+                }
+            }
+        }
+        None => None,
+    };
+    // A repeated delivery of an event already processed (a Zalo retry persisted again, with a
+    // number of its own) takes its turn, and only counts as applied.
     let seen = super::webhook::seen_key(&event.dedup_key());
     if ch.store.get(&seen).await?.is_some() {
+        if let Some(applied) = &order {
+            record_applied(ch, key, applied).await?;
+        }
         return ack(ch, entry).await;
     }
     match process_locked(ch, event, raw, key, entry.deliveries, lock).await {
@@ -293,6 +507,10 @@ async fn process_held<I: Intake, S: ChannelStorage>(
         }
         Err(e) => return Err(e),
     }
+    if let Some(applied) = &order {
+        // Before the acknowledgement: the next event of the conversation may go on.
+        record_applied(ch, key, applied).await?;
+    }
     // Zalo's later retries of this event are now answered without being persisted again.
     let ttl = Duration::from_secs(ch.config.seen_ttl_secs);
     if let Err(e) = ch.store.put(&seen, b"1", Some(ttl)).await {
@@ -302,6 +520,20 @@ async fn process_held<I: Intake, S: ChannelStorage>(
         let _ = ch.store.delete(&retry_key(&entry.entry_id)).await;
     }
     ack(ch, entry).await
+}
+
+/// Store the conversation's [`Applied`] record (under the dialogue lock).
+async fn record_applied<I: Intake, S: ChannelStorage>(
+    ch: &ZaloChannel<I, S>,
+    dialogue: &str,
+    applied: &Applied,
+) -> Result<(), ProcessError> {
+    let bytes = serde_json::to_vec(applied).map_err(StoreError::new)?;
+    let ttl = ch.config.dialogue_ttl() + EXPIRY_GRACE;
+    ch.store
+        .put(&applied_key(dialogue), &bytes, Some(ttl))
+        .await?;
+    Ok(())
 }
 
 async fn ack<I: Intake, S: ChannelStorage>(
@@ -911,5 +1143,52 @@ pub fn render(prompt: &Prompt, origin: &Origin) -> Vec<Outbound> {
             missing.first() == Some(&zalo::Step::Contact),
         ),
         Prompt::MediaRefused(refusal) => text(tpl::media_refused(refusal)),
+    }
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::{order_of, Applied, Order, SKIPPED_KEPT};
+    use std::time::Duration;
+
+    const GAP: Duration = Duration::from_secs(120);
+
+    #[test]
+    fn numbered_events_are_applied_one_after_the_other() {
+        let none = Applied::default();
+        assert_eq!(order_of(&none, 1, Duration::ZERO, GAP), Order::Apply);
+        assert_eq!(order_of(&none, 2, Duration::ZERO, GAP), Order::Wait);
+        let one = none.with(1);
+        assert_eq!(one.last, 1);
+        assert!(one.skipped.is_empty());
+        assert_eq!(order_of(&one, 1, Duration::ZERO, GAP), Order::Done);
+        assert_eq!(order_of(&one, 2, Duration::ZERO, GAP), Order::Apply);
+        assert_eq!(order_of(&one, 3, GAP / 2, GAP), Order::Wait);
+    }
+
+    #[test]
+    fn a_gap_is_skipped_after_the_wait_and_its_late_events_still_applied() {
+        let one = Applied::default().with(1);
+        assert_eq!(order_of(&one, 4, GAP, GAP), Order::Apply);
+        let four = one.with(4);
+        assert_eq!(four.last, 4);
+        assert_eq!(four.skipped, vec![2, 3]);
+        // The late ones come: applied once each.
+        assert_eq!(order_of(&four, 3, Duration::ZERO, GAP), Order::Apply);
+        let late = four.with(3);
+        assert_eq!(late.last, 4);
+        assert_eq!(late.skipped, vec![2]);
+        assert_eq!(order_of(&late, 3, Duration::ZERO, GAP), Order::Done);
+        assert_eq!(order_of(&late, 5, Duration::ZERO, GAP), Order::Apply);
+    }
+
+    #[test]
+    fn the_skipped_numbers_kept_are_bounded() {
+        let far = Applied::default().with(1).with(10_000);
+        assert_eq!(far.skipped.len(), SKIPPED_KEPT);
+        assert_eq!(*far.skipped.last().unwrap(), 9_999);
+        let more = far.with(20_000);
+        assert_eq!(more.skipped.len(), SKIPPED_KEPT);
+        assert_eq!(*more.skipped.first().unwrap(), 20_000 - SKIPPED_KEPT as u64);
     }
 }

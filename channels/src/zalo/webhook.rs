@@ -8,6 +8,10 @@
 //! stream push): a retry arriving before the first delivery was processed is persisted again and
 //! ignored by the dialogue, which remembers the events it applied.
 //!
+//! Order: each persisted event of a conversation carries `seq`, the next number of the
+//! conversation's counter (`zalo:seq:<oa>:<user>`, taken atomically before the append), so that
+//! every instance's processor applies them in the order the webhook received them.
+//!
 //! Rate limits: an event of a Zalo user past `rate_limits.zalo_oa` is answered 200 with
 //! `{"status":"limited"}` and not stored; the first of the window queues one polite message.
 //!
@@ -161,16 +165,19 @@ async fn accept<I: Intake, S: ChannelStorage>(
         return Ok(d);
     }
     let raw = String::from_utf8_lossy(body);
-    ch.store
-        .push(
-            EVENTS_STREAM,
-            serde_json::json!({
-                "raw": raw,
-                "received_at": ch.intake.now(),
-                "num_retry": retry,
-            }),
-        )
-        .await?;
+    let mut entry = serde_json::json!({
+        "raw": raw,
+        "received_at": ch.intake.now(),
+        "num_retry": retry,
+    });
+    // The event's place in its conversation, taken before the append: the processor applies
+    // the events of one conversation in this order (a number whose append failed is a gap,
+    // skipped after `zalo.order_gap_secs`).
+    if let (Some(oa_id), Some(user_id)) = (event.oa_id(), event.user_id()) {
+        let seq = super::processor::next_sequence(ch, oa_id, user_id).await?;
+        entry["seq"] = seq.into();
+    }
+    ch.store.push(EVENTS_STREAM, entry).await?;
     Ok(Disposition::Persisted)
 }
 
