@@ -293,14 +293,13 @@ fn config_problems(config: &Config) -> Vec<channels::ConfigProblem> {
         ));
     }
     if let Some(zalo) = config.zalo.as_ref().filter(|z| z.configured()) {
-        let comes_back = zalo.lock_ttl_secs + 2 * config.queue.channel_claim_timeout_secs;
-        if zalo.order_gap_secs < comes_back {
+        if zalo.order_gap_secs < 2 * config.queue.channel_claim_timeout_secs {
             problems.push(channels::ConfigProblem::warning(
                 "zalo.order_gap_secs",
                 channels::Problem::Invalid(format!(
-                    "below zalo.lock_ttl_secs plus twice queue.channel_claim_timeout_secs \
-                     ({comes_back}s): an event held by an instance that died may be skipped and \
-                     applied out of order"
+                    "below twice queue.channel_claim_timeout_secs ({}s): an event claimed by an \
+                     instance that died may be skipped and applied out of order",
+                    config.queue.channel_claim_timeout_secs
                 )),
             ));
         }
