@@ -30,13 +30,13 @@ use crate::blocklist::{BlockEntry, BlockError, BlockList, BlockRequest};
 use crate::clock::SharedClock;
 use crate::duplicates::{DuplicateError, DuplicateIndex};
 use crate::metrics as m;
+use crate::publication::{PublishedReport, ReportIndexes};
 use crate::ratelimit::{RateLimitConfig, RateLimiter};
 use crate::store::blobs::BlobWriter;
 use crate::store::{
     BlobError, BlobStore, ChannelStore, Entry, Staged, Store, StoreFailure, IOC_GROUP,
     REJECTIONS_STREAM, REPORTS_STREAM,
 };
-use crate::publication::{PublishedReport, ReportIndexes};
 use crate::trail::{DueEntry, TrailIndex};
 
 /// Photos larger than this get no public copy (the default photo limit is 20 MB).

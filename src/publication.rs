@@ -197,9 +197,7 @@ impl ReportIndexes {
                     .await?;
             }
             None => {
-                self.store
-                    .index_remove(PUBLISHED_INDEX, &report.id)
-                    .await?;
+                self.store.index_remove(PUBLISHED_INDEX, &report.id).await?;
             }
         }
         let current = report
@@ -208,7 +206,11 @@ impl ReportIndexes {
             .rev()
             .find(|e| e.status == TrailStatus::Forwarded && e.agency.is_some());
         let mut done: Vec<String> = Vec::new();
-        for e in report.trail.iter().filter(|e| e.status == TrailStatus::Forwarded) {
+        for e in report
+            .trail
+            .iter()
+            .filter(|e| e.status == TrailStatus::Forwarded)
+        {
             let Some(agency) = e.agency.as_deref() else {
                 continue;
             };

@@ -206,9 +206,18 @@ async fn results_are_published_without_personal_data_and_photos_without_metadata
     let a = submit(&base, 0, json!({})).await;
     let b = submit(&base, 2, json!({"confidential": true})).await;
     let c = submit(&base, 1, json!({})).await;
-    let (a_id, a_code) = (a["id"].as_str().unwrap(), a["tracking_code"].as_str().unwrap());
-    let (b_id, b_code) = (b["id"].as_str().unwrap(), b["tracking_code"].as_str().unwrap());
-    let (c_id, c_code) = (c["id"].as_str().unwrap(), c["tracking_code"].as_str().unwrap());
+    let (a_id, a_code) = (
+        a["id"].as_str().unwrap(),
+        a["tracking_code"].as_str().unwrap(),
+    );
+    let (b_id, b_code) = (
+        b["id"].as_str().unwrap(),
+        b["tracking_code"].as_str().unwrap(),
+    );
+    let (c_id, c_code) = (
+        c["id"].as_str().unwrap(),
+        c["tracking_code"].as_str().unwrap(),
+    );
 
     // Nothing is published before a result.
     for id in [a_id, b_id, c_id] {
@@ -287,7 +296,8 @@ async fn results_are_published_without_personal_data_and_photos_without_metadata
     assert_eq!(photos.len(), 1, "{ra}");
 
     // The photo: the public copy, without EXIF or GPS (the original has both).
-    let original = bytes(get_with(format!("{base}/v1/reports/{a_id}/media/0"), IOC_KEY).await).await;
+    let original =
+        bytes(get_with(format!("{base}/v1/reports/{a_id}/media/0"), IOC_KEY).await).await;
     assert!(inspect(&original).gps.is_some(), "the fixture has GPS");
     let res = get(format!("{base}{}", photos[0].as_str().unwrap())).await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -321,7 +331,13 @@ async fn results_are_published_without_personal_data_and_photos_without_metadata
 
     // The IOC withholds A (Đ11.3): out of the feed, its photo gone; then lifts it.
     let url = format!("{base}/v1/reports/{a_id}/publication");
-    let (s, e) = send(reqwest::Method::PUT, url.clone(), IOC_KEY, json!({"published": false})).await;
+    let (s, e) = send(
+        reqwest::Method::PUT,
+        url.clone(),
+        IOC_KEY,
+        json!({"published": false}),
+    )
+    .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "a reason is required: {e}");
     let (s, e) = send(
         reqwest::Method::PUT,
@@ -345,7 +361,13 @@ async fn results_are_published_without_personal_data_and_photos_without_metadata
     assert_eq!(codes(&page), [c_code]);
     let res = get(format!("{base}{}", photos[0].as_str().unwrap())).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
-    let (s, e) = send(reqwest::Method::PUT, url, IOC_KEY, json!({"published": true})).await;
+    let (s, e) = send(
+        reqwest::Method::PUT,
+        url,
+        IOC_KEY,
+        json!({"published": true}),
+    )
+    .await;
     assert_eq!((s, &e["published"]), (StatusCode::OK, &json!(true)), "{e}");
     let (_, page) = feed(&base, "").await;
     assert_eq!(codes(&page), [c_code, a_code]);
@@ -423,7 +445,10 @@ async fn agencies_see_only_their_reports_and_the_contact_only_when_allowed(
     assert_no_personal_data(&text);
     let (s, text) = agency_get(&base, "", MY_YEN_KEY).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["reports"], json!([]));
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap()["reports"],
+        json!([])
+    );
 
     // D without consent: the report, not the contact.
     let (s, text) = agency_get(&base, &format!("/{d_id}"), LONG_AN_KEY).await;
@@ -438,7 +463,11 @@ async fn agencies_see_only_their_reports_and_the_contact_only_when_allowed(
     for private in ["Nguyễn Văn An", "912345678", "an.nguyen@example.vn"] {
         assert!(!text.contains(private), "`{private}` shown: {text}");
     }
-    let res = get_with(format!("{base}/v1/agency/reports/{d_id}/media/0"), LONG_AN_KEY).await;
+    let res = get_with(
+        format!("{base}/v1/agency/reports/{d_id}/media/0"),
+        LONG_AN_KEY,
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     let photo = bytes(res).await;
     assert_eq!(inspect(&photo).media_type, "image/jpeg");
@@ -454,7 +483,13 @@ async fn agencies_see_only_their_reports_and_the_contact_only_when_allowed(
         let (s, _) = agency_get(&base, &path, MY_YEN_KEY).await;
         assert_eq!(s, StatusCode::FORBIDDEN, "{path}");
     }
-    let (s, _) = agency_step(&base, d_id, MY_YEN_KEY, json!({"status": "agency_accepted"})).await;
+    let (s, _) = agency_step(
+        &base,
+        d_id,
+        MY_YEN_KEY,
+        json!({"status": "agency_accepted"}),
+    )
+    .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     for path in [
         format!("/v1/reports/{d_id}"),
@@ -467,13 +502,7 @@ async fn agencies_see_only_their_reports_and_the_contact_only_when_allowed(
     let (s, _) = step(&base, d_id, json!({"status": "agency_accepted"})).await;
     assert_eq!(s, StatusCode::OK, "the IOC may still act");
     // Only the agency's own steps.
-    let (s, _) = agency_step(
-        &base,
-        d_id,
-        LONG_AN_KEY,
-        json!({"status": "closed"}),
-    )
-    .await;
+    let (s, _) = agency_step(&base, d_id, LONG_AN_KEY, json!({"status": "closed"})).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, e) = agency_step(&base, d_id, LONG_AN_KEY, json!({"status": "answered"})).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "the result is required: {e}");
@@ -523,11 +552,7 @@ async fn agencies_see_only_their_reports_and_the_contact_only_when_allowed(
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{e}");
-    assert!(e["trail"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()["actor"]
+    assert!(e["trail"].as_array().unwrap().last().unwrap()["actor"]
         .as_str()
         .unwrap()
         .starts_with("agency:"));
@@ -548,7 +573,13 @@ async fn agencies_see_only_their_reports_and_the_contact_only_when_allowed(
     let (s, text) = agency_get(&base, "", MY_YEN_KEY).await;
     assert_eq!(s, StatusCode::OK);
     assert!(text.contains(f_id), "{text}");
-    let (s, e) = agency_step(&base, f_id, MY_YEN_KEY, json!({"status": "agency_accepted"})).await;
+    let (s, e) = agency_step(
+        &base,
+        f_id,
+        MY_YEN_KEY,
+        json!({"status": "agency_accepted"}),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{e}");
     // The disclosure to Long An does not follow the report to Mỹ Yên.
     let (s, text) = agency_get(&base, &format!("/{f_id}"), MY_YEN_KEY).await;
@@ -561,7 +592,11 @@ async fn agencies_see_only_their_reports_and_the_contact_only_when_allowed(
 async fn the_openapi_document_lists_open311_and_the_new_routes() {
     let gw = InProcess::start(|_| {}).await;
     let base = gw.serve().await;
-    let doc: Value = get(format!("{base}/openapi.json")).await.json().await.unwrap();
+    let doc: Value = get(format!("{base}/openapi.json"))
+        .await
+        .json()
+        .await
+        .unwrap();
     let paths = doc["paths"].as_object().unwrap();
     for (path, method) in [
         ("/open311/v2/discovery.{format}", "get"),
@@ -665,19 +700,26 @@ async fn reindex_case(redis: Option<String>) {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("GATEWAY_DATA_DIR", dir.path())
-        .env("GATEWAY_API_KEYS", format!("submit:{SUBMIT_KEY},ioc:{IOC_KEY}"));
+        .env(
+            "GATEWAY_API_KEYS",
+            format!("submit:{SUBMIT_KEY},ioc:{IOC_KEY}"),
+        );
     for (k, v) in &envs {
         cmd.env(k, v);
     }
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(printed["reindexed"], 1, "{printed}");
     gw.restart(&envs);
     let res = get(format!("{}/v1/track/{code}", gw.base)).await;
     assert_eq!(res.status(), StatusCode::OK);
     let (_, page) = feed(&gw.base, "").await;
-    assert_eq!(codes(&page), [code.clone()]);
+    assert_eq!(codes(&page), [code.as_str()]);
     gw.kill();
 
     // At start, once per store (in the background).
@@ -689,10 +731,14 @@ async fn reindex_case(redis: Option<String>) {
         let tracked = res.status();
         assert!([StatusCode::OK, StatusCode::NOT_FOUND].contains(&tracked));
         let (_, page) = feed(&gw.base, "").await;
-        if tracked == StatusCode::OK && codes(&page) == [code.clone()] {
+        if tracked == StatusCode::OK && codes(&page) == [code.as_str()] {
             break;
         }
-        assert!(Instant::now() < deadline, "not reindexed at start: {}", gw.log_text());
+        assert!(
+            Instant::now() < deadline,
+            "not reindexed at start: {}",
+            gw.log_text()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

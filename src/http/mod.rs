@@ -68,7 +68,10 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/v1/ioc/overdue", get(ioc::overdue))
         .route("/v1/reports/{id}/disclose", post(agency::disclose))
-        .route("/v1/reports/{id}/publication", put(published::set_publication))
+        .route(
+            "/v1/reports/{id}/publication",
+            put(published::set_publication),
+        )
         .route("/v1/agency/reports", get(agency::list))
         .route("/v1/agency/reports/{id}", get(agency::get_report))
         .route("/v1/agency/reports/{id}/media/{n}", get(agency::get_media))
