@@ -300,6 +300,9 @@ pub enum Role {
     Submit,
     /// The IOC: claim and acknowledge the queue, read reports and media.
     Ioc,
+    /// A handling agency (cơ quan xử lý, Đ10): sees only the reports forwarded to the agency named
+    /// with its key, accepts and answers them (`/v1/agency/…`).
+    Agency,
 }
 
 impl std::str::FromStr for Role {
@@ -308,7 +311,10 @@ impl std::str::FromStr for Role {
         match s.trim() {
             "submit" => Ok(Role::Submit),
             "ioc" => Ok(Role::Ioc),
-            other => Err(format!("unknown role `{other}` (expected submit or ioc)")),
+            "agency" => Ok(Role::Agency),
+            other => Err(format!(
+                "unknown role `{other}` (expected submit, ioc or agency)"
+            )),
         }
     }
 }
@@ -317,10 +323,32 @@ impl std::str::FromStr for Role {
 pub struct ApiKey {
     pub role: Role,
     pub key: Secret,
+    /// The agency of an `agency` key, exactly as the IOC names it when forwarding (compared
+    /// without regard to case, spacing or Unicode form); required with that role, refused with
+    /// the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agency: Option<String>,
 }
 
-/// API keys, written in TOML as a list of `{role, key}` or, as in `GATEWAY_API_KEYS`, as
-/// `"role:key,role:key"`.
+impl ApiKey {
+    /// An agency key names its agency; the other roles name none.
+    fn check(&self) -> Result<(), String> {
+        let named = self.agency.as_deref().is_some_and(|a| !a.trim().is_empty());
+        match (self.role, named) {
+            (Role::Agency, false) => {
+                Err("an agency API key needs the agency's name (`agency = \"…\"`)".into())
+            }
+            (Role::Submit | Role::Ioc, true) => {
+                Err("only agency API keys name an agency".to_string())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// API keys, written in TOML as a list of `{role, key}` (`{role = "agency", key, agency}` for an
+/// agency) or, as in `GATEWAY_API_KEYS`, as `"role:key,role:key"` (an agency as
+/// `agency=<name>:key`, the name without `,`, `:` or `=`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ApiKeys(pub Vec<ApiKey>);
 
@@ -333,7 +361,12 @@ impl<'de> Deserialize<'de> for ApiKeys {
             List(Vec<ApiKey>),
         }
         match Repr::deserialize(d)? {
-            Repr::List(keys) => Ok(ApiKeys(keys)),
+            Repr::List(keys) => {
+                for k in &keys {
+                    k.check().map_err(serde::de::Error::custom)?;
+                }
+                Ok(ApiKeys(keys))
+            }
             Repr::Text(text) => parse_api_keys(&text).map_err(serde::de::Error::custom),
         }
     }
@@ -347,15 +380,22 @@ pub fn parse_api_keys(text: &str) -> Result<ApiKeys, String> {
             .split_once(':')
             .ok_or_else(|| "API keys are written role:key, separated by commas".to_string())?;
         let key = key.trim();
+        let (role, agency) = match role.split_once('=') {
+            Some((role, agency)) => (role, Some(agency.trim().to_string())),
+            None => (role, None),
+        };
         if key.len() < 16 {
             return Err(format!(
                 "the {role} API key is too short (at least 16 characters)"
             ));
         }
-        keys.push(ApiKey {
+        let k = ApiKey {
             role: role.parse()?,
             key: Secret::new(key),
-        });
+            agency,
+        };
+        k.check()?;
+        keys.push(k);
     }
     Ok(ApiKeys(keys))
 }
@@ -671,6 +711,11 @@ mod tests {
         assert!(parse_api_keys("admin:abcdefghijklmnop1234").is_err());
         assert!(parse_api_keys("submit:short").is_err());
         assert!(parse_api_keys("nocolon").is_err());
+        let keys = parse_api_keys("agency=UBND phường Long An:abcdefghijklmnop1234").unwrap();
+        assert_eq!(keys.0[0].role, Role::Agency);
+        assert_eq!(keys.0[0].agency.as_deref(), Some("UBND phường Long An"));
+        assert!(parse_api_keys("agency:abcdefghijklmnop1234").is_err());
+        assert!(parse_api_keys("ioc=UBND:abcdefghijklmnop1234").is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! - `duplicates`: the duplicate index over the shared store (Đ7.3).
 //! - `blocklist`: the block list of senders (SENDER_BLOCKED, Đ13.1.e).
 //! - `pipeline`: media inspection, validation and the idempotent durable commit.
+//! - `publication`: what of a report is published (Đ11), the published and per-agency indexes.
 //! - `ratelimit`: the intake rate limits per sender, source address and API client (R-SEC-4).
 //! - `messages`: the sentences the gateway itself shows to citizens (Vietnamese).
 //! - `metrics`: Prometheus counters and gauges.
@@ -30,6 +31,7 @@ pub mod messages;
 pub mod metrics;
 pub mod offline;
 pub mod pipeline;
+pub mod publication;
 pub mod ratelimit;
 pub mod server;
 pub mod store;

@@ -73,6 +73,11 @@ a file could not be read or is not a submission; 1 when the configuration cannot
         #[arg(required = true, num_args = 1..)]
         text: Vec<String>,
     },
+    /// Rebuild the report indexes (tracking codes, running deadlines, published results,
+    /// agencies' lists) from every stored report, so that reports stored before an index
+    /// existed are found by it; prints `{"reindexed": <n>}`. `serve` does it once by itself.
+    /// With the embedded store, run it while the gateway is stopped (the store file is locked).
+    Reindex,
     /// The block list of senders (SENDER_BLOCKED, Đ13.1.e). With the embedded store, run it while
     /// the gateway is stopped (the store file is locked) or use `POST /v1/ioc/blocklist`.
     Block {
@@ -180,6 +185,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        Command::Reindex => {
+            init_tracing(config.log_format);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let n = runtime.block_on(async {
+                let gw = gateway::server::build(config).await?;
+                gw.state
+                    .pipeline
+                    .reindex()
+                    .await
+                    .context("rebuilding the report indexes")
+            })?;
+            println!("{}", serde_json::json!({ "reindexed": n }));
+            Ok(ExitCode::SUCCESS)
         }
         Command::Import { path } => {
             init_tracing(config.log_format);

@@ -30,6 +30,7 @@ use crate::blocklist::{BlockEntry, BlockError, BlockList, BlockRequest};
 use crate::clock::SharedClock;
 use crate::duplicates::{DuplicateError, DuplicateIndex};
 use crate::metrics as m;
+use crate::publication::{PublishedReport, ReportIndexes};
 use crate::ratelimit::{RateLimitConfig, RateLimiter};
 use crate::store::blobs::BlobWriter;
 use crate::store::{
@@ -92,6 +93,12 @@ pub enum StatusError {
     Busy(String),
     #[error("{0}")]
     Transition(#[from] normalizers::trail::TransitionError),
+    /// The caller may not change this report (an agency it was not forwarded to).
+    #[error("report {0} is not forwarded to this agency")]
+    NotYours(String),
+    /// The change does not fit the report as it is (a disclosure with no agency to go to).
+    #[error("{0}")]
+    Conflict(String),
 }
 
 pub struct Pipeline {
@@ -110,6 +117,8 @@ pub struct Pipeline {
     limiter: RateLimiter,
     /// Tracking codes and running deadlines (Đ12.2, R-SLA-2).
     trail: TrailIndex,
+    /// Published results and the agencies' lists (Đ11, Đ8.3).
+    indexes: ReportIndexes,
     /// The working-hours calendar of the deadlines (R-SLA-1).
     calendar: Arc<Calendar>,
     /// The identity pepper, keying the digests channels put in shared state keys.
@@ -139,6 +148,7 @@ impl Pipeline {
                 rate_limits,
             ),
             trail: TrailIndex::new(store.clone()),
+            indexes: ReportIndexes::new(store.clone()),
             calendar: Arc::new(calendar),
             pepper: Arc::from(duplicates.identity_pepper.expose()),
             blocklist: BlockList::new(store.clone(), duplicates.identity_pepper.expose()),
@@ -247,6 +257,7 @@ impl Pipeline {
         self.store.replace_report(&report.id, &json).await?;
         self.duplicates.set_status(report, self.clock.now()).await?;
         self.trail.follow(report).await?;
+        self.indexes.follow(report).await?;
         Ok(())
     }
 
@@ -268,6 +279,133 @@ impl Pipeline {
             Ok(Some(report))
         })
         .await
+    }
+
+    /// A transition by an agency: only `agency_accepted` and `answered`, only on a report last
+    /// forwarded to `agency` (checked under the report's lock).
+    pub async fn agency_transition(
+        &self,
+        id: &str,
+        agency: &str,
+        t: normalizers::trail::Transition,
+        actor: &str,
+    ) -> Result<Report, StatusError> {
+        use normalizers::trail::TrailStatus;
+        self.locked(id, |mut report, now| {
+            if !crate::publication::forwarded_to(&report, agency)
+                || !matches!(
+                    t.status,
+                    Some(TrailStatus::AgencyAccepted | TrailStatus::Answered)
+                )
+            {
+                return Err(StatusError::NotYours(id.to_string()));
+            }
+            let missed = normalizers::trail::apply(&mut report, t, actor, now, &self.calendar)?;
+            if let Some(m) = missed {
+                crate::trail::metrics::deadline_missed(m.kind);
+            }
+            crate::trail::metrics::transition(normalizers::trail::current(&report));
+            Ok(Some(report))
+        })
+        .await
+    }
+
+    /// Withhold a report's result from publication (`Some`: who, when, why), or lift that.
+    pub async fn withhold(
+        &self,
+        id: &str,
+        reason: Option<String>,
+        actor: &str,
+    ) -> Result<Report, StatusError> {
+        self.locked(id, |mut report, now| {
+            report.publication_withheld = reason.map(|reason| normalizers::report::Withheld {
+                at: now,
+                actor: actor.to_string(),
+                reason,
+            });
+            Ok(Some(report))
+        })
+        .await
+    }
+
+    /// Disclose the reporter's contact to an agency (the one the report was last forwarded to
+    /// when `agency` is `None`), recorded with who, when and why.
+    pub async fn disclose(
+        &self,
+        id: &str,
+        agency: Option<String>,
+        reason: String,
+        actor: &str,
+    ) -> Result<Report, StatusError> {
+        self.locked(id, |mut report, now| {
+            let agency = agency
+                .or_else(|| normalizers::trail::current_agency(&report))
+                .ok_or_else(|| {
+                    StatusError::Conflict(format!(
+                        "report {id} was not forwarded to an agency: name the agency"
+                    ))
+                })?;
+            report.disclosures.push(normalizers::report::Disclosure {
+                at: now,
+                actor: actor.to_string(),
+                agency,
+                reason,
+            });
+            Ok(Some(report))
+        })
+        .await
+    }
+
+    /// Published results, newest first, after `cursor`; the next page's cursor.
+    pub async fn published_page(
+        &self,
+        cursor: Option<&(i64, String)>,
+        limit: usize,
+    ) -> Result<(Vec<PublishedReport>, Option<String>), StoreFailure> {
+        self.indexes.published_page(cursor, limit).await
+    }
+
+    /// Ids of the reports last forwarded to `agency`, latest first, after `cursor`.
+    pub async fn agency_page(
+        &self,
+        agency: &str,
+        cursor: Option<&(i64, String)>,
+        limit: usize,
+    ) -> Result<(Vec<String>, Option<String>), StoreFailure> {
+        self.indexes.agency_page(agency, cursor, limit).await
+    }
+
+    /// Rebuild the indexes of every stored report (tracking codes, running deadlines, published
+    /// results, agencies' lists): reports stored before an index existed are found by it.
+    /// Idempotent; returns how many reports were indexed. An unreadable report is skipped (and
+    /// logged by id).
+    pub async fn reindex(&self) -> Result<usize, StoreFailure> {
+        let ids = self.store.report_ids().await?;
+        let mut n = 0;
+        for id in ids {
+            let report = match self.report(&id).await {
+                Ok(Some(r)) => r,
+                Ok(None) => continue,
+                Err(StoreFailure::Corrupt { .. }) => {
+                    tracing::warn!(report_id = %id, "unreadable report skipped by the reindex");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            self.trail.record_new(&report).await?;
+            self.indexes.follow(&report).await?;
+            n += 1;
+        }
+        self.indexes.mark_reindexed().await?;
+        Ok(n)
+    }
+
+    /// [`Pipeline::reindex`] unless it has already run on this store.
+    pub async fn reindex_once(&self) -> Result<Option<usize>, StoreFailure> {
+        if self.indexes.reindexed().await? {
+            return Ok(None);
+        }
+        self.reindex().await.map(Some)
     }
 
     /// The legacy `PUT …/status`: close from any status, or reopen a closed report.

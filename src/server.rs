@@ -232,10 +232,12 @@ pub fn ensure_api_keys(config: &mut Config) -> Result<Option<PathBuf>, ServeErro
         ApiKey {
             role: Role::Submit,
             key: random_key(),
+            agency: None,
         },
         ApiKey {
             role: Role::Ioc,
             key: random_key(),
+            agency: None,
         },
     ];
     let text = toml::to_string(&KeysFileOut {
@@ -364,6 +366,18 @@ pub async fn serve(mut config: Config) -> Result<(), ServeError> {
         state.clone(),
         Duration::from_secs(60),
     ));
+    // Reports stored before an index existed (the tracking codes, the published results, the
+    // agencies' lists): indexed once per store, in the background.
+    let pipeline = state.pipeline.clone();
+    tokio::spawn(async move {
+        match pipeline.reindex_once().await {
+            Ok(Some(n)) => tracing::info!(reports = n, "report indexes rebuilt"),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot rebuild the report indexes: run `gateway reindex`")
+            }
+        }
+    });
     let stop = shutdown.clone();
     let result = axum::serve(
         listener,

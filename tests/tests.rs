@@ -28,6 +28,9 @@ mod multi;
 mod open311;
 /// Outages: Redis killed under webhook load, SMTP down, Dovecot restarted, the disk full.
 mod outage;
+/// Publication of results, agencies and disclosure, Open311 in the OpenAPI document, the index
+/// rebuild (issue 12 points 5 and 7).
+mod publish;
 /// The queue contract, run against the embedded store and a real Redis.
 mod queue;
 /// Intake rate limits per sender, address and API client on every channel (issue 10 point 7).

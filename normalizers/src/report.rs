@@ -54,6 +54,36 @@ pub struct Report {
     /// notes and deadline (`crate::trail`). Empty until the IOC first acts; not written then.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trail: Vec<crate::trail::TrailEntry>,
+    /// The IOC withheld the result from publication (Đ11.3, or another reason it gave): the
+    /// report is not published even once answered. Absent: published once answered, unless
+    /// `confidential`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publication_withheld: Option<Withheld>,
+    /// The IOC's disclosures of the reporter's contact to a handling agency (Đ8.3, Đ13.5), each
+    /// with who, when and why. Without one (or the reporter's `consent_share_pii`), agencies
+    /// see no contact.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disclosures: Vec<Disclosure>,
+}
+
+/// The IOC's decision not to publish a report's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Withheld {
+    pub at: DateTime<Utc>,
+    /// `ioc:<key id>`, never a person.
+    pub actor: String,
+    pub reason: String,
+}
+
+/// A disclosure of the reporter's contact to an agency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Disclosure {
+    pub at: DateTime<Utc>,
+    /// `ioc:<key id>`, never a person.
+    pub actor: String,
+    /// The agency the contact is disclosed to.
+    pub agency: String,
+    pub reason: String,
 }
 
 /// Coarse handling status: `closed` once the trail is closed (`crate::trail`), `open` before.
@@ -548,6 +578,8 @@ impl Report {
             raw_original: None,
             status: ReportStatus::Open,
             trail: Vec::new(),
+            publication_withheld: None,
+            disclosures: Vec::new(),
         }
     }
 }

@@ -17,7 +17,7 @@ use super::{ApiError, AppState};
 use crate::config::{ApiKeys, Role};
 
 pub struct KeyRing {
-    keys: Vec<([u8; 32], Role)>,
+    keys: Vec<([u8; 32], Role, Option<String>)>,
 }
 
 /// The authenticated caller.
@@ -26,6 +26,8 @@ pub struct Caller {
     pub role: Role,
     /// First 12 hex digits of the key's sha256.
     pub client: String,
+    /// The agency an `agency` key acts for (as configured).
+    pub agency: Option<String>,
 }
 
 impl KeyRing {
@@ -34,7 +36,13 @@ impl KeyRing {
             keys: keys
                 .0
                 .iter()
-                .map(|k| (Sha256::digest(k.key.expose().as_bytes()).into(), k.role))
+                .map(|k| {
+                    (
+                        Sha256::digest(k.key.expose().as_bytes()).into(),
+                        k.role,
+                        k.agency.clone(),
+                    )
+                })
                 .collect(),
         }
     }
@@ -48,18 +56,19 @@ impl KeyRing {
         let token = bearer_token(headers).ok_or(ApiError::Unauthorized)?;
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let mut found = None;
-        for (k, r) in &self.keys {
+        for (k, r, agency) in &self.keys {
             if bool::from(k.ct_eq(&digest)) {
-                found = Some(*r);
+                found = Some((*r, agency));
             }
         }
-        let found = found.ok_or(ApiError::Unauthorized)?;
+        let (found, agency) = found.ok_or(ApiError::Unauthorized)?;
         if found != role {
             return Err(ApiError::Forbidden);
         }
         Ok(Caller {
             role: found,
             client: hex::encode(&digest[..6]),
+            agency: agency.clone(),
         })
     }
 }
@@ -81,6 +90,13 @@ pub struct Ioc;
 
 impl RoleMarker for Ioc {
     const ROLE: Role = Role::Ioc;
+}
+
+/// A handling agency's endpoints (`/v1/agency/…`): the caller's [`Caller::agency`] is set.
+pub struct Agency;
+
+impl RoleMarker for Agency {
+    const ROLE: Role = Role::Agency;
 }
 
 /// The caller, authenticated with a key of role `R` (401 without a valid key, 403 with a key of

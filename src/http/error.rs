@@ -128,6 +128,8 @@ impl From<StatusError> for ApiError {
             StatusError::Transition(t) if t.is_conflict() => ApiError::Conflict(t.to_string()),
             StatusError::Transition(t) => ApiError::BadRequest(t.to_string()),
             e @ StatusError::Encode { .. } => ApiError::internal(e),
+            StatusError::NotYours(_) => ApiError::Forbidden,
+            StatusError::Conflict(m) => ApiError::Conflict(m),
         }
     }
 }

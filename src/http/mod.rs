@@ -7,16 +7,20 @@
 //! - `submit`: `POST /v1/reports` and `POST /v1/reports/check` (multipart, streamed, bounded).
 //! - `ioc`: the IOC's queue, reports, media, the processing trail and running deadlines.
 //! - `track`: the citizen's tracking view (JSON and HTML), public and rate-limited.
+//! - `published`: the public feed of published results and their photos' public copies (Đ11).
+//! - `agency`: the handling agencies' reports and steps, and the IOC's disclosures (Đ8.3).
 //! - `open311`: Open311 GeoReport v2 under `/open311/v2/`.
 //! - `ops`: health, readiness, metrics.
 //! - `openapi`: the OpenAPI document generated from the handlers.
 
+pub mod agency;
 pub mod auth;
 pub mod error;
 pub mod ioc;
 pub mod open311;
 pub mod openapi;
 pub mod ops;
+pub mod published;
 pub mod submit;
 pub mod track;
 
@@ -63,6 +67,17 @@ pub fn app(state: AppState) -> Router {
             put(ioc::set_status).post(ioc::transition),
         )
         .route("/v1/ioc/overdue", get(ioc::overdue))
+        .route("/v1/reports/{id}/disclose", post(agency::disclose))
+        .route(
+            "/v1/reports/{id}/publication",
+            put(published::set_publication),
+        )
+        .route("/v1/agency/reports", get(agency::list))
+        .route("/v1/agency/reports/{id}", get(agency::get_report))
+        .route("/v1/agency/reports/{id}/media/{n}", get(agency::get_media))
+        .route("/v1/agency/reports/{id}/status", post(agency::transition))
+        .route("/v1/published", get(published::feed))
+        .route("/v1/published/{code}/media/{n}", get(published::media))
         .route("/v1/track/{code}", get(track::track_json))
         .route("/track", get(track::track_form))
         .route("/track/{code}", get(track::track_html))

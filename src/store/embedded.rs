@@ -476,6 +476,21 @@ impl Embedded {
         .await
     }
 
+    /// Every stored report's id.
+    pub async fn report_ids(&self) -> Result<Vec<String>, StoreFailure> {
+        self.blocking(move |db, _| {
+            let txn = db.begin_read()?;
+            let t = txn.open_table(REPORTS)?;
+            let mut ids = Vec::new();
+            for item in t.iter()? {
+                let (k, _) = item?;
+                ids.push(k.value().to_string());
+            }
+            Ok(ids)
+        })
+        .await
+    }
+
     // --- streams -------------------------------------------------------------------------
 
     /// Append `payload` unless an entry for `dedup` (a report id) is already in `stream`.

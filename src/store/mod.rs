@@ -237,6 +237,11 @@ impl Store {
         dispatch!(self.get_report(id))
     }
 
+    /// Every stored report's id, in no particular order (rebuilding indexes).
+    pub async fn report_ids(&self) -> Result<Vec<String>, StoreFailure> {
+        dispatch!(self.report_ids())
+    }
+
     /// Create consumer groups now (Redis; XGROUP CREATE … MKSTREAM, an existing group is fine)
     /// and keep them: appends to their streams re-create them when lost. The embedded store's
     /// groups exist implicitly, from the first entry.

@@ -468,6 +468,38 @@ impl RedisStore {
         self.wait_replicas().await
     }
 
+    /// Every stored report's id: the documents in Redis (SCAN; on a cluster, those of the node
+    /// the command reaches) and those in the archive (every report, when one is configured).
+    pub async fn report_ids(&self) -> Result<Vec<String>, StoreFailure> {
+        let mut ids = std::collections::BTreeSet::new();
+        let prefix = report_key("");
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{prefix}*"))
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut self.conn())
+                .await?;
+            ids.extend(
+                keys.into_iter()
+                    .filter_map(|k| k.strip_prefix(&prefix).map(str::to_string)),
+            );
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        if let Some(archive) = &self.options.archive {
+            let dir = archive.dir.clone();
+            let archived = tokio::task::spawn_blocking(move || archived_ids(&dir)).await??;
+            ids.extend(archived);
+        }
+        Ok(ids.into_iter().collect())
+    }
+
     /// The document in Redis, else (expired) in the archive.
     pub async fn get_report(&self, id: &str) -> Result<Option<Vec<u8>>, StoreFailure> {
         let live: Option<Vec<u8>> = redis::cmd("GET")
@@ -890,6 +922,33 @@ impl ReportArchive {
         tokio::task::spawn_blocking(move || write_whole(&path, &json)).await??;
         Ok(())
     }
+}
+
+/// The ids of the archived report documents (`<dir>/<xx>/<id>.json`); none when the folder does
+/// not exist yet.
+fn archived_ids(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut ids = Vec::new();
+    let shards = match std::fs::read_dir(dir) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ids),
+        Err(e) => return Err(e),
+    };
+    for shard in shards {
+        let shard = shard?;
+        if !shard.file_type()?.is_dir() {
+            continue;
+        }
+        for file in std::fs::read_dir(shard.path())? {
+            let name = file?.file_name();
+            let name = name.to_string_lossy();
+            if let Some(id) = name.strip_suffix(".json") {
+                if !id.starts_with('.') && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    ids.push(id.to_string());
+                }
+            }
+        }
+    }
+    Ok(ids)
 }
 
 /// Write `bytes` to `path` whole or not at all, readable by the gateway's user only: a
