@@ -789,7 +789,11 @@ mod channel_env_tests {
         let o = r.store_options(Path::new("/data"), hours(24));
         assert!(o.wait.is_none(), "durability = write: no WAIT");
         assert_eq!(o.stream_retention, Some(hours(7 * 24)));
-        assert_eq!(o.marker_ttl, Some(hours(7 * 24)), "the retention, the longer");
+        assert_eq!(
+            o.marker_ttl,
+            Some(hours(7 * 24)),
+            "the retention, the longer"
+        );
         let o = r.store_options(Path::new("/data"), hours(30 * 24));
         assert_eq!(o.marker_ttl, Some(hours(30 * 24)), "the window, the longer");
         assert_eq!(
@@ -808,6 +812,9 @@ mod channel_env_tests {
         let o = r.store_options(Path::new("/data"), hours(24));
         assert_eq!(o.wait, Some((2, std::time::Duration::from_millis(500))));
         assert!(o.stream_retention.is_none() && o.archive.is_none());
-        assert!(o.marker_ttl.is_none(), "entries never trimmed: markers kept");
+        assert!(
+            o.marker_ttl.is_none(),
+            "entries never trimmed: markers kept"
+        );
     }
 }

@@ -485,7 +485,10 @@ async fn an_append_marker_dedups_until_its_time_to_live_and_is_then_removed() {
     let ttl = pttl(&mut c, marker).await;
     assert!(ttl > 0 && ttl <= 800, "PTTL {ttl}");
     let again = s.append("ioc:reports", Some("r1"), b"{}").await.unwrap();
-    assert_eq!(again, first, "a repeat within the time to live is the same entry");
+    assert_eq!(
+        again, first,
+        "a repeat within the time to live is the same entry"
+    );
     assert_eq!(xlen(&mut c, "ioc:reports").await, 1);
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(pttl(&mut c, marker).await, -2, "the marker expired");
@@ -808,6 +811,9 @@ async fn on_a_redis_cluster_a_submission_is_claimed_by_the_ioc_and_acknowledged(
 
 // --- the email lease over real Redis (issue 10, point 9) -------------------------------------
 
+/// A stream entry as `XRANGE` gives it: (id, [(field, value)]).
+type RawEntry = (String, Vec<(String, Vec<u8>)>);
+
 /// A citizen's plain-text email, sender and Message-ID numbered `i`.
 fn lease_mail(i: usize) -> Vec<u8> {
     format!(
@@ -846,7 +852,10 @@ async fn wait_processed(dovecot: &crate::support::dovecot::Dovecot, n: u32, logs
         assert!(
             std::time::Instant::now() < deadline,
             "INBOX {inbox}, Processed {processed} (awaited {n}); logs:\n{}",
-            logs.iter().map(|p| p.log_text()).collect::<Vec<_>>().join("\n----\n")
+            logs.iter()
+                .map(|p| p.log_text())
+                .collect::<Vec<_>>()
+                .join("\n----\n")
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -884,7 +893,10 @@ async fn two_gateways_on_one_mailbox_take_each_email_once_and_the_lease_passes_o
     );
     let envs = [
         ("GATEWAY_REDIS_URL", url.as_str()),
-        ("GATEWAY_DUPLICATES__IDENTITY_PEPPER", "two-instances-pepper"),
+        (
+            "GATEWAY_DUPLICATES__IDENTITY_PEPPER",
+            "two-instances-pepper",
+        ),
         ("GATEWAY_IMAP_HOST", "127.0.0.1"),
         ("GATEWAY_IMAP_PORT", imap_port.as_str()),
         ("GATEWAY_IMAP_TLS", "none"),
@@ -911,8 +923,14 @@ async fn two_gateways_on_one_mailbox_take_each_email_once_and_the_lease_passes_o
     }
     wait_processed(&dovecot, (N / 2) as u32, &[&gateways[0], &gateways[1]]).await;
     let replies = sink.wait_for(N / 2, Duration::from_secs(60)).await;
-    assert_eq!(replies.len(), N / 2, "each sender of the first half answered");
-    let holder = lease_holder(&mut c).await.expect("one instance holds the lease");
+    assert_eq!(
+        replies.len(),
+        N / 2,
+        "each sender of the first half answered"
+    );
+    let holder = lease_holder(&mut c)
+        .await
+        .expect("one instance holds the lease");
     let (dead, survivor) = match holder.as_str() {
         "gw-a" => (0, "gw-b"),
         "gw-b" => (1, "gw-a"),
@@ -933,7 +951,7 @@ async fn two_gateways_on_one_mailbox_take_each_email_once_and_the_lease_passes_o
     // Exactly N reports, one per Message-ID.
     let mut refs = Vec::new();
     for stream in ["ioc:reports", "ioc:rejections"] {
-        let entries: Vec<(String, Vec<(String, Vec<u8>)>)> = redis::cmd("XRANGE")
+        let entries: Vec<RawEntry> = redis::cmd("XRANGE")
             .arg(stream)
             .arg("-")
             .arg("+")

@@ -22,7 +22,10 @@ fn gateway_on(sentinels: &Sentinels, dir: &tempfile::TempDir) -> Process {
         dir.path(),
         &[
             ("GATEWAY_REDIS_URL", url.as_str()),
-            ("GATEWAY_DUPLICATES__IDENTITY_PEPPER", "sentinel-test-pepper"),
+            (
+                "GATEWAY_DUPLICATES__IDENTITY_PEPPER",
+                "sentinel-test-pepper",
+            ),
             ("GATEWAY_REDIS__DURABILITY", "replicas"),
             ("GATEWAY_REDIS__WAIT_REPLICAS", "1"),
             ("GATEWAY_REDIS__WAIT_TIMEOUT_MS", "1000"),
@@ -81,7 +84,10 @@ async fn readyz(base: &str) -> (u16, String) {
         Ok(res) => {
             let status = res.status().as_u16();
             let body: serde_json::Value = res.json().await.unwrap_or_default();
-            (status, body["cause"].as_str().unwrap_or_default().to_string())
+            (
+                status,
+                body["cause"].as_str().unwrap_or_default().to_string(),
+            )
         }
         Err(e) => (0, e.to_string()),
     }

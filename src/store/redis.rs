@@ -1,9 +1,8 @@
 //! The Redis Streams backend (R-Q-1, R-Q-4). Works with Redis 7+ and Valkey 8, standalone, behind
 //! Redis Sentinel (`redis+sentinel://s1:p1,s2:p2,…/<master-name>`, following failovers: see
 //! `sentinel.rs`), as a Redis Cluster (`redis+cluster://h1:p1,h2:p2,…`) or behind cluster
-//! proxies: every script
-//! touches keys of one hash slot only (a stream and its markers share the stream's name as hash
-//! tag).
+//! proxies: every script touches keys of one hash slot only (a stream and its markers share the
+//! stream's name as hash tag).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -596,10 +595,11 @@ impl RedisStore {
         if let Some(report_id) = dedup {
             invocation.key(marker_key(stream, report_id));
         }
-        invocation
-            .arg(dedup.unwrap_or_default())
-            .arg(payload)
-            .arg(self.options.marker_ttl.map_or(0, |t| t.as_millis().max(1) as u64));
+        invocation.arg(dedup.unwrap_or_default()).arg(payload).arg(
+            self.options
+                .marker_ttl
+                .map_or(0, |t| t.as_millis().max(1) as u64),
+        );
         for group in &groups {
             invocation.arg(group);
         }

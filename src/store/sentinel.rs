@@ -71,7 +71,9 @@ fn parse_rest(rest: &str) -> Result<SentinelUrl, RedisError> {
     let mut path = path.split('/').filter(|s| !s.is_empty());
     let master_name = path
         .next()
-        .ok_or_else(|| invalid("no master name: redis+sentinel://host:port,…/<master-name>".into()))?
+        .ok_or_else(|| {
+            invalid("no master name: redis+sentinel://host:port,…/<master-name>".into())
+        })?
         .to_string();
     let db = match path.next() {
         Some(db) => db
@@ -178,7 +180,8 @@ impl SentinelConn {
                 .async_master_for(name, Some(&self.shared.node))
                 .await?;
             let addr = client.get_connection_info().addr().to_string();
-            let conn = ConnectionManager::new_with_config(client, self.shared.config.clone()).await?;
+            let conn =
+                ConnectionManager::new_with_config(client, self.shared.config.clone()).await?;
             Ok::<_, RedisError>((conn, addr))
         };
         let outcome = match tokio::time::timeout(RESOLVE_TIMEOUT, attempt).await {
@@ -234,7 +237,11 @@ impl SentinelConn {
     /// The master of `generation` failed with `e`: stop using it (once per generation).
     fn lost(&self, generation: u64, e: &RedisError) {
         let mut state = self.state();
-        if state.current.as_ref().is_some_and(|(_, g)| *g == generation) {
+        if state
+            .current
+            .as_ref()
+            .is_some_and(|(_, g)| *g == generation)
+        {
             state.current = None;
             tracing::warn!(
                 master = self.shared.master_name.as_str(),
@@ -258,7 +265,8 @@ fn master_lost(e: &RedisError) -> bool {
 /// again to the new master.
 fn refused_unrun(e: &RedisError) -> bool {
     matches!(e.code(), Some("READONLY") | Some("MASTERDOWN"))
-        || e.to_string().contains("READONLY You can't write against a read only replica")
+        || e.to_string()
+            .contains("READONLY You can't write against a read only replica")
 }
 
 impl ConnectionLike for SentinelConn {
