@@ -199,7 +199,10 @@ pub struct RedisConfig {
     /// How long an append waits for them.
     pub wait_timeout_ms: u64,
     /// Acknowledged stream entries older than this are trimmed (`XTRIM MINID`); entries still
-    /// pending or not yet delivered to a group are never trimmed. 0: never trim.
+    /// pending or not yet delivered to a group are never trimmed. 0: never trim. The append
+    /// markers (`gw:{stream}:enqueued:<report id>`: a retried commit never queues a report
+    /// twice) expire after this or `queue.idempotency_ttl_hours`, whichever is longer; with 0
+    /// they are kept as long as the entries.
     pub stream_retention_hours: u64,
     /// Report documents are written through to `data_dir/reports/` (0600) and expire from Redis
     /// after this; `GET /v1/reports/{id}` reads the archive after that. 0: keep them in Redis
@@ -249,18 +252,27 @@ impl RedisConfig {
         (self.report_retention_days > 0).then(|| data_dir.join("reports"))
     }
 
-    /// These settings as the Redis store takes them.
-    pub fn store_options(&self, data_dir: &Path) -> crate::store::RedisOptions {
+    /// These settings as the Redis store takes them; `idempotency_window` is
+    /// `queue.idempotency_ttl_hours`, which the append markers outlive.
+    pub fn store_options(
+        &self,
+        data_dir: &Path,
+        idempotency_window: std::time::Duration,
+    ) -> crate::store::RedisOptions {
         const HOUR: u64 = 3600;
+        let stream_retention = std::time::Duration::from_secs(self.stream_retention_hours * HOUR);
         crate::store::RedisOptions {
+            // A repeated commit (same report id) comes within the idempotency window; an entry
+            // lives in its stream at least the retention. Never trimmed: markers kept too.
+            marker_ttl: (self.stream_retention_hours > 0)
+                .then(|| stream_retention.max(idempotency_window)),
             wait: (self.durability == Durability::Replicas).then(|| {
                 (
                     self.wait_replicas,
                     std::time::Duration::from_millis(self.wait_timeout_ms),
                 )
             }),
-            stream_retention: (self.stream_retention_hours > 0)
-                .then(|| std::time::Duration::from_secs(self.stream_retention_hours * HOUR)),
+            stream_retention: (self.stream_retention_hours > 0).then_some(stream_retention),
             archive: self
                 .report_archive(data_dir)
                 .map(|dir| crate::store::ReportArchive {
@@ -818,12 +830,17 @@ mod channel_env_tests {
     fn redis_settings_are_checked_and_mapped_to_store_options() {
         let mut r = RedisConfig::default();
         assert!(r.problems().is_empty());
-        let o = r.store_options(Path::new("/data"));
+        let hours = |h: u64| std::time::Duration::from_secs(h * 3600);
+        let o = r.store_options(Path::new("/data"), hours(24));
         assert!(o.wait.is_none(), "durability = write: no WAIT");
+        assert_eq!(o.stream_retention, Some(hours(7 * 24)));
         assert_eq!(
-            o.stream_retention,
-            Some(std::time::Duration::from_secs(7 * 24 * 3600))
+            o.marker_ttl,
+            Some(hours(7 * 24)),
+            "the retention, the longer"
         );
+        let o = r.store_options(Path::new("/data"), hours(30 * 24));
+        assert_eq!(o.marker_ttl, Some(hours(30 * 24)), "the window, the longer");
         assert_eq!(
             o.archive.map(|a| a.dir),
             Some(PathBuf::from("/data/reports"))
@@ -837,8 +854,12 @@ mod channel_env_tests {
         r.wait_timeout_ms = 500;
         r.stream_retention_hours = 0;
         r.report_retention_days = 0;
-        let o = r.store_options(Path::new("/data"));
+        let o = r.store_options(Path::new("/data"), hours(24));
         assert_eq!(o.wait, Some((2, std::time::Duration::from_millis(500))));
         assert!(o.stream_retention.is_none() && o.archive.is_none());
+        assert!(
+            o.marker_ttl.is_none(),
+            "entries never trimmed: markers kept"
+        );
     }
 }

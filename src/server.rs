@@ -92,7 +92,11 @@ pub async fn build(config: Config) -> Result<Gateway, ServeError> {
     blobs.sweep_staging(Duration::from_secs(24 * 3600)).await;
     let store = match &config.redis_url {
         Some(url) if !url.is_empty() => {
-            Store::redis_with(url.expose(), config.redis.store_options(&config.data_dir))
+            let options = config.redis.store_options(
+                &config.data_dir,
+                Duration::from_secs(config.queue.idempotency_ttl_hours * 3600),
+            );
+            Store::redis_with(url.expose(), options)
                 .await
                 .map_err(|source| ServeError::Store {
                     kind: "redis",

@@ -1,11 +1,12 @@
-//! Redis end to end: the give-up rules read real delivery counts, and several gateways share
-//! one Redis (issue 10, points 5 and 9).
+//! Redis end to end: the give-up rules read real delivery counts, memory stays bounded, and
+//! several gateways share one Redis (issue 10, points 5 and 9).
 //!
 //! # Layout
 //! - `Zalo`: a gateway in process with the Zalo channel on a real Redis, its claim timeout short.
 //! - tests: a failing medium given up after `zalo.media_max_deliveries` on Redis; durability
-//!   (`WAIT` with and without a replica); stream trimming; the report archive; two gateway
-//!   processes on one Redis (interleaved Zalo conversations and API submissions).
+//!   (`WAIT` with and without a replica); stream trimming; the report archive; the append
+//!   markers' expiry; two gateway processes on one Redis (interleaved Zalo conversations and
+//!   API submissions); two on one Redis and one Dovecot mailbox (the email lease, a kill).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -430,6 +431,75 @@ async fn through_the_api_an_archived_report_is_served_and_its_status_changes() {
     assert_eq!(on_disk["status"], "closed");
 }
 
+// --- memory bound: append markers expire --------------------------------------------------
+
+/// The remaining time to live (ms) of `key`: -1 none, -2 no such key.
+async fn pttl(c: &mut MultiplexedConnection, key: &str) -> i64 {
+    redis::cmd("PTTL").arg(key).query_async(c).await.unwrap()
+}
+
+// The marker that keeps a retried commit from queuing a report twice used to live for ever in
+// Redis's memory. It lives the longer of the stream retention and the idempotency window, and
+// a repeat within that window is still one report.
+#[tokio::test]
+async fn the_append_marker_expires_after_the_idempotency_window_and_a_repeat_within_it_is_one_report(
+) {
+    let server = RedisServer::start();
+    let url = server.url();
+    let gw = InProcess::start(move |c| {
+        c.redis_url = Some(url.into());
+        // A window longer than the stream retention (7 days): the marker follows the window.
+        c.queue.idempotency_ttl_hours = 30 * 24;
+    })
+    .await;
+    let (status, answer) = submit(&gw, "marker-1").await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let id = answer["id"].as_str().unwrap();
+    let mut c = raw(&server).await;
+    let ttl = pttl(&mut c, &format!("gw:{{ioc:reports}}:enqueued:{id}")).await;
+    let window = 30 * 24 * 3600 * 1000i64;
+    assert!(
+        ttl > window - 60_000 && ttl <= window,
+        "the marker expires with the idempotency window: PTTL {ttl}"
+    );
+    // Within the window the same key is the same report, queued once.
+    let (status, again) = submit(&gw, "marker-1").await;
+    assert!(status.is_success(), "{again}");
+    assert_eq!(again["id"], id);
+    assert_eq!(xlen(&mut c, "ioc:reports").await, 1);
+}
+
+// At the store: a marker past its time to live is gone from Redis; before that, appending the
+// same report id again returns the first entry.
+#[tokio::test]
+async fn an_append_marker_dedups_until_its_time_to_live_and_is_then_removed() {
+    let server = RedisServer::start();
+    let options = RedisOptions {
+        marker_ttl: Some(Duration::from_millis(800)),
+        ..RedisOptions::default()
+    };
+    let s = Store::redis_with(&server.url(), options).await.unwrap();
+    let mut c = raw(&server).await;
+    let first = s.append("ioc:reports", Some("r1"), b"{}").await.unwrap();
+    let marker = "gw:{ioc:reports}:enqueued:r1";
+    let ttl = pttl(&mut c, marker).await;
+    assert!(ttl > 0 && ttl <= 800, "PTTL {ttl}");
+    let again = s.append("ioc:reports", Some("r1"), b"{}").await.unwrap();
+    assert_eq!(
+        again, first,
+        "a repeat within the time to live is the same entry"
+    );
+    assert_eq!(xlen(&mut c, "ioc:reports").await, 1);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(pttl(&mut c, marker).await, -2, "the marker expired");
+    // Without a time to live (retention 0: entries kept for ever), markers are kept too.
+    let s = Store::redis_with(&server.url(), RedisOptions::default())
+        .await
+        .unwrap();
+    s.append("ioc:reports", Some("r2"), b"{}").await.unwrap();
+    assert_eq!(pttl(&mut c, "gw:{ioc:reports}:enqueued:r2").await, -1);
+}
+
 // --- several instances on one Redis (issue 10, point 9) --------------------------------------
 
 /// Two `gateway serve` processes on one Redis, each with the Zalo channel pointed at one fake.
@@ -737,4 +807,175 @@ async fn on_a_redis_cluster_a_submission_is_claimed_by_the_ioc_and_acknowledged(
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{report}");
+}
+
+// --- the email lease over real Redis (issue 10, point 9) -------------------------------------
+
+/// A stream entry as `XRANGE` gives it: (id, [(field, value)]).
+type RawEntry = (String, Vec<(String, Vec<u8>)>);
+
+/// A citizen's plain-text email, sender and Message-ID numbered `i`.
+fn lease_mail(i: usize) -> Vec<u8> {
+    format!(
+        "From: =?UTF-8?Q?Tr=E1=BA=A7n_V=C4=83n_B=C3=ACnh?= <dan-{i}@example.vn>\r\n\
+         To: 1022@longan.gov.vn\r\n\
+         Subject: =?UTF-8?Q?R=C3=A1c_th=E1=BA=A3i?=\r\n\
+         Message-ID: <lease-{i}@example.vn>\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=UTF-8\r\n\
+         Content-Transfer-Encoding: 8bit\r\n\r\n\
+         Rác thải sinh hoạt bị đổ tràn ra lòng đường trước chợ, bốc mùi hôi thối (lần {i}).\r\n\
+         Địa chỉ: 12 Hùng Vương, Phường 1, Tân An.\r\n"
+    )
+    .into_bytes()
+}
+
+/// The instance holding the email lease of `INBOX` now, if any.
+async fn lease_holder(c: &mut MultiplexedConnection) -> Option<String> {
+    redis::cmd("GET")
+        .arg("gw:state:email:lease:INBOX")
+        .query_async(c)
+        .await
+        .unwrap()
+}
+
+/// Wait until `n` messages are in Processed and none in INBOX.
+async fn wait_processed(dovecot: &crate::support::dovecot::Dovecot, n: u32, logs: &[&Process]) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let inbox = dovecot.count("gateway", "INBOX").await;
+        let processed = dovecot.count("gateway", "Processed").await;
+        if inbox == 0 && processed >= n {
+            assert_eq!(processed, n, "each message moved once");
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "INBOX {inbox}, Processed {processed} (awaited {n}); logs:\n{}",
+            logs.iter()
+                .map(|p| p.log_text())
+                .collect::<Vec<_>>()
+                .join("\n----\n")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The `To` address of a raw message.
+fn recipient(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let to = text
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("to:"))
+        .unwrap_or_default();
+    let addr = to[3..].trim();
+    addr.rsplit_once('<')
+        .map(|(_, a)| a.trim_end_matches('>'))
+        .unwrap_or(addr)
+        .to_ascii_lowercase()
+}
+
+// Two `gateway serve` on one Redis and one Dovecot mailbox: one polls at a time (the lease),
+// every email is one report and one answer, and when the holder is killed the other instance
+// takes the lease over and carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_on_one_mailbox_take_each_email_once_and_the_lease_passes_on_a_kill() {
+    use crate::support::dovecot::{Dovecot, PASSWORD};
+    use crate::support::smtp::SmtpSink;
+    const N: usize = 30;
+    let redis = RedisServer::start();
+    let dovecot = Dovecot::start();
+    let sink = SmtpSink::start();
+    let (url, imap_port, smtp_port) = (
+        redis.url(),
+        dovecot.imap_port.to_string(),
+        sink.port.to_string(),
+    );
+    let envs = [
+        ("GATEWAY_REDIS_URL", url.as_str()),
+        (
+            "GATEWAY_DUPLICATES__IDENTITY_PEPPER",
+            "two-instances-pepper",
+        ),
+        ("GATEWAY_IMAP_HOST", "127.0.0.1"),
+        ("GATEWAY_IMAP_PORT", imap_port.as_str()),
+        ("GATEWAY_IMAP_TLS", "none"),
+        ("GATEWAY_IMAP_USER", "gateway"),
+        ("GATEWAY_IMAP_PASSWORD", PASSWORD),
+        ("GATEWAY_SMTP_HOST", "127.0.0.1"),
+        ("GATEWAY_SMTP_PORT", smtp_port.as_str()),
+        ("GATEWAY_SMTP_TLS", "none"),
+        ("GATEWAY_MAIL_FROM", "1022@longan.gov.vn"),
+        // A short lease: the survivor takes over a few seconds after the holder dies.
+        ("GATEWAY_EMAIL__LEASE_TTL_SECS", "6"),
+    ];
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let start = |dir: &tempfile::TempDir, name: &'static str| {
+        let mut envs = envs.to_vec();
+        envs.push(("GATEWAY_INSTANCE_ID", name));
+        Process::start(dir.path(), &envs)
+    };
+    let mut gateways = [start(&dirs[0], "gw-a"), start(&dirs[1], "gw-b")];
+    let mut c = raw(&redis).await;
+
+    for i in 0..N / 2 {
+        dovecot.append("gateway", "INBOX", &lease_mail(i)).await;
+    }
+    wait_processed(&dovecot, (N / 2) as u32, &[&gateways[0], &gateways[1]]).await;
+    let replies = sink.wait_for(N / 2, Duration::from_secs(60)).await;
+    assert_eq!(
+        replies.len(),
+        N / 2,
+        "each sender of the first half answered"
+    );
+    let holder = lease_holder(&mut c)
+        .await
+        .expect("one instance holds the lease");
+    let (dead, survivor) = match holder.as_str() {
+        "gw-a" => (0, "gw-b"),
+        "gw-b" => (1, "gw-a"),
+        other => panic!("unknown holder {other}"),
+    };
+    // SIGKILL: no release; the survivor waits for the lease to expire.
+    gateways[dead].kill();
+    for i in N / 2..N {
+        dovecot.append("gateway", "INBOX", &lease_mail(i)).await;
+    }
+    wait_processed(&dovecot, N as u32, &[&gateways[1 - dead]]).await;
+    assert_eq!(
+        lease_holder(&mut c).await.as_deref(),
+        Some(survivor),
+        "the lease passed to the other gateway"
+    );
+
+    // Exactly N reports, one per Message-ID.
+    let mut refs = Vec::new();
+    for stream in ["ioc:reports", "ioc:rejections"] {
+        let entries: Vec<RawEntry> = redis::cmd("XRANGE")
+            .arg(stream)
+            .arg("-")
+            .arg("+")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        for (_, fields) in entries {
+            let payload = fields.into_iter().find(|(k, _)| k == "payload").unwrap().1;
+            let report: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+            refs.push(report["channel_ref"].as_str().unwrap().to_string());
+        }
+    }
+    refs.sort();
+    let mut expected: Vec<String> = (0..N).map(|i| format!("lease-{i}@example.vn")).collect();
+    expected.sort();
+    assert_eq!(refs, expected, "one report per email");
+
+    // Each sender answered exactly once.
+    let replies = sink.wait_for(N, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut to: Vec<String> = sink.messages().iter().map(|m| recipient(m)).collect();
+    to.sort();
+    let mut senders: Vec<String> = (0..N).map(|i| format!("dan-{i}@example.vn")).collect();
+    senders.sort();
+    assert_eq!(replies.len(), N);
+    assert_eq!(to, senders, "one answer per sender");
 }

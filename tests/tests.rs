@@ -39,6 +39,8 @@ mod ratelimit;
 mod restart;
 /// The committed JSON Schema of the report is current.
 mod schema;
+/// Redis Sentinel: the gateway follows the master across a failover (SIGKILL, SENTINEL FAILOVER).
+mod sentinel;
 /// `gateway serve` with its channels configured.
 mod serve;
 /// Staged uploads deleted on every failed path (issue 10, point 3).

