@@ -129,12 +129,7 @@ async fn submit(
 
 /// The whole code flow on one backend; `stored` returns every byte the store holds for the
 /// check that neither the code nor the address is stored in clear.
-async fn code_flow(
-    gw: &InProcess,
-    base: &str,
-    sink: &SmtpSink,
-    stored: impl AsyncFnOnce() -> Vec<u8>,
-) {
+async fn code_flow(base: &str, sink: &SmtpSink, stored: impl AsyncFnOnce() -> Vec<u8>) {
     let (status, _, challenge) =
         post_json(&format!("{base}/v1/portal/otp"), json!({"contact": EMAIL})).await;
     assert_eq!(status, 202, "{challenge}");
@@ -249,7 +244,7 @@ async fn an_email_code_confirms_the_reporter_on_the_embedded_store() {
     let sink = SmtpSink::start();
     let (gw, base) = portal_gateway(&sink, |_| {}).await;
     let db = gw.dir.path().join("queue.redb");
-    code_flow(&gw, &base, &sink, async || std::fs::read(&db).unwrap()).await;
+    code_flow(&base, &sink, async || std::fs::read(&db).unwrap()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -258,7 +253,7 @@ async fn an_email_code_confirms_the_reporter_on_redis() {
     let url = redis.url();
     let sink = SmtpSink::start();
     let u = url.clone();
-    let (gw, base) = portal_gateway(&sink, |c| c.redis_url = Some(u.into())).await;
+    let (_gw, base) = portal_gateway(&sink, |c| c.redis_url = Some(u.into())).await;
     let dump = async || {
         let client = redis::Client::open(url.as_str()).unwrap();
         let mut con = client.get_multiplexed_async_connection().await.unwrap();
@@ -290,7 +285,7 @@ async fn an_email_code_confirms_the_reporter_on_redis() {
         }
         all
     };
-    code_flow(&gw, &base, &sink, dump).await;
+    code_flow(&base, &sink, dump).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
