@@ -782,3 +782,38 @@ async fn a_citizen_sends_a_verified_report_from_a_phone() {
     browser.screenshot("portal-desktop", true).await;
     browser.quit().await;
 }
+
+/// `gateway serve` as deployed: the form at `/` and codes through the SMTP server named by the
+/// `GATEWAY_SMTP_*` environment (no IMAP configured).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_serve_sends_codes_through_the_smtp_environment() {
+    let sink = SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = sink.port.to_string();
+    let gw = crate::support::gateway::Process::start(
+        dir.path(),
+        &[
+            ("GATEWAY_SMTP_HOST", "127.0.0.1"),
+            ("GATEWAY_SMTP_PORT", &port),
+            ("GATEWAY_SMTP_TLS", "none"),
+        ],
+    );
+    let page = client().get(format!("{}/", gw.base)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("Gửi phản ánh hiện trường"));
+    let (status, _, body) = post_json(
+        &format!("{}/v1/portal/otp", gw.base),
+        json!({"contact": EMAIL}),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let code = nth_code(&sink, 1).await;
+    assert_eq!(code.len(), 6);
+    // Neither the address nor the code in the gateway's log.
+    let log = gw.log_text();
+    assert!(!log.contains(EMAIL) && !log.contains(&code), "{log}");
+}
