@@ -61,6 +61,8 @@ pub struct Config {
     pub calendar: crate::trail::CalendarConfig,
     /// The public tracking lookup (`[track]`, R-MSG-TRACK).
     pub track: crate::trail::TrackConfig,
+    /// The citizens' web form, its one-time codes and public checks (`[portal]`, R-CH-PORTAL).
+    pub portal: crate::otp::PortalConfig,
 }
 
 impl Default for Config {
@@ -86,6 +88,7 @@ impl Default for Config {
             zalo: None,
             calendar: Default::default(),
             track: Default::default(),
+            portal: Default::default(),
         }
     }
 }

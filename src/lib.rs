@@ -16,6 +16,7 @@
 //! - `ratelimit`: the intake rate limits per sender, source address and API client (R-SEC-4).
 //! - `messages`: the sentences the gateway itself shows to citizens (Vietnamese).
 //! - `metrics`: Prometheus counters and gauges.
+//! - `otp`: one-time codes that confirm a portal reporter's email or phone (Đ6.4).
 //! - `http`: the axum API.
 //! - `server`: builds everything from the configuration and runs it.
 //! - `offline`: `gateway check` without storage.
@@ -30,6 +31,7 @@ pub mod http;
 pub mod messages;
 pub mod metrics;
 pub mod offline;
+pub mod otp;
 pub mod pipeline;
 pub mod publication;
 pub mod ratelimit;

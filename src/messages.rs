@@ -111,3 +111,79 @@ mod tests {
         assert_eq!(size(1_999_999), "1,9 MB");
     }
 }
+
+/// The portal's one-time codes and public checks (Đ6.4): API answers the form shows beside the
+/// contact field, and the texts that carry the code.
+pub mod portal {
+    /// Subject of the email that carries a code.
+    pub const CODE_EMAIL_SUBJECT: &str = "Mã xác nhận gửi phản ánh Hệ thống 1022 Long An";
+
+    /// Body of the email that carries a code.
+    pub fn code_email(code: &str, minutes: u64) -> String {
+        format!(
+            "Mã xác nhận của bạn là: {code}\n\n\
+             Nhập mã này vào trang gửi phản ánh của Hệ thống 1022 tỉnh Long An trong vòng \
+             {minutes} phút. Không chia sẻ mã này với bất kỳ ai.\n\n\
+             Nếu bạn không yêu cầu mã, hãy bỏ qua thư này.\n"
+        )
+    }
+
+    /// Text of the SMS that carries a code (for an SMS provider adapter).
+    pub fn code_sms(code: &str, minutes: u64) -> String {
+        format!("Mã xác nhận phản ánh 1022 Long An: {code} (hiệu lực {minutes} phút). Không chia sẻ mã này.")
+    }
+
+    /// The contact is neither an email address nor a phone number.
+    pub const INVALID_CONTACT: &str =
+        "Địa chỉ email hoặc số điện thoại chưa đúng. Vui lòng kiểm tra lại.";
+
+    /// Codes cannot be sent to this kind of contact (no SMS provider, no SMTP server).
+    pub const NO_PHONE_CODES: &str = "Hiện chưa gửi được mã xác nhận qua tin nhắn. Bạn có thể xác nhận bằng email, hoặc gửi phản ánh không xác nhận (phản ánh sẽ được kiểm tra thêm).";
+    pub const NO_EMAIL_CODES: &str = "Hiện chưa gửi được mã xác nhận qua email. Bạn vẫn có thể gửi phản ánh không xác nhận (phản ánh sẽ được kiểm tra thêm).";
+
+    /// The mail server or SMS provider failed.
+    pub const SEND_FAILED: &str = "Chưa gửi được mã xác nhận. Vui lòng thử lại sau ít phút.";
+
+    /// Too many codes requested.
+    pub fn too_many_codes(retry_after_secs: u64) -> String {
+        format!(
+            "Bạn đã yêu cầu quá nhiều mã xác nhận. Vui lòng thử lại sau {}.",
+            channels::templates::wait(retry_after_secs)
+        )
+    }
+
+    /// A wrong code, with the attempts left.
+    pub fn wrong_code(attempts_left: u32) -> String {
+        if attempts_left == 0 {
+            "Mã xác nhận không đúng. Bạn đã nhập sai quá số lần cho phép, vui lòng nhận mã mới."
+                .to_string()
+        } else {
+            format!("Mã xác nhận không đúng. Bạn còn {attempts_left} lần thử.")
+        }
+    }
+
+    /// The code expired, was used, or was entered wrong too often.
+    pub const CODE_EXPIRED: &str =
+        "Mã xác nhận đã hết hạn hoặc đã được dùng. Vui lòng nhận mã mới.";
+
+    /// The confirmation sent with a report expired or is for another contact.
+    pub const VERIFICATION_STALE: &str = "Xác nhận email hoặc số điện thoại đã hết hạn hoặc không khớp với thông tin liên hệ đã nhập. Vui lòng nhận mã mới.";
+
+    /// Too many checks from one address.
+    pub fn too_many_checks(retry_after_secs: u64) -> String {
+        format!(
+            "Bạn thao tác quá nhanh. Vui lòng thử lại sau {}.",
+            channels::templates::wait(retry_after_secs)
+        )
+    }
+
+    /// Note beside a suggested commune created on 1 July 2025.
+    pub const NEW_UNIT: &str = "Xã, phường mới (từ 01/7/2025)";
+    /// Note beside a suggested former commune whose successor is not known.
+    pub const OLD_UNIT: &str = "Tên trước 01/7/2025";
+
+    /// Note beside a suggested former commune: what it is part of now.
+    pub fn now_named(new_commune: &str) -> String {
+        format!("Tên trước 01/7/2025, nay thuộc {new_commune}")
+    }
+}

@@ -155,3 +155,9 @@ pub fn export_channel_stats() {
     }
     metrics::counter!("gateway_email_reconnects_total").absolute(sum.reconnects);
 }
+
+/// One-time codes of the portal (Đ6.4): `sent`, `wrong`, `locked` (too many wrong codes),
+/// `verified`. No contact, no code.
+pub fn otp(outcome: &'static str) {
+    metrics::counter!("gateway_portal_otp_total", "outcome" => outcome).increment(1);
+}

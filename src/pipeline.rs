@@ -171,6 +171,11 @@ impl Pipeline {
         (report.channel != normalizers::report::Channel::Email).then_some(self.dedup_ttl)
     }
 
+    /// The gazetteer and boundary (the portal's place suggestions).
+    pub fn geo(&self) -> &'static Geo {
+        self.geo
+    }
+
     /// The intake rate limits, for the HTTP handlers (channels go through [`Intake::admit`]).
     pub fn rate_limits(&self) -> &RateLimiter {
         &self.limiter

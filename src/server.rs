@@ -56,6 +56,8 @@ pub enum ServeError {
     Pepper(#[from] crate::config::PepperError),
     #[error("cannot load the working-hours calendar: {0}")]
     Calendar(#[from] crate::trail::CalendarLoadError),
+    #[error("cannot set up the portal's one-time codes: {0}")]
+    Portal(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("cannot write generated API keys to {path}: {source}")]
     Keys {
         path: PathBuf,
@@ -131,6 +133,13 @@ pub async fn build(config: Config) -> Result<Gateway, ServeError> {
     if let Some(date) = crate::trail::uncovered_date(&calendar, clock.now(), 60) {
         tracing::warn!(%date, "the working-hours calendar has no holiday file for this date within the next 60 days: add one to calendar.holiday_files, deadlines count Monday to Friday only");
     }
+    let otp = crate::otp::Otp::new(
+        store.clone(),
+        clock.clone(),
+        config.duplicates.identity_pepper.expose(),
+        config.portal.clone(),
+        code_senders(&config)?,
+    );
     let pipeline = Pipeline::new(
         store,
         blobs,
@@ -150,12 +159,38 @@ pub async fn build(config: Config) -> Result<Gateway, ServeError> {
         keys: Arc::new(keys),
         metrics: crate::metrics::install(),
         shutdown: channels::CancellationToken::new(),
+        otp: Arc::new(otp),
     };
     Ok(Gateway {
         state,
         clock,
         instance_id,
     })
+}
+
+/// Who delivers the portal's one-time codes: email over the `[email]` section's SMTP server
+/// (`smtp_host`, `mail_from`; the IMAP side need not be configured). Phone codes need an SMS
+/// provider adapter ([`crate::otp::CodeSender`]); none is built in.
+fn code_senders(config: &Config) -> Result<Vec<Arc<dyn crate::otp::CodeSender>>, ServeError> {
+    let mut senders: Vec<Arc<dyn crate::otp::CodeSender>> = Vec::new();
+    if let Some(email) = &config.email {
+        if let Some(transport) = channels::email::outbox::transport(email)
+            .map_err(|e| ServeError::Portal(Box::new(e)))?
+        {
+            let from: lettre::message::Mailbox = email
+                .mail_from
+                .parse()
+                .map_err(|e| ServeError::Portal(Box::new(e)))?;
+            senders.push(Arc::new(crate::otp::EmailCodeSender::new(transport, from)));
+        }
+    }
+    if let Some(sms) = &config.portal.sms {
+        tracing::warn!(
+            provider = %sms.provider,
+            "portal.sms is set but no SMS provider adapter is built into this gateway: phone numbers cannot be confirmed by a code"
+        );
+    }
+    Ok(senders)
 }
 
 /// Every consumer group this deployment reads, created at start so that a fresh deployment can

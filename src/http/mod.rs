@@ -9,6 +9,8 @@
 //! - `track`: the citizen's tracking view (JSON and HTML), public and rate-limited.
 //! - `published`: the public feed of published results and their photos' public copies (Đ11).
 //! - `agency`: the handling agencies' reports and steps, and the IOC's disclosures (Đ8.3).
+//! - `portal`: the citizens' web form, its assets and its public API (checks, place
+//!   suggestions, one-time codes, submission).
 //! - `open311`: Open311 GeoReport v2 under `/open311/v2/`.
 //! - `ops`: health, readiness, metrics.
 //! - `openapi`: the OpenAPI document generated from the handlers.
@@ -21,6 +23,7 @@ pub mod open311;
 pub mod openapi;
 pub mod ops;
 pub mod published;
+pub mod portal;
 pub mod submit;
 pub mod track;
 
@@ -47,6 +50,8 @@ pub struct AppState {
     /// The gateway's one shutdown token, also handed to every channel: once cancelled,
     /// readiness fails and new submissions get 503.
     pub shutdown: channels::CancellationToken,
+    /// The portal's one-time codes (Đ6.4) and its public-check limiter.
+    pub otp: Arc<crate::otp::Otp>,
 }
 
 impl AppState {
@@ -58,7 +63,8 @@ impl AppState {
 /// The router, without a socket: tests call it with `tower::ServiceExt::oneshot`.
 pub fn app(state: AppState) -> Router {
     let body_limit = usize::try_from(state.config.limits.request_max_bytes).unwrap_or(usize::MAX);
-    Router::new()
+    let portal_enabled = state.config.portal.enabled;
+    let router = Router::new()
         .route("/v1/reports", post(submit::submit))
         .route("/v1/reports/check", post(submit::check))
         .route("/v1/reports/{id}", get(ioc::get_report))
@@ -94,6 +100,22 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(openapi::serve))
+        // The stylesheet is also the tracking page's.
+        .route("/assets/portal.css", get(portal::css));
+    let router = if portal_enabled {
+        router
+            .route("/", get(portal::form))
+            .route("/gui-phan-anh", get(portal::form))
+            .route("/assets/portal.js", get(portal::js))
+            .route("/v1/portal/check", post(portal::check))
+            .route("/v1/portal/places", post(portal::places))
+            .route("/v1/portal/otp", post(portal::request_code))
+            .route("/v1/portal/otp/verify", post(portal::verify_code))
+            .route("/v1/portal/reports", post(portal::submit_report))
+    } else {
+        router
+    };
+    router
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

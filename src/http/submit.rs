@@ -52,10 +52,11 @@ pub struct CheckResponse {
     pub report: Report,
 }
 
-struct Parsed {
-    submission: AppSubmission,
-    raw: Vec<u8>,
-    media: Vec<PreparedMedia>,
+/// A multipart submission read to the end: its `report` part and its staged media.
+pub(super) struct Parsed {
+    pub submission: AppSubmission,
+    pub raw: Vec<u8>,
+    pub media: Vec<PreparedMedia>,
 }
 
 /// Submit a report with its media.
@@ -206,7 +207,7 @@ fn build_report(
     report
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(v) = headers.get("idempotency-key") else {
         return Ok(None);
     };
@@ -236,7 +237,7 @@ fn multipart_error(e: MultipartError, limits: &Limits) -> ApiError {
 /// Read the whole multipart body. What was staged is deleted on every exit path that does not
 /// hand it over: an error, or the client dropping the connection (the handler is cancelled and
 /// the writer and staged files are dropped, which deletes them).
-async fn parse(state: &AppState, mut multipart: Multipart) -> Result<Parsed, ApiError> {
+pub(super) async fn parse(state: &AppState, mut multipart: Multipart) -> Result<Parsed, ApiError> {
     let mut report: Option<(AppSubmission, Vec<u8>)> = None;
     let mut media: Vec<PreparedMedia> = Vec::new();
     let limits = &state.config.limits;

@@ -150,9 +150,10 @@ fn private_headers(res: &mut Response) {
     );
 }
 
-/// No script, no style, no frame, no external resource: only the form back to this page.
+/// No script, no frame, no external resource, no inline style: the portal's stylesheet from
+/// this origin and the form back to this page.
 pub const CSP: &str =
-    "default-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+    "default-src 'none'; style-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 fn html(status: StatusCode, body: &str) -> Response {
     let mut res = (status, body.to_string()).into_response();
@@ -197,7 +198,7 @@ fn page(track: Option<&PublicTrack>, notice: Option<&str>) -> String {
     let mut b = String::new();
     let _ = write!(
         b,
-        "<!DOCTYPE html>\n<html lang=\"vi\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta name=\"referrer\" content=\"no-referrer\">\n<title>{}</title>\n</head>\n<body>\n<h1>{}</h1>\n",
+        "<!DOCTYPE html>\n<html lang=\"vi\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta name=\"referrer\" content=\"no-referrer\">\n<title>{}</title>\n<link rel=\"stylesheet\" href=\"/assets/portal.css\">\n</head>\n<body>\n<h1>{}</h1>\n",
         escape(msg::PAGE_TITLE),
         escape(msg::PAGE_TITLE)
     );
@@ -255,10 +256,14 @@ fn page(track: Option<&PublicTrack>, notice: Option<&str>) -> String {
         for s in &t.steps {
             let _ = writeln!(
                 b,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td data-label=\"{}\">{}</td><td data-label=\"{}\">{}</td><td data-label=\"{}\">{}</td><td data-label=\"{}\">{}</td></tr>",
+                escape(msg::TIME),
                 escape(&local_time(s.at)),
+                escape(msg::STEP),
                 escape(s.label),
+                escape(msg::AGENCY),
                 escape(s.agency.as_deref().unwrap_or("")),
+                escape(msg::MESSAGE),
                 escape(s.message.as_deref().unwrap_or(""))
             );
         }

@@ -9,9 +9,11 @@
 //! - `fake_zalo`: a fake Zalo (webhook sender, OA API, token rotation, mini-app tokens, media).
 //! - `harness`: retrying clients, distinct citizens and queue counts of the crash/outage harnesses.
 //! - `tmpfs`: a small tmpfs to fill, for full-disk tests (root only).
+//! - `browser`: headless Chromium over WebDriver (the portal's end-to-end test).
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod dovecot;
 pub mod fake_zalo;
 pub mod gateway;
