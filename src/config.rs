@@ -61,6 +61,8 @@ pub struct Config {
     pub calendar: crate::trail::CalendarConfig,
     /// The public tracking lookup (`[track]`, R-MSG-TRACK).
     pub track: crate::trail::TrackConfig,
+    /// The "Long An Số" app's bearer tokens (`[app_tokens]`, Đ6.4).
+    pub app_tokens: crate::apptoken::AppTokenConfig,
 }
 
 impl Default for Config {
@@ -86,6 +88,7 @@ impl Default for Config {
             zalo: None,
             calendar: Default::default(),
             track: Default::default(),
+            app_tokens: Default::default(),
         }
     }
 }

@@ -56,6 +56,8 @@ pub enum ServeError {
     Pepper(#[from] crate::config::PepperError),
     #[error("cannot load the working-hours calendar: {0}")]
     Calendar(#[from] crate::trail::CalendarLoadError),
+    #[error("cannot build the app token verifier's HTTP client: {0}")]
+    AppTokens(#[source] reqwest::Error),
     #[error("cannot write generated API keys to {path}: {source}")]
     Keys {
         path: PathBuf,
@@ -84,6 +86,14 @@ pub async fn build(config: Config) -> Result<Gateway, ServeError> {
         source,
     })?;
     if let Some(problem) = config.heavy_work.problems().into_iter().next() {
+        return Err(ServeError::Config(problem));
+    }
+    if let Some(problem) = config
+        .app_tokens
+        .problems()
+        .into_iter()
+        .find(|p| p.severity == channels::Severity::Error)
+    {
         return Err(ServeError::Config(problem));
     }
     crate::heavy::configure(&config.heavy_work);
@@ -139,11 +149,14 @@ pub async fn build(config: Config) -> Result<Gateway, ServeError> {
         calendar,
     );
     let keys = KeyRing::new(&config.api_keys);
+    let app_tokens = crate::apptoken::AppTokenVerifier::from_config(&config.app_tokens, clock.clone())
+        .map_err(ServeError::AppTokens)?;
     let instance_id = instance_id(&config);
     let state = AppState {
         pipeline,
         config: Arc::new(config),
         keys: Arc::new(keys),
+        app_tokens,
         metrics: crate::metrics::install(),
         shutdown: channels::CancellationToken::new(),
     };

@@ -40,6 +40,9 @@ mod schema;
 mod serve;
 /// Staged uploads deleted on every failed path (issue 10, point 3).
 mod staging;
+/// Monthly figures through the running gateway and the command line, with charts (issue 13
+/// point 4).
+mod stats;
 /// The text checks of issue 9 (partial diacritics, shorthands, language) over HTTP and the CLI.
 mod text;
 /// The processing trail, the tracking view, deadlines and the overdue list (issue 12).

@@ -8,6 +8,7 @@
 //! - `ioc`: the IOC's queue, reports, media, the processing trail and running deadlines.
 //! - `track`: the citizen's tracking view (JSON and HTML), public and rate-limited.
 //! - `open311`: Open311 GeoReport v2 under `/open311/v2/`.
+//! - `stats`: the monthly and yearly figures and their charts (IOC).
 //! - `ops`: health, readiness, metrics.
 //! - `openapi`: the OpenAPI document generated from the handlers.
 
@@ -17,6 +18,7 @@ pub mod ioc;
 pub mod open311;
 pub mod openapi;
 pub mod ops;
+pub mod stats;
 pub mod submit;
 pub mod track;
 
@@ -39,6 +41,8 @@ pub struct AppState {
     pub pipeline: Arc<Pipeline>,
     pub config: Arc<Config>,
     pub keys: Arc<auth::KeyRing>,
+    /// The verifier of the app's bearer tokens (`[app_tokens]`), when configured.
+    pub app_tokens: Option<Arc<crate::apptoken::AppTokenVerifier>>,
     pub metrics: PrometheusHandle,
     /// The gateway's one shutdown token, also handed to every channel: once cancelled,
     /// readiness fails and new submissions get 503.
@@ -63,6 +67,8 @@ pub fn app(state: AppState) -> Router {
             put(ioc::set_status).post(ioc::transition),
         )
         .route("/v1/ioc/overdue", get(ioc::overdue))
+        .route("/v1/stats", get(stats::figures))
+        .route("/v1/stats/charts/{file}", get(stats::chart))
         .route("/v1/track/{code}", get(track::track_json))
         .route("/track", get(track::track_form))
         .route("/track/{code}", get(track::track_html))
