@@ -31,7 +31,11 @@ fn report(channel: &str, field: &str, address: &str, text: &str) -> Value {
     })
 }
 
-async fn submit(base: &str, report: &Value) -> Value {
+/// Submit `report` at the gateway's clock `now`, the incident an hour before.
+async fn submit(base: &str, now: &str, report: &Value) -> Value {
+    let mut report = report.clone();
+    let occurred = chrono::DateTime::parse_from_rfc3339(now).unwrap() - chrono::Duration::hours(1);
+    report["occurred_at"] = json!(occurred.to_rfc3339());
     let form = reqwest::multipart::Form::new()
         .part(
             "report",
@@ -63,6 +67,12 @@ async fn submit(base: &str, report: &Value) -> Value {
 }
 
 async fn step(base: &str, id: &str, body: Value) {
+    let doc: Value = get_with(format!("{base}/v1/reports/{id}"), IOC_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(doc["verdict"]["status"], "rejected", "{}", doc["verdict"]);
     let (s, r) = trail_step(base, id, body).await;
     assert_eq!(s, StatusCode::OK, "{r}");
 }
@@ -134,15 +144,16 @@ async fn make_reports(gw: &mut Process, backend: &[(String, String)]) -> Made {
 
     // October: left untouched, it is in November's backlog and overdue lists, not its counts.
     at(gw, backend, "2026-10-29T02:00:00Z");
-    let a = submit(&gw.base, &report("app", "traffic", TAN_AN, "Ổ gà lớn giữa đường Hùng Vương gây nguy hiểm cho xe máy qua lại.")).await;
+    let a = submit(&gw.base, "2026-10-29T02:00:00Z", &report("app", "traffic", TAN_AN, "Ổ gà lớn giữa đường Hùng Vương gây nguy hiểm cho xe máy qua lại.")).await;
     let october = made("r0", a, &mut r);
 
     // R1: Monday 08:00 local; forwarded at 10:00 (2 working hours), answered on the 4th.
     at(gw, backend, "2026-11-02T01:00:00Z");
-    let a = submit(&gw.base, &report("app", "traffic", TAN_AN, "Đèn tín hiệu giao thông ở ngã tư Hùng Vương bị tắt từ sáng nay.")).await;
+    let a = submit(&gw.base, "2026-11-02T01:00:00Z", &report("app", "traffic", TAN_AN, "Đèn tín hiệu giao thông ở ngã tư Hùng Vương bị tắt từ sáng nay.")).await;
     let r1 = made("r1", a.clone(), &mut r);
     november.insert(r1.clone(), a);
     at(gw, backend, "2026-11-02T03:00:00Z");
+    step(&gw.base, &r1, json!({"status": "accepted"})).await;
     step(&gw.base, &r1, json!({"status": "forwarded", "agency": "Sở Giao thông vận tải"})).await;
     step(&gw.base, &r1, json!({"status": "agency_accepted"})).await;
     at(gw, backend, "2026-11-04T03:00:00Z");
@@ -150,15 +161,16 @@ async fn make_reports(gw: &mut Process, backend: &[(String, String)]) -> Made {
 
     // R2 (portal): Thursday 15:00; forwarded Friday 08:00 (3 working hours, 17 wall-clock).
     at(gw, backend, "2026-11-05T08:00:00Z");
-    let a = submit(&gw.base, &report("portal", "environment", BEN_LUC, "Rác thải đổ trộm bên bờ kênh gây mùi hôi suốt nhiều ngày.")).await;
+    let a = submit(&gw.base, "2026-11-05T08:00:00Z", &report("portal", "environment", BEN_LUC, "Rác thải đổ trộm bên bờ kênh gây mùi hôi suốt nhiều ngày.")).await;
     let r2 = made("r2", a.clone(), &mut r);
     november.insert(r2.clone(), a);
     at(gw, backend, "2026-11-06T01:00:00Z");
+    step(&gw.base, &r2, json!({"status": "accepted"})).await;
     step(&gw.base, &r2, json!({"status": "forwarded", "agency": "UBND xã Mỹ Yên"})).await;
 
     // R3: Monday 09:00; accepted, forwarded Tuesday 09:00 (10 working hours: late), closed.
     at(gw, backend, "2026-11-09T02:00:00Z");
-    let a = submit(&gw.base, &report("app", "urban_order", TAN_AN, "Cây xanh ngã đổ chắn ngang vỉa hè trước trường tiểu học.")).await;
+    let a = submit(&gw.base, "2026-11-09T02:00:00Z", &report("app", "urban_order", TAN_AN, "Cây xanh ngã đổ chắn ngang vỉa hè trước trường tiểu học.")).await;
     let r3 = made("r3", a.clone(), &mut r);
     november.insert(r3.clone(), a);
     at(gw, backend, "2026-11-09T03:00:00Z");
@@ -171,42 +183,43 @@ async fn make_reports(gw: &mut Process, backend: &[(String, String)]) -> Made {
 
     // R4 (portal): refused at once (decided on time, never forwarded).
     at(gw, backend, "2026-11-16T03:00:00Z");
-    let a = submit(&gw.base, &report("portal", "traffic", BEN_LUC, "Xe tải chở cát chạy quá tốc độ trên tỉnh lộ vào giờ tan học.")).await;
+    let a = submit(&gw.base, "2026-11-16T03:00:00Z", &report("portal", "traffic", BEN_LUC, "Xe tải chở cát chạy quá tốc độ trên tỉnh lộ vào giờ tan học.")).await;
     let r4 = made("r4", a.clone(), &mut r);
     november.insert(r4.clone(), a);
     step(&gw.base, &r4, json!({"status": "not_accepted", "message": "Nội dung không thuộc phạm vi tiếp nhận."})).await;
 
     // R5: Friday 09:00, never handled: overdue.
     at(gw, backend, "2026-11-20T02:00:00Z");
-    let a = submit(&gw.base, &report("app", "public_security", TAN_AN, "Nhóm thanh niên tụ tập gây ồn ào ở công viên sau mười giờ đêm.")).await;
+    let a = submit(&gw.base, "2026-11-20T02:00:00Z", &report("app", "public_security", TAN_AN, "Nhóm thanh niên tụ tập gây ồn ào ở công viên sau mười giờ đêm.")).await;
     let r5 = made("r5", a.clone(), &mut r);
     november.insert(r5.clone(), a);
 
     // R6: rejected at intake (no diacritics).
     at(gw, backend, "2026-11-25T02:00:00Z");
-    let a = submit(&gw.base, &report("app", "traffic", TAN_AN, "Den duong truoc so 12 bi hong, ca doan duong toi om tu toi qua.")).await;
+    let a = submit(&gw.base, "2026-11-25T02:00:00Z", &report("app", "traffic", TAN_AN, "Den duong truoc so 12 bi hong, ca doan duong toi om tu toi qua.")).await;
     assert_eq!(a["verdict"], "rejected", "{a}");
     let r6 = made("r6", a.clone(), &mut r);
     november.insert(r6, a);
 
     // R7: Friday 09:00, forwarded 09:30; the agency accepts only in December (after the month).
     at(gw, backend, "2026-11-27T02:00:00Z");
-    let a = submit(&gw.base, &report("app", "traffic", BEN_LUC, "Cột điện nghiêng sát mép đường, dây điện võng thấp rất nguy hiểm.")).await;
+    let a = submit(&gw.base, "2026-11-27T02:00:00Z", &report("app", "traffic", BEN_LUC, "Cột điện nghiêng sát mép đường, dây điện võng thấp rất nguy hiểm.")).await;
     let r7 = made("r7", a.clone(), &mut r);
     november.insert(r7.clone(), a);
     at(gw, backend, "2026-11-27T02:30:00Z");
+    step(&gw.base, &r7, json!({"status": "accepted"})).await;
     step(&gw.base, &r7, json!({"status": "forwarded", "agency": "Điện lực Bến Lức"})).await;
 
     // R9 (portal): Monday 30th 15:00: its deadline (1 December 09:00) is after the month.
     at(gw, backend, "2026-11-30T08:00:00Z");
-    let a = submit(&gw.base, &report("portal", "environment", BEN_LUC, "Nước thải từ cơ sở chế biến chảy thẳng ra ruộng lúa của dân.")).await;
+    let a = submit(&gw.base, "2026-11-30T08:00:00Z", &report("portal", "environment", BEN_LUC, "Nước thải từ cơ sở chế biến chảy thẳng ra ruộng lúa của dân.")).await;
     let r9 = made("r9", a.clone(), &mut r);
     november.insert(r9, a);
 
     // December.
     at(gw, backend, "2026-12-01T03:00:00Z");
     step(&gw.base, &r7, json!({"status": "agency_accepted"})).await;
-    let a = submit(&gw.base, &report("app", "traffic", TAN_AN, "Biển báo giao thông bị gãy đổ sau cơn mưa lớn tối qua.")).await;
+    let a = submit(&gw.base, "2026-12-01T03:00:00Z", &report("app", "traffic", TAN_AN, "Biển báo giao thông bị gãy đổ sau cơn mưa lớn tối qua.")).await;
     let december = made("r8", a, &mut r);
 
     Made {
