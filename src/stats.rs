@@ -645,7 +645,8 @@ pub fn to_csv(f: &Figures) -> String {
             csv_field(detail)
         );
     };
-    row("period", &f.period, &f.as_of.to_rfc3339(), "as_of");
+    let instant = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+    row("period", &f.period, &instant(f.as_of), "as_of");
     row("received", "total", &f.received.to_string(), "");
     for (section, counts) in [
         ("by_channel", &f.by_channel),
@@ -699,7 +700,7 @@ pub fn to_csv(f: &Figures) -> String {
     for (section, list) in [("overdue", &f.overdue), ("backlog", &f.backlog)] {
         for l in list {
             let detail = match l.due_by {
-                Some(due) => format!("{} due {}", l.status, due.to_rfc3339()),
+                Some(due) => format!("{} due {}", l.status, instant(due)),
                 None => l.status.to_string(),
             };
             row(section, &l.id, &l.tracking_code, &detail);

@@ -409,14 +409,19 @@ fn svg_texts(svg: &str) -> String {
         .join("|")
 }
 
-fn check_png(bytes: &[u8]) {
+/// The bars' colours: blue (by channel, by field), green (daily).
+const BARS: [u8; 3] = [31, 119, 180];
+const DAYS: [u8; 3] = [44, 160, 44];
+
+/// A PNG of the chart size with at least `min` pixels of the bars' colour.
+fn check_png(bytes: &[u8], colour: [u8; 3], min: usize) {
     let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Png)
         .expect("the PNG decodes");
     assert_eq!((img.width(), img.height()), (1000, 560));
-    // Not a blank canvas: bars and text were drawn.
+    // The bars were drawn (an empty chart has axes and labels only).
     let rgb = img.to_rgb8();
-    let coloured = rgb.pixels().filter(|p| p.0 != [255, 255, 255]).count();
-    assert!(coloured > 5000, "{coloured} drawn pixels");
+    let bars = rgb.pixels().filter(|p| p.0 == colour).count();
+    assert!(bars >= min, "{bars} pixels of the bars' colour");
 }
 
 fn cli(data_dir: &Path, backend: &[(String, String)], args: &[&str]) -> std::process::Output {
@@ -530,7 +535,7 @@ async fn figures_of_a_month(
     )
     .await;
     assert_eq!(res.headers()["content-type"], "image/png");
-    check_png(&res.bytes().await.unwrap());
+    check_png(&res.bytes().await.unwrap(), DAYS, 8 * 2000);
 
     // Refusals.
     for (query, status) in [
@@ -580,7 +585,12 @@ async fn figures_of_a_month(
         let svg = std::fs::read_to_string(charts.join(format!("{name}.svg"))).unwrap();
         let texts = svg_texts(&svg);
         assert!(texts.contains("tháng 11/2026"), "{name}: {texts}");
-        check_png(&std::fs::read(charts.join(format!("{name}.png"))).unwrap());
+        let colour = if name == "daily" { DAYS } else { BARS };
+        check_png(
+            &std::fs::read(charts.join(format!("{name}.png"))).unwrap(),
+            colour,
+            8 * 2000,
+        );
     }
     let texts = svg_texts(&std::fs::read_to_string(charts.join("by-channel.svg")).unwrap());
     for label in ["Ứng dụng Long An Số", "Cổng 1022", "Thư điện tử", "Phản ánh theo kênh tiếp nhận"] {

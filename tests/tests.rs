@@ -4,6 +4,8 @@ mod support;
 
 /// The HTTP API through the router and through a real socket.
 mod api;
+/// The "Long An Số" app's bearer tokens against a local JWKS (issue 13 point 2).
+mod apptoken;
 /// The golden fixtures of the app/portal channel (`fixtures/app`).
 mod app_fixtures;
 /// Capture times, send times and camera raws through the API and the command line (Đ6.3).

@@ -9,6 +9,8 @@ use std::sync::OnceLock;
 
 use chrono::Datelike;
 use normalizers::report::Channel;
+use plotters::coord::ranged1d::SegmentedCoord;
+use plotters::coord::types::RangedCoordusize;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -159,6 +161,11 @@ fn draw<DB: DrawingBackend>(
     root.present()
 }
 
+/// `n` segments `0..n` (a segmented `a..b` has the segments `a` to `b` included).
+fn segments(n: usize) -> SegmentedCoord<RangedCoordusize> {
+    (0..n.saturating_sub(1).max(1)).into_segmented()
+}
+
 /// Horizontal bars, one per label (the first on top), the count at the end of each.
 fn bar_chart<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
@@ -169,13 +176,13 @@ fn bar_chart<DB: DrawingBackend>(
     let max = bars.iter().map(|b| b.1).max().unwrap_or(0).max(1);
     let x_max = max as f64 * 1.15;
     // Segment j (from the bottom) holds bar n - 1 - j.
-    let bar = |j: usize| bars.get(n - 1 - j.min(n - 1));
+    let bar = |j: usize| n.checked_sub(j + 1).and_then(|i| bars.get(i));
     let mut chart = ChartBuilder::on(root)
         .caption(caption, (FAMILY, 26))
         .margin(20)
         .x_label_area_size(40)
         .y_label_area_size(240)
-        .build_cartesian_2d(0f64..x_max, (0usize..n).into_segmented())?;
+        .build_cartesian_2d(0f64..x_max, segments(n))?;
     chart
         .configure_mesh()
         .disable_y_mesh()
@@ -230,7 +237,7 @@ fn daily_chart<DB: DrawingBackend>(
         .margin(20)
         .x_label_area_size(50)
         .y_label_area_size(60)
-        .build_cartesian_2d((0usize..n).into_segmented(), 0f64..max as f64 * 1.1)?;
+        .build_cartesian_2d(segments(n), 0f64..max as f64 * 1.1)?;
     chart
         .configure_mesh()
         .disable_x_mesh()
