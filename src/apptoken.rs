@@ -289,19 +289,18 @@ impl AppTokenVerifier {
         validation.required_spec_claims.clear();
         validation.set_issuer(&[self.config.issuer.as_str()]);
         validation.set_audience(&[self.config.audience.as_str()]);
-        let data =
-            jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|e| {
-                use jsonwebtoken::errors::ErrorKind;
-                match e.kind() {
-                    ErrorKind::InvalidSignature => TokenError::BadSignature,
-                    ErrorKind::InvalidIssuer => TokenError::WrongIssuer,
-                    ErrorKind::InvalidAudience => TokenError::WrongAudience,
-                    ErrorKind::MissingRequiredClaim(c) if c == "iss" => TokenError::WrongIssuer,
-                    ErrorKind::MissingRequiredClaim(c) if c == "aud" => TokenError::WrongAudience,
-                    ErrorKind::InvalidAlgorithm => TokenError::Algorithm(format!("{:?}", header.alg)),
-                    _ => TokenError::Malformed,
-                }
-            })?;
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind;
+            match e.kind() {
+                ErrorKind::InvalidSignature => TokenError::BadSignature,
+                ErrorKind::InvalidIssuer => TokenError::WrongIssuer,
+                ErrorKind::InvalidAudience => TokenError::WrongAudience,
+                ErrorKind::MissingRequiredClaim(c) if c == "iss" => TokenError::WrongIssuer,
+                ErrorKind::MissingRequiredClaim(c) if c == "aud" => TokenError::WrongAudience,
+                ErrorKind::InvalidAlgorithm => TokenError::Algorithm(format!("{:?}", header.alg)),
+                _ => TokenError::Malformed,
+            }
+        })?;
         let claims = data.claims;
         let now = self.clock.now().timestamp();
         let leeway = self.config.leeway_secs.min(MAX_LEEWAY_SECS) as i64;
@@ -338,23 +337,18 @@ impl AppTokenVerifier {
         let fresh = cached
             .as_ref()
             .is_some_and(|c| now.duration_since(c.fetched) < cache_for);
-        let has_kid = cached
-            .as_ref()
-            .is_some_and(|c| c.keys.find(kid).is_some());
+        let has_kid = cached.as_ref().is_some_and(|c| c.keys.find(kid).is_some());
         let may_refetch = cached
             .as_ref()
             .is_none_or(|c| now.duration_since(c.fetched) >= refetch_after);
         if !fresh || (!has_kid && may_refetch) {
             match self.fetch().await {
-                Ok(keys) => {
-                    *cached = Some(CachedKeys {
-                        keys,
-                        fetched: now,
-                    })
-                }
+                Ok(keys) => *cached = Some(CachedKeys { keys, fetched: now }),
                 // A stale key set still verifies the keys it has.
                 Err(e) if cached.is_none() => return Err(e),
-                Err(e) => tracing::warn!(error = %e, "refreshing the app's JWKS failed; using the cached keys"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "refreshing the app's JWKS failed; using the cached keys")
+                }
             }
         }
         let jwk = cached
@@ -374,7 +368,8 @@ impl AppTokenVerifier {
 
     async fn fetch(&self) -> Result<JwkSet, TokenError> {
         let url = self.config.jwks_url.as_deref().unwrap_or_default();
-        let unavailable = |e: reqwest::Error| TokenError::KeysUnavailable(e.without_url().to_string());
+        let unavailable =
+            |e: reqwest::Error| TokenError::KeysUnavailable(e.without_url().to_string());
         let res = self
             .http
             .get(url)
@@ -385,7 +380,9 @@ impl AppTokenVerifier {
         // A key set is small: bound what is read.
         let bytes = res.bytes().await.map_err(unavailable)?;
         if bytes.len() > 256 * 1024 {
-            return Err(TokenError::KeysUnavailable("the key set is larger than 256 KiB".into()));
+            return Err(TokenError::KeysUnavailable(
+                "the key set is larger than 256 KiB".into(),
+            ));
         }
         serde_json::from_slice(&bytes)
             .map_err(|e| TokenError::KeysUnavailable(format!("the key set is not a JWKS: {e}")))

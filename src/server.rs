@@ -149,8 +149,9 @@ pub async fn build(config: Config) -> Result<Gateway, ServeError> {
         calendar,
     );
     let keys = KeyRing::new(&config.api_keys);
-    let app_tokens = crate::apptoken::AppTokenVerifier::from_config(&config.app_tokens, clock.clone())
-        .map_err(ServeError::AppTokens)?;
+    let app_tokens =
+        crate::apptoken::AppTokenVerifier::from_config(&config.app_tokens, clock.clone())
+            .map_err(ServeError::AppTokens)?;
     let instance_id = instance_id(&config);
     let state = AppState {
         pipeline,

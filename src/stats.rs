@@ -471,7 +471,7 @@ impl Tally {
                 count,
             })
             .collect();
-        by_commune_old.sort_by(|a, b| b.count.cmp(&a.count));
+        by_commune_old.sort_by_key(|c| std::cmp::Reverse(c.count));
         let mut by_commune_new: Vec<CommuneCount> = self
             .by_commune_new
             .into_iter()
@@ -481,7 +481,7 @@ impl Tally {
                 count,
             })
             .collect();
-        by_commune_new.sort_by(|a, b| b.count.cmp(&a.count));
+        by_commune_new.sort_by_key(|c| std::cmp::Reverse(c.count));
         let mut daily = Vec::new();
         let last_day = to_local(as_of.min(period.end() - Duration::seconds(1))).date();
         let mut day = period.first_day();
@@ -571,8 +571,8 @@ pub async fn compute(pipeline: &Pipeline, period: Period) -> Result<Figures, Sta
     let as_of = as_of(period, now);
     // Ids are ULIDs of the reception time: the embedded store stops after the last one
     // possible at the as-of instant.
-    let upto = ulid::Ulid::from_parts(as_of.timestamp_millis().max(0) as u64, u128::MAX)
-        .to_string();
+    let upto =
+        ulid::Ulid::from_parts(as_of.timestamp_millis().max(0) as u64, u128::MAX).to_string();
     let calendar = pipeline.calendar();
     let mut tally = Tally::new();
     let mut cursor: Option<String> = None;
@@ -585,7 +585,9 @@ pub async fn compute(pipeline: &Pipeline, period: Period) -> Result<Figures, Sta
                 Ok(report) => tally.add(&report, period, as_of, calendar),
                 // One unreadable document must not hide the month's figures; it is logged
                 // without its content.
-                Err(e) => tracing::warn!(error = %e, "a stored report is not readable; left out of the figures"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a stored report is not readable; left out of the figures")
+                }
             }
         }
         match page.next {

@@ -192,13 +192,30 @@ async fn refused_app_tokens_get_401_with_their_reason() {
 
     let mut other_audience = claims("u1");
     other_audience["aud"] = json!("another-service");
-    refused(&base, &rs256(&other_audience), "wrong_audience", "another audience").await;
+    refused(
+        &base,
+        &rs256(&other_audience),
+        "wrong_audience",
+        "another audience",
+    )
+    .await;
 
     let mut other_issuer = claims("u1");
     other_issuer["iss"] = json!("https://evil.example/");
-    refused(&base, &rs256(&other_issuer), "wrong_issuer", "another issuer").await;
+    refused(
+        &base,
+        &rs256(&other_issuer),
+        "wrong_issuer",
+        "another issuer",
+    )
+    .await;
 
-    let forged = sign(Algorithm::RS256, Some("k1"), &rsa("rsa-other.pem"), &claims("u1"));
+    let forged = sign(
+        Algorithm::RS256,
+        Some("k1"),
+        &rsa("rsa-other.pem"),
+        &claims("u1"),
+    );
     refused(&base, &forged, "bad_signature", "signature").await;
 
     let hs_forged = sign(
@@ -210,7 +227,12 @@ async fn refused_app_tokens_get_401_with_their_reason() {
     refused(&base, &hs_forged, "bad_signature", "signature").await;
 
     let fetched = jwks.fetches.load(Ordering::SeqCst);
-    let unknown = sign(Algorithm::RS256, Some("k9"), &rsa("rsa-k1.pem"), &claims("u1"));
+    let unknown = sign(
+        Algorithm::RS256,
+        Some("k9"),
+        &rsa("rsa-k1.pem"),
+        &claims("u1"),
+    );
     refused(&base, &unknown, "unknown_key_id", "key id").await;
     // An unknown key id fetched the key set again once, not at every request.
     refused(&base, &unknown, "unknown_key_id", "key id").await;

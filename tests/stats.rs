@@ -102,7 +102,12 @@ fn table(figures: &Value, name: &str) -> BTreeMap<String, u64> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c["key"].as_str().unwrap().to_string(), c["count"].as_u64().unwrap()))
+        .map(|c| {
+            (
+                c["key"].as_str().unwrap().to_string(),
+                c["count"].as_u64().unwrap(),
+            )
+        })
         .filter(|(_, n)| *n > 0)
         .collect()
 }
@@ -121,7 +126,10 @@ fn ids(list: &Value) -> Vec<String> {
 fn close_to(v: &Value, expected: f64) {
     let got = v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"));
     // The clock runs on from each restart: a second or two of difference.
-    assert!((got - expected).abs() < 0.5, "{got} minutes, expected {expected}");
+    assert!(
+        (got - expected).abs() < 0.5,
+        "{got} minutes, expected {expected}"
+    );
 }
 
 /// What the test made, to check the figures against.
@@ -144,82 +152,217 @@ async fn make_reports(gw: &mut Process, backend: &[(String, String)]) -> Made {
 
     // October: left untouched, it is in November's backlog and overdue lists, not its counts.
     at(gw, backend, "2026-10-29T02:00:00Z");
-    let a = submit(&gw.base, "2026-10-29T02:00:00Z", &report("app", "traffic", TAN_AN, "Ổ gà lớn giữa đường Hùng Vương gây nguy hiểm cho xe máy qua lại.")).await;
+    let a = submit(
+        &gw.base,
+        "2026-10-29T02:00:00Z",
+        &report(
+            "app",
+            "traffic",
+            TAN_AN,
+            "Ổ gà lớn giữa đường Hùng Vương gây nguy hiểm cho xe máy qua lại.",
+        ),
+    )
+    .await;
     let october = made("r0", a, &mut r);
 
     // R1: Monday 08:00 local; forwarded at 10:00 (2 working hours), answered on the 4th.
     at(gw, backend, "2026-11-02T01:00:00Z");
-    let a = submit(&gw.base, "2026-11-02T01:00:00Z", &report("app", "traffic", TAN_AN, "Đèn tín hiệu giao thông ở ngã tư Hùng Vương bị tắt từ sáng nay.")).await;
+    let a = submit(
+        &gw.base,
+        "2026-11-02T01:00:00Z",
+        &report(
+            "app",
+            "traffic",
+            TAN_AN,
+            "Đèn tín hiệu giao thông ở ngã tư Hùng Vương bị tắt từ sáng nay.",
+        ),
+    )
+    .await;
     let r1 = made("r1", a.clone(), &mut r);
     november.insert(r1.clone(), a);
     at(gw, backend, "2026-11-02T03:00:00Z");
     step(&gw.base, &r1, json!({"status": "accepted"})).await;
-    step(&gw.base, &r1, json!({"status": "forwarded", "agency": "Sở Giao thông vận tải"})).await;
+    step(
+        &gw.base,
+        &r1,
+        json!({"status": "forwarded", "agency": "Sở Giao thông vận tải"}),
+    )
+    .await;
     step(&gw.base, &r1, json!({"status": "agency_accepted"})).await;
     at(gw, backend, "2026-11-04T03:00:00Z");
-    step(&gw.base, &r1, json!({"status": "answered", "message": "Đã sửa đèn tín hiệu."})).await;
+    step(
+        &gw.base,
+        &r1,
+        json!({"status": "answered", "message": "Đã sửa đèn tín hiệu."}),
+    )
+    .await;
 
     // R2 (portal): Thursday 15:00; forwarded Friday 08:00 (3 working hours, 17 wall-clock).
     at(gw, backend, "2026-11-05T08:00:00Z");
-    let a = submit(&gw.base, "2026-11-05T08:00:00Z", &report("portal", "environment", BEN_LUC, "Rác thải đổ trộm bên bờ kênh gây mùi hôi suốt nhiều ngày.")).await;
+    let a = submit(
+        &gw.base,
+        "2026-11-05T08:00:00Z",
+        &report(
+            "portal",
+            "environment",
+            BEN_LUC,
+            "Rác thải đổ trộm bên bờ kênh gây mùi hôi suốt nhiều ngày.",
+        ),
+    )
+    .await;
     let r2 = made("r2", a.clone(), &mut r);
     november.insert(r2.clone(), a);
     at(gw, backend, "2026-11-06T01:00:00Z");
     step(&gw.base, &r2, json!({"status": "accepted"})).await;
-    step(&gw.base, &r2, json!({"status": "forwarded", "agency": "UBND xã Mỹ Yên"})).await;
+    step(
+        &gw.base,
+        &r2,
+        json!({"status": "forwarded", "agency": "UBND xã Mỹ Yên"}),
+    )
+    .await;
 
     // R3: Monday 09:00; accepted, forwarded Tuesday 09:00 (10 working hours: late), closed.
     at(gw, backend, "2026-11-09T02:00:00Z");
-    let a = submit(&gw.base, "2026-11-09T02:00:00Z", &report("app", "urban_order", TAN_AN, "Cây xanh ngã đổ chắn ngang vỉa hè trước trường tiểu học.")).await;
+    let a = submit(
+        &gw.base,
+        "2026-11-09T02:00:00Z",
+        &report(
+            "app",
+            "urban_order",
+            TAN_AN,
+            "Cây xanh ngã đổ chắn ngang vỉa hè trước trường tiểu học.",
+        ),
+    )
+    .await;
     let r3 = made("r3", a.clone(), &mut r);
     november.insert(r3.clone(), a);
     at(gw, backend, "2026-11-09T03:00:00Z");
     step(&gw.base, &r3, json!({"status": "accepted"})).await;
     at(gw, backend, "2026-11-10T02:00:00Z");
-    step(&gw.base, &r3, json!({"status": "forwarded", "agency": "Công ty Công trình đô thị"})).await;
+    step(
+        &gw.base,
+        &r3,
+        json!({"status": "forwarded", "agency": "Công ty Công trình đô thị"}),
+    )
+    .await;
     step(&gw.base, &r3, json!({"status": "agency_accepted"})).await;
-    step(&gw.base, &r3, json!({"status": "answered", "message": "Đã dọn cây."})).await;
+    step(
+        &gw.base,
+        &r3,
+        json!({"status": "answered", "message": "Đã dọn cây."}),
+    )
+    .await;
     step(&gw.base, &r3, json!({"status": "closed"})).await;
 
     // R4 (portal): refused at once (decided on time, never forwarded).
     at(gw, backend, "2026-11-16T03:00:00Z");
-    let a = submit(&gw.base, "2026-11-16T03:00:00Z", &report("portal", "traffic", BEN_LUC, "Xe tải chở cát chạy quá tốc độ trên tỉnh lộ vào giờ tan học.")).await;
+    let a = submit(
+        &gw.base,
+        "2026-11-16T03:00:00Z",
+        &report(
+            "portal",
+            "traffic",
+            BEN_LUC,
+            "Xe tải chở cát chạy quá tốc độ trên tỉnh lộ vào giờ tan học.",
+        ),
+    )
+    .await;
     let r4 = made("r4", a.clone(), &mut r);
     november.insert(r4.clone(), a);
-    step(&gw.base, &r4, json!({"status": "not_accepted", "message": "Nội dung không thuộc phạm vi tiếp nhận."})).await;
+    step(
+        &gw.base,
+        &r4,
+        json!({"status": "not_accepted", "message": "Nội dung không thuộc phạm vi tiếp nhận."}),
+    )
+    .await;
 
     // R5: Friday 09:00, never handled: overdue.
     at(gw, backend, "2026-11-20T02:00:00Z");
-    let a = submit(&gw.base, "2026-11-20T02:00:00Z", &report("app", "public_security", TAN_AN, "Nhóm thanh niên tụ tập gây ồn ào ở công viên sau mười giờ đêm.")).await;
+    let a = submit(
+        &gw.base,
+        "2026-11-20T02:00:00Z",
+        &report(
+            "app",
+            "public_security",
+            TAN_AN,
+            "Nhóm thanh niên tụ tập gây ồn ào ở công viên sau mười giờ đêm.",
+        ),
+    )
+    .await;
     let r5 = made("r5", a.clone(), &mut r);
     november.insert(r5.clone(), a);
 
     // R6: rejected at intake (no diacritics).
     at(gw, backend, "2026-11-25T02:00:00Z");
-    let a = submit(&gw.base, "2026-11-25T02:00:00Z", &report("app", "traffic", TAN_AN, "Den duong truoc so 12 bi hong, ca doan duong toi om tu toi qua.")).await;
+    let a = submit(
+        &gw.base,
+        "2026-11-25T02:00:00Z",
+        &report(
+            "app",
+            "traffic",
+            TAN_AN,
+            "Den duong truoc so 12 bi hong, ca doan duong toi om tu toi qua.",
+        ),
+    )
+    .await;
     assert_eq!(a["verdict"], "rejected", "{a}");
     let r6 = made("r6", a.clone(), &mut r);
     november.insert(r6, a);
 
     // R7: Friday 09:00, forwarded 09:30; the agency accepts only in December (after the month).
     at(gw, backend, "2026-11-27T02:00:00Z");
-    let a = submit(&gw.base, "2026-11-27T02:00:00Z", &report("app", "traffic", BEN_LUC, "Cột điện nghiêng sát mép đường, dây điện võng thấp rất nguy hiểm.")).await;
+    let a = submit(
+        &gw.base,
+        "2026-11-27T02:00:00Z",
+        &report(
+            "app",
+            "traffic",
+            BEN_LUC,
+            "Cột điện nghiêng sát mép đường, dây điện võng thấp rất nguy hiểm.",
+        ),
+    )
+    .await;
     let r7 = made("r7", a.clone(), &mut r);
     november.insert(r7.clone(), a);
     at(gw, backend, "2026-11-27T02:30:00Z");
     step(&gw.base, &r7, json!({"status": "accepted"})).await;
-    step(&gw.base, &r7, json!({"status": "forwarded", "agency": "Điện lực Bến Lức"})).await;
+    step(
+        &gw.base,
+        &r7,
+        json!({"status": "forwarded", "agency": "Điện lực Bến Lức"}),
+    )
+    .await;
 
     // R9 (portal): Monday 30th 15:00: its deadline (1 December 09:00) is after the month.
     at(gw, backend, "2026-11-30T08:00:00Z");
-    let a = submit(&gw.base, "2026-11-30T08:00:00Z", &report("portal", "environment", BEN_LUC, "Nước thải từ cơ sở chế biến chảy thẳng ra ruộng lúa của dân.")).await;
+    let a = submit(
+        &gw.base,
+        "2026-11-30T08:00:00Z",
+        &report(
+            "portal",
+            "environment",
+            BEN_LUC,
+            "Nước thải từ cơ sở chế biến chảy thẳng ra ruộng lúa của dân.",
+        ),
+    )
+    .await;
     let r9 = made("r9", a.clone(), &mut r);
     november.insert(r9, a);
 
     // December.
     at(gw, backend, "2026-12-01T03:00:00Z");
     step(&gw.base, &r7, json!({"status": "agency_accepted"})).await;
-    let a = submit(&gw.base, "2026-12-01T03:00:00Z", &report("app", "traffic", TAN_AN, "Biển báo giao thông bị gãy đổ sau cơn mưa lớn tối qua.")).await;
+    let a = submit(
+        &gw.base,
+        "2026-12-01T03:00:00Z",
+        &report(
+            "app",
+            "traffic",
+            TAN_AN,
+            "Biển báo giao thông bị gãy đổ sau cơn mưa lớn tối qua.",
+        ),
+    )
+    .await;
     let december = made("r8", a, &mut r);
 
     Made {
@@ -288,11 +431,17 @@ async fn check_figures(f: &Value, made: &Made, base: &str) {
         let res = get_with(format!("{base}/v1/reports/{id}"), IOC_KEY).await;
         let doc: Value = res.json().await.unwrap();
         let admin = &doc["location"]["admin"];
-        let c = admin["old_commune"].as_str().unwrap_or("unknown").to_string();
+        let c = admin["old_commune"]
+            .as_str()
+            .unwrap_or("unknown")
+            .to_string();
         let d = admin["old_district"].as_str().unwrap_or("").to_string();
         let d = if c == "unknown" { String::new() } else { d };
         *old.entry((d, c)).or_default() += 1;
-        let n = admin["new_commune"].as_str().unwrap_or("unknown").to_string();
+        let n = admin["new_commune"]
+            .as_str()
+            .unwrap_or("unknown")
+            .to_string();
         *new.entry(n).or_default() += 1;
     }
     let got_old: BTreeMap<(String, String), u64> = f["by_commune_old"]
@@ -314,7 +463,12 @@ async fn check_figures(f: &Value, made: &Made, base: &str) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c["commune"].as_str().unwrap().to_string(), c["count"].as_u64().unwrap()))
+        .map(|c| {
+            (
+                c["commune"].as_str().unwrap().to_string(),
+                c["count"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(got_new, new);
     assert!(
@@ -394,7 +548,14 @@ async fn check_figures(f: &Value, made: &Made, base: &str) {
     );
     assert!(!ids(&f["backlog"]).contains(&made.december));
     let text = f.to_string();
-    for private in ["Trần Thị Bình", "0987", "987654321", "Hùng Vương", "Ổ gà", "Sở Giao thông"] {
+    for private in [
+        "Trần Thị Bình",
+        "0987",
+        "987654321",
+        "Hùng Vương",
+        "Ổ gà",
+        "Sở Giao thông",
+    ] {
         assert!(!text.contains(private), "`{private}` in the figures");
     }
 }
@@ -512,7 +673,11 @@ async fn figures_of_a_month(
     let y: Value = res.json().await.unwrap();
     assert_eq!(y["received"], 10, "{y}");
     assert_eq!(y["period"], "2026");
-    assert_eq!(y["daily"].as_array().unwrap().len(), 336, "1 January to 2 December");
+    assert_eq!(
+        y["daily"].as_array().unwrap().len(),
+        336,
+        "1 January to 2 December"
+    );
 
     // Charts from the endpoint.
     let res = get_with(
@@ -526,8 +691,16 @@ async fn figures_of_a_month(
         .unwrap()
         .starts_with("image/svg+xml"));
     let texts = svg_texts(&res.text().await.unwrap());
-    for label in ["Giao thông", "Môi trường", "Trật tự đô thị", "Phản ánh theo lĩnh vực — tháng 11/2026"] {
-        assert!(texts.contains(label), "`{label}` not in the SVG's text: {texts}");
+    for label in [
+        "Giao thông",
+        "Môi trường",
+        "Trật tự đô thị",
+        "Phản ánh theo lĩnh vực — tháng 11/2026",
+    ] {
+        assert!(
+            texts.contains(label),
+            "`{label}` not in the SVG's text: {texts}"
+        );
     }
     let res = get_with(
         format!("{base}/v1/stats/charts/daily.png?month=2026-11"),
@@ -593,7 +766,12 @@ async fn figures_of_a_month(
         );
     }
     let texts = svg_texts(&std::fs::read_to_string(charts.join("by-channel.svg")).unwrap());
-    for label in ["Ứng dụng Long An Số", "Cổng 1022", "Thư điện tử", "Phản ánh theo kênh tiếp nhận"] {
+    for label in [
+        "Ứng dụng Long An Số",
+        "Cổng 1022",
+        "Thư điện tử",
+        "Phản ánh theo kênh tiếp nhận",
+    ] {
         assert!(texts.contains(label), "`{label}` not in {texts}");
     }
 }

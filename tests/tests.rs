@@ -4,10 +4,10 @@ mod support;
 
 /// The HTTP API through the router and through a real socket.
 mod api;
-/// The "Long An Số" app's bearer tokens against a local JWKS (issue 13 point 2).
-mod apptoken;
 /// The golden fixtures of the app/portal channel (`fixtures/app`).
 mod app_fixtures;
+/// The "Long An Số" app's bearer tokens against a local JWKS (issue 13 point 2).
+mod apptoken;
 /// Capture times, send times and camera raws through the API and the command line (Đ6.3).
 mod capture_time;
 /// The command line as a user runs it.

@@ -204,7 +204,10 @@ fn bar_chart<DB: DrawingBackend>(
     chart.draw_series((0..bars.len()).map(|j| {
         let v = bar(j).map(|b| b.1).unwrap_or(0) as f64;
         let mut r = Rectangle::new(
-            [(0.0, SegmentValue::Exact(j)), (v, SegmentValue::Exact(j + 1))],
+            [
+                (0.0, SegmentValue::Exact(j)),
+                (v, SegmentValue::Exact(j + 1)),
+            ],
             colour.filled(),
         );
         r.set_margin(8, 8, 0, 0);
