@@ -63,6 +63,8 @@ pub struct Config {
     pub track: crate::trail::TrackConfig,
     /// The citizens' web form, its one-time codes and public checks (`[portal]`, R-CH-PORTAL).
     pub portal: crate::otp::PortalConfig,
+    /// The "Long An Số" app's bearer tokens (`[app_tokens]`, Đ6.4).
+    pub app_tokens: crate::apptoken::AppTokenConfig,
 }
 
 impl Default for Config {
@@ -89,6 +91,7 @@ impl Default for Config {
             calendar: Default::default(),
             track: Default::default(),
             portal: Default::default(),
+            app_tokens: Default::default(),
         }
     }
 }

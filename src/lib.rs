@@ -4,6 +4,7 @@
 //!
 //! # Layout
 //! - `config`: the TOML file and its environment overrides.
+//! - `apptoken`: the verifier of the app's bearer tokens (JWT, JWKS or shared key, Đ6.4).
 //! - `clock`: the injected clock.
 //! - `failpoint`: crash injection for the restart tests.
 //! - `store`: content-addressed files and the queue/state backend (Redis or embedded).
@@ -20,7 +21,9 @@
 //! - `http`: the axum API.
 //! - `server`: builds everything from the configuration and runs it.
 //! - `offline`: `gateway check` without storage.
+//! - `stats`: the monthly and yearly figures, their CSV and charts (R-REP-1).
 
+pub mod apptoken;
 pub mod blocklist;
 pub mod clock;
 pub mod config;
@@ -36,5 +39,6 @@ pub mod pipeline;
 pub mod publication;
 pub mod ratelimit;
 pub mod server;
+pub mod stats;
 pub mod store;
 pub mod trail;

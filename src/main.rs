@@ -84,6 +84,26 @@ a file could not be read or is not a submission; 1 when the configuration cannot
         #[command(subcommand)]
         action: BlockAction,
     },
+    /// Monthly or yearly figures (R-REP-1, Đ13.4): counts by channel, field, commune, verdict
+    /// and reason; time to forward and on-time share; overdue and backlog lists. Reads the
+    /// store the gateway uses (with the embedded store, while the gateway is stopped, or use
+    /// `GET /v1/stats`).
+    #[command(group(clap::ArgGroup::new("period").required(true).args(["month", "year"])))]
+    Stats {
+        /// A month, YYYY-MM (Vietnam's time).
+        #[arg(long)]
+        month: Option<String>,
+        /// A year, YYYY.
+        #[arg(long)]
+        year: Option<String>,
+        /// `json` or `csv` (one table `section,key,value,detail`).
+        #[arg(long, default_value = "json")]
+        format: String,
+        /// Also write the charts into this folder: by-channel, by-field and daily, each as
+        /// .svg and .png.
+        #[arg(long)]
+        chart: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -234,6 +254,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime.block_on(block(config, action))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Stats {
+            month,
+            year,
+            format,
+            chart,
+        } => {
+            let period: gateway::stats::Period = month
+                .or(year)
+                .unwrap_or_default()
+                .parse()
+                .context("the period")?;
+            let format: gateway::stats::Format =
+                format.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(stats(config, period, format, chart))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Locate { text } => {
             let geo = gateway::server::load_geo(&config.geo)?;
             let v = normalizers::geo::locate_json(geo, &text.join(" "));
@@ -354,6 +394,7 @@ fn config_problems(config: &Config) -> Vec<channels::ConfigProblem> {
         problems.extend(config.redis.problems());
     }
     problems.extend(config.heavy_work.problems());
+    problems.extend(config.app_tokens.problems());
     if config.uses_redis() && config.duplicates.identity_pepper.is_empty() {
         // `serve` refuses this: every instance on one Redis must key digests alike.
         problems.push(channels::ConfigProblem::error(
@@ -376,6 +417,37 @@ fn init_tracing(format: LogFormat) {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
+}
+
+async fn stats(
+    config: Config,
+    period: gateway::stats::Period,
+    format: gateway::stats::Format,
+    chart_dir: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use gateway::stats::chart::{self, Chart, ImageFormat};
+    let gw = gateway::server::build(config).await?;
+    let figures = gateway::stats::compute(&gw.state.pipeline, period).await?;
+    if let Some(dir) = &chart_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the chart folder {}", dir.display()))?;
+        for which in Chart::ALL {
+            for image in [ImageFormat::Svg, ImageFormat::Png] {
+                let bytes = chart::render(which, image, period, &figures)?;
+                let path = dir.join(format!("{}.{}", which.name(), image.extension()));
+                std::fs::write(&path, bytes)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    match format {
+        gateway::stats::Format::Json => {
+            writeln!(out, "{}", serde_json::to_string_pretty(&figures)?)?
+        }
+        gateway::stats::Format::Csv => write!(out, "{}", gateway::stats::to_csv(&figures))?,
+    }
+    Ok(())
 }
 
 async fn block(mut config: Config, action: BlockAction) -> anyhow::Result<()> {

@@ -251,6 +251,17 @@ impl Pipeline {
         }
     }
 
+    /// A page of stored report documents (see [`Store::scan_reports`]): the figures visit
+    /// every report this way without holding them all.
+    pub async fn scan_reports(
+        &self,
+        cursor: Option<&str>,
+        upto: Option<&str>,
+        count: usize,
+    ) -> Result<crate::store::ReportPage, StoreFailure> {
+        self.store.scan_reports(cursor, upto, count).await
+    }
+
     /// Record the IOC's status change of a stored report (`report.status` and its trail
     /// already set): the document, the duplicate index (closed reports leave it), the deadline
     /// index.

@@ -58,6 +58,8 @@ pub enum ServeError {
     Calendar(#[from] crate::trail::CalendarLoadError),
     #[error("cannot set up the portal's one-time codes: {0}")]
     Portal(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("cannot build the app token verifier's HTTP client: {0}")]
+    AppTokens(#[source] reqwest::Error),
     #[error("cannot write generated API keys to {path}: {source}")]
     Keys {
         path: PathBuf,
@@ -86,6 +88,14 @@ pub async fn build(config: Config) -> Result<Gateway, ServeError> {
         source,
     })?;
     if let Some(problem) = config.heavy_work.problems().into_iter().next() {
+        return Err(ServeError::Config(problem));
+    }
+    if let Some(problem) = config
+        .app_tokens
+        .problems()
+        .into_iter()
+        .find(|p| p.severity == channels::Severity::Error)
+    {
         return Err(ServeError::Config(problem));
     }
     crate::heavy::configure(&config.heavy_work);
@@ -152,11 +162,15 @@ pub async fn build(config: Config) -> Result<Gateway, ServeError> {
         calendar,
     );
     let keys = KeyRing::new(&config.api_keys);
+    let app_tokens =
+        crate::apptoken::AppTokenVerifier::from_config(&config.app_tokens, clock.clone())
+            .map_err(ServeError::AppTokens)?;
     let instance_id = instance_id(&config);
     let state = AppState {
         pipeline,
         config: Arc::new(config),
         keys: Arc::new(keys),
+        app_tokens,
         metrics: crate::metrics::install(),
         shutdown: channels::CancellationToken::new(),
         otp: Arc::new(otp),

@@ -6,6 +6,8 @@ mod support;
 mod api;
 /// The golden fixtures of the app/portal channel (`fixtures/app`).
 mod app_fixtures;
+/// The "Long An Số" app's bearer tokens against a local JWKS (issue 13 point 2).
+mod apptoken;
 /// Capture times, send times and camera raws through the API and the command line (Đ6.3).
 mod capture_time;
 /// The command line as a user runs it.
@@ -48,6 +50,9 @@ mod sentinel;
 mod serve;
 /// Staged uploads deleted on every failed path (issue 10, point 3).
 mod staging;
+/// Monthly figures through the running gateway and the command line, with charts (issue 13
+/// point 4).
+mod stats;
 /// The text checks of issue 9 (partial diacritics, shorthands, language) over HTTP and the CLI.
 mod text;
 /// The processing trail, the tracking view, deadlines and the overdue list (issue 12).

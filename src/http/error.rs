@@ -25,6 +25,9 @@ pub enum ApiError {
     Unauthorized,
     #[error("this API key may not use this endpoint")]
     Forbidden,
+    /// An app bearer token was refused (Đ6.4): 401 with the reason.
+    #[error("{0}")]
+    AppToken(crate::apptoken::TokenError),
     #[error("{0}")]
     NotFound(String),
     /// The request conflicts with the resource's state (a transition the trail does not allow).
@@ -74,8 +77,17 @@ impl ApiError {
 impl From<StoreFailure> for ApiError {
     fn from(e: StoreFailure) -> Self {
         match e {
-            StoreFailure::Corrupt { .. } => ApiError::internal(e),
+            StoreFailure::Corrupt { .. } | StoreFailure::Unsupported(_) => ApiError::internal(e),
             _ => ApiError::unavailable(e),
+        }
+    }
+}
+
+impl From<crate::apptoken::TokenError> for ApiError {
+    fn from(e: crate::apptoken::TokenError) -> Self {
+        match e {
+            e @ crate::apptoken::TokenError::KeysUnavailable(_) => ApiError::unavailable(e),
+            e => ApiError::AppToken(e),
         }
     }
 }
@@ -137,7 +149,9 @@ impl From<StatusError> for ApiError {
 /// Error body of every non-2xx answer except 422 (which carries the verdict).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// Stable machine-readable code: `bad_request`, `unauthorized`, `forbidden`, `not_found`,
+    /// Stable machine-readable code: `bad_request`, `unauthorized` (a refused app token adds
+    /// `WWW-Authenticate: Bearer error="invalid_token", error_description="<reason>"`),
+    /// `forbidden`, `not_found`,
     /// `payload_too_large`, `conflict`, `too_many_requests`, `rate_limited`, `unavailable`,
     /// `internal`.
     pub error: &'static str,
@@ -158,6 +172,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", None),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", None),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", None),
+            ApiError::AppToken(_) => (StatusCode::UNAUTHORIZED, "unauthorized", None),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", None),
             ApiError::TooManyRequests { message_vi, .. } => (
@@ -212,6 +227,17 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         let mut res = (status, Json(body)).into_response();
+        if let ApiError::AppToken(e) = &self {
+            // RFC 6750: the reason in a form a client library reads.
+            let challenge = format!(
+                "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                e.reason()
+            );
+            if let Ok(v) = axum::http::HeaderValue::from_str(&challenge) {
+                res.headers_mut()
+                    .insert(axum::http::header::WWW_AUTHENTICATE, v);
+            }
+        }
         if let Some(secs) = retry_after {
             res.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,

@@ -12,6 +12,7 @@
 //! - `portal`: the citizens' web form, its assets and its public API (checks, place
 //!   suggestions, one-time codes, submission).
 //! - `open311`: Open311 GeoReport v2 under `/open311/v2/`.
+//! - `stats`: the monthly and yearly figures and their charts (IOC).
 //! - `ops`: health, readiness, metrics.
 //! - `openapi`: the OpenAPI document generated from the handlers.
 
@@ -24,6 +25,7 @@ pub mod openapi;
 pub mod ops;
 pub mod published;
 pub mod portal;
+pub mod stats;
 pub mod submit;
 pub mod track;
 
@@ -46,6 +48,8 @@ pub struct AppState {
     pub pipeline: Arc<Pipeline>,
     pub config: Arc<Config>,
     pub keys: Arc<auth::KeyRing>,
+    /// The verifier of the app's bearer tokens (`[app_tokens]`), when configured.
+    pub app_tokens: Option<Arc<crate::apptoken::AppTokenVerifier>>,
     pub metrics: PrometheusHandle,
     /// The gateway's one shutdown token, also handed to every channel: once cancelled,
     /// readiness fails and new submissions get 503.
@@ -84,6 +88,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/agency/reports/{id}/status", post(agency::transition))
         .route("/v1/published", get(published::feed))
         .route("/v1/published/{code}/media/{n}", get(published::media))
+        .route("/v1/stats", get(stats::figures))
+        .route("/v1/stats/charts/{file}", get(stats::chart))
         .route("/v1/track/{code}", get(track::track_json))
         .route("/track", get(track::track_form))
         .route("/track/{code}", get(track::track_html))

@@ -29,6 +29,8 @@ impl Modify for Security {
         super::ioc::set_status,
         super::ioc::transition,
         super::ioc::overdue,
+        super::stats::figures,
+        super::stats::chart,
         super::track::track_json,
         super::published::feed,
         super::published::media,
@@ -46,7 +48,7 @@ impl Modify for Security {
         super::ops::readyz,
         super::ops::metrics,
     ),
-    components(schemas(super::error::ErrorBody, super::submit::SubmitResponse, super::submit::CheckResponse, super::ioc::ClaimResponse, super::ioc::QueueEntry, super::ioc::StatusBody, super::ioc::TransitionBody, super::ioc::TransitionResponse, super::ioc::OverdueResponse, crate::trail::DueEntry, crate::blocklist::BlockRequest, crate::blocklist::BlockEntry, super::published::FeedPage, super::published::PublicationBody, super::published::PublicationState, crate::publication::PublishedReport, crate::publication::PublicPlace, super::agency::AgencyList, super::agency::AgencyListed, super::agency::AgencyReport, super::agency::AgencyStepBody, super::agency::DiscloseBody)),
+    components(schemas(super::error::ErrorBody, super::submit::SubmitResponse, super::submit::CheckResponse, super::ioc::ClaimResponse, super::ioc::QueueEntry, super::ioc::StatusBody, super::ioc::TransitionBody, super::ioc::TransitionResponse, super::ioc::OverdueResponse, crate::trail::DueEntry, crate::blocklist::BlockRequest, crate::blocklist::BlockEntry, super::published::FeedPage, super::published::PublicationBody, super::published::PublicationState, crate::publication::PublishedReport, crate::publication::PublicPlace, super::agency::AgencyList, super::agency::AgencyListed, super::agency::AgencyReport, super::agency::AgencyStepBody, super::agency::DiscloseBody, crate::stats::Figures, crate::stats::Count, crate::stats::CommuneCount, crate::stats::Day, crate::stats::Spread, crate::stats::Forwarding, crate::stats::Listed)),
     modifiers(&Security),
 )]
 struct ApiDoc;

@@ -11,13 +11,14 @@ use channels::ratelimit::{Admission, ClientIp, Subjects};
 use normalizers::app::{self, AppSubmission};
 use normalizers::identity::Identity;
 use normalizers::media::sniff;
-use normalizers::report::{Channel, Envelope, Report};
+use normalizers::report::{Channel, Envelope, Report, VerifiedBy};
 use normalizers::validate::{Finding, Status};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::auth::{Authorized, Caller, Submitter};
+use super::auth::Caller;
 use super::{ApiError, AppState};
+use crate::apptoken::{AppUser, SubmitAuth};
 use crate::config::Limits;
 use crate::pipeline::PreparedMedia;
 
@@ -70,7 +71,7 @@ pub(super) struct Parsed {
         (status = 201, description = "Accepted or needs review; queued for the IOC", body = SubmitResponse),
         (status = 422, description = "Rejected: every reason, in Vietnamese, with how to fix it; also when the citizen left fields out (only `channel` is required)", body = SubmitResponse),
         (status = 400, description = "Malformed request: not multipart, no `report` part, a `report` that is not a JSON object, a field of the wrong type or unknown, no `channel`", body = super::error::ErrorBody),
-        (status = 401, description = "No valid API key", body = super::error::ErrorBody),
+        (status = 401, description = "No valid API key, or an app token refused (expired, wrong issuer or audience, bad signature, unknown key id…: the reason in the message and in `WWW-Authenticate`)", body = super::error::ErrorBody),
         (status = 413, description = "A file or the request is too large, or too many files", body = super::error::ErrorBody),
         (status = 429, description = "Too many submissions from this sender (phone, email, app account), client address or API key in the window (`rate_limits.api`); `Retry-After` gives the seconds to wait. A repeated `Idempotency-Key` of a report already taken is never refused", body = super::error::ErrorBody),
         (status = 503, description = "Storage unavailable or shutting down; nothing stored", body = super::error::ErrorBody),
@@ -78,7 +79,7 @@ pub(super) struct Parsed {
     security(("bearer" = []))
 )]
 pub async fn submit(
-    Authorized { caller, .. }: Authorized<Submitter>,
+    SubmitAuth { caller, app_user }: SubmitAuth,
     State(state): State<AppState>,
     ClientIp(client_ip): ClientIp,
     headers: HeaderMap,
@@ -107,7 +108,13 @@ pub async fn submit(
         return Err(limited.into());
     }
     let parsed = parse(&state, multipart).await?;
-    let report = build_report(&state, &caller, &parsed, idempotency.as_deref());
+    let report = build_report(
+        &state,
+        &caller,
+        app_user.as_ref(),
+        &parsed,
+        idempotency.as_deref(),
+    );
     let senders = Subjects {
         senders: Identity::of_report(&report),
         source: None,
@@ -166,19 +173,19 @@ pub async fn submit(
     responses(
         (status = 200, description = "The verdict the report would get", body = CheckResponse),
         (status = 400, description = "Malformed request", body = super::error::ErrorBody),
-        (status = 401, description = "No valid API key", body = super::error::ErrorBody),
+        (status = 401, description = "No valid API key, or an app token refused (expired, wrong issuer or audience, bad signature, unknown key id…: the reason in the message and in `WWW-Authenticate`)", body = super::error::ErrorBody),
         (status = 413, description = "Too large", body = super::error::ErrorBody),
         (status = 503, description = "Storage unavailable", body = super::error::ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn check(
-    Authorized { caller, .. }: Authorized<Submitter>,
+    SubmitAuth { caller, app_user }: SubmitAuth,
     State(state): State<AppState>,
     multipart: Multipart,
 ) -> Result<Json<CheckResponse>, ApiError> {
     let parsed = parse(&state, multipart).await?;
-    let mut report = build_report(&state, &caller, &parsed, None);
+    let mut report = build_report(&state, &caller, app_user.as_ref(), &parsed, None);
     report.id = state.pipeline.new_id();
     let report = state.pipeline.check(report, parsed.media).await?;
     Ok(Json(CheckResponse {
@@ -192,6 +199,7 @@ pub async fn check(
 fn build_report(
     state: &AppState,
     caller: &Caller,
+    app_user: Option<&AppUser>,
     parsed: &Parsed,
     idempotency: Option<&str>,
 ) -> Report {
@@ -203,7 +211,18 @@ fn build_report(
         received_at: state.pipeline.now(),
     };
     let mut report = app::normalize(envelope, &parsed.submission);
-    report.reporter.channel_identity = Some(format!("api-client:{}", caller.client));
+    match app_user {
+        // A verified app token (Đ6.4): the app's user is the reporter's identity on the app
+        // channel (the block list names it `app:<user id>`).
+        Some(user) => {
+            report.channel = Channel::App;
+            report.reporter.channel_identity = Some(user.sub.clone());
+            report.reporter.verified_by = VerifiedBy::AppToken;
+        }
+        None => {
+            report.reporter.channel_identity = Some(format!("api-client:{}", caller.client));
+        }
+    }
     report
 }
 

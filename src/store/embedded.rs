@@ -491,6 +491,48 @@ impl Embedded {
         .await
     }
 
+    /// Up to `count` report documents with ids after `after` (all from the first when none)
+    /// and not after `upto`, in id order (ids are ULIDs: reception order); the last id read
+    /// is the cursor of the next page, none once the range is exhausted.
+    pub async fn scan_reports(
+        &self,
+        after: Option<&str>,
+        upto: Option<&str>,
+        count: usize,
+    ) -> Result<super::ReportPage, StoreFailure> {
+        use std::ops::Bound;
+        let (after, upto) = (after.map(str::to_string), upto.map(str::to_string));
+        self.blocking(move |db, _| {
+            let txn = db.begin_read()?;
+            let t = txn.open_table(REPORTS)?;
+            let lower = match &after {
+                Some(a) => Bound::Excluded(a.as_str()),
+                None => Bound::Unbounded,
+            };
+            let upper = match &upto {
+                Some(u) => Bound::Included(u.as_str()),
+                None => Bound::Unbounded,
+            };
+            let mut documents = Vec::new();
+            let mut last = None;
+            for item in t.range::<&str>((lower, upper))? {
+                let (k, v) = item?;
+                documents.push(v.value().to_vec());
+                last = Some(k.value().to_string());
+                if documents.len() >= count.max(1) {
+                    break;
+                }
+            }
+            let next = if documents.len() >= count.max(1) {
+                last
+            } else {
+                None
+            };
+            Ok(super::ReportPage { documents, next })
+        })
+        .await
+    }
+
     // --- streams -------------------------------------------------------------------------
 
     /// Append `payload` unless an entry for `dedup` (a report id) is already in `stream`.

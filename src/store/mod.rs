@@ -64,6 +64,9 @@ pub enum StoreFailure {
     /// timeout (it may still be on the master): nothing is acknowledged, the caller retries.
     #[error("redis: the write reached {reached} of {wanted} replicas in time")]
     NotReplicated { reached: u32, wanted: u32 },
+    /// The operation needs something this deployment does not have.
+    #[error("{0}")]
+    Unsupported(&'static str),
     /// A stored document does not deserialise.
     #[error("stored {key} is not readable: {source}")]
     Corrupt {
@@ -114,6 +117,14 @@ pub struct IndexEntry {
     pub member: String,
     pub score: i64,
     pub payload: Vec<u8>,
+}
+
+/// One page of report documents (see [`Store::scan_reports`]).
+#[derive(Debug, Default)]
+pub struct ReportPage {
+    pub documents: Vec<Vec<u8>>,
+    /// Where the next page starts; none once every document was handed out.
+    pub next: Option<String>,
 }
 
 /// Most entries [`Store::index_trim`] removes per call (keeps each call short).
@@ -242,6 +253,23 @@ impl Store {
     /// Every stored report's id, in no particular order (rebuilding indexes).
     pub async fn report_ids(&self) -> Result<Vec<String>, StoreFailure> {
         dispatch!(self.report_ids())
+    }
+
+    /// Page through the stored report documents, about `count` at a time, so that a caller
+    /// visiting every report holds one page in memory: start with no cursor, go on with
+    /// [`ReportPage::next`] until it is none. The embedded store pages in id order and stops
+    /// after `upto` (ids are ULIDs, so in reception order); Redis pages in no particular order
+    /// and ignores `upto`: the caller filters.
+    pub async fn scan_reports(
+        &self,
+        cursor: Option<&str>,
+        upto: Option<&str>,
+        count: usize,
+    ) -> Result<ReportPage, StoreFailure> {
+        match self {
+            Store::Redis(s) => s.scan_reports(cursor, count).await,
+            Store::Embedded(s) => s.scan_reports(cursor, upto, count).await,
+        }
     }
 
     /// Create consumer groups now (Redis; XGROUP CREATE … MKSTREAM, an existing group is fine)

@@ -539,6 +539,47 @@ impl RedisStore {
         }
     }
 
+    /// A page of report documents. With an archive, its files are the complete set (every
+    /// write goes through them, and Redis copies expire): the folders in name order, the ids
+    /// in a folder in order, the cursor `folder/last id`. Without, `SCAN` over the report keys
+    /// (the cursor is SCAN's; a page may hold more or fewer than `count`); on a Redis Cluster
+    /// that needs an archive (SCAN covers one node).
+    pub async fn scan_reports(
+        &self,
+        cursor: Option<&str>,
+        count: usize,
+    ) -> Result<super::ReportPage, StoreFailure> {
+        if let Some(archive) = &self.options.archive {
+            return archive.scan(cursor, count).await;
+        }
+        if matches!(self.conn, Conn::Cluster(_)) {
+            return Err(StoreFailure::Unsupported(
+                "reading every report of a Redis Cluster needs the report archive (redis.archive_reports)",
+            ));
+        }
+        let (next, keys): (String, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor.unwrap_or("0"))
+            .arg("MATCH")
+            .arg(report_key("*"))
+            .arg("COUNT")
+            .arg(count.max(1))
+            .query_async(&mut self.conn())
+            .await?;
+        let mut documents = Vec::with_capacity(keys.len());
+        if !keys.is_empty() {
+            let docs: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+                .arg(&keys)
+                .query_async(&mut self.conn())
+                .await?;
+            // A key deleted between SCAN and MGET is simply gone.
+            documents.extend(docs.into_iter().flatten());
+        }
+        Ok(super::ReportPage {
+            documents,
+            next: (next != "0").then_some(next),
+        })
+    }
+
     /// With `durability = "replicas"`: wait until the configured replicas have every write of
     /// this connection so far; fewer is a failure (the caller acknowledges nothing).
     async fn wait_replicas(&self) -> Result<(), StoreFailure> {
@@ -942,6 +983,70 @@ impl ReportArchive {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Up to `count` archived documents after `cursor` (`folder/last id`); see
+    /// [`RedisStore::scan_reports`].
+    async fn scan(
+        &self,
+        cursor: Option<&str>,
+        count: usize,
+    ) -> Result<super::ReportPage, StoreFailure> {
+        let dir = self.dir.clone();
+        let cursor = cursor.map(str::to_string);
+        let count = count.max(1);
+        let page = tokio::task::spawn_blocking(move || -> std::io::Result<super::ReportPage> {
+            let (from_folder, after_id) = match cursor.as_deref().and_then(|c| c.split_once('/')) {
+                Some((f, id)) => (Some(f.to_string()), Some(id.to_string())),
+                None => (None, None),
+            };
+            let mut folders = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .collect::<Vec<_>>(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => return Err(e),
+            };
+            folders.sort();
+            let mut documents = Vec::new();
+            for folder in folders {
+                if from_folder.as_ref().is_some_and(|f| folder < *f) {
+                    continue;
+                }
+                let mut ids: Vec<String> = std::fs::read_dir(dir.join(&folder))?
+                    .filter_map(|e| e.ok())
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .filter_map(|n| n.strip_suffix(".json").map(str::to_string))
+                    .filter(|id| !id.starts_with('.'))
+                    .collect();
+                ids.sort();
+                for id in ids {
+                    let same_folder = from_folder.as_deref() == Some(folder.as_str());
+                    if same_folder && after_id.as_ref().is_some_and(|a| id <= *a) {
+                        continue;
+                    }
+                    match std::fs::read(dir.join(&folder).join(format!("{id}.json"))) {
+                        Ok(bytes) => documents.push(bytes),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(e),
+                    }
+                    if documents.len() >= count {
+                        return Ok(super::ReportPage {
+                            documents,
+                            next: Some(format!("{folder}/{id}")),
+                        });
+                    }
+                }
+            }
+            Ok(super::ReportPage {
+                documents,
+                next: None,
+            })
+        })
+        .await??;
+        Ok(page)
     }
 
     async fn write(&self, id: &str, json: &[u8]) -> Result<(), StoreFailure> {
