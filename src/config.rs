@@ -61,6 +61,8 @@ pub struct Config {
     pub calendar: crate::trail::CalendarConfig,
     /// The public tracking lookup (`[track]`, R-MSG-TRACK).
     pub track: crate::trail::TrackConfig,
+    /// The IOC's messages to the citizen (`[messages]`, R-MSG-IOC): the app backend's webhook.
+    pub messages: crate::conversation::MessagesConfig,
 }
 
 impl Default for Config {
@@ -86,6 +88,7 @@ impl Default for Config {
             zalo: None,
             calendar: Default::default(),
             track: Default::default(),
+            messages: Default::default(),
         }
     }
 }

@@ -54,6 +54,17 @@ pub struct Report {
     /// notes and deadline (`crate::trail`). Empty until the IOC first acts; not written then.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trail: Vec<crate::trail::TrailEntry>,
+    /// Where the IOC's messages and the citizen's answers go (`crate::conversation`): the email
+    /// thread or the Zalo OA conversation the report came from. Absent for the app, portal,
+    /// mini app and Open311 (they read the tracking view).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_route: Option<crate::conversation::ReplyRoute>,
+    /// The IOC's messages about the report, each with its delivery attempts (R-MSG-IOC).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<crate::conversation::IocMessage>,
+    /// The citizen's answers and ratings (R-MSG-IOC, R-MSG-RATING): never public.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answers: Vec<crate::conversation::CitizenMessage>,
 }
 
 /// Coarse handling status: `closed` once the trail is closed (`crate::trail`), `open` before.
@@ -548,6 +559,9 @@ impl Report {
             raw_original: None,
             status: ReportStatus::Open,
             trail: Vec::new(),
+            reply_route: None,
+            messages: Vec::new(),
+            answers: Vec::new(),
         }
     }
 }

@@ -29,7 +29,11 @@ impl Modify for Security {
         super::ioc::set_status,
         super::ioc::transition,
         super::ioc::overdue,
+        super::messages::post,
+        super::messages::list,
         super::track::track_json,
+        super::track::answer,
+        super::track::rating,
         super::ioc::get_media,
         super::ioc::block_add,
         super::ioc::block_list,
@@ -38,7 +42,7 @@ impl Modify for Security {
         super::ops::readyz,
         super::ops::metrics,
     ),
-    components(schemas(super::error::ErrorBody, super::submit::SubmitResponse, super::submit::CheckResponse, super::ioc::ClaimResponse, super::ioc::QueueEntry, super::ioc::StatusBody, super::ioc::TransitionBody, super::ioc::TransitionResponse, super::ioc::OverdueResponse, crate::trail::DueEntry, crate::blocklist::BlockRequest, crate::blocklist::BlockEntry)),
+    components(schemas(super::error::ErrorBody, super::submit::SubmitResponse, super::submit::CheckResponse, super::ioc::ClaimResponse, super::ioc::QueueEntry, super::ioc::StatusBody, super::ioc::TransitionBody, super::ioc::TransitionResponse, super::ioc::OverdueResponse, super::messages::MessageBody, super::messages::MessageResponse, super::messages::MessagesResponse, super::track::AnswerBody, super::track::RatingBody, super::track::AnswerResponse, crate::trail::DueEntry, crate::blocklist::BlockRequest, crate::blocklist::BlockEntry)),
     modifiers(&Security),
 )]
 struct ApiDoc;
