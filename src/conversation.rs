@@ -680,7 +680,7 @@ impl Pipeline {
                 },
             };
             let Some(report) = target else {
-                return Ok(channels::Answer::NotAnAnswer(submission));
+                return Ok(channels::Answer::NotAnAnswer(Box::new(submission)));
             };
             let incoming = IncomingAnswer {
                 channel: Channel::ZaloOa,
@@ -703,7 +703,7 @@ impl Pipeline {
             message_id,
         } = &submission.origin
         else {
-            return Ok(channels::Answer::NotAnAnswer(submission));
+            return Ok(channels::Answer::NotAnAnswer(Box::new(submission)));
         };
         let mut target = None;
         for id in report_ids_in(references) {
@@ -724,12 +724,12 @@ impl Pipeline {
             }
         }
         let Some(report) = target else {
-            return Ok(channels::Answer::NotAnAnswer(submission));
+            return Ok(channels::Answer::NotAnAnswer(Box::new(submission)));
         };
         let text = submission.report.content.text.clone();
         if text.trim().is_empty() && submission.media.is_empty() {
             // Nothing but quoted text: a report of its own, refused with the reasons.
-            return Ok(channels::Answer::NotAnAnswer(submission));
+            return Ok(channels::Answer::NotAnAnswer(Box::new(submission)));
         }
         let incoming = IncomingAnswer {
             channel: Channel::Email,

@@ -172,7 +172,7 @@ pub trait Intake: Send + Sync + 'static {
         &self,
         submission: Submission,
     ) -> impl Future<Output = Result<Answer, IngestError>> + Send {
-        std::future::ready(Ok(Answer::NotAnAnswer(submission)))
+        std::future::ready(Ok(Answer::NotAnAnswer(Box::new(submission))))
     }
 
     /// A channel delivered (or could not deliver) an outbound message carrying an IOC message
@@ -215,7 +215,7 @@ pub struct Outbound {
 #[derive(Debug)]
 pub enum Answer {
     /// Not an answer to a report of this citizen: ingest it as a new report.
-    NotAnAnswer(Submission),
+    NotAnAnswer(Box<Submission>),
     /// Attached to the report and queued for the IOC.
     Attached(Answered),
 }

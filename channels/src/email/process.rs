@@ -193,7 +193,7 @@ impl<I: Intake, S: Streams, T: StateStore> Processor<I, S, T> {
         // joins that report instead of becoming a new one. Machine-written mail never does.
         let submission = if prepared.auto_generated.is_none() && prepared.authenticated {
             match self.intake.answer(prepared.submission).await {
-                Ok(Answer::NotAnAnswer(s)) => s,
+                Ok(Answer::NotAnAnswer(s)) => *s,
                 Ok(Answer::Attached(answered)) => {
                     return self.answered(&answered, origin).await;
                 }
