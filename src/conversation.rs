@@ -893,7 +893,7 @@ async fn with_lock(
     let mut tries = 0;
     loop {
         match pipeline.locked(id, &mut change).await {
-            Err(StatusError::Busy(_)) if tries < 50 => {
+            Err(StatusError::Busy(_)) if tries < 100 => {
                 tries += 1;
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }

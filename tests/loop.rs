@@ -174,14 +174,14 @@ impl Loop {
         res.json().await.unwrap()
     }
 
-    /// The attempts of message `message_id`, once `done` holds for them (30 s at most).
+    /// The attempts of message `message_id`, once `done` holds for them (60 s at most).
     async fn attempts_until(
         &self,
         id: &str,
         message_id: &str,
         done: impl Fn(&[Value]) -> bool,
     ) -> Vec<Value> {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let all = self.messages(id).await;
             let attempts = all["messages"]
@@ -268,10 +268,10 @@ impl Loop {
 }
 
 impl Loop {
-    /// The IOC's queue entries of `kind` about report `id` (claimed now; 30 s at most until
+    /// The IOC's queue entries of `kind` about report `id` (claimed now; 60 s at most until
     /// there are `n`).
     async fn queued(&self, kind: &str, id: &str, n: usize) -> Vec<Value> {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(60);
         let mut found: Vec<Value> = Vec::new();
         loop {
             let res = get_with(
@@ -769,7 +769,7 @@ async fn email_report(l: &Loop) {
         .contains("cột bên cạnh cũng chập chờn"));
     assert_eq!(l.queued("citizen_message", &id, 1).await.len(), 1);
     // Each answer was acknowledged, and none became a report of its own.
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     let acks = loop {
         let acks: Vec<String> = l
             .sink
