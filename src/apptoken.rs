@@ -421,6 +421,7 @@ impl FromRequestParts<AppState> for SubmitAuth {
             caller: Caller {
                 role: Role::Submit,
                 client: user.client(),
+                agency: None,
             },
             app_user: Some(user),
         })

@@ -65,6 +65,8 @@ pub struct Config {
     pub portal: crate::otp::PortalConfig,
     /// The "Long An Số" app's bearer tokens (`[app_tokens]`, Đ6.4).
     pub app_tokens: crate::apptoken::AppTokenConfig,
+    /// The IOC's messages to the citizen (`[messages]`, R-MSG-IOC): the app backend's webhook.
+    pub messages: crate::conversation::MessagesConfig,
 }
 
 impl Default for Config {
@@ -92,6 +94,7 @@ impl Default for Config {
             track: Default::default(),
             portal: Default::default(),
             app_tokens: Default::default(),
+            messages: Default::default(),
         }
     }
 }

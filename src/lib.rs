@@ -12,6 +12,7 @@
 //!   limiter, the configured calendar.
 //! - `duplicates`: the duplicate index over the shared store (Đ7.3).
 //! - `blocklist`: the block list of senders (SENDER_BLOCKED, Đ13.1.e).
+//! - `conversation`: the IOC's messages to the citizen, their delivery on the report's channel.
 //! - `pipeline`: media inspection, validation and the idempotent durable commit.
 //! - `publication`: what of a report is published (Đ11), the published and per-agency indexes.
 //! - `ratelimit`: the intake rate limits per sender, source address and API client (R-SEC-4).
@@ -27,6 +28,7 @@ pub mod apptoken;
 pub mod blocklist;
 pub mod clock;
 pub mod config;
+pub mod conversation;
 pub mod duplicates;
 pub mod failpoint;
 pub mod heavy;

@@ -70,6 +70,17 @@ pub fn rate_limited(channel: &'static str, limit: &'static str) {
         .increment(1);
 }
 
+/// An IOC message recorded (its kind: `request_detail`, `result`…).
+pub fn ioc_message(kind: &'static str) {
+    metrics::counter!("gateway_ioc_messages_total", "kind" => kind).increment(1);
+}
+
+/// A citizen's answer or rating joined its report (`kind`: `citizen_message`, `rating`).
+pub fn citizen_answer(kind: &'static str, channel: &'static str) {
+    metrics::counter!("gateway_citizen_answers_total", "kind" => kind, "channel" => channel)
+        .increment(1);
+}
+
 pub fn http_error(status: u16) {
     metrics::counter!("gateway_http_errors_total", "status" => status.to_string()).increment(1);
 }

@@ -15,10 +15,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use channels::intake::{IngestError, Intake, MediaInput, MediaSource, Outcome, Submission};
+use channels::intake::{IngestError, Intake, MediaInput, MediaSource, Origin, Outcome, Submission};
 use channels::staging::StagedFile;
 use chrono::{DateTime, Utc};
 use normalizers::calendar::Calendar;
+use normalizers::conversation::ReplyRoute;
 use normalizers::duplicate::{DuplicateConfig, Fingerprint};
 use normalizers::geo::Geo;
 use normalizers::media::{self, MediaInfo};
@@ -99,6 +100,10 @@ pub enum StatusError {
     /// The change does not fit the report as it is (a disclosure with no agency to go to).
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    Message(#[from] normalizers::conversation::MessageError),
+    #[error("{0}")]
+    Answer(#[from] normalizers::conversation::AnswerError),
 }
 
 pub struct Pipeline {
@@ -123,6 +128,8 @@ pub struct Pipeline {
     calendar: Arc<Calendar>,
     /// The identity pepper, keying the digests channels put in shared state keys.
     pepper: Arc<str>,
+    /// The IOC's messages: which outboxes run, the app backend's webhook.
+    conversations: crate::conversation::Conversations,
 }
 
 impl Pipeline {
@@ -160,7 +167,13 @@ impl Pipeline {
             validator: Validator::default(),
             validation,
             dedup_ttl,
+            conversations: Default::default(),
         })
+    }
+
+    /// The IOC's messages' routes, set once at start.
+    pub fn conversations(&self) -> &crate::conversation::Conversations {
+        &self.conversations
     }
 
     /// How long a de-duplication binding lives: an email may be read again as long as the
@@ -444,7 +457,7 @@ impl Pipeline {
 
     /// Read the report under its change lock, let `change` move it (`None`: nothing to store),
     /// store it.
-    async fn locked(
+    pub(crate) async fn locked(
         &self,
         id: &str,
         change: impl FnOnce(Report, DateTime<Utc>) -> Result<Option<Report>, StatusError>,
@@ -612,6 +625,72 @@ impl Pipeline {
             let info = inspect_file(p.staged.path(), p.claimed_type.as_deref()).await;
             report.attachments.push(attachment(p, info));
         }
+    }
+
+    /// Stage, inspect and store a channel's media outside a report's commit (a citizen's
+    /// answer): each becomes an attachment with its public copy, its file content-addressed.
+    pub async fn store_media(
+        &self,
+        inputs: Vec<MediaInput>,
+    ) -> Result<Vec<Attachment>, IngestError> {
+        let inputs: Vec<StagedInput> = inputs.into_iter().map(StagedInput::from).collect();
+        let mut media = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            media.push(self.stage(input).await?);
+        }
+        let mut out = Vec::with_capacity(media.len());
+        for p in &media {
+            let info = inspect_file(p.staged.path(), p.claimed_type.as_deref()).await;
+            let mut a = attachment(p, info);
+            a.storage_key = self.blobs.commit(&p.staged).await.map_err(unavailable)?;
+            a.public_key = self.public_copy(&a).await?;
+            out.push(a);
+        }
+        Ok(out)
+    }
+
+    /// Append an entry to the IOC's queue (`ioc:reports`) at most once per `key`.
+    pub async fn queue_for_ioc(&self, key: &str, payload: &[u8]) -> Result<(), StoreFailure> {
+        self.store
+            .append(REPORTS_STREAM, Some(key), payload)
+            .await?;
+        m::queued(REPORTS_STREAM);
+        Ok(())
+    }
+
+    /// Small shared state of the conversations (`answer:zalo:<digest>`).
+    pub async fn put_state(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Option<Duration>,
+    ) -> Result<(), StoreFailure> {
+        self.store.put(key, value.as_bytes(), ttl).await
+    }
+
+    pub async fn get_state(&self, key: &str) -> Result<Option<String>, StoreFailure> {
+        Ok(self
+            .store
+            .get(key)
+            .await?
+            .map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    /// Bind `key` to `value` unless bound; the value bound.
+    pub async fn bind_once(&self, key: &str, value: &str) -> Result<String, StoreFailure> {
+        if self
+            .store
+            .put_if_absent(key, value.as_bytes(), None)
+            .await?
+        {
+            return Ok(value.to_string());
+        }
+        Ok(self
+            .store
+            .get(key)
+            .await?
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_else(|| value.to_string()))
     }
 
     /// Validate a report as of its reception (no storage): the 48-hour rule counts from when the
@@ -856,13 +935,39 @@ impl Intake for Pipeline {
         for input in inputs {
             media.push(self.stage(input).await?);
         }
-        self.ingest_prepared(
-            &submission.dedup_key,
-            &submission.raw,
-            submission.report,
-            media,
-        )
-        .await
+        let mut report = submission.report;
+        // Where the IOC's messages about it go (R-MSG-IOC).
+        report.reply_route = match submission.origin {
+            Origin::Email {
+                address,
+                message_id,
+                references,
+                subject,
+            } => Some(ReplyRoute::Email {
+                address,
+                message_id,
+                references,
+                subject,
+            }),
+            Origin::ZaloOa { oa_id, user_id } => Some(ReplyRoute::ZaloOa { oa_id, user_id }),
+            Origin::ZaloMiniapp { .. } | Origin::Api { .. } => None,
+        };
+        self.ingest_prepared(&submission.dedup_key, &submission.raw, report, media)
+            .await
+    }
+
+    async fn answer(&self, submission: Submission) -> Result<channels::Answer, IngestError> {
+        self.take_answer(submission).await
+    }
+
+    async fn delivered(
+        &self,
+        outbound: &channels::Outbound,
+        result: channels::DeliveryResult,
+    ) -> Result<(), channels::StoreError> {
+        self.message_delivered(outbound, result)
+            .await
+            .map_err(channels::StoreError::new)
     }
 
     fn now(&self) -> DateTime<Utc> {

@@ -161,6 +161,27 @@ pub async fn build(config: Config) -> Result<Gateway, ServeError> {
         config.rate_limits.clone(),
         calendar,
     );
+    if let Some(problem) = config
+        .messages
+        .problems()
+        .into_iter()
+        .find(|p| p.severity == channels::Severity::Error)
+    {
+        return Err(ServeError::Config(problem));
+    }
+    pipeline.conversations().configure(
+        crate::conversation::Outboxes {
+            email: config
+                .email
+                .as_ref()
+                .is_some_and(|e| e.smtp_host.as_deref().is_some_and(|h| !h.trim().is_empty())),
+            zalo: config.zalo.as_ref().is_some_and(|z| {
+                use channels::ChannelConfig;
+                z.configured()
+            }),
+        },
+        crate::conversation::Webhook::from_config(&config.messages),
+    );
     let keys = KeyRing::new(&config.api_keys);
     let app_tokens =
         crate::apptoken::AppTokenVerifier::from_config(&config.app_tokens, clock.clone())

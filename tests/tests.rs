@@ -23,6 +23,9 @@ mod email;
 mod fuzz;
 /// Hostile input: bombs, endless and slow uploads, traversal, injection, markup, deep JSON.
 mod hostile;
+/// The IOC's messages to the citizen on every channel, their delivery attempts (issue 12).
+#[path = "loop.rs"]
+mod loop_;
 /// Redis end to end: delivery counts behind the give-up rules, durability (WAIT), trimming and
 /// archiving, several gateways on one Redis.
 mod multi;

@@ -162,6 +162,32 @@ pub trait Intake: Send + Sync + 'static {
         let _ = request;
         std::future::ready(Ok(crate::ratelimit::Admission::Admitted))
     }
+
+    /// A citizen's message that may answer one of their reports (an email reply in the thread
+    /// of the gateway's mail, or quoting the tracking code, from the reporter's own
+    /// authenticated address): attached to the report and queued for the IOC as a
+    /// `citizen_message` (or `rating`) entry, or handed back to be ingested as a report.
+    /// Idempotent on the submission's `dedup_key`. The default hands everything back.
+    fn answer(
+        &self,
+        submission: Submission,
+    ) -> impl Future<Output = Result<Answer, IngestError>> + Send {
+        std::future::ready(Ok(Answer::NotAnAnswer(Box::new(submission))))
+    }
+
+    /// A channel delivered (or could not deliver) an outbound message carrying an IOC message
+    /// (`Outbound::message_id`): the gateway records the attempt on the report and, when the
+    /// channel cannot reach the citizen, tries another contact. Called after the channel's
+    /// outcome, before the outbox entry is acknowledged. The default, for test doubles, does
+    /// nothing.
+    fn delivered(
+        &self,
+        outbound: &Outbound,
+        result: DeliveryResult,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = (outbound, result);
+        std::future::ready(Ok(()))
+    }
 }
 
 /// A message to a citizen, waiting in a channel's outbound stream (`outbound:email`…).
@@ -179,6 +205,51 @@ pub struct Outbound {
     /// How many delivery attempts failed so far.
     #[serde(default)]
     pub attempts: u32,
+    /// The IOC's message it carries (`kind` `ioc_message`): its delivery result is reported
+    /// back through [`Intake::delivered`] and recorded on the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+}
+
+/// What the gateway made of a citizen's message that may answer one of their reports.
+#[derive(Debug)]
+pub enum Answer {
+    /// Not an answer to a report of this citizen: ingest it as a new report.
+    NotAnAnswer(Box<Submission>),
+    /// Attached to the report and queued for the IOC.
+    Attached(Answered),
+}
+
+/// A citizen's answer attached to their report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answered {
+    pub report_id: String,
+    pub tracking_code: String,
+    /// The id of the citizen's message on the report.
+    pub answer_id: String,
+    pub kind: AnsweredKind,
+    /// The same message was attached before (a retry): nothing new stored or queued.
+    pub replayed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnsweredKind {
+    /// Text and media for the IOC.
+    Answer,
+    /// A rating of the result.
+    Rating,
+    /// `không hài lòng` without a reason: kept as an answer, the citizen is asked why.
+    RatingNeedsReason,
+}
+
+/// What became of an outbound message, as the channel reports it to the gateway.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeliveryResult {
+    /// The channel's server accepted it.
+    Sent,
+    /// It cannot be delivered on this channel: the channel's error code (Zalo's), and the reason
+    /// (no personal data).
+    Undeliverable { code: Option<i64>, reason: String },
 }
 
 /// One entry handed out by [`Streams::claim`].

@@ -9,6 +9,7 @@
 //! - `report`: the canonical report (SPEC §4) and its JSON Schema.
 //! - `validate`: the check framework, the codes of SPEC §5 and one module per check.
 //! - `messages`: every Vietnamese sentence shown to the citizen by the validator.
+//! - `conversation`: the IOC's messages to the citizen, their delivery attempts, reply routes.
 //! - `contact`: phone numbers to E.164, email syntax.
 //! - `identity`: reporter identities (phone, email, channel account), masked and keyed digests.
 //! - `duplicate`: fingerprints of reports, duplicate matching (Đ7.3).
@@ -31,6 +32,7 @@
 pub mod app;
 pub mod calendar;
 pub mod contact;
+pub mod conversation;
 pub mod duplicate;
 pub mod email;
 pub mod geo;

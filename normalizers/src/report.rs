@@ -64,6 +64,17 @@ pub struct Report {
     /// see no contact.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub disclosures: Vec<Disclosure>,
+    /// Where the IOC's messages and the citizen's answers go (`crate::conversation`): the email
+    /// thread or the Zalo OA conversation the report came from. Absent for the app, portal,
+    /// mini app and Open311 (they read the tracking view).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_route: Option<crate::conversation::ReplyRoute>,
+    /// The IOC's messages about the report, each with its delivery attempts (R-MSG-IOC).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<crate::conversation::IocMessage>,
+    /// The citizen's answers and ratings (R-MSG-IOC, R-MSG-RATING): never public.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answers: Vec<crate::conversation::CitizenMessage>,
 }
 
 /// The IOC's decision not to publish a report's result.
@@ -580,6 +591,9 @@ impl Report {
             trail: Vec::new(),
             publication_withheld: None,
             disclosures: Vec::new(),
+            reply_route: None,
+            messages: Vec::new(),
+            answers: Vec::new(),
         }
     }
 }

@@ -472,6 +472,12 @@ pub struct PublicTrack {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rejected: Option<&'static str>,
     pub steps: Vec<PublicStep>,
+    /// The IOC's messages to the citizen (never internal notes), oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<crate::conversation::PublicMessage>,
+    /// The last result waits for the citizen's rating (`POST /v1/track/{code}/rating`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub rating_requested: bool,
 }
 
 /// The public view of `report`.
@@ -517,6 +523,8 @@ pub fn public_track(report: &Report) -> PublicTrack {
         due_by: current_due(report).map(|(_, t)| t),
         rejected: rejected.then_some(msg::REJECTED_AT_INTAKE),
         steps,
+        messages: crate::conversation::public_messages(report),
+        rating_requested: crate::conversation::rating_open(report).is_some(),
     }
 }
 

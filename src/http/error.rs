@@ -139,6 +139,16 @@ impl From<StatusError> for ApiError {
             e @ StatusError::Busy(_) => ApiError::Conflict(e.to_string()),
             StatusError::Transition(t) if t.is_conflict() => ApiError::Conflict(t.to_string()),
             StatusError::Transition(t) => ApiError::BadRequest(t.to_string()),
+            StatusError::Message(m) if m.is_conflict() => ApiError::Conflict(m.to_string()),
+            StatusError::Message(m) => ApiError::BadRequest(m.to_string()),
+            StatusError::Answer(a) => match a {
+                normalizers::conversation::AnswerError::NothingToRate
+                | normalizers::conversation::AnswerError::AlreadyRated
+                | normalizers::conversation::AnswerError::TooMany { .. } => {
+                    ApiError::Conflict(a.to_string())
+                }
+                _ => ApiError::BadRequest(a.to_string()),
+            },
             e @ StatusError::Encode { .. } => ApiError::internal(e),
             StatusError::NotYours(_) => ApiError::Forbidden,
             StatusError::Conflict(m) => ApiError::Conflict(m),

@@ -35,7 +35,11 @@ pub struct QueueEntry {
     pub entry_id: String,
     /// How many times this entry was handed out before (it was not acknowledged in time).
     pub deliveries: u64,
-    /// The canonical report (schema: `/openapi.json` components `Report`).
+    /// `report` (a new report), `citizen_message` (the citizen's answer about a report already
+    /// queued) or `rating` (the citizen's rating of a result).
+    pub kind: String,
+    /// The canonical report (schema: `/openapi.json` components `Report`); for the other
+    /// kinds `{kind, report_id, tracking_code, answer}`.
     #[schema(value_type = Object)]
     pub report: serde_json::Value,
 }
@@ -85,10 +89,21 @@ pub async fn claim(
         .await?;
     let entries = entries
         .into_iter()
-        .map(|e| QueueEntry {
-            entry_id: e.entry_id,
-            deliveries: e.deliveries,
-            report: serde_json::from_slice(&e.payload).unwrap_or(serde_json::Value::Null),
+        .map(|e| {
+            let report: serde_json::Value =
+                serde_json::from_slice(&e.payload).unwrap_or(serde_json::Value::Null);
+            // Reports carry no `kind`; the citizen's answers and ratings do.
+            let kind = report
+                .get("kind")
+                .and_then(|k| k.as_str())
+                .unwrap_or("report")
+                .to_string();
+            QueueEntry {
+                entry_id: e.entry_id,
+                deliveries: e.deliveries,
+                kind,
+                report,
+            }
         })
         .collect();
     Ok(Json(ClaimResponse { entries }))

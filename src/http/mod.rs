@@ -6,6 +6,7 @@
 //! - `auth`: API keys and roles.
 //! - `submit`: `POST /v1/reports` and `POST /v1/reports/check` (multipart, streamed, bounded).
 //! - `ioc`: the IOC's queue, reports, media, the processing trail and running deadlines.
+//! - `messages`: the IOC's messages to the citizen and their delivery attempts.
 //! - `track`: the citizen's tracking view (JSON and HTML), public and rate-limited.
 //! - `published`: the public feed of published results and their photos' public copies (Đ11).
 //! - `agency`: the handling agencies' reports and steps, and the IOC's disclosures (Đ8.3).
@@ -20,6 +21,7 @@ pub mod agency;
 pub mod auth;
 pub mod error;
 pub mod ioc;
+pub mod messages;
 pub mod open311;
 pub mod openapi;
 pub mod ops;
@@ -76,6 +78,10 @@ pub fn app(state: AppState) -> Router {
             "/v1/reports/{id}/status",
             put(ioc::set_status).post(ioc::transition),
         )
+        .route(
+            "/v1/reports/{id}/messages",
+            post(messages::post).get(messages::list),
+        )
         .route("/v1/ioc/overdue", get(ioc::overdue))
         .route("/v1/reports/{id}/disclose", post(agency::disclose))
         .route(
@@ -91,6 +97,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/stats", get(stats::figures))
         .route("/v1/stats/charts/{file}", get(stats::chart))
         .route("/v1/track/{code}", get(track::track_json))
+        .route("/v1/track/{code}/messages", post(track::answer))
+        .route("/v1/track/{code}/rating", post(track::rating))
         .route("/track", get(track::track_form))
         .route("/track/{code}", get(track::track_html))
         .nest("/open311/v2", open311::router())

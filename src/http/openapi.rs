@@ -40,6 +40,10 @@ impl Modify for Security {
         super::agency::get_media,
         super::agency::transition,
         super::agency::disclose,
+        super::messages::post,
+        super::messages::list,
+        super::track::answer,
+        super::track::rating,
         super::ioc::get_media,
         super::ioc::block_add,
         super::ioc::block_list,
@@ -48,7 +52,7 @@ impl Modify for Security {
         super::ops::readyz,
         super::ops::metrics,
     ),
-    components(schemas(super::error::ErrorBody, super::submit::SubmitResponse, super::submit::CheckResponse, super::ioc::ClaimResponse, super::ioc::QueueEntry, super::ioc::StatusBody, super::ioc::TransitionBody, super::ioc::TransitionResponse, super::ioc::OverdueResponse, crate::trail::DueEntry, crate::blocklist::BlockRequest, crate::blocklist::BlockEntry, super::published::FeedPage, super::published::PublicationBody, super::published::PublicationState, crate::publication::PublishedReport, crate::publication::PublicPlace, super::agency::AgencyList, super::agency::AgencyListed, super::agency::AgencyReport, super::agency::AgencyStepBody, super::agency::DiscloseBody, crate::stats::Figures, crate::stats::Count, crate::stats::CommuneCount, crate::stats::Day, crate::stats::Spread, crate::stats::Forwarding, crate::stats::Listed)),
+    components(schemas(super::error::ErrorBody, super::submit::SubmitResponse, super::submit::CheckResponse, super::ioc::ClaimResponse, super::ioc::QueueEntry, super::ioc::StatusBody, super::ioc::TransitionBody, super::ioc::TransitionResponse, super::ioc::OverdueResponse, crate::trail::DueEntry, crate::blocklist::BlockRequest, crate::blocklist::BlockEntry, super::published::FeedPage, super::published::PublicationBody, super::published::PublicationState, crate::publication::PublishedReport, crate::publication::PublicPlace, super::agency::AgencyList, super::agency::AgencyListed, super::agency::AgencyReport, super::agency::AgencyStepBody, super::agency::DiscloseBody, crate::stats::Figures, crate::stats::Count, crate::stats::CommuneCount, crate::stats::Day, crate::stats::Spread, crate::stats::Forwarding, crate::stats::Listed, super::messages::MessageBody, super::messages::MessageResponse, super::messages::MessagesResponse, super::track::AnswerBody, super::track::RatingBody, super::track::AnswerResponse)),
     modifiers(&Security),
 )]
 struct ApiDoc;

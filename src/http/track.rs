@@ -1,6 +1,7 @@
 //! The citizen's tracking view (R-MSG-TRACK, Đ12.2): `GET /v1/track/{code}` (JSON) and
 //! `GET /track/{code}` (a plain HTML page, Vietnamese), public. They show the processing trail
-//! and the messages meant for the citizen (`normalizers::trail::public_track`): never personal
+//! and the messages meant for the citizen (`normalizers::trail::public_track`, the IOC's
+//! messages of `normalizers::conversation` but internal notes): never personal
 //! data, never internal notes. Lookups are counted per source address in the shared store and
 //! refused past `track.lookups_per_minute` (429 with Retry-After), which with codes of 40 random
 //! bits makes guessing hopeless.
@@ -13,6 +14,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use normalizers::messages::conversation as conv;
 use normalizers::messages::trail as msg;
 use normalizers::report::Report;
 use normalizers::trail::{public_track, PublicTrack};
@@ -92,6 +94,202 @@ pub async fn track_json(
             "no report with this tracking code".into(),
         )),
     }
+}
+
+/// The citizen's answer through the app or the portal.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerBody {
+    /// The phone number or email address given with the report: the proof that the caller is
+    /// the reporter.
+    pub contact: String,
+    /// The answer (up to 4000 characters).
+    pub text: String,
+}
+
+/// The citizen's rating of the result.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RatingBody {
+    /// The phone number or email address given with the report.
+    pub contact: String,
+    /// `very_satisfied` (rất hài lòng), `satisfied` (hài lòng) or `dissatisfied` (không hài
+    /// lòng, with a `reason`).
+    #[schema(value_type = String)]
+    pub rating: normalizers::conversation::RatingValue,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AnswerResponse {
+    pub tracking_code: String,
+    pub answer_id: String,
+    /// `citizen_message` or `rating`.
+    pub kind: &'static str,
+    /// What the citizen is told (Vietnamese).
+    pub message_vi: String,
+}
+
+/// The report behind `code` when `contact` is the reporter's; 404 otherwise (whether the
+/// code exists is not revealed to a wrong contact). Counted like a lookup.
+async fn reporters_report(
+    state: &AppState,
+    source: &str,
+    code: &str,
+    contact: &str,
+) -> Result<Report, ApiError> {
+    match find(state, source, code).await? {
+        Some(r) if crate::conversation::contact_is_reporter(&r, contact) => Ok(r),
+        _ => Err(ApiError::NotFound(
+            "no report with this tracking code and contact".into(),
+        )),
+    }
+}
+
+fn dedup_key(headers: &axum::http::HeaderMap, code: &str, state: &AppState) -> String {
+    match headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .filter(|k| !k.is_empty() && k.len() <= 128)
+    {
+        Some(k) => format!("track:{code}:{k}"),
+        None => format!("track:{code}:{}", state.pipeline.new_id()),
+    }
+}
+
+/// The reporter answers the IOC (or adds detail) with the tracking code and their contact
+/// (R-MSG-IOC): attached to the report and queued for the IOC as a `citizen_message`.
+#[utoipa::path(
+    post, path = "/v1/track/{tracking_code}/messages", tag = "tracking",
+    params(("tracking_code" = String, Path, description = "The code the citizen was given")),
+    request_body = AnswerBody,
+    responses(
+        (status = 201, description = "Attached to the report and queued for the IOC", body = AnswerResponse),
+        (status = 400, description = "Empty or too long text", body = super::error::ErrorBody),
+        (status = 404, description = "No report with this code and contact", body = super::error::ErrorBody),
+        (status = 429, description = "Too many requests from this address; see Retry-After", body = super::error::ErrorBody),
+    )
+)]
+pub async fn answer(
+    SourceIp(source): SourceIp,
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    headers: axum::http::HeaderMap,
+    Json(body): Json<AnswerBody>,
+) -> Result<(StatusCode, Json<AnswerResponse>), ApiError> {
+    let report = reporters_report(&state, &source, &code, &body.contact).await?;
+    let answered = attach(
+        &state,
+        &report,
+        dedup_key(&headers, &report.tracking_code, &state),
+        body.text,
+        None,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(answered)))
+}
+
+/// The reporter rates the result (Đ8.1, R-MSG-RATING): once per result, `dissatisfied` with a
+/// reason; queued for the IOC as a `rating`.
+#[utoipa::path(
+    post, path = "/v1/track/{tracking_code}/rating", tag = "tracking",
+    params(("tracking_code" = String, Path, description = "The code the citizen was given")),
+    request_body = RatingBody,
+    responses(
+        (status = 201, description = "Recorded and queued for the IOC", body = AnswerResponse),
+        (status = 400, description = "`dissatisfied` without a reason", body = super::error::ErrorBody),
+        (status = 404, description = "No report with this code and contact", body = super::error::ErrorBody),
+        (status = 409, description = "No result to rate yet, or the result is already rated", body = super::error::ErrorBody),
+    )
+)]
+pub async fn rating(
+    SourceIp(source): SourceIp,
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    headers: axum::http::HeaderMap,
+    Json(body): Json<RatingBody>,
+) -> Result<(StatusCode, Json<AnswerResponse>), ApiError> {
+    use normalizers::conversation::{rating_open, AnswerError, RatingValue};
+    let report = reporters_report(&state, &source, &code, &body.contact).await?;
+    if rating_open(&report).is_none() {
+        let e = match normalizers::conversation::last_result(&report) {
+            Some(_) => AnswerError::AlreadyRated,
+            None => AnswerError::NothingToRate,
+        };
+        return Err(crate::pipeline::StatusError::Answer(e).into());
+    }
+    let reason = body.reason.filter(|r| !r.trim().is_empty());
+    if body.rating == RatingValue::Dissatisfied && reason.is_none() {
+        return Err(crate::pipeline::StatusError::Answer(AnswerError::ReasonRequired).into());
+    }
+    let answered = attach(
+        &state,
+        &report,
+        dedup_key(&headers, &report.tracking_code, &state),
+        reason.clone().unwrap_or_default(),
+        Some((body.rating, reason)),
+    )
+    .await?;
+    if answered.kind != "rating" {
+        // The result was rated in the meantime.
+        return Err(crate::pipeline::StatusError::Answer(AnswerError::AlreadyRated).into());
+    }
+    Ok((StatusCode::CREATED, Json(answered)))
+}
+
+async fn attach(
+    state: &AppState,
+    report: &Report,
+    dedup_key: String,
+    text: String,
+    rating: Option<(normalizers::conversation::RatingValue, Option<String>)>,
+) -> Result<AnswerResponse, ApiError> {
+    use channels::templates::conversation as tpl;
+    let is_rating = rating.is_some();
+    let text = if is_rating && text.trim().is_empty() {
+        // A rating without words: its value is the content.
+        rating
+            .as_ref()
+            .map(|(v, _)| v.as_str().to_string())
+            .unwrap_or_default()
+    } else {
+        text
+    };
+    let answered = state
+        .pipeline
+        .attach_answer(
+            &report.id,
+            crate::conversation::IncomingAnswer {
+                channel: report.channel,
+                channel_ref: None,
+                dedup_key,
+                text,
+                media: Vec::new(),
+                rating,
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            crate::conversation::AttachError::Status(s) => ApiError::from(s),
+            crate::conversation::AttachError::Ingest(i) => ApiError::from(i),
+        })?;
+    let (kind, message_vi) = match answered.kind {
+        channels::AnsweredKind::Rating => ("rating", tpl::rating_received(&answered.tracking_code)),
+        channels::AnsweredKind::RatingNeedsReason => (
+            "citizen_message",
+            tpl::rating_needs_reason(&answered.tracking_code),
+        ),
+        channels::AnsweredKind::Answer => (
+            "citizen_message",
+            tpl::answer_received(&answered.tracking_code),
+        ),
+    };
+    Ok(AnswerResponse {
+        tracking_code: answered.tracking_code,
+        answer_id: answered.answer_id,
+        kind,
+        message_vi,
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -268,6 +466,26 @@ fn page(track: Option<&PublicTrack>, notice: Option<&str>) -> String {
             );
         }
         let _ = writeln!(b, "</tbody>\n</table>");
+        if !t.messages.is_empty() {
+            let _ = writeln!(
+                b,
+                "<h2>{}</h2>\n<table>\n<thead><tr><th>{}</th><th>{}</th><th>{}</th></tr></thead>\n<tbody>",
+                escape(conv::MESSAGES),
+                escape(msg::TIME),
+                escape(msg::STEP),
+                escape(msg::MESSAGE)
+            );
+            for m in &t.messages {
+                let _ = writeln!(
+                    b,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    escape(&local_time(m.at)),
+                    escape(m.label),
+                    escape(&m.text).replace('\n', "<br>")
+                );
+            }
+            let _ = writeln!(b, "</tbody>\n</table>");
+        }
     }
     b.push_str("</body>\n</html>\n");
     b

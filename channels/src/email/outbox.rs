@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::config::{ConfigError, EmailConfig, TlsMode};
 use super::stats::EmailStats;
 use super::OUTBOUND_STREAM;
-use crate::intake::{Intake, Origin, Outbound, Streams};
+use crate::intake::{DeliveryResult, Intake, Origin, Outbound, Streams};
 use crate::templates::email::reply_subject;
 
 /// Entries claimed per round.
@@ -199,9 +199,11 @@ pub fn build_reply(
         return Err(ReplyError::NotEmail);
     };
     let domain = from.email.domain().to_string();
-    let local = match &outbound.report_id {
-        Some(id) => format!("{}.{id}", outbound.kind),
-        None => {
+    let local = match (&outbound.report_id, &outbound.message_id) {
+        // Each IOC message about a report is its own mail.
+        (Some(id), Some(m)) => format!("{}.{id}.{m}", outbound.kind),
+        (Some(id), None) => format!("{}.{id}", outbound.kind),
+        (None, _) => {
             use sha2::Digest;
             let digest = sha2::Sha256::digest(outbound.text.as_bytes());
             format!("{}.{}", outbound.kind, hex::encode(&digest[..10]))
@@ -330,6 +332,14 @@ impl<I: Intake, S: Streams> Sender<I, S> {
                 if attempts >= u64::from(self.max_attempts) {
                     tracing::error!(kind = %outbound.kind, attempts, "reply given up after the last attempt");
                     self.stats.replies_given_up.fetch_add(1, Ordering::Relaxed);
+                    self.report(
+                        &outbound,
+                        DeliveryResult::Undeliverable {
+                            code: None,
+                            reason: format!("given up after {attempts} failed attempts"),
+                        },
+                    )
+                    .await;
                     self.ack(&entry.entry_id).await;
                     continue;
                 }
@@ -339,6 +349,14 @@ impl<I: Intake, S: Streams> Sender<I, S> {
                     Err(e) => {
                         tracing::error!(error = %Scrubbed(&e), kind = %outbound.kind, "reply cannot be built; dropped");
                         self.stats.replies_given_up.fetch_add(1, Ordering::Relaxed);
+                        self.report(
+                            &outbound,
+                            DeliveryResult::Undeliverable {
+                                code: None,
+                                reason: format!("the mail cannot be built: {}", Scrubbed(&e)),
+                            },
+                        )
+                        .await;
                         self.ack(&entry.entry_id).await;
                         continue;
                     }
@@ -348,11 +366,20 @@ impl<I: Intake, S: Streams> Sender<I, S> {
                         failures = 0;
                         self.stats.replies_sent.fetch_add(1, Ordering::Relaxed);
                         tracing::info!(kind = %outbound.kind, "reply sent");
+                        self.report(&outbound, DeliveryResult::Sent).await;
                         self.ack(&entry.entry_id).await;
                     }
                     Err(e) if e.is_permanent() => {
                         tracing::error!(error = %Scrubbed(&e), kind = %outbound.kind, "reply refused permanently by the SMTP server");
                         self.stats.replies_given_up.fetch_add(1, Ordering::Relaxed);
+                        self.report(
+                            &outbound,
+                            DeliveryResult::Undeliverable {
+                                code: e.status().map(|c| i64::from(u16::from(c))),
+                                reason: format!("refused by the SMTP server: {}", Scrubbed(&e)),
+                            },
+                        )
+                        .await;
                         self.ack(&entry.entry_id).await;
                     }
                     Err(e) => {
@@ -367,6 +394,16 @@ impl<I: Intake, S: Streams> Sender<I, S> {
                     }
                 }
             }
+        }
+    }
+
+    /// Tell the gateway what became of an IOC message (other replies are not followed).
+    async fn report(&self, outbound: &Outbound, result: DeliveryResult) {
+        if outbound.message_id.is_none() {
+            return;
+        }
+        if let Err(e) = self.clock.delivered(outbound, result).await {
+            tracing::warn!(error = %Scrubbed(&e), "the delivery of an IOC message is not recorded");
         }
     }
 
@@ -406,6 +443,7 @@ mod tests {
             text: "Mã phản ánh: K7Q".into(),
             html: html.then(|| "<p>Mã phản ánh: K7Q</p>".into()),
             attempts: 0,
+            message_id: None,
         }
     }
 

@@ -16,10 +16,11 @@ use sha2::{Digest, Sha256};
 use super::stats::EmailStats;
 use super::OUTBOUND_STREAM;
 use crate::intake::{
-    IngestError, Intake, MediaInput, MediaSource, Origin, Outbound, Outcome, StateStore, Streams,
-    Submission,
+    Answer, Answered, AnsweredKind, IngestError, Intake, MediaInput, MediaSource, Origin, Outbound,
+    Outcome, StateStore, Streams, Submission,
 };
 use crate::ratelimit::{Admission, AdmitRequest, Subjects};
+use crate::templates::conversation as conversation_tpl;
 use crate::templates::email as templates;
 
 /// A message ready for the pipeline, with its loop-safety verdict.
@@ -188,7 +189,20 @@ impl<I: Intake, S: Streams, T: StateStore> Processor<I, S, T> {
             }
         }
         let origin = prepared.submission.origin.clone();
-        let outcome = match self.intake.ingest(prepared.submission).await {
+        // A reply of the reporter in the thread of the gateway's mail (or quoting the code)
+        // joins that report instead of becoming a new one. Machine-written mail never does.
+        let submission = if prepared.auto_generated.is_none() && prepared.authenticated {
+            match self.intake.answer(prepared.submission).await {
+                Ok(Answer::NotAnAnswer(s)) => *s,
+                Ok(Answer::Attached(answered)) => {
+                    return self.answered(&answered, origin).await;
+                }
+                Err(e) => return self.refused(e),
+            }
+        } else {
+            prepared.submission
+        };
+        let outcome = match self.intake.ingest(submission).await {
             Ok(outcome) => outcome,
             Err(IngestError::Unavailable(e)) => {
                 tracing::warn!(error = %e, "intake unavailable; the email stays in the mailbox");
@@ -228,6 +242,79 @@ impl<I: Intake, S: Streams, T: StateStore> Processor<I, S, T> {
             Ok(()) => Disposition::Processed,
             Err(e) => {
                 tracing::warn!(error = %e, "reply could not be queued; the email stays in the mailbox");
+                self.stats.retried.fetch_add(1, Ordering::Relaxed);
+                Disposition::Retry
+            }
+        }
+    }
+
+    /// What an intake failure means for the message in the mailbox.
+    fn refused(&self, e: IngestError) -> Disposition {
+        match e {
+            IngestError::Unavailable(e) => {
+                tracing::warn!(error = %e, "intake unavailable; the email stays in the mailbox");
+                self.stats.retried.fetch_add(1, Ordering::Relaxed);
+                Disposition::Retry
+            }
+            IngestError::Invalid(e) => {
+                tracing::warn!(reason = "invalid", error = %e, "email refused by the intake");
+                self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                Disposition::Failed("invalid")
+            }
+            IngestError::Internal(e) => {
+                tracing::error!(reason = "internal", error = %e, "email not processed: gateway error");
+                self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                Disposition::Failed("internal")
+            }
+        }
+    }
+
+    /// The citizen's answer joined their report: a short acknowledgement, once per answer.
+    async fn answered(&self, answered: &Answered, origin: Origin) -> Disposition {
+        tracing::info!(
+            report_id = %answered.report_id,
+            replayed = answered.replayed,
+            "email answer attached to its report"
+        );
+        if !self.send_replies {
+            return Disposition::Processed;
+        }
+        let text = match answered.kind {
+            AnsweredKind::Answer => conversation_tpl::answer_received(&answered.tracking_code),
+            AnsweredKind::Rating => conversation_tpl::rating_received(&answered.tracking_code),
+            AnsweredKind::RatingNeedsReason => {
+                conversation_tpl::rating_needs_reason(&answered.tracking_code)
+            }
+        };
+        let notice = Outbound {
+            // Not tied to the report: each acknowledgement is its own mail.
+            report_id: None,
+            origin,
+            kind: "answer_ack".into(),
+            text,
+            html: None,
+            attempts: 0,
+            message_id: None,
+        };
+        let pushed = match serde_json::to_value(&notice) {
+            Ok(payload) => {
+                self.streams
+                    .push_once(
+                        OUTBOUND_STREAM,
+                        &format!("answer_ack:{}", answered.answer_id),
+                        payload,
+                    )
+                    .await
+            }
+            Err(e) => Err(crate::intake::StoreError::new(e)),
+        };
+        match pushed {
+            Ok(_) => {
+                self.stats.replies_queued.fetch_add(1, Ordering::Relaxed);
+                Disposition::Processed
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "acknowledgement of an answer not queued; the email stays in the mailbox");
                 self.stats.retried.fetch_add(1, Ordering::Relaxed);
                 Disposition::Retry
             }
@@ -283,6 +370,7 @@ impl<I: Intake, S: Streams, T: StateStore> Processor<I, S, T> {
                 text: body.text,
                 html: Some(body.html),
                 attempts: 0,
+                message_id: None,
             };
             let payload = serde_json::to_value(&notice).map_err(crate::intake::StoreError::new)?;
             self.streams.push(OUTBOUND_STREAM, payload).await?;
@@ -386,6 +474,7 @@ pub fn reply_for(outcome: &Outcome, origin: Origin, authenticated: bool) -> Opti
         text: body.text,
         html: Some(body.html),
         attempts: 0,
+        message_id: None,
     })
 }
 

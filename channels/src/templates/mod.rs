@@ -2,9 +2,11 @@
 //! (the validator's own findings come from `normalizers::messages`).
 //!
 //! # Layout
+//! - `conversation`: the IOC's messages to the citizen, framed for email and Zalo.
 //! - `email`: acknowledgement and rejection replies (text and HTML).
 //! - `zalo`: the OA conversation, its summary and answers, and the mini app.
 
+pub mod conversation;
 pub mod email;
 pub mod zalo;
 

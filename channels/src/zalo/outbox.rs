@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::context::ChannelStorage;
-use crate::intake::{Intake, Origin, Outbound, StreamEntry};
+use crate::intake::{DeliveryResult, Intake, Origin, Outbound, StreamEntry};
 use crate::templates::zalo as tpl;
 
 use super::client::{OaError, OaMessage};
@@ -86,6 +86,20 @@ pub async fn deliver_entry<I: Intake, S: ChannelStorage>(
     };
     if let Delivery::Undeliverable { code, reason } = &delivery {
         record_undeliverable(ch, &out, *code, reason).await?;
+    }
+    if out.message_id.is_some() {
+        // An IOC message: the gateway records the result on the report and, when the
+        // conversation's window has closed, tries the citizen's other contact.
+        let result = match &delivery {
+            Delivery::Sent => DeliveryResult::Sent,
+            Delivery::Undeliverable { code, reason } => DeliveryResult::Undeliverable {
+                code: Some(*code).filter(|c| *c != 0),
+                reason: reason.clone(),
+            },
+        };
+        if let Err(e) = ch.intake.delivered(&out, result).await {
+            tracing::warn!(error = %e, "the delivery of an IOC message is not recorded");
+        }
     }
     ch.store.ack(OUTBOUND_STREAM, &entry.entry_id).await?;
     Ok(Some(delivery))

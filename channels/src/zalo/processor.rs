@@ -706,6 +706,13 @@ async fn process_locked<I: Intake, S: ChannelStorage>(
         config: &ch.validation,
         geo: Some(Geo::embedded()),
     };
+    // Outside a draft, a text may answer the IOC about an earlier report (a request for
+    // detail, the rating of a result, or quoting the code): it joins that report.
+    if state.is_none() {
+        if let Some(done) = answer_outside_draft(ch, event, raw, oa_id, user_id, lock).await? {
+            return Ok(done);
+        }
+    }
     let t = zalo::step(state, event, raw, &env);
     if t.duplicate {
         return Ok(());
@@ -764,6 +771,93 @@ async fn process_locked<I: Intake, S: ChannelStorage>(
         ));
     }
     Ok(())
+}
+
+/// A user's text outside a draft handed to the gateway as a possible answer to one of their
+/// reports (`Intake::answer`); `Some(())` when it was attached (and acknowledged), `None` when
+/// it goes on through the dialogue as usual.
+async fn answer_outside_draft<I: Intake, S: ChannelStorage>(
+    ch: &ZaloChannel<I, S>,
+    event: &Event,
+    raw: &str,
+    oa_id: &str,
+    user_id: &str,
+    lock: &DialogueLock<S>,
+) -> Result<Option<()>, ProcessError> {
+    if event.kind() != normalizers::zalo::EventKind::UserMessage {
+        return Ok(None);
+    }
+    let Some(text) = event
+        .message
+        .as_ref()
+        .and_then(|m| m.text.as_deref())
+        .filter(|t| !t.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    let origin = Origin::ZaloOa {
+        oa_id: oa_id.to_string(),
+        user_id: user_id.to_string(),
+    };
+    let mut report = normalizers::report::Report::new(Envelope {
+        id: String::new(),
+        tracking_code: String::new(),
+        channel: Channel::ZaloOa,
+        channel_ref: event.msg_id().map(str::to_string),
+        received_at: ch.intake.now(),
+    });
+    report.content.text = text.to_string();
+    report.reporter.channel_identity = Some(user_id.to_string());
+    let submission = crate::intake::Submission {
+        dedup_key: format!(
+            "zalo-answer:{}",
+            ch.intake
+                .keyed_digest(&format!("{oa_id}:{}", event.dedup_key()))
+        ),
+        raw: bytes::Bytes::from(raw.to_string()),
+        report,
+        media: Vec::new(),
+        origin: origin.clone(),
+    };
+    let answered = match ch.intake.answer(submission).await {
+        Ok(crate::intake::Answer::Attached(a)) => a,
+        Ok(crate::intake::Answer::NotAnAnswer(_)) => return Ok(None),
+        Err(crate::intake::IngestError::Unavailable(e)) => return Err(ProcessError::Ingest(e)),
+        Err(e) => {
+            // Not attachable (too long…): the dialogue takes it as the start of a report.
+            tracing::info!(error = %e, "zalo text not taken as an answer");
+            return Ok(None);
+        }
+    };
+    if lock.lost() {
+        return Err(ProcessError::LockLost);
+    }
+    let text = match answered.kind {
+        crate::intake::AnsweredKind::Answer => {
+            crate::templates::conversation::answer_received(&answered.tracking_code)
+        }
+        crate::intake::AnsweredKind::Rating => {
+            crate::templates::conversation::rating_received(&answered.tracking_code)
+        }
+        crate::intake::AnsweredKind::RatingNeedsReason => {
+            crate::templates::conversation::rating_needs_reason(&answered.tracking_code)
+        }
+    };
+    let ack = outbound(
+        &origin,
+        Some(answered.report_id.clone()),
+        "answer_ack",
+        text,
+    );
+    let payload = serde_json::to_value(&ack).map_err(StoreError::new)?;
+    ch.store
+        .push_once(
+            OUTBOUND_STREAM,
+            &format!("answer_ack:{}", answered.answer_id),
+            payload,
+        )
+        .await?;
+    Ok(Some(()))
 }
 
 /// Delete a staged file of the dialogue by its bare name (anything else is refused).
@@ -1090,6 +1184,7 @@ fn outbound(origin: &Origin, report_id: Option<String>, kind: &str, text: String
         text,
         html: None,
         attempts: 0,
+        message_id: None,
     }
 }
 

@@ -216,6 +216,7 @@ async fn limit<I: Intake, S: ChannelStorage>(
             text: tpl::rate_limited(limited.retry_after_secs()),
             html: None,
             attempts: 0,
+            message_id: None,
         };
         let payload = serde_json::to_value(&notice).map_err(crate::intake::StoreError::new)?;
         ch.store.push(OUTBOUND_STREAM, payload).await?;

@@ -4,12 +4,14 @@
 //! Vietnamese inline. Areas with many messages have a submodule here.
 //!
 //! # Layout
+//! - `conversation`: the names of the IOC's messages to the citizen.
 //! - `geo`: what exactly is missing or wrong about the place (LOCATION_*).
 //! - `media`: why a medium cannot be read (MEDIA_UNREADABLE causes), which medium is too old,
 //!   with its capture time (MEDIA_STALE).
 //! - `trail`: the citizen's tracking view of the processing trail (status names, labels).
 //! - `text`: the description (no diacritics, abbreviations, language) and the Đ7 content rules.
 
+pub mod conversation;
 pub mod geo;
 pub mod media;
 pub mod text;
