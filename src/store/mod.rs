@@ -29,6 +29,8 @@ pub use redis::{RedisOptions, ReportArchive};
 pub const REPORTS_STREAM: &str = "ioc:reports";
 /// Stream of rejected reports, kept for audit.
 pub const REJECTIONS_STREAM: &str = "ioc:rejections";
+/// The Zalo webhook's events (`channels::zalo::EVENTS_STREAM`), named here for the failpoint.
+const ZALO_EVENTS_STREAM: &str = "zalo:events";
 /// Consumer group of the IOC on [`REPORTS_STREAM`].
 pub const IOC_GROUP: &str = "ioc";
 /// Consumer group of the gateway's own workers on channel streams.
@@ -255,6 +257,9 @@ impl Store {
         dedup: Option<&str>,
         payload: &[u8],
     ) -> Result<String, StoreFailure> {
+        if stream == ZALO_EVENTS_STREAM {
+            crate::failpoint::hit("before_zalo_event_append");
+        }
         let id = dispatch!(self.append(stream, dedup, payload))?;
         crate::metrics::appended(stream);
         Ok(id)

@@ -11,10 +11,13 @@
 //! - `instances`: two processors on one store and a download longer than the dialogue lock.
 //! - `order`: events of one conversation applied in order when an instance died holding one,
 //!   and the gap that never fills.
+//! - `restart`: the gateway process killed before an event was stored, and while it held a
+//!   dialogue lock: the conversation goes on at once after the restart, in order.
 
 mod instances;
 mod media;
 mod order;
+mod restart;
 
 use std::sync::Arc;
 use std::time::Duration;
