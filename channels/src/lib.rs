@@ -37,8 +37,8 @@ pub use context::{
     RunningChannel, Severity,
 };
 pub use intake::{
-    IngestError, Intake, MediaInput, MediaSource, Origin, Outbound, Outcome, StateStore,
-    StoreError, StreamEntry, Streams, Submission,
+    IngestError, Intake, MediaInput, MediaSource, Numbered, Numbering, Origin, Outbound, Outcome,
+    StateStore, StoreError, StreamEntry, Streams, Submission,
 };
 pub use staging::sweep_old_files;
 /// The shutdown signal of [`ChannelContext`] (re-exported so callers need no tokio-util

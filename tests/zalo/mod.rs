@@ -9,8 +9,7 @@
 //!   evidence came, the back-off of retries), the cap on conversation workers, refused events
 //!   counted on `/metrics`.
 //! - `instances`: two processors on one store and a download longer than the dialogue lock.
-//! - `order`: events of one conversation applied in order when an instance died holding one,
-//!   and the gap that never fills.
+//! - `order`: events of one conversation applied in order when an instance died holding one.
 //! - `restart`: the gateway process killed before an event was stored, and while it held a
 //!   dialogue lock: the conversation goes on at once after the restart, in order.
 

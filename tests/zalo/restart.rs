@@ -26,10 +26,17 @@ const ORDER_GAP_SECS: &str = "60";
 const CLAIM_TIMEOUT_SECS: &str = "2";
 
 /// The gateway's environment: its configuration for the fake Zalo, the store, short claims.
-fn environment(dir: &std::path::Path, fake: &FakeZalo, redis: Option<&RedisServer>) -> Vec<(String, String)> {
+fn environment(
+    dir: &std::path::Path,
+    fake: &FakeZalo,
+    redis: Option<&RedisServer>,
+) -> Vec<(String, String)> {
     let config = h::write_config(dir, &Channels::zalo(fake), "");
     let mut envs = vec![
-        ("GATEWAY_CONFIG".to_string(), config.to_str().unwrap().to_string()),
+        (
+            "GATEWAY_CONFIG".to_string(),
+            config.to_str().unwrap().to_string(),
+        ),
         ("GATEWAY_ZALO_ORDER_GAP_SECS".into(), ORDER_GAP_SECS.into()),
         (
             "GATEWAY_QUEUE__CHANNEL_CLAIM_TIMEOUT_SECS".into(),
@@ -124,8 +131,8 @@ async fn an_event_killed_before_it_was_stored_does_not_hold_the_conversation(
 }
 
 #[tokio::test]
-async fn an_event_killed_before_it_was_stored_does_not_hold_the_conversation_on_the_embedded_store(
-) {
+async fn an_event_killed_before_it_was_stored_does_not_hold_the_conversation_on_the_embedded_store()
+{
     an_event_killed_before_it_was_stored_does_not_hold_the_conversation(None).await;
 }
 
@@ -190,10 +197,7 @@ async fn a_restart_takes_over_its_killed_runs_dialogue_lock(redis: Option<RedisS
         s.iter().any(|m| m.contains("Mã phản ánh: LA-"))
     })
     .await;
-    eprintln!(
-        "tracking code {:?} after the restart",
-        restarted.elapsed()
-    );
+    eprintln!("tracking code {:?} after the restart", restarted.elapsed());
     // Time for a second answer or report to show.
     tokio::time::sleep(Duration::from_secs(4)).await;
     let after: Vec<String> = h::zalo_said(&fake, u)[before..].to_vec();
