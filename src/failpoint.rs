@@ -4,7 +4,8 @@
 //!
 //! Points: `after_dedup` (key bound, nothing stored), `after_media` (raw original and media
 //! written, no report), `after_report` (report stored, not queued), `after_queue` (queued, the
-//! channel not yet answered).
+//! channel not yet answered), `before_zalo_event_append` (a Zalo webhook event verified and
+//! counted, not yet stored).
 
 use std::sync::OnceLock;
 

@@ -355,13 +355,14 @@ fn config_problems(config: &Config) -> Vec<channels::ConfigProblem> {
         ));
     }
     if let Some(zalo) = config.zalo.as_ref().filter(|z| z.configured()) {
-        if zalo.order_gap_secs < 2 * config.queue.channel_claim_timeout_secs {
+        let held = zalo.lock_ttl_secs + 2 * config.queue.channel_claim_timeout_secs;
+        if zalo.order_gap_secs < held {
             problems.push(channels::ConfigProblem::warning(
                 "zalo.order_gap_secs",
                 channels::Problem::Invalid(format!(
-                    "below twice queue.channel_claim_timeout_secs ({}s): an event claimed by an \
-                     instance that died may be skipped and applied out of order",
-                    config.queue.channel_claim_timeout_secs
+                    "below zalo.lock_ttl_secs plus twice queue.channel_claim_timeout_secs \
+                     ({held}s): an event held by an instance that died may be skipped and \
+                     applied out of order"
                 )),
             ));
         }

@@ -7,7 +7,8 @@
 //!
 //! The suite runs a small size; `tests/harness/crash` runs any size (see HARNESSES.md):
 //! `CRASH_EMAILS`, `CRASH_SUBMISSIONS` (half app, half Zalo), `CRASH_KILLS`,
-//! `CRASH_KILL_EVERY_MS` (the mean time between kills), `CRASH_CONCURRENCY`, `CRASH_SEED`.
+//! `CRASH_KILL_EVERY_MS` (the mean time between kills), `CRASH_CONCURRENCY`, `CRASH_SEED`;
+//! `CRASH_KEEP=1` keeps the data folder and the gateway's log.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -70,7 +71,16 @@ async fn crash_harness(redis: Option<&PersistentRedis>) {
     let dovecot = Dovecot::start();
     let sink = SmtpSink::start();
     let fake = FakeZalo::start().await;
-    let dir = tempfile::tempdir().unwrap();
+    // `CRASH_KEEP=1` keeps the data folder and the gateway's log for a failed run.
+    let dir = tempfile::Builder::new()
+        .prefix("crash-")
+        .disable_cleanup(std::env::var("CRASH_KEEP").is_ok_and(|v| v == "1"))
+        .tempdir()
+        .unwrap();
+    eprintln!(
+        "crash harness ({store}): data and log in {}",
+        dir.path().display()
+    );
     let config = h::write_config(
         dir.path(),
         &Channels {

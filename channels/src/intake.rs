@@ -291,6 +291,18 @@ pub trait Streams: Send + Sync + 'static {
         key: &str,
         payload: serde_json::Value,
     ) -> impl Future<Output = Result<String, StoreError>> + Send;
+    /// Append durably with the next number of `numbering.counter` written into the payload
+    /// (a JSON object) as `numbering.field`, the number taken in the same atomic step as the
+    /// append (Redis: one script; embedded: one transaction): every number taken belongs to an
+    /// entry that exists, so a missing number means an entry not processed yet, never a lost
+    /// one. With `numbering.once`, a repeat under that key within its lifetime appends nothing,
+    /// takes no number, and returns the earlier entry (`repeated`).
+    fn push_numbered(
+        &self,
+        stream: &str,
+        numbering: &Numbering,
+        payload: serde_json::Value,
+    ) -> impl Future<Output = Result<Numbered, StoreError>> + Send;
     /// Hand out up to `max` entries not yet acknowledged (new ones, and ones whose claim expired).
     fn claim(
         &self,
@@ -304,6 +316,29 @@ pub trait Streams: Send + Sync + 'static {
         stream: &str,
         entry_id: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// How [`Streams::push_numbered`] numbers an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Numbering {
+    /// The counter's name (e.g. one per conversation); its numbers start at 1.
+    pub counter: String,
+    /// The counter's lifetime, renewed by every append that takes a number.
+    pub counter_ttl: Duration,
+    /// The payload field that receives the number.
+    pub field: &'static str,
+    /// Append at most once under this key (and its lifetime).
+    pub once: Option<(String, Duration)>,
+}
+
+/// What [`Streams::push_numbered`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Numbered {
+    pub entry_id: String,
+    /// The entry's number (the earlier entry's, when `repeated`).
+    pub number: u64,
+    /// The `once` key was used before: nothing was appended.
+    pub repeated: bool,
 }
 
 /// Small durable key-value state shared by all gateway instances (Redis or embedded): IMAP

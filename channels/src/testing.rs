@@ -14,8 +14,8 @@ use normalizers::report::{Attachment, ReceivedFile, Report, VouchedCapture};
 use normalizers::validate::{Code, Context, Finding, Status, ValidationConfig, Validator, Verdict};
 
 use crate::intake::{
-    IngestError, Intake, MediaSource, Origin, Outcome, StateStore, StoreError, StreamEntry,
-    Streams, Submission,
+    IngestError, Intake, MediaSource, Numbered, Numbering, Origin, Outcome, StateStore, StoreError,
+    StreamEntry, Streams, Submission,
 };
 
 /// A submission as the test intake received it, media read back from bytes or staged files.
@@ -324,6 +324,74 @@ impl Streams for MemStore {
         let id = self.push(stream, payload).await?;
         self.pushed_once.lock().expect("lock").insert(k, id.clone());
         Ok(id)
+    }
+
+    async fn push_numbered(
+        &self,
+        stream: &str,
+        numbering: &Numbering,
+        payload: serde_json::Value,
+    ) -> Result<Numbered, StoreError> {
+        if self.fail_push.load(Ordering::SeqCst) {
+            return Err(StoreError::new("test streams down"));
+        }
+        // One lock over the marker, the counter and the append: atomic, as the real stores.
+        let mut values = self.values.lock().expect("lock");
+        let once = numbering
+            .once
+            .as_ref()
+            .map(|(k, ttl)| (format!("{stream}\u{0}once\u{0}{k}"), *ttl));
+        if let Some((key, _)) = &once {
+            if let Some(done) = Self::live(&mut values, key) {
+                let done = String::from_utf8_lossy(&done).into_owned();
+                let (id, n) = done.split_once(' ').unwrap_or((&done, "0"));
+                return Ok(Numbered {
+                    entry_id: id.to_string(),
+                    number: n.parse().unwrap_or(0),
+                    repeated: true,
+                });
+            }
+        }
+        let counter = format!("{stream}\u{0}counter\u{0}{}", numbering.counter);
+        let number = Self::live(&mut values, &counter)
+            .and_then(|v| String::from_utf8(v).ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+            + 1;
+        Self::set(
+            &mut values,
+            &counter,
+            number.to_string().as_bytes(),
+            Some(numbering.counter_ttl),
+        );
+        let mut payload = payload;
+        payload[numbering.field] = number.into();
+        let id = format!("{}-0", self.next.fetch_add(1, Ordering::SeqCst));
+        self.streams
+            .lock()
+            .expect("lock")
+            .entry(stream.to_string())
+            .or_default()
+            .push(Entry {
+                id: id.clone(),
+                payload,
+                acked: false,
+                claimed_until: None,
+                deliveries: 0,
+            });
+        if let Some((key, ttl)) = &once {
+            Self::set(
+                &mut values,
+                key,
+                format!("{id} {number}").as_bytes(),
+                Some(*ttl),
+            );
+        }
+        Ok(Numbered {
+            entry_id: id,
+            number,
+            repeated: false,
+        })
     }
 
     async fn claim(

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
+use channels::intake::{Numbered, Numbering};
+
 use super::{Entry, IndexEntry, StoreFailure};
 use crate::clock::SharedClock;
 
@@ -177,7 +179,30 @@ struct AppendJob {
     stream: String,
     dedup: Option<String>,
     payload: Vec<u8>,
-    reply: tokio::sync::oneshot::Sender<Result<u64, StoreFailure>>,
+    /// Number the entry in the same transaction ([`Embedded::append_numbered`]).
+    numbering: Option<JobNumbering>,
+    reply: tokio::sync::oneshot::Sender<Result<Appended, StoreFailure>>,
+}
+
+/// The numbering of one append: keys of [`STATE`] (expiry-prefixed values, like every state
+/// value), the field the number goes in, and the clock's instant at the call.
+struct JobNumbering {
+    counter: String,
+    counter_ttl_ms: u64,
+    field: &'static str,
+    /// The once marker and its lifetime (ms).
+    once: Option<(String, u64)>,
+    now: u64,
+}
+
+/// What one append of the group commit did.
+#[derive(Debug, Clone, Copy)]
+struct Appended {
+    seq: u64,
+    /// The entry's number, for a numbered append.
+    number: u64,
+    /// The once marker was found: nothing appended, `seq` and `number` are the earlier entry's.
+    repeated: bool,
 }
 
 /// Most appends committed in one transaction.
@@ -221,14 +246,26 @@ fn run_appender(handle: std::sync::Weak<Handle>, jobs: std::sync::mpsc::Receiver
     }
 }
 
-fn commit_batch(db: &Database, batch: &[AppendJob]) -> Result<Vec<u64>, StoreFailure> {
+fn commit_batch(db: &Database, batch: &[AppendJob]) -> Result<Vec<Appended>, StoreFailure> {
     let txn = db.begin_write()?;
     let mut seqs = Vec::with_capacity(batch.len());
     {
         let mut enqueued = txn.open_table(ENQUEUED)?;
         let mut cursors = txn.open_table(CURSORS)?;
         let mut entries = txn.open_table(ENTRIES)?;
+        let mut state = txn.open_table(STATE)?;
         for job in batch {
+            if let Some(numbering) = &job.numbering {
+                seqs.push(append_numbered_in(
+                    &mut cursors,
+                    &mut entries,
+                    &mut state,
+                    &job.stream,
+                    numbering,
+                    &job.payload,
+                )?);
+                continue;
+            }
             let existing = match &job.dedup {
                 Some(k) => enqueued.get(k.as_str())?.map(|v| v.value()),
                 None => None,
@@ -246,11 +283,75 @@ fn commit_batch(db: &Database, batch: &[AppendJob]) -> Result<Vec<u64>, StoreFai
                     seq
                 }
             };
-            seqs.push(seq);
+            seqs.push(Appended {
+                seq,
+                number: 0,
+                repeated: false,
+            });
         }
     }
     txn.commit()?;
     Ok(seqs)
+}
+
+/// One numbered append inside the group commit's transaction: the once marker, the counter
+/// and the entry are written together or not at all.
+fn append_numbered_in(
+    cursors: &mut redb::Table<&str, u64>,
+    entries: &mut redb::Table<(&str, u64), &[u8]>,
+    state: &mut redb::Table<&str, &[u8]>,
+    stream: &str,
+    numbering: &JobNumbering,
+    payload: &[u8],
+) -> Result<Appended, StoreFailure> {
+    let now = numbering.now;
+    if let Some((once, _)) = &numbering.once {
+        let done = state
+            .get(once.as_str())?
+            .and_then(|v| live_value(v.value(), now));
+        let earlier = done.as_deref().and_then(|d| {
+            let (seq, number) = std::str::from_utf8(d).ok()?.split_once(' ')?;
+            Some((seq.parse().ok()?, number.parse().ok()?))
+        });
+        if let Some((seq, number)) = earlier {
+            return Ok(Appended {
+                seq,
+                number,
+                repeated: true,
+            });
+        }
+    }
+    let number = state
+        .get(numbering.counter.as_str())?
+        .and_then(|v| live_value(v.value(), now))
+        .and_then(|v| String::from_utf8(v).ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+        + 1;
+    let expiring = |value: &str, ttl_ms: u64| {
+        let mut buf = (now + ttl_ms.max(1)).to_be_bytes().to_vec();
+        buf.extend_from_slice(value.as_bytes());
+        buf
+    };
+    state.insert(
+        numbering.counter.as_str(),
+        expiring(&number.to_string(), numbering.counter_ttl_ms).as_slice(),
+    )?;
+    let seq = cursors.get(stream)?.map_or(0, |v| v.value()) + 1;
+    cursors.insert(stream, seq)?;
+    let payload = super::with_number(payload, numbering.field, number);
+    entries.insert((stream, seq), payload.as_slice())?;
+    if let Some((once, ttl_ms)) = &numbering.once {
+        state.insert(
+            once.as_str(),
+            expiring(&format!("{seq} {number}"), *ttl_ms).as_slice(),
+        )?;
+    }
+    Ok(Appended {
+        seq,
+        number,
+        repeated: false,
+    })
 }
 
 fn group_key(stream: &str, group: &str) -> String {
@@ -552,6 +653,7 @@ impl Embedded {
             stream: stream.to_string(),
             dedup: dedup.map(|d| format!("{stream}\u{0}{d}")),
             payload: payload.to_vec(),
+            numbering: None,
             reply,
         };
         self.appender
@@ -560,7 +662,46 @@ impl Embedded {
         answer
             .await
             .map_err(|_| StoreFailure::WriterStopped)?
-            .map(|seq| format!("{seq}-0"))
+            .map(|a| format!("{}-0", a.seq))
+    }
+
+    /// See [`super::Store::append_numbered`]: the marker, the counter (state values under
+    /// keys of the stream's own, `stream\0counter\0name` and `stream\0once\0key`) and the
+    /// entry are written in one transaction of the group commit.
+    pub async fn append_numbered(
+        &self,
+        stream: &str,
+        numbering: &Numbering,
+        payload: &[u8],
+    ) -> Result<Numbered, StoreFailure> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = AppendJob {
+            stream: stream.to_string(),
+            dedup: None,
+            payload: payload.to_vec(),
+            numbering: Some(JobNumbering {
+                counter: format!("{stream}\u{0}counter\u{0}{}", numbering.counter),
+                counter_ttl_ms: numbering.counter_ttl.as_millis() as u64,
+                field: numbering.field,
+                once: numbering.once.as_ref().map(|(key, ttl)| {
+                    (
+                        format!("{stream}\u{0}once\u{0}{key}"),
+                        ttl.as_millis() as u64,
+                    )
+                }),
+                now: self.now_ms(),
+            }),
+            reply,
+        };
+        self.appender
+            .send(job)
+            .map_err(|_| StoreFailure::WriterStopped)?;
+        let a = answer.await.map_err(|_| StoreFailure::WriterStopped)??;
+        Ok(Numbered {
+            entry_id: format!("{}-0", a.seq),
+            number: a.number,
+            repeated: a.repeated,
+        })
     }
 
     /// Re-claim entries pending longer than `min_idle`, then deliver new ones, up to `max`.

@@ -20,7 +20,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use channels::intake::{StateStore, StoreError, StreamEntry, Streams};
+use channels::intake::{Numbered, Numbering, StateStore, StoreError, StreamEntry, Streams};
 
 use crate::clock::SharedClock;
 
@@ -31,6 +31,8 @@ pub use redis::{RedisOptions, ReportArchive};
 pub const REPORTS_STREAM: &str = "ioc:reports";
 /// Stream of rejected reports, kept for audit.
 pub const REJECTIONS_STREAM: &str = "ioc:rejections";
+/// The Zalo webhook's events (`channels::zalo::EVENTS_STREAM`), named here for the failpoint.
+const ZALO_EVENTS_STREAM: &str = "zalo:events";
 /// Consumer group of the IOC on [`REPORTS_STREAM`].
 pub const IOC_GROUP: &str = "ioc";
 /// Consumer group of the gateway's own workers on channel streams.
@@ -67,6 +69,9 @@ pub enum StoreFailure {
     /// The operation needs something this deployment does not have.
     #[error("{0}")]
     Unsupported(&'static str),
+    /// [`Store::append_numbered`] was given a payload that is not a JSON object with fields.
+    #[error("a numbered stream entry must be a JSON object with at least one field")]
+    NotNumberable,
     /// A stored document does not deserialise.
     #[error("stored {key} is not readable: {source}")]
     Corrupt {
@@ -290,9 +295,37 @@ impl Store {
         dedup: Option<&str>,
         payload: &[u8],
     ) -> Result<String, StoreFailure> {
+        if stream == ZALO_EVENTS_STREAM {
+            crate::failpoint::hit("before_zalo_event_append");
+        }
         let id = dispatch!(self.append(stream, dedup, payload))?;
         crate::metrics::appended(stream);
         Ok(id)
+    }
+
+    /// Append `payload` (a JSON object with at least one field) to a stream with the next
+    /// number of `numbering`'s counter spliced in as `numbering.field`, the number taken in
+    /// the same atomic step as the append (Redis: one script, the counter and the marker in
+    /// the stream's hash slot; embedded: one transaction of the group commit). A number is
+    /// never taken without its entry. With `numbering.once`, a repeat under that key within
+    /// its lifetime appends nothing and returns the earlier entry's id and number.
+    pub async fn append_numbered(
+        &self,
+        stream: &str,
+        numbering: &Numbering,
+        payload: &[u8],
+    ) -> Result<Numbered, StoreFailure> {
+        if !is_json_object_with_fields(payload) {
+            return Err(StoreFailure::NotNumberable);
+        }
+        if stream == ZALO_EVENTS_STREAM {
+            crate::failpoint::hit("before_zalo_event_append");
+        }
+        let numbered = dispatch!(self.append_numbered(stream, numbering, payload))?;
+        if !numbered.repeated {
+            crate::metrics::appended(stream);
+        }
+        Ok(numbered)
     }
 
     /// Hand out up to `max` entries to `consumer`: first those another consumer claimed more
@@ -364,6 +397,25 @@ impl Store {
     }
 }
 
+/// Whether `payload` is a serialised JSON object with at least one field, so that a number
+/// can be spliced in before its closing brace (see [`with_number`]).
+fn is_json_object_with_fields(payload: &[u8]) -> bool {
+    payload.first() == Some(&b'{')
+        && payload.last() == Some(&b'}')
+        && matches!(
+            serde_json::from_slice::<serde_json::Value>(payload),
+            Ok(serde_json::Value::Object(m)) if !m.is_empty()
+        )
+}
+
+/// `payload` (checked by [`is_json_object_with_fields`]) with `"field":number` added last; the
+/// Redis script splices the same way.
+fn with_number(payload: &[u8], field: &str, number: u64) -> Vec<u8> {
+    let mut out = payload[..payload.len() - 1].to_vec();
+    out.extend_from_slice(format!(",\"{field}\":{number}}}").as_bytes());
+    out
+}
+
 /// The store as the channels see it: durable JSON streams and shared state.
 #[derive(Clone)]
 pub struct ChannelStore {
@@ -390,6 +442,19 @@ impl Streams for ChannelStore {
         let bytes = serde_json::to_vec(&payload).map_err(StoreError::new)?;
         self.store
             .append(stream, Some(key), &bytes)
+            .await
+            .map_err(StoreError::new)
+    }
+
+    async fn push_numbered(
+        &self,
+        stream: &str,
+        numbering: &Numbering,
+        payload: serde_json::Value,
+    ) -> Result<Numbered, StoreError> {
+        let bytes = serde_json::to_vec(&payload).map_err(StoreError::new)?;
+        self.store
+            .append_numbered(stream, numbering, &bytes)
             .await
             .map_err(StoreError::new)
     }

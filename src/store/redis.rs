@@ -13,6 +13,8 @@ use redis::aio::ConnectionManager;
 use redis::{Script, Value};
 
 use super::sentinel::{self, SentinelConn};
+use channels::intake::{Numbered, Numbering};
+
 use super::{Entry, IndexEntry, StoreFailure};
 
 const PREFIX: &str = "gw";
@@ -150,6 +152,7 @@ struct Groups {
 
 struct Scripts {
     append: Script,
+    append_numbered: Script,
     reclaim: Script,
     trim: Script,
     cas: Script,
@@ -175,6 +178,16 @@ fn index_keys(index: &str) -> (String, String) {
         format!("{PREFIX}:{{ix:{index}}}:scores"),
         format!("{PREFIX}:{{ix:{index}}}:payloads"),
     )
+}
+
+/// A counter of [`RedisStore::append_numbered`]; in the stream's hash slot.
+fn counter_key(stream: &str, counter: &str) -> String {
+    format!("{PREFIX}:{{{stream}}}:counter:{counter}")
+}
+
+/// The once marker of [`RedisStore::append_numbered`]; in the stream's hash slot.
+fn once_key(stream: &str, key: &str) -> String {
+    format!("{PREFIX}:{{{stream}}}:once:{key}")
 }
 
 /// Marks that `report_id` was appended to `stream`; in the stream's hash slot.
@@ -249,6 +262,36 @@ impl RedisStore {
                         end
                       end
                       return id",
+                ),
+                // KEYS[1] the stream, KEYS[2] the counter, KEYS[3] (optional) the once
+                // marker, all in the stream's hash slot; ARGV[1] the payload (a JSON object
+                // with fields), ARGV[2] the number's field, ARGV[3] the counter's lifetime
+                // (ms), ARGV[4] the marker's lifetime (ms), ARGV[5..] the stream's groups.
+                // The number is taken and the entry appended in one step: no number without
+                // its entry. A script is not rolled back when a command fails, so the XADD
+                // comes before any write: if it fails, nothing was written. Returns
+                // {entry id, number, 1 when the marker was found}.
+                append_numbered: Script::new(
+                    r#"if KEYS[3] then
+                        local done = redis.call('GET', KEYS[3])
+                        if done then
+                          local id, n = string.match(done, '^(%S+) (%d+)$')
+                          if id then return {id, tonumber(n), 1} end
+                        end
+                      end
+                      local n = (tonumber(redis.call('GET', KEYS[2]) or '0') or 0) + 1
+                      local number = string.format('%d', n)
+                      local p = string.sub(ARGV[1], 1, -2) .. ',"' .. ARGV[2] .. '":' .. number
+                        .. '}'
+                      for i = 5, #ARGV do
+                        redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[i], '0', 'MKSTREAM')
+                      end
+                      local id = redis.call('XADD', KEYS[1], '*', 'report_id', '', 'payload', p)
+                      redis.call('SET', KEYS[2], number, 'PX', ARGV[3])
+                      if KEYS[3] then
+                        redis.call('SET', KEYS[3], id .. ' ' .. number, 'PX', ARGV[4])
+                      end
+                      return {id, n, 0}"#,
                 ),
                 // KEYS[1] the stream; ARGV: group, consumer, min idle (ms), count. XAUTOCLAIM
                 // counts one more delivery of each entry it hands out; XPENDING reads that
@@ -680,6 +723,49 @@ impl RedisStore {
         self.wait_replicas().await?;
         self.trim_if_due();
         Ok(id)
+    }
+
+    /// See [`super::Store::append_numbered`]: one script (marker, INCR, XADD).
+    pub async fn append_numbered(
+        &self,
+        stream: &str,
+        numbering: &Numbering,
+        payload: &[u8],
+    ) -> Result<Numbered, StoreFailure> {
+        let groups: Vec<String> = self
+            .lock_groups()
+            .known
+            .get(stream)
+            .map(|g| g.iter().cloned().collect())
+            .unwrap_or_default();
+        let mut invocation = self.scripts.append_numbered.key(stream);
+        invocation.key(counter_key(stream, &numbering.counter));
+        let once_ttl = match &numbering.once {
+            Some((key, ttl)) => {
+                invocation.key(once_key(stream, key));
+                *ttl
+            }
+            None => Duration::ZERO,
+        };
+        invocation
+            .arg(payload)
+            .arg(numbering.field)
+            .arg(numbering.counter_ttl.as_millis().max(1) as u64)
+            .arg(once_ttl.as_millis().max(1) as u64);
+        for group in &groups {
+            invocation.arg(group);
+        }
+        let (entry_id, number, repeated): (String, u64, u8) =
+            invocation.invoke_async(&mut self.conn()).await?;
+        self.wait_replicas().await?;
+        if repeated == 0 {
+            self.trim_if_due();
+        }
+        Ok(Numbered {
+            entry_id,
+            number,
+            repeated: repeated != 0,
+        })
     }
 
     fn lock_groups(&self) -> std::sync::MutexGuard<'_, Groups> {

@@ -9,12 +9,17 @@
 //!   evidence came, the back-off of retries), the cap on conversation workers, refused events
 //!   counted on `/metrics`.
 //! - `instances`: two processors on one store and a download longer than the dialogue lock.
-//! - `order`: events of one conversation applied in order when an instance died holding one,
-//!   and the gap that never fills.
+//! - `order`: events of one conversation applied in order when an instance died holding one.
+//! - `numbering`: the store's numbered append the webhook stores events with (both stores and
+//!   a Redis Cluster).
+//! - `restart`: the gateway process killed before an event was stored, and while it held a
+//!   dialogue lock: the conversation goes on at once after the restart, in order.
 
 mod instances;
 mod media;
+mod numbering;
 mod order;
+mod restart;
 
 use std::sync::Arc;
 use std::time::Duration;

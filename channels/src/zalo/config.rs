@@ -99,10 +99,14 @@ pub struct ZaloConfig {
 
     // --- Order of a conversation's events (issue 10, point 9) ---
     /// An event whose earlier events of the same conversation are still pending (claimed by an
-    /// instance that died, or by another one) waits for them; once it was received this long
-    /// ago the gap is skipped (`gateway_zalo_order_gaps_skipped_total`) and the late events are
-    /// applied when they come. Keep it at least twice `queue.channel_claim_timeout_secs`, the
-    /// time a dead instance's claim takes to come back. Default 120 s.
+    /// instance that died, or processed by another one) waits for them. The webhook numbers an
+    /// event in the same atomic step as it stores it, so an earlier number always belongs to a
+    /// stored event that will come: this bound is only a safety against an entry lost with the
+    /// store's data (an operator's deletion, a restore). Once the waiting event was received
+    /// this long ago the gap is skipped (`gateway_zalo_order_gaps_skipped_total`) and the late
+    /// events are applied when they come. Keep it above `lock_ttl_secs` plus twice
+    /// `queue.channel_claim_timeout_secs`, the longest another instance that died can hold an
+    /// event (`check-config` warns). Default 600 s.
     pub order_gap_secs: u64,
     /// How soon an event deferred behind a busy dialogue or a pending earlier event is tried
     /// again by the instance that holds it. Default 1 s.
@@ -159,7 +163,7 @@ impl Default for ZaloConfig {
             event_window_secs: 15 * 60,
             event_retry_window_secs: 2 * 3600,
             // Order.
-            order_gap_secs: 120,
+            order_gap_secs: 600,
             order_retry_millis: 1000,
         }
     }

@@ -83,17 +83,79 @@ pub struct ZaloChannel<I, S> {
     pub(crate) miniapp_uploads: Arc<tokio::sync::Semaphore>,
     /// Owner value of the locks and leases this process takes (dialogue locks, the token
     /// lease): unique per process, so that two processes configured with one instance id never
-    /// release each other's lock.
+    /// release each other's lock. A dialogue lock left by a previous run of this instance
+    /// ([`LockOwner::previous_run`]) is taken over at once.
     pub(crate) lock_owner: String,
 }
 
-/// `instance_id:pid:nonce`, different for every channel built.
+/// `instance_id:machine:pid:nonce`: the instance, a digest of the machine it runs on (host
+/// name and boot), the process id, and a nonce different for every channel built.
 fn lock_owner(instance_id: &str) -> String {
     use std::hash::{BuildHasher, Hasher};
     let nonce = std::collections::hash_map::RandomState::new()
         .build_hasher()
         .finish();
-    format!("{instance_id}:{}:{nonce:016x}", std::process::id())
+    format!(
+        "{instance_id}:{}:{}:{nonce:016x}",
+        machine(),
+        std::process::id()
+    )
+}
+
+/// A short digest of the host name and the kernel's boot id: process ids are only compared
+/// between owners of one machine and one boot.
+fn machine() -> String {
+    use sha2::Digest;
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let mut h = sha2::Sha256::new();
+    h.update(read("/etc/hostname").trim());
+    h.update([0]);
+    h.update(read("/proc/sys/kernel/random/boot_id").trim());
+    hex::encode(&h.finalize()[..4])
+}
+
+/// A lock owner value (see [`lock_owner`]), read back from the store.
+pub(crate) struct LockOwner<'a> {
+    instance: &'a str,
+    machine: &'a str,
+    pid: u32,
+    nonce: &'a str,
+}
+
+impl<'a> LockOwner<'a> {
+    pub(crate) fn parse(owner: &'a str) -> Option<LockOwner<'a>> {
+        let mut parts = owner.rsplitn(4, ':');
+        let nonce = parts.next()?;
+        let pid = parts.next()?.parse().ok()?;
+        let machine = parts.next()?;
+        let instance = parts.next()?;
+        Some(LockOwner {
+            instance,
+            machine,
+            pid,
+            nonce,
+        })
+    }
+
+    /// Whether `self` is a run of the same instance as `current` (this process's owner) that
+    /// is no longer running: the same instance id on the same machine and boot, another run,
+    /// and its process gone (or its process id now this process's, as a restarted container's
+    /// first process gets the same one). A process id that is still in use (reused by an
+    /// unrelated process, or a second process misconfigured with this instance id) is not
+    /// taken for dead: its locks lapse after `zalo.lock_ttl_secs`.
+    pub(crate) fn previous_run(&self, current: &LockOwner<'_>) -> bool {
+        self.instance == current.instance
+            && self.machine == current.machine
+            && self.nonce != current.nonce
+            && (self.pid == current.pid || !process_alive(self.pid))
+    }
+}
+
+/// Whether a process with this id exists (Linux `/proc`; elsewhere every process is taken to
+/// be alive, and no lock is taken over).
+fn process_alive(pid: u32) -> bool {
+    let proc = std::path::Path::new("/proc");
+    !proc.join("self").exists() || proc.join(pid.to_string()).exists()
 }
 
 fn http_client_error(source: reqwest::Error) -> ChannelError {

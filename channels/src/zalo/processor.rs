@@ -38,8 +38,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::ChannelStorage;
 use crate::intake::{
-    IngestError, Intake, MediaInput, MediaSource, Origin, Outbound, StoreError, StreamEntry,
-    Submission,
+    IngestError, Intake, MediaInput, MediaSource, Numbering, Origin, Outbound, StoreError,
+    StreamEntry, Submission,
 };
 use crate::templates::zalo as tpl;
 
@@ -85,17 +85,17 @@ pub(crate) fn dialogue_key(oa_id: &str, user_id: &str) -> String {
     format!("zalo:dialogue:{oa_id}:{user_id}")
 }
 
-/// The counter numbering a conversation's events as the webhook persists them.
-fn sequence_key(oa_id: &str, user_id: &str) -> String {
-    format!("zalo:seq:{oa_id}:{user_id}")
-}
+/// The payload field of a `zalo:events` entry that holds its number in the conversation. (Entries
+/// stored by earlier versions carry `seq`, taken in a separate step; they are applied as they
+/// come, like unnumbered ones.)
+pub(crate) const NUMBER_FIELD: &str = "number";
 
-/// The conversation's [`Applied`] record (`zalo:applied:<oa>:<user>`), written under the
-/// dialogue lock; it outlives the dialogue, which ends with the report.
+/// The conversation's [`Applied`] record (`zalo:order:<oa>:<user>`), written under the dialogue
+/// lock; it outlives the dialogue, which ends with the report.
 fn applied_key(dialogue: &str) -> String {
     match dialogue.strip_prefix("zalo:dialogue:") {
-        Some(conversation) => format!("zalo:applied:{conversation}"),
-        None => format!("zalo:applied:{dialogue}"),
+        Some(conversation) => format!("zalo:order:{conversation}"),
+        None => format!("zalo:order:{dialogue}"),
     }
 }
 
@@ -105,32 +105,24 @@ const SEQUENCE_MARGIN: Duration = Duration::from_secs(24 * 3600);
 /// Skipped numbers remembered per conversation (the late events still applied when they come).
 const SKIPPED_KEPT: usize = 64;
 
-/// The next number of the conversation's events (compare-and-swap, so the counter's lifetime
-/// is renewed by every event).
-pub(crate) async fn next_sequence<I: Intake, S: ChannelStorage>(
+/// How the webhook appends an event of the conversation `oa_id`/`user_id` whose de-duplication
+/// key is `dedup_key`: numbered by the conversation's counter (renewed by every event), at most
+/// once per `zalo.seen_ttl_secs`.
+pub(crate) fn numbering<I: Intake, S: ChannelStorage>(
     ch: &ZaloChannel<I, S>,
     oa_id: &str,
     user_id: &str,
-) -> Result<u64, StoreError> {
-    let key = sequence_key(oa_id, user_id);
-    let ttl = ch.config.dialogue_ttl() + EXPIRY_GRACE + SEQUENCE_MARGIN;
-    for _ in 0..64 {
-        let current = ch.store.get(&key).await?;
-        let n: u64 = current
-            .as_deref()
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let next = (n + 1).to_string();
-        if ch
-            .store
-            .compare_and_swap(&key, current.as_deref(), Some(next.as_bytes()), Some(ttl))
-            .await?
-        {
-            return Ok(n + 1);
-        }
+    dedup_key: &str,
+) -> Numbering {
+    Numbering {
+        counter: format!("{oa_id}:{user_id}"),
+        counter_ttl: ch.config.dialogue_ttl() + EXPIRY_GRACE + SEQUENCE_MARGIN,
+        field: NUMBER_FIELD,
+        once: Some((
+            dedup_key.to_string(),
+            Duration::from_secs(ch.config.seen_ttl_secs.max(1)),
+        )),
     }
-    Err(StoreError::new("zalo event sequence too contended"))
 }
 
 /// Which of a conversation's numbered events were applied: all up to `last`, except the
@@ -301,7 +293,9 @@ fn conversation_of(entry: &StreamEntry) -> Option<String> {
 
 /// An entry a worker holds: deferred ones (busy dialogue, earlier event pending) are tried
 /// again every `zalo.order_retry_millis`, at most for `zalo.order_gap_secs` (then the stream
-/// hands them out again after its claim timeout).
+/// hands them out again after its claim timeout). An earlier event is pending only while it is
+/// processed elsewhere, or claimed by an instance that died (back after the claim timeout; its
+/// dialogue lock is taken over at once when that instance was this one's previous run).
 struct Held {
     entry: StreamEntry,
     since: tokio::time::Instant,
@@ -367,7 +361,7 @@ fn hold(held: &mut Vec<Held>, entry: StreamEntry) {
 fn sequence_of(entry: &StreamEntry) -> u64 {
     entry
         .payload
-        .get("seq")
+        .get(NUMBER_FIELD)
         .and_then(|v| v.as_u64())
         .unwrap_or(0)
 }
@@ -460,7 +454,7 @@ async fn process_held<I: Intake, S: ChannelStorage>(
 ) -> Result<(), ProcessError> {
     // Numbered events are applied in the webhook's order; unnumbered ones (stored before the
     // numbering, and the gateway's own inspection results) as they come.
-    let order = match entry.payload.get("seq").and_then(|v| v.as_u64()) {
+    let order = match entry.payload.get(NUMBER_FIELD).and_then(|v| v.as_u64()) {
         Some(seq) => {
             let applied: Applied = match ch.store.get(&applied_key(key)).await? {
                 Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
@@ -478,6 +472,10 @@ async fn process_held<I: Intake, S: ChannelStorage>(
                 Order::Wait => return Err(ProcessError::Pending),
                 Order::Apply => {
                     if seq > applied.last + 1 {
+                        // Every number belongs to a stored event: this one waited
+                        // `zalo.order_gap_secs` for earlier events that never came back (an
+                        // entry lost with the store's data, or pending far longer than a dead
+                        // instance's lock and claim last).
                         tracing::warn!(
                             missing = seq - applied.last - 1,
                             "zalo conversation gap skipped: later event applied before earlier ones"
@@ -610,6 +608,7 @@ impl<S: ChannelStorage> DialogueLock<S> {
             .store
             .put_if_absent(&key, owner.as_bytes(), Some(ttl))
             .await?
+            && !take_over(ch, &key, ttl).await?
         {
             return Err(ProcessError::Busy);
         }
@@ -646,6 +645,37 @@ impl<S: ChannelStorage> DialogueLock<S> {
             .compare_and_swap(&self.key, Some(self.owner.as_bytes()), None, None)
             .await;
     }
+}
+
+/// Take the dialogue lock `key` over from a previous run of this instance (killed before it
+/// released it): a restart does not wait `zalo.lock_ttl_secs` for its own dead locks. A lock of
+/// another instance, or of a run that may still be alive, is left alone.
+async fn take_over<I: Intake, S: ChannelStorage>(
+    ch: &ZaloChannel<I, S>,
+    key: &str,
+    ttl: Duration,
+) -> Result<bool, ProcessError> {
+    let Some(held) = ch.store.get(key).await? else {
+        return Ok(false);
+    };
+    let ours = super::LockOwner::parse(&ch.lock_owner);
+    let dead = std::str::from_utf8(&held)
+        .ok()
+        .and_then(super::LockOwner::parse)
+        .zip(ours)
+        .is_some_and(|(theirs, ours)| theirs.previous_run(&ours));
+    if !dead {
+        return Ok(false);
+    }
+    let taken = ch
+        .store
+        .compare_and_swap(key, Some(&held), Some(ch.lock_owner.as_bytes()), Some(ttl))
+        .await?;
+    if taken {
+        tracing::info!("zalo dialogue lock of this instance's previous run taken over");
+        metrics::counter!("gateway_zalo_locks_taken_over_total").increment(1);
+    }
+    Ok(taken)
 }
 
 async fn renew<S: ChannelStorage>(

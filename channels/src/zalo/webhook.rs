@@ -2,15 +2,17 @@
 //!
 //! 503 while shutting down or when the stream is unavailable (Zalo retries); 401 without a valid
 //! signature; 400 for a body that is not a Zalo event; 200 otherwise, only after the raw event is
-//! on the `zalo:events` stream. Echoes of the OA's own messages, receipts, events of OAs not
-//! served and repeated deliveries of an event already processed (marker `zalo:seen:<key>`, set
-//! by the processor) are answered 200 and dropped. The webhook itself writes once per event (the
-//! stream push): a retry arriving before the first delivery was processed is persisted again and
-//! ignored by the dialogue, which remembers the events it applied.
+//! on the `zalo:events` stream. Echoes of the OA's own messages, receipts and events of OAs not
+//! served are answered 200 and dropped.
 //!
-//! Order: each persisted event of a conversation carries `seq`, the next number of the
-//! conversation's counter (`zalo:seq:<oa>:<user>`, taken atomically before the append), so that
-//! every instance's processor applies them in the order the webhook received them.
+//! One store write per event ([`crate::intake::Streams::push_numbered`], one Redis script or
+//! one redb transaction) does three things at once: it recognises a repeated delivery of an
+//! event already stored (Zalo retries with the same `event_id`/`msg_id`; a marker kept
+//! `zalo.seen_ttl_secs`): answered 200 `duplicate`, nothing appended; it gives the event
+//! `number`, the next of its conversation's counter, so that every instance's processor applies
+//! a conversation's events in the order the webhook received them; and it appends the event.
+//! A number is never taken without its event, so a number not yet applied always belongs to an
+//! event still on the stream. The only other store call is the rate limit's counter.
 //!
 //! Rate limits: an event of a Zalo user past `rate_limits.zalo_oa` is answered 200 with
 //! `{"status":"limited"}` and not stored; the first of the window queues one polite message.
@@ -157,28 +159,31 @@ async fn accept<I: Intake, S: ChannelStorage>(
     if !ch.config.serves_oa(event.oa_id()) {
         return Ok(Disposition::Ignored);
     }
-    let key = seen_key(&event.dedup_key());
-    if ch.store.get(&key).await?.is_some() {
-        return Ok(Disposition::Duplicate);
-    }
     if let Some(d) = limit(ch, event).await? {
         return Ok(d);
     }
     let raw = String::from_utf8_lossy(body);
-    let mut entry = serde_json::json!({
+    let entry = serde_json::json!({
         "raw": raw,
         "received_at": ch.intake.now(),
         "num_retry": retry,
     });
-    // The event's place in its conversation, taken before the append: the processor applies
-    // the events of one conversation in this order (a number whose append failed is a gap,
-    // skipped after `zalo.order_gap_secs`).
-    if let (Some(oa_id), Some(user_id)) = (event.oa_id(), event.user_id()) {
-        let seq = super::processor::next_sequence(ch, oa_id, user_id).await?;
-        entry["seq"] = seq.into();
-    }
-    ch.store.push(EVENTS_STREAM, entry).await?;
-    Ok(Disposition::Persisted)
+    let (Some(oa_id), Some(user_id)) = (event.oa_id(), event.user_id()) else {
+        ch.store.push(EVENTS_STREAM, entry).await?;
+        return Ok(Disposition::Persisted);
+    };
+    // One atomic step: the repeat check, the event's number in its conversation (the
+    // processor applies them in this order) and the append.
+    let numbering = super::processor::numbering(ch, oa_id, user_id, &event.dedup_key());
+    let numbered = ch
+        .store
+        .push_numbered(EVENTS_STREAM, &numbering, entry)
+        .await?;
+    Ok(if numbered.repeated {
+        Disposition::Duplicate
+    } else {
+        Disposition::Persisted
+    })
 }
 
 /// Count the event against its Zalo user's limit (R-SEC-4). Past it the event is dropped
