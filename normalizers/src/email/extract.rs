@@ -71,6 +71,9 @@ const CLOSINGS: &[&str] = &[
     "thanks",
 ];
 
+/// Bytes of the longest of [`CLOSINGS`].
+const MAX_CLOSING_BYTES: usize = 16;
+
 /// Longest address or name taken from a line.
 const MAX_FIELD_CHARS: usize = 200;
 
@@ -87,6 +90,13 @@ pub fn signature_name(text: &str) -> Option<String> {
     let lines: Vec<&str> = text.lines().collect();
     for (i, line) in lines.iter().enumerate() {
         let trimmed = line.trim();
+        // A closing formula is a short line: lowercasing shrinks a letter to a third of its
+        // bytes at most, so a line longer than three times the longest formula is none.
+        if trimmed != "--"
+            && trimmed.trim_end_matches([',', '.', '!', ':']).len() > 3 * MAX_CLOSING_BYTES
+        {
+            continue;
+        }
         let lower = trimmed.to_lowercase();
         let lower = lower.trim_end_matches([',', '.', '!', ':']);
         let is_closing = trimmed == "--" || CLOSINGS.contains(&lower);
@@ -188,6 +198,14 @@ pub fn coordinates(text: &str) -> Option<Coordinates> {
 
 fn link_coordinates(text: &str) -> Option<Coordinates> {
     for token in text.split(|c: char| c.is_whitespace() || c == '<' || c == '>' || c == '"') {
+        // Every link kind below has "map" in it or starts with "geo:": other words are skipped
+        // without a lowercase copy.
+        let bytes = token.as_bytes();
+        let maybe_map = bytes.windows(3).any(|w| w.eq_ignore_ascii_case(b"map"))
+            || bytes.get(..4).is_some_and(|p| p.eq_ignore_ascii_case(b"geo:"));
+        if !maybe_map {
+            continue;
+        }
         let lower = token.to_ascii_lowercase();
         let is_map = lower.contains("google.") && lower.contains("map")
             || lower.contains("goo.gl/maps")
@@ -341,6 +359,12 @@ pub fn address(text: &str) -> Option<String> {
             return Some(truncate(&v));
         }
     }
+    // Every sentence below is read only if it names an address word; a sentence's lowercase is
+    // a part of the whole text's, so a text without any of them is done here (most mail).
+    let lower_text = text.to_lowercase();
+    if !ADDRESS_WORDS.iter().any(|w| lower_text.contains(w)) {
+        return None;
+    }
     for sentence in text.split(['\n', '.', '!', '?']) {
         let lower = sentence.to_lowercase();
         if lower.contains("http") || lower.contains('@') {
@@ -384,6 +408,10 @@ fn labelled_value(text: &str, labels: &[&str]) -> Option<String> {
 fn labelled_values(text: &str, labels: &[&str]) -> Vec<String> {
     let mut values = Vec::new();
     for line in text.lines() {
+        // A labelled line has a colon (lowercasing neither adds nor removes one).
+        if !line.contains(':') {
+            continue;
+        }
         let trimmed = line.trim().trim_start_matches(['-', '*', '•', ' ']);
         let lower = trimmed.to_lowercase();
         for label in labels {
@@ -421,6 +449,13 @@ fn truncate(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn max_closing_bytes_bounds_every_closing() {
+        assert!(super::CLOSINGS
+            .iter()
+            .all(|c| c.len() <= super::MAX_CLOSING_BYTES));
+    }
+
     use super::*;
 
     #[test]
