@@ -111,7 +111,12 @@ async fn killed_mid_batch_at(failpoint: &str) {
     let entries = claim_all(&gw.base).await;
     let refs: Vec<String> = entries
         .iter()
-        .map(|e| e["report"]["channel_ref"].as_str().unwrap_or("").to_string())
+        .map(|e| {
+            e["report"]["channel_ref"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
         .collect();
     let distinct: BTreeSet<&String> = refs.iter().collect();
     let expected: BTreeSet<String> = (0..MESSAGES)
@@ -134,10 +139,7 @@ async fn killed_mid_batch_at(failpoint: &str) {
         MESSAGES,
         "one acknowledgement per message"
     );
-    assert_eq!(
-        dovecot.count("gateway", "Processed").await,
-        MESSAGES as u32
-    );
+    assert_eq!(dovecot.count("gateway", "Processed").await, MESSAGES as u32);
     assert_eq!(dovecot.count("gateway", "Failed").await, 0);
 }
 

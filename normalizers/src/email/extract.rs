@@ -202,7 +202,9 @@ fn link_coordinates(text: &str) -> Option<Coordinates> {
         // without a lowercase copy.
         let bytes = token.as_bytes();
         let maybe_map = bytes.windows(3).any(|w| w.eq_ignore_ascii_case(b"map"))
-            || bytes.get(..4).is_some_and(|p| p.eq_ignore_ascii_case(b"geo:"));
+            || bytes
+                .get(..4)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"geo:"));
         if !maybe_map {
             continue;
         }
@@ -280,8 +282,10 @@ fn plain_coordinates(text: &str) -> Option<Coordinates> {
         if !starts || after_word {
             continue;
         }
+        // The shape is checked before any number is parsed: most numbers in a text are not
+        // the first half of a pair.
         let s = &text[i..];
-        let Some((lat, lat_len)) = number_with_len(s) else {
+        let Some(lat_len) = number_len(s) else {
             continue;
         };
         if fraction_digits(&s[..lat_len]) < 2 {
@@ -292,12 +296,15 @@ fn plain_coordinates(text: &str) -> Option<Coordinates> {
             continue;
         };
         let rest = rest.trim_start_matches(' ');
-        let Some((lon, lon_len)) = number_with_len(rest) else {
+        let Some(lon_len) = number_len(rest) else {
             continue;
         };
         if fraction_digits(&rest[..lon_len]) < 2 {
             continue;
         }
+        let (Ok(lat), Ok(lon)) = (s[..lat_len].parse(), rest[..lon_len].parse()) else {
+            continue;
+        };
         if let Some(c) = checked(lat, lon) {
             return Some(c);
         }
@@ -311,6 +318,12 @@ fn fraction_digits(s: &str) -> usize {
 
 /// A decimal number at the start of `s` and its length in bytes.
 fn number_with_len(s: &str) -> Option<(f64, usize)> {
+    let end = number_len(s)?;
+    s[..end].parse().ok().map(|v| (v, end))
+}
+
+/// The length in bytes of the decimal number (`-`? digits (`.` digits)?) at the start of `s`.
+fn number_len(s: &str) -> Option<usize> {
     let bytes = s.as_bytes();
     let mut end = 0;
     if bytes.first() == Some(&b'-') {
@@ -333,7 +346,7 @@ fn number_with_len(s: &str) -> Option<(f64, usize)> {
             end = k;
         }
     }
-    s[..end].parse().ok().map(|v| (v, end))
+    Some(end)
 }
 
 fn number_prefix(s: &str) -> Option<f64> {
