@@ -33,12 +33,12 @@ mod multi;
 mod open311;
 /// Outages: Redis killed under webhook load, SMTP down, Dovecot restarted, the disk full.
 mod outage;
-/// Publication of results, agencies and disclosure, Open311 in the OpenAPI document, the index
-/// rebuild (issue 12 points 5 and 7).
-mod publish;
 /// The citizens' portal: the email one-time code over a real SMTP sink (embedded store and
 /// Redis), page security, public checks, and the form end to end in headless Chromium.
 mod portal;
+/// Publication of results, agencies and disclosure, Open311 in the OpenAPI document, the index
+/// rebuild (issue 12 points 5 and 7).
+mod publish;
 /// The queue contract, run against the embedded store and a real Redis.
 mod queue;
 /// Intake rate limits per sender, address and API client on every channel (issue 10 point 7).

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 use channels::intake::{Numbered, Numbering};
 
@@ -43,7 +43,8 @@ const REOPEN_INTERVAL: Duration = Duration::from_millis(250);
 pub struct Embedded {
     db: Arc<Handle>,
     clock: SharedClock,
-    appender: std::sync::mpsc::Sender<AppendJob>,
+    /// The group-commit writer: every write transaction of the store goes through it.
+    appender: std::sync::mpsc::Sender<Job>,
 }
 
 /// The open database and what to do after an I/O error.
@@ -205,50 +206,178 @@ struct Appended {
     repeated: bool,
 }
 
-/// Most appends committed in one transaction.
+/// Most jobs (appends and other writes) committed in one transaction.
 const MAX_BATCH: usize = 512;
 
-/// The group-commit writer. It holds the database weakly, so that dropping the last store
+/// One job of the group-commit writer.
+enum Job {
+    Append(AppendJob),
+    Write(Box<dyn WriteOp>),
+}
+
+/// A write of the store (a put, an index update, a claim…) run inside the writer's shared
+/// transaction. `apply` may run more than once: when another job of the batch fails, the shared
+/// transaction is dropped (nothing of it is committed) and every job runs again alone.
+trait WriteOp: Send {
+    fn apply(&mut self, txn: &WriteTransaction) -> Result<(), StoreFailure>;
+    /// Answer the caller: the result of the last `apply` once committed, or the failure.
+    fn finish(self: Box<Self>, outcome: Result<(), StoreFailure>);
+}
+
+struct Op<T, F> {
+    f: F,
+    now: u64,
+    result: Option<T>,
+    reply: tokio::sync::oneshot::Sender<Result<T, StoreFailure>>,
+}
+
+impl<T, F> WriteOp for Op<T, F>
+where
+    T: Send,
+    F: FnMut(&WriteTransaction, u64) -> Result<T, StoreFailure> + Send,
+{
+    fn apply(&mut self, txn: &WriteTransaction) -> Result<(), StoreFailure> {
+        self.result = Some((self.f)(txn, self.now)?);
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, outcome: Result<(), StoreFailure>) {
+        let Op { result, reply, .. } = *self;
+        let answer = outcome.and_then(|()| result.ok_or(StoreFailure::WriterStopped));
+        let _ = reply.send(answer);
+    }
+}
+
+/// The group-commit writer. It takes every job waiting at that moment (appends from webhooks,
+/// the puts, index updates and claims of concurrent ingests) into one transaction, so that a
+/// burst costs one flush to disk, not one per write; each caller is answered only after the
+/// commit that holds its write. It holds the database weakly, so that dropping the last store
 /// closes the file; it stops when the last sender is dropped.
-fn run_appender(handle: std::sync::Weak<Handle>, jobs: std::sync::mpsc::Receiver<AppendJob>) {
+fn run_appender(handle: std::sync::Weak<Handle>, jobs: std::sync::mpsc::Receiver<Job>) {
     while let Ok(first) = jobs.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+        let mut appends = Vec::new();
+        let mut writes: Vec<Box<dyn WriteOp>> = Vec::new();
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            match job {
+                Job::Append(a) => appends.push(a),
+                Job::Write(w) => writes.push(w),
+            }
+            if appends.len() + writes.len() < MAX_BATCH {
+                next = jobs.try_recv().ok();
             }
         }
         let Some(handle) = handle.upgrade() else {
-            for job in batch {
+            for job in appends {
                 let _ = job.reply.send(Err(StoreFailure::WriterStopped));
+            }
+            for w in writes {
+                w.finish(Err(StoreFailure::WriterStopped));
             }
             return;
         };
-        let committed = handle.current().and_then(|db| commit_batch(&db, &batch));
+        let mut committed = handle
+            .current()
+            .map_err(Failed::from)
+            .and_then(|db| commit_batch(&db, &appends, &mut writes));
+        if matches!(committed, Err(Failed::Apply(_))) && appends.len() + writes.len() > 1 {
+            // One job failed before the commit (nothing was written): the others must not fail
+            // with it. The appends commit together as before, every other write alone.
+            let mut alone = Vec::with_capacity(writes.len());
+            for mut w in writes {
+                let one = handle
+                    .current()
+                    .map_err(Failed::from)
+                    .and_then(|db| commit_batch(&db, &[], std::slice::from_mut(&mut w)))
+                    .map(|_| ())
+                    .map_err(Failed::into_inner);
+                if let Err(e) = &one {
+                    handle.note(e);
+                }
+                alone.push((w, one));
+            }
+            for (w, one) in alone {
+                w.finish(one);
+            }
+            writes = Vec::new();
+            committed = if appends.is_empty() {
+                Ok(Vec::new())
+            } else {
+                handle
+                    .current()
+                    .map_err(Failed::from)
+                    .and_then(|db| commit_batch(&db, &appends, &mut []))
+            };
+        }
+        let committed = committed.map_err(Failed::into_inner);
         if let Err(e) = &committed {
             handle.note(e);
         }
         drop(handle);
         match committed {
             Ok(seqs) => {
-                for (job, seq) in batch.into_iter().zip(seqs) {
+                for (job, seq) in appends.into_iter().zip(seqs) {
                     let _ = job.reply.send(Ok(seq));
+                }
+                for w in writes {
+                    w.finish(Ok(()));
                 }
             }
             Err(e) => {
                 let e = Arc::new(e);
-                for job in batch {
+                for job in appends {
                     let _ = job.reply.send(Err(StoreFailure::Batch(e.clone())));
+                }
+                for w in writes {
+                    w.finish(Err(StoreFailure::Batch(e.clone())));
                 }
             }
         }
     }
 }
 
-fn commit_batch(db: &Database, batch: &[AppendJob]) -> Result<Vec<Appended>, StoreFailure> {
-    let txn = db.begin_write()?;
+/// Why a group commit failed: a job (nothing written yet), or the transaction itself.
+#[derive(Debug)]
+enum Failed {
+    Apply(StoreFailure),
+    Commit(StoreFailure),
+}
+
+impl Failed {
+    fn into_inner(self) -> StoreFailure {
+        match self {
+            Failed::Apply(e) | Failed::Commit(e) => e,
+        }
+    }
+}
+
+impl From<StoreFailure> for Failed {
+    fn from(e: StoreFailure) -> Self {
+        Failed::Commit(e)
+    }
+}
+
+/// Run `batch` (appends) and `writes` in one transaction and commit it; returns what each
+/// append did (its sequence number, and its number in a numbered stream).
+fn commit_batch(
+    db: &Database,
+    batch: &[AppendJob],
+    writes: &mut [Box<dyn WriteOp>],
+) -> Result<Vec<Appended>, Failed> {
+    let txn = db.begin_write().map_err(StoreFailure::from)?;
+    let seqs = append_in(&txn, batch).map_err(Failed::Apply)?;
+    for w in writes.iter_mut() {
+        w.apply(&txn).map_err(Failed::Apply)?;
+    }
+    txn.commit().map_err(StoreFailure::from)?;
+    Ok(seqs)
+}
+
+fn append_in(txn: &WriteTransaction, batch: &[AppendJob]) -> Result<Vec<Appended>, StoreFailure> {
     let mut seqs = Vec::with_capacity(batch.len());
+    if batch.is_empty() {
+        return Ok(seqs);
+    }
     {
         let mut enqueued = txn.open_table(ENQUEUED)?;
         let mut cursors = txn.open_table(CURSORS)?;
@@ -290,7 +419,6 @@ fn commit_batch(db: &Database, batch: &[AppendJob]) -> Result<Vec<Appended>, Sto
             });
         }
     }
-    txn.commit()?;
     Ok(seqs)
 }
 
@@ -404,6 +532,26 @@ impl Embedded {
         .await?
     }
 
+    /// Run `f` in the group-commit writer's next transaction (with the store's clock in epoch
+    /// ms); returns once that transaction is committed. `f` may run twice: when another write of
+    /// the batch fails, the shared transaction is dropped uncommitted and `f` runs again alone.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnMut(&WriteTransaction, u64) -> Result<T, StoreFailure> + Send + 'static,
+    ) -> Result<T, StoreFailure> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let op = Op {
+            f,
+            now: self.now_ms(),
+            result: None,
+            reply,
+        };
+        self.appender
+            .send(Job::Write(Box::new(op)))
+            .map_err(|_| StoreFailure::WriterStopped)?;
+        answer.await.map_err(|_| StoreFailure::WriterStopped)?
+    }
+
     /// Readiness: a write that commits (a full disk or a lost device shows here), after
     /// reopening the file if an earlier I/O error left it unusable.
     pub async fn ping(&self) -> Result<(), StoreFailure> {
@@ -435,11 +583,10 @@ impl Embedded {
         key: &str,
         value: Option<Vec<u8>>,
         ttl: Option<Duration>,
-        cond: impl FnOnce(Option<&[u8]>) -> bool + Send + 'static,
+        cond: impl Fn(Option<&[u8]>) -> bool + Send + 'static,
     ) -> Result<bool, StoreFailure> {
         let key = key.to_string();
-        self.blocking(move |db, now| {
-            let txn = db.begin_write()?;
+        self.write(move |txn, now| {
             let swapped = {
                 let mut t = txn.open_table(STATE)?;
                 let current = t
@@ -448,11 +595,11 @@ impl Embedded {
                 if !cond(current.as_deref()) {
                     false
                 } else {
-                    match value {
+                    match &value {
                         Some(v) => {
                             let expires = ttl.map_or(0, |d| now + d.as_millis() as u64);
                             let mut buf = expires.to_be_bytes().to_vec();
-                            buf.extend_from_slice(&v);
+                            buf.extend_from_slice(v);
                             t.insert(key.as_str(), buf.as_slice())?;
                         }
                         None => {
@@ -462,7 +609,6 @@ impl Embedded {
                     true
                 }
             };
-            txn.commit()?;
             Ok(swapped)
         })
         .await
@@ -509,8 +655,7 @@ impl Embedded {
 
     pub async fn incr(&self, key: &str, ttl: Duration) -> Result<i64, StoreFailure> {
         let key = key.to_string();
-        self.blocking(move |db, now| {
-            let txn = db.begin_write()?;
+        self.write(move |txn, now| {
             let n = {
                 let mut t = txn.open_table(STATE)?;
                 let (count, expires) = match t.get(key.as_str())? {
@@ -531,7 +676,6 @@ impl Embedded {
                 t.insert(key.as_str(), buf.as_slice())?;
                 n
             };
-            txn.commit()?;
             Ok(n)
         })
         .await
@@ -541,28 +685,26 @@ impl Embedded {
 
     pub async fn put_report_if_absent(&self, id: &str, json: &[u8]) -> Result<(), StoreFailure> {
         let (id, json) = (id.to_string(), json.to_vec());
-        self.blocking(move |db, _| {
-            let txn = db.begin_write()?;
+        self.write(move |txn, _| {
             {
                 let mut t = txn.open_table(REPORTS)?;
                 if t.get(id.as_str())?.is_none() {
                     t.insert(id.as_str(), json.as_slice())?;
                 }
             }
-            Ok(txn.commit()?)
+            Ok(())
         })
         .await
     }
 
     pub async fn replace_report(&self, id: &str, json: &[u8]) -> Result<(), StoreFailure> {
         let (id, json) = (id.to_string(), json.to_vec());
-        self.blocking(move |db, _| {
-            let txn = db.begin_write()?;
+        self.write(move |txn, _| {
             {
                 let mut t = txn.open_table(REPORTS)?;
                 t.insert(id.as_str(), json.as_slice())?;
             }
-            Ok(txn.commit()?)
+            Ok(())
         })
         .await
     }
@@ -657,7 +799,7 @@ impl Embedded {
             reply,
         };
         self.appender
-            .send(job)
+            .send(Job::Append(job))
             .map_err(|_| StoreFailure::WriterStopped)?;
         answer
             .await
@@ -694,7 +836,7 @@ impl Embedded {
             reply,
         };
         self.appender
-            .send(job)
+            .send(Job::Append(job))
             .map_err(|_| StoreFailure::WriterStopped)?;
         let a = answer.await.map_err(|_| StoreFailure::WriterStopped)??;
         Ok(Numbered {
@@ -718,8 +860,7 @@ impl Embedded {
             group_key(stream, group),
             consumer.to_string(),
         );
-        self.blocking(move |db, now| {
-            let txn = db.begin_write()?;
+        self.write(move |txn, now| {
             let mut out = Vec::new();
             {
                 let mut pending = txn.open_table(PENDING)?;
@@ -781,7 +922,6 @@ impl Embedded {
                     add_count(&mut counts, &pending_key(&gk), pending_delta)?;
                 }
             }
-            txn.commit()?;
             Ok(out)
         })
         .await
@@ -797,8 +937,7 @@ impl Embedded {
             return Ok(false);
         };
         let gk = group_key(stream, group);
-        self.blocking(move |db, _| {
-            let txn = db.begin_write()?;
+        self.write(move |txn, _| {
             let removed = {
                 let mut pending = txn.open_table(PENDING)?;
                 let removed = pending.remove((gk.as_str(), seq))?.is_some();
@@ -808,7 +947,6 @@ impl Embedded {
                 }
                 removed
             };
-            txn.commit()?;
             Ok(removed)
         })
         .await
@@ -845,8 +983,7 @@ impl Embedded {
         payload: &[u8],
     ) -> Result<(), StoreFailure> {
         let (index, member, payload) = (index.to_string(), member.to_string(), payload.to_vec());
-        self.blocking(move |db, _| {
-            let txn = db.begin_write()?;
+        self.write(move |txn, _| {
             {
                 let mut members = txn.open_table(INDEX_MEMBERS)?;
                 let mut entries = txn.open_table(INDEX)?;
@@ -858,7 +995,7 @@ impl Embedded {
                 }
                 entries.insert((index.as_str(), score, member.as_str()), payload.as_slice())?;
             }
-            Ok(txn.commit()?)
+            Ok(())
         })
         .await
     }
@@ -905,8 +1042,7 @@ impl Embedded {
     /// Remove `member` from `index`; false when it was not there.
     pub async fn index_remove(&self, index: &str, member: &str) -> Result<bool, StoreFailure> {
         let (index, member) = (index.to_string(), member.to_string());
-        self.blocking(move |db, _| {
-            let txn = db.begin_write()?;
+        self.write(move |txn, _| {
             let removed = {
                 let mut members = txn.open_table(INDEX_MEMBERS)?;
                 let mut entries = txn.open_table(INDEX)?;
@@ -918,7 +1054,6 @@ impl Embedded {
                 }
                 score.is_some()
             };
-            txn.commit()?;
             Ok(removed)
         })
         .await
@@ -928,8 +1063,7 @@ impl Embedded {
     /// returns how many were removed.
     pub async fn index_trim(&self, index: &str, below: i64) -> Result<u64, StoreFailure> {
         let index = index.to_string();
-        self.blocking(move |db, _| {
-            let txn = db.begin_write()?;
+        self.write(move |txn, _| {
             let removed = {
                 let mut members = txn.open_table(INDEX_MEMBERS)?;
                 let mut entries = txn.open_table(INDEX)?;
@@ -950,7 +1084,6 @@ impl Embedded {
                 }
                 old.len() as u64
             };
-            txn.commit()?;
             Ok(removed)
         })
         .await

@@ -7,10 +7,12 @@
 //! - `channel`: the channel against a real Dovecot and a real SMTP server (aiosmtpd).
 //! - `e2e`: through the real gateway pipeline and store, into the IOC queue.
 //! - `killed`: `gateway serve` with the email channel, killed mid-commit and restarted.
+//! - `killed_batch`: the same, killed in the middle of a batch of six messages.
 
 mod channel;
 mod conformance;
 mod e2e;
 mod golden;
 mod killed;
+mod killed_batch;
 mod process;

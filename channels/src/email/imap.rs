@@ -197,32 +197,46 @@ impl<I: Intake, S: Streams, T: StateStore> Poller<I, S, T> {
                 let batch = &pending[..pending.len().min(BATCH)];
                 let fetched = self.fetch_batch(&mut session, batch).await?;
                 pending = &pending[fetched.len()..];
-                // The messages of a batch are processed at once (their durable steps meet in
+                // The messages of a batch are processed at once, each in its own task (the
+                // normalizer and the media inspection use every core; the durable steps meet in
                 // the store's group commit); each is moved only once it is queued, in UID order,
                 // and the first that must be retried stops the batch there.
-                let dispositions = futures::future::join_all(fetched.iter().map(|(uid, f)| {
-                    let fallback = format!("imap:{}:{uid_validity}:{uid}", self.config.mailbox);
-                    async move {
-                        match f {
-                            // Expunged by someone else between SEARCH and FETCH.
-                            Fetched::Gone => None,
-                            Fetched::TooLarge => {
-                                tracing::warn!(
-                                    reason = "too_large",
-                                    "email larger than max_message_bytes"
-                                );
-                                self.processor.stats.failed.fetch_add(1, Ordering::Relaxed);
-                                Some(Disposition::Failed("too_large"))
-                            }
-                            Fetched::Message(raw, internal_date) => Some(
-                                self.processor
-                                    .handle_received(raw.clone(), &fallback, *internal_date)
-                                    .await,
-                            ),
+                let tasks: Vec<_> = fetched
+                    .iter()
+                    .map(|(uid, f)| match f {
+                        // Expunged by someone else between SEARCH and FETCH.
+                        Fetched::Gone => None,
+                        Fetched::TooLarge => {
+                            tracing::warn!(
+                                reason = "too_large",
+                                "email larger than max_message_bytes"
+                            );
+                            self.processor.stats.failed.fetch_add(1, Ordering::Relaxed);
+                            Some(Task::Done(Disposition::Failed("too_large")))
                         }
-                    }
-                }))
-                .await;
+                        Fetched::Message(raw, internal_date) => {
+                            let fallback =
+                                format!("imap:{}:{uid_validity}:{uid}", self.config.mailbox);
+                            let (processor, raw, date) =
+                                (self.processor.clone(), raw.clone(), *internal_date);
+                            Some(Task::Running(tokio::spawn(async move {
+                                processor.handle_received(raw, &fallback, date).await
+                            })))
+                        }
+                    })
+                    .collect();
+                let mut dispositions = Vec::with_capacity(tasks.len());
+                for task in tasks {
+                    dispositions.push(match task {
+                        None => None,
+                        Some(Task::Done(d)) => Some(d),
+                        // A task that panicked stored nothing it did not finish: retry later.
+                        Some(Task::Running(handle)) => Some(handle.await.unwrap_or_else(|e| {
+                            tracing::error!(error = %e, "email processing task failed");
+                            Disposition::Retry
+                        })),
+                    });
+                }
                 let mut processed = Vec::new();
                 let mut failed = Vec::new();
                 let mut done_upto = None;
@@ -384,6 +398,12 @@ fn uid_set(uids: &[u32]) -> String {
         .map(u32::to_string)
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// One message of a batch: its disposition known at once, or its processing task.
+enum Task {
+    Done(Disposition),
+    Running(tokio::task::JoinHandle<Disposition>),
 }
 
 enum Fetched {

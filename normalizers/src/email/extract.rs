@@ -71,6 +71,9 @@ const CLOSINGS: &[&str] = &[
     "thanks",
 ];
 
+/// Bytes of the longest of [`CLOSINGS`].
+const MAX_CLOSING_BYTES: usize = 16;
+
 /// Longest address or name taken from a line.
 const MAX_FIELD_CHARS: usize = 200;
 
@@ -87,6 +90,13 @@ pub fn signature_name(text: &str) -> Option<String> {
     let lines: Vec<&str> = text.lines().collect();
     for (i, line) in lines.iter().enumerate() {
         let trimmed = line.trim();
+        // A closing formula is a short line: lowercasing shrinks a letter to a third of its
+        // bytes at most, so a line longer than three times the longest formula is none.
+        if trimmed != "--"
+            && trimmed.trim_end_matches([',', '.', '!', ':']).len() > 3 * MAX_CLOSING_BYTES
+        {
+            continue;
+        }
         let lower = trimmed.to_lowercase();
         let lower = lower.trim_end_matches([',', '.', '!', ':']);
         let is_closing = trimmed == "--" || CLOSINGS.contains(&lower);
@@ -188,6 +198,16 @@ pub fn coordinates(text: &str) -> Option<Coordinates> {
 
 fn link_coordinates(text: &str) -> Option<Coordinates> {
     for token in text.split(|c: char| c.is_whitespace() || c == '<' || c == '>' || c == '"') {
+        // Every link kind below has "map" in it or starts with "geo:": other words are skipped
+        // without a lowercase copy.
+        let bytes = token.as_bytes();
+        let maybe_map = bytes.windows(3).any(|w| w.eq_ignore_ascii_case(b"map"))
+            || bytes
+                .get(..4)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"geo:"));
+        if !maybe_map {
+            continue;
+        }
         let lower = token.to_ascii_lowercase();
         let is_map = lower.contains("google.") && lower.contains("map")
             || lower.contains("goo.gl/maps")
@@ -262,8 +282,10 @@ fn plain_coordinates(text: &str) -> Option<Coordinates> {
         if !starts || after_word {
             continue;
         }
+        // The shape is checked before any number is parsed: most numbers in a text are not
+        // the first half of a pair.
         let s = &text[i..];
-        let Some((lat, lat_len)) = number_with_len(s) else {
+        let Some(lat_len) = number_len(s) else {
             continue;
         };
         if fraction_digits(&s[..lat_len]) < 2 {
@@ -274,12 +296,15 @@ fn plain_coordinates(text: &str) -> Option<Coordinates> {
             continue;
         };
         let rest = rest.trim_start_matches(' ');
-        let Some((lon, lon_len)) = number_with_len(rest) else {
+        let Some(lon_len) = number_len(rest) else {
             continue;
         };
         if fraction_digits(&rest[..lon_len]) < 2 {
             continue;
         }
+        let (Ok(lat), Ok(lon)) = (s[..lat_len].parse(), rest[..lon_len].parse()) else {
+            continue;
+        };
         if let Some(c) = checked(lat, lon) {
             return Some(c);
         }
@@ -293,6 +318,12 @@ fn fraction_digits(s: &str) -> usize {
 
 /// A decimal number at the start of `s` and its length in bytes.
 fn number_with_len(s: &str) -> Option<(f64, usize)> {
+    let end = number_len(s)?;
+    s[..end].parse().ok().map(|v| (v, end))
+}
+
+/// The length in bytes of the decimal number (`-`? digits (`.` digits)?) at the start of `s`.
+fn number_len(s: &str) -> Option<usize> {
     let bytes = s.as_bytes();
     let mut end = 0;
     if bytes.first() == Some(&b'-') {
@@ -315,7 +346,7 @@ fn number_with_len(s: &str) -> Option<(f64, usize)> {
             end = k;
         }
     }
-    s[..end].parse().ok().map(|v| (v, end))
+    Some(end)
 }
 
 fn number_prefix(s: &str) -> Option<f64> {
@@ -340,6 +371,12 @@ pub fn address(text: &str) -> Option<String> {
         if addressy && !lower.contains("http") {
             return Some(truncate(&v));
         }
+    }
+    // Every sentence below is read only if it names an address word; a sentence's lowercase is
+    // a part of the whole text's, so a text without any of them is done here (most mail).
+    let lower_text = text.to_lowercase();
+    if !ADDRESS_WORDS.iter().any(|w| lower_text.contains(w)) {
+        return None;
     }
     for sentence in text.split(['\n', '.', '!', '?']) {
         let lower = sentence.to_lowercase();
@@ -384,6 +421,10 @@ fn labelled_value(text: &str, labels: &[&str]) -> Option<String> {
 fn labelled_values(text: &str, labels: &[&str]) -> Vec<String> {
     let mut values = Vec::new();
     for line in text.lines() {
+        // A labelled line has a colon (lowercasing neither adds nor removes one).
+        if !line.contains(':') {
+            continue;
+        }
         let trimmed = line.trim().trim_start_matches(['-', '*', '•', ' ']);
         let lower = trimmed.to_lowercase();
         for label in labels {
@@ -421,6 +462,13 @@ fn truncate(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn max_closing_bytes_bounds_every_closing() {
+        assert!(super::CLOSINGS
+            .iter()
+            .all(|c| c.len() <= super::MAX_CLOSING_BYTES));
+    }
+
     use super::*;
 
     #[test]

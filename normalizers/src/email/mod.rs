@@ -353,6 +353,10 @@ fn clean_body(text: &str) -> String {
 /// The line a reply writes above the quoted message ("On Sat, … An <an@gmail.com> wrote:",
 /// "Vào Th 7, … đã viết:"), when quoted lines follow it.
 fn is_attribution(line: &str, rest: &[&str]) -> bool {
+    // Every ending below ends with a colon (kept by lowercasing): other lines are not copied.
+    if !line.trim().ends_with(':') {
+        return false;
+    }
     let lower = line.trim().to_lowercase();
     let ends = ["wrote:", "viết:", "a écrit :", "schrieb:"]
         .iter()

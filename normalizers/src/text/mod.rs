@@ -24,6 +24,14 @@ pub use tokens::{words, Shape, Word};
 use unicode_normalization::UnicodeNormalization;
 
 /// Unicode NFC: the same Vietnamese letter typed precomposed or with combining marks compares equal.
+///
+/// Text that the quick check proves normalised already (all of ASCII, and nearly all UTF-8 mail
+/// and chat, which is typed precomposed) is copied as it is: the full decomposition and
+/// recomposition cost a quarter of the email normalizer over the corpus (BENCHMARKS.md,
+/// "Profiles"). The result is the same either way.
 pub fn nfc(s: &str) -> String {
+    if unicode_normalization::is_nfc_quick(s.chars()) == unicode_normalization::IsNormalized::Yes {
+        return s.to_string();
+    }
     s.nfc().collect()
 }
