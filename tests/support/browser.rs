@@ -2,7 +2,7 @@
 //! client of the W3C WebDriver protocol (JSON over HTTP, with the tests' `reqwest`), enough to
 //! load pages, type, click, run a script, resize and take screenshots.
 //!
-//! Availability: `./tests/run` installs both packages and sets `GATEWAY_BROWSER_TESTS=required`,
+//! Availability: `./tests/run` installs both packages and sets `BROWSER_TESTS=required`,
 //! so there a missing driver FAILS the test. Run outside `./tests/run` (a developer's
 //! `cargo test`) without the packages, a browser test prints why and skips.
 
@@ -52,13 +52,13 @@ impl Browser {
     /// Start chromedriver and a headless Chromium session whose viewport is `width`×`height`.
     /// `None` (with a message on stderr) when the browser is not installed and not required.
     pub async fn start(width: u32, height: u32) -> Option<Browser> {
-        let required = std::env::var("GATEWAY_BROWSER_TESTS").as_deref() == Ok("required");
+        let required = std::env::var("BROWSER_TESTS").as_deref() == Ok("required");
         let driver = find_program(&["chromedriver"]);
         let chromium = find_program(&["chromium", "chromium-browser"]);
         let (Some(driver), Some(chromium)) = (driver, chromium) else {
             assert!(
                 !required,
-                "GATEWAY_BROWSER_TESTS=required but chromium/chromedriver are not installed \
+                "BROWSER_TESTS=required but chromium/chromedriver are not installed \
                  (apt-get install chromium chromium-driver)"
             );
             eprintln!(
