@@ -12,6 +12,13 @@ pub const SHUTTING_DOWN: &str =
 pub const UNAVAILABLE: &str =
     "Hệ thống tạm thời không lưu được phản ánh. Vui lòng gửi lại sau ít phút.";
 
+/// A JSON body the gateway cannot read (wrong shape, a value not among those allowed).
+pub const MALFORMED_JSON: &str =
+    "Dữ liệu gửi lên không đúng định dạng. Vui lòng kiểm tra lại các trường và giá trị đã nhập.";
+
+/// A JSON body past the request body limit.
+pub const BODY_TOO_LARGE: &str = "Dữ liệu gửi lên quá lớn. Vui lòng rút gọn nội dung và gửi lại.";
+
 /// Too many reports from one sender, address or application in a short time (HTTP 429), with
 /// how long to wait.
 pub fn rate_limited(retry_after_secs: u64) -> String {

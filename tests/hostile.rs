@@ -405,6 +405,92 @@ async fn oversized_and_deeply_nested_report_json_get_4xx_in_the_error_format() {
     an_ordinary_report_goes_through(&gw, 7).await;
 }
 
+/// Every JSON endpoint refuses a body it cannot read in the API's error format (with the
+/// Vietnamese sentence a client can show), never with a plain-text line: a value not among
+/// those allowed, a body that is not JSON, no JSON content type, a body past the limit.
+#[tokio::test]
+async fn malformed_json_bodies_get_the_error_format_on_every_json_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Process::start(dir.path(), &[]);
+    let a = h::submit_retrying(
+        &gw.base,
+        "json-refusals",
+        &h::api_report(11),
+        Instant::now() + Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{:?}", a.body);
+    let id = a.body["id"].as_str().unwrap().to_string();
+    let code = a.body["tracking_code"].as_str().unwrap().to_string();
+    let cases: Vec<(String, Option<&str>)> = vec![
+        (format!("/v1/reports/{id}/status"), Some(IOC_KEY)),
+        (format!("/v1/reports/{id}/messages"), Some(IOC_KEY)),
+        ("/v1/ioc/blocklist".to_string(), Some(IOC_KEY)),
+        (format!("/v1/track/{code}/messages"), None),
+        (format!("/v1/track/{code}/rating"), None),
+    ];
+    for (path, key) in &cases {
+        let post = |ct: Option<&'static str>, body: Vec<u8>| {
+            let mut rb = client().post(format!("{}{path}", gw.base)).body(body);
+            if let Some(k) = key {
+                rb = rb.bearer_auth(k);
+            }
+            if let Some(ct) = ct {
+                rb = rb.header("content-type", ct);
+            }
+            rb
+        };
+        for (ct, body, status, error) in [
+            (
+                Some("application/json"),
+                br#"{"status":"bogus","kind":"bogus","rating":"bogus","identity":7}"#.to_vec(),
+                400,
+                "bad_request",
+            ),
+            (
+                Some("application/json"),
+                b"{not json".to_vec(),
+                400,
+                "bad_request",
+            ),
+            (
+                Some("text/plain"),
+                b"{}".to_vec(),
+                415,
+                "unsupported_media_type",
+            ),
+            (
+                Some("application/json"),
+                format!("{{\"text\":\"{}\"}}", "a".repeat(3 << 20)).into_bytes(),
+                413,
+                "payload_too_large",
+            ),
+        ] {
+            let res = post(ct, body).send().await.unwrap();
+            let got = res.status().as_u16();
+            let ctype = res
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let text = res.text().await.unwrap();
+            assert_eq!(got, status, "{path}: {text}");
+            assert!(
+                ctype.starts_with("application/json"),
+                "{path}: {ctype} {text}"
+            );
+            let body: Value = serde_json::from_str(&text).unwrap();
+            assert_error_format(&body, error);
+            assert!(
+                body["message_vi"].as_str().is_some_and(|m| !m.is_ascii()),
+                "{path}: {body}"
+            );
+        }
+    }
+    an_ordinary_report_goes_through(&gw, 12).await;
+}
+
 /// The head of a multipart upload of one JPEG, announced as `content_length` bytes.
 fn upload_head(port: u16, content_length: u64) -> Vec<u8> {
     let photo = read_fixture("media/photo-2h-before.jpg");

@@ -4,6 +4,7 @@
 //! where the citizen consented (`consent_share_pii`) or the IOC disclosed it to this agency with
 //! `POST /v1/reports/{id}/disclose` (IOC keys), recorded on the report with who, when and why.
 
+use super::body::JsonBody;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -273,7 +274,7 @@ pub async fn transition(
     Authorized { caller, .. }: Authorized<Agency>,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Json(body): Json<AgencyStepBody>,
+    JsonBody(body): JsonBody<AgencyStepBody>,
 ) -> Result<Json<TransitionResponse>, ApiError> {
     load_own(&state, &caller, &id).await?;
     let report = state
@@ -325,7 +326,7 @@ pub async fn disclose(
     Authorized { caller, .. }: Authorized<Ioc>,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Json(body): Json<DiscloseBody>,
+    JsonBody(body): JsonBody<DiscloseBody>,
 ) -> Result<(StatusCode, Json<Disclosure>), ApiError> {
     check_id(&id)?;
     let reason = reason(body.reason)?;

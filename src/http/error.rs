@@ -21,6 +21,15 @@ use crate::store::{BlobError, StoreFailure};
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
+    /// A JSON body that does not parse as the endpoint's type (`super::body::JsonBody`).
+    #[error("{0}")]
+    MalformedJson(String),
+    /// A JSON endpoint called without `Content-Type: application/json`.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// A JSON body past the request body limit.
+    #[error("{0}")]
+    BodyTooLarge(String),
     #[error("missing or invalid API key: send `Authorization: Bearer <key>`")]
     Unauthorized,
     #[error("this API key may not use this endpoint")]
@@ -180,6 +189,21 @@ impl IntoResponse for ApiError {
         use crate::messages as msg;
         let (status, code, vi) = match &self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", None),
+            ApiError::MalformedJson(_) => (
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                Some(msg::MALFORMED_JSON.to_string()),
+            ),
+            ApiError::UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                Some(msg::MALFORMED_JSON.to_string()),
+            ),
+            ApiError::BodyTooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                Some(msg::BODY_TOO_LARGE.to_string()),
+            ),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", None),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", None),
             ApiError::AppToken(_) => (StatusCode::UNAUTHORIZED, "unauthorized", None),

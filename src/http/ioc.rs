@@ -1,6 +1,7 @@
 //! The IOC's API (R-Q-3): claim and acknowledge queue entries, read reports and their media, set a
 //! report's status along the processing trail, list running deadlines. IOC keys only.
 
+use super::body::JsonBody;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -186,7 +187,7 @@ pub async fn set_status(
     Authorized { caller, .. }: Authorized<Ioc>,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Json(body): Json<StatusBody>,
+    JsonBody(body): JsonBody<StatusBody>,
 ) -> Result<StatusCode, ApiError> {
     load(&state, &id).await?;
     let close = body.status == ReportStatus::Closed;
@@ -248,7 +249,7 @@ pub async fn transition(
     Authorized { caller, .. }: Authorized<Ioc>,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Json(body): Json<TransitionBody>,
+    JsonBody(body): JsonBody<TransitionBody>,
 ) -> Result<Json<TransitionResponse>, ApiError> {
     load(&state, &id).await?;
     let report = state
@@ -363,7 +364,7 @@ pub async fn get_media(
 pub async fn block_add(
     _: Authorized<Ioc>,
     State(state): State<AppState>,
-    Json(body): Json<BlockRequest>,
+    JsonBody(body): JsonBody<BlockRequest>,
 ) -> Result<(StatusCode, Json<BlockEntry>), ApiError> {
     let entry = state.pipeline.block(&body).await?;
     Ok((StatusCode::CREATED, Json(entry)))

@@ -2,6 +2,7 @@
 //! message and sends it on the report's channel (`crate::conversation`);
 //! `GET /v1/reports/{id}/messages` lists them with every delivery attempt. IOC keys only.
 
+use super::body::JsonBody;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -71,7 +72,7 @@ pub async fn post(
     Authorized { caller, .. }: Authorized<Ioc>,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Json(body): Json<MessageBody>,
+    JsonBody(body): JsonBody<MessageBody>,
 ) -> Result<(StatusCode, Json<MessageResponse>), ApiError> {
     valid_id(&id)?;
     let (_, message) = state

@@ -19,6 +19,7 @@
 
 pub mod agency;
 pub mod auth;
+pub mod body;
 pub mod error;
 pub mod ioc;
 pub mod messages;

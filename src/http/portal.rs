@@ -14,6 +14,7 @@
 //! bodies only, never in a URL. No cookie is set or read, so a cross-site request cannot act
 //! with a citizen's credentials: see ARCHITECTURE.md ("The portal and CSRF").
 
+use super::body::JsonBody;
 use std::fmt::Write as _;
 
 use axum::extract::{Multipart, State};
@@ -261,7 +262,7 @@ const MAX_PLACES: usize = 8;
 pub async fn places(
     SourceIp(source): SourceIp,
     State(state): State<AppState>,
-    Json(q): Json<PlacesQuery>,
+    JsonBody(q): JsonBody<PlacesQuery>,
 ) -> Result<Json<Places>, ApiError> {
     count_check(&state, &source).await?;
     Ok(Json(Places {
@@ -392,7 +393,7 @@ fn otp_refusal(e: OtpError) -> Response {
 pub async fn request_code(
     SourceIp(source): SourceIp,
     State(state): State<AppState>,
-    Json(body): Json<CodeRequest>,
+    JsonBody(body): JsonBody<CodeRequest>,
 ) -> Response {
     if state.is_shutting_down() {
         return ApiError::ShuttingDown.into_response();
@@ -404,7 +405,10 @@ pub async fn request_code(
 }
 
 /// `POST /v1/portal/otp/verify` `{"challenge", "code"}`: 200 with the verification token.
-pub async fn verify_code(State(state): State<AppState>, Json(body): Json<CodeEntry>) -> Response {
+pub async fn verify_code(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<CodeEntry>,
+) -> Response {
     match state.otp.verify(&body.challenge, &body.code).await {
         Ok(v) => (StatusCode::OK, Json(v)).into_response(),
         Err(e) => otp_refusal(e),

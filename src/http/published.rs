@@ -5,6 +5,7 @@
 //! `PUT /v1/reports/{id}/publication`. What is published, and why the description is not:
 //! `crate::publication`.
 
+use super::body::JsonBody;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue};
@@ -185,7 +186,7 @@ pub async fn set_publication(
     Authorized { caller, .. }: Authorized<Ioc>,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Json(body): Json<PublicationBody>,
+    JsonBody(body): JsonBody<PublicationBody>,
 ) -> Result<Json<PublicationState>, ApiError> {
     super::agency::check_id(&id)?;
     let reason = if body.published {

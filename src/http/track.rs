@@ -6,6 +6,7 @@
 //! refused past `track.lookups_per_minute` (429 with Retry-After), which with codes of 40 random
 //! bits makes guessing hopeless.
 
+use super::body::JsonBody;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -175,7 +176,7 @@ pub async fn answer(
     State(state): State<AppState>,
     Path(code): Path<String>,
     headers: axum::http::HeaderMap,
-    Json(body): Json<AnswerBody>,
+    JsonBody(body): JsonBody<AnswerBody>,
 ) -> Result<(StatusCode, Json<AnswerResponse>), ApiError> {
     let report = reporters_report(&state, &source, &code, &body.contact).await?;
     let answered = attach(
@@ -207,7 +208,7 @@ pub async fn rating(
     State(state): State<AppState>,
     Path(code): Path<String>,
     headers: axum::http::HeaderMap,
-    Json(body): Json<RatingBody>,
+    JsonBody(body): JsonBody<RatingBody>,
 ) -> Result<(StatusCode, Json<AnswerResponse>), ApiError> {
     use normalizers::conversation::{rating_open, AnswerError, RatingValue};
     let report = reporters_report(&state, &source, &code, &body.contact).await?;
