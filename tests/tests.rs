@@ -26,6 +26,8 @@ mod hostile;
 /// The IOC's messages to the citizen on every channel, their delivery attempts (issue 12).
 #[path = "loop.rs"]
 mod loop_;
+/// Citizens' answers through the Vietnamese text checks: offensive refused, unmarked flagged.
+mod loop_answers;
 /// Redis end to end: delivery counts behind the give-up rules, durability (WAIT), trimming and
 /// archiving, several gateways on one Redis.
 mod multi;

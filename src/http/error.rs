@@ -21,6 +21,12 @@ use crate::store::{BlobError, StoreFailure};
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
+    /// A request refused for a reason the citizen can fix: 400 with `message_vi`.
+    #[error("{message}")]
+    Refused {
+        message: String,
+        message_vi: &'static str,
+    },
     #[error("missing or invalid API key: send `Authorization: Bearer <key>`")]
     Unauthorized,
     #[error("this API key may not use this endpoint")]
@@ -147,7 +153,13 @@ impl From<StatusError> for ApiError {
                 | normalizers::conversation::AnswerError::TooMany { .. } => {
                     ApiError::Conflict(a.to_string())
                 }
-                _ => ApiError::BadRequest(a.to_string()),
+                a => match a.message_vi() {
+                    Some(message_vi) => ApiError::Refused {
+                        message: a.to_string(),
+                        message_vi,
+                    },
+                    None => ApiError::BadRequest(a.to_string()),
+                },
             },
             e @ StatusError::Encode { .. } => ApiError::internal(e),
             StatusError::NotYours(_) => ApiError::Forbidden,
@@ -180,6 +192,11 @@ impl IntoResponse for ApiError {
         use crate::messages as msg;
         let (status, code, vi) = match &self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", None),
+            ApiError::Refused { message_vi, .. } => (
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                Some(message_vi.to_string()),
+            ),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", None),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", None),
             ApiError::AppToken(_) => (StatusCode::UNAUTHORIZED, "unauthorized", None),
