@@ -1206,5 +1206,18 @@ mod tests {
             ..c
         };
         assert!(c.problems().is_empty());
+        let too_many = MessagesConfig {
+            webhook_max_attempts: MAX_WEBHOOK_ATTEMPTS + 1,
+            ..c.clone()
+        };
+        assert_eq!(too_many.problems().len(), 1);
+        let hook = Webhook::from_config(&MessagesConfig {
+            webhook_retry_base_ms: 100,
+            ..c
+        })
+        .unwrap();
+        let waits: Vec<_> = (1..=4).map(|n| hook.backoff(n).as_millis()).collect();
+        assert_eq!(waits, [100, 200, 400, 800], "doubled each time");
+        assert!(hook.claim_timeout() > Duration::from_millis(1500) + hook.timeout * 6);
     }
 }

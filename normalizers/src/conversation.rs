@@ -99,7 +99,8 @@ pub enum DeliveryOutcome {
     /// Accepted by the channel (the SMTP server, the Zalo OA API, the app's backend), or
     /// published on the tracking view.
     Sent,
-    /// Failed for now (the backend answered an error); not retried from here.
+    /// Failed for now (the backend answered an error); the webhook is tried again from its
+    /// outbox (a `queued` attempt follows), other routes are not.
     Failed,
     /// Cannot reach the citizen on this route; `reason` says why.
     Undeliverable,
