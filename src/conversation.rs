@@ -1002,10 +1002,10 @@ impl Pipeline {
             conversation::clean_answer(&incoming.text, has_media).map_err(StatusError::Answer)?;
         // The text checks of descriptions (offensive words refuse; the rest is flagged for the
         // IOC), unless the text is only the value of a rating given as such.
-        let words_of_citizen = !incoming
+        let words_of_citizen = incoming
             .rating
             .as_ref()
-            .is_some_and(|(v, _)| text == v.as_str());
+            .is_none_or(|(v, _)| text != v.as_str());
         let flags = if words_of_citizen {
             conversation::check_answer(&text).map_err(StatusError::Answer)?
         } else {
