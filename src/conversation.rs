@@ -8,7 +8,11 @@
 //!   address if they gave one, else it is recorded as undeliverable with the reason;
 //! - app, portal, mini app, Open311: the tracking view (`/v1/track/{code}`), and for the app,
 //!   portal and mini app a webhook to the app's backend when `[messages] webhook_url` is set,
-//!   signed with HMAC-SHA256 over the body (`X-1022-Signature: sha256=<hex>`).
+//!   signed with HMAC-SHA256 over the body (`X-1022-Signature: sha256=<hex>`). The webhook is
+//!   tried at once; a failed delivery goes to the durable `outbound:webhook` outbox, which
+//!   [`run_webhook_outbox`] tries again with exponential back-off up to
+//!   `webhook_max_attempts` attempts in all, each attempt recorded on the message, the last
+//!   failure recorded as `undeliverable` (the tracking view still shows the message).
 //!
 //! Every message meant for the citizen is shown on the tracking view whatever its channel;
 //! internal notes are stored only. Outbox entries are appended once per message (keyed by
@@ -43,6 +47,10 @@ pub struct MessagesConfig {
     pub webhook_secret: Option<Secret>,
     /// How long the webhook may take.
     pub webhook_timeout_secs: u64,
+    /// Attempts of one webhook delivery in all (the first one included); 1 = no retry.
+    pub webhook_max_attempts: u32,
+    /// Wait before the second attempt, in milliseconds; doubled before each next one.
+    pub webhook_retry_base_ms: u64,
 }
 
 impl Default for MessagesConfig {
@@ -51,6 +59,8 @@ impl Default for MessagesConfig {
             webhook_url: None,
             webhook_secret: None,
             webhook_timeout_secs: 10,
+            webhook_max_attempts: 6,
+            webhook_retry_base_ms: 30_000,
         }
     }
 }
@@ -59,6 +69,12 @@ impl MessagesConfig {
     /// What is wrong with the section.
     pub fn problems(&self) -> Vec<channels::ConfigProblem> {
         let mut out = Vec::new();
+        if !(1..=MAX_WEBHOOK_ATTEMPTS).contains(&self.webhook_max_attempts) {
+            out.push(channels::ConfigProblem::error(
+                "messages.webhook_max_attempts",
+                channels::Problem::Invalid(format!("between 1 and {MAX_WEBHOOK_ATTEMPTS}")),
+            ));
+        }
         if let Some(url) = &self.webhook_url {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
                 out.push(channels::ConfigProblem::error(
@@ -83,6 +99,13 @@ impl MessagesConfig {
     }
 }
 
+/// The most webhook attempts one message may take (its attempts are bounded, see
+/// [`conversation::MAX_ATTEMPTS`]).
+pub const MAX_WEBHOOK_ATTEMPTS: u32 = 10;
+
+/// The outbox of webhook deliveries to try again.
+pub const WEBHOOK_STREAM: &str = "outbound:webhook";
+
 /// Which outboxes have a sender running (set once at start).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Outboxes {
@@ -97,21 +120,39 @@ pub struct Webhook {
     url: String,
     secret: Secret,
     client: reqwest::Client,
+    timeout: Duration,
+    max_attempts: u32,
+    retry_base: Duration,
 }
 
 impl Webhook {
     pub fn from_config(config: &MessagesConfig) -> Option<Webhook> {
         let url = config.webhook_url.clone()?;
         let secret = config.webhook_secret.clone()?;
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(config.webhook_timeout_secs.max(1)))
-            .build()
-            .ok()?;
+        let timeout = Duration::from_secs(config.webhook_timeout_secs.max(1));
+        let client = reqwest::Client::builder().timeout(timeout).build().ok()?;
         Some(Webhook {
             url,
             secret,
             client,
+            timeout,
+            max_attempts: config.webhook_max_attempts.clamp(1, MAX_WEBHOOK_ATTEMPTS),
+            retry_base: Duration::from_millis(config.webhook_retry_base_ms.max(1)),
         })
+    }
+
+    /// The wait before attempt `n + 1` after `n` failed ones (n ≥ 1): the base, doubled each
+    /// time.
+    fn backoff(&self, failed: u32) -> Duration {
+        self.retry_base
+            .saturating_mul(1u32 << failed.saturating_sub(1).min(16))
+    }
+
+    /// How long an outbox entry may stay claimed: every wait and every attempt left, and a
+    /// margin; past it another instance takes the entry over.
+    fn claim_timeout(&self) -> Duration {
+        let waits: Duration = (1..self.max_attempts).map(|n| self.backoff(n)).sum();
+        waits + self.timeout * self.max_attempts + Duration::from_secs(60)
     }
 
     /// POST `body` signed; the attempt's outcome.
@@ -429,8 +470,14 @@ impl Pipeline {
                                 id: report.id.clone(),
                                 source,
                             })?;
-                        let (outcome, reason) = hook.post(bytes).await;
+                        let (outcome, reason) = hook.post(bytes.clone()).await;
                         attempts.push(attempt(now, DeliveryRoute::Webhook, outcome, reason));
+                        if outcome == DeliveryOutcome::Failed && hook.max_attempts > 1 {
+                            attempts.push(
+                                queue_webhook_retry(self, hook, &report.id, &message.id, bytes)
+                                    .await,
+                            );
+                        }
                     }
                 }
                 Channel::Open311 => {}
@@ -534,6 +581,199 @@ impl Pipeline {
         record(self, id, message_id, attempts).await?;
         Ok(())
     }
+}
+
+/// An entry of the webhook's outbox: the body as first posted (signed again at each attempt).
+#[derive(Debug, Serialize, Deserialize)]
+struct WebhookRetry {
+    report_id: String,
+    message_id: String,
+    body: String,
+}
+
+/// Put a failed webhook delivery in the durable outbox (once per message); the attempt that
+/// says so.
+async fn queue_webhook_retry(
+    pipeline: &Pipeline,
+    hook: &Webhook,
+    report_id: &str,
+    message_id: &str,
+    body: Vec<u8>,
+) -> DeliveryAttempt {
+    let now = pipeline.now();
+    let entry = WebhookRetry {
+        report_id: report_id.to_string(),
+        message_id: message_id.to_string(),
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
+    let pushed = match serde_json::to_value(&entry) {
+        Ok(payload) => pipeline
+            .channel_store(hook.claim_timeout())
+            .push_once(WEBHOOK_STREAM, &format!("webhook:{message_id}"), payload)
+            .await
+            .map(|_| ()),
+        Err(e) => Err(channels::StoreError::new(e)),
+    };
+    match pushed {
+        Ok(()) => attempt(
+            now,
+            DeliveryRoute::Webhook,
+            DeliveryOutcome::Queued,
+            Some(format!(
+                "tried again with back-off, {} attempts in all at most",
+                hook.max_attempts
+            )),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, report_id, "webhook retry not queued");
+            attempt(
+                now,
+                DeliveryRoute::Webhook,
+                DeliveryOutcome::Failed,
+                Some("the outbox is unavailable: not tried again".into()),
+            )
+        }
+    }
+}
+
+/// Deliver the webhook's outbox until `shutdown` (one task per gateway; several gateways on one
+/// Redis share the entries). Does nothing when no webhook is configured.
+pub async fn run_webhook_outbox(
+    pipeline: std::sync::Arc<Pipeline>,
+    consumer: String,
+    shutdown: channels::CancellationToken,
+) {
+    let Some(hook) = pipeline.conversations().webhook() else {
+        return;
+    };
+    let store = pipeline.channel_store(hook.claim_timeout());
+    while !shutdown.is_cancelled() {
+        let wait = match store.claim(WEBHOOK_STREAM, &consumer, 8).await {
+            Ok(entries) if !entries.is_empty() => {
+                for entry in entries {
+                    if let Err(e) =
+                        deliver_webhook(&pipeline, hook, &store, &entry, &shutdown).await
+                    {
+                        tracing::warn!(error = %e, "webhook retry left for later");
+                    }
+                    if shutdown.is_cancelled() {
+                        return;
+                    }
+                }
+                continue;
+            }
+            Ok(_) => Duration::from_millis(200),
+            Err(e) => {
+                tracing::warn!(error = %e, "the webhook outbox is unavailable");
+                Duration::from_secs(1)
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Try one outbox entry again until it is delivered or out of attempts, each attempt recorded
+/// on the message; then acknowledge it. The attempts made are counted from those recorded, so
+/// a gateway restarted mid-way (the entry claimed again) goes on where the last one stopped.
+async fn deliver_webhook(
+    pipeline: &Pipeline,
+    hook: &Webhook,
+    store: &crate::store::ChannelStore,
+    entry: &channels::intake::StreamEntry,
+    shutdown: &channels::CancellationToken,
+) -> Result<(), WebhookError> {
+    let ack = || async {
+        store
+            .ack(WEBHOOK_STREAM, &entry.entry_id)
+            .await
+            .map_err(WebhookError::Outbox)
+    };
+    let retry: WebhookRetry = match serde_json::from_value(entry.payload.clone()) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "unreadable webhook outbox entry: dropped");
+            return ack().await;
+        }
+    };
+    let Some(report) = pipeline
+        .report(&retry.report_id)
+        .await
+        .map_err(|e| WebhookError::Status(e.into()))?
+    else {
+        return ack().await;
+    };
+    let Some(message) = report.messages.iter().find(|m| m.id == retry.message_id) else {
+        return ack().await;
+    };
+    let webhook_attempts = || {
+        message
+            .attempts
+            .iter()
+            .filter(|a| a.route == DeliveryRoute::Webhook)
+    };
+    if webhook_attempts().any(|a| {
+        matches!(
+            a.outcome,
+            DeliveryOutcome::Sent | DeliveryOutcome::Undeliverable
+        )
+    }) {
+        return ack().await;
+    }
+    let mut failed = webhook_attempts()
+        .filter(|a| a.outcome == DeliveryOutcome::Failed)
+        .count() as u32;
+    let mut last_reason = None;
+    loop {
+        if failed >= hook.max_attempts {
+            let reason = format!(
+                "gave up after {failed} attempts{}",
+                last_reason
+                    .map(|r: String| format!(": {r}"))
+                    .unwrap_or_default()
+            );
+            record(
+                pipeline,
+                &retry.report_id,
+                &retry.message_id,
+                vec![attempt(
+                    pipeline.now(),
+                    DeliveryRoute::Webhook,
+                    DeliveryOutcome::Undeliverable,
+                    Some(reason),
+                )],
+            )
+            .await?;
+            crate::metrics::webhook_gave_up();
+            break;
+        }
+        tokio::select! {
+            // Interrupted: the entry stays pending, another claim goes on.
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(hook.backoff(failed.max(1))) => {}
+        }
+        let (outcome, reason) = hook.post(retry.body.clone().into_bytes()).await;
+        record(
+            pipeline,
+            &retry.report_id,
+            &retry.message_id,
+            vec![attempt(
+                pipeline.now(),
+                DeliveryRoute::Webhook,
+                outcome,
+                reason.clone(),
+            )],
+        )
+        .await?;
+        if outcome == DeliveryOutcome::Sent {
+            break;
+        }
+        failed += 1;
+        last_reason = reason;
+    }
+    ack().await
 }
 
 /// Report ids named by the gateway's own Message-IDs in a thread
@@ -760,6 +1000,17 @@ impl Pipeline {
         let has_media = !incoming.media.is_empty();
         let text =
             conversation::clean_answer(&incoming.text, has_media).map_err(StatusError::Answer)?;
+        // The text checks of descriptions (offensive words refuse; the rest is flagged for the
+        // IOC), unless the text is only the value of a rating given as such.
+        let words_of_citizen = incoming
+            .rating
+            .as_ref()
+            .is_none_or(|(v, _)| text != v.as_str());
+        let flags = if words_of_citizen {
+            conversation::check_answer(&text).map_err(StatusError::Answer)?
+        } else {
+            Vec::new()
+        };
         let attachments = if replayed
             && self
                 .report(id)
@@ -797,6 +1048,7 @@ impl Pipeline {
                 text: text.clone(),
                 attachments: attachments.clone(),
                 rating: None,
+                flags: flags.clone(),
             };
             let m = match rating.clone() {
                 Some((value, reason)) if conversation::rating_open(&report).is_some() => {
@@ -875,6 +1127,15 @@ fn zalo_awaiting_key(pipeline: &Pipeline, oa_id: &str, user_id: &str) -> String 
     )
 }
 
+/// Why a webhook outbox entry was left for later.
+#[derive(Debug, thiserror::Error)]
+enum WebhookError {
+    #[error("the report cannot be read or written")]
+    Status(#[from] StatusError),
+    #[error("the webhook outbox is unavailable")]
+    Outbox(#[source] channels::StoreError),
+}
+
 /// Why a citizen's answer was not attached.
 #[derive(Debug, thiserror::Error)]
 pub enum AttachError {
@@ -945,5 +1206,18 @@ mod tests {
             ..c
         };
         assert!(c.problems().is_empty());
+        let too_many = MessagesConfig {
+            webhook_max_attempts: MAX_WEBHOOK_ATTEMPTS + 1,
+            ..c.clone()
+        };
+        assert_eq!(too_many.problems().len(), 1);
+        let hook = Webhook::from_config(&MessagesConfig {
+            webhook_retry_base_ms: 100,
+            ..c
+        })
+        .unwrap();
+        let waits: Vec<_> = (1..=4).map(|n| hook.backoff(n).as_millis()).collect();
+        assert_eq!(waits, [100, 200, 400, 800], "doubled each time");
+        assert!(hook.claim_timeout() > Duration::from_millis(1500) + hook.timeout * 6);
     }
 }

@@ -75,6 +75,11 @@ pub fn ioc_message(kind: &'static str) {
     metrics::counter!("gateway_ioc_messages_total", "kind" => kind).increment(1);
 }
 
+/// A webhook delivery of an IOC message given up after its last attempt.
+pub fn webhook_gave_up() {
+    metrics::counter!("gateway_webhook_gave_up_total").increment(1);
+}
+
 /// A citizen's answer or rating joined its report (`kind`: `citizen_message`, `rating`).
 pub fn citizen_answer(kind: &'static str, channel: &'static str) {
     metrics::counter!("gateway_citizen_answers_total", "kind" => kind, "channel" => channel)

@@ -436,6 +436,12 @@ pub async fn serve(mut config: Config) -> Result<(), ServeError> {
     let app = app.layer(axum::Extension(channels::ratelimit::TrustedProxies(
         Arc::new(state.config.rate_limits.trusted_proxies.clone()),
     )));
+    // Failed deliveries of the app backend's webhook, tried again with back-off.
+    tokio::spawn(crate::conversation::run_webhook_outbox(
+        state.pipeline.clone(),
+        gateway.instance_id.clone(),
+        shutdown.clone(),
+    ));
     tokio::spawn(crate::http::track::overdue_gauge(
         state.clone(),
         Duration::from_secs(60),

@@ -26,6 +26,9 @@ mod hostile;
 /// The IOC's messages to the citizen on every channel, their delivery attempts (issue 12).
 #[path = "loop.rs"]
 mod loop_;
+/// The loop finished: the app backend's webhook tried again with back-off, citizens' answers
+/// through the Vietnamese text checks (offensive refused, unmarked flagged).
+mod loop_finish;
 /// Redis end to end: delivery counts behind the give-up rules, durability (WAIT), trimming and
 /// archiving, several gateways on one Redis.
 mod multi;

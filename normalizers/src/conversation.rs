@@ -99,7 +99,8 @@ pub enum DeliveryOutcome {
     /// Accepted by the channel (the SMTP server, the Zalo OA API, the app's backend), or
     /// published on the tracking view.
     Sent,
-    /// Failed for now (the backend answered an error); not retried from here.
+    /// Failed for now (the backend answered an error); the webhook is tried again from its
+    /// outbox (a `queued` attempt follows), other routes are not.
     Failed,
     /// Cannot reach the citizen on this route; `reason` says why.
     Undeliverable,
@@ -329,6 +330,10 @@ pub struct CitizenMessage {
     pub attachments: Vec<crate::report::Attachment>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rating: Option<Rating>,
+    /// What the Vietnamese text checks found in the text, for the IOC (see [`check_answer`]):
+    /// the answer is attached all the same.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<crate::validate::Code>,
 }
 
 /// Bounds of a citizen's answer.
@@ -351,6 +356,53 @@ pub enum AnswerError {
     AlreadyRated,
     #[error("`không hài lòng` needs a reason")]
     ReasonRequired,
+    /// Đ7.6: vulgar or offensive words (the words are not repeated here, nor to the citizen).
+    #[error("the answer has vulgar or offensive words")]
+    Offensive,
+}
+
+impl AnswerError {
+    /// What the citizen is told, in Vietnamese, where the refusal is theirs to fix.
+    pub fn message_vi(&self) -> Option<&'static str> {
+        match self {
+            AnswerError::Offensive => Some(crate::messages::conversation::ANSWER_OFFENSIVE),
+            _ => None,
+        }
+    }
+}
+
+/// The text checks of report descriptions that apply to an answer, each as flag for the IOC.
+/// An answer is not a new report: Đ6.1 (Vietnamese with marks, no abbreviations) is what makes
+/// a *report* admissible; refusing a citizen's reply to a request for detail because a phone
+/// keyboard dropped the marks would break the exchange the IOC asked for, so those findings
+/// are shown to the IOC on the answer instead. Đ7.6 (vulgar, offensive words) refuses.
+const ANSWER_FLAGS: [crate::validate::Code; 6] = [
+    crate::validate::Code::ContentNoDiacritics,
+    crate::validate::Code::ContentPartialDiacritics,
+    crate::validate::Code::ContentAbbreviation,
+    crate::validate::Code::ContentNotVietnamese,
+    crate::validate::Code::ComplaintOrDenunciation,
+    crate::validate::Code::DefamationSuspected,
+];
+
+/// Run the Vietnamese text checks on an answer's (cleaned) text: refused when it has vulgar or
+/// offensive words (Đ7.6); otherwise the codes to flag for the IOC (missing or partly missing
+/// marks, abbreviations, not Vietnamese, complaint, suspected defamation), in SPEC order.
+pub fn check_answer(text: &str) -> Result<Vec<crate::validate::Code>, AnswerError> {
+    if text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let analysis = crate::vietnamese::analyse(text);
+    if !analysis.offensive_terms.is_empty() {
+        return Err(AnswerError::Offensive);
+    }
+    let mut flags: Vec<_> = analysis
+        .codes()
+        .into_iter()
+        .filter(|c| ANSWER_FLAGS.contains(c))
+        .collect();
+    flags.dedup();
+    Ok(flags)
 }
 
 /// An answer's text: trimmed, NFC, bounded (empty allowed when media come with it).
@@ -461,6 +513,10 @@ pub fn rate(
     if value == RatingValue::Dissatisfied && reason.is_none() {
         return Err(AnswerError::ReasonRequired);
     }
+    let flags = match &reason {
+        Some(r) => check_answer(r)?,
+        None => Vec::new(),
+    };
     if report.answers.len() >= MAX_ANSWERS {
         return Err(AnswerError::TooMany { max: MAX_ANSWERS });
     }
@@ -476,6 +532,7 @@ pub fn rate(
             reason,
             result_message_id: result_id,
         }),
+        flags,
     };
     report.answers.push(m.clone());
     Ok(m)
@@ -619,6 +676,23 @@ mod tests {
             first_route(&report(Channel::Portal)),
             DeliveryRoute::TrackingPage
         );
+    }
+
+    #[test]
+    fn answers_go_through_the_text_checks() {
+        use crate::validate::Code;
+        assert_eq!(
+            check_answer("Cột đèn số 15, cạnh trạm xe buýt."),
+            Ok(Vec::new())
+        );
+        assert_eq!(check_answer(""), Ok(Vec::new()));
+        let flags =
+            check_answer("Cot den so 15 nam canh tram xe buyt tren duong Nguyen Hue.").unwrap();
+        assert!(flags.contains(&Code::ContentNoDiacritics), "{flags:?}");
+        let e = check_answer("Đồ cặc, sửa đèn chậm quá.").unwrap_err();
+        assert_eq!(e, AnswerError::Offensive);
+        assert!(e.message_vi().unwrap().contains("thô tục"));
+        assert!(!e.to_string().contains("cặc"), "the words are not repeated");
     }
 
     #[test]

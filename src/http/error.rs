@@ -30,6 +30,12 @@ pub enum ApiError {
     /// A JSON body past the request body limit.
     #[error("{0}")]
     BodyTooLarge(String),
+    /// A request refused for a reason the citizen can fix: 400 with `message_vi`.
+    #[error("{message}")]
+    Refused {
+        message: String,
+        message_vi: &'static str,
+    },
     #[error("missing or invalid API key: send `Authorization: Bearer <key>`")]
     Unauthorized,
     #[error("this API key may not use this endpoint")]
@@ -156,7 +162,13 @@ impl From<StatusError> for ApiError {
                 | normalizers::conversation::AnswerError::TooMany { .. } => {
                     ApiError::Conflict(a.to_string())
                 }
-                _ => ApiError::BadRequest(a.to_string()),
+                a => match a.message_vi() {
+                    Some(message_vi) => ApiError::Refused {
+                        message: a.to_string(),
+                        message_vi,
+                    },
+                    None => ApiError::BadRequest(a.to_string()),
+                },
             },
             e @ StatusError::Encode { .. } => ApiError::internal(e),
             StatusError::NotYours(_) => ApiError::Forbidden,
@@ -203,6 +215,11 @@ impl IntoResponse for ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 Some(msg::BODY_TOO_LARGE.to_string()),
+            ),
+            ApiError::Refused { message_vi, .. } => (
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                Some(message_vi.to_string()),
             ),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", None),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", None),

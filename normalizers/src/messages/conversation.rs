@@ -15,3 +15,6 @@ pub fn kind_label(kind: MessageKind) -> &'static str {
 
 /// The heading of the messages' section on the tracking page.
 pub const MESSAGES: &str = "Thông báo của Trung tâm 1022";
+
+/// A citizen's answer refused for vulgar or offensive words (Đ7.6).
+pub const ANSWER_OFFENSIVE: &str = "Tin nhắn có từ ngữ thô tục hoặc xúc phạm nên không được tiếp nhận. Vui lòng dùng lời lẽ lịch sự và chỉ trao đổi về sự việc đã phản ánh (Điều 7 Quy chế), rồi gửi lại.";
