@@ -55,6 +55,9 @@ a file could not be read or is not a submission; 1 when the configuration cannot
     },
     /// Load and validate the configuration; print it with secrets masked.
     CheckConfig,
+    /// Read a console password from stdin (one line) and print its argon2id hash, to paste as
+    /// `password_hash` of a `[[console.accounts]]` entry.
+    ConsolePassword,
     /// Print what is read from media files: kind, media type, capture time with its source and
     /// offset, GPS (one JSON object per file).
     Inspect {
@@ -236,6 +239,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        Command::ConsolePassword => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the password from stdin")?;
+            let password = line.trim_end_matches(['\r', '\n']);
+            anyhow::ensure!(
+                password.chars().count() >= 12,
+                "a console password has at least 12 characters"
+            );
+            println!("{}", gateway::http::console::hash_password(password)?);
+            Ok(ExitCode::SUCCESS)
         }
         Command::CheckText => {
             use std::io::BufRead;
