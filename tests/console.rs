@@ -121,7 +121,17 @@ fn urls(html: &str) -> Vec<String> {
 fn assert_no_personal_data_in(urls: &[String]) {
     for u in urls {
         let lower = u.to_lowercase();
-        for bit in ["0912", "345", "678", "nguy", "an@", "%40", "@", "hùng", "h%c3%b9ng"] {
+        for bit in [
+            "0912",
+            "345",
+            "678",
+            "nguy",
+            "an@",
+            "%40",
+            "@",
+            "hùng",
+            "h%c3%b9ng",
+        ] {
             assert!(!lower.contains(bit), "personal data in URL {u}");
         }
     }
@@ -164,7 +174,10 @@ async fn logins_sessions_and_csrf_on_the_embedded_store() {
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
         assert!(res.headers().get(SET_COOKIE).is_none());
         let body = res.text().await.unwrap();
-        assert!(body.contains("Tên đăng nhập hoặc mật khẩu không đúng"), "{body}");
+        assert!(
+            body.contains("Tên đăng nhập hoặc mật khẩu không đúng"),
+            "{body}"
+        );
     }
 
     // The right one: a session cookie that scripts cannot read and other sites cannot send.
@@ -172,7 +185,13 @@ async fn logins_sessions_and_csrf_on_the_embedded_store() {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(res.headers()[LOCATION], "/console");
     let set = res.headers()[SET_COOKIE].to_str().unwrap().to_string();
-    for part in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/console", "Max-Age=28800"] {
+    for part in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Secure",
+        "Path=/console",
+        "Max-Age=28800",
+    ] {
         assert!(set.contains(part), "{part} missing in {set}");
     }
     let cookie = set.split(';').next().unwrap().to_string();
@@ -189,7 +208,10 @@ async fn logins_sessions_and_csrf_on_the_embedded_store() {
         .to_str()
         .unwrap()
         .to_string();
-    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe"), "{csp}");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+        "{csp}"
+    );
     let queue = res.text().await.unwrap();
     assert!(queue.contains(code), "{queue}");
     assert!(queue.contains("còn "), "countdown: {queue}");
@@ -277,7 +299,10 @@ async fn logins_sessions_and_csrf_on_the_embedded_store() {
         .json()
         .await
         .unwrap();
-    assert_eq!(r["trail"].as_array().unwrap().last().unwrap()["status"], "accepted");
+    assert_eq!(
+        r["trail"].as_array().unwrap().last().unwrap()["status"],
+        "accepted"
+    );
     let res = post_form(
         &base,
         &format!("/console/reports/{id}/status"),
@@ -290,9 +315,14 @@ async fn logins_sessions_and_csrf_on_the_embedded_store() {
     // The figures page with its charts, served to the session only.
     let (status, figures) = page(&base, "/console/figures?month=2026-11", &cookie).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(figures.contains("Tổng số phản ánh: <strong>1</strong>"), "{figures}");
+    assert!(
+        figures.contains("Tổng số phản ánh: <strong>1</strong>"),
+        "{figures}"
+    );
     let res = raw_client()
-        .get(format!("{base}/console/charts/by-channel.svg?month=2026-11"))
+        .get(format!(
+            "{base}/console/charts/by-channel.svg?month=2026-11"
+        ))
         .header(COOKIE, &cookie)
         .send()
         .await
@@ -303,7 +333,9 @@ async fn logins_sessions_and_csrf_on_the_embedded_store() {
         .unwrap()
         .starts_with("image/svg+xml"));
     let res = raw_client()
-        .get(format!("{base}/console/charts/by-channel.svg?month=2026-11"))
+        .get(format!(
+            "{base}/console/charts/by-channel.svg?month=2026-11"
+        ))
         .send()
         .await
         .unwrap();
@@ -383,12 +415,18 @@ async fn a_session_expires_on_the_injected_clock_on_redis() {
     let base = first.serve().await;
     let cookie = session(&base).await;
     let (_, html) = page(&base, "/console", &cookie).await;
-    assert!(html.contains("Hàng đợi") && html.contains("/console/logout"), "{html}");
+    assert!(
+        html.contains("Hàng đợi") && html.contains("/console/logout"),
+        "{html}"
+    );
 
     let later = InProcess::start(at(59)).await;
     let later_base = later.serve().await;
     let (_, html) = page(&later_base, "/console", &cookie).await;
-    assert!(html.contains("/console/logout"), "still valid at 59 min: {html}");
+    assert!(
+        html.contains("/console/logout"),
+        "still valid at 59 min: {html}"
+    );
 
     let expired = InProcess::start(at(61)).await;
     let expired_base = expired.serve().await;
@@ -422,7 +460,9 @@ async fn operator_round_trip(width: u32, height: u32, label: &str) {
             json!([]),
         )
         .await;
-    browser.screenshot(&format!("console-{label}-login"), true).await;
+    browser
+        .screenshot(&format!("console-{label}-login"), true)
+        .await;
     let user = browser.wait_for("#username", t).await;
     browser.type_into(&user, USER).await;
     let pass = browser.wait_for("#password", t).await;
@@ -456,12 +496,17 @@ async fn operator_round_trip(width: u32, height: u32, label: &str) {
         )
         .await;
     assert_eq!(overflow, true, "no horizontal scrolling");
-    browser.screenshot(&format!("console-{label}-queue"), true).await;
+    browser
+        .screenshot(&format!("console-{label}-queue"), true)
+        .await;
 
     // The report; a request for detail.
     browser.click(&open).await;
     let text = browser.wait_for("#text", t).await;
-    assert!(browser.url().await.ends_with(&format!("/console/reports/{id}")));
+    assert!(browser
+        .url()
+        .await
+        .ends_with(&format!("/console/reports/{id}")));
     browser
         .script(
             "document.getElementById('kind').value = 'request_detail';",
@@ -470,7 +515,9 @@ async fn operator_round_trip(width: u32, height: u32, label: &str) {
         .await;
     let request = "Đề nghị ông/bà gửi thêm ảnh chụp gần cột đèn bị hỏng.";
     browser.type_into(&text, request).await;
-    browser.screenshot(&format!("console-{label}-report"), true).await;
+    browser
+        .screenshot(&format!("console-{label}-report"), true)
+        .await;
     let send = browser
         .wait_for("form[action$='/messages'] button", t)
         .await;
@@ -484,7 +531,9 @@ async fn operator_round_trip(width: u32, height: u32, label: &str) {
         .await;
     let shown = browser.wait_for("ul.messages li.ioc p", t).await;
     assert_eq!(browser.text(&shown).await, request);
-    browser.screenshot(&format!("console-{label}-sent"), true).await;
+    browser
+        .screenshot(&format!("console-{label}-sent"), true)
+        .await;
 
     // The figures page with its charts loaded.
     browser.goto(&format!("{base}/console/figures")).await;
@@ -495,8 +544,12 @@ async fn operator_round_trip(width: u32, height: u32, label: &str) {
             t,
         )
         .await;
-    browser.screenshot(&format!("console-{label}-figures"), true).await;
-    let violations = browser.script("return window.__csp || [];", json!([])).await;
+    browser
+        .screenshot(&format!("console-{label}-figures"), true)
+        .await;
+    let violations = browser
+        .script("return window.__csp || [];", json!([]))
+        .await;
     assert_eq!(violations, json!([]), "CSP violations");
 
     // The citizen's tracking page shows the request.
@@ -511,7 +564,9 @@ async fn operator_round_trip(width: u32, height: u32, label: &str) {
             t,
         )
         .await;
-    browser.screenshot(&format!("console-{label}-track"), true).await;
+    browser
+        .screenshot(&format!("console-{label}-track"), true)
+        .await;
     browser.quit().await;
 }
 
@@ -523,4 +578,111 @@ async fn an_operator_asks_for_detail_from_a_phone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_asks_for_detail_from_a_desktop() {
     operator_round_trip(1280, 900, "desktop").await;
+}
+
+/// A report that may repeat another is shown side by side with it; here on Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspected_duplicates_side_by_side_on_redis() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let gw = InProcess::start(move |c| {
+        with_account(c);
+        c.redis_url = Some(url.into());
+    })
+    .await;
+    let base = gw.serve().await;
+    let first = submit(&base, &report_json()).await;
+    // A neighbour reports the same light with the same photo: flagged, not rejected.
+    let mut neighbour = report_json();
+    neighbour["reporter"] = json!({"name": "Trần Thị Bích", "phone": "0987 654 321"});
+    let second = submit(&base, &neighbour).await;
+    let r: Value = get_with(
+        format!("{base}/v1/reports/{}", second["id"].as_str().unwrap()),
+        IOC_KEY,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        r["verdict"]["duplicate_of"][0]["id"], first["id"],
+        "the neighbour's report repeats the first: {}",
+        r["verdict"]
+    );
+    let cookie = session(&base).await;
+    let (_, queue) = page(&base, "/console", &cookie).await;
+    assert!(queue.contains("có thể trùng"), "{queue}");
+    let (status, html) = page(
+        &base,
+        &format!("/console/reports/{}", second["id"].as_str().unwrap()),
+        &cookie,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let side = &html[html
+        .find("Có thể trùng với")
+        .expect("the side-by-side block")..];
+    assert!(
+        side.contains(first["tracking_code"].as_str().unwrap()),
+        "{side}"
+    );
+    assert!(side.contains(&format!(
+        "/console/reports/{}/photos/0",
+        first["id"].as_str().unwrap()
+    )));
+}
+
+/// `gateway console-password` prints a hash that logs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_printed_password_hash_logs_in() {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .arg("console-password")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hash = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(!hash.contains(PASSWORD));
+    let gw = InProcess::start(move |c| {
+        c.console.accounts = vec![gateway::http::console::ConsoleAccount {
+            username: USER.into(),
+            password_hash: hash,
+        }];
+    })
+    .await;
+    let base = gw.serve().await;
+    assert_eq!(
+        login(&base, USER, PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        login(&base, USER, "mat-khau-khac-han").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Too short a password is refused.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .arg("console-password")
+        .env_clear()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "ngan").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
 }

@@ -236,7 +236,10 @@ fn error_page(e: ApiError, session: Option<&Session>) -> Response {
         status,
         "Lỗi",
         session,
-        &format!("<p class=\"error\" role=\"alert\">{}</p><p><a href=\"/console\">Về hàng đợi</a></p>", escape(&text)),
+        &format!(
+            "<p class=\"error\" role=\"alert\">{}</p><p><a href=\"/console\">Về hàng đợi</a></p>",
+            escape(&text)
+        ),
     )
 }
 
@@ -321,9 +324,10 @@ async fn do_login(state: &AppState, source: &str, form: LoginForm) -> Result<Res
             )),
         ));
     }
-    let account = c.accounts.iter().find(|a| {
-        bool::from(a.username.as_bytes().ct_eq(form.username.as_bytes()))
-    });
+    let account = c
+        .accounts
+        .iter()
+        .find(|a| bool::from(a.username.as_bytes().ct_eq(form.username.as_bytes())));
     let hash = account.map(|a| a.password_hash.clone());
     let password = form.password;
     // argon2 is slow on purpose: off the async workers.
@@ -369,11 +373,7 @@ pub struct CsrfForm {
 
 /// The session of a POST whose form carries its CSRF token; 403 otherwise (no session: 303 to
 /// the login page).
-async fn posted(
-    state: &AppState,
-    headers: &HeaderMap,
-    csrf: &str,
-) -> Result<Session, Response> {
+async fn posted(state: &AppState, headers: &HeaderMap, csrf: &str) -> Result<Session, Response> {
     let s = match session(state, headers).await {
         Ok(Some(s)) => s,
         Ok(None) => return Err(see_other("/console")),
@@ -436,6 +436,45 @@ fn countdown(due: DateTime<Utc>, now: DateTime<Utc>) -> String {
         "<span class=\"{class}\" data-remaining=\"{secs}\" title=\"{}\">{text}</span>",
         escape(&due.to_rfc3339())
     )
+}
+
+/// A time as the IOC reads it: local (UTC+7), `HH:MM dd/mm/yyyy`.
+fn local(t: DateTime<Utc>) -> String {
+    normalizers::calendar::to_local(t)
+        .format("%H:%M %d/%m/%Y")
+        .to_string()
+}
+
+fn verdict_label(r: &Report) -> (&'static str, &'static str) {
+    use normalizers::validate::Status;
+    let s = r.verdict.status;
+    let label = match s {
+        Status::Accepted => "Hợp lệ",
+        Status::NeedsReview => "Cần xem xét",
+        Status::Rejected => "Bị từ chối",
+        Status::Pending => "Đang chờ",
+    };
+    (s.as_str(), label)
+}
+
+fn verdict_badge(r: &Report) -> String {
+    let (class, label) = verdict_label(r);
+    format!("<span class=\"verdict v-{class}\">{}</span>", escape(label))
+}
+
+fn status_badge(st: TrailStatus) -> String {
+    format!(
+        "<span class=\"status\">{}</span>",
+        escape(normalizers::messages::trail::status_label(st))
+    )
+}
+
+fn kind_label(k: MessageKind) -> &'static str {
+    MESSAGE_KINDS
+        .iter()
+        .find(|(m, _)| *m == k)
+        .map(|(_, l)| *l)
+        .unwrap_or("Khác")
 }
 
 fn place(r: &Report) -> String {
@@ -513,15 +552,19 @@ async fn render_queue(state: &AppState) -> Result<String, ApiError> {
         let _ = write!(
             rows,
             "<li class=\"report\"><a class=\"open\" href=\"/console/reports/{id}\">{code}</a> \
-             <span class=\"verdict v-{verdict}\">{verdict}</span> \
-             <span class=\"status\">{status}</span> {countdown}\
+             {verdict} {status} {countdown}{dups}\
              <p class=\"desc\">{desc}</p><p class=\"place\">{place}</p>{findings}\
              <div class=\"thumbs\">{thumbs}</div>{answers}</li>",
             id = escape(&r.id),
             code = escape(&r.tracking_code),
-            verdict = escape(r.verdict.status.as_str()),
-            status = escape(d.status.as_str()),
+            verdict = verdict_badge(&r),
+            status = status_badge(d.status),
             countdown = countdown(d.due_by, now),
+            dups = if r.verdict.duplicate_of.is_empty() {
+                String::new()
+            } else {
+                " <span class=\"dup\">có thể trùng</span>".to_string()
+            },
             desc = escape(&excerpt(&r.content.text, 200)),
             place = place(&r),
             findings = findings(&r),
@@ -571,12 +614,18 @@ pub async fn report(
         Ok(None) => return see_other("/console"),
         Err(e) => return error_page(e, None),
     };
-    match load(&state, &id).await {
-        Ok(r) => page(
+    let result = async {
+        let r = load(&state, &id).await?;
+        let dups = duplicates(&state, &r).await?;
+        Ok::<_, ApiError>((r, dups))
+    }
+    .await;
+    match result {
+        Ok((r, dups)) => page(
             StatusCode::OK,
             &r.tracking_code,
             Some(&s),
-            &render_report(&state, &r, &s),
+            &render_report(&state, &r, &s, &dups),
         ),
         Err(e) => error_page(e, Some(&s)),
     }
@@ -590,7 +639,42 @@ const MESSAGE_KINDS: [(MessageKind, &str); 5] = [
     (MessageKind::Other, "Khác"),
 ];
 
-fn render_report(state: &AppState, r: &Report, s: &Session) -> String {
+/// The reports this one may repeat (Đ7.3), side by side with it.
+async fn duplicates(state: &AppState, r: &Report) -> Result<String, ApiError> {
+    if r.verdict.duplicate_of.is_empty() {
+        return Ok(String::new());
+    }
+    let mut out = format!(
+        "<div class=\"side\"><section><h3>Phản ánh này</h3><p class=\"desc\">{}</p><p class=\"place\">{}</p><div class=\"thumbs\">{}</div></section>",
+        escape(&excerpt(&r.content.text, 300)),
+        place(r),
+        thumbnails(r)
+    );
+    for d in r.verdict.duplicate_of.iter().take(3) {
+        if valid_id(&d.id).is_err() {
+            continue;
+        }
+        let Some(other) = state.pipeline.report(&d.id).await? else {
+            continue;
+        };
+        let _ = write!(
+            out,
+            "<section><h3><a href=\"/console/reports/{}\">{}</a> <span class=\"score\">{:.0}% · {}</span></h3>\
+             <p class=\"desc\">{}</p><p class=\"place\">{}</p><div class=\"thumbs\">{}</div></section>",
+            escape(&other.id),
+            escape(&other.tracking_code),
+            d.score * 100.0,
+            escape(&d.basis),
+            escape(&excerpt(&other.content.text, 300)),
+            place(&other),
+            thumbnails(&other)
+        );
+    }
+    out.push_str("</div>");
+    Ok(format!("<h2>Có thể trùng với</h2>{out}"))
+}
+
+fn render_report(state: &AppState, r: &Report, s: &Session, dups: &str) -> String {
     let now = state.pipeline.now();
     let csrf = csrf_field(s);
     let id = escape(&r.id);
@@ -601,17 +685,22 @@ fn render_report(state: &AppState, r: &Report, s: &Session) -> String {
     for m in &r.messages {
         let _ = write!(
             messages,
-            "<li class=\"ioc\"><span class=\"kind\">{}</span> <time>{}</time> <p>{}</p></li>",
-            escape(m.kind.as_str()),
-            escape(&m.at.to_rfc3339()),
+            "<li class=\"ioc\"><span class=\"kind\">{}{}</span> <time>{}</time> <p>{}</p></li>",
+            escape(kind_label(m.kind)),
+            if m.internal {
+                " (ghi chú nội bộ)"
+            } else {
+                ""
+            },
+            escape(&local(m.at)),
             escape(&m.text)
         );
     }
     for a in &r.answers {
         let _ = write!(
             messages,
-            "<li class=\"citizen\"><span class=\"kind\">người dân</span> <time>{}</time> <p>{}</p></li>",
-            escape(&a.at.to_rfc3339()),
+            "<li class=\"citizen\"><span class=\"kind\">Người dân trả lời</span> <time>{}</time> <p>{}</p></li>",
+            escape(&local(a.at)),
             escape(&a.text)
         );
     }
@@ -620,8 +709,18 @@ fn render_report(state: &AppState, r: &Report, s: &Session) -> String {
         let _ = write!(
             trail_rows,
             "<li>{} <time>{}</time></li>",
-            escape(t.status.as_str()),
-            escape(&t.at.to_rfc3339())
+            escape(normalizers::messages::trail::status_label(t.status)),
+            escape(&local(t.at))
+        );
+    }
+    if trail_rows.is_empty() {
+        let _ = write!(
+            trail_rows,
+            "<li>{} <time>{}</time></li>",
+            escape(normalizers::messages::trail::status_label(
+                TrailStatus::Received
+            )),
+            escape(&local(r.received_at))
         );
     }
     let mut kinds = String::new();
@@ -638,7 +737,12 @@ fn render_report(state: &AppState, r: &Report, s: &Session) -> String {
         if st == TrailStatus::Received {
             continue;
         }
-        let _ = write!(statuses, "<option value=\"{0}\">{0}</option>", st.as_str());
+        let _ = write!(
+            statuses,
+            "<option value=\"{}\">{}</option>",
+            st.as_str(),
+            escape(normalizers::messages::trail::status_label(st))
+        );
     }
     let reporter = &r.reporter;
     let contact = [
@@ -651,9 +755,8 @@ fn render_report(state: &AppState, r: &Report, s: &Session) -> String {
     .map(escape)
     .collect::<Vec<_>>()
     .join(", ");
-    let blockable = reporter.phone.is_some()
-        || reporter.email.is_some()
-        || reporter.channel_identity.is_some();
+    let blockable =
+        reporter.phone.is_some() || reporter.email.is_some() || reporter.channel_identity.is_some();
     let block = if blockable {
         format!(
             "<form method=\"post\" action=\"/console/reports/{id}/block\" class=\"action\">{csrf}\
@@ -666,12 +769,11 @@ fn render_report(state: &AppState, r: &Report, s: &Session) -> String {
     };
     format!(
         "<h1>Phản ánh <span class=\"code\">{code}</span></h1>\
-         <p><span class=\"verdict v-{verdict}\">{verdict}</span> \
-         <span class=\"status\">{status}</span> {due}</p>\
+         <p>{verdict} {status} {due}</p>\
          {findings}<p class=\"desc\">{desc}</p>\
          <dl><dt>Kênh</dt><dd>{channel}</dd><dt>Nhận lúc</dt><dd>{received}</dd>\
          <dt>Địa bàn (cũ → mới)</dt><dd>{place}</dd><dt>Người phản ánh</dt><dd>{contact}</dd></dl>\
-         <div class=\"thumbs\">{thumbs}</div>\
+         <div class=\"thumbs\">{thumbs}</div>{dups}\
          <h2>Trao đổi với người dân</h2><ul class=\"messages\">{messages}</ul>\
          <form method=\"post\" action=\"/console/reports/{id}/messages\" class=\"action\">{csrf}\
          <h2>Gửi tin nhắn</h2><label for=\"kind\">Loại</label>\
@@ -688,12 +790,12 @@ fn render_report(state: &AppState, r: &Report, s: &Session) -> String {
          <button type=\"submit\">Lưu</button></form>{block}\
          <h2>Quá trình xử lý</h2><ol class=\"trail\">{trail_rows}</ol>",
         code = escape(&r.tracking_code),
-        verdict = escape(r.verdict.status.as_str()),
-        status = escape(trail::current(r).as_str()),
+        verdict = verdict_badge(r),
+        status = status_badge(trail::current(r)),
         findings = findings(r),
         desc = escape(&r.content.text),
         channel = escape(r.channel.as_str()),
-        received = escape(&r.received_at.to_rfc3339()),
+        received = escape(&local(r.received_at)),
         place = place(r),
         thumbs = thumbnails(r),
     )
