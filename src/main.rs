@@ -383,6 +383,22 @@ fn config_problems(config: &Config) -> Vec<channels::ConfigProblem> {
             ));
         }
     }
+    for (i, account) in config.console.accounts.iter().enumerate() {
+        if !gateway::http::console::is_password_hash(&account.password_hash) {
+            problems.push(channels::ConfigProblem::error(
+                format!("console.accounts[{i}].password_hash"),
+                channels::Problem::Invalid(
+                    "not an argon2id hash: paste what `gateway console-password` prints".into(),
+                ),
+            ));
+        }
+        if account.username.trim().is_empty() {
+            problems.push(channels::ConfigProblem::error(
+                format!("console.accounts[{i}].username"),
+                channels::Problem::Invalid("empty".into()),
+            ));
+        }
+    }
     match gateway::trail::load_calendar(&config.calendar) {
         Ok(cal) => {
             if let Some(date) =
