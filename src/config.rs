@@ -67,6 +67,8 @@ pub struct Config {
     pub app_tokens: crate::apptoken::AppTokenConfig,
     /// The IOC's messages to the citizen (`[messages]`, R-MSG-IOC): the app backend's webhook.
     pub messages: crate::conversation::MessagesConfig,
+    /// The IOC's web console at `/console` (`[console]`): its accounts and sessions.
+    pub console: crate::http::console::ConsoleConfig,
 }
 
 impl Default for Config {
@@ -95,6 +97,7 @@ impl Default for Config {
             portal: Default::default(),
             app_tokens: Default::default(),
             messages: Default::default(),
+            console: Default::default(),
         }
     }
 }

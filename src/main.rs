@@ -55,6 +55,9 @@ a file could not be read or is not a submission; 1 when the configuration cannot
     },
     /// Load and validate the configuration; print it with secrets masked.
     CheckConfig,
+    /// Read a console password from stdin (one line) and print its argon2id hash, to paste as
+    /// `password_hash` of a `[[console.accounts]]` entry.
+    ConsolePassword,
     /// Print what is read from media files: kind, media type, capture time with its source and
     /// offset, GPS (one JSON object per file).
     Inspect {
@@ -237,6 +240,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
+        Command::ConsolePassword => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the password from stdin")?;
+            let password = line.trim_end_matches(['\r', '\n']);
+            anyhow::ensure!(
+                password.chars().count() >= 12,
+                "a console password has at least 12 characters"
+            );
+            println!("{}", gateway::http::console::hash_password(password)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::CheckText => {
             use std::io::BufRead;
             let mut out = std::io::stdout().lock();
@@ -364,6 +380,22 @@ fn config_problems(config: &Config) -> Vec<channels::ConfigProblem> {
                      ({held}s): an event held by an instance that died may be skipped and \
                      applied out of order"
                 )),
+            ));
+        }
+    }
+    for (i, account) in config.console.accounts.iter().enumerate() {
+        if !gateway::http::console::is_password_hash(&account.password_hash) {
+            problems.push(channels::ConfigProblem::error(
+                format!("console.accounts[{i}].password_hash"),
+                channels::Problem::Invalid(
+                    "not an argon2id hash: paste what `gateway console-password` prints".into(),
+                ),
+            ));
+        }
+        if account.username.trim().is_empty() {
+            problems.push(channels::ConfigProblem::error(
+                format!("console.accounts[{i}].username"),
+                channels::Problem::Invalid("empty".into()),
             ));
         }
     }

@@ -676,6 +676,16 @@ impl Pipeline {
             .map(|b| String::from_utf8_lossy(&b).into_owned()))
     }
 
+    /// Count an event under `key` for `ttl` (the console's login attempts); the count so far.
+    pub async fn count_state(&self, key: &str, ttl: Duration) -> Result<i64, StoreFailure> {
+        self.store.incr(key, ttl).await
+    }
+
+    /// Forget small shared state (a console session at logout).
+    pub async fn delete_state(&self, key: &str) -> Result<(), StoreFailure> {
+        self.store.delete(key).await
+    }
+
     /// Bind `key` to `value` unless bound; the value bound.
     pub async fn bind_once(&self, key: &str, value: &str) -> Result<String, StoreFailure> {
         if self

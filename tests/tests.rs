@@ -12,6 +12,9 @@ mod apptoken;
 mod capture_time;
 /// The command line as a user runs it.
 mod cli;
+/// The IOC console: logins, sessions on the injected clock, CSRF, and an operator's round trip
+/// in headless Chromium on a phone and a desktop (issue 13 point 3).
+mod console;
 /// The crash harness: SIGKILLs under load on every channel, nothing lost or doubled.
 mod crash;
 /// Duplicate index and block list over the shared store, and through the API.

@@ -14,12 +14,14 @@
 //!   suggestions, one-time codes, submission).
 //! - `open311`: Open311 GeoReport v2 under `/open311/v2/`.
 //! - `stats`: the monthly and yearly figures and their charts (IOC).
+//! - `console`: the IOC's web console at `/console` (sessions, CSRF, queue, actions, figures).
 //! - `ops`: health, readiness, metrics.
 //! - `openapi`: the OpenAPI document generated from the handlers.
 
 pub mod agency;
 pub mod auth;
 pub mod body;
+pub mod console;
 pub mod error;
 pub mod ioc;
 pub mod messages;
@@ -116,7 +118,19 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(openapi::serve))
         // The stylesheet is also the tracking page's.
-        .route("/assets/portal.css", get(portal::css));
+        .route("/assets/portal.css", get(portal::css))
+        .route("/assets/console.css", get(console::css))
+        .route("/assets/console.js", get(console::js))
+        .route("/console", get(console::queue))
+        .route("/console/login", post(console::login))
+        .route("/console/logout", post(console::logout))
+        .route("/console/figures", get(console::figures))
+        .route("/console/charts/{file}", get(console::chart))
+        .route("/console/reports/{id}", get(console::report))
+        .route("/console/reports/{id}/photos/{n}", get(console::photo))
+        .route("/console/reports/{id}/messages", post(console::message))
+        .route("/console/reports/{id}/status", post(console::status))
+        .route("/console/reports/{id}/block", post(console::block));
     let router = if portal_enabled {
         router
             .route("/", get(portal::form))
