@@ -249,19 +249,7 @@ fn error_page(e: ApiError, session: Option<&Session>) -> Response {
 }
 
 fn e_status(e: &ApiError) -> StatusCode {
-    match e {
-        ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-        ApiError::Unauthorized | ApiError::AppToken(_) => StatusCode::UNAUTHORIZED,
-        ApiError::Forbidden => StatusCode::FORBIDDEN,
-        ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-        ApiError::Conflict(_) => StatusCode::CONFLICT,
-        ApiError::TooManyRequests { .. } | ApiError::RateLimited { .. } => {
-            StatusCode::TOO_MANY_REQUESTS
-        }
-        ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        ApiError::ShuttingDown | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+    e.status_code()
 }
 
 fn see_other(to: &str) -> Response {

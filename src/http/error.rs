@@ -72,6 +72,30 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// The HTTP status this error is answered with (the pages answer with it too).
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) | ApiError::MalformedJson(_) | ApiError::Refused { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unauthorized | ApiError::AppToken(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooManyRequests { .. } | ApiError::RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            ApiError::PayloadTooLarge { .. } | ApiError::BodyTooLarge(_) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            ApiError::ShuttingDown | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl ApiError {
     /// A file or the request exceeds `limits`.
     pub fn too_large(detail: impl Into<String>, limits: &Limits) -> Self {
         ApiError::PayloadTooLarge {
