@@ -25,12 +25,12 @@ use channels::ratelimit::{Admission, ClientIp, Subjects};
 use normalizers::app;
 use normalizers::identity::Identity;
 use normalizers::report::{Channel, Envelope, Report, VerifiedBy};
-use normalizers::validate::{Finding, Status};
+use normalizers::validate::Finding;
 use normalizers::vietnamese::{categories, field_name};
 use serde::{Deserialize, Serialize};
 
 use super::error::ErrorBody;
-use super::submit::{self, Parsed, SubmitResponse};
+use super::submit::{self, Parsed};
 use super::track::{escape, SourceIp};
 use super::{ApiError, AppState};
 use crate::messages::portal as msg;
@@ -497,24 +497,7 @@ pub async fn submit_report(
         }
         return Ok(res);
     }
-    let outcome = state
-        .pipeline
-        .ingest_prepared(&dedup_key, &parsed.raw, report, parsed.media)
-        .await?;
-    let status = if outcome.verdict.status == Status::Rejected {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::CREATED
-    };
-    let body = SubmitResponse {
-        id: outcome.id,
-        tracking_code: outcome.tracking_code,
-        verdict: outcome.verdict.status.as_str().to_string(),
-        reasons: outcome.verdict.reasons,
-        flags: outcome.verdict.flags,
-        replayed: outcome.replayed,
-    };
-    Ok((status, Json(body)).into_response())
+    submit::ingest_and_answer(&state, &dedup_key, parsed, report).await
 }
 
 #[cfg(test)]

@@ -144,9 +144,20 @@ pub async fn submit(
             return Err(e);
         }
     }
+    ingest_and_answer(&state, &dedup_key, parsed, report).await
+}
+
+/// Store a parsed submission as `report` and answer as `POST /v1/reports` does: 201 with the
+/// id, tracking code and verdict, 422 when the report is rejected (the portal answers alike).
+pub(super) async fn ingest_and_answer(
+    state: &AppState,
+    dedup_key: &str,
+    parsed: Parsed,
+    report: Report,
+) -> Result<Response, ApiError> {
     let outcome = state
         .pipeline
-        .ingest_prepared(&dedup_key, &parsed.raw, report, parsed.media)
+        .ingest_prepared(dedup_key, &parsed.raw, report, parsed.media)
         .await?;
     let status = if outcome.verdict.status == Status::Rejected {
         StatusCode::UNPROCESSABLE_ENTITY
