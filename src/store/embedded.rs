@@ -952,6 +952,45 @@ impl Embedded {
         .await
     }
 
+    /// Up to `max` entries delivered to the group and not acknowledged, in stream order, with
+    /// their holder.
+    pub async fn pending(
+        &self,
+        stream: &str,
+        group: &str,
+        max: usize,
+    ) -> Result<Vec<super::PendingEntry>, StoreFailure> {
+        let (stream, gk) = (stream.to_string(), group_key(stream, group));
+        self.blocking(move |db, now| {
+            let txn = db.begin_read()?;
+            let pending = txn.open_table(PENDING)?;
+            let entries = txn.open_table(ENTRIES)?;
+            let mut out = Vec::new();
+            for item in pending.range((gk.as_str(), 0u64)..=(gk.as_str(), u64::MAX))? {
+                if out.len() >= max {
+                    break;
+                }
+                let (k, v) = item?;
+                let seq = k.value().1;
+                let (consumer, claimed_at, deliveries) = v.value();
+                let Some(payload) = entries.get((stream.as_str(), seq))? else {
+                    continue;
+                };
+                out.push(super::PendingEntry {
+                    entry: Entry {
+                        entry_id: format!("{seq}-0"),
+                        payload: payload.value().to_vec(),
+                        deliveries: deliveries.saturating_sub(1),
+                    },
+                    consumer: consumer.to_string(),
+                    idle: Duration::from_millis(now.saturating_sub(claimed_at)),
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     /// (entries in the stream, entries delivered to the group and not acknowledged, entries
     /// not yet delivered to the group). Three key reads, whatever the length of the stream:
     /// entries are never removed, so the length is the last sequence number, and the pending
