@@ -933,10 +933,10 @@ async fn rejected_reports_and_figures_in_vietnamese_on_the_embedded_store() {
     for code in internal_codes() {
         assert!(!html.contains(&code), "{code} shown: {html}");
     }
-    let (_, html) = page(&base, "/console/screened?verdict=needs_review", &cookie).await;
+    let (_, html) = page(&base, "/console/screened?verdict=review", &cookie).await;
     assert!(!html.contains("Den duong truoc so 12"), "{html}");
     let (_, all) = page(&base, "/console/screened?verdict=accepted", &cookie).await;
-    let (_, review) = page(&base, "/console/screened?verdict=needs_review", &cookie).await;
+    let (_, review) = page(&base, "/console/screened?verdict=review", &cookie).await;
     let code = accepted["tracking_code"].as_str().unwrap();
     assert!(
         all.contains(code) ^ review.contains(code),

@@ -485,9 +485,16 @@ fn local(t: DateTime<Utc>) -> String {
         .to_string()
 }
 
+/// The verdict's CSS class (no internal code on a page) and its name.
 fn verdict_label(r: &Report) -> (&'static str, &'static str) {
     let s = r.verdict.status;
-    (s.as_str(), labels::verdict(s))
+    let class = match s {
+        Status::Accepted => "accepted",
+        Status::NeedsReview => "review",
+        Status::Rejected => "rejected",
+        Status::Pending => "pending",
+    };
+    (class, labels::verdict(s))
 }
 
 fn verdict_badge(r: &Report) -> String {
@@ -634,7 +641,7 @@ fn tabs(current: &str) -> String {
         ("/console/due", "Hạn xử lý"),
         ("/console/screened?verdict=accepted", labels::verdict(Status::Accepted)),
         (
-            "/console/screened?verdict=needs_review",
+            "/console/screened?verdict=review",
             labels::verdict(Status::NeedsReview),
         ),
         ("/console/screened?verdict=rejected", labels::verdict(Status::Rejected)),
@@ -721,6 +728,8 @@ fn holder(state: &AppState, me: &Session, consumer: &str) -> String {
 
 /// The most claimed entries the queue page lists.
 const CLAIMED_SHOWN: usize = 200;
+/// The most claimed entries an acknowledgement looks through for its holder.
+const CLAIMED_LOOKED_UP: usize = 10_000;
 
 /// `GET /console`: the login page, or the IOC queue: how many reports wait to be claimed, the
 /// form that claims the next ones, and the claimed ones with who holds each; the operator's own
@@ -888,7 +897,10 @@ pub async fn ack(
         if !well_formed {
             return Err(gone());
         }
-        let claimed = state.pipeline.claimed(REPORTS_STREAM, usize::MAX).await?;
+        let claimed = state
+            .pipeline
+            .claimed(REPORTS_STREAM, CLAIMED_LOOKED_UP)
+            .await?;
         let entry = claimed
             .iter()
             .find(|c| c.entry.entry_id == entry_id)
@@ -946,7 +958,7 @@ pub struct ScreenedQuery {
 const SCREENED_DAYS: i64 = 30;
 const SCREENED_SHOWN: usize = 100;
 
-/// `GET /console/screened?verdict=accepted|needs_review|rejected`: what the gateway's screening
+/// `GET /console/screened?verdict=accepted|review|rejected`: what the gateway's screening
 /// decided over the last 30 days, newest first — with the rejected reports, which never reach
 /// the IOC queue, and their reasons.
 pub async fn screened(
@@ -961,10 +973,14 @@ pub async fn screened(
 }
 
 async fn render_screened(state: &AppState, verdict: &str) -> Result<String, ApiError> {
-    let wanted = [Status::Accepted, Status::NeedsReview, Status::Rejected]
-        .into_iter()
-        .find(|v| v.as_str() == verdict)
-        .ok_or_else(|| ApiError::BadRequest(format!("unknown verdict {verdict}")))?;
+    let (wanted, slug) = [
+        (Status::Accepted, "accepted"),
+        (Status::NeedsReview, "review"),
+        (Status::Rejected, "rejected"),
+    ]
+    .into_iter()
+    .find(|(_, slug)| *slug == verdict)
+    .ok_or_else(|| ApiError::BadRequest(format!("unknown verdict {verdict}")))?;
     let now = state.pipeline.now();
     let since = now - chrono::Duration::days(SCREENED_DAYS);
     let mut found: Vec<Report> = Vec::new();
@@ -1001,7 +1017,7 @@ async fn render_screened(state: &AppState, verdict: &str) -> Result<String, ApiE
     Ok(format!(
         "{}<h1>Phản ánh {} trong {SCREENED_DAYS} ngày qua</h1>\
          <p class=\"depth\">Số phản ánh: <strong>{total}</strong>{}</p><ul class=\"queue screened\">{rows}</ul>",
-        tabs(&format!("/console/screened?verdict={}", wanted.as_str())),
+        tabs(&format!("/console/screened?verdict={slug}")),
         escape(&label.to_lowercase()),
         if total > SCREENED_SHOWN {
             format!(" (hiện {SCREENED_SHOWN} phản ánh mới nhất)")

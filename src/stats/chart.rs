@@ -222,7 +222,8 @@ fn bar_chart<DB: DrawingBackend>(
     chart
         .configure_mesh()
         .disable_y_mesh()
-        .y_labels(0)
+        .y_labels(1)
+        .y_label_formatter(&|_| String::new())
         .x_label_formatter(&|x| {
             if x.fract() == 0.0 {
                 format!("{x:.0}")
