@@ -134,7 +134,10 @@ mod tests {
         for s in TrailStatus::ALL {
             assert_ne!(of_key(Kind::Status, s.as_str()), OTHER);
         }
-        assert_eq!(of_key(Kind::Field, "public_administration"), "Dịch vụ hành chính công");
+        assert_eq!(
+            of_key(Kind::Field, "public_administration"),
+            "Dịch vụ hành chính công"
+        );
         assert_eq!(of_key(Kind::Verdict, "needs_review"), "Cần xem xét");
         assert_eq!(of_key(Kind::Field, "unknown"), NOT_KNOWN);
         assert_eq!(of_key(Kind::Channel, "fax"), OTHER);

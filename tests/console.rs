@@ -922,7 +922,10 @@ async fn rejected_reports_and_figures_in_vietnamese_on_the_embedded_store() {
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("Den duong truoc so 12"), "{html}");
     assert!(html.contains("Bị từ chối"), "{html}");
-    assert!(html.contains("Nội dung viết không dấu"), "the reason: {html}");
+    assert!(
+        html.contains("Nội dung viết không dấu"),
+        "the reason: {html}"
+    );
     if let Some(code) = rejected["tracking_code"].as_str() {
         assert!(html.contains(code), "{html}");
     }

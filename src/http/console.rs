@@ -39,8 +39,8 @@ use crate::blocklist::BlockRequest;
 use crate::labels;
 use crate::publication;
 use crate::stats::chart::{self, Chart, ImageFormat, Layout};
-use crate::store::{PendingEntry, REPORTS_STREAM};
 use crate::stats::{self, Period};
+use crate::store::{PendingEntry, REPORTS_STREAM};
 
 const PAGE: &str = include_str!("assets/console.html");
 const CSS: &str = include_str!("assets/console.css");
@@ -382,12 +382,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
         };
         let fields = match Form::<Vec<(String, String)>>::from_request(req, state).await {
             Ok(Form(fields)) => fields,
-            Err(e) => {
-                return Err(error_page(
-                    ApiError::BadRequest(e.body_text()),
-                    Some(&s),
-                ))
-            }
+            Err(e) => return Err(error_page(ApiError::BadRequest(e.body_text()), Some(&s))),
         };
         let csrf = fields
             .iter()
@@ -503,7 +498,10 @@ fn verdict_badge(r: &Report) -> String {
 }
 
 fn status_badge(st: TrailStatus) -> String {
-    format!("<span class=\"status\">{}</span>", escape(labels::status(st)))
+    format!(
+        "<span class=\"status\">{}</span>",
+        escape(labels::status(st))
+    )
 }
 
 fn kind_label(k: MessageKind) -> &'static str {
@@ -639,12 +637,18 @@ fn tabs(current: &str) -> String {
     for (href, label) in [
         ("/console", "Hàng đợi"),
         ("/console/due", "Hạn xử lý"),
-        ("/console/screened?verdict=accepted", labels::verdict(Status::Accepted)),
+        (
+            "/console/screened?verdict=accepted",
+            labels::verdict(Status::Accepted),
+        ),
         (
             "/console/screened?verdict=review",
             labels::verdict(Status::NeedsReview),
         ),
-        ("/console/screened?verdict=rejected", labels::verdict(Status::Rejected)),
+        (
+            "/console/screened?verdict=rejected",
+            labels::verdict(Status::Rejected),
+        ),
     ] {
         let here = if href == current {
             " aria-current=\"page\""
@@ -670,7 +674,12 @@ fn report_row(r: &Report, now: DateTime<Utc>, extra: &str) -> String {
         id = escape(&r.id),
         code = escape(&r.tracking_code),
         verdict = verdict_badge(r),
-        status = status_badge(trail::current(r)),
+        // A rejected report never entered the trail's steps.
+        status = if r.verdict.status == Status::Rejected {
+            String::new()
+        } else {
+            status_badge(trail::current(r))
+        },
         dups = if r.verdict.duplicate_of.is_empty() {
             String::new()
         } else {
@@ -780,8 +789,9 @@ async fn render_queue(state: &AppState, s: &Session) -> Result<String, ApiError>
         rows.push_str(&queue_row(state, c, now, &format!("{held}{ack}")).await?);
     }
     if rows.is_empty() {
-        rows = "<li>Chưa nhận phản ánh nào. Bấm “Nhận phản ánh” để nhận các phản ánh tiếp theo.</li>"
-            .into();
+        rows =
+            "<li>Chưa nhận phản ánh nào. Bấm “Nhận phản ánh” để nhận các phản ánh tiếp theo.</li>"
+                .into();
     }
     Ok(format!(
         "{tabs}<h1>Hàng đợi của Trung tâm IOC</h1>\
@@ -882,17 +892,18 @@ pub async fn claim(
 pub async fn ack(
     State(state): State<AppState>,
     Path(entry_id): Path<String>,
-    Posted { session: s, form: NoFields {} }: Posted<NoFields>,
+    Posted {
+        session: s,
+        form: NoFields {},
+    }: Posted<NoFields>,
 ) -> Response {
     let result = async {
         let well_formed = entry_id.len() <= 40
-            && entry_id
-                .split_once('-')
-                .is_some_and(|(a, b)| {
-                    !a.is_empty()
-                        && !b.is_empty()
-                        && a.chars().chain(b.chars()).all(|c| c.is_ascii_digit())
-                });
+            && entry_id.split_once('-').is_some_and(|(a, b)| {
+                !a.is_empty()
+                    && !b.is_empty()
+                    && a.chars().chain(b.chars()).all(|c| c.is_ascii_digit())
+            });
         let gone = || ApiError::NotFound(format!("no claimed queue entry {entry_id}"));
         if !well_formed {
             return Err(gone());
@@ -1580,9 +1591,9 @@ pub async fn chart(
         let bytes = tokio::task::spawn_blocking(move || {
             chart::render_as(which, image, layout, period, &figures)
         })
-                .await
-                .map_err(ApiError::internal)?
-                .map_err(ApiError::internal)?;
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
         let mut res = bytes.into_response();
         res.headers_mut().insert(
             header::CONTENT_TYPE,

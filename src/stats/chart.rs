@@ -159,8 +159,7 @@ fn draw<DB: DrawingBackend>(
             let (top, rest) = root.split_vertically(64);
             let (w, _) = top.dim_in_pixel();
             let centred = |size: u32| {
-                TextStyle::from((FAMILY, size).into_font())
-                    .pos(Pos::new(HPos::Center, VPos::Top))
+                TextStyle::from((FAMILY, size).into_font()).pos(Pos::new(HPos::Center, VPos::Top))
             };
             top.draw(&Text::new(subject(chart), (w as i32 / 2, 8), centred(22)))?;
             top.draw(&Text::new(
