@@ -1195,6 +1195,56 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn pending_lists_the_claimed_entries_with_their_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock: SharedClock = Arc::new(crate::clock::SystemClock);
+        let store = Embedded::open(&dir.path().join("p.redb"), clock).unwrap();
+        for i in 0..3 {
+            store
+                .append(
+                    "s",
+                    Some(&format!("r{i}")),
+                    format!("{{\"n\":{i}}}").as_bytes(),
+                )
+                .await
+                .unwrap();
+        }
+        assert!(store.pending("s", "g", 10).await.unwrap().is_empty());
+        let a = store
+            .claim("s", "g", "a", 1, Duration::from_secs(60))
+            .await
+            .unwrap();
+        let b = store
+            .claim("s", "g", "b", 1, Duration::from_secs(60))
+            .await
+            .unwrap();
+        let pending = store.pending("s", "g", 10).await.unwrap();
+        let held: Vec<(&str, &str, &[u8])> = pending
+            .iter()
+            .map(|p| {
+                (
+                    p.entry.entry_id.as_str(),
+                    p.consumer.as_str(),
+                    p.entry.payload.as_slice(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            held,
+            vec![
+                (a[0].entry_id.as_str(), "a", &b"{\"n\":0}"[..]),
+                (b[0].entry_id.as_str(), "b", &b"{\"n\":1}"[..]),
+            ]
+        );
+        assert_eq!(store.pending("s", "g", 1).await.unwrap().len(), 1);
+        assert!(store.ack("s", "g", &a[0].entry_id).await.unwrap());
+        let pending = store.pending("s", "g", 10).await.unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].consumer, "b");
+        assert_eq!(pending[0].entry.deliveries, 0);
+    }
+
+    #[tokio::test]
     async fn depth_reads_counters_kept_by_claim_and_ack() {
         let dir = tempfile::tempdir().unwrap();
         let clock: SharedClock = Arc::new(crate::clock::SystemClock);
