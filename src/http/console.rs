@@ -1,7 +1,9 @@
 //! The IOC's web console at `/console` (R-Q-3, issue 13 point 3): login with the accounts of
-//! `[console]` (argon2id hashes), the pre-screened reports with their running deadlines, a
-//! report's page with its actions (message the citizen, move it along the trail, block the
-//! sender), and the month's figures with their charts.
+//! `[console]` (argon2id hashes), the IOC queue (claim the next entries, see who holds each,
+//! acknowledge one's own), the running deadlines, the screened reports by verdict (the rejected
+//! ones with their reasons), a report's page with its place and actions (message the citizen,
+//! move it along the trail, block the sender), and the month's figures with their charts. Codes
+//! are shown by their Vietnamese names (`crate::labels`).
 //!
 //! Pages are server-rendered with the portal's strict Content-Security-Policy; every report
 //! text goes through [`escape`]. A session is a random id in an HttpOnly, SameSite=Strict
