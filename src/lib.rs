@@ -20,6 +20,7 @@
 //! - `metrics`: Prometheus counters and gauges.
 //! - `otp`: one-time codes that confirm a portal reporter's email or phone (Đ6.4).
 //! - `http`: the axum API.
+//! - `labels`: the Vietnamese names of channels, fields, verdicts, statuses and check codes.
 //! - `server`: builds everything from the configuration and runs it.
 //! - `offline`: `gateway check` without storage.
 //! - `stats`: the monthly and yearly figures, their CSV and charts (R-REP-1).
@@ -33,6 +34,7 @@ pub mod duplicates;
 pub mod failpoint;
 pub mod heavy;
 pub mod http;
+pub mod labels;
 pub mod messages;
 pub mod metrics;
 pub mod offline;

@@ -563,6 +563,16 @@ impl Pipeline {
         self.store.ack(stream, IOC_GROUP, entry_id).await
     }
 
+    /// Up to `max` entries of an IOC stream claimed and not acknowledged yet, oldest first,
+    /// each with the consumer holding it.
+    pub async fn claimed(
+        &self,
+        stream: &str,
+        max: usize,
+    ) -> Result<Vec<crate::store::PendingEntry>, StoreFailure> {
+        self.store.pending(stream, IOC_GROUP, max).await
+    }
+
     /// (length, pending for the IOC, not yet delivered to the IOC) of an IOC stream.
     pub async fn queue_depth(&self, stream: &str) -> Result<(u64, u64, u64), StoreFailure> {
         self.store.depth(stream, IOC_GROUP).await

@@ -17,12 +17,24 @@ use crate::support::{report_form, report_json, TEST_NOW};
 
 const USER: &str = "truc-ban-1";
 const PASSWORD: &str = "mật-khẩu-đủ-dài-2026";
+/// A second operator, for who-holds-what.
+const OTHER: &str = "truc-ban-2";
 
 fn with_account(c: &mut gateway::config::Config) {
     c.console.accounts = vec![gateway::http::console::ConsoleAccount {
         username: USER.into(),
         password_hash: gateway::http::console::hash_password(PASSWORD).unwrap(),
     }];
+}
+
+fn with_two_accounts(c: &mut gateway::config::Config) {
+    with_account(c);
+    c.console
+        .accounts
+        .push(gateway::http::console::ConsoleAccount {
+            username: OTHER.into(),
+            password_hash: gateway::http::console::hash_password(PASSWORD).unwrap(),
+        });
 }
 
 /// A client that does not follow redirects and keeps no cookies: the test carries them.
@@ -92,6 +104,81 @@ async fn submit(base: &str, report: &Value) -> Value {
         .unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
     res.json().await.unwrap()
+}
+
+/// A report the screening rejects: the description written without its marks.
+async fn submit_rejected(base: &str) -> Value {
+    let mut report = report_json();
+    report["content"] =
+        json!("Den duong truoc so 12 duong Hung Vuong bi hong, ca doan duong toi om tu toi qua.");
+    let res = client()
+        .post(format!("{base}/v1/reports"))
+        .bearer_auth(SUBMIT_KEY)
+        .multipart(report_form(&report, "den.jpg"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    res.json().await.unwrap()
+}
+
+/// Claim the next entries of the IOC queue as the session's operator (the queue page's form).
+async fn claim(base: &str, cookie: &str, max: &str) {
+    let (_, html) = page(base, "/console", cookie).await;
+    let res = post_form(
+        base,
+        "/console/queue/claim",
+        cookie,
+        &[("csrf", &csrf(&html)), ("max", max)],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()[LOCATION], "/console");
+}
+
+/// The queue entry ids the page offers to acknowledge.
+fn ack_ids(html: &str) -> Vec<String> {
+    urls(html)
+        .into_iter()
+        .filter_map(|u| {
+            u.strip_prefix("/console/queue/")
+                .and_then(|r| r.strip_suffix("/ack"))
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+/// Internal codes no page may show an operator: channel, field, verdict and status keys, and
+/// every check code.
+fn internal_codes() -> Vec<String> {
+    let mut out: Vec<String> = [
+        "zalo_oa",
+        "zalo_miniapp",
+        "open311",
+        "public_administration",
+        "urban_order",
+        "public_security",
+        "needs_review",
+        "not_accepted",
+        "agency_accepted",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    out.extend(
+        normalizers::validate::Code::ALL
+            .iter()
+            .map(|c| c.as_str().to_string()),
+    );
+    out
+}
+
+/// The text of every row header of the page's tables.
+fn row_headers(html: &str) -> Vec<String> {
+    html.split("<th scope=\"row\">")
+        .skip(1)
+        .map(|rest| rest[..rest.find("</th>").unwrap()].to_string())
+        .collect()
 }
 
 async fn messages(base: &str, id: &str) -> Vec<Value> {
@@ -196,8 +283,15 @@ async fn logins_sessions_and_csrf_on_the_embedded_store() {
     }
     let cookie = set.split(';').next().unwrap().to_string();
 
-    // The queue: the report with its verdict, its place and its countdown; the markup of the
-    // description shown as text.
+    // The IOC queue: one report waiting; claimed, it shows with its verdict, its place and
+    // its countdown, held by this operator; the markup of the description shown as text.
+    let (_, queue) = page(&base, "/console", &cookie).await;
+    assert!(queue.contains("Chờ nhận: <strong>1</strong>"), "{queue}");
+    assert!(!queue.contains(code), "not claimed yet: {queue}");
+    // Claiming is a form like the others: without its token, refused.
+    let res = post_form(&base, "/console/queue/claim", &cookie, &[("max", "5")]).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    claim(&base, &cookie, "5").await;
     let res = raw_client()
         .get(format!("{base}/console"))
         .header(COOKIE, &cookie)
@@ -214,6 +308,8 @@ async fn logins_sessions_and_csrf_on_the_embedded_store() {
     );
     let queue = res.text().await.unwrap();
     assert!(queue.contains(code), "{queue}");
+    assert!(queue.contains("Bạn đang xử lý"), "{queue}");
+    assert!(queue.contains("Chờ nhận: <strong>0</strong>"), "{queue}");
     assert!(queue.contains("còn "), "countdown: {queue}");
     assert!(queue.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(!queue.contains("<script>alert"));
@@ -451,6 +547,7 @@ async fn operator_round_trip(width: u32, height: u32, label: &str) {
     let sub = submit(&base, &report_json()).await;
     let id = sub["id"].as_str().unwrap().to_string();
     let code = sub["tracking_code"].as_str().unwrap().to_string();
+    submit_rejected(&base).await;
     let t = Duration::from_secs(30);
 
     browser.goto(&format!("{base}/console")).await;
@@ -470,7 +567,8 @@ async fn operator_round_trip(width: u32, height: u32, label: &str) {
     let button = browser.wait_for("form.login button", t).await;
     browser.click(&button).await;
 
-    // The queue: the report, its thumbnail loaded, its countdown.
+    // The queue: nothing claimed yet; "Nhận phản ánh" claims the report for this operator,
+    // shown with its thumbnail loaded and its countdown.
     browser
         .wait_until(
             "the queue",
@@ -478,6 +576,17 @@ async fn operator_round_trip(width: u32, height: u32, label: &str) {
             t,
         )
         .await;
+    let count = browser
+        .script(
+            "return document.querySelectorAll('li.report').length;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(count, 0);
+    let claim = browser.wait_for("form.claim button", t).await;
+    browser.click(&claim).await;
+    let holder = browser.wait_for("li.report .holder", t).await;
+    assert_eq!(browser.text(&holder).await, "Bạn đang xử lý");
     let open = browser.wait_for("li.report a.open", t).await;
     assert_eq!(browser.text(&open).await, code);
     browser
@@ -535,6 +644,44 @@ async fn operator_round_trip(width: u32, height: u32, label: &str) {
         .screenshot(&format!("console-{label}-sent"), true)
         .await;
 
+    // Done with it: acknowledged from the queue, it leaves it.
+    browser.goto(&format!("{base}/console")).await;
+    let ack = browser.wait_for("form.ack button", t).await;
+    browser.click(&ack).await;
+    browser
+        .wait_until(
+            "the acknowledged report gone from the queue",
+            "return document.querySelector('form.claim') !== null && document.querySelectorAll('li.report').length === 0;",
+            t,
+        )
+        .await;
+    browser
+        .screenshot(&format!("console-{label}-acknowledged"), true)
+        .await;
+
+    // The rejected reports, with their reasons in Vietnamese.
+    browser
+        .goto(&format!("{base}/console/screened?verdict=rejected"))
+        .await;
+    let reason = browser.wait_for("li.report ul.findings li.reason", t).await;
+    assert!(
+        browser
+            .text(&reason)
+            .await
+            .starts_with("Nội dung viết không dấu"),
+        "the reason's name"
+    );
+    let overflow = browser
+        .script(
+            "return document.documentElement.scrollWidth <= window.innerWidth;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(overflow, true, "no horizontal scrolling");
+    browser
+        .screenshot(&format!("console-{label}-rejected"), true)
+        .await;
+
     // The figures page with its charts loaded.
     browser.goto(&format!("{base}/console/figures")).await;
     browser
@@ -544,6 +691,21 @@ async fn operator_round_trip(width: u32, height: u32, label: &str) {
             t,
         )
         .await;
+    // Every chart drawn within the page's width (the phone gets the narrow layout).
+    let fits = browser
+        .script(
+            "return Array.prototype.every.call(document.querySelectorAll('img.chart'), function (i) { return i.getBoundingClientRect().right <= window.innerWidth; }) && document.documentElement.scrollWidth <= window.innerWidth;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(fits, true, "the charts fit the page");
+    let narrow = browser
+        .script(
+            "return document.querySelector('img.chart').currentSrc.indexOf('layout=narrow') >= 0;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(narrow, json!(width < 640), "the layout for the width");
     browser
         .screenshot(&format!("console-{label}-figures"), true)
         .await;
@@ -610,7 +772,7 @@ async fn suspected_duplicates_side_by_side_on_redis() {
         r["verdict"]
     );
     let cookie = session(&base).await;
-    let (_, queue) = page(&base, "/console", &cookie).await;
+    let (_, queue) = page(&base, "/console/due", &cookie).await;
     assert!(queue.contains("có thể trùng"), "{queue}");
     let (status, html) = page(
         &base,
@@ -630,6 +792,208 @@ async fn suspected_duplicates_side_by_side_on_redis() {
         "/console/reports/{}/photos/0",
         first["id"].as_str().unwrap()
     )));
+}
+
+/// Claim and acknowledge from the console, on Redis: a claimed report shows who holds it to
+/// every operator, only its holder can acknowledge it, and an acknowledged one leaves the
+/// queue for good (the API hands it out no more).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claim_shows_the_holder_and_ack_takes_it_out_of_the_queue_on_redis() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let gw = InProcess::start(move |c| {
+        with_two_accounts(c);
+        c.redis_url = Some(url.into());
+    })
+    .await;
+    let base = gw.serve().await;
+    let first = submit(&base, &report_json()).await;
+    let mut other = report_json();
+    other["reporter"] = json!({"name": "Trần Thị Bích", "phone": "0987 654 321"});
+    other["content"] = json!("Cây xanh gãy đổ chắn ngang đường Nguyễn Huệ, xe máy không qua được.");
+    let second = submit(&base, &other).await;
+    let code1 = first["tracking_code"].as_str().unwrap();
+    let code2 = second["tracking_code"].as_str().unwrap();
+
+    let me = session(&base).await;
+    let res = login(&base, OTHER, PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let them = res.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+
+    // One each: the first operator claims one entry, the second the next.
+    claim(&base, &me, "1").await;
+    claim(&base, &them, "1").await;
+    let (_, mine) = page(&base, "/console", &me).await;
+    assert!(mine.contains(code1) && mine.contains(code2), "{mine}");
+    assert!(mine.contains("Bạn đang xử lý"), "{mine}");
+    assert!(
+        mine.contains(&format!("Đang do {OTHER} xử lý")),
+        "who holds the other: {mine}"
+    );
+    assert!(mine.contains("Chờ nhận: <strong>0</strong>"), "{mine}");
+    // Only one's own entry can be acknowledged from the page.
+    let my_ids = ack_ids(&mine);
+    assert_eq!(my_ids.len(), 1, "{mine}");
+    let (_, theirs) = page(&base, "/console", &them).await;
+    assert!(
+        theirs.contains(&format!("Đang do {USER} xử lý")),
+        "{theirs}"
+    );
+    let their_ids = ack_ids(&theirs);
+    assert_eq!(their_ids.len(), 1);
+    assert_ne!(my_ids, their_ids);
+    // Acknowledging another's entry is refused, and changes nothing.
+    let res = post_form(
+        &base,
+        &format!("/console/queue/{}/ack", their_ids[0]),
+        &me,
+        &[("csrf", &csrf(&mine))],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    // Without the token: refused.
+    let res = post_form(
+        &base,
+        &format!("/console/queue/{}/ack", my_ids[0]),
+        &me,
+        &[],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // Mine, acknowledged: gone from both operators' queue.
+    let held = mine
+        .split("<li class=\"report")
+        .find(|li| li.contains("Bạn đang xử lý"))
+        .unwrap();
+    let my_code = if held.contains(code1) { code1 } else { code2 };
+    let their_code = if my_code == code1 { code2 } else { code1 };
+    let res = post_form(
+        &base,
+        &format!("/console/queue/{}/ack", my_ids[0]),
+        &me,
+        &[("csrf", &csrf(&mine))],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()[LOCATION], "/console");
+    let (_, mine) = page(&base, "/console", &me).await;
+    assert!(!mine.contains(my_code), "acknowledged, gone: {mine}");
+    assert!(mine.contains(their_code), "{mine}");
+    assert!(ack_ids(&mine).is_empty());
+    let (_, theirs) = page(&base, "/console", &them).await;
+    assert!(!theirs.contains(my_code), "{theirs}");
+    // A second acknowledgement finds nothing.
+    let res = post_form(
+        &base,
+        &format!("/console/queue/{}/ack", my_ids[0]),
+        &me,
+        &[("csrf", &csrf(&mine))],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    // The API's claim hands out neither: one is acknowledged, the other held (within the
+    // claim timeout).
+    let claimed: Value = get_with(format!("{base}/v1/ioc/queue?max=10"), IOC_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(claimed["entries"], json!([]), "{claimed}");
+}
+
+/// The screened lists: a rejected report, which never reaches the IOC queue, is listed with
+/// its reason in Vietnamese; the figures page names channels, fields, verdicts, statuses and
+/// reasons in Vietnamese and shows none of the internal codes, nor do its charts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_reports_and_figures_in_vietnamese_on_the_embedded_store() {
+    let gw = InProcess::start(with_account).await;
+    let base = gw.serve().await;
+    let accepted = submit(&base, &report_json()).await;
+    let rejected = submit_rejected(&base).await;
+    let cookie = session(&base).await;
+
+    let (status, html) = page(&base, "/console/screened?verdict=rejected", &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Den duong truoc so 12"), "{html}");
+    assert!(html.contains("Bị từ chối"), "{html}");
+    assert!(
+        html.contains("Nội dung viết không dấu"),
+        "the reason: {html}"
+    );
+    if let Some(code) = rejected["tracking_code"].as_str() {
+        assert!(html.contains(code), "{html}");
+    }
+    assert!(
+        !html.contains(accepted["tracking_code"].as_str().unwrap()),
+        "{html}"
+    );
+    for code in internal_codes() {
+        assert!(!html.contains(&code), "{code} shown: {html}");
+    }
+    let (_, html) = page(&base, "/console/screened?verdict=review", &cookie).await;
+    assert!(!html.contains("Den duong truoc so 12"), "{html}");
+    let (_, all) = page(&base, "/console/screened?verdict=accepted", &cookie).await;
+    let (_, review) = page(&base, "/console/screened?verdict=review", &cookie).await;
+    let code = accepted["tracking_code"].as_str().unwrap();
+    assert!(
+        all.contains(code) ^ review.contains(code),
+        "the accepted report in exactly one of the two lists"
+    );
+    let (status, _) = page(&base, "/console/screened?verdict=nonsense", &cookie).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // The figures: every row named in Vietnamese.
+    let (status, figures) = page(&base, "/console/figures?month=2026-11", &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    for label in [
+        "Ứng dụng Long An Số",
+        "Zalo OA",
+        "Thư điện tử",
+        "Dịch vụ hành chính công",
+        "Trật tự đô thị",
+        "Bị từ chối",
+        "Cần xem xét",
+        "Nội dung viết không dấu",
+        "Lý do từ chối",
+    ] {
+        assert!(figures.contains(label), "{label} missing: {figures}");
+    }
+    let main = &figures[figures.find("<main>").unwrap()..];
+    for code in internal_codes() {
+        assert!(!main.contains(&code), "{code} shown: {main}");
+    }
+    let headers = row_headers(main);
+    assert!(headers.len() > 15, "{headers:?}");
+    for h in &headers {
+        assert!(!h.contains('_'), "an internal key as a row: {h}");
+        for key in ["email", "app", "portal", "unknown", "accepted", "received"] {
+            assert_ne!(h, key, "an internal key as a row");
+        }
+    }
+    for chart in ["by-channel", "by-field"] {
+        for layout in ["", "&layout=narrow"] {
+            let (status, svg) = page(
+                &base,
+                &format!("/console/charts/{chart}.svg?month=2026-11{layout}"),
+                &cookie,
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK);
+            for code in internal_codes() {
+                assert!(!svg.contains(&code), "{code} in {chart}{layout}");
+            }
+            assert!(
+                svg.contains("Ứng dụng Long An Số") || svg.contains("Dịch vụ hành chính công"),
+                "{chart}{layout}"
+            );
+        }
+    }
 }
 
 /// `gateway console-password` prints a hash that logs in.

@@ -1,7 +1,9 @@
 //! The IOC's web console at `/console` (R-Q-3, issue 13 point 3): login with the accounts of
-//! `[console]` (argon2id hashes), the pre-screened reports with their running deadlines, a
-//! report's page with its actions (message the citizen, move it along the trail, block the
-//! sender), and the month's figures with their charts.
+//! `[console]` (argon2id hashes), the IOC queue (claim the next entries, see who holds each,
+//! acknowledge one's own), the running deadlines, the screened reports by verdict (the rejected
+//! ones with their reasons), a report's page with its place and actions (message the citizen,
+//! move it along the trail, block the sender), and the month's figures with their charts. Codes
+//! are shown by their Vietnamese names (`crate::labels`).
 //!
 //! Pages are server-rendered with the portal's strict Content-Security-Policy; every report
 //! text goes through [`escape`]. A session is a random id in an HttpOnly, SameSite=Strict
@@ -18,7 +20,7 @@ use std::time::Duration;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
@@ -26,7 +28,9 @@ use chrono::{DateTime, Utc};
 use normalizers::conversation::{MessageKind, NewMessage};
 use normalizers::report::Report;
 use normalizers::trail::{self, TrailStatus, Transition};
+use normalizers::validate::Status;
 use rand::RngCore;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -34,9 +38,11 @@ use subtle::ConstantTimeEq;
 use super::track::{escape, SourceIp};
 use super::{ApiError, AppState};
 use crate::blocklist::BlockRequest;
+use crate::labels;
 use crate::publication;
-use crate::stats::chart::{self, Chart, ImageFormat};
+use crate::stats::chart::{self, Chart, ImageFormat, Layout};
 use crate::stats::{self, Period};
+use crate::store::{PendingEntry, REPORTS_STREAM};
 
 const PAGE: &str = include_str!("assets/console.html");
 const CSS: &str = include_str!("assets/console.css");
@@ -358,40 +364,85 @@ async fn do_login(state: &AppState, source: &str, form: LoginForm) -> Result<Res
     Ok(res)
 }
 
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    pub csrf: String,
+/// A logged-in operator's POSTed form: the session, checked against the CSRF token the form
+/// carries, and the form's other fields as `T`. Every state-changing handler of the console
+/// takes it; its refusals are pages: no session → 303 to the login page, a missing or wrong
+/// token → 403, a form that does not parse → 400.
+pub struct Posted<T> {
+    session: Session,
+    form: T,
 }
 
-/// The session of a POST whose form carries its CSRF token; 403 otherwise (no session: 303 to
-/// the login page).
-async fn posted(state: &AppState, headers: &HeaderMap, csrf: &str) -> Result<Session, Response> {
-    let s = match session(state, headers).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return Err(see_other("/console")),
-        Err(e) => return Err(error_page(e, None)),
-    };
-    if csrf.is_empty() || !bool::from(s.csrf.as_bytes().ct_eq(csrf.as_bytes())) {
-        return Err(page(
-            StatusCode::FORBIDDEN,
-            "Không hợp lệ",
-            Some(&s),
-            "<p class=\"error\" role=\"alert\">Biểu mẫu đã hết hạn hoặc không hợp lệ. Xin tải lại trang.</p>",
-        ));
+impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let s = match session(state, req.headers()).await {
+            Ok(Some(s)) => s,
+            Ok(None) => return Err(see_other("/console")),
+            Err(e) => return Err(error_page(e, None)),
+        };
+        let fields = match Form::<Vec<(String, String)>>::from_request(req, state).await {
+            Ok(Form(fields)) => fields,
+            Err(e) => return Err(error_page(ApiError::BadRequest(e.body_text()), Some(&s))),
+        };
+        let csrf = fields
+            .iter()
+            .rfind(|(k, _)| k == "csrf")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default();
+        if csrf.is_empty() || !bool::from(s.csrf.as_bytes().ct_eq(csrf.as_bytes())) {
+            return Err(page(
+                StatusCode::FORBIDDEN,
+                "Không hợp lệ",
+                Some(&s),
+                "<p class=\"error\" role=\"alert\">Biểu mẫu đã hết hạn hoặc không hợp lệ. Xin tải lại trang.</p>",
+            ));
+        }
+        // The fields are text: one JSON object of them (the last of a repeated name wins).
+        let object: serde_json::Map<String, serde_json::Value> = fields
+            .into_iter()
+            .filter(|(k, _)| k != "csrf")
+            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .collect();
+        match serde_json::from_value::<T>(serde_json::Value::Object(object)) {
+            Ok(form) => Ok(Posted { session: s, form }),
+            Err(e) => Err(error_page(
+                ApiError::BadRequest(format!("the form: {e}")),
+                Some(&s),
+            )),
+        }
     }
-    Ok(s)
 }
+
+/// A logged-in operator reading a page; without a session, 303 to the login page.
+pub struct Operator(Session);
+
+impl axum::extract::FromRequestParts<AppState> for Operator {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Response> {
+        match session(state, &parts.headers).await {
+            Ok(Some(s)) => Ok(Operator(s)),
+            Ok(None) => Err(see_other("/console")),
+            Err(e) => Err(error_page(e, None)),
+        }
+    }
+}
+
+/// No fields but the CSRF token.
+#[derive(Debug, Deserialize)]
+pub struct NoFields {}
 
 /// `POST /console/logout`.
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    _: Posted<NoFields>,
 ) -> Response {
-    if let Err(res) = posted(&state, &headers, &form.csrf).await {
-        return res;
-    }
     if let Some(id) = cookie_value(&headers, COOKIE) {
         if let Err(e) = state.pipeline.delete_state(&session_key(id)).await {
             return error_page(e.into(), None);
@@ -401,13 +452,6 @@ pub async fn logout(
     res.headers_mut()
         .insert(header::SET_COOKIE, cookie(&state, "", 0));
     res
-}
-
-fn name<T: Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 /// "còn 3 giờ 5 phút" / "quá hạn 20 phút", with the seconds left for the script's ticking.
@@ -438,16 +482,16 @@ fn local(t: DateTime<Utc>) -> String {
         .to_string()
 }
 
+/// The verdict's CSS class (no internal code on a page) and its name.
 fn verdict_label(r: &Report) -> (&'static str, &'static str) {
-    use normalizers::validate::Status;
     let s = r.verdict.status;
-    let label = match s {
-        Status::Accepted => "Hợp lệ",
-        Status::NeedsReview => "Cần xem xét",
-        Status::Rejected => "Bị từ chối",
-        Status::Pending => "Đang chờ",
+    let class = match s {
+        Status::Accepted => "accepted",
+        Status::NeedsReview => "review",
+        Status::Rejected => "rejected",
+        Status::Pending => "pending",
     };
-    (s.as_str(), label)
+    (class, labels::verdict(s))
 }
 
 fn verdict_badge(r: &Report) -> String {
@@ -458,7 +502,7 @@ fn verdict_badge(r: &Report) -> String {
 fn status_badge(st: TrailStatus) -> String {
     format!(
         "<span class=\"status\">{}</span>",
-        escape(normalizers::messages::trail::status_label(st))
+        escape(labels::status(st))
     )
 }
 
@@ -470,25 +514,93 @@ fn kind_label(k: MessageKind) -> &'static str {
         .unwrap_or("Khác")
 }
 
+/// The commune before and after the 2025 reform (old district too), on one line.
 fn place(r: &Report) -> String {
     match &r.location.admin {
-        Some(a) => format!(
-            "{} → {}",
-            escape(a.old_commune.as_deref().unwrap_or("?")),
-            escape(a.new_commune.as_deref().unwrap_or("?"))
-        ),
+        Some(a) => {
+            let old = match (&a.old_commune, &a.old_district) {
+                (Some(c), Some(d)) => format!("{c}, {d}"),
+                (Some(c), None) => c.clone(),
+                (None, Some(d)) => d.clone(),
+                (None, None) => "?".into(),
+            };
+            format!(
+                "{} → {}",
+                escape(&old),
+                escape(a.new_commune.as_deref().unwrap_or("?"))
+            )
+        }
         None => "chưa xác định".to_string(),
     }
 }
 
+/// The report's place in full: the commune old and new, the coordinates and a small map (a
+/// marker on the province's bounding box, drawn as inline SVG: no tiles, no request).
+fn place_block(state: &AppState, r: &Report) -> String {
+    let coordinates = match r.location.coordinates {
+        Some(c) if c.is_plausible() => format!(
+            "{:.5}, {:.5}{}",
+            c.lat,
+            c.lon,
+            match r.location.inside_jurisdiction {
+                Some(false) => " (ngoài địa bàn tỉnh)",
+                _ => "",
+            }
+        ),
+        _ => "không có".into(),
+    };
+    let map = r
+        .location
+        .coordinates
+        .filter(|c| c.is_plausible())
+        .map(|c| mini_map(state.pipeline.geo().boundary().bbox(), c.lat, c.lon))
+        .unwrap_or_default();
+    format!(
+        "<dt>Địa bàn (cũ → mới)</dt><dd>{}</dd><dt>Tọa độ</dt><dd>{}{map}</dd>",
+        place(r),
+        escape(&coordinates)
+    )
+}
+
+/// An SVG of the bounding box `[min lon, min lat, max lon, max lat]` with a marker at the
+/// point (clamped to the edge, hollow, when it lies outside).
+fn mini_map(bbox: [f64; 4], lat: f64, lon: f64) -> String {
+    let [min_lon, min_lat, max_lon, max_lat] = bbox;
+    // Degrees of longitude are shorter than degrees of latitude by cos(latitude).
+    let k = ((min_lat + max_lat) / 2.0).to_radians().cos();
+    let (w, h) = ((max_lon - min_lon) * k, max_lat - min_lat);
+    if !(w > 0.0 && h > 0.0) {
+        return String::new();
+    }
+    let width = 240.0;
+    let height = (width * h / w).clamp(80.0, 320.0);
+    let x = (lon - min_lon) / (max_lon - min_lon) * width;
+    let y = (max_lat - lat) / (max_lat - min_lat) * height;
+    let inside = (0.0..=width).contains(&x) && (0.0..=height).contains(&y);
+    let (x, y) = (x.clamp(6.0, width - 6.0), y.clamp(6.0, height - 6.0));
+    let fill = if inside { "#a4161a" } else { "none" };
+    format!(
+        "<svg class=\"minimap\" viewBox=\"0 0 {width:.0} {height:.0}\" width=\"{width:.0}\" height=\"{height:.0}\" \
+         role=\"img\" aria-label=\"Vị trí trong khung tỉnh Long An\">\
+         <rect x=\"0.5\" y=\"0.5\" width=\"{:.0}\" height=\"{:.0}\" fill=\"#eef4ea\" stroke=\"#6b8f71\"/>\
+         <path d=\"M{:.1} 0V{height:.0}M0 {:.1}H{width:.0}\" stroke=\"#c7d0d9\" stroke-dasharray=\"4 4\"/>\
+         <circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"6\" fill=\"{fill}\" stroke=\"#a4161a\" stroke-width=\"2\"/></svg>",
+        width - 1.0,
+        height - 1.0,
+        width / 2.0,
+        height / 2.0,
+    )
+}
+
+/// The reasons and flags: the check's Vietnamese name, then what it found.
 fn findings(r: &Report) -> String {
     let mut out = String::new();
     for (class, list) in [("reason", &r.verdict.reasons), ("flag", &r.verdict.flags)] {
         for f in list {
             let _ = write!(
                 out,
-                "<li class=\"{class}\"><code>{}</code> {}</li>",
-                escape(&name(&f.code)),
+                "<li class=\"{class}\"><strong>{}</strong>: {}</li>",
+                escape(labels::code(f.code)),
                 escape(&f.message)
             );
         }
@@ -521,20 +633,317 @@ fn excerpt(text: &str, max: usize) -> String {
     s
 }
 
-/// `GET /console`: the login page, or the reports with a running deadline (overdue first).
+/// The page's tabs: the IOC queue, the running deadlines, the screened reports by verdict.
+fn tabs(current: &str) -> String {
+    let mut out = String::new();
+    for (href, label) in [
+        ("/console", "Hàng đợi"),
+        ("/console/due", "Hạn xử lý"),
+        (
+            "/console/screened?verdict=accepted",
+            labels::verdict(Status::Accepted),
+        ),
+        (
+            "/console/screened?verdict=review",
+            labels::verdict(Status::NeedsReview),
+        ),
+        (
+            "/console/screened?verdict=rejected",
+            labels::verdict(Status::Rejected),
+        ),
+    ] {
+        let here = if href == current {
+            " aria-current=\"page\""
+        } else {
+            ""
+        };
+        let _ = write!(out, "<a href=\"{href}\"{here}>{}</a>", escape(label));
+    }
+    format!("<nav class=\"tabs\" aria-label=\"Danh sách\">{out}</nav>")
+}
+
+/// One report in a list: code, verdict, status, countdown, excerpt, place, findings, photos.
+fn report_row(r: &Report, now: DateTime<Utc>, extra: &str) -> String {
+    let due = trail::current_due(r)
+        .map(|(_, t)| countdown(t, now))
+        .unwrap_or_default();
+    format!(
+        "<li class=\"report\"><a class=\"open\" href=\"/console/reports/{id}\">{code}</a> \
+         {verdict} {status} {due}{dups}{extra}\
+         <p class=\"meta\">{channel} · {received}</p>\
+         <p class=\"desc\">{desc}</p><p class=\"place\">{place}</p>{findings}\
+         <div class=\"thumbs\">{thumbs}</div>{answers}</li>",
+        id = escape(&r.id),
+        code = escape(&r.tracking_code),
+        verdict = verdict_badge(r),
+        // A rejected report never entered the trail's steps.
+        status = if r.verdict.status == Status::Rejected {
+            String::new()
+        } else {
+            status_badge(trail::current(r))
+        },
+        dups = if r.verdict.duplicate_of.is_empty() {
+            String::new()
+        } else {
+            " <span class=\"dup\">có thể trùng</span>".to_string()
+        },
+        channel = escape(labels::channel(r.channel)),
+        received = escape(&local(r.received_at)),
+        desc = escape(&excerpt(&r.content.text, 200)),
+        place = place(r),
+        findings = findings(r),
+        thumbs = thumbnails(r),
+        answers = if r.answers.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<p class=\"answers\">{} trả lời của người dân</p>",
+                r.answers.len()
+            )
+        },
+    )
+}
+
+/// The consumer name under which an operator claims from the IOC queue (the API's consumers
+/// are the IOC systems' own names): `console.<account>`, or a digest of an account name that
+/// is not a valid consumer name.
+fn consumer_of(user: &str) -> String {
+    let plain = !user.is_empty()
+        && user.len() <= 48
+        && user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if plain {
+        format!("console.{user}")
+    } else {
+        format!("console.{}", &digest_hex(user)[..16])
+    }
+}
+
+/// Who holds a claimed entry, as the page says it.
+fn holder(state: &AppState, me: &Session, consumer: &str) -> String {
+    if consumer == consumer_of(&me.user) {
+        return "Bạn đang xử lý".into();
+    }
+    let account = state
+        .config
+        .console
+        .accounts
+        .iter()
+        .find(|a| consumer_of(&a.username) == consumer);
+    match account {
+        Some(a) => format!("Đang do {} xử lý", a.username),
+        None => format!("Đang do hệ thống IOC ({consumer}) xử lý"),
+    }
+}
+
+/// The most claimed entries the queue page lists.
+const CLAIMED_SHOWN: usize = 200;
+/// The most claimed entries an acknowledgement looks through for its holder.
+const CLAIMED_LOOKED_UP: usize = 10_000;
+
+/// `GET /console`: the login page, or the IOC queue: how many reports wait to be claimed, the
+/// form that claims the next ones, and the claimed ones with who holds each; the operator's own
+/// can be acknowledged from here.
 pub async fn queue(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let s = match session(&state, &headers).await {
         Ok(Some(s)) => s,
         Ok(None) => return login_page(StatusCode::OK, None),
         Err(e) => return error_page(e, None),
     };
-    match render_queue(&state).await {
+    match render_queue(&state, &s).await {
         Ok(body) => page(StatusCode::OK, "Hàng đợi", Some(&s), &body),
         Err(e) => error_page(e, Some(&s)),
     }
 }
 
-async fn render_queue(state: &AppState) -> Result<String, ApiError> {
+async fn render_queue(state: &AppState, s: &Session) -> Result<String, ApiError> {
+    let now = state.pipeline.now();
+    let (_, pending, waiting) = state.pipeline.queue_depth(REPORTS_STREAM).await?;
+    let claimed = state
+        .pipeline
+        .claimed(REPORTS_STREAM, CLAIMED_SHOWN)
+        .await?;
+    let timeout = Duration::from_secs(state.config.queue.claim_timeout_secs);
+    let mine = consumer_of(&s.user);
+    let csrf = csrf_field(s);
+    let mut rows = String::new();
+    for c in &claimed {
+        let held = format!(
+            "<p class=\"holder{}\">{}{}</p>",
+            if c.consumer == mine { " mine" } else { "" },
+            escape(&holder(state, s, &c.consumer)),
+            if c.idle >= timeout {
+                " — đã quá thời gian giữ, có thể được nhận lại"
+            } else {
+                ""
+            }
+        );
+        let ack = if c.consumer == mine {
+            format!(
+                "<form method=\"post\" action=\"/console/queue/{}/ack\" class=\"inline ack\">{csrf}\
+                 <button type=\"submit\">Đã xử lý xong</button></form>",
+                escape(&c.entry.entry_id)
+            )
+        } else {
+            String::new()
+        };
+        rows.push_str(&queue_row(state, c, now, &format!("{held}{ack}")).await?);
+    }
+    if rows.is_empty() {
+        rows =
+            "<li>Chưa nhận phản ánh nào. Bấm “Nhận phản ánh” để nhận các phản ánh tiếp theo.</li>"
+                .into();
+    }
+    Ok(format!(
+        "{tabs}<h1>Hàng đợi của Trung tâm IOC</h1>\
+         <p class=\"depth\">Chờ nhận: <strong>{waiting}</strong> · Đã nhận, chưa xong: <strong>{pending}</strong></p>\
+         <form method=\"post\" action=\"/console/queue/claim\" class=\"inline claim\">{csrf}\
+         <label for=\"max\">Số phản ánh</label><select id=\"max\" name=\"max\">\
+         <option>1</option><option selected>5</option><option>10</option><option>20</option></select>\
+         <button type=\"submit\">Nhận phản ánh</button></form>\
+         <ul class=\"queue claimed\">{rows}</ul>",
+        tabs = tabs("/console"),
+    ))
+}
+
+/// A claimed entry: a report (its stored state, which may have moved on since it was queued),
+/// or a citizen's answer or rating about one.
+async fn queue_row(
+    state: &AppState,
+    c: &PendingEntry,
+    now: DateTime<Utc>,
+    extra: &str,
+) -> Result<String, ApiError> {
+    let payload: serde_json::Value =
+        serde_json::from_slice(&c.entry.payload).unwrap_or(serde_json::Value::Null);
+    let kind = payload.get("kind").and_then(|k| k.as_str());
+    let id = payload
+        .get(if kind.is_some() { "report_id" } else { "id" })
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    let report = match valid_id(id) {
+        Ok(()) => state.pipeline.report(id).await?,
+        Err(_) => None,
+    };
+    Ok(match (kind, report) {
+        (None, Some(r)) => report_row(&r, now, extra),
+        (Some(kind), Some(r)) => {
+            let what = if kind == "rating" {
+                "Người dân đánh giá kết quả"
+            } else {
+                "Người dân trả lời"
+            };
+            let text = payload
+                .pointer("/answer/text")
+                .and_then(|t| t.as_str())
+                .unwrap_or_default();
+            format!(
+                "<li class=\"report answer\"><span class=\"kind\">{}</span> \
+                 <a class=\"open\" href=\"/console/reports/{}\">{}</a>{extra}<p class=\"desc\">{}</p></li>",
+                escape(what),
+                escape(&r.id),
+                escape(&r.tracking_code),
+                escape(&excerpt(text, 300))
+            )
+        }
+        (_, None) => format!(
+            "<li class=\"report\"><span class=\"kind\">Mục {}</span>{extra}</li>",
+            escape(&c.entry.entry_id)
+        ),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ClaimForm {
+    #[serde(default)]
+    pub max: String,
+}
+
+/// `POST /console/queue/claim`: claim the next entries of the IOC queue for this operator
+/// (the API's claim: entries left unacknowledged past the claim timeout come first).
+pub async fn claim(
+    State(state): State<AppState>,
+    Posted { session: s, form }: Posted<ClaimForm>,
+) -> Response {
+    let result = async {
+        let max = match form.max.trim() {
+            "" => 5,
+            m => m
+                .parse::<usize>()
+                .ok()
+                .filter(|m| (1..=20).contains(m))
+                .ok_or_else(|| ApiError::BadRequest("max is 1 to 20".into()))?,
+        };
+        let timeout = Duration::from_secs(state.config.queue.claim_timeout_secs);
+        state
+            .pipeline
+            .claim(REPORTS_STREAM, &consumer_of(&s.user), max, timeout)
+            .await?;
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    match result {
+        Ok(()) => see_other("/console"),
+        Err(e) => error_page(e, Some(&s)),
+    }
+}
+
+/// `POST /console/queue/{entry_id}/ack`: the operator is done with an entry they hold; it
+/// leaves the queue for good.
+pub async fn ack(
+    State(state): State<AppState>,
+    Path(entry_id): Path<String>,
+    Posted {
+        session: s,
+        form: NoFields {},
+    }: Posted<NoFields>,
+) -> Response {
+    let result = async {
+        let well_formed = entry_id.len() <= 40
+            && entry_id.split_once('-').is_some_and(|(a, b)| {
+                !a.is_empty()
+                    && !b.is_empty()
+                    && a.chars().chain(b.chars()).all(|c| c.is_ascii_digit())
+            });
+        let gone = || ApiError::NotFound(format!("no claimed queue entry {entry_id}"));
+        if !well_formed {
+            return Err(gone());
+        }
+        let claimed = state
+            .pipeline
+            .claimed(REPORTS_STREAM, CLAIMED_LOOKED_UP)
+            .await?;
+        let entry = claimed
+            .iter()
+            .find(|c| c.entry.entry_id == entry_id)
+            .ok_or_else(gone)?;
+        if entry.consumer != consumer_of(&s.user) {
+            return Err(ApiError::Conflict(format!(
+                "queue entry {entry_id} is held by someone else"
+            )));
+        }
+        if !state.pipeline.ack(REPORTS_STREAM, &entry_id).await? {
+            return Err(gone());
+        }
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => see_other("/console"),
+        Err(e) => error_page(e, Some(&s)),
+    }
+}
+
+/// `GET /console/due`: the reports with a running deadline (overdue first).
+pub async fn due(State(state): State<AppState>, Operator(s): Operator) -> Response {
+    match render_due(&state).await {
+        Ok(body) => page(StatusCode::OK, "Hạn xử lý", Some(&s), &body),
+        Err(e) => error_page(e, Some(&s)),
+    }
+}
+
+async fn render_due(state: &AppState) -> Result<String, ApiError> {
     let now = state.pipeline.now();
     let due = state.pipeline.due(chrono::Duration::days(60), 200).await?;
     let mut rows = String::new();
@@ -542,41 +951,92 @@ async fn render_queue(state: &AppState) -> Result<String, ApiError> {
         let Some(r) = state.pipeline.report(&d.report_id).await? else {
             continue;
         };
-        let _ = write!(
-            rows,
-            "<li class=\"report\"><a class=\"open\" href=\"/console/reports/{id}\">{code}</a> \
-             {verdict} {status} {countdown}{dups}\
-             <p class=\"desc\">{desc}</p><p class=\"place\">{place}</p>{findings}\
-             <div class=\"thumbs\">{thumbs}</div>{answers}</li>",
-            id = escape(&r.id),
-            code = escape(&r.tracking_code),
-            verdict = verdict_badge(&r),
-            status = status_badge(d.status),
-            countdown = countdown(d.due_by, now),
-            dups = if r.verdict.duplicate_of.is_empty() {
-                String::new()
-            } else {
-                " <span class=\"dup\">có thể trùng</span>".to_string()
-            },
-            desc = escape(&excerpt(&r.content.text, 200)),
-            place = place(&r),
-            findings = findings(&r),
-            thumbs = thumbnails(&r),
-            answers = if r.answers.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "<p class=\"answers\">{} trả lời của người dân</p>",
-                    r.answers.len()
-                )
-            },
-        );
+        rows.push_str(&report_row(&r, now, ""));
     }
     if rows.is_empty() {
         rows = "<li>Không có phản ánh nào đang chờ xử lý.</li>".into();
     }
     Ok(format!(
-        "<h1>Phản ánh đang chờ xử lý</h1><ul class=\"queue\">{rows}</ul>"
+        "{}<h1>Phản ánh đang chờ xử lý</h1><ul class=\"queue\">{rows}</ul>",
+        tabs("/console/due")
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ScreenedQuery {
+    pub verdict: Option<String>,
+}
+
+/// How far back the screened lists look, and how many they show.
+const SCREENED_DAYS: i64 = 30;
+const SCREENED_SHOWN: usize = 100;
+
+/// `GET /console/screened?verdict=accepted|review|rejected`: what the gateway's screening
+/// decided over the last 30 days, newest first — with the rejected reports, which never reach
+/// the IOC queue, and their reasons.
+pub async fn screened(
+    State(state): State<AppState>,
+    Operator(s): Operator,
+    Query(q): Query<ScreenedQuery>,
+) -> Response {
+    match render_screened(&state, q.verdict.as_deref().unwrap_or("rejected")).await {
+        Ok(body) => page(StatusCode::OK, "Kết quả sàng lọc", Some(&s), &body),
+        Err(e) => error_page(e, Some(&s)),
+    }
+}
+
+async fn render_screened(state: &AppState, verdict: &str) -> Result<String, ApiError> {
+    let (wanted, slug) = [
+        (Status::Accepted, "accepted"),
+        (Status::NeedsReview, "review"),
+        (Status::Rejected, "rejected"),
+    ]
+    .into_iter()
+    .find(|(_, slug)| *slug == verdict)
+    .ok_or_else(|| ApiError::BadRequest(format!("unknown verdict {verdict}")))?;
+    let now = state.pipeline.now();
+    let since = now - chrono::Duration::days(SCREENED_DAYS);
+    let mut found: Vec<Report> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = state
+            .pipeline
+            .scan_reports(cursor.as_deref(), None, 200)
+            .await?;
+        for doc in &page.documents {
+            let Ok(r) = serde_json::from_slice::<Report>(doc) else {
+                continue;
+            };
+            if r.verdict.status == wanted && r.received_at >= since {
+                found.push(r);
+            }
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    found.sort_by(|a, b| b.received_at.cmp(&a.received_at).then(b.id.cmp(&a.id)));
+    let total = found.len();
+    found.truncate(SCREENED_SHOWN);
+    let mut rows = String::new();
+    for r in &found {
+        rows.push_str(&report_row(r, now, ""));
+    }
+    if rows.is_empty() {
+        rows = "<li>Không có phản ánh nào.</li>".into();
+    }
+    let label = labels::verdict(wanted);
+    Ok(format!(
+        "{}<h1>Phản ánh {} trong {SCREENED_DAYS} ngày qua</h1>\
+         <p class=\"depth\">Số phản ánh: <strong>{total}</strong>{}</p><ul class=\"queue screened\">{rows}</ul>",
+        tabs(&format!("/console/screened?verdict={slug}")),
+        escape(&label.to_lowercase()),
+        if total > SCREENED_SHOWN {
+            format!(" (hiện {SCREENED_SHOWN} phản ánh mới nhất)")
+        } else {
+            String::new()
+        }
     ))
 }
 
@@ -599,14 +1059,9 @@ async fn load(state: &AppState, id: &str) -> Result<Report, ApiError> {
 /// `GET /console/reports/{id}`: the whole report and its actions.
 pub async fn report(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Operator(s): Operator,
     Path(id): Path<String>,
 ) -> Response {
-    let s = match session(&state, &headers).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return see_other("/console"),
-        Err(e) => return error_page(e, None),
-    };
     let result = async {
         let r = load(&state, &id).await?;
         let dups = duplicates(&state, &r).await?;
@@ -765,7 +1220,7 @@ fn render_report(state: &AppState, r: &Report, s: &Session, dups: &str) -> Strin
          <p>{verdict} {status} {due}</p>\
          {findings}<p class=\"desc\">{desc}</p>\
          <dl><dt>Kênh</dt><dd>{channel}</dd><dt>Nhận lúc</dt><dd>{received}</dd>\
-         <dt>Địa bàn (cũ → mới)</dt><dd>{place}</dd><dt>Người phản ánh</dt><dd>{contact}</dd></dl>\
+         {place}<dt>Người phản ánh</dt><dd>{contact}</dd></dl>\
          <div class=\"thumbs\">{thumbs}</div>{dups}\
          <h2>Trao đổi với người dân</h2><ul class=\"messages\">{messages}</ul>\
          <form method=\"post\" action=\"/console/reports/{id}/messages\" class=\"action\">{csrf}\
@@ -787,17 +1242,15 @@ fn render_report(state: &AppState, r: &Report, s: &Session, dups: &str) -> Strin
         status = status_badge(trail::current(r)),
         findings = findings(r),
         desc = escape(&r.content.text),
-        channel = escape(r.channel.as_str()),
+        channel = escape(labels::channel(r.channel)),
         received = escape(&local(r.received_at)),
-        place = place(r),
+        place = place_block(state, r),
         thumbs = thumbnails(r),
     )
 }
 
 #[derive(Debug, Deserialize)]
 pub struct MessageForm {
-    #[serde(default)]
-    pub csrf: String,
     pub kind: String,
     pub text: String,
 }
@@ -805,14 +1258,9 @@ pub struct MessageForm {
 /// `POST /console/reports/{id}/messages`: send a message to the citizen.
 pub async fn message(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<MessageForm>,
+    Posted { session: s, form }: Posted<MessageForm>,
 ) -> Response {
-    let s = match posted(&state, &headers, &form.csrf).await {
-        Ok(s) => s,
-        Err(res) => return res,
-    };
     let kind: Result<MessageKind, _> =
         serde_json::from_value(serde_json::Value::String(form.kind.clone()));
     let Ok(kind) = kind else {
@@ -852,8 +1300,6 @@ fn actor(s: &Session) -> String {
 
 #[derive(Debug, Deserialize)]
 pub struct StatusForm {
-    #[serde(default)]
-    pub csrf: String,
     pub status: String,
     #[serde(default)]
     pub agency: String,
@@ -871,14 +1317,9 @@ fn non_empty(s: String) -> Option<String> {
 /// `POST /console/reports/{id}/status`: a step along the trail.
 pub async fn status(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<StatusForm>,
+    Posted { session: s, form }: Posted<StatusForm>,
 ) -> Response {
-    let s = match posted(&state, &headers, &form.csrf).await {
-        Ok(s) => s,
-        Err(res) => return res,
-    };
     let result = async {
         let status: TrailStatus =
             serde_json::from_value(serde_json::Value::String(form.status.clone()))
@@ -908,8 +1349,6 @@ pub async fn status(
 
 #[derive(Debug, Deserialize)]
 pub struct BlockForm {
-    #[serde(default)]
-    pub csrf: String,
     pub reason: String,
 }
 
@@ -917,14 +1356,9 @@ pub struct BlockForm {
 /// channel's account); the identity is taken from the report, never from the form.
 pub async fn block(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<BlockForm>,
+    Posted { session: s, form }: Posted<BlockForm>,
 ) -> Response {
-    let s = match posted(&state, &headers, &form.csrf).await {
-        Ok(s) => s,
-        Err(res) => return res,
-    };
     let result = async {
         let r = load(&state, &id).await?;
         let identity = r
@@ -989,6 +1423,8 @@ pub async fn photo(
 #[derive(Debug, Deserialize)]
 pub struct MonthQuery {
     pub month: Option<String>,
+    /// Charts only: `wide` (default) or `narrow`.
+    pub layout: Option<String>,
 }
 
 fn month_of(state: &AppState, q: &MonthQuery) -> Result<(String, Period), ApiError> {
@@ -1013,46 +1449,86 @@ fn month_of(state: &AppState, q: &MonthQuery) -> Result<(String, Period), ApiErr
 /// `GET /console/figures?month=YYYY-MM`: the month's counts and its charts.
 pub async fn figures(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Operator(s): Operator,
     Query(q): Query<MonthQuery>,
 ) -> Response {
-    let s = match session(&state, &headers).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return see_other("/console"),
-        Err(e) => return error_page(e, None),
-    };
     let result = async {
         let (month, period) = month_of(&state, &q)?;
         let figures = stats::compute(&state.pipeline, period).await?;
         let mut tables = String::new();
-        for (caption, list) in [
-            ("Theo kênh", &figures.by_channel),
-            ("Theo lĩnh vực", &figures.by_field),
-            ("Theo kết quả sàng lọc", &figures.by_verdict),
-            ("Theo trạng thái", &figures.by_status),
+        for (caption, kind, list) in [
+            ("Theo kênh", labels::Kind::Channel, &figures.by_channel),
+            ("Theo lĩnh vực", labels::Kind::Field, &figures.by_field),
+            (
+                "Theo kết quả sàng lọc",
+                labels::Kind::Verdict,
+                &figures.by_verdict,
+            ),
+            ("Theo trạng thái", labels::Kind::Status, &figures.by_status),
+            ("Lý do từ chối", labels::Kind::Code, &figures.by_reason),
+            ("Cảnh báo cho IOC", labels::Kind::Code, &figures.by_flag),
         ] {
-            let mut rows = String::new();
-            for c in list {
-                let _ = write!(
-                    rows,
-                    "<tr><th scope=\"row\">{}</th><td>{}</td></tr>",
-                    escape(&c.key),
-                    c.count
-                );
-            }
-            let _ = write!(
-                tables,
-                "<table><caption>{}</caption>{rows}</table>",
-                escape(caption)
-            );
+            let rows: Vec<(String, u64)> = list
+                .iter()
+                .map(|c| (labels::of_key(kind, &c.key).to_string(), c.count))
+                .collect();
+            tables.push_str(&table(caption, &rows));
         }
+        let communes = |list: &[stats::CommuneCount], old: bool| -> Vec<(String, u64)> {
+            list.iter()
+                .map(|c| {
+                    let name = if c.commune == stats::UNKNOWN {
+                        labels::NOT_KNOWN.to_string()
+                    } else {
+                        match (&c.district, old) {
+                            (Some(d), true) => format!("{}, {d}", c.commune),
+                            _ => c.commune.clone(),
+                        }
+                    };
+                    (name, c.count)
+                })
+                .collect()
+        };
+        tables.push_str(&table(
+            "Theo xã, phường (trước 2025)",
+            &communes(&figures.by_commune_old, true),
+        ));
+        tables.push_str(&table(
+            "Theo xã, phường (sau 2025)",
+            &communes(&figures.by_commune_new, false),
+        ));
         let total = figures.received.to_string();
+        let f = &figures.forwarding;
+        let minutes = |m: Option<f64>| match m {
+            Some(m) if m >= 60.0 => format!("{:.1} giờ", m / 60.0),
+            Some(m) => format!("{m:.0} phút"),
+            None => "—".into(),
+        };
+        let forwarding = format!(
+            "<table><caption>Chuyển xử lý</caption>\
+             <tr><th scope=\"row\">Đã chuyển cơ quan xử lý</th><td>{}</td></tr>\
+             <tr><th scope=\"row\">Thời gian chuyển (giờ hành chính), trung vị</th><td>{}</td></tr>\
+             <tr><th scope=\"row\">Thời gian chuyển (giờ hành chính), 90%</th><td>{}</td></tr>\
+             <tr><th scope=\"row\">Tỷ lệ đúng hạn</th><td>{}</td></tr>\
+             <tr><th scope=\"row\">Quá hạn</th><td>{}</td></tr></table>",
+            f.forwarded,
+            escape(&minutes(f.working_time.median_minutes)),
+            escape(&minutes(f.working_time.p90_minutes)),
+            f.on_time_share
+                .map(|v| format!("{:.0}%", v * 100.0))
+                .unwrap_or_else(|| "—".into()),
+            figures.overdue.len(),
+        );
         let m = escape(&month);
         let mut charts = String::new();
-        for c in ["by-channel", "by-field", "daily"] {
+        for c in Chart::ALL {
+            let name = c.name();
             let _ = write!(
                 charts,
-                "<img class=\"chart\" src=\"/console/charts/{c}.svg?month={m}\" alt=\"{c}\">"
+                "<picture><source media=\"(max-width: 40rem)\" \
+                 srcset=\"/console/charts/{name}.svg?month={m}&amp;layout=narrow\">\
+                 <img class=\"chart\" src=\"/console/charts/{name}.svg?month={m}\" alt=\"{}\"></picture>",
+                escape(chart::subject(c))
             );
         }
         Ok::<_, ApiError>(format!(
@@ -1060,7 +1536,7 @@ pub async fn figures(
              <form method=\"get\" action=\"/console/figures\" class=\"inline\">\
              <label for=\"month\">Tháng</label><input id=\"month\" name=\"month\" value=\"{m}\" pattern=\"[0-9]{{4}}-[0-9]{{2}}\">\
              <button type=\"submit\">Xem</button></form>\
-             <div class=\"tables\">{tables}</div><div class=\"charts\">{charts}</div>",
+             <div class=\"tables\">{forwarding}{tables}</div><div class=\"charts\">{charts}</div>",
             escape(&total)
         ))
     }
@@ -1071,7 +1547,24 @@ pub async fn figures(
     }
 }
 
-/// `GET /console/charts/{file}?month=`: a chart of the figures, for a logged-in operator.
+/// A two-column table of named counts.
+fn table(caption: &str, rows: &[(String, u64)]) -> String {
+    let mut out = String::new();
+    for (name, count) in rows {
+        let _ = write!(
+            out,
+            "<tr><th scope=\"row\">{}</th><td>{count}</td></tr>",
+            escape(name)
+        );
+    }
+    if rows.is_empty() {
+        out.push_str("<tr><td colspan=\"2\">Không có</td></tr>");
+    }
+    format!("<table><caption>{}</caption>{out}</table>", escape(caption))
+}
+
+/// `GET /console/charts/{file}?month=&layout=narrow`: a chart of the figures, for a logged-in
+/// operator (`narrow`: laid out for a phone).
 pub async fn chart(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -1090,13 +1583,19 @@ pub async fn chart(
             "png" => ImageFormat::Png,
             _ => return Err(not_found()),
         };
+        let layout = match q.layout.as_deref() {
+            None => Layout::Wide,
+            Some(l) => Layout::from_name(l)
+                .ok_or_else(|| ApiError::BadRequest(format!("unknown layout {l}")))?,
+        };
         let (_, period) = month_of(&state, &q)?;
         let figures = stats::compute(&state.pipeline, period).await?;
-        let bytes =
-            tokio::task::spawn_blocking(move || chart::render(which, image, period, &figures))
-                .await
-                .map_err(ApiError::internal)?
-                .map_err(ApiError::internal)?;
+        let bytes = tokio::task::spawn_blocking(move || {
+            chart::render_as(which, image, layout, period, &figures)
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
         let mut res = bytes.into_response();
         res.headers_mut().insert(
             header::CONTENT_TYPE,

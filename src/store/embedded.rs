@@ -952,6 +952,45 @@ impl Embedded {
         .await
     }
 
+    /// Up to `max` entries delivered to the group and not acknowledged, in stream order, with
+    /// their holder.
+    pub async fn pending(
+        &self,
+        stream: &str,
+        group: &str,
+        max: usize,
+    ) -> Result<Vec<super::PendingEntry>, StoreFailure> {
+        let (stream, gk) = (stream.to_string(), group_key(stream, group));
+        self.blocking(move |db, now| {
+            let txn = db.begin_read()?;
+            let pending = txn.open_table(PENDING)?;
+            let entries = txn.open_table(ENTRIES)?;
+            let mut out = Vec::new();
+            for item in pending.range((gk.as_str(), 0u64)..=(gk.as_str(), u64::MAX))? {
+                if out.len() >= max {
+                    break;
+                }
+                let (k, v) = item?;
+                let seq = k.value().1;
+                let (consumer, claimed_at, deliveries) = v.value();
+                let Some(payload) = entries.get((stream.as_str(), seq))? else {
+                    continue;
+                };
+                out.push(super::PendingEntry {
+                    entry: Entry {
+                        entry_id: format!("{seq}-0"),
+                        payload: payload.value().to_vec(),
+                        deliveries: deliveries.saturating_sub(1),
+                    },
+                    consumer: consumer.to_string(),
+                    idle: Duration::from_millis(now.saturating_sub(claimed_at)),
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     /// (entries in the stream, entries delivered to the group and not acknowledged, entries
     /// not yet delivered to the group). Three key reads, whatever the length of the stream:
     /// entries are never removed, so the length is the last sequence number, and the pending
@@ -1153,6 +1192,56 @@ mod tests {
                 .arg(self.dir.path())
                 .status();
         }
+    }
+
+    #[tokio::test]
+    async fn pending_lists_the_claimed_entries_with_their_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock: SharedClock = Arc::new(crate::clock::SystemClock);
+        let store = Embedded::open(&dir.path().join("p.redb"), clock).unwrap();
+        for i in 0..3 {
+            store
+                .append(
+                    "s",
+                    Some(&format!("r{i}")),
+                    format!("{{\"n\":{i}}}").as_bytes(),
+                )
+                .await
+                .unwrap();
+        }
+        assert!(store.pending("s", "g", 10).await.unwrap().is_empty());
+        let a = store
+            .claim("s", "g", "a", 1, Duration::from_secs(60))
+            .await
+            .unwrap();
+        let b = store
+            .claim("s", "g", "b", 1, Duration::from_secs(60))
+            .await
+            .unwrap();
+        let pending = store.pending("s", "g", 10).await.unwrap();
+        let held: Vec<(&str, &str, &[u8])> = pending
+            .iter()
+            .map(|p| {
+                (
+                    p.entry.entry_id.as_str(),
+                    p.consumer.as_str(),
+                    p.entry.payload.as_slice(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            held,
+            vec![
+                (a[0].entry_id.as_str(), "a", &b"{\"n\":0}"[..]),
+                (b[0].entry_id.as_str(), "b", &b"{\"n\":1}"[..]),
+            ]
+        );
+        assert_eq!(store.pending("s", "g", 1).await.unwrap().len(), 1);
+        assert!(store.ack("s", "g", &a[0].entry_id).await.unwrap());
+        let pending = store.pending("s", "g", 10).await.unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].consumer, "b");
+        assert_eq!(pending[0].entry.deliveries, 0);
     }
 
     #[tokio::test]

@@ -145,6 +145,17 @@ pub struct Entry {
     pub deliveries: u64,
 }
 
+/// One entry handed out to a group and not acknowledged yet (see [`Store::pending`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingEntry {
+    /// The entry; `deliveries` counts the deliveries before the last one.
+    pub entry: Entry,
+    /// The consumer that holds it (the last one it was handed to).
+    pub consumer: String,
+    /// Since it was last handed out.
+    pub idle: Duration,
+}
+
 /// The backend: a closed set, dispatched by `match`.
 #[derive(Clone)]
 pub enum Store {
@@ -355,6 +366,18 @@ impl Store {
             crate::metrics::acked(stream, group);
         }
         Ok(acked)
+    }
+
+    /// Up to `max` entries handed out to `group` and not acknowledged, oldest first, each
+    /// with the consumer holding it (Redis: `XPENDING` then `XRANGE`; an entry trimmed away
+    /// meanwhile is left out).
+    pub async fn pending(
+        &self,
+        stream: &str,
+        group: &str,
+        max: usize,
+    ) -> Result<Vec<PendingEntry>, StoreFailure> {
+        dispatch!(self.pending(stream, group, max))
     }
 
     /// (length, pending for the group, not yet delivered to the group).

@@ -921,6 +921,58 @@ impl RedisStore {
         Ok(n > 0)
     }
 
+    pub async fn pending(
+        &self,
+        stream: &str,
+        group: &str,
+        max: usize,
+    ) -> Result<Vec<super::PendingEntry>, StoreFailure> {
+        let listed: Value = with_group!(
+            self,
+            stream,
+            group,
+            redis::cmd("XPENDING")
+                .arg(stream)
+                .arg(group)
+                .arg("-")
+                .arg("+")
+                .arg(max)
+                .query_async(&mut self.conn())
+        )?;
+        let Value::Array(items) = listed else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for item in &items {
+            let Value::Array(parts) = item else { continue };
+            let [id, consumer, idle, times] = parts.as_slice() else {
+                continue;
+            };
+            let (Some(id), Some(consumer)) = (as_string(id), as_string(consumer)) else {
+                continue;
+            };
+            let found: Value = redis::cmd("XRANGE")
+                .arg(stream)
+                .arg(&id)
+                .arg(&id)
+                .query_async(&mut self.conn())
+                .await?;
+            let times = as_u64(times).unwrap_or(1);
+            let Some(entry) = parse_entries(&found, times.saturating_sub(1))
+                .into_iter()
+                .next()
+            else {
+                continue;
+            };
+            out.push(super::PendingEntry {
+                entry,
+                consumer,
+                idle: Duration::from_millis(as_u64(idle).unwrap_or(0)),
+            });
+        }
+        Ok(out)
+    }
+
     /// (length, pending, undelivered) without creating anything: a stream that does not exist
     /// is empty, and a group that does not exist has been handed nothing.
     pub async fn depth(&self, stream: &str, group: &str) -> Result<(u64, u64, u64), StoreFailure> {
