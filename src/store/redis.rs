@@ -530,8 +530,8 @@ impl RedisStore {
     /// See [`super::Store::commit_report`]. The binding first (`SET NX GET`: nothing else is
     /// written when another id holds it); the document in the archive (when there is one);
     /// then the records in one pipeline (commands of one connection run in order; on a
-    /// cluster each goes to its slot's node), `WAIT`, and only after all of them succeeded the
-    /// binding marked committed.
+    /// cluster, whose keys live on several nodes, one command after the other), `WAIT`, and
+    /// only after all of them succeeded the binding marked committed.
     pub async fn commit_report(
         &self,
         c: &super::ReportCommit,
@@ -616,7 +616,14 @@ impl RedisStore {
         }
         // Any command's error fails the whole call; every command is idempotent, so the retry
         // (the repeat path, the binding not being marked) completes what ran.
-        pipe.query_async::<Vec<Value>>(&mut self.conn()).await?;
+        if matches!(self.conn, Conn::Cluster(_)) {
+            // The keys live on several nodes: each command in turn, in order.
+            for cmd in pipe.cmd_iter() {
+                cmd.query_async::<Value>(&mut self.conn()).await?;
+            }
+        } else {
+            pipe.query_async::<Vec<Value>>(&mut self.conn()).await?;
+        }
         self.wait_replicas().await?;
         crate::failpoint::hit("after_report");
         self.mark_committed(&c.binding, &c.id).await?;
