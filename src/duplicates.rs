@@ -176,6 +176,32 @@ impl DuplicateIndex {
         Ok(())
     }
 
+    /// The fingerprint entry and the trim bound [`DuplicateIndex::record_report`] writes for a
+    /// new report (none when its verdict keeps it out of the index), for a commit that writes
+    /// them with the report. A new report cannot have been closed yet.
+    pub fn new_report_entry(
+        &self,
+        report: &Report,
+        fp: &Fingerprint,
+    ) -> Result<Option<(i64, Vec<u8>, i64)>, DuplicateError> {
+        if !matches!(
+            report.verdict.status,
+            Status::Accepted | Status::NeedsReview
+        ) {
+            return Ok(None);
+        }
+        let payload = serde_json::to_vec(fp).map_err(|source| DuplicateError::Encode {
+            id: fp.id.clone(),
+            source,
+        })?;
+        let horizon = fp.received_at - self.config.window() - chrono::Duration::days(1);
+        Ok(Some((
+            fp.received_at.timestamp_millis(),
+            payload,
+            horizon.timestamp_millis(),
+        )))
+    }
+
     /// Record `report` when its verdict lets it be a duplicate target: accepted or needs review
     /// (a rejected report is not handled by the IOC and the citizen may send it again, fixed).
     pub async fn record_report(

@@ -2,10 +2,11 @@
 //! point of the commit, as a power cut would. Unset in production (the default), it costs one
 //! comparison per point.
 //!
-//! Points: `after_dedup` (key bound, nothing stored), `after_media` (raw original and media
-//! written, no report), `after_report` (report stored, not queued), `after_queue` (queued, the
-//! channel not yet answered), `before_zalo_event_append` (a Zalo webhook event verified and
-//! counted, not yet stored).
+//! Points: `after_dedup` (the key's binding read, nothing stored), `after_media` (raw original
+//! and media written, no report), `after_report` (report stored and queued; on Redis before its
+//! binding is marked committed, on the embedded store, where both are one transaction, after
+//! it), `after_queue` (queued, the channel not yet answered), `before_zalo_event_append` (a
+//! Zalo webhook event verified and counted, not yet stored).
 
 use std::sync::OnceLock;
 

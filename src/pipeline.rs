@@ -3,13 +3,18 @@
 //!
 //! Commit order makes every step idempotent, so a crash anywhere leaves the submission to be
 //! processed again without doubling it (R-PIPE-1, R-PIPE-2):
-//! 1. the de-duplication key is bound to a report id (`dedup:<key>`, first binding wins);
+//! 1. the de-duplication key's binding (`dedup:<key>`) is read: a repeat stops here;
 //! 2. the raw original and the media are written to content-addressed files, flushed;
-//! 3. the report document is stored under its id (first write wins);
-//! 4. the report is appended to `ioc:reports` or `ioc:rejections` at most once per id.
+//! 3. one store call ([`Store::commit_report`]) binds the key to the report id (first binding
+//!    wins), stores the report document (first write wins), appends it to `ioc:reports` or
+//!    `ioc:rejections` at most once per id, writes its tracking code, deadline and fingerprint,
+//!    and marks the binding committed: one redb transaction riding the group commit, or on
+//!    Redis the binding, one pipeline, then the mark.
 //!
 //! Only then does `ingest` return, and only then does a channel acknowledge. A repeat finds the
-//! binding of step 1, completes whatever a crash left undone, and answers with the first outcome.
+//! binding: marked committed, it answers with the first outcome and writes nothing; unmarked (a
+//! Redis commit interrupted before its mark, or one of an earlier version), it completes
+//! whatever a crash left undone first.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,10 +40,15 @@ use crate::publication::{PublishedReport, ReportIndexes};
 use crate::ratelimit::{RateLimitConfig, RateLimiter};
 use crate::store::blobs::BlobWriter;
 use crate::store::{
-    BlobError, BlobStore, ChannelStore, Entry, Staged, Store, StoreFailure, IOC_GROUP,
-    REJECTIONS_STREAM, REPORTS_STREAM,
+    Binding, BlobError, BlobStore, ChannelStore, Committed, Entry, IndexPut, ReportCommit, Staged,
+    Store, StoreFailure, IOC_GROUP, REJECTIONS_STREAM, REPORTS_STREAM,
 };
 use crate::trail::{DueEntry, TrailIndex};
+
+/// How often, and how far apart, a commit that found its key bound by a concurrent one looks
+/// for that one's report before giving up (the channel retries).
+const CONCURRENT_COMMIT_POLLS: usize = 50;
+const CONCURRENT_COMMIT_POLL: Duration = Duration::from_millis(100);
 
 /// Photos larger than this get no public copy (the default photo limit is 20 MB).
 const PUBLIC_COPY_MAX_BYTES: u64 = 40_000_000;
@@ -252,14 +262,7 @@ impl Pipeline {
     /// Load a stored report.
     pub async fn report(&self, id: &str) -> Result<Option<Report>, StoreFailure> {
         match self.store.get_report(id).await? {
-            Some(bytes) => {
-                serde_json::from_slice(&bytes)
-                    .map(Some)
-                    .map_err(|source| StoreFailure::Corrupt {
-                        key: format!("report {id}"),
-                        source,
-                    })
-            }
+            Some(bytes) => parse_report(id, &bytes).map(Some),
             None => Ok(None),
         }
     }
@@ -788,44 +791,29 @@ impl Pipeline {
         let channel = report.channel.as_str();
         m::received(channel);
         let dedup = format!("dedup:{dedup_key}");
-        // Step 1: bind the key to an id, or find the earlier binding.
-        let candidate = self.new_id();
-        let id = match self.store.get(&dedup).await.map_err(storage("dedup"))? {
-            Some(existing) => String::from_utf8_lossy(&existing).into_owned(),
-            None => {
-                if self
-                    .store
-                    .put_if_absent(&dedup, candidate.as_bytes(), self.binding_ttl(&report))
-                    .await
-                    .map_err(storage("dedup"))?
-                {
-                    candidate
-                } else {
-                    let bound = self.store.get(&dedup).await.map_err(storage("dedup"))?;
-                    bound
-                        .map(|b| String::from_utf8_lossy(&b).into_owned())
-                        .ok_or_else(|| IngestError::unavailable("dedup binding vanished"))?
+        // Step 1: an earlier binding of the key (read only: a new binding is written with the
+        // report, in one store call).
+        let bound = self
+            .store
+            .get(&dedup)
+            .await
+            .map_err(storage("dedup"))?
+            .map(|b| Binding::parse(&b));
+        let id = match bound {
+            Some(bound) => match self.report(&bound.id).await.map_err(storage("report"))? {
+                Some(existing) => {
+                    for p in media {
+                        self.blobs.discard(p.staged).await;
+                    }
+                    return self.repeat(&dedup, bound.committed, existing).await;
                 }
-            }
+                // Bound by a commit a crash interrupted (an earlier version bound first):
+                // finished under that id.
+                None => bound.id,
+            },
+            None => self.new_id(),
         };
         crate::failpoint::hit("after_dedup");
-        if let Some(existing) = self.report(&id).await.map_err(storage("report"))? {
-            // A repeat: finish a commit a crash may have interrupted, answer as the first time.
-            for p in media {
-                self.blobs.discard(p.staged).await;
-            }
-            self.enqueue(&existing).await?;
-            self.trail
-                .record_new(&existing)
-                .await
-                .map_err(storage("trail"))?;
-            let fingerprint = self.duplicates.fingerprint(&existing).await;
-            self.duplicates
-                .record_report(&existing, &fingerprint)
-                .await
-                .map_err(index_error)?;
-            return Ok(outcome(&existing, true));
-        }
         // Step 2: the raw original and the media, durable before the report refers to them.
         report.id = id;
         if report.tracking_code.is_empty() {
@@ -841,29 +829,121 @@ impl Pipeline {
         crate::failpoint::hit("after_media");
         let (verdict, fingerprint) = self.validate(&mut report).await?;
         m::verdict(channel, &verdict);
-        // Step 3 and 4.
-        let json = serde_json::to_vec(&report).map_err(IngestError::internal)?;
-        self.store
-            .put_report_if_absent(&report.id, &json)
+        // Steps 3 and 4 in one store call: binding, document, queue entry, tracking code,
+        // deadline and fingerprint.
+        let commit = self.report_commit(&dedup, &report, &fingerprint)?;
+        match self
+            .store
+            .commit_report(&commit)
             .await
-            .map_err(storage("report"))?;
-        let stored = self
-            .report(&report.id)
-            .await
-            .map_err(storage("report"))?
-            .unwrap_or(report);
-        crate::failpoint::hit("after_report");
-        self.enqueue(&stored).await?;
-        self.trail
-            .record_new(&stored)
-            .await
-            .map_err(storage("trail"))?;
-        self.duplicates
-            .record_report(&stored, &fingerprint)
-            .await
-            .map_err(index_error)?;
-        crate::failpoint::hit("after_queue");
-        Ok(outcome(&stored, false))
+            .map_err(storage("commit"))?
+        {
+            Committed::Stored { .. } => {
+                m::queued(commit.stream);
+                crate::failpoint::hit("after_queue");
+                Ok(outcome(&report, false))
+            }
+            Committed::Earlier { document } => {
+                let existing = parse_report(&report.id, &document).map_err(storage("report"))?;
+                self.repeat(&dedup, false, existing).await
+            }
+            Committed::BoundElsewhere(bound) => {
+                // A concurrent commit of the same submission holds the key: answer with its
+                // report once it is stored.
+                for _ in 0..CONCURRENT_COMMIT_POLLS {
+                    if let Some(existing) =
+                        self.report(&bound.id).await.map_err(storage("report"))?
+                    {
+                        return self.repeat(&dedup, bound.committed, existing).await;
+                    }
+                    tokio::time::sleep(CONCURRENT_COMMIT_POLL).await;
+                }
+                Err(IngestError::unavailable(
+                    "a concurrent commit of the same submission is not finished yet",
+                ))
+            }
+        }
+    }
+
+    /// Everything a new report's commit writes (see [`ReportCommit`]).
+    fn report_commit(
+        &self,
+        dedup: &str,
+        report: &Report,
+        fingerprint: &Fingerprint,
+    ) -> Result<ReportCommit, IngestError> {
+        let document = serde_json::to_vec(report).map_err(IngestError::internal)?;
+        let mut state = Vec::new();
+        if !report.tracking_code.is_empty() {
+            state.push((
+                crate::trail::track_key(&report.tracking_code),
+                report.id.clone().into_bytes(),
+            ));
+        }
+        let mut index = Vec::new();
+        let mut trims = Vec::new();
+        if let Some((score, payload)) =
+            crate::trail::due_record(report).map_err(IngestError::internal)?
+        {
+            index.push(IndexPut {
+                index: crate::trail::DUE_INDEX,
+                member: report.id.clone(),
+                score,
+                payload,
+            });
+        }
+        if let Some((score, payload, horizon)) = self
+            .duplicates
+            .new_report_entry(report, fingerprint)
+            .map_err(IngestError::internal)?
+        {
+            index.push(IndexPut {
+                index: crate::duplicates::FINGERPRINTS_INDEX,
+                member: report.id.clone(),
+                score,
+                payload,
+            });
+            trims.push((crate::duplicates::FINGERPRINTS_INDEX, horizon));
+        }
+        Ok(ReportCommit {
+            binding: dedup.to_string(),
+            binding_ttl: self.binding_ttl(report),
+            id: report.id.clone(),
+            document,
+            stream: stream_of(report),
+            state,
+            index,
+            trims,
+        })
+    }
+
+    /// A repeat of a stored report: nothing to write once its commit is complete (the binding
+    /// says so, however long after the stream's append marker expired); otherwise finish what
+    /// an interrupted commit left (each step idempotent) and mark it complete. Answers as the
+    /// first time.
+    async fn repeat(
+        &self,
+        dedup: &str,
+        committed: bool,
+        existing: Report,
+    ) -> Result<Outcome, IngestError> {
+        if !committed {
+            self.enqueue(&existing).await?;
+            self.trail
+                .record_new(&existing)
+                .await
+                .map_err(storage("trail"))?;
+            let fingerprint = self.duplicates.fingerprint(&existing).await;
+            self.duplicates
+                .record_report(&existing, &fingerprint)
+                .await
+                .map_err(index_error)?;
+            self.store
+                .mark_committed(dedup, &existing.id)
+                .await
+                .map_err(storage("dedup"))?;
+        }
+        Ok(outcome(&existing, true))
     }
 
     /// A copy of a photo without EXIF/GPS, for publication (R-SEC-2), streamed from the stored
@@ -918,10 +998,7 @@ impl Pipeline {
     }
 
     async fn enqueue(&self, report: &Report) -> Result<(), IngestError> {
-        let stream = match report.verdict.status {
-            Status::Rejected => REJECTIONS_STREAM,
-            _ => REPORTS_STREAM,
-        };
+        let stream = stream_of(report);
         let json = serde_json::to_vec(report).map_err(IngestError::internal)?;
         self.store
             .append(stream, Some(&report.id), &json)
@@ -1024,6 +1101,21 @@ impl From<MediaInput> for StagedInput {
             };
         StagedInput { input, source }
     }
+}
+
+/// The IOC stream a report goes to.
+fn stream_of(report: &Report) -> &'static str {
+    match report.verdict.status {
+        Status::Rejected => REJECTIONS_STREAM,
+        _ => REPORTS_STREAM,
+    }
+}
+
+fn parse_report(id: &str, bytes: &[u8]) -> Result<Report, StoreFailure> {
+    serde_json::from_slice(bytes).map_err(|source| StoreFailure::Corrupt {
+        key: format!("report {id}"),
+        source,
+    })
 }
 
 fn outcome(report: &Report, replayed: bool) -> Outcome {

@@ -147,6 +147,27 @@ pub struct DueEntry {
     pub overdue: bool,
 }
 
+/// The deadline index entry of `report` (score: due instant in epoch ms, payload), none when no
+/// deadline runs; [`TrailIndex::follow`] writes it, a new report's commit writes it with the report.
+pub fn due_record(report: &Report) -> Result<Option<(i64, Vec<u8>)>, StoreFailure> {
+    let Some((kind, due_by)) = trail::current_due(report) else {
+        return Ok(None);
+    };
+    let entry = DueEntry {
+        report_id: report.id.clone(),
+        status: trail::current(report),
+        kind,
+        due_by,
+        agency: trail::current_agency(report),
+        overdue: false,
+    };
+    let payload = serde_json::to_vec(&entry).map_err(|source| StoreFailure::Corrupt {
+        key: format!("due entry {}", report.id),
+        source,
+    })?;
+    Ok(Some((due_by.timestamp_millis(), payload)))
+}
+
 /// The trail's indexes over the shared store.
 #[derive(Clone)]
 pub struct TrailIndex {
@@ -176,23 +197,10 @@ impl TrailIndex {
 
     /// Follow the report's current status in the deadline index.
     pub async fn follow(&self, report: &Report) -> Result<(), StoreFailure> {
-        match trail::current_due(report) {
-            Some((kind, due_by)) => {
-                let entry = DueEntry {
-                    report_id: report.id.clone(),
-                    status: trail::current(report),
-                    kind,
-                    due_by,
-                    agency: trail::current_agency(report),
-                    overdue: false,
-                };
-                let payload =
-                    serde_json::to_vec(&entry).map_err(|source| StoreFailure::Corrupt {
-                        key: format!("due entry {}", report.id),
-                        source,
-                    })?;
+        match due_record(report)? {
+            Some((score, payload)) => {
                 self.store
-                    .index_put(DUE_INDEX, &report.id, due_by.timestamp_millis(), &payload)
+                    .index_put(DUE_INDEX, &report.id, score, &payload)
                     .await
             }
             None => self

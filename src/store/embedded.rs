@@ -395,23 +395,14 @@ fn append_in(txn: &WriteTransaction, batch: &[AppendJob]) -> Result<Vec<Appended
                 )?);
                 continue;
             }
-            let existing = match &job.dedup {
-                Some(k) => enqueued.get(k.as_str())?.map(|v| v.value()),
-                None => None,
-            };
-            let seq = match existing {
-                Some(seq) => seq,
-                None => {
-                    let stream = job.stream.as_str();
-                    let seq = cursors.get(stream)?.map_or(0, |v| v.value()) + 1;
-                    cursors.insert(stream, seq)?;
-                    entries.insert((stream, seq), job.payload.as_slice())?;
-                    if let Some(k) = &job.dedup {
-                        enqueued.insert(k.as_str(), seq)?;
-                    }
-                    seq
-                }
-            };
+            let seq = append_once_in(
+                &mut enqueued,
+                &mut cursors,
+                &mut entries,
+                &job.stream,
+                job.dedup.as_deref(),
+                &job.payload,
+            )?;
             seqs.push(Appended {
                 seq,
                 number: 0,
@@ -420,6 +411,136 @@ fn append_in(txn: &WriteTransaction, batch: &[AppendJob]) -> Result<Vec<Appended
         }
     }
     Ok(seqs)
+}
+
+/// Append `payload` to `stream` unless an entry for `dedup` (`stream\0report id`) is there;
+/// the entry's sequence number either way.
+fn append_once_in(
+    enqueued: &mut redb::Table<&str, u64>,
+    cursors: &mut redb::Table<&str, u64>,
+    entries: &mut redb::Table<(&str, u64), &[u8]>,
+    stream: &str,
+    dedup: Option<&str>,
+    payload: &[u8],
+) -> Result<u64, StoreFailure> {
+    if let Some(k) = dedup {
+        if let Some(seq) = enqueued.get(k)?.map(|v| v.value()) {
+            return Ok(seq);
+        }
+    }
+    let seq = cursors.get(stream)?.map_or(0, |v| v.value()) + 1;
+    cursors.insert(stream, seq)?;
+    entries.insert((stream, seq), payload)?;
+    if let Some(k) = dedup {
+        enqueued.insert(k, seq)?;
+    }
+    Ok(seq)
+}
+
+/// A state value: its expiry (epoch ms, 0 = never) then the bytes.
+fn state_value(value: &[u8], ttl: Option<Duration>, now: u64) -> Vec<u8> {
+    let expires = ttl.map_or(0, |d| now + (d.as_millis() as u64).max(1));
+    let mut buf = expires.to_be_bytes().to_vec();
+    buf.extend_from_slice(value);
+    buf
+}
+
+/// Put `member` in `index` with `score` and `payload`, replacing an earlier entry of it.
+fn index_put_in(
+    txn: &WriteTransaction,
+    index: &str,
+    member: &str,
+    score: i64,
+    payload: &[u8],
+) -> Result<(), StoreFailure> {
+    let mut members = txn.open_table(INDEX_MEMBERS)?;
+    let mut entries = txn.open_table(INDEX)?;
+    let previous = members.insert((index, member), score)?.map(|v| v.value());
+    if let Some(previous) = previous {
+        entries.remove((index, previous, member))?;
+    }
+    entries.insert((index, score, member), payload)?;
+    Ok(())
+}
+
+/// Remove up to [`super::INDEX_TRIM_BATCH`] entries of `index` scored below `below`.
+fn index_trim_in(txn: &WriteTransaction, index: &str, below: i64) -> Result<u64, StoreFailure> {
+    let mut members = txn.open_table(INDEX_MEMBERS)?;
+    let mut entries = txn.open_table(INDEX)?;
+    let mut old = Vec::new();
+    for item in entries.range((index, i64::MIN, "")..(index, below, ""))? {
+        let (k, _) = item?;
+        let (_, score, member) = k.value();
+        old.push((score, member.to_string()));
+        if old.len() >= super::INDEX_TRIM_BATCH {
+            break;
+        }
+    }
+    for (score, member) in &old {
+        entries.remove((index, *score, member.as_str()))?;
+        members.remove((index, member.as_str()))?;
+    }
+    Ok(old.len() as u64)
+}
+
+/// A report's whole commit in one transaction (see [`super::ReportCommit`]): nothing is written
+/// when the key is bound to another id or the document is already stored.
+fn commit_report_in(
+    txn: &WriteTransaction,
+    now: u64,
+    c: &super::ReportCommit,
+) -> Result<super::Committed, StoreFailure> {
+    use super::{Binding, Committed};
+    {
+        let state = txn.open_table(STATE)?;
+        let bound = state
+            .get(c.binding.as_str())?
+            .and_then(|v| live_value(v.value(), now));
+        if let Some(bound) = bound {
+            let bound = Binding::parse(&bound);
+            if bound.id != c.id {
+                return Ok(Committed::BoundElsewhere(bound));
+            }
+        }
+        let reports = txn.open_table(REPORTS)?;
+        let earlier = reports.get(c.id.as_str())?.map(|d| d.value().to_vec());
+        if let Some(document) = earlier {
+            return Ok(Committed::Earlier { document });
+        }
+    }
+    txn.open_table(REPORTS)?
+        .insert(c.id.as_str(), c.document.as_slice())?;
+    {
+        let mut enqueued = txn.open_table(ENQUEUED)?;
+        let mut cursors = txn.open_table(CURSORS)?;
+        let mut entries = txn.open_table(ENTRIES)?;
+        let dedup = format!("{}\u{0}{}", c.stream, c.id);
+        append_once_in(
+            &mut enqueued,
+            &mut cursors,
+            &mut entries,
+            c.stream,
+            Some(&dedup),
+            &c.document,
+        )?;
+    }
+    for put in &c.index {
+        index_put_in(txn, put.index, &put.member, put.score, &put.payload)?;
+    }
+    for (index, below) in &c.trims {
+        index_trim_in(txn, index, *below)?;
+    }
+    let mut state = txn.open_table(STATE)?;
+    for (key, value) in &c.state {
+        state.insert(key.as_str(), state_value(value, None, now).as_slice())?;
+    }
+    state.insert(
+        c.binding.as_str(),
+        state_value(&Binding::committed_value(&c.id), c.binding_ttl, now).as_slice(),
+    )?;
+    Ok(Committed::Stored {
+        document: c.document.clone(),
+    })
 }
 
 /// One numbered append inside the group commit's transaction: the once marker, the counter
@@ -690,6 +811,40 @@ impl Embedded {
                 let mut t = txn.open_table(REPORTS)?;
                 if t.get(id.as_str())?.is_none() {
                     t.insert(id.as_str(), json.as_slice())?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// See [`super::Store::commit_report`]: one write of the group commit, so the commits of
+    /// concurrent ingests share a flush.
+    pub async fn commit_report(
+        &self,
+        commit: &super::ReportCommit,
+    ) -> Result<super::Committed, StoreFailure> {
+        let commit = commit.clone();
+        let committed = self
+            .write(move |txn, now| commit_report_in(txn, now, &commit))
+            .await?;
+        // Nothing lies between storing and queuing here: the one point after both.
+        crate::failpoint::hit("after_report");
+        Ok(committed)
+    }
+
+    /// See [`super::Store::mark_committed`].
+    pub async fn mark_committed(&self, binding: &str, id: &str) -> Result<(), StoreFailure> {
+        let (binding, id) = (binding.to_string(), id.to_string());
+        self.write(move |txn, now| {
+            let mut state = txn.open_table(STATE)?;
+            let current = state.get(binding.as_str())?.map(|v| v.value().to_vec());
+            if let Some(raw) = current {
+                let live = live_value(&raw, now);
+                if live.is_some_and(|v| super::Binding::parse(&v).id == id) {
+                    let mut buf = raw[..8].to_vec();
+                    buf.extend_from_slice(&super::Binding::committed_value(&id));
+                    state.insert(binding.as_str(), buf.as_slice())?;
                 }
             }
             Ok(())
@@ -1022,21 +1177,8 @@ impl Embedded {
         payload: &[u8],
     ) -> Result<(), StoreFailure> {
         let (index, member, payload) = (index.to_string(), member.to_string(), payload.to_vec());
-        self.write(move |txn, _| {
-            {
-                let mut members = txn.open_table(INDEX_MEMBERS)?;
-                let mut entries = txn.open_table(INDEX)?;
-                let previous = members
-                    .insert((index.as_str(), member.as_str()), score)?
-                    .map(|v| v.value());
-                if let Some(previous) = previous {
-                    entries.remove((index.as_str(), previous, member.as_str()))?;
-                }
-                entries.insert((index.as_str(), score, member.as_str()), payload.as_slice())?;
-            }
-            Ok(())
-        })
-        .await
+        self.write(move |txn, _| index_put_in(txn, &index, &member, score, &payload))
+            .await
     }
 
     /// Entries of `index` with `min <= score <= max`, highest score first, at most `limit`.
@@ -1102,30 +1244,8 @@ impl Embedded {
     /// returns how many were removed.
     pub async fn index_trim(&self, index: &str, below: i64) -> Result<u64, StoreFailure> {
         let index = index.to_string();
-        self.write(move |txn, _| {
-            let removed = {
-                let mut members = txn.open_table(INDEX_MEMBERS)?;
-                let mut entries = txn.open_table(INDEX)?;
-                let mut old = Vec::new();
-                for item in
-                    entries.range((index.as_str(), i64::MIN, "")..(index.as_str(), below, ""))?
-                {
-                    let (k, _) = item?;
-                    let (_, score, member) = k.value();
-                    old.push((score, member.to_string()));
-                    if old.len() >= super::INDEX_TRIM_BATCH {
-                        break;
-                    }
-                }
-                for (score, member) in &old {
-                    entries.remove((index.as_str(), *score, member.as_str()))?;
-                    members.remove((index.as_str(), member.as_str()))?;
-                }
-                old.len() as u64
-            };
-            Ok(removed)
-        })
-        .await
+        self.write(move |txn, _| index_trim_in(txn, &index, below))
+            .await
     }
 }
 

@@ -132,6 +132,83 @@ pub struct ReportPage {
     pub next: Option<String>,
 }
 
+/// What follows a report id in its de-duplication binding once the report is stored and queued
+/// ([`Store::commit_report`]): a repeat finds it and appends nothing, however long after the
+/// stream's append marker expired. A binding without it (a commit a crash interrupted, or one
+/// written by an earlier version) is completed by the pipeline's repeat path.
+const BINDING_COMMITTED: &str = " queued";
+
+/// A de-duplication binding as stored: the report id, and whether its commit is complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    pub id: String,
+    pub committed: bool,
+}
+
+impl Binding {
+    pub fn parse(value: &[u8]) -> Binding {
+        let value = String::from_utf8_lossy(value);
+        match value.strip_suffix(BINDING_COMMITTED) {
+            Some(id) => Binding {
+                id: id.to_string(),
+                committed: true,
+            },
+            None => Binding {
+                id: value.into_owned(),
+                committed: false,
+            },
+        }
+    }
+
+    fn committed_value(id: &str) -> Vec<u8> {
+        format!("{id}{BINDING_COMMITTED}").into_bytes()
+    }
+}
+
+/// One entry of a scored index written by [`Store::commit_report`].
+#[derive(Debug, Clone)]
+pub struct IndexPut {
+    pub index: &'static str,
+    pub member: String,
+    pub score: i64,
+    pub payload: Vec<u8>,
+}
+
+/// Everything a new report's commit writes, taken by [`Store::commit_report`] in one durable
+/// store call: the binding of the submission's de-duplication key, the report document, its
+/// entry on the IOC stream, the lookups (tracking code) and the scored indexes (deadline,
+/// duplicate fingerprint) that follow it.
+#[derive(Debug, Clone)]
+pub struct ReportCommit {
+    /// State key of the binding (`dedup:<key>`) and how long it lives.
+    pub binding: String,
+    pub binding_ttl: Option<Duration>,
+    pub id: String,
+    pub document: Vec<u8>,
+    /// `ioc:reports` or `ioc:rejections`; the entry is the document, appended once per id.
+    pub stream: &'static str,
+    /// State values kept for good (`track:<code>` → id).
+    pub state: Vec<(String, Vec<u8>)>,
+    pub index: Vec<IndexPut>,
+    /// Index entries scored below the bound are removed (at most [`INDEX_TRIM_BATCH`] each).
+    pub trims: Vec<(&'static str, i64)>,
+}
+
+/// What [`Store::commit_report`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Committed {
+    /// Everything is stored and queued, the binding marked committed; `document` is the
+    /// stored one.
+    Stored { document: Vec<u8> },
+    /// A document of this id was stored already (a commit interrupted after storing it, or a
+    /// concurrent one of the same submission): nothing was written; the caller completes that
+    /// report instead.
+    Earlier { document: Vec<u8> },
+    /// The key is bound to another report id (a concurrent commit of the same submission won):
+    /// nothing was written.
+    BoundElsewhere(Binding),
+}
+
 /// Most entries [`Store::index_trim`] removes per call (keeps each call short).
 pub const INDEX_TRIM_BATCH: usize = 1000;
 
@@ -255,6 +332,26 @@ impl Store {
     /// Store a report document unless one with that id exists (first write wins).
     pub async fn put_report_if_absent(&self, id: &str, json: &[u8]) -> Result<(), StoreFailure> {
         dispatch!(self.put_report_if_absent(id, json))
+    }
+
+    /// Commit a new report in one durable store call (see [`ReportCommit`]). Embedded: one
+    /// transaction of the group commit, so the reports of concurrent ingests (an IMAP batch)
+    /// share one flush. Redis: the binding (`SET NX GET`), then every record in one pipeline
+    /// (first write of the document wins; the append is once per id), `WAIT` when configured,
+    /// then the binding marked committed; a crash in between leaves an unmarked binding, which
+    /// the repeat path completes idempotently.
+    pub async fn commit_report(&self, commit: &ReportCommit) -> Result<Committed, StoreFailure> {
+        let committed = dispatch!(self.commit_report(commit))?;
+        if matches!(committed, Committed::Stored { .. }) {
+            crate::metrics::appended(commit.stream);
+        }
+        Ok(committed)
+    }
+
+    /// Mark the binding of a report complete (the repeat path, after finishing a commit that
+    /// was interrupted or written by an earlier version), keeping its time to live.
+    pub async fn mark_committed(&self, binding: &str, id: &str) -> Result<(), StoreFailure> {
+        dispatch!(self.mark_committed(binding, id))
     }
 
     /// Overwrite a report document (status changes by the IOC).

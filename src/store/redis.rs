@@ -34,6 +34,41 @@ macro_rules! with_group {
     }};
 }
 
+/// KEYS[1] the stream, KEYS[2] (optional) the marker of the report id; ARGV[1] the report id,
+/// ARGV[2] the payload, ARGV[3] the marker's time to live (ms, 0: none), ARGV[4..] the stream's
+/// groups. A group is (re)created at 0: after a loss, entries are handed out again rather than
+/// skipped (at least once). Also sent whole (EVAL) in a commit's pipeline.
+const APPEND_LUA: &str = r"if KEYS[2] then
+                        local done = redis.call('GET', KEYS[2])
+                        if done then return done end
+                      end
+                      for i = 4, #ARGV do
+                        redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[i], '0', 'MKSTREAM')
+                      end
+                      local id = redis.call('XADD', KEYS[1], '*', 'report_id', ARGV[1], 'payload', ARGV[2])
+                      if KEYS[2] then
+                        if tonumber(ARGV[3]) > 0 then
+                          redis.call('SET', KEYS[2], id, 'PX', ARGV[3])
+                        else
+                          redis.call('SET', KEYS[2], id)
+                        end
+                      end
+                      return id";
+
+/// KEYS: the index's scores and payloads; ARGV: member, score, payload.
+const INDEX_PUT_LUA: &str = r"redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+                      redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+                      return 1";
+
+/// KEYS: the index's scores and payloads; ARGV: the bound, the most entries removed.
+const INDEX_TRIM_LUA: &str = r"local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1],
+                        'LIMIT', 0, ARGV[2])
+                      if #old > 0 then
+                        redis.call('ZREM', KEYS[1], unpack(old))
+                        redis.call('HDEL', KEYS[2], unpack(old))
+                      end
+                      return #old";
+
 #[derive(Clone)]
 pub struct RedisStore {
     conn: Conn,
@@ -240,29 +275,7 @@ impl RedisStore {
             options: Arc::new(options),
             last_trim: Arc::new(Mutex::new(None)),
             scripts: Arc::new(Scripts {
-                // KEYS[1] the stream, KEYS[2] (optional) the marker of the report id;
-                // ARGV[1] the report id, ARGV[2] the payload, ARGV[3] the marker's time to
-                // live (ms, 0: none), ARGV[4..] the stream's groups.
-                // A group is (re)created at 0: after a loss, entries are handed out again
-                // rather than skipped (at least once).
-                append: Script::new(
-                    r"if KEYS[2] then
-                        local done = redis.call('GET', KEYS[2])
-                        if done then return done end
-                      end
-                      for i = 4, #ARGV do
-                        redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[i], '0', 'MKSTREAM')
-                      end
-                      local id = redis.call('XADD', KEYS[1], '*', 'report_id', ARGV[1], 'payload', ARGV[2])
-                      if KEYS[2] then
-                        if tonumber(ARGV[3]) > 0 then
-                          redis.call('SET', KEYS[2], id, 'PX', ARGV[3])
-                        else
-                          redis.call('SET', KEYS[2], id)
-                        end
-                      end
-                      return id",
-                ),
+                append: Script::new(APPEND_LUA),
                 // KEYS[1] the stream, KEYS[2] the counter, KEYS[3] (optional) the once
                 // marker, all in the stream's hash slot; ARGV[1] the payload (a JSON object
                 // with fields), ARGV[2] the number's field, ARGV[3] the counter's lifetime
@@ -369,11 +382,7 @@ impl RedisStore {
                       if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
                       return n",
                 ),
-                index_put: Script::new(
-                    r"redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-                      redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-                      return 1",
-                ),
+                index_put: Script::new(INDEX_PUT_LUA),
                 index_range: Script::new(
                     r"local found = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[2], ARGV[1],
                         'WITHSCORES', 'LIMIT', 0, ARGV[3])
@@ -393,15 +402,7 @@ impl RedisStore {
                       redis.call('HDEL', KEYS[2], ARGV[1])
                       return n",
                 ),
-                index_trim: Script::new(
-                    r"local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1],
-                        'LIMIT', 0, ARGV[2])
-                      if #old > 0 then
-                        redis.call('ZREM', KEYS[1], unpack(old))
-                        redis.call('HDEL', KEYS[2], unpack(old))
-                      end
-                      return #old",
-                ),
+                index_trim: Script::new(INDEX_TRIM_LUA),
             }),
         })
     }
@@ -524,6 +525,125 @@ impl RedisStore {
         // The winner goes to the archive: this write, or the earlier one whose archiving a
         // crash may have interrupted.
         archive.write(id, earlier.as_deref().unwrap_or(json)).await
+    }
+
+    /// See [`super::Store::commit_report`]. The binding first (`SET NX GET`: nothing else is
+    /// written when another id holds it); the document in the archive (when there is one);
+    /// then the records in one pipeline (commands of one connection run in order; on a
+    /// cluster, whose keys live on several nodes, one command after the other), `WAIT`, and
+    /// only after all of them succeeded the binding marked committed.
+    pub async fn commit_report(
+        &self,
+        c: &super::ReportCommit,
+    ) -> Result<super::Committed, StoreFailure> {
+        use super::{Binding, Committed};
+        let mut bind = redis::cmd("SET");
+        bind.arg(state_key(&c.binding))
+            .arg(&c.id)
+            .arg("NX")
+            .arg("GET");
+        if let Some(ttl) = c.binding_ttl {
+            bind.arg("PX").arg(ttl.as_millis().max(1) as u64);
+        }
+        let earlier: Option<Vec<u8>> = bind.query_async(&mut self.conn()).await?;
+        if let Some(earlier) = earlier {
+            let bound = Binding::parse(&earlier);
+            if bound.id != c.id {
+                return Ok(Committed::BoundElsewhere(bound));
+            }
+            // Bound to this id before (an interrupted commit): its document may be stored.
+            if let Some(document) = self.get_report(&c.id).await? {
+                return Ok(Committed::Earlier { document });
+            }
+        }
+        if let Some(archive) = &self.options.archive {
+            archive.write(&c.id, &c.document).await?;
+        }
+        let groups: Vec<String> = self
+            .lock_groups()
+            .known
+            .get(c.stream)
+            .map(|g| g.iter().cloned().collect())
+            .unwrap_or_default();
+        let mut pipe = redis::pipe();
+        let report = pipe
+            .cmd("SET")
+            .arg(report_key(&c.id))
+            .arg(&c.document)
+            .arg("NX");
+        if let Some(archive) = &self.options.archive {
+            report.arg("PX").arg(archive.ttl_ms());
+        }
+        let append = pipe
+            .cmd("EVAL")
+            .arg(APPEND_LUA)
+            .arg(2)
+            .arg(c.stream)
+            .arg(marker_key(c.stream, &c.id))
+            .arg(&c.id)
+            .arg(&c.document)
+            .arg(
+                self.options
+                    .marker_ttl
+                    .map_or(0, |t| t.as_millis().max(1) as u64),
+            );
+        for group in &groups {
+            append.arg(group);
+        }
+        for (key, value) in &c.state {
+            pipe.cmd("SET").arg(state_key(key)).arg(value);
+        }
+        for put in &c.index {
+            let (scores, payloads) = index_keys(put.index);
+            pipe.cmd("EVAL")
+                .arg(INDEX_PUT_LUA)
+                .arg(2)
+                .arg(scores)
+                .arg(payloads)
+                .arg(&put.member)
+                .arg(put.score)
+                .arg(&put.payload);
+        }
+        for (index, below) in &c.trims {
+            let (scores, payloads) = index_keys(index);
+            pipe.cmd("EVAL")
+                .arg(INDEX_TRIM_LUA)
+                .arg(2)
+                .arg(scores)
+                .arg(payloads)
+                .arg(*below)
+                .arg(super::INDEX_TRIM_BATCH);
+        }
+        // Any command's error fails the whole call; every command is idempotent, so the retry
+        // (the repeat path, the binding not being marked) completes what ran.
+        if matches!(self.conn, Conn::Cluster(_)) {
+            // The keys live on several nodes: each command in turn, in order.
+            for cmd in pipe.cmd_iter() {
+                cmd.query_async::<Value>(&mut self.conn()).await?;
+            }
+        } else {
+            pipe.query_async::<Vec<Value>>(&mut self.conn()).await?;
+        }
+        self.wait_replicas().await?;
+        crate::failpoint::hit("after_report");
+        self.mark_committed(&c.binding, &c.id).await?;
+        self.trim_if_due();
+        Ok(Committed::Stored {
+            document: c.document.clone(),
+        })
+    }
+
+    /// See [`super::Store::mark_committed`]: `SET … XX KEEPTTL` (a binding never changes its
+    /// id, the first one wins; an expired one is not brought back).
+    pub async fn mark_committed(&self, binding: &str, id: &str) -> Result<(), StoreFailure> {
+        redis::cmd("SET")
+            .arg(state_key(binding))
+            .arg(super::Binding::committed_value(id))
+            .arg("XX")
+            .arg("KEEPTTL")
+            .query_async::<Option<String>>(&mut self.conn())
+            .await?;
+        Ok(())
     }
 
     pub async fn replace_report(&self, id: &str, json: &[u8]) -> Result<(), StoreFailure> {

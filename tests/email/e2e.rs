@@ -743,3 +743,60 @@ async fn the_store_keys_of_an_email_do_not_give_the_sender_back() {
     assert!(!keys.contains(&unkeyed), "{keys}");
     assert!(!keys.contains(address), "{keys}");
 }
+
+/// An email read again (a lost checkpoint, a copy back from Processed) after the append marker
+/// of its report expired — markers on Redis live the stream retention, the email's binding for
+/// good — answers "already there" and appends nothing: the IOC queue keeps one entry.
+async fn an_email_read_again_after_its_append_marker_expired_is_queued_once(redis: bool) {
+    let server = redis.then(crate::support::redis::RedisServer::start);
+    let url = server.as_ref().map(|s| s.url());
+    let gateway = InProcess::start(|c| {
+        if let Some(url) = &url {
+            c.redis_url = Some(url.as_str().into());
+            // The shortest lifetime the configuration allows for the markers (an hour);
+            // their expiry is then played by deleting them.
+            c.redis.stream_retention_hours = 1;
+            c.queue.idempotency_ttl_hours = 1;
+        }
+    })
+    .await;
+    let pipeline = gateway.state.pipeline.clone();
+    let processor = gateway.email_processor();
+    let raw = bytes::Bytes::from(mail_with_photo(72, "photo-2h-before.jpg"));
+    processor.handle(raw.clone(), "imap:INBOX:1:72").await;
+    assert_eq!(processor.stats.snapshot().ingested, 1);
+    if let Some(url) = &url {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-u", url.as_str(), "--scan", "--pattern", "*enqueued*"])
+            .output()
+            .expect("redis-cli");
+        let markers = String::from_utf8_lossy(&out.stdout).to_string();
+        let markers: Vec<&str> = markers.lines().filter(|l| !l.is_empty()).collect();
+        assert_eq!(
+            markers.len(),
+            1,
+            "the append marker of the report: {markers:?}"
+        );
+        let status = std::process::Command::new("redis-cli")
+            .args(["-u", url.as_str(), "DEL", markers[0]])
+            .status()
+            .expect("redis-cli");
+        assert!(status.success());
+    }
+    // Read again at another position, the marker gone.
+    processor.handle(raw, "imap:INBOX:2:4").await;
+    let s = processor.stats.snapshot();
+    assert_eq!((s.ingested, s.replayed), (1, 1));
+    let (length, _, _) = pipeline.queue_depth(REPORTS_STREAM).await.unwrap();
+    assert_eq!(length, 1, "the report is queued once");
+}
+
+#[tokio::test]
+async fn an_email_read_again_after_its_append_marker_expired_is_queued_once_embedded() {
+    an_email_read_again_after_its_append_marker_expired_is_queued_once(false).await;
+}
+
+#[tokio::test]
+async fn an_email_read_again_after_its_append_marker_expired_is_queued_once_redis() {
+    an_email_read_again_after_its_append_marker_expired_is_queued_once(true).await;
+}
