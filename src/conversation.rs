@@ -1424,6 +1424,17 @@ mod tests {
             ..c.clone()
         };
         assert_eq!(too_many.problems().len(), 1);
+        for (url, problems) in [
+            ("https://1022.longan.gov.vn", 0),
+            ("1022.longan.gov.vn", 1),
+            ("https://1022.longan.gov.vn/?x=1", 1),
+        ] {
+            let with_url = MessagesConfig {
+                public_base_url: Some(url.into()),
+                ..c.clone()
+            };
+            assert_eq!(with_url.problems().len(), problems, "{url}");
+        }
         let hook = Webhook::from_config(&MessagesConfig {
             webhook_retry_base_ms: 100,
             ..c

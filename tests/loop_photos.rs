@@ -44,6 +44,9 @@ const PNG: &[u8] = &[
     0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
 ];
 
+/// A `photo` part: file name, content type, bytes.
+type Photo = (&'static str, &'static str, Vec<u8>);
+
 /// The photo size limit of these tests (the fixtures are about 1 kB).
 const PHOTO_MAX: u64 = 50_000;
 
@@ -155,12 +158,7 @@ impl Gw {
     }
 
     /// POST a message as a multipart form: `message` JSON and the `photo` parts.
-    async fn message_with(
-        &self,
-        id: &str,
-        body: Value,
-        photos: &[(&str, &str, Vec<u8>)],
-    ) -> (StatusCode, Value) {
+    async fn message_with(&self, id: &str, body: Value, photos: &[Photo]) -> (StatusCode, Value) {
         let mut form = reqwest::multipart::Form::new().part(
             "message",
             reqwest::multipart::Part::text(body.to_string())
@@ -488,7 +486,7 @@ fn reply(message_id: &str, in_reply_to: &str, text: &str) -> Vec<u8> {
 }
 
 /// The two photos of the result: a JPEG with EXIF and GPS, a PNG with a capture time.
-fn result_photos() -> Vec<(&'static str, &'static str, Vec<u8>)> {
+fn result_photos() -> Vec<Photo> {
     let jpeg = read_fixture("media/photo-gps-clock.jpg");
     let png = read_fixture("media/photo-2h-before.png");
     let info = inspect(&jpeg, "image/jpeg");
@@ -792,7 +790,7 @@ async fn bad_photos_record_nothing(g: Gw) {
     too_large.resize(PHOTO_MAX as usize + 1, 0);
     let broken = jpeg[..200].to_vec();
     let body = json!({"kind": "result", "text": "Đã sửa xong."});
-    let cases: Vec<(StatusCode, Vec<(&str, &str, Vec<u8>)>)> = vec![
+    let cases: Vec<(StatusCode, Vec<Photo>)> = vec![
         (
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             vec![

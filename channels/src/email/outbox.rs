@@ -589,6 +589,36 @@ mod tests {
     }
 
     #[test]
+    fn photos_are_attached_after_the_text() {
+        let from: Mailbox = "1022@longan.gov.vn".parse().unwrap();
+        let photo = ReplyAttachment {
+            file_name: "anh-1.jpg".into(),
+            media_type: "image/jpeg".into(),
+            bytes: vec![0xff, 0xd8, 0xff, 0xd9],
+        };
+        let msg = build_reply_with(
+            &outbound(true),
+            &from,
+            SystemTime::UNIX_EPOCH,
+            std::slice::from_ref(&photo),
+        )
+        .unwrap();
+        let raw = String::from_utf8(msg.formatted()).unwrap();
+        assert!(raw.contains("multipart/mixed"), "{raw}");
+        assert!(raw.contains("multipart/alternative"), "{raw}");
+        assert!(raw.contains("filename=\"anh-1.jpg\""), "{raw}");
+        assert!(raw.contains("Content-Type: image/jpeg"), "{raw}");
+        let bad = ReplyAttachment {
+            media_type: "not a type".into(),
+            ..photo
+        };
+        assert!(matches!(
+            build_reply_with(&outbound(false), &from, SystemTime::UNIX_EPOCH, &[bad]),
+            Err(ReplyError::AttachmentType { .. })
+        ));
+    }
+
+    #[test]
     fn logged_errors_carry_no_address_and_no_phone() {
         // What SMTP servers say when they refuse, as seen in their logs and RFC 5321 examples.
         let cases = [
