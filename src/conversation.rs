@@ -24,13 +24,15 @@ use std::time::Duration;
 use channels::intake::{DeliveryResult, Origin, Outbound, Streams};
 use channels::templates::conversation as tpl;
 use normalizers::conversation::{
-    self, DeliveryAttempt, DeliveryOutcome, DeliveryRoute, IocMessage, NewMessage, ReplyRoute,
+    self, DeliveryAttempt, DeliveryOutcome, DeliveryRoute, IocMessage, MessagePhoto, NewMessage,
+    ReplyRoute,
 };
+use normalizers::media::MediaInfo;
 use normalizers::report::{Channel, Report};
 use normalizers::secret::Secret;
 use serde::{Deserialize, Serialize};
 
-use crate::pipeline::{Pipeline, StatusError};
+use crate::pipeline::{Pipeline, PreparedMedia, StatusError};
 
 /// Zalo's answers that the OA may no longer write to the user (no interaction within the
 /// window): the message then goes to another contact of the citizen.
@@ -51,6 +53,11 @@ pub struct MessagesConfig {
     pub webhook_max_attempts: u32,
     /// Wait before the second attempt, in milliseconds; doubled before each next one.
     pub webhook_retry_base_ms: u64,
+    /// The gateway's public address (`https://1022.longan.gov.vn`): Zalo fetches the photos
+    /// of the IOC's messages from there (`/v1/track/{code}/photos/{digest}`, the stripped
+    /// copies) to show them as OA image messages. None: the Zalo message says the photos are
+    /// on the tracking page.
+    pub public_base_url: Option<String>,
 }
 
 impl Default for MessagesConfig {
@@ -61,6 +68,7 @@ impl Default for MessagesConfig {
             webhook_timeout_secs: 10,
             webhook_max_attempts: 6,
             webhook_retry_base_ms: 30_000,
+            public_base_url: None,
         }
     }
 }
@@ -74,6 +82,16 @@ impl MessagesConfig {
                 "messages.webhook_max_attempts",
                 channels::Problem::Invalid(format!("between 1 and {MAX_WEBHOOK_ATTEMPTS}")),
             ));
+        }
+        if let Some(url) = &self.public_base_url {
+            if !(url.starts_with("https://") || url.starts_with("http://"))
+                || url.contains(['?', '#'])
+            {
+                out.push(channels::ConfigProblem::error(
+                    "messages.public_base_url",
+                    channels::Problem::NotAUrl(url.clone()),
+                ));
+            }
         }
         if let Some(url) = &self.webhook_url {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
@@ -224,10 +242,21 @@ fn attempt(
     }
 }
 
-/// The outbox entry of an IOC message on `route`.
-fn outbound(report: &Report, m: &IocMessage, route: &ReplyRoute, fallback: bool) -> Outbound {
+/// The outbox entry of an IOC message on `route` (`base`: the gateway's public address).
+fn outbound(
+    report: &Report,
+    m: &IocMessage,
+    route: &ReplyRoute,
+    fallback: bool,
+    base: Option<&str>,
+) -> Outbound {
     let code = &report.tracking_code;
-    let (origin, text) = match route {
+    let photos = m
+        .photos
+        .iter()
+        .filter(|p| conversation::public_digest(p).is_some())
+        .count();
+    let (origin, mut text) = match route {
         ReplyRoute::Email {
             address,
             message_id,
@@ -254,6 +283,14 @@ fn outbound(report: &Report, m: &IocMessage, route: &ReplyRoute, fallback: bool)
             tpl::text(m.kind, code, &m.text),
         ),
     };
+    if photos > 0 {
+        let line = match (route, base) {
+            (ReplyRoute::Email { .. }, _) => tpl::photos_attached(photos),
+            (ReplyRoute::ZaloOa { .. }, Some(_)) => tpl::photos_follow(photos),
+            (ReplyRoute::ZaloOa { .. }, None) => tpl::photos_on_tracking_page(photos, code, None),
+        };
+        text = format!("{text}\n\n{line}");
+    }
     Outbound {
         report_id: Some(report.id.clone()),
         origin,
@@ -302,6 +339,7 @@ fn runs(outboxes: Outboxes, route: &ReplyRoute) -> bool {
 pub struct Conversations {
     outboxes: OnceLock<Outboxes>,
     webhook: OnceLock<Option<Webhook>>,
+    public_base_url: OnceLock<String>,
 }
 
 impl Default for Conversations {
@@ -309,6 +347,7 @@ impl Default for Conversations {
         Conversations {
             outboxes: OnceLock::new(),
             webhook: OnceLock::new(),
+            public_base_url: OnceLock::new(),
         }
     }
 }
@@ -318,6 +357,19 @@ impl Conversations {
     pub fn configure(&self, outboxes: Outboxes, webhook: Option<Webhook>) {
         let _ = self.outboxes.set(outboxes);
         let _ = self.webhook.set(webhook);
+    }
+
+    /// Set at start from `messages.public_base_url`.
+    pub fn set_public_base_url(&self, url: Option<&str>) {
+        if let Some(url) = url.map(|u| u.trim().trim_end_matches('/')) {
+            if !url.is_empty() {
+                let _ = self.public_base_url.set(url.to_string());
+            }
+        }
+    }
+
+    fn public_base_url(&self) -> Option<&str> {
+        self.public_base_url.get().map(String::as_str)
     }
 
     fn outboxes(&self) -> Outboxes {
@@ -337,7 +389,13 @@ async fn enqueue(
     route: &ReplyRoute,
     fallback: bool,
 ) -> Result<(), channels::StoreError> {
-    let entry = outbound(report, m, route, fallback);
+    let entry = outbound(
+        report,
+        m,
+        route,
+        fallback,
+        pipeline.conversations().public_base_url(),
+    );
     let payload = serde_json::to_value(&entry).map_err(channels::StoreError::new)?;
     let key = format!(
         "ioc_message:{}:{}",
@@ -776,6 +834,136 @@ async fn deliver_webhook(
     ack().await
 }
 
+/// The photo types the IOC may attach: those a public copy without metadata can be made of.
+pub const PHOTO_TYPES: [&str; 3] = ["image/jpeg", "image/png", "image/webp"];
+
+/// Why the photos of an IOC message were refused (nothing is stored then). `index` counts
+/// the `photo` parts from 1.
+#[derive(Debug, thiserror::Error)]
+pub enum PhotoError {
+    #[error("at most {max} photos per message")]
+    TooMany { max: usize },
+    #[error("photo {index} is larger than {max} bytes")]
+    TooLarge { index: usize, max: u64 },
+    #[error("photo {index} is not a photo (it is {media_type})")]
+    NotAPhoto { index: usize, media_type: String },
+    #[error("photo {index} is {media_type}: send JPEG, PNG or WebP, of which a copy without metadata can be made")]
+    Unsupported { index: usize, media_type: String },
+    #[error("photo {index} cannot be read as an image")]
+    Unreadable { index: usize },
+    #[error("photo {index}: no copy without its metadata (EXIF, GPS) could be made of it")]
+    NotStrippable { index: usize },
+    #[error("the photos cannot be stored")]
+    Store(#[source] channels::IngestError),
+}
+
+/// Whether an inspected file may go with an IOC message.
+fn check_photo(index: usize, info: &MediaInfo) -> Result<(), PhotoError> {
+    if info.kind != Some(normalizers::report::MediaKind::Photo) {
+        return Err(PhotoError::NotAPhoto {
+            index,
+            media_type: info.media_type.clone(),
+        });
+    }
+    if !PHOTO_TYPES.contains(&info.media_type.as_str()) {
+        return Err(PhotoError::Unsupported {
+            index,
+            media_type: info.media_type.clone(),
+        });
+    }
+    if info.unreadable.is_some() {
+        return Err(PhotoError::Unreadable { index });
+    }
+    Ok(())
+}
+
+impl Pipeline {
+    /// The photos of an IOC message, staged by the caller: each inspected (a photo of a
+    /// strippable kind, readable) before any is stored; then each stored durably (content
+    /// address, fsync) with its public copy. Any refusal stores nothing of the message: the
+    /// staged files are deleted when `staged` is dropped. (A photo whose public copy fails
+    /// after the others were stored leaves those files unreferenced, never recorded.)
+    pub async fn take_photos(
+        &self,
+        staged: Vec<PreparedMedia>,
+    ) -> Result<Vec<MessagePhoto>, PhotoError> {
+        if staged.len() > conversation::MAX_PHOTOS {
+            return Err(PhotoError::TooMany {
+                max: conversation::MAX_PHOTOS,
+            });
+        }
+        let mut infos = Vec::with_capacity(staged.len());
+        for (i, p) in staged.iter().enumerate() {
+            let info =
+                crate::pipeline::inspect_file(p.staged.path(), p.claimed_type.as_deref()).await;
+            check_photo(i + 1, &info)?;
+            infos.push(info);
+        }
+        let mut photos = Vec::with_capacity(staged.len());
+        for (i, (p, info)) in staged.iter().zip(infos).enumerate() {
+            let a = self
+                .commit_photo(p, info)
+                .await
+                .map_err(PhotoError::Store)?;
+            if a.public_key.is_none() {
+                return Err(PhotoError::NotStrippable { index: i + 1 });
+            }
+            photos.push(MessagePhoto {
+                media_type: a.media_type,
+                size: a.size,
+                storage_key: a.storage_key,
+                public_key: a.public_key,
+            });
+        }
+        Ok(photos)
+    }
+
+    /// The photos of the IOC message an outbox entry carries, as the channels send them: the
+    /// public copies on disk, named `anh-<n>.<ext>`, with their public URL when the gateway's
+    /// public address is configured. Internal notes and unknown messages have none.
+    pub async fn message_photos(
+        &self,
+        out: &Outbound,
+    ) -> Result<Vec<channels::OutboundPhoto>, channels::StoreError> {
+        let (Some(id), Some(message_id)) = (&out.report_id, &out.message_id) else {
+            return Ok(Vec::new());
+        };
+        let Some(report) = self.report(id).await.map_err(channels::StoreError::new)? else {
+            return Ok(Vec::new());
+        };
+        let Some(m) = report
+            .messages
+            .iter()
+            .find(|m| &m.id == message_id && !m.internal)
+        else {
+            return Ok(Vec::new());
+        };
+        let base = self.conversations().public_base_url();
+        let mut out = Vec::with_capacity(m.photos.len());
+        for (i, p) in m.photos.iter().enumerate() {
+            let Some(key) = p.public_key.as_deref() else {
+                continue;
+            };
+            let path = self.media_path(key).map_err(channels::StoreError::new)?;
+            out.push(channels::OutboundPhoto {
+                path,
+                media_type: p.media_type.clone(),
+                size: p.size,
+                file_name: format!(
+                    "anh-{}.{}",
+                    i + 1,
+                    conversation::photo_extension(&p.media_type)
+                ),
+                url: base.and_then(|b| {
+                    conversation::photo_path(&report.tracking_code, p)
+                        .map(|path| format!("{b}{path}"))
+                }),
+            });
+        }
+        Ok(out)
+    }
+}
+
 /// Report ids named by the gateway's own Message-IDs in a thread
 /// (`<kind>.<report id>[.<message id>]@<domain>`), the latest first.
 pub fn report_ids_in(references: &[String]) -> Vec<String> {
@@ -930,11 +1118,7 @@ impl Pipeline {
                 media: submission.media,
                 rating: None,
             };
-            return self
-                .attach_answer(&report.id, incoming)
-                .await
-                .map(channels::Answer::Attached)
-                .map_err(ingest_error);
+            return self.answer_or_refuse(&report, incoming).await;
         }
         let channels::Origin::Email {
             address,
@@ -979,10 +1163,39 @@ impl Pipeline {
             media: submission.media,
             rating: None,
         };
-        self.attach_answer(&report.id, incoming)
-            .await
-            .map(channels::Answer::Attached)
-            .map_err(ingest_error)
+        self.answer_or_refuse(&report, incoming).await
+    }
+
+    /// Attach a channel's answer; one with vulgar or offensive words (Đ7.6) is not attached
+    /// and comes back as [`channels::AnsweredKind::Refused`], keyed by the id its
+    /// de-duplication key is bound to, so the channel tells the citizen why once and takes
+    /// the message as handled (not as a new report, not as a failure).
+    async fn answer_or_refuse(
+        &self,
+        report: &Report,
+        incoming: IncomingAnswer,
+    ) -> Result<channels::Answer, channels::IngestError> {
+        let bound = format!("answer:{}", incoming.dedup_key);
+        let channel = incoming.channel;
+        match self.attach_answer(&report.id, incoming).await {
+            Ok(answered) => Ok(channels::Answer::Attached(answered)),
+            Err(AttachError::Status(StatusError::Answer(conversation::AnswerError::Offensive))) => {
+                // `attach_answer` bound the key before checking the text: the same id.
+                let answer_id = self
+                    .bind_once(&bound, &self.new_id())
+                    .await
+                    .map_err(channels::IngestError::unavailable)?;
+                crate::metrics::citizen_answer("refused", channel.as_str());
+                Ok(channels::Answer::Attached(channels::Answered {
+                    report_id: report.id.clone(),
+                    tracking_code: report.tracking_code.clone(),
+                    answer_id,
+                    kind: channels::AnsweredKind::Refused,
+                    replayed: false,
+                }))
+            }
+            Err(e) => Err(ingest_error(e)),
+        }
     }
 
     /// Attach a citizen's answer (or rating) to report `id` and queue it for the IOC.
@@ -1211,6 +1424,17 @@ mod tests {
             ..c.clone()
         };
         assert_eq!(too_many.problems().len(), 1);
+        for (url, problems) in [
+            ("https://1022.longan.gov.vn", 0),
+            ("1022.longan.gov.vn", 1),
+            ("https://1022.longan.gov.vn/?x=1", 1),
+        ] {
+            let with_url = MessagesConfig {
+                public_base_url: Some(url.into()),
+                ..c.clone()
+            };
+            assert_eq!(with_url.problems().len(), problems, "{url}");
+        }
         let hook = Webhook::from_config(&MessagesConfig {
             webhook_retry_base_ms: 100,
             ..c

@@ -121,6 +121,11 @@ mod tests {
 
 /// The portal's one-time codes and public checks (Đ6.4): API answers the form shows beside the
 /// contact field, and the texts that carry the code.
+/// The text alternative of the n-th photo of an IOC message on the tracking page.
+pub fn photo_alt(n: usize) -> String {
+    format!("Ảnh {n} do Trung tâm 1022 gửi kèm")
+}
+
 pub mod portal {
     /// Subject of the email that carries a code.
     pub const CODE_EMAIL_SUBJECT: &str = "Mã xác nhận gửi phản ánh Hệ thống 1022 Long An";

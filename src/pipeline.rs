@@ -662,6 +662,25 @@ impl Pipeline {
         Ok(out)
     }
 
+    /// Commit a staged photo of an IOC message, inspected by the caller: the original under
+    /// its content address and its public copy (EXIF/GPS stripped; `public_key` stays `None`
+    /// when none can be made).
+    pub async fn commit_photo(
+        &self,
+        p: &PreparedMedia,
+        info: MediaInfo,
+    ) -> Result<Attachment, IngestError> {
+        let mut a = attachment(p, info);
+        a.storage_key = self.blobs.commit(&p.staged).await.map_err(unavailable)?;
+        a.public_key = self.public_copy(&a).await?;
+        Ok(a)
+    }
+
+    /// Where a stored file is on disk (a mail attachment is read from there).
+    pub fn media_path(&self, storage_key: &str) -> Result<PathBuf, BlobError> {
+        self.blobs.path_of(storage_key)
+    }
+
     /// Append an entry to the IOC's queue (`ioc:reports`) at most once per `key`.
     pub async fn queue_for_ioc(&self, key: &str, payload: &[u8]) -> Result<(), StoreFailure> {
         self.store
@@ -1069,6 +1088,13 @@ impl Intake for Pipeline {
 
     fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    async fn outbound_photos(
+        &self,
+        outbound: &channels::Outbound,
+    ) -> Result<Vec<channels::OutboundPhoto>, channels::StoreError> {
+        self.message_photos(outbound).await
     }
 
     async fn admit(

@@ -11,7 +11,8 @@
 //!
 //! What is published of a report: its tracking code, the field of Đ5 (and a known sub-category),
 //! the commune (old and new units, from the gazetteer), the reception and result times, the
-//! agency, the result text and its photos' public copies (EXIF and GPS stripped at intake). Not
+//! agency, the result text, the report's photos' public copies (EXIF and GPS stripped at
+//! intake) and those of the photos the last result came with (Đ10.3). Not
 //! the citizen's description: it is free text that routinely carries names, phone numbers and
 //! house numbers ("trước số 12 đường Hùng Vương"), there is no scrubber in the gateway that
 //! could be trusted to remove all of them, and any leak breaks Đ12.3; the result text is written
@@ -89,6 +90,10 @@ pub struct PublishedReport {
     pub result: String,
     /// Paths of the public copies of the report's photos (EXIF and GPS stripped).
     pub photos: Vec<String>,
+    /// Paths of the public copies of the photos the last result came with (Đ10.3: photos of
+    /// the fix; EXIF and GPS stripped).
+    #[serde(default)]
+    pub result_photos: Vec<String>,
 }
 
 /// The report's photos that have a public copy, in order: `/v1/published/{code}/media/{n}`
@@ -145,6 +150,9 @@ pub fn published(report: &Report) -> Option<PublishedReport> {
         result: answer.message.clone().unwrap_or_default(),
         photos: (0..public_photos(report).len())
             .map(|n| format!("/v1/published/{}/media/{n}", report.tracking_code))
+            .collect(),
+        result_photos: (0..normalizers::conversation::result_photos(report).len())
+            .map(|n| format!("/v1/published/{}/result-media/{n}", report.tracking_code))
             .collect(),
     })
 }

@@ -182,6 +182,9 @@ pub async fn build(config: Config) -> Result<Gateway, ServeError> {
         },
         crate::conversation::Webhook::from_config(&config.messages),
     );
+    pipeline
+        .conversations()
+        .set_public_base_url(config.messages.public_base_url.as_deref());
     let keys = KeyRing::new(&config.api_keys);
     let app_tokens =
         crate::apptoken::AppTokenVerifier::from_config(&config.app_tokens, clock.clone())

@@ -32,6 +32,9 @@ mod loop_;
 /// The loop finished: the app backend's webhook tried again with back-off, citizens' answers
 /// through the Vietnamese text checks (offensive refused, unmarked flagged).
 mod loop_finish;
+/// Photos on the IOC's messages by email, Zalo, the tracking view and the published feed;
+/// offensive answers refused with one polite reply (issue 12 point 1).
+mod loop_photos;
 /// Redis end to end: delivery counts behind the give-up rules, durability (WAIT), trimming and
 /// archiving, several gateways on one Redis.
 mod multi;

@@ -188,6 +188,31 @@ pub trait Intake: Send + Sync + 'static {
         let _ = (outbound, result);
         std::future::ready(Ok(()))
     }
+
+    /// The photos an outbound IOC message carries (`Outbound::message_id`): the public copies
+    /// (EXIF and GPS stripped) to attach to a mail, and their public URLs for an OA image
+    /// message when the gateway knows its public address. The default, for test doubles: none.
+    fn outbound_photos(
+        &self,
+        outbound: &Outbound,
+    ) -> impl Future<Output = Result<Vec<OutboundPhoto>, StoreError>> + Send {
+        let _ = outbound;
+        std::future::ready(Ok(Vec::new()))
+    }
+}
+
+/// A photo sent with an IOC message: the stripped public copy, never the original.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboundPhoto {
+    /// The public copy on disk.
+    pub path: std::path::PathBuf,
+    pub media_type: String,
+    pub size: u64,
+    /// The attachment's name (`anh-1.jpg`…).
+    pub file_name: String,
+    /// Where the public copy can be fetched from outside (for Zalo's image messages), when
+    /// the gateway's public address is configured.
+    pub url: Option<String>,
 }
 
 /// A message to a citizen, waiting in a channel's outbound stream (`outbound:email`…).
@@ -240,6 +265,10 @@ pub enum AnsweredKind {
     Rating,
     /// `không hài lòng` without a reason: kept as an answer, the citizen is asked why.
     RatingNeedsReason,
+    /// Not attached: the text has vulgar or offensive words (Đ7.6). The citizen is told why,
+    /// once (`answer_id` keys that reply); the message is handled, not failed, and starts no
+    /// new report.
+    Refused,
 }
 
 /// What became of an outbound message, as the channel reports it to the gateway.

@@ -38,8 +38,8 @@ pub use context::{
 };
 pub use intake::{
     Answer, Answered, AnsweredKind, DeliveryResult, IngestError, Intake, MediaInput, MediaSource,
-    Numbered, Numbering, Origin, Outbound, Outcome, StateStore, StoreError, StreamEntry, Streams,
-    Submission,
+    Numbered, Numbering, Origin, Outbound, OutboundPhoto, Outcome, StateStore, StoreError,
+    StreamEntry, Streams, Submission,
 };
 pub use staging::sweep_old_files;
 /// The shutdown signal of [`ChannelContext`] (re-exported so callers need no tokio-util

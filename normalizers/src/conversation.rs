@@ -27,6 +27,8 @@ pub const MAX_TEXT_CHARS: usize = 1500;
 pub const MAX_MESSAGES: usize = 100;
 /// Attempts recorded per message.
 pub const MAX_ATTEMPTS: usize = 20;
+/// Photos one message may carry (Đ10.3: the result with photos of the fix).
+pub const MAX_PHOTOS: usize = 6;
 
 /// What the IOC tells the citizen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -170,6 +172,8 @@ pub enum MessageError {
     TooMany { max: usize },
     #[error("no message {0} on this report")]
     Unknown(String),
+    #[error("a message carries at most {max} photos")]
+    TooManyPhotos { max: usize },
 }
 
 impl MessageError {
@@ -248,6 +252,9 @@ pub fn add(
         return Err(MessageError::TooMany { max: MAX_MESSAGES });
     }
     let text = clean_text(&new.text)?;
+    if new.photos.len() > MAX_PHOTOS {
+        return Err(MessageError::TooManyPhotos { max: MAX_PHOTOS });
+    }
     let message = IocMessage {
         id,
         kind: new.kind,
@@ -551,8 +558,8 @@ pub fn answer(report: &mut Report, m: CitizenMessage) -> Result<CitizenMessage, 
     Ok(m)
 }
 
-/// A message as the public tracking view shows it: kind, time, text; no actor, no delivery
-/// details.
+/// A message as the public tracking view shows it: kind, time, text, the paths of its photos'
+/// public copies; no actor, no delivery details.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PublicMessage {
     pub kind: MessageKind,
@@ -560,13 +567,10 @@ pub struct PublicMessage {
     pub label: &'static str,
     pub at: DateTime<Utc>,
     pub text: String,
-    /// How many photos came with it.
-    #[serde(skip_serializing_if = "is_zero")]
-    pub photos: usize,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
+    /// Paths of the photos' public copies (EXIF and GPS stripped), served by
+    /// `GET /v1/track/{code}/photos/{digest}`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub photos: Vec<String>,
 }
 
 /// The messages meant for the citizen, oldest first (internal notes never).
@@ -580,9 +584,61 @@ pub fn public_messages(report: &Report) -> Vec<PublicMessage> {
             label: crate::messages::conversation::kind_label(m.kind),
             at: m.at,
             text: m.text.clone(),
-            photos: m.photos.len(),
+            photos: m
+                .photos
+                .iter()
+                .filter_map(|p| photo_path(&report.tracking_code, p))
+                .collect(),
         })
         .collect()
+}
+
+/// The digest naming a photo's public copy in public paths: the hex of its content address.
+pub fn public_digest(photo: &MessagePhoto) -> Option<&str> {
+    photo
+        .public_key
+        .as_deref()
+        .and_then(|k| k.strip_prefix("sha256/"))
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The public path of a photo's stripped copy on the tracking view; `None` without one. The
+/// path names the copy by its content digest, so it cannot be guessed from the code alone.
+pub fn photo_path(tracking_code: &str, photo: &MessagePhoto) -> Option<String> {
+    public_digest(photo).map(|d| format!("/v1/track/{tracking_code}/photos/{d}"))
+}
+
+/// The photo of a message meant for the citizen whose public copy has `digest` (internal
+/// notes' photos never).
+pub fn public_photo<'a>(report: &'a Report, digest: &str) -> Option<&'a MessagePhoto> {
+    report
+        .messages
+        .iter()
+        .filter(|m| !m.internal)
+        .flat_map(|m| m.photos.iter())
+        .find(|p| public_digest(p).is_some_and(|d| d.eq_ignore_ascii_case(digest)))
+}
+
+/// The photos of the last result sent to the citizen that have a public copy (Đ10.3, Đ11:
+/// published with the result).
+pub fn result_photos(report: &Report) -> Vec<&MessagePhoto> {
+    last_result(report)
+        .map(|m| {
+            m.photos
+                .iter()
+                .filter(|p| public_digest(p).is_some())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The usual file extension of a photo's media type (attachment names).
+pub fn photo_extension(media_type: &str) -> &'static str {
+    match media_type {
+        "image/png" => "png",
+        "image/webp" => "webp",
+        _ => "jpg",
+    }
 }
 
 #[cfg(test)]
@@ -653,6 +709,47 @@ mod tests {
         assert!(
             !json.contains("nội bộ") && !json.contains("ioc:k"),
             "{json}"
+        );
+    }
+
+    fn photo(n: u8) -> MessagePhoto {
+        MessagePhoto {
+            media_type: "image/jpeg".into(),
+            size: 10,
+            storage_key: format!("sha256/{}", format!("{n:x}").repeat(64)),
+            public_key: Some(format!("sha256/{}", format!("{:x}", n + 1).repeat(64))),
+        }
+    }
+
+    #[test]
+    fn photos_are_public_only_as_stripped_copies_of_messages_for_the_citizen() {
+        let now = "2026-11-30T03:00:00Z".parse().unwrap();
+        let mut r = report(Channel::App);
+        let mut result = new(MessageKind::Result, "Đã sửa xong.", false);
+        result.photos = vec![photo(1), photo(3)];
+        add(&mut r, "M1".into(), result, "ioc:k", now).unwrap();
+        let mut note = new(MessageKind::Other, "Ảnh nội bộ.", true);
+        note.photos = vec![photo(5)];
+        add(&mut r, "M2".into(), note, "ioc:k", now).unwrap();
+        let public = public_messages(&r);
+        assert_eq!(public.len(), 1);
+        assert_eq!(
+            public[0].photos,
+            vec![
+                format!("/v1/track/LA-AAAA-BBBB/photos/{}", "2".repeat(64)),
+                format!("/v1/track/LA-AAAA-BBBB/photos/{}", "4".repeat(64)),
+            ]
+        );
+        // The originals never, the internal note's copy never.
+        assert!(public_photo(&r, &"4".repeat(64)).is_some());
+        assert!(public_photo(&r, &"1".repeat(64)).is_none());
+        assert!(public_photo(&r, &"6".repeat(64)).is_none());
+        assert_eq!(result_photos(&r).len(), 2);
+        let mut too_many = new(MessageKind::Result, "Ảnh.", false);
+        too_many.photos = (0..=MAX_PHOTOS as u8).map(photo).collect();
+        assert_eq!(
+            add(&mut r, "M3".into(), too_many, "ioc:k", now),
+            Err(MessageError::TooManyPhotos { max: MAX_PHOTOS })
         );
     }
 

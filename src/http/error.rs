@@ -201,6 +201,22 @@ impl From<StatusError> for ApiError {
     }
 }
 
+impl From<crate::conversation::PhotoError> for ApiError {
+    fn from(e: crate::conversation::PhotoError) -> Self {
+        use crate::conversation::PhotoError;
+        match e {
+            PhotoError::Store(i) => i.into(),
+            e @ (PhotoError::TooMany { .. } | PhotoError::TooLarge { .. }) => {
+                ApiError::BodyTooLarge(e.to_string())
+            }
+            e @ (PhotoError::NotAPhoto { .. }
+            | PhotoError::Unsupported { .. }
+            | PhotoError::NotStrippable { .. }) => ApiError::UnsupportedMediaType(e.to_string()),
+            e @ PhotoError::Unreadable { .. } => ApiError::BadRequest(e.to_string()),
+        }
+    }
+}
+
 /// Error body of every non-2xx answer except 422 (which carries the verdict).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {

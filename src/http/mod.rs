@@ -97,11 +97,16 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/agency/reports/{id}/status", post(agency::transition))
         .route("/v1/published", get(published::feed))
         .route("/v1/published/{code}/media/{n}", get(published::media))
+        .route(
+            "/v1/published/{code}/result-media/{n}",
+            get(published::result_media),
+        )
         .route("/v1/stats", get(stats::figures))
         .route("/v1/stats/charts/{file}", get(stats::chart))
         .route("/v1/track/{code}", get(track::track_json))
         .route("/v1/track/{code}/messages", post(track::answer))
         .route("/v1/track/{code}/rating", post(track::rating))
+        .route("/v1/track/{code}/photos/{digest}", get(track::photo))
         .route("/track", get(track::track_form))
         .route("/track/{code}", get(track::track_html))
         .nest("/open311/v2", open311::router())

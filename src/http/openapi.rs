@@ -34,6 +34,8 @@ impl Modify for Security {
         super::track::track_json,
         super::published::feed,
         super::published::media,
+        super::published::result_media,
+        super::track::photo,
         super::published::set_publication,
         super::agency::list,
         super::agency::get_report,
@@ -52,7 +54,7 @@ impl Modify for Security {
         super::ops::readyz,
         super::ops::metrics,
     ),
-    components(schemas(super::error::ErrorBody, super::submit::SubmitResponse, super::submit::CheckResponse, super::ioc::ClaimResponse, super::ioc::QueueEntry, super::ioc::StatusBody, super::ioc::TransitionBody, super::ioc::TransitionResponse, super::ioc::OverdueResponse, crate::trail::DueEntry, crate::blocklist::BlockRequest, crate::blocklist::BlockEntry, super::published::FeedPage, super::published::PublicationBody, super::published::PublicationState, crate::publication::PublishedReport, crate::publication::PublicPlace, super::agency::AgencyList, super::agency::AgencyListed, super::agency::AgencyReport, super::agency::AgencyStepBody, super::agency::DiscloseBody, crate::stats::Figures, crate::stats::Count, crate::stats::CommuneCount, crate::stats::Day, crate::stats::Spread, crate::stats::Forwarding, crate::stats::Listed, super::messages::MessageBody, super::messages::MessageResponse, super::messages::MessagesResponse, super::track::AnswerBody, super::track::RatingBody, super::track::AnswerResponse)),
+    components(schemas(super::error::ErrorBody, super::submit::SubmitResponse, super::submit::CheckResponse, super::ioc::ClaimResponse, super::ioc::QueueEntry, super::ioc::StatusBody, super::ioc::TransitionBody, super::ioc::TransitionResponse, super::ioc::OverdueResponse, crate::trail::DueEntry, crate::blocklist::BlockRequest, crate::blocklist::BlockEntry, super::published::FeedPage, super::published::PublicationBody, super::published::PublicationState, crate::publication::PublishedReport, crate::publication::PublicPlace, super::agency::AgencyList, super::agency::AgencyListed, super::agency::AgencyReport, super::agency::AgencyStepBody, super::agency::DiscloseBody, crate::stats::Figures, crate::stats::Count, crate::stats::CommuneCount, crate::stats::Day, crate::stats::Spread, crate::stats::Forwarding, crate::stats::Listed, super::messages::MessageBody, super::messages::MessageForm, super::messages::MessageResponse, super::messages::MessagesResponse, super::track::AnswerBody, super::track::RatingBody, super::track::AnswerResponse)),
     modifiers(&Security),
 )]
 struct ApiDoc;

@@ -1,7 +1,7 @@
 //! Published results (Đ11, R-MSG-PUBLISH): `GET /v1/published`, the public feed for the portal
 //! (newest first, by cursor, rate-limited per address like the tracking lookups), and
-//! `GET /v1/published/{tracking_code}/media/{n}`, the public copies (EXIF and GPS stripped) of
-//! the photos of published reports only. The IOC withholds a result from publication with
+//! `GET /v1/published/{tracking_code}/media/{n}` and `…/result-media/{n}`, the public copies
+//! (EXIF and GPS stripped) of the photos of published reports and of their results only. The IOC withholds a result from publication with
 //! `PUT /v1/reports/{id}/publication`. What is published, and why the description is not:
 //! `crate::publication`.
 
@@ -116,6 +116,42 @@ pub async fn media(
         return Err(not_found());
     }
     let photos = publication::public_photos(&report);
+    let photo = photos.get(n).ok_or_else(not_found)?;
+    let key = photo.public_key.as_deref().ok_or_else(not_found)?;
+    public_file(&state, key, &photo.media_type, "public, max-age=300").await
+}
+
+/// The public copy of the n-th photo (0-based, in the order of `result_photos`) the last
+/// result of a published report came with: EXIF and GPS stripped. 404 for anything not
+/// published.
+#[utoipa::path(
+    get, path = "/v1/published/{tracking_code}/result-media/{n}", tag = "published",
+    params(
+        ("tracking_code" = String, Path, description = "The published report's tracking code"),
+        ("n" = usize, Path, description = "Photo index, 0-based"),
+    ),
+    responses(
+        (status = 200, description = "The photo without its metadata"),
+        (status = 404, description = "No such published report or photo", body = super::error::ErrorBody),
+    )
+)]
+pub async fn result_media(
+    State(state): State<AppState>,
+    Path((code, n)): Path<(String, usize)>,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::NotFound("no such published photo".into());
+    let code = code.trim().to_ascii_uppercase();
+    if code.is_empty()
+        || code.len() > 32
+        || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Err(not_found());
+    }
+    let report = state.pipeline.track(&code).await?.ok_or_else(not_found)?;
+    if publication::published(&report).is_none() {
+        return Err(not_found());
+    }
+    let photos = normalizers::conversation::result_photos(&report);
     let photo = photos.get(n).ok_or_else(not_found)?;
     let key = photo.public_key.as_deref().ok_or_else(not_found)?;
     public_file(&state, key, &photo.media_type, "public, max-age=300").await

@@ -97,6 +97,36 @@ pub async fn track_json(
     }
 }
 
+/// The public copy (EXIF and GPS stripped) of a photo the IOC sent with a message meant for
+/// the citizen, by the copy's content digest (as the tracking view lists it). Not counted as
+/// a lookup: the digest cannot be guessed, and a wrong code or digest are the same 404.
+/// Internal notes' photos and originals are never served.
+#[utoipa::path(
+    get, path = "/v1/track/{tracking_code}/photos/{digest}", tag = "tracking",
+    params(
+        ("tracking_code" = String, Path, description = "The report's tracking code"),
+        ("digest" = String, Path, description = "The photo as the tracking view names it (64 hex digits)"),
+    ),
+    responses(
+        (status = 200, description = "The photo without its metadata"),
+        (status = 404, description = "No such report or photo", body = super::error::ErrorBody),
+    )
+)]
+pub async fn photo(
+    State(state): State<AppState>,
+    Path((code, digest)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::NotFound("no such photo".into());
+    let code = normalise_code(&code).ok_or_else(not_found)?;
+    if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(not_found());
+    }
+    let report = state.pipeline.track(&code).await?.ok_or_else(not_found)?;
+    let photo = normalizers::conversation::public_photo(&report, &digest).ok_or_else(not_found)?;
+    let key = photo.public_key.as_deref().ok_or_else(not_found)?;
+    super::published::public_file(&state, key, &photo.media_type, "private, max-age=300").await
+}
+
 /// The citizen's answer through the app or the portal.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -284,6 +314,13 @@ async fn attach(
             "citizen_message",
             tpl::answer_received(&answered.tracking_code),
         ),
+        // `attach_answer` refuses offensive words with an error; only channels get this kind.
+        channels::AnsweredKind::Refused => {
+            return Err(crate::pipeline::StatusError::Answer(
+                normalizers::conversation::AnswerError::Offensive,
+            )
+            .into())
+        }
     };
     Ok(AnswerResponse {
         tracking_code: answered.tracking_code,
@@ -349,10 +386,10 @@ fn private_headers(res: &mut Response) {
     );
 }
 
-/// No script, no frame, no external resource, no inline style: the portal's stylesheet from
-/// this origin and the form back to this page.
+/// No script, no frame, no external resource, no inline style: the portal's stylesheet and the
+/// messages' photos from this origin and the form back to this page.
 pub const CSP: &str =
-    "default-src 'none'; style-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+    "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 fn html(status: StatusCode, body: &str) -> Response {
     let mut res = (status, body.to_string()).into_response();
@@ -479,16 +516,36 @@ fn page(track: Option<&PublicTrack>, notice: Option<&str>) -> String {
             for m in &t.messages {
                 let _ = writeln!(
                     b,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    "<tr><td>{}</td><td>{}</td><td>{}{}</td></tr>",
                     escape(&local_time(m.at)),
                     escape(m.label),
-                    escape(&m.text).replace('\n', "<br>")
+                    escape(&m.text).replace('\n', "<br>"),
+                    message_photos(&m.photos)
                 );
             }
             let _ = writeln!(b, "</tbody>\n</table>");
         }
     }
     b.push_str("</body>\n</html>\n");
+    b
+}
+
+/// The photos of a message on the tracking page: each a link to its stripped copy, shown.
+fn message_photos(paths: &[String]) -> String {
+    if paths.is_empty() {
+        return String::new();
+    }
+    let mut b = String::from("<ul class=\"photos\">");
+    for (i, path) in paths.iter().enumerate() {
+        let alt = crate::messages::photo_alt(i + 1);
+        let _ = write!(
+            b,
+            "<li><a href=\"{p}\"><img src=\"{p}\" alt=\"{a}\" width=\"160\" loading=\"lazy\"></a></li>",
+            p = escape(path),
+            a = escape(&alt)
+        );
+    }
+    b.push_str("</ul>");
     b
 }
 

@@ -7,8 +7,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use lettre::message::header::{Header, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -179,7 +179,26 @@ pub enum ReplyError {
     Address(#[from] lettre::address::AddressError),
     #[error("message cannot be built: {0}")]
     Build(#[from] lettre::error::Error),
+    #[error("attachment {name} has an unusable media type: {source}")]
+    AttachmentType {
+        name: String,
+        #[source]
+        source: lettre::message::header::ContentTypeErr,
+    },
 }
+
+/// A file attached to a reply (an IOC message's photo, its public copy).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplyAttachment {
+    pub file_name: String,
+    pub media_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// The most bytes of photos one reply carries: mail servers commonly refuse messages past
+/// 25 MB, and base64 adds a third. Photos past it are left out (the text says where to see
+/// them: the tracking page).
+pub const MAX_ATTACHED_BYTES: u64 = 15 * 1024 * 1024;
 
 /// The reply email of `outbound`: threaded (In-Reply-To, References, "Re:"), text and HTML,
 /// `Auto-Submitted: auto-replied`, with a Message-ID derived from the report so that a repeated
@@ -188,6 +207,17 @@ pub fn build_reply(
     outbound: &Outbound,
     from: &Mailbox,
     date: SystemTime,
+) -> Result<Message, ReplyError> {
+    build_reply_with(outbound, from, date, &[])
+}
+
+/// [`build_reply`] with files attached (`multipart/mixed`: the text, or its text and HTML
+/// forms, then each file).
+pub fn build_reply_with(
+    outbound: &Outbound,
+    from: &Mailbox,
+    date: SystemTime,
+    attachments: &[ReplyAttachment],
 ) -> Result<Message, ReplyError> {
     let Origin::Email {
         address,
@@ -229,6 +259,26 @@ pub fn build_reply(
     }
     if !refs.is_empty() {
         builder = builder.references(refs.join(" "));
+    }
+    if !attachments.is_empty() {
+        let mut mixed = match &outbound.html {
+            Some(html) => MultiPart::mixed().multipart(MultiPart::alternative_plain_html(
+                outbound.text.clone(),
+                html.clone(),
+            )),
+            None => MultiPart::mixed().singlepart(SinglePart::plain(outbound.text.clone())),
+        };
+        for a in attachments {
+            let content_type =
+                ContentType::parse(&a.media_type).map_err(|source| ReplyError::AttachmentType {
+                    name: a.file_name.clone(),
+                    source,
+                })?;
+            mixed = mixed.singlepart(
+                Attachment::new(a.file_name.clone()).body(a.bytes.clone(), content_type),
+            );
+        }
+        return Ok(builder.multipart(mixed)?);
     }
     let message = match &outbound.html {
         Some(html) => builder.multipart(MultiPart::alternative_plain_html(
@@ -343,8 +393,21 @@ impl<I: Intake, S: Streams> Sender<I, S> {
                     self.ack(&entry.entry_id).await;
                     continue;
                 }
+                let attachments = match self.attachments(&outbound).await {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // The report or a photo cannot be read now: not acknowledged, tried
+                        // again like a server that is down.
+                        failures = failures.saturating_add(1);
+                        self.stats.replies_failed.fetch_add(1, Ordering::Relaxed);
+                        let wait = self.backoff(failures);
+                        tracing::warn!(error = %Scrubbed(e.as_ref()), retry_in = ?wait, "the photos of a reply cannot be read");
+                        self.pause(wait).await;
+                        break;
+                    }
+                };
                 let date = SystemTime::from(self.clock.now());
-                let message = match build_reply(&outbound, &self.from, date) {
+                let message = match build_reply_with(&outbound, &self.from, date, &attachments) {
                     Ok(m) => m,
                     Err(e) => {
                         tracing::error!(error = %Scrubbed(&e), kind = %outbound.kind, "reply cannot be built; dropped");
@@ -397,6 +460,34 @@ impl<I: Intake, S: Streams> Sender<I, S> {
         }
     }
 
+    /// The photos of an IOC message, read from their public copies, as long as they fit in
+    /// [`MAX_ATTACHED_BYTES`] together.
+    async fn attachments(
+        &self,
+        outbound: &Outbound,
+    ) -> Result<Vec<ReplyAttachment>, Box<dyn std::error::Error + Send + Sync>> {
+        if outbound.message_id.is_none() {
+            return Ok(Vec::new());
+        }
+        let photos = self.clock.outbound_photos(outbound).await?;
+        let mut out = Vec::with_capacity(photos.len());
+        let mut total = 0u64;
+        for p in photos {
+            if total + p.size > MAX_ATTACHED_BYTES {
+                tracing::info!(kind = %outbound.kind, "a photo is left out of a reply: too large to mail");
+                continue;
+            }
+            let bytes = read_bounded(&p.path, MAX_ATTACHED_BYTES - total).await?;
+            total += bytes.len() as u64;
+            out.push(ReplyAttachment {
+                file_name: p.file_name,
+                media_type: p.media_type,
+                bytes,
+            });
+        }
+        Ok(out)
+    }
+
     /// Tell the gateway what became of an IOC message (other replies are not followed).
     async fn report(&self, outbound: &Outbound, result: DeliveryResult) {
         if outbound.message_id.is_none() {
@@ -424,6 +515,18 @@ impl<I: Intake, S: Streams> Sender<I, S> {
             _ = self.shutdown.cancelled() => {}
         }
     }
+}
+
+/// Read a file of at most `max` bytes (a larger one is an error, never read whole).
+async fn read_bounded(path: &std::path::Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let file = tokio::fs::File::open(path).await?;
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes).await?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::other("the file is larger than announced"));
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -483,6 +586,36 @@ mod tests {
             Some(normalizers::email::AutoGenerated::AutoSubmitted),
             "our own replies are recognised as automatic"
         );
+    }
+
+    #[test]
+    fn photos_are_attached_after_the_text() {
+        let from: Mailbox = "1022@longan.gov.vn".parse().unwrap();
+        let photo = ReplyAttachment {
+            file_name: "anh-1.jpg".into(),
+            media_type: "image/jpeg".into(),
+            bytes: vec![0xff, 0xd8, 0xff, 0xd9],
+        };
+        let msg = build_reply_with(
+            &outbound(true),
+            &from,
+            SystemTime::UNIX_EPOCH,
+            std::slice::from_ref(&photo),
+        )
+        .unwrap();
+        let raw = String::from_utf8(msg.formatted()).unwrap();
+        assert!(raw.contains("multipart/mixed"), "{raw}");
+        assert!(raw.contains("multipart/alternative"), "{raw}");
+        assert!(raw.contains("filename=\"anh-1.jpg\""), "{raw}");
+        assert!(raw.contains("Content-Type: image/jpeg"), "{raw}");
+        let bad = ReplyAttachment {
+            media_type: "not a type".into(),
+            ..photo
+        };
+        assert!(matches!(
+            build_reply_with(&outbound(false), &from, SystemTime::UNIX_EPOCH, &[bad]),
+            Err(ReplyError::AttachmentType { .. })
+        ));
     }
 
     #[test]

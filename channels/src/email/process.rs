@@ -285,6 +285,8 @@ impl<I: Intake, S: Streams, T: StateStore> Processor<I, S, T> {
             AnsweredKind::RatingNeedsReason => {
                 conversation_tpl::rating_needs_reason(&answered.tracking_code)
             }
+            // Not attached (offensive words): told why once, the mail is handled.
+            AnsweredKind::Refused => conversation_tpl::answer_refused(&answered.tracking_code),
         };
         let notice = Outbound {
             // Not tied to the report: each acknowledgement is its own mail.

@@ -73,6 +73,37 @@ pub fn rating_needs_reason(tracking_code: &str) -> String {
     )
 }
 
+/// The polite fixed reply to a citizen's answer that was not taken because it has vulgar or
+/// offensive words (Đ7.6): what was wrong and what to do, without repeating the words.
+pub fn answer_refused(tracking_code: &str) -> String {
+    format!(
+        "Trung tâm 1022 chưa thể tiếp nhận tin nhắn ông/bà vừa gửi về phản ánh mã {tracking_code} \
+         vì tin nhắn có từ ngữ thô tục hoặc thiếu văn hóa (khoản 6 Điều 7 Quy chế). Kính mong \
+         ông/bà dùng lời lẽ lịch sự, chỉ trao đổi về sự việc đã phản ánh và gửi lại. Xin cảm ơn."
+    )
+}
+
+/// The line an IOC message by email adds when photos are attached to it.
+pub fn photos_attached(count: usize) -> String {
+    format!("Kèm theo thư này là {count} ảnh do Trung tâm 1022 gửi.")
+}
+
+/// The line an IOC message on Zalo adds when its photos follow as image messages.
+pub fn photos_follow(count: usize) -> String {
+    format!("{count} ảnh kèm theo được gửi ngay sau tin nhắn này.")
+}
+
+/// The line an IOC message on Zalo adds when its photos can only be seen on the tracking page
+/// (`page`: its address, when the gateway knows its public address).
+pub fn photos_on_tracking_page(count: usize, tracking_code: &str, page: Option<&str>) -> String {
+    match page {
+        Some(url) => format!("Ông/bà xem {count} ảnh kèm theo tại trang tra cứu: {url}"),
+        None => format!(
+            "Ông/bà xem {count} ảnh kèm theo trên trang tra cứu phản ánh, với mã {tracking_code}."
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +125,17 @@ mod tests {
         assert!(
             t.contains("1 – Rất hài lòng"),
             "a result asks for a rating: {t}"
+        );
+    }
+
+    #[test]
+    fn a_refused_answer_is_told_why_without_the_words() {
+        let t = answer_refused("LA-AAAA-BBBB");
+        assert!(t.contains("LA-AAAA-BBBB") && t.contains("thô tục") && t.contains("gửi lại"));
+        assert!(photos_attached(2).contains("2 ảnh"));
+        assert!(
+            photos_on_tracking_page(1, "LA-X", Some("https://a.vn/track/LA-X"))
+                .contains("https://a.vn/track/LA-X")
         );
     }
 }

@@ -64,9 +64,30 @@ pub async fn deliver_entry<I: Intake, S: ChannelStorage>(
             return Ok(None);
         }
     };
+    // An IOC message's photos follow its text as OA image messages (by the public copy's
+    // URL), in order; a retry goes on from the first one not sent.
+    let mut messages = vec![message_of(&out)];
+    if out.message_id.is_some() {
+        match ch.intake.outbound_photos(&out).await {
+            Ok(photos) => messages.extend(
+                photos
+                    .into_iter()
+                    .filter_map(|p| p.url)
+                    .map(|url| OaMessage::Image { url, text: None }),
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "the photos of an IOC message cannot be read; left for retry");
+                return Err(e);
+            }
+        }
+    }
+    let mut next = 0;
     let delivery = loop {
-        match attempt(ch, &out).await {
-            Attempt::Sent => break Delivery::Sent,
+        let Some(message) = messages.get(next) else {
+            break Delivery::Sent;
+        };
+        match attempt(ch, &out, message).await {
+            Attempt::Sent => next += 1,
             Attempt::Undeliverable { code, reason } => {
                 break Delivery::Undeliverable { code, reason }
             }
@@ -105,7 +126,25 @@ pub async fn deliver_entry<I: Intake, S: ChannelStorage>(
     Ok(Some(delivery))
 }
 
-async fn attempt<I: Intake, S: ChannelStorage>(ch: &ZaloChannel<I, S>, out: &Outbound) -> Attempt {
+/// The OA message an outbound entry's text becomes.
+fn message_of(out: &Outbound) -> OaMessage {
+    match out.kind.as_str() {
+        "request_user_info" => OaMessage::RequestUserInfo {
+            title: tpl::REQUEST_INFO_TITLE.into(),
+            subtitle: out.text.clone(),
+            image_url: None,
+        },
+        _ => OaMessage::Text {
+            text: out.text.chars().take(tpl::MAX_TEXT_CHARS).collect(),
+        },
+    }
+}
+
+async fn attempt<I: Intake, S: ChannelStorage>(
+    ch: &ZaloChannel<I, S>,
+    out: &Outbound,
+    message: &OaMessage,
+) -> Attempt {
     let (oa_id, user_id) = match &out.origin {
         Origin::ZaloOa { oa_id, user_id } => (oa_id, user_id),
         // Mini-app user ids are app-scoped: the OA cannot write to them.
@@ -116,18 +155,8 @@ async fn attempt<I: Intake, S: ChannelStorage>(ch: &ZaloChannel<I, S>, out: &Out
             }
         }
     };
-    let message = match out.kind.as_str() {
-        "request_user_info" => OaMessage::RequestUserInfo {
-            title: tpl::REQUEST_INFO_TITLE.into(),
-            subtitle: out.text.clone(),
-            image_url: None,
-        },
-        _ => OaMessage::Text {
-            text: out.text.chars().take(tpl::MAX_TEXT_CHARS).collect(),
-        },
-    };
     let backoff = Duration::from_millis(250u64.saturating_mul(1 << out.attempts.min(8)));
-    match ch.client.send(oa_id, user_id, &message).await {
+    match ch.client.send(oa_id, user_id, message).await {
         Ok(_) => Attempt::Sent,
         Err(OaError::RateLimited { .. }) => Attempt::Retry(backoff.max(Duration::from_secs(1))),
         Err(OaError::Undeliverable { code, message }) => Attempt::Undeliverable {

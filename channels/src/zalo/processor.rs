@@ -872,6 +872,10 @@ async fn answer_outside_draft<I: Intake, S: ChannelStorage>(
         crate::intake::AnsweredKind::RatingNeedsReason => {
             crate::templates::conversation::rating_needs_reason(&answered.tracking_code)
         }
+        // Not attached (offensive words): told why once; the text starts no draft.
+        crate::intake::AnsweredKind::Refused => {
+            crate::templates::conversation::answer_refused(&answered.tracking_code)
+        }
     };
     let ack = outbound(
         &origin,
