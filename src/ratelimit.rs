@@ -428,12 +428,6 @@ impl RateLimiter {
         if limits.window_secs == 0 {
             return Ok(Admission::Admitted);
         }
-        let seen = dedup_key.map(|k| format!("ratelimit:seen:{group}:{}", self.digest("dedup", k)));
-        if let Some(seen) = &seen {
-            if self.store.get(seen).await?.is_some() {
-                return Ok(Admission::Admitted);
-            }
-        }
         let mut counters: Vec<Counter> = Vec::new();
         for identity in &subjects.senders {
             counters.push(self.counter(
@@ -458,6 +452,18 @@ impl RateLimiter {
                 self.digest("client", client),
                 limits,
             ));
+        }
+        // Remembered per key and set of counters: a handler that admits the source first and
+        // the senders once it read them counts each once.
+        let seen = dedup_key.map(|k| {
+            let names: Vec<&str> = counters.iter().map(|c| c.name.as_str()).collect();
+            let of = format!("{k}\0{}", names.join("\0"));
+            format!("ratelimit:seen:{group}:{}", self.digest("dedup", &of))
+        });
+        if let Some(seen) = &seen {
+            if self.store.get(seen).await?.is_some() {
+                return Ok(Admission::Admitted);
+            }
         }
         let admission = self.check(group, limits.window_secs, counters).await?;
         if let (Admission::Admitted, Some(seen)) = (admission, &seen) {
@@ -821,6 +827,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut config = RateLimitConfig::default();
         config.zalo_oa.per_sender = 2;
+        config.api.per_sender = 2;
         let (rl, _) = limiter(dir.path(), config);
         let a = sender("0912345678");
         for _ in 0..5 {
@@ -844,6 +851,30 @@ mod tests {
                 .unwrap(),
             Admission::Limited(_)
         ));
+        // The API admits a submission's source first, then its senders, under one key: the
+        // senders still count.
+        let source = Subjects {
+            source: Some("192.0.2.1".into()),
+            ..Subjects::default()
+        };
+        for key in ["idem-1", "idem-2"] {
+            for subjects in [&source, &a] {
+                assert_eq!(
+                    rl.admit_once(Channel::App, Some(key), subjects)
+                        .await
+                        .unwrap(),
+                    Admission::Admitted
+                );
+            }
+        }
+        let Admission::Limited(l) = rl
+            .admit_once(Channel::App, Some("idem-3"), &a)
+            .await
+            .unwrap()
+        else {
+            panic!("the senders of idem-1 and idem-2 were counted");
+        };
+        assert_eq!(l.kind, LimitKind::Sender);
     }
 
     #[tokio::test]
