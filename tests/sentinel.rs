@@ -17,6 +17,11 @@ use crate::support::{read_fixture, report_json, Multipart};
 
 /// `gateway serve` on the sentinels' URL, acknowledging a report once a replica has it.
 fn gateway_on(sentinels: &Sentinels, dir: &tempfile::TempDir) -> Process {
+    gateway_waiting_for(sentinels, dir, "1")
+}
+
+/// The same, acknowledging once `replicas` replicas have it.
+fn gateway_waiting_for(sentinels: &Sentinels, dir: &tempfile::TempDir, replicas: &str) -> Process {
     let url = sentinels.url();
     Process::start(
         dir.path(),
@@ -27,7 +32,7 @@ fn gateway_on(sentinels: &Sentinels, dir: &tempfile::TempDir) -> Process {
                 "sentinel-test-pepper",
             ),
             ("GATEWAY_REDIS__DURABILITY", "replicas"),
-            ("GATEWAY_REDIS__WAIT_REPLICAS", "1"),
+            ("GATEWAY_REDIS__WAIT_REPLICAS", replicas),
             ("GATEWAY_REDIS__WAIT_TIMEOUT_MS", "1000"),
         ],
     )
@@ -322,7 +327,11 @@ async fn a_failover_during_a_burst_loses_and_duplicates_no_acknowledged_report()
     ];
     let sentinels = Sentinels::start(&master, 2);
     let dir = tempfile::tempdir().unwrap();
-    let gw = gateway_on(&sentinels, &dir);
+    // Every replica must have an append: with `wait_replicas = 1` the old master, still
+    // answering as master after the sentinels promoted a replica, acknowledged appends that
+    // the other (not yet reconfigured) replica confirmed and that the new master never got
+    // (16 of 36 lost in this test).
+    let gw = gateway_waiting_for(&sentinels, &dir, "2");
     let base = gw.base.clone();
     let mut workers = Vec::new();
     for w in 0..3u32 {
