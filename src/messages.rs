@@ -28,6 +28,15 @@ pub fn rate_limited(retry_after_secs: u64) -> String {
     )
 }
 
+/// Too many requests to a public route from one address in a short time (HTTP 429), with how
+/// long to wait.
+pub fn too_many_requests(retry_after_secs: u64) -> String {
+    format!(
+        "Có quá nhiều yêu cầu từ địa chỉ của bạn trong thời gian ngắn. Vui lòng thử lại sau {}.",
+        channels::templates::wait(retry_after_secs)
+    )
+}
+
 /// The files are too large or too many, with the configured limits.
 pub fn too_large(limits: &Limits) -> String {
     let photo = size(limits.photo_max_bytes);

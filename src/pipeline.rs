@@ -217,7 +217,7 @@ impl Pipeline {
                 return Ok(channels::ratelimit::Admission::Admitted);
             }
         }
-        self.limiter.admit(channel, subjects).await
+        self.limiter.admit_once(channel, dedup_key, subjects).await
     }
 
     pub fn validation(&self) -> &ValidationConfig {

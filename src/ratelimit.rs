@@ -2,11 +2,22 @@
 //! address (client IP; the sending domain of an unauthenticated email) and per API client, on
 //! every channel, counted in the shared store so that every instance sees the same counts.
 //!
-//! Fixed windows of the injected clock: a counter is keyed by the window's number
-//! (`ratelimit:<group>:<kind>:<digest>:<window>`) and expires after it, so the count, the window
-//! and `Retry-After` are the same on Redis and on the embedded store, and tests move windows with
-//! the clock. The digest is keyed with the identity pepper (senders: the block list's
-//! [`identity_digest`]), so no key holds personal data in clear.
+//! Sliding windows of the injected clock (two buckets, weighted): a counter per window number
+//! (`ratelimit:<group>:<kind>:{<digest>}:<window>`, the digest the Redis Cluster hash tag), read
+//! with the previous window's counter weighted by the part of that window still inside the
+//! sliding window, in one atomic store step (`Store::sliding_admit`: one Lua script on Redis,
+//! one write transaction on redb). A burst at the end of one window and another at the start of
+//! the next get about one limit's worth together, not two. Only admitted requests count, and
+//! `Retry-After` is when the next one would be admitted. The count and `Retry-After` are the
+//! same on Redis and on the embedded store, and tests move windows with the clock. The digest
+//! is keyed with the identity pepper (senders: the block list's [`identity_digest`]), so no
+//! key holds personal data in clear. A submission's de-duplication key, once admitted, is
+//! remembered (`ratelimit:seen:…`, keyed digest): a repeated delivery (a Zalo retry of the same
+//! event, a retried `Idempotency-Key`) is admitted without being counted again.
+//!
+//! Public routes are limited per source address alone ([`PublicRoute`]: the API's dry run
+//! `POST /v1/reports/check` and the published photos), counted as `channel="check"` and
+//! `channel="public_media"`.
 //!
 //! What a limited submission becomes is the channel's: HTTP answers 429 with `Retry-After`, the
 //! Zalo webhook drops the event (still 200 to Zalo) and the email poller moves the message to
@@ -112,6 +123,56 @@ impl ChannelLimits {
     }
 }
 
+/// A public route limited per source address only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublicRoute {
+    /// `POST /v1/reports/check`: the API's dry run (a full validation per request).
+    Check,
+    /// The public copies of published photos (`/v1/published/{code}/media/{n}`).
+    PublicMedia,
+}
+
+impl PublicRoute {
+    /// The counters' group and the metric's `channel` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PublicRoute::Check => "check",
+            PublicRoute::PublicMedia => "public_media",
+        }
+    }
+}
+
+/// The limit of a public route: requests per source address per (sliding) window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceLimits {
+    /// Length of a window, in seconds.
+    pub window_secs: u64,
+    /// Requests per source address per window; 0: no limit.
+    pub per_source: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceLimitsRepr {
+    window_secs: Option<u64>,
+    per_source: Option<u32>,
+}
+
+macro_rules! source_limits_over_defaults {
+    ($($name:ident => $field:ident),*) => {$(
+        fn $name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SourceLimits, D::Error> {
+            let r = SourceLimitsRepr::deserialize(d)?;
+            let base = RateLimitConfig::default().$field;
+            Ok(SourceLimits {
+                window_secs: r.window_secs.unwrap_or(base.window_secs),
+                per_source: r.per_source.unwrap_or(base.per_source),
+            })
+        }
+    )*};
+}
+
+source_limits_over_defaults!(check_limits => check, public_media_limits => public_media);
+
 /// `[rate_limits]`: intake limits per channel, with sensible defaults for a province.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -134,6 +195,13 @@ pub struct RateLimitConfig {
     /// the sending domain when the sender does not authenticate (DMARC/DKIM).
     #[serde(deserialize_with = "email_limits")]
     pub email: ChannelLimits,
+    /// `POST /v1/reports/check` per client address (429 with `Retry-After` past it).
+    #[serde(deserialize_with = "check_limits")]
+    pub check: SourceLimits,
+    /// The public copies of published photos (`GET /v1/published/{code}/media/{n}`) per
+    /// client address.
+    #[serde(deserialize_with = "public_media_limits")]
+    pub public_media: SourceLimits,
     /// API clients never limited (the IOC's own tools, a trusted portal backend): the first 12
     /// hex digits of the key's sha256 (`printf %s "$KEY" | sha256sum | cut -c1-12`). A list,
     /// or one text separated by commas (`GATEWAY_RATE_LIMITS__EXEMPT_API_CLIENTS=a,b`).
@@ -154,6 +222,16 @@ impl Default for RateLimitConfig {
             miniapp: ChannelLimits::hourly(10, 60, 0),
             zalo_oa: ChannelLimits::hourly(100, 0, 0),
             email: ChannelLimits::hourly(10, 100, 0),
+            // A dry run per edit of a form: generous, but bounded (each is a full validation).
+            check: SourceLimits {
+                window_secs: 3600,
+                per_source: 600,
+            },
+            // A feed page shows a few photos each; a scraper is what this stops.
+            public_media: SourceLimits {
+                window_secs: 3600,
+                per_source: 3000,
+            },
             exempt_api_clients: Vec::new(),
             trusted_proxies: Vec::new(),
         }
@@ -168,6 +246,14 @@ impl RateLimitConfig {
             Channel::ZaloOa => ("zalo_oa", &self.zalo_oa),
             Channel::ZaloMiniapp => ("zalo_miniapp", &self.miniapp),
             Channel::App | Channel::Portal | Channel::Open311 => ("api", &self.api),
+        }
+    }
+
+    /// The limit of a public route.
+    pub fn public(&self, route: PublicRoute) -> &SourceLimits {
+        match route {
+            PublicRoute::Check => &self.check,
+            PublicRoute::PublicMedia => &self.public_media,
         }
     }
 
@@ -207,6 +293,20 @@ impl RateLimitConfig {
                 out.push(ConfigProblem::warning(
                     format!("rate_limits.{name}.per_sender"),
                     Problem::Invalid("is 0: senders on this channel are not limited".into()),
+                ));
+            }
+        }
+        for (name, limits) in [("check", &self.check), ("public_media", &self.public_media)] {
+            if limits.per_source > 0 && limits.window_secs == 0 {
+                out.push(ConfigProblem::error(
+                    format!("rate_limits.{name}.window_secs"),
+                    Problem::Invalid("must be at least 1 second".into()),
+                ));
+            }
+            if limits.window_secs > 7 * 24 * 3600 {
+                out.push(ConfigProblem::error(
+                    format!("rate_limits.{name}.window_secs"),
+                    Problem::Invalid("must be at most a week (604800)".into()),
                 ));
             }
         }
@@ -263,8 +363,16 @@ pub struct RateLimiter {
     config: RateLimitConfig,
 }
 
-/// A counter expires this long after its window ended (clock skew between instances).
+/// A counter expires this long after the window that reads it last ended (clock skew between
+/// instances).
 const EXPIRY_GRACE: Duration = Duration::from_secs(60);
+
+/// One counter of a request: what it limits, its name (without window) and its limit.
+struct Counter {
+    kind: LimitKind,
+    name: String,
+    limit: u32,
+}
 
 impl RateLimiter {
     /// `pepper`: the identity pepper (`[duplicates] identity_pepper`), which keys the digests.
@@ -287,11 +395,23 @@ impl RateLimiter {
     }
 
     /// Count one submission on `channel` against every limit that applies to its subjects; it
-    /// is limited when any counter passed its limit. Every counter of the submission is
-    /// counted, refused or not (attempts count).
+    /// is limited when one more would take any counter past its limit. Only what is admitted
+    /// counts (a counter admitted while another refused keeps its count).
     pub async fn admit(
         &self,
         channel: Channel,
+        subjects: &Subjects,
+    ) -> Result<Admission, StoreFailure> {
+        self.admit_once(channel, None, subjects).await
+    }
+
+    /// [`admit`](Self::admit), unless `dedup_key` (the submission's de-duplication key: a
+    /// Zalo event's message id, an `Idempotency-Key`, an email's Message-ID) was admitted
+    /// already: a repeated delivery is admitted without being counted again.
+    pub async fn admit_once(
+        &self,
+        channel: Channel,
+        dedup_key: Option<&str>,
         subjects: &Subjects,
     ) -> Result<Admission, StoreFailure> {
         if !self.config.enabled {
@@ -308,39 +428,143 @@ impl RateLimiter {
         if limits.window_secs == 0 {
             return Ok(Admission::Admitted);
         }
-        let window_ms = limits.window_secs.saturating_mul(1000);
-        let now_ms = self.clock.now().timestamp_millis().max(0) as u64;
-        let window = now_ms / window_ms;
-        let retry_after = Duration::from_millis((window + 1) * window_ms - now_ms);
-        let ttl = retry_after + EXPIRY_GRACE;
-        let mut counted: Vec<(LimitKind, String)> = Vec::new();
+        let mut counters: Vec<Counter> = Vec::new();
         for identity in &subjects.senders {
-            counted.push((LimitKind::Sender, identity_digest(identity, &self.pepper)));
+            counters.push(self.counter(
+                group,
+                LimitKind::Sender,
+                identity_digest(identity, &self.pepper),
+                limits,
+            ));
         }
         if let Some(source) = &subjects.source {
-            counted.push((LimitKind::Source, self.digest("source", source)));
+            counters.push(self.counter(
+                group,
+                LimitKind::Source,
+                self.digest("source", source),
+                limits,
+            ));
         }
         if let Some(client) = &subjects.client {
-            counted.push((LimitKind::Client, self.digest("client", client)));
+            counters.push(self.counter(
+                group,
+                LimitKind::Client,
+                self.digest("client", client),
+                limits,
+            ));
         }
-        // (kind, count, limit) of every counter past its limit.
-        let mut over: Vec<(LimitKind, i64, i64)> = Vec::new();
-        for (kind, digest) in counted {
-            let limit = i64::from(limits.limit(kind));
-            if limit == 0 {
+        // Remembered per key and set of counters: a handler that admits the source first and
+        // the senders once it read them counts each once.
+        let seen = dedup_key.map(|k| {
+            let names: Vec<&str> = counters.iter().map(|c| c.name.as_str()).collect();
+            let of = format!("{k}\0{}", names.join("\0"));
+            format!("ratelimit:seen:{group}:{}", self.digest("dedup", &of))
+        });
+        if let Some(seen) = &seen {
+            if self.store.get(seen).await?.is_some() {
+                return Ok(Admission::Admitted);
+            }
+        }
+        let admission = self.check(group, limits.window_secs, counters).await?;
+        if let (Admission::Admitted, Some(seen)) = (admission, &seen) {
+            let ttl = Duration::from_secs(limits.window_secs.saturating_mul(2)) + EXPIRY_GRACE;
+            self.store.put(seen, b"1", Some(ttl)).await?;
+        }
+        Ok(admission)
+    }
+
+    /// Count one request from `source` (the client address) on a public route.
+    pub async fn admit_source(
+        &self,
+        route: PublicRoute,
+        source: &str,
+    ) -> Result<Admission, StoreFailure> {
+        if !self.config.enabled {
+            return Ok(Admission::Admitted);
+        }
+        let limits = self.config.public(route);
+        if limits.window_secs == 0 || limits.per_source == 0 {
+            return Ok(Admission::Admitted);
+        }
+        let group = route.as_str();
+        let counter = Counter {
+            kind: LimitKind::Source,
+            name: format!("{group}:source:{{{}}}", self.digest("source", source)),
+            limit: limits.per_source,
+        };
+        self.check(group, limits.window_secs, vec![counter]).await
+    }
+
+    fn counter(
+        &self,
+        group: &str,
+        kind: LimitKind,
+        digest: String,
+        limits: &ChannelLimits,
+    ) -> Counter {
+        // The digest is the hash tag: both windows of a counter share one Redis Cluster slot.
+        Counter {
+            kind,
+            name: format!("{group}:{}:{{{digest}}}", kind.as_str()),
+            limit: limits.limit(kind),
+        }
+    }
+
+    /// The sliding-window check of every counter (limit 0: not counted): the previous window's
+    /// count weighted by the part of it still inside the sliding window, plus the current
+    /// window's count. A burst at the end of one window and another at the start of the next
+    /// together get about one limit's worth, not two.
+    async fn check(
+        &self,
+        group: &'static str,
+        window_secs: u64,
+        counters: Vec<Counter>,
+    ) -> Result<Admission, StoreFailure> {
+        let w = window_secs.saturating_mul(1000).max(1);
+        let now_ms = self.clock.now().timestamp_millis().max(0) as u64;
+        let window = now_ms / w;
+        let elapsed = now_ms - window * w;
+        let weight_ppm = ((w - elapsed) as u128 * 1_000_000 / w as u128) as u32;
+        // Read again as the previous window during the next one.
+        let ttl = Duration::from_millis(2 * w - elapsed) + EXPIRY_GRACE;
+        // (kind, counter name, wait) of every counter that refused.
+        let mut over: Vec<(LimitKind, String, Duration)> = Vec::new();
+        for c in counters {
+            if c.limit == 0 {
                 continue;
             }
-            let key = format!("ratelimit:{group}:{}:{digest}:{window}", kind.as_str());
-            let count = self.store.incr(&key, ttl).await?;
-            if count > limit {
-                over.push((kind, count, limit));
+            let count = self
+                .store
+                .sliding_admit(
+                    &format!("ratelimit:{}:{window}", c.name),
+                    &format!("ratelimit:{}:{}", c.name, window.wrapping_sub(1)),
+                    weight_ppm,
+                    i64::from(c.limit),
+                    ttl,
+                )
+                .await?;
+            if !count.admitted {
+                let wait = next_admission(count.previous, count.current, c.limit, w, elapsed);
+                over.push((c.kind, c.name, wait));
             }
         }
-        let Some(&(kind, _, _)) = over.first() else {
+        let Some((kind, name, _)) = over.first().cloned() else {
             return Ok(Admission::Admitted);
         };
-        // Told once: when every counter past its limit has just passed it.
-        let first = over.iter().all(|(_, count, limit)| *count == limit + 1);
+        let retry_after = over
+            .iter()
+            .map(|(_, _, wait)| *wait)
+            .max()
+            .unwrap_or_default();
+        // Told once: the first refusal of this counter within a window's length.
+        let first = self
+            .store
+            .put_if_absent(
+                &format!("ratelimit:told:{name}"),
+                b"1",
+                Some(Duration::from_millis(w)),
+            )
+            .await?;
         crate::metrics::rate_limited(group, kind.as_str());
         // One line per window and subject: a flood must not become a flood of log lines.
         if first {
@@ -363,7 +587,7 @@ impl RateLimiter {
         }))
     }
 
-    /// A keyed digest of a source address or a client (not an identity: its own domain).
+    /// A keyed digest of a source address, a client or a de-duplication key (not an identity: its own domain).
     fn digest(&self, what: &str, value: &str) -> String {
         let mut h = Sha256::new();
         h.update(b"1022-ratelimit-v1\0");
@@ -374,6 +598,30 @@ impl RateLimiter {
         h.update(value.trim().to_ascii_lowercase().as_bytes());
         hex::encode(&h.finalize()[..16])
     }
+}
+
+/// How long until one more would be admitted when nothing else is counted meanwhile: `w` the
+/// window's length and `elapsed` the time into the current window, in milliseconds.
+fn next_admission(previous: i64, current: i64, limit: u32, w: u64, elapsed: u64) -> Duration {
+    let (p, c, l) = (
+        previous.max(0) as f64,
+        current.max(0) as f64,
+        f64::from(limit),
+    );
+    let (w, e) = (w as f64, elapsed as f64);
+    let at = if c + 1.0 <= l && p > 0.0 {
+        // Within this window, once enough of the previous one slid out.
+        (w - (l - 1.0 - c) * w / p).max(e)
+    } else {
+        // During the next window, once enough of this one slid out.
+        let g = if c > 0.0 {
+            (w - (l - 1.0) * w / c).max(0.0)
+        } else {
+            0.0
+        };
+        w + g
+    };
+    Duration::from_millis(((at - e).ceil() as u64).max(1))
 }
 
 #[cfg(test)]
@@ -418,7 +666,13 @@ mod tests {
         };
         assert_eq!(l.kind, LimitKind::Sender);
         assert!(l.first);
-        assert!(l.retry_after <= Duration::from_secs(3600));
+        // On the hour, 2 of 2 taken: the next once half of them slid out, at half past the
+        // next hour.
+        assert!(
+            (5390..=5400).contains(&l.retry_after.as_secs()),
+            "{:?}",
+            l.retry_after
+        );
         let Admission::Limited(l) = rl.admit(Channel::App, &a).await.unwrap() else {
             panic!("the fourth is limited");
         };
@@ -488,9 +742,175 @@ mod tests {
         rl.admit(Channel::Email, &s).await.unwrap();
         let digest = identity_digest(&s.senders[0], "pepper");
         let window = test_now_ms() / 3_600_000;
-        let key = format!("ratelimit:email:sender:{digest}:{window}");
+        let key = format!("ratelimit:email:sender:{{{digest}}}:{window}");
         assert!(store.get(&key).await.unwrap().is_some(), "{key}");
         assert!(!key.contains("example") && !key.contains("nguyen"));
+    }
+
+    /// A clock the test moves.
+    struct SetClock(std::sync::Mutex<chrono::DateTime<chrono::Utc>>);
+
+    impl crate::clock::Clock for SetClock {
+        fn now(&self) -> chrono::DateTime<chrono::Utc> {
+            *self.0.lock().unwrap()
+        }
+    }
+
+    impl SetClock {
+        fn set_ms(&self, ms: u64) {
+            *self.0.lock().unwrap() =
+                chrono::DateTime::from_timestamp_millis(ms as i64).expect("in range");
+        }
+    }
+
+    /// N at the end of one window and N at the start of the next: about N taken, not 2N;
+    /// afterwards the previous window slides out and requests are taken again at the rate.
+    async fn sliding_window_on(store: Store, clock: Arc<SetClock>) {
+        let mut config = RateLimitConfig::default();
+        config.api.per_sender = 10;
+        config.api.window_secs = 60;
+        let rl = RateLimiter::new(store, clock.clone(), "pepper", config);
+        let a = sender("0912345678");
+        let start = test_now_ms(); // on the hour: a window starts
+        let mut taken = 0;
+        clock.set_ms(start + 59_000);
+        for _ in 0..10 {
+            taken += u32::from(rl.admit(Channel::App, &a).await.unwrap() == Admission::Admitted);
+        }
+        assert_eq!(taken, 10, "the first N at the end of a window are taken");
+        clock.set_ms(start + 60_500);
+        let mut retry = Duration::ZERO;
+        for _ in 0..10 {
+            match rl.admit(Channel::App, &a).await.unwrap() {
+                Admission::Admitted => taken += 1,
+                Admission::Limited(l) => retry = l.retry_after,
+            }
+        }
+        assert!(taken <= 11, "{taken} taken across the boundary, not ~2N");
+        // Next one: once 10% of the previous window slid out (6 s into this one).
+        assert!(
+            retry > Duration::from_millis(5_000) && retry <= Duration::from_millis(5_600),
+            "{retry:?}"
+        );
+        clock.set_ms(start + 60_500 + retry.as_millis() as u64);
+        assert_eq!(
+            rl.admit(Channel::App, &a).await.unwrap(),
+            Admission::Admitted,
+            "taken when Retry-After said"
+        );
+        assert!(matches!(
+            rl.admit(Channel::App, &a).await.unwrap(),
+            Admission::Limited(_)
+        ));
+        // Two windows later, a full N again.
+        clock.set_ms(start + 180_000);
+        for _ in 0..10 {
+            assert_eq!(
+                rl.admit(Channel::App, &a).await.unwrap(),
+                Admission::Admitted
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_sliding_window_takes_about_n_across_a_window_boundary_embedded() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(SetClock(std::sync::Mutex::new(
+            "2026-11-28T03:00:00Z".parse().unwrap(),
+        )));
+        let store = Store::embedded(&dir.path().join("q.redb"), clock.clone()).unwrap();
+        sliding_window_on(store, clock).await;
+    }
+
+    #[tokio::test]
+    async fn a_repeated_dedup_key_is_not_counted_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = RateLimitConfig::default();
+        config.zalo_oa.per_sender = 2;
+        config.api.per_sender = 2;
+        let (rl, _) = limiter(dir.path(), config);
+        let a = sender("0912345678");
+        for _ in 0..5 {
+            assert_eq!(
+                rl.admit_once(Channel::ZaloOa, Some("msg:1"), &a)
+                    .await
+                    .unwrap(),
+                Admission::Admitted,
+                "Zalo delivering one event again"
+            );
+        }
+        assert_eq!(
+            rl.admit_once(Channel::ZaloOa, Some("msg:2"), &a)
+                .await
+                .unwrap(),
+            Admission::Admitted
+        );
+        assert!(matches!(
+            rl.admit_once(Channel::ZaloOa, Some("msg:3"), &a)
+                .await
+                .unwrap(),
+            Admission::Limited(_)
+        ));
+        // The API admits a submission's source first, then its senders, under one key: the
+        // senders still count.
+        let source = Subjects {
+            source: Some("192.0.2.1".into()),
+            ..Subjects::default()
+        };
+        for key in ["idem-1", "idem-2"] {
+            for subjects in [&source, &a] {
+                assert_eq!(
+                    rl.admit_once(Channel::App, Some(key), subjects)
+                        .await
+                        .unwrap(),
+                    Admission::Admitted
+                );
+            }
+        }
+        let Admission::Limited(l) = rl
+            .admit_once(Channel::App, Some("idem-3"), &a)
+            .await
+            .unwrap()
+        else {
+            panic!("the senders of idem-1 and idem-2 were counted");
+        };
+        assert_eq!(l.kind, LimitKind::Sender);
+    }
+
+    #[tokio::test]
+    async fn public_routes_are_limited_per_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = RateLimitConfig::default();
+        config.check.per_source = 2;
+        let (rl, _) = limiter(dir.path(), config);
+        for _ in 0..2 {
+            assert_eq!(
+                rl.admit_source(PublicRoute::Check, "192.0.2.1")
+                    .await
+                    .unwrap(),
+                Admission::Admitted
+            );
+        }
+        let Admission::Limited(l) = rl
+            .admit_source(PublicRoute::Check, "192.0.2.1")
+            .await
+            .unwrap()
+        else {
+            panic!("the third check from one address is limited");
+        };
+        assert_eq!(l.kind, LimitKind::Source);
+        assert_eq!(
+            rl.admit_source(PublicRoute::Check, "192.0.2.2")
+                .await
+                .unwrap(),
+            Admission::Admitted
+        );
+        assert_eq!(
+            rl.admit_source(PublicRoute::PublicMedia, "192.0.2.1")
+                .await
+                .unwrap(),
+            Admission::Admitted
+        );
     }
 
     fn test_now_ms() -> u64 {

@@ -73,10 +73,10 @@ pub enum Admission {
 pub struct Limited {
     /// The limit that was passed.
     pub kind: LimitKind,
-    /// Until the current window ends.
+    /// Until one more would be admitted (nothing else counted meanwhile).
     pub retry_after: Duration,
-    /// The first refusal of the window: the one a chat or email citizen is told about (once per
-    /// window, then silence).
+    /// The first refusal within a window's length: the one a chat or email citizen is told
+    /// about (once, then silence).
     pub first: bool,
 }
 

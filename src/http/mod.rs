@@ -37,7 +37,9 @@ pub mod track;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{from_fn_with_state, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -75,7 +77,10 @@ pub fn app(state: AppState) -> Router {
     let portal_enabled = state.config.portal.enabled;
     let router = Router::new()
         .route("/v1/reports", post(submit::submit))
-        .route("/v1/reports/check", post(submit::check))
+        .route(
+            "/v1/reports/check",
+            post(submit::check).route_layer(from_fn_with_state(state.clone(), limit_check)),
+        )
         .route("/v1/reports/{id}", get(ioc::get_report))
         .route(
             "/v1/reports/{id}/status",
@@ -96,17 +101,23 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/agency/reports/{id}/media/{n}", get(agency::get_media))
         .route("/v1/agency/reports/{id}/status", post(agency::transition))
         .route("/v1/published", get(published::feed))
-        .route("/v1/published/{code}/media/{n}", get(published::media))
+        .route(
+            "/v1/published/{code}/media/{n}",
+            get(published::media).route_layer(from_fn_with_state(state.clone(), limit_media)),
+        )
         .route(
             "/v1/published/{code}/result-media/{n}",
-            get(published::result_media),
+            get(published::result_media).route_layer(from_fn_with_state(state.clone(), limit_media)),
         )
         .route("/v1/stats", get(stats::figures))
         .route("/v1/stats/charts/{file}", get(stats::chart))
         .route("/v1/track/{code}", get(track::track_json))
         .route("/v1/track/{code}/messages", post(track::answer))
         .route("/v1/track/{code}/rating", post(track::rating))
-        .route("/v1/track/{code}/photos/{digest}", get(track::photo))
+        .route(
+            "/v1/track/{code}/photos/{digest}",
+            get(track::photo).route_layer(from_fn_with_state(state.clone(), limit_media)),
+        )
         .route("/track", get(track::track_form))
         .route("/track/{code}", get(track::track_html))
         .nest("/open311/v2", open311::router())
@@ -160,4 +171,56 @@ pub fn app(state: AppState) -> Router {
             Duration::from_secs(state.config.limits.request_timeout_secs),
         ))
         .with_state(state)
+}
+
+/// Past the per-address limit of a public route (`[rate_limits] check`, `public_media`): 429
+/// with `Retry-After`, counted in `gateway_rate_limited_total{channel=<route>,limit="source"}`.
+async fn limit_public(
+    state: &AppState,
+    route: crate::ratelimit::PublicRoute,
+    source: &str,
+) -> Result<(), ApiError> {
+    use channels::ratelimit::Admission;
+    match state
+        .pipeline
+        .rate_limits()
+        .admit_source(route, source)
+        .await
+    {
+        Ok(Admission::Admitted) => Ok(()),
+        Ok(Admission::Limited(limited)) => {
+            let secs = limited.retry_after_secs();
+            Err(ApiError::TooManyRequests {
+                retry_after_secs: secs,
+                message_vi: crate::messages::too_many_requests(secs),
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /v1/reports/check`, limited per client address.
+async fn limit_check(
+    State(state): State<AppState>,
+    track::SourceIp(source): track::SourceIp,
+    req: Request,
+    next: Next,
+) -> Response {
+    match limit_public(&state, crate::ratelimit::PublicRoute::Check, &source).await {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The published photos, limited per client address.
+async fn limit_media(
+    State(state): State<AppState>,
+    track::SourceIp(source): track::SourceIp,
+    req: Request,
+    next: Next,
+) -> Response {
+    match limit_public(&state, crate::ratelimit::PublicRoute::PublicMedia, &source).await {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
 }

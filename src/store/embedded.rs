@@ -802,6 +802,54 @@ impl Embedded {
         .await
     }
 
+    /// See [`super::Store::sliding_admit`]: read both counters and increment the current one
+    /// in one write transaction.
+    pub async fn sliding_admit(
+        &self,
+        current: &str,
+        previous: &str,
+        weight_ppm: u32,
+        limit: i64,
+        ttl: Duration,
+    ) -> Result<super::SlidingCount, StoreFailure> {
+        let (current, previous) = (current.to_string(), previous.to_string());
+        self.write(move |txn, now| {
+            let mut t = txn.open_table(STATE)?;
+            let read = |raw: Option<&[u8]>| -> (i64, u64) {
+                match raw {
+                    Some(raw) if live_value(raw, now).is_some() => (
+                        std::str::from_utf8(&raw[8..])
+                            .ok()
+                            .and_then(|s| s.parse::<i64>().ok())
+                            .unwrap_or(0),
+                        u64::from_be_bytes(raw[..8].try_into().expect("8 bytes")),
+                    ),
+                    _ => (0, now + ttl.as_millis() as u64),
+                }
+            };
+            let (prev, _) = read(t.get(previous.as_str())?.as_ref().map(|v| v.value()));
+            let (cur, expires) = read(t.get(current.as_str())?.as_ref().map(|v| v.value()));
+            let estimate = prev as f64 * f64::from(weight_ppm) / 1e6 + cur as f64;
+            if estimate + 1.0 > limit as f64 {
+                return Ok(super::SlidingCount {
+                    admitted: false,
+                    current: cur,
+                    previous: prev,
+                });
+            }
+            let n = cur + 1;
+            let mut buf = expires.to_be_bytes().to_vec();
+            buf.extend_from_slice(n.to_string().as_bytes());
+            t.insert(current.as_str(), buf.as_slice())?;
+            Ok(super::SlidingCount {
+                admitted: true,
+                current: n,
+                previous: prev,
+            })
+        })
+        .await
+    }
+
     // --- reports -------------------------------------------------------------------------
 
     pub async fn put_report_if_absent(&self, id: &str, json: &[u8]) -> Result<(), StoreFailure> {

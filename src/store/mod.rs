@@ -240,6 +240,16 @@ pub enum Store {
     Embedded(embedded::Embedded),
 }
 
+/// The answer of [`Store::sliding_admit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlidingCount {
+    pub admitted: bool,
+    /// The current window's count (this step included when admitted).
+    pub current: i64,
+    /// The previous window's count.
+    pub previous: i64,
+}
+
 macro_rules! dispatch {
     ($self:ident . $method:ident ( $($arg:expr),* )) => {
         match $self {
@@ -327,6 +337,21 @@ impl Store {
 
     pub async fn incr(&self, key: &str, ttl: Duration) -> Result<i64, StoreFailure> {
         dispatch!(self.incr(key, ttl))
+    }
+
+    /// A sliding-window limit over two counters (the current window's and the previous
+    /// one's), in one atomic step: the estimate is `previous · weight_ppm / 10⁶ + current`;
+    /// when one more stays within `limit` the current counter is incremented (it expires after
+    /// `ttl`) and the step is admitted. Both counts as they are after the step.
+    pub async fn sliding_admit(
+        &self,
+        current: &str,
+        previous: &str,
+        weight_ppm: u32,
+        limit: i64,
+        ttl: Duration,
+    ) -> Result<SlidingCount, StoreFailure> {
+        dispatch!(self.sliding_admit(current, previous, weight_ppm, limit, ttl))
     }
 
     /// Store a report document unless one with that id exists (first write wins).

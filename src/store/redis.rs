@@ -192,6 +192,7 @@ struct Scripts {
     trim: Script,
     cas: Script,
     incr: Script,
+    sliding_admit: Script,
     index_put: Script,
     index_range: Script,
     index_remove: Script,
@@ -382,6 +383,18 @@ impl RedisStore {
                       if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
                       return n",
                 ),
+                // KEYS[1] the current window's counter, KEYS[2] the previous one's (one hash
+                // slot: the caller tags them); ARGV[1] the previous window's weight (ppm),
+                // ARGV[2] the limit, ARGV[3] the counter's time to live (ms).
+                sliding_admit: Script::new(
+                    r"local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+                      local prev = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
+                      local estimate = prev * tonumber(ARGV[1]) / 1000000 + cur
+                      if estimate + 1 > tonumber(ARGV[2]) then return {0, cur, prev} end
+                      cur = redis.call('INCR', KEYS[1])
+                      if cur == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+                      return {1, cur, prev}",
+                ),
                 index_put: Script::new(INDEX_PUT_LUA),
                 index_range: Script::new(
                     r"local found = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[2], ARGV[1],
@@ -494,6 +507,33 @@ impl RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .map_err(StoreFailure::Redis)
+    }
+
+    /// See [`super::Store::sliding_admit`]: one script.
+    pub async fn sliding_admit(
+        &self,
+        current: &str,
+        previous: &str,
+        weight_ppm: u32,
+        limit: i64,
+        ttl: Duration,
+    ) -> Result<super::SlidingCount, StoreFailure> {
+        let (admitted, current, previous): (i64, i64, i64) = self
+            .scripts
+            .sliding_admit
+            .key(state_key(current))
+            .key(state_key(previous))
+            .arg(weight_ppm)
+            .arg(limit)
+            .arg(ttl.as_millis().max(1) as u64)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(StoreFailure::Redis)?;
+        Ok(super::SlidingCount {
+            admitted: admitted == 1,
+            current,
+            previous,
+        })
     }
 
     // --- reports -------------------------------------------------------------------------

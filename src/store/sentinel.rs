@@ -9,8 +9,9 @@
 //! cause (`/readyz` shows it) instead of waiting: callers retry, and nothing is acknowledged
 //! that was not written to the master.
 //!
-//! The credentials in the URL are those of the master (and replicas); the sentinels are asked
-//! without authentication.
+//! The credentials in the URL's userinfo are those of the master (and replicas); the sentinels'
+//! own (`requirepass`/ACL of the sentinels) are given apart, percent-encoded, in the query:
+//! `?sentinel_username=<user>&sentinel_password=<password>` (none: asked without).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -39,6 +40,8 @@ pub struct SentinelUrl {
     pub master_name: String,
     /// Credentials and database of the master (and replicas).
     pub master: RedisConnectionInfo,
+    /// Credentials of the sentinels.
+    pub sentinel: RedisConnectionInfo,
 }
 
 fn invalid(detail: String) -> RedisError {
@@ -63,10 +66,24 @@ pub fn parse(url: &str) -> Option<Result<SentinelUrl, RedisError>> {
 }
 
 fn parse_rest(rest: &str) -> Result<SentinelUrl, RedisError> {
+    let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
     let (auth, rest) = match rest.rsplit_once('@') {
         Some((auth, rest)) => (format!("{auth}@"), rest),
         None => (String::new(), rest),
     };
+    let (mut sentinel_user, mut sentinel_password) = (None, None);
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("sentinel_username", v)) => sentinel_user = Some(v),
+            Some(("sentinel_password", v)) => sentinel_password = Some(v),
+            _ => {
+                let name = pair.split_once('=').map_or(pair, |(k, _)| k);
+                return Err(invalid(format!(
+                    "unknown parameter {name:?} (sentinel_username, sentinel_password)"
+                )));
+            }
+        }
+    }
     let (hosts, path) = rest.split_once('/').unwrap_or((rest, ""));
     let mut path = path.split('/').filter(|s| !s.is_empty());
     let master_name = path
@@ -100,10 +117,23 @@ fn parse_rest(rest: &str) -> Result<SentinelUrl, RedisError> {
     let master = format!("redis://{auth}{host}/{db}")
         .into_connection_info()
         .map_err(|e| invalid(format!("credentials or database: {}", e.category())))?;
+    // The same for the sentinels' credentials, still percent-encoded as written.
+    let sentinel_auth = match (sentinel_user, sentinel_password) {
+        (None, None) => String::new(),
+        (user, password) => format!(
+            "{}:{}@",
+            user.unwrap_or_default(),
+            password.unwrap_or_default()
+        ),
+    };
+    let sentinel = format!("redis://{sentinel_auth}{host}/0")
+        .into_connection_info()
+        .map_err(|e| invalid(format!("sentinel credentials: {}", e.category())))?;
     Ok(SentinelUrl {
         sentinels,
         master_name,
         master: master.redis_settings().clone(),
+        sentinel: sentinel.redis_settings().clone(),
     })
 }
 
@@ -140,7 +170,16 @@ impl SentinelConn {
         url: SentinelUrl,
         config: ConnectionManagerConfig,
     ) -> Result<SentinelConn, RedisError> {
-        let sentinel = Sentinel::build(url.sentinels.clone())?;
+        let nodes = url
+            .sentinels
+            .iter()
+            .map(|h| {
+                h.as_str()
+                    .into_connection_info()
+                    .map(|info| info.set_redis_settings(url.sentinel.clone()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let sentinel = Sentinel::build(nodes)?;
         let conn = SentinelConn {
             shared: Arc::new(Shared {
                 master_name: url.master_name,
@@ -269,6 +308,59 @@ fn refused_unrun(e: &RedisError) -> bool {
             .contains("READONLY You can't write against a read only replica")
 }
 
+/// A command refused unrun by a node that is no master, or a pipeline with such an answer
+/// (a transaction's `EXECABORT` names the refusal of the command it discarded).
+fn answered_unrun(values: &[Value]) -> Option<RedisError> {
+    values.iter().find_map(|v| match v {
+        Value::ServerError(e) => {
+            let text = format!("{} {}", e.code(), e.details().unwrap_or_default());
+            (text.contains("READONLY") || text.contains("MASTERDOWN")).then(|| {
+                RedisError::from((
+                    ErrorKind::Io,
+                    "refused by a node that is no master",
+                    text.chars().take(120).collect::<String>(),
+                ))
+            })
+        }
+        _ => None,
+    })
+}
+
+/// Whether `cmd` may be sent again after its connection broke without an answer (it may have
+/// run): reads, writes whose repeat changes nothing, and the append scripts, which carry
+/// their repeat marker (`gw:{stream}:enqueued:<id>`, `gw:{stream}:once:<key>`: a second run
+/// finds it and returns the first entry). Never `WAIT`: on another connection it would count
+/// none of the writes it is meant to confirm.
+fn resend_safe(cmd: &Cmd) -> bool {
+    let mut args = cmd.args_iter().filter_map(|a| match a {
+        redis::Arg::Simple(bytes) => Some(bytes),
+        _ => None,
+    });
+    let Some(name) = args.next() else {
+        return false;
+    };
+    let name = String::from_utf8_lossy(name).to_ascii_uppercase();
+    match name.as_str() {
+        "PING" | "GET" | "MGET" | "EXISTS" | "TTL" | "PTTL" | "TYPE" | "SCAN" | "XRANGE"
+        | "XREVRANGE" | "XLEN" | "XINFO" | "XPENDING" | "ZRANGE" | "ZRANGEBYSCORE"
+        | "ZREVRANGE" | "ZREVRANGEBYSCORE" | "ZSCORE" | "ZCARD" | "HGET" | "HMGET" | "HGETALL"
+        | "ROLE" | "INFO" | "XACK" | "DEL" | "UNLINK" | "PEXPIRE" | "EXPIRE" => true,
+        "EVALSHA" | "EVAL" => {
+            // EVALSHA <sha> <numkeys> <keys…> <args…>
+            let _script = args.next();
+            let keys = args
+                .next()
+                .and_then(|n| std::str::from_utf8(n).ok()?.parse::<usize>().ok())
+                .unwrap_or(0);
+            args.take(keys).any(|k| {
+                let k = String::from_utf8_lossy(k);
+                k.contains("}:enqueued:") || k.contains("}:once:")
+            })
+        }
+        _ => false,
+    }
+}
+
 impl ConnectionLike for SentinelConn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         Box::pin(async move {
@@ -278,7 +370,13 @@ impl ConnectionLike for SentinelConn {
                 match conn.req_packed_command(cmd).await {
                     Err(e) if master_lost(&e) => {
                         self.lost(generation, &e);
-                        if refused_unrun(&e) && std::mem::take(&mut again) {
+                        // Refused unrun: safe to send to the new master; broken off: only
+                        // when a repeat is harmless.
+                        if (refused_unrun(&e) || resend_safe(cmd)) && std::mem::take(&mut again) {
+                            tracing::info!(
+                                refused = refused_unrun(&e),
+                                "sending the command again to the master the sentinels name now"
+                            );
                             continue;
                         }
                         return Err(e);
@@ -296,14 +394,34 @@ impl ConnectionLike for SentinelConn {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         Box::pin(async move {
-            let (mut conn, generation) = self.master().await?;
-            let answer = conn.req_packed_commands(pipeline, offset, count).await;
-            if let Err(e) = &answer {
-                if master_lost(e) {
-                    self.lost(generation, e);
+            let mut again = true;
+            loop {
+                let (mut conn, generation) = self.master().await?;
+                let answer = conn.req_packed_commands(pipeline, offset, count).await;
+                let refused = match &answer {
+                    Err(e) if master_lost(e) => {
+                        self.lost(generation, e);
+                        refused_unrun(e)
+                    }
+                    Ok(values) => match answered_unrun(values) {
+                        Some(e) => {
+                            self.lost(generation, &e);
+                            true
+                        }
+                        None => false,
+                    },
+                    Err(_) => false,
+                };
+                // A node that is no master ran none of the pipeline's writes (a transaction
+                // is discarded whole): the new master gets all of it once.
+                if refused && std::mem::take(&mut again) {
+                    tracing::info!(
+                        "sending the pipeline again to the master the sentinels name now"
+                    );
+                    continue;
                 }
+                return answer;
             }
-            answer
         })
     }
 
@@ -328,6 +446,27 @@ mod tests {
         assert_eq!(u.master_name, "mymaster");
         assert_eq!(u.master.db(), 2);
         assert_eq!(u.master.password(), Some("s3cr@t"), "decoded");
+        assert_eq!(u.sentinel.password(), None, "the sentinels asked without");
+        let u = parse(
+            "redis+sentinel://app:m%26p@10.0.0.1:26379,10.0.0.2:26379/mymaster?\
+             sentinel_username=watch&sentinel_password=s%40p%3Dq",
+        )
+        .expect("a sentinel URL")
+        .expect("valid");
+        assert_eq!(u.master_name, "mymaster");
+        assert_eq!(u.master.username(), Some("app"));
+        assert_eq!(u.master.password(), Some("m&p"));
+        assert_eq!(u.sentinel.username(), Some("watch"));
+        assert_eq!(u.sentinel.password(), Some("s@p=q"));
+        let u = parse("redis+sentinel://10.0.0.1:26379/m?sentinel_password=only")
+            .expect("a sentinel URL")
+            .expect("valid");
+        assert_eq!(u.sentinel.password(), Some("only"));
+        assert_eq!(u.master.password(), None);
+        assert!(
+            format!("{u:?}").find("only").is_none(),
+            "no password in Debug"
+        );
         assert!(parse("redis://127.0.0.1:6379/").is_none());
         assert!(parse("redis+cluster://127.0.0.1:7000").is_none());
     }
@@ -340,6 +479,7 @@ mod tests {
             "redis+sentinel:///mymaster",
             "redis+sentinel://127.0.0.1:26379/mymaster/x",
             "rediss+sentinel://127.0.0.1:26379/mymaster",
+            "redis+sentinel://127.0.0.1:26379/mymaster?sentinel_pasword=x",
         ] {
             let e = parse(url).expect("a sentinel URL").expect_err(url);
             assert_eq!(e.kind(), ErrorKind::InvalidClientConfig, "{url}: {e}");

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 pub struct RedisServer {
     pub port: u16,
+    /// `requirepass` (also `masterauth`), when started with one.
+    pub password: Option<String>,
     child: Child,
     _dir: tempfile::TempDir,
 }
@@ -33,13 +35,30 @@ impl RedisServer {
         }
     }
 
-    /// A replica of `master`, returned once its link to the master is up.
+    /// A throwaway Redis requiring `password` (`requirepass`; `masterauth` the same, as a
+    /// demoted master must authenticate to the new one).
+    pub fn start_with_password(password: &str) -> RedisServer {
+        Self::start_attempt_auth(
+            Path::new("redis-server"),
+            &["--requirepass", password, "--masterauth", password],
+            0,
+            Some(password),
+        )
+    }
+
+    /// A replica of `master`, returned once its link to the master is up (with the master's
+    /// password, if it has one).
     pub fn start_replica_of(master: &RedisServer) -> RedisServer {
         let port = master.port.to_string();
-        let replica = Self::start_attempt(
+        let mut extra = vec!["--replicaof", "127.0.0.1", &port];
+        if let Some(pw) = master.password.as_deref() {
+            extra.extend(["--requirepass", pw, "--masterauth", pw]);
+        }
+        let replica = Self::start_attempt_auth(
             Path::new("redis-server"),
-            &["--replicaof", "127.0.0.1", &port],
+            &extra,
             0,
+            master.password.as_deref(),
         );
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
@@ -58,6 +77,14 @@ impl RedisServer {
             return String::new();
         };
         let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+        if let Some(pw) = &self.password {
+            let mut ok = [0u8; 5];
+            if s.write_all(format!("AUTH {pw}\r\n").as_bytes()).is_err()
+                || s.read_exact(&mut ok).is_err()
+            {
+                return String::new();
+            }
+        }
         if s.write_all(b"INFO replication\r\n").is_err() {
             return String::new();
         }
@@ -67,6 +94,15 @@ impl RedisServer {
     }
 
     fn start_attempt(program: &Path, extra: &[&str], attempt: u32) -> RedisServer {
+        Self::start_attempt_auth(program, extra, attempt, None)
+    }
+
+    fn start_attempt_auth(
+        program: &Path,
+        extra: &[&str],
+        attempt: u32,
+        password: Option<&str>,
+    ) -> RedisServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = super::free_port();
         let child = Command::new(program)
@@ -83,6 +119,7 @@ impl RedisServer {
             );
         let mut server = RedisServer {
             port,
+            password: password.map(str::to_string),
             child,
             _dir: dir,
         };
@@ -91,7 +128,7 @@ impl RedisServer {
         }
         server.kill();
         assert!(attempt < 5, "could not start redis-server");
-        Self::start_attempt(program, extra, attempt + 1)
+        Self::start_attempt_auth(program, extra, attempt + 1, password)
     }
 
     fn wait_ready(&mut self) -> bool {
@@ -103,6 +140,16 @@ impl RedisServer {
             if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
                 use std::io::{Read, Write};
                 let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+                if let Some(pw) = &self.password {
+                    let mut ok = [0u8; 5];
+                    if s.write_all(format!("AUTH {pw}\r\n").as_bytes()).is_err()
+                        || s.read_exact(&mut ok).is_err()
+                        || &ok != b"+OK\r\n"
+                    {
+                        std::thread::sleep(Duration::from_millis(20));
+                        continue;
+                    }
+                }
                 if s.write_all(b"PING\r\n").is_ok() {
                     let mut buf = [0u8; 7];
                     if s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
@@ -116,7 +163,20 @@ impl RedisServer {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        match &self.password {
+            Some(pw) => format!("redis://:{pw}@127.0.0.1:{}/", self.port),
+            None => format!("redis://127.0.0.1:{}/", self.port),
+        }
+    }
+
+    /// `redis-cli -p <port>` with this server's password.
+    fn cli(&self) -> Command {
+        let mut c = Command::new("redis-cli");
+        c.args(["-p", &self.port.to_string()]);
+        if let Some(pw) = &self.password {
+            c.args(["-a", pw, "--no-auth-warning"]);
+        }
+        c
     }
 
     /// Stop the server and start a new one on the same port (data is not kept: `--save ''`).
@@ -256,14 +316,27 @@ pub const MASTER_NAME: &str = "gw-master";
 /// judged down after 1 s without an answer.
 pub struct Sentinels {
     pub nodes: Vec<RedisServer>,
+    /// The master's password (`sentinel auth-pass`), if it has one.
+    master_password: Option<String>,
 }
 
 impl Sentinels {
     /// Sentinels watching `master`, returned once each knows the master, its `replicas`
     /// replicas and the two other sentinels (a failover needs their votes).
     pub fn start(master: &RedisServer, replicas: usize) -> Sentinels {
-        let nodes: Vec<RedisServer> = (0..3).map(|_| start_sentinel(master.port, 0)).collect();
-        let sentinels = Sentinels { nodes };
+        Self::start_auth(master, replicas, None)
+    }
+
+    /// The same, the sentinels requiring `password` (`requirepass`); they authenticate to the
+    /// master with its password (`sentinel auth-pass`).
+    pub fn start_auth(master: &RedisServer, replicas: usize, password: Option<&str>) -> Sentinels {
+        let nodes: Vec<RedisServer> = (0..3)
+            .map(|_| start_sentinel(master, password, 0))
+            .collect();
+        let sentinels = Sentinels {
+            nodes,
+            master_password: master.password.clone(),
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let ready = sentinels.nodes.iter().all(|n| {
@@ -290,7 +363,18 @@ impl Sentinels {
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
-        format!("redis+sentinel://{}/{MASTER_NAME}", hosts.join(","))
+        let auth = match &self.master_password {
+            Some(pw) => format!(":{pw}@"),
+            None => String::new(),
+        };
+        let query = match &self.nodes[0].password {
+            Some(pw) => format!("?sentinel_password={pw}"),
+            None => String::new(),
+        };
+        format!(
+            "redis+sentinel://{auth}{}/{MASTER_NAME}{query}",
+            hosts.join(",")
+        )
     }
 
     /// The port of the master the first sentinel names now.
@@ -307,7 +391,7 @@ impl Sentinels {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(port) = self.master_port().filter(|p| *p != old_port) {
-                if role(port).as_deref() == Some("master") {
+                if role_auth(port, self.master_password.as_deref()).as_deref() == Some("master") {
                     return port;
                 }
             }
@@ -323,8 +407,8 @@ impl Sentinels {
     /// `SENTINEL FAILOVER`: a failover now, without agreement (the old master becomes a
     /// replica of the new one).
     pub fn force_failover(&self) {
-        let out = Command::new("redis-cli")
-            .args(["-p", &self.nodes[0].port.to_string()])
+        let out = self.nodes[0]
+            .cli()
             .args(["SENTINEL", "FAILOVER", MASTER_NAME])
             .output()
             .expect("redis-cli runs");
@@ -335,17 +419,32 @@ impl Sentinels {
 
 /// The first line of `ROLE` of the server on `port` (`master`, `slave`).
 pub fn role(port: u16) -> Option<String> {
-    let out = Command::new("redis-cli")
-        .args(["-p", &port.to_string(), "ROLE"])
-        .output()
-        .ok()?;
+    role_auth(port, None)
+}
+
+/// [`role`] of a server requiring `password`.
+pub fn role_auth(port: u16, password: Option<&str>) -> Option<String> {
+    let mut c = Command::new("redis-cli");
+    c.args(["-p", &port.to_string()]);
+    if let Some(pw) = password {
+        c.args(["-a", pw, "--no-auth-warning"]);
+    }
+    let out = c.arg("ROLE").output().ok()?;
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .next()
         .map(|l| l.trim().to_string())
 }
 
-fn start_sentinel(master_port: u16, attempt: u32) -> RedisServer {
+fn start_sentinel(master: &RedisServer, password: Option<&str>, attempt: u32) -> RedisServer {
+    let master_port = master.port;
+    let mut auth = String::new();
+    if let Some(pw) = &master.password {
+        auth.push_str(&format!("sentinel auth-pass {MASTER_NAME} {pw}\n"));
+    }
+    if let Some(pw) = password {
+        auth.push_str(&format!("requirepass {pw}\n"));
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let port = super::free_port();
     // Sentinel rewrites its configuration file: it must be writable, in its own folder.
@@ -357,7 +456,7 @@ fn start_sentinel(master_port: u16, attempt: u32) -> RedisServer {
              sentinel monitor {MASTER_NAME} 127.0.0.1 {master_port} 2\n\
              sentinel down-after-milliseconds {MASTER_NAME} 1000\n\
              sentinel failover-timeout {MASTER_NAME} 3000\n\
-             sentinel parallel-syncs {MASTER_NAME} 1\n"
+             sentinel parallel-syncs {MASTER_NAME} 1\n{auth}"
         ),
     )
     .expect("sentinel configuration written");
@@ -372,6 +471,7 @@ fn start_sentinel(master_port: u16, attempt: u32) -> RedisServer {
         .expect("redis-server is not installed: run the README's test command, which installs it");
     let mut server = RedisServer {
         port,
+        password: password.map(str::to_string),
         child,
         _dir: dir,
     };
@@ -380,14 +480,14 @@ fn start_sentinel(master_port: u16, attempt: u32) -> RedisServer {
     }
     server.kill();
     assert!(attempt < 5, "could not start a sentinel");
-    start_sentinel(master_port, attempt + 1)
+    start_sentinel(master, password, attempt + 1)
 }
 
 impl RedisServer {
     /// `SENTINEL MASTER gw-master` of this sentinel, as field → value.
     fn sentinel_master(&self) -> std::collections::HashMap<String, String> {
-        let out = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string()])
+        let out = self
+            .cli()
             .args(["SENTINEL", "MASTER", MASTER_NAME])
             .output();
         let text = out

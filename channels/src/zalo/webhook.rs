@@ -196,9 +196,11 @@ async fn limit<I: Intake, S: ChannelStorage>(
     let (Some(oa_id), Some(user_id)) = (event.oa_id(), event.user_id()) else {
         return Ok(None);
     };
+    // A repeated delivery of the event (Zalo retries) is not counted again.
+    let dedup = event.dedup_key();
     let request = AdmitRequest {
         channel: Channel::ZaloOa,
-        dedup_key: None,
+        dedup_key: Some(&dedup),
         subjects: Subjects {
             senders: vec![Identity::Account {
                 namespace: "zalo".into(),
