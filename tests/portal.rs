@@ -876,7 +876,7 @@ async fn the_openapi_document_describes_the_portal_api() {
             "/v1/portal/reports",
             None,
             ("201", vec!["id", "tracking_code", "verdict"]),
-            vec!["400", "409", "413", "422", "429", "503"],
+            vec!["400", "409", "413", "429", "503"],
         ),
     ] {
         let op = doc["paths"][path]["post"].clone();
@@ -918,6 +918,12 @@ async fn the_openapi_document_describes_the_portal_api() {
             );
         }
     }
+    // A rejected report: every reason, in the submission's answer.
+    let rejected = schema_of(&doc["paths"]["/v1/portal/reports"]["post"], &answer("422"));
+    assert!(
+        rejected["properties"].get("reasons").is_some(),
+        "{rejected}"
+    );
     let text = doc.to_string();
     for r in text.split("\"$ref\":\"").skip(1) {
         let target = &r[..r.find('"').unwrap()];

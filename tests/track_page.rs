@@ -15,12 +15,15 @@ use crate::support::{fixture, read_fixture};
 
 const PHONE: &str = "0912 345 678";
 
+const LAMP: &str =
+    "Đèn đường trước số 15 đường Nguyễn Huệ bị hỏng, cả đoạn đường tối om từ tối qua.";
+
 /// A report from the app with the citizen's phone: (id, tracking code).
-async fn report(base: &str) -> (String, String) {
+async fn report(base: &str, text: &str) -> (String, String) {
     let report = json!({
         "channel": "app",
         "reporter": {"name": "Nguyễn Thị Hoa", "phone": PHONE},
-        "content": "Đèn đường trước số 15 đường Nguyễn Huệ bị hỏng, cả đoạn đường tối om từ tối qua.",
+        "content": text,
         "category": {"field": "urban_order"},
         "location": {"address": "15 Nguyễn Huệ, Phường 1, Tân An", "lat": 10.54, "lon": 106.41},
     });
@@ -99,7 +102,7 @@ async fn a_citizen_answers_and_rates_from_the_tracking_page_on_a_phone() {
     let gw = InProcess::start(|_| {}).await;
     let base = gw.serve().await;
     let t = Duration::from_secs(30);
-    let (id, code) = report(&base).await;
+    let (id, code) = report(&base, LAMP).await;
     // What the IOC held before: the report itself.
     let _ = queued(&base, "before").await;
 
@@ -301,7 +304,11 @@ async fn a_citizen_answers_and_rates_from_the_tracking_page_on_a_phone() {
     assert_eq!(of_kind(&entries, "rating", &id).len(), 1, "{entries:?}");
 
     // A desktop view of a page with the answer form.
-    let (id2, code2) = report(&base).await;
+    let (id2, code2) = report(
+        &base,
+        "Cống thoát nước trước chợ phường 2 bị nghẹt, nước tràn lên mặt đường mỗi khi mưa.",
+    )
+    .await;
     ioc_message(&base, &id2, "request_detail", "Đề nghị gửi thêm ảnh.").await;
     browser.goto(&format!("{base}/track/{code2}")).await;
     browser.wait_for("#answer-form", t).await;
@@ -313,7 +320,7 @@ async fn a_citizen_answers_and_rates_from_the_tracking_page_on_a_phone() {
 async fn forms_over_http(redis: Option<String>) {
     let gw = InProcess::start(|c| c.redis_url = redis.map(Into::into)).await;
     let base = gw.serve().await;
-    let (id, code) = report(&base).await;
+    let (id, code) = report(&base, LAMP).await;
     ioc_message(&base, &id, "request_detail", "Đề nghị gửi thêm ảnh.").await;
     let html = get(format!("{base}/track/{code}"))
         .await
