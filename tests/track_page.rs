@@ -406,7 +406,7 @@ async fn forms_over_http(redis: Option<String>) {
         }
     };
     let (s, page) = rate(PHONE, "satisfied", "").await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(s, StatusCode::CONFLICT);
     assert!(page.contains("chưa có kết quả"), "{page}");
     ioc_message(&base, &id, "result", "Đã thay bóng đèn.").await;
     let (s, page) = rate(PHONE, "", "").await;
@@ -416,7 +416,7 @@ async fn forms_over_http(redis: Option<String>) {
     assert_eq!(s, StatusCode::OK, "{page}");
     assert!(!page.contains("id=\"rating-form\""), "{page}");
     let (s, page) = rate(PHONE, "satisfied", "").await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "one rating per result");
+    assert_eq!(s, StatusCode::CONFLICT, "one rating per result");
     assert!(page.contains("đã được đánh giá"), "{page}");
     let doc = ioc_report(&base, &id).await;
     let ratings: Vec<&Value> = doc["answers"]

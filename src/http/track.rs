@@ -591,9 +591,20 @@ struct FormEcho {
     errors: Vec<(&'static str, String)>,
     /// The success notice (the sentence the API answers with).
     done: Option<String>,
+    /// The status of the page when refused (422 when only the form's own checks refused it).
+    status: Option<StatusCode>,
+    retry_after_secs: Option<u64>,
 }
 
 impl FormEcho {
+    fn refuse(&mut self, r: Refusal) {
+        if self.status.is_none() {
+            self.status = Some(r.status);
+            self.retry_after_secs = r.retry_after_secs;
+        }
+        self.errors.push((r.field, r.message));
+    }
+
     fn error(&self, form: &str, field: &str) -> Option<&str> {
         (self.form == form)
             .then(|| {
@@ -837,32 +848,66 @@ fn forms_html(state: &AppState, report: &Report, echo: &FormEcho) -> String {
     b
 }
 
-/// A refusal of an answer or a rating as the field it concerns and the sentence shown there;
-/// `Err` for the failures that are not the citizen's (storage, a bug): answered as the API does.
-fn field_error(
-    e: CitizenError,
-    limits: &crate::config::Limits,
-) -> Result<(&'static str, String), ApiError> {
+/// A refusal of an answer or a rating: the field it concerns (`form` for the whole form), the
+/// sentence shown there, and the status the page is answered with.
+struct Refusal {
+    field: &'static str,
+    message: String,
+    status: StatusCode,
+    retry_after_secs: Option<u64>,
+}
+
+impl Refusal {
+    fn new(field: &'static str, message: impl Into<String>, status: StatusCode) -> Refusal {
+        Refusal {
+            field,
+            message: message.into(),
+            status,
+            retry_after_secs: None,
+        }
+    }
+
+    /// What the citizen can fix in what they typed (422).
+    fn input(field: &'static str, message: impl Into<String>) -> Refusal {
+        Refusal::new(field, message, StatusCode::UNPROCESSABLE_ENTITY)
+    }
+}
+
+/// A refusal of the answer or the rating as shown on the page; `Err` for the failures that
+/// are not the citizen's (storage, a bug): answered as the API does.
+fn refusal(e: CitizenError, limits: &crate::config::Limits) -> Result<Refusal, ApiError> {
     use crate::messages::track_form as t;
     use normalizers::conversation::AnswerError as A;
     Ok(match e {
-        CitizenError::NotReporter => ("contact", t::CONTACT_WRONG.to_string()),
-        CitizenError::Answer(a) => match a {
-            A::Empty => ("text", t::ANSWER_EMPTY.to_string()),
-            A::TooLong { max } => ("text", t::answer_too_long(max)),
-            A::TooMany { .. } => ("form", t::TOO_MANY_ANSWERS.to_string()),
-            A::NothingToRate => ("form", t::NOTHING_TO_RATE.to_string()),
-            A::AlreadyRated => ("form", t::ALREADY_RATED.to_string()),
-            A::ReasonRequired => ("reason", t::REASON_MISSING.to_string()),
-            a @ A::Offensive => ("text", a.message_vi().unwrap_or_default().to_string()),
-        },
-        CitizenError::Api(ApiError::TooManyRequests { message_vi, .. }) => ("form", message_vi),
-        CitizenError::Api(ApiError::PayloadTooLarge { .. }) => {
-            ("photo", crate::messages::too_large(limits))
+        CitizenError::NotReporter => {
+            Refusal::new("contact", t::CONTACT_WRONG, StatusCode::NOT_FOUND)
         }
-        CitizenError::Api(ApiError::Refused { message_vi, .. }) => ("text", message_vi.to_string()),
+        CitizenError::Answer(a) => match a {
+            A::Empty => Refusal::input("text", t::ANSWER_EMPTY),
+            A::TooLong { max } => Refusal::input("text", t::answer_too_long(max)),
+            A::TooMany { .. } => Refusal::new("form", t::TOO_MANY_ANSWERS, StatusCode::CONFLICT),
+            A::NothingToRate => Refusal::new("form", t::NOTHING_TO_RATE, StatusCode::CONFLICT),
+            A::AlreadyRated => Refusal::new("form", t::ALREADY_RATED, StatusCode::CONFLICT),
+            A::ReasonRequired => Refusal::input("reason", t::REASON_MISSING),
+            a @ A::Offensive => Refusal::input("text", a.message_vi().unwrap_or_default()),
+        },
+        CitizenError::Api(ApiError::TooManyRequests {
+            retry_after_secs,
+            message_vi,
+        }) => Refusal {
+            retry_after_secs: Some(retry_after_secs),
+            ..Refusal::new("form", message_vi, StatusCode::TOO_MANY_REQUESTS)
+        },
+        CitizenError::Api(ApiError::PayloadTooLarge { .. }) => Refusal::new(
+            "photo",
+            crate::messages::too_large(limits),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        CitizenError::Api(ApiError::Refused { message_vi, .. }) => {
+            Refusal::input("text", message_vi)
+        }
         CitizenError::Api(ApiError::BadRequest(_) | ApiError::UnsupportedMediaType(_)) => {
-            ("form", t::BAD_FORM.to_string())
+            Refusal::new("form", t::BAD_FORM, StatusCode::BAD_REQUEST)
         }
         CitizenError::Api(e) => return Err(e),
     })
@@ -873,19 +918,22 @@ fn field_error(
 async fn after_form(state: &AppState, code: &str, echo: FormEcho) -> Response {
     let status = if echo.done.is_some() {
         StatusCode::OK
-    } else if echo.errors.iter().any(|(f, _)| *f == "contact") {
-        StatusCode::NOT_FOUND
-    } else if echo.errors.iter().any(|(_, m)| m.contains("quá nhiều lần")) {
-        StatusCode::TOO_MANY_REQUESTS
     } else {
-        StatusCode::UNPROCESSABLE_ENTITY
+        echo.status.unwrap_or(StatusCode::UNPROCESSABLE_ENTITY)
     };
     let report = match normalise_code(code) {
         Some(code) => state.pipeline.track(&code).await,
         None => Ok(None),
     };
     match report {
-        Ok(Some(report)) => page_with_forms(state, &report, status, &echo),
+        Ok(Some(report)) => {
+            let mut res = page_with_forms(state, &report, status, &echo);
+            if let Some(secs) = echo.retry_after_secs {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            res
+        }
         Ok(None) => html(StatusCode::NOT_FOUND, &page(None, Some(msg::NOT_FOUND))),
         Err(e) => ApiError::from(e).into_response(),
     }
@@ -942,10 +990,14 @@ pub async fn answer_form(
                 if let Some(p) = photo.take() {
                     state.pipeline.discard(p.staged).await;
                 }
-                echo.errors.push(if too_large {
-                    ("photo", crate::messages::too_large(&state.config.limits))
+                echo.refuse(if too_large {
+                    Refusal::new(
+                        "photo",
+                        crate::messages::too_large(&state.config.limits),
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                    )
                 } else {
-                    ("form", t::BAD_FORM.to_string())
+                    Refusal::new("form", t::BAD_FORM, StatusCode::BAD_REQUEST)
                 });
                 return after_form(&state, &code, echo).await;
             }
@@ -966,8 +1018,11 @@ pub async fn answer_form(
                             Ok(())
                         }
                         Err(e) => {
-                            match field_error(CitizenError::Api(e), &state.config.limits) {
-                                Ok((_, m)) => echo.errors.push(("photo", m)),
+                            match refusal(CitizenError::Api(e), &state.config.limits) {
+                                Ok(r) => echo.refuse(Refusal {
+                                    field: "photo",
+                                    ..r
+                                }),
                                 Err(e) => return e.into_response(),
                             }
                             Ok(())
@@ -981,17 +1036,16 @@ pub async fn answer_form(
             if let Some(p) = photo.take() {
                 state.pipeline.discard(p.staged).await;
             }
-            echo.errors.push(("form", t::BAD_FORM.to_string()));
+            echo.refuse(Refusal::new("form", t::BAD_FORM, StatusCode::BAD_REQUEST));
             return after_form(&state, &code, echo).await;
         }
     }
     if contact.trim().is_empty() {
-        echo.errors
-            .push(("contact", t::CONTACT_MISSING.to_string()));
+        echo.refuse(Refusal::input("contact", t::CONTACT_MISSING));
     }
     if let Some(p) = &photo {
         if !is_photo(p.staged.path()).await {
-            echo.errors.push(("photo", t::NOT_A_PHOTO.to_string()));
+            echo.refuse(Refusal::input("photo", t::NOT_A_PHOTO));
         }
     }
     if !echo.errors.is_empty() {
@@ -1026,8 +1080,8 @@ pub async fn answer_form(
     drop(photo);
     match result {
         Ok(answered) => echo.done = Some(answered.message_vi),
-        Err(e) => match field_error(e, &state.config.limits) {
-            Ok(err) => echo.errors.push(err),
+        Err(e) => match refusal(e, &state.config.limits) {
+            Ok(r) => echo.refuse(r),
             Err(e) => return e.into_response(),
         },
     }
@@ -1062,7 +1116,7 @@ pub async fn rating_form(
         ..FormEcho::default()
     };
     let Ok(axum::Form(form)) = form else {
-        echo.errors.push(("form", t::BAD_FORM.to_string()));
+        echo.refuse(Refusal::new("form", t::BAD_FORM, StatusCode::BAD_REQUEST));
         return after_form(&state, &code, echo).await;
     };
     echo.reason = form.reason.chars().take(FORM_TEXT_MAX).collect();
@@ -1073,13 +1127,12 @@ pub async fn rating_form(
         _ => None,
     };
     if form.contact.trim().is_empty() {
-        echo.errors
-            .push(("contact", t::CONTACT_MISSING.to_string()));
+        echo.refuse(Refusal::input("contact", t::CONTACT_MISSING));
     }
     match echo.rating {
-        None => echo.errors.push(("rating", t::RATING_MISSING.to_string())),
+        None => echo.refuse(Refusal::input("rating", t::RATING_MISSING)),
         Some(RatingValue::Dissatisfied) if echo.reason.trim().is_empty() => {
-            echo.errors.push(("reason", t::REASON_MISSING.to_string()))
+            echo.refuse(Refusal::input("reason", t::REASON_MISSING))
         }
         Some(_) => {}
     }
@@ -1098,8 +1151,8 @@ pub async fn rating_form(
     .await;
     match result {
         Ok(answered) => echo.done = Some(answered.message_vi),
-        Err(e) => match field_error(e, &state.config.limits) {
-            Ok(err) => echo.errors.push(err),
+        Err(e) => match refusal(e, &state.config.limits) {
+            Ok(r) => echo.refuse(r),
             Err(e) => return e.into_response(),
         },
     }
