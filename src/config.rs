@@ -875,3 +875,145 @@ mod channel_env_tests {
         );
     }
 }
+
+impl Config {
+    /// What is wrong with `[portal]` and with the SMTP settings of `[email]` its one-time codes
+    /// are sent with, as `gateway check-config` shows it. Errors are what `serve` refuses or
+    /// what makes the form unusable (a limit of 0 refuses every code or check); warnings what
+    /// works but not as a citizen would expect (no way to send codes, a code living for hours).
+    pub fn portal_problems(&self) -> Vec<channels::ConfigProblem> {
+        use channels::{ConfigProblem, Problem};
+        let p = &self.portal;
+        let mut out = Vec::new();
+        if !p.enabled {
+            if p.sms.is_some() {
+                out.push(ConfigProblem::warning(
+                    "portal.sms",
+                    Problem::Invalid("set while portal.enabled = false: not used".into()),
+                ));
+            }
+            return out;
+        }
+        for (key, value, what) in [
+            ("portal.otp_ttl_secs", p.otp_ttl_secs, "no code could ever be entered"),
+            (
+                "portal.otp_max_attempts",
+                u64::from(p.otp_max_attempts),
+                "every code would be refused",
+            ),
+            (
+                "portal.otp_per_contact_per_hour",
+                u64::from(p.otp_per_contact_per_hour),
+                "no code could be sent to any address",
+            ),
+            (
+                "portal.otp_per_source_per_hour",
+                u64::from(p.otp_per_source_per_hour),
+                "no code could be requested from any address",
+            ),
+            (
+                "portal.verified_ttl_secs",
+                p.verified_ttl_secs,
+                "a confirmed contact would expire before the report is sent",
+            ),
+            (
+                "portal.checks_per_minute",
+                u64::from(p.checks_per_minute),
+                "the form's description hint, photo check and place suggestions would all be refused",
+            ),
+        ] {
+            if value == 0 {
+                out.push(ConfigProblem::error(
+                    key,
+                    Problem::Invalid(format!("must be at least 1: {what}")),
+                ));
+            }
+        }
+        if (1..60).contains(&p.otp_ttl_secs) {
+            out.push(ConfigProblem::warning(
+                "portal.otp_ttl_secs",
+                Problem::Invalid(format!(
+                    "{} s is too short to read the email and type the code (600 is the default)",
+                    p.otp_ttl_secs
+                )),
+            ));
+        } else if p.otp_ttl_secs > 3600 {
+            out.push(ConfigProblem::warning(
+                "portal.otp_ttl_secs",
+                Problem::Invalid(format!(
+                    "a code valid for {} minutes stays usable long after it is needed (600 s is the default)",
+                    p.otp_ttl_secs / 60
+                )),
+            ));
+        }
+        if p.otp_max_attempts > 10 {
+            out.push(ConfigProblem::warning(
+                "portal.otp_max_attempts",
+                Problem::Invalid(format!(
+                    "{} guesses per code make a 6-digit code easier to guess (5 is the default)",
+                    p.otp_max_attempts
+                )),
+            ));
+        }
+        if p.otp_per_source_per_hour > 0 && p.otp_per_source_per_hour < p.otp_per_contact_per_hour {
+            out.push(ConfigProblem::warning(
+                "portal.otp_per_source_per_hour",
+                Problem::Invalid(format!(
+                    "below portal.otp_per_contact_per_hour ({}): one address can never use the per-contact allowance",
+                    p.otp_per_contact_per_hour
+                )),
+            ));
+        }
+        if (1..300).contains(&p.verified_ttl_secs) {
+            out.push(ConfigProblem::warning(
+                "portal.verified_ttl_secs",
+                Problem::Invalid(format!(
+                    "{} s may end before the citizen finishes the form (the report is then refused as `verification_stale`)",
+                    p.verified_ttl_secs
+                )),
+            ));
+        }
+        let smtp = self
+            .email
+            .as_ref()
+            .filter(|e| e.smtp_host.as_deref().is_some_and(|h| !h.trim().is_empty()));
+        match smtp {
+            None => out.push(ConfigProblem::warning(
+                "email.smtp_host",
+                Problem::Missing(
+                    "the portal is enabled but no SMTP server (GATEWAY_SMTP_HOST) sends its \
+                     one-time codes: no reporter can confirm an email address and every portal \
+                     report waits for review (set portal.enabled = false to serve no form)",
+                ),
+            )),
+            // With IMAP configured, the email channel's own problems cover these settings.
+            Some(email) if !email.enabled() => {
+                if !normalizers::contact::is_valid_email(&email.mail_from)
+                    || email.mail_from.parse::<lettre::message::Mailbox>().is_err()
+                {
+                    out.push(ConfigProblem::error(
+                        "email.mail_from",
+                        Problem::Invalid(format!(
+                            "{:?} is not an email address: the portal's codes are sent from it and `serve` refuses to start",
+                            email.mail_from
+                        )),
+                    ));
+                }
+                if let Err(e) = email.smtp_password() {
+                    out.push(e.into());
+                }
+            }
+            Some(_) => {}
+        }
+        if let Some(sms) = &p.sms {
+            out.push(ConfigProblem::warning(
+                "portal.sms",
+                Problem::Invalid(format!(
+                    "provider {:?}: no SMS provider adapter is built into this gateway, phone numbers cannot be confirmed by a code (see otp::CodeSender)",
+                    sms.provider
+                )),
+            ));
+        }
+        out
+    }
+}

@@ -429,6 +429,7 @@ fn config_problems(config: &Config) -> Vec<channels::ConfigProblem> {
     problems.extend(config.heavy_work.problems());
     problems.extend(config.app_tokens.problems());
     problems.extend(config.messages.problems());
+    problems.extend(config.portal_problems());
     if config.uses_redis() && config.duplicates.identity_pepper.is_empty() {
         // `serve` refuses this: every instance on one Redis must key digests alike.
         problems.push(channels::ConfigProblem::error(

@@ -208,3 +208,57 @@ pub mod portal {
         format!("Tên trước 01/7/2025, nay thuộc {new_commune}")
     }
 }
+
+/// The answer and rating forms of the tracking page (`http::track`): labels, and the errors
+/// shown beside a field.
+pub mod track_form {
+    /// Heading and lead of the answer form (shown while a request for detail is open).
+    pub const ANSWER_TITLE: &str = "Trả lời đề nghị bổ sung thông tin";
+    pub const ANSWER_LEAD: &str = "Trung tâm 1022 đề nghị bạn bổ sung thông tin. Nhập nội dung trả lời, có thể gửi kèm một ảnh.";
+    /// Heading and lead of the rating form (shown after a result, until it is rated).
+    pub const RATING_TITLE: &str = "Đánh giá kết quả xử lý";
+    pub const RATING_LEAD: &str =
+        "Phản ánh của bạn đã có kết quả xử lý. Vui lòng cho biết mức độ hài lòng của bạn.";
+    /// The proof that the visitor is the reporter.
+    pub const CONTACT: &str = "Số điện thoại hoặc email bạn đã dùng khi gửi phản ánh";
+    pub const CONTACT_HELP: &str =
+        "Dùng để xác nhận bạn là người gửi phản ánh; không hiển thị trên trang.";
+    pub const TEXT: &str = "Nội dung trả lời";
+    pub const PHOTO: &str = "Ảnh kèm theo (không bắt buộc)";
+    pub const SEND_ANSWER: &str = "Gửi trả lời";
+    pub const RATING: &str = "Mức độ hài lòng";
+    pub const VERY_SATISFIED: &str = "Rất hài lòng";
+    pub const SATISFIED: &str = "Hài lòng";
+    pub const DISSATISFIED: &str = "Không hài lòng";
+    pub const REASON: &str = "Lý do (bắt buộc khi không hài lòng)";
+    pub const SEND_RATING: &str = "Gửi đánh giá";
+    /// A required marker read by screen readers and shown as `*`.
+    pub const REQUIRED: &str = "(bắt buộc)";
+
+    /// The contact is missing.
+    pub const CONTACT_MISSING: &str =
+        "Vui lòng nhập số điện thoại hoặc email bạn đã dùng khi gửi phản ánh.";
+    /// The contact is not the reporter's (whether the code exists is not revealed).
+    pub const CONTACT_WRONG: &str = "Số điện thoại hoặc email không khớp với phản ánh này. Vui lòng nhập đúng thông tin bạn đã dùng khi gửi phản ánh.";
+    /// Neither text nor photo.
+    pub const ANSWER_EMPTY: &str = "Vui lòng nhập nội dung trả lời hoặc chọn một ảnh.";
+    /// The text is too long.
+    pub fn answer_too_long(max: usize) -> String {
+        format!("Nội dung trả lời quá dài (tối đa {max} ký tự).")
+    }
+    /// The report has as many answers as it may carry.
+    pub const TOO_MANY_ANSWERS: &str = "Phản ánh này đã nhận đủ số lần trả lời cho phép. Vui lòng liên hệ Trung tâm 1022 qua đường dây nóng.";
+    /// The file chosen is not a photo.
+    pub const NOT_A_PHOTO: &str =
+        "Tệp đã chọn không phải là ảnh. Vui lòng chọn ảnh (JPEG, PNG, HEIC…).";
+    /// No level chosen.
+    pub const RATING_MISSING: &str = "Vui lòng chọn mức độ hài lòng.";
+    /// `không hài lòng` without a reason.
+    pub const REASON_MISSING: &str = "Vui lòng cho biết lý do bạn không hài lòng.";
+    /// The result was rated already (or there is none).
+    pub const ALREADY_RATED: &str = "Kết quả xử lý này đã được đánh giá.";
+    pub const NOTHING_TO_RATE: &str = "Phản ánh này chưa có kết quả xử lý để đánh giá.";
+    /// The form's submission could not be read.
+    pub const BAD_FORM: &str =
+        "Không đọc được nội dung gửi lên. Vui lòng tải lại trang và gửi lại.";
+}

@@ -93,7 +93,7 @@ pub struct SmsConfig {
 }
 
 /// What kind of contact a code confirms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ContactKind {
     Email,
@@ -203,7 +203,7 @@ pub enum OtpError {
 }
 
 /// A code sent: what the browser keeps to verify it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Challenge {
     pub challenge: String,
     pub expires_in_secs: u64,
@@ -213,7 +213,7 @@ pub struct Challenge {
 }
 
 /// A confirmed contact: the token the submission carries.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Verification {
     pub verification: String,
     pub expires_in_secs: u64,

@@ -497,3 +497,157 @@ fn check_help_documents_the_ignored_verdict_and_the_exit_status() {
         assert!(help.contains(needle), "{needle} not in: {help}");
     }
 }
+
+/// `check-config` and the portal (`[portal]`, and the SMTP server its one-time codes go
+/// through): a limit of 0 or a sender address `serve` refuses is an error (exit 2); no way
+/// to send codes, an SMS section without an adapter, a code living for hours are warnings.
+#[test]
+fn check_config_reports_portal_problems() {
+    let run = |envs: &[(&str, &str)]| {
+        let out = gateway()
+            .arg("check-config")
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        (out.status.code(), stderr)
+    };
+
+    // The portal is on by default: without an SMTP server no code can be sent.
+    let (code, stderr) = run(&[]);
+    assert_eq!(code, Some(0), "a warning alone passes: {stderr}");
+    assert!(
+        stderr.contains("warning: email.smtp_host")
+            && stderr.contains("one-time codes")
+            && stderr.contains("portal.enabled = false"),
+        "{stderr}"
+    );
+    let (code, stderr) = run(&[("GATEWAY_PORTAL__ENABLED", "false")]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains("email.smtp_host"), "{stderr}");
+    let (code, stderr) = run(&[
+        ("GATEWAY_SMTP_HOST", "127.0.0.1"),
+        ("GATEWAY_MAIL_FROM", "1022@longan.gov.vn"),
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains("portal"), "nothing to say: {stderr}");
+    assert!(!stderr.contains("email."), "nothing to say: {stderr}");
+
+    // Limits of 0: every code or check refused.
+    let (code, stderr) = run(&[
+        ("GATEWAY_SMTP_HOST", "127.0.0.1"),
+        ("GATEWAY_PORTAL__OTP_TTL_SECS", "0"),
+        ("GATEWAY_PORTAL__OTP_MAX_ATTEMPTS", "0"),
+        ("GATEWAY_PORTAL__OTP_PER_CONTACT_PER_HOUR", "0"),
+        ("GATEWAY_PORTAL__CHECKS_PER_MINUTE", "0"),
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    for key in [
+        "error: portal.otp_ttl_secs must be at least 1",
+        "error: portal.otp_max_attempts must be at least 1",
+        "error: portal.otp_per_contact_per_hour must be at least 1",
+        "error: portal.checks_per_minute must be at least 1",
+    ] {
+        assert!(stderr.contains(key), "`{key}` in {stderr}");
+    }
+    assert!(stderr.contains("configuration has errors"), "{stderr}");
+    // …but not when the portal is off.
+    let (code, stderr) = run(&[
+        ("GATEWAY_PORTAL__ENABLED", "false"),
+        ("GATEWAY_PORTAL__OTP_MAX_ATTEMPTS", "0"),
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+
+    // Settings that work but not as a citizen expects.
+    let (code, stderr) = run(&[
+        ("GATEWAY_SMTP_HOST", "127.0.0.1"),
+        ("GATEWAY_PORTAL__OTP_TTL_SECS", "86400"),
+        ("GATEWAY_PORTAL__OTP_MAX_ATTEMPTS", "50"),
+        ("GATEWAY_PORTAL__OTP_PER_CONTACT_PER_HOUR", "10"),
+        ("GATEWAY_PORTAL__OTP_PER_SOURCE_PER_HOUR", "3"),
+        ("GATEWAY_PORTAL__VERIFIED_TTL_SECS", "30"),
+    ]);
+    assert_eq!(code, Some(0), "warnings alone pass: {stderr}");
+    for key in [
+        "warning: portal.otp_ttl_secs a code valid for 1440 minutes",
+        "warning: portal.otp_max_attempts 50 guesses",
+        "warning: portal.otp_per_source_per_hour below portal.otp_per_contact_per_hour (10)",
+        "warning: portal.verified_ttl_secs 30 s",
+    ] {
+        assert!(stderr.contains(key), "`{key}` in {stderr}");
+    }
+    let (_, stderr) = run(&[
+        ("GATEWAY_SMTP_HOST", "127.0.0.1"),
+        ("GATEWAY_PORTAL__OTP_TTL_SECS", "20"),
+    ]);
+    assert!(
+        stderr.contains("warning: portal.otp_ttl_secs 20 s is too short"),
+        "{stderr}"
+    );
+
+    // An SMS section: no adapter is built in.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("g.toml");
+    std::fs::write(
+        &file,
+        "[portal.sms]\nprovider = \"vietguys\"\nendpoint = \"https://sms.example.vn/api\"\n",
+    )
+    .unwrap();
+    let out = gateway()
+        .arg("--config")
+        .arg(&file)
+        .arg("check-config")
+        .env("GATEWAY_SMTP_HOST", "127.0.0.1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: portal.sms provider \"vietguys\": no SMS provider adapter"),
+        "{stderr}"
+    );
+
+    // SMTP for the codes only (no IMAP): a sender address `serve` cannot use, and a password
+    // file that cannot be read, are errors here as they are at start.
+    let missing = dir.path().join("no-such-password");
+    let envs = [
+        ("GATEWAY_SMTP_HOST", "127.0.0.1"),
+        ("GATEWAY_MAIL_FROM", "Trung tâm 1022"),
+        ("GATEWAY_SMTP_PASSWORD_FILE", missing.to_str().unwrap()),
+    ];
+    let (code, stderr) = run(&envs);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("error: email.mail_from \"Trung tâm 1022\" is not an email address"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("error: email.smtp_password_file") && stderr.contains("no-such-password"),
+        "{stderr}"
+    );
+    let mut serve = gateway()
+        .arg("serve")
+        .env("GATEWAY_DATA_DIR", dir.path())
+        .env("GATEWAY_LISTEN", "127.0.0.1:0")
+        .envs(envs[..2].iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = serve.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = serve.kill();
+            let _ = serve.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "serve refuses the same sender address ({status:?})"
+    );
+}

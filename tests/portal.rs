@@ -817,3 +817,138 @@ async fn gateway_serve_sends_codes_through_the_smtp_environment() {
     let log = gw.log_text();
     assert!(!log.contains(EMAIL) && !log.contains(&code), "{log}");
 }
+
+/// The portal's public API is in `/openapi.json` (issue 13): each route with its body and its
+/// errors, every reference resolving, and what a route answers has the documented shape.
+#[tokio::test]
+async fn the_openapi_document_describes_the_portal_api() {
+    let gw = InProcess::start(|_| {}).await;
+    let base = gw.serve().await;
+    let doc: Value = client()
+        .get(format!("{base}/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schema_of = |op: &Value, pointer: &str| -> Value {
+        let r = op
+            .pointer(pointer)
+            .and_then(|r| r.as_str())
+            .unwrap_or_else(|| panic!("no {pointer} in {op}"));
+        doc.pointer(r.trim_start_matches('#'))
+            .unwrap_or_else(|| panic!("dangling {r}"))
+            .clone()
+    };
+    let json_body = "/requestBody/content/application~1json/schema/$ref";
+    let answer =
+        |status: &str| format!("/responses/{status}/content/application~1json/schema/$ref");
+    for (path, body, ok, errors) in [
+        (
+            "/v1/portal/check",
+            None,
+            ("200", vec!["verdict", "reasons", "flags", "media"]),
+            vec!["400", "413", "429", "503"],
+        ),
+        (
+            "/v1/portal/places",
+            Some(vec!["q"]),
+            ("200", vec!["places"]),
+            vec!["400", "415", "429"],
+        ),
+        (
+            "/v1/portal/otp",
+            Some(vec!["contact"]),
+            (
+                "202",
+                vec!["challenge", "expires_in_secs", "kind", "sent_to"],
+            ),
+            vec!["400", "429", "502", "503"],
+        ),
+        (
+            "/v1/portal/otp/verify",
+            Some(vec!["challenge", "code"]),
+            ("200", vec!["verification", "expires_in_secs"]),
+            vec!["400", "410", "422"],
+        ),
+        (
+            "/v1/portal/reports",
+            None,
+            ("201", vec!["id", "tracking_code", "verdict"]),
+            vec!["400", "409", "413", "429", "503"],
+        ),
+    ] {
+        let op = doc["paths"][path]["post"].clone();
+        assert!(op.is_object(), "POST {path} missing from /openapi.json");
+        assert_eq!(op["tags"], json!(["portal"]), "{path}");
+        assert!(
+            op.get("security").is_none(),
+            "{path} is public: no API key ({op})"
+        );
+        match body {
+            Some(fields) => {
+                let schema = schema_of(&op, json_body);
+                for f in fields {
+                    assert!(
+                        schema["required"].as_array().unwrap().contains(&json!(f)),
+                        "{path}: `{f}` required in {schema}"
+                    );
+                }
+            }
+            None => assert!(
+                op.pointer("/requestBody/content/multipart~1form-data")
+                    .is_some(),
+                "{path} takes multipart: {op}"
+            ),
+        }
+        let schema = schema_of(&op, &answer(ok.0));
+        for f in ok.1 {
+            assert!(
+                schema["properties"].get(f).is_some(),
+                "{path} {}: `{f}` in {schema}",
+                ok.0
+            );
+        }
+        for status in errors {
+            let schema = schema_of(&op, &answer(status));
+            assert!(
+                schema["properties"].get("message_vi").is_some(),
+                "{path} {status}: the API's error body ({schema})"
+            );
+        }
+    }
+    // A rejected report: every reason, in the submission's answer.
+    let rejected = schema_of(&doc["paths"]["/v1/portal/reports"]["post"], &answer("422"));
+    assert!(
+        rejected["properties"].get("reasons").is_some(),
+        "{rejected}"
+    );
+    let text = doc.to_string();
+    for r in text.split("\"$ref\":\"").skip(1) {
+        let target = &r[..r.find('"').unwrap()];
+        assert!(
+            doc.pointer(target.trim_start_matches('#')).is_some(),
+            "dangling {target}"
+        );
+    }
+    // What the routes answer has the documented fields.
+    let (s, _, places) =
+        post_json(&format!("{base}/v1/portal/places"), json!({"q": "ben luc"})).await;
+    assert_eq!(s, 200, "{places}");
+    let first = &places["places"][0];
+    assert!(
+        first["label"].is_string() && first["note"].is_string(),
+        "{places}"
+    );
+    let place = doc.pointer("/components/schemas/Place/properties").unwrap();
+    assert!(place.get("label").is_some() && place.get("note").is_some());
+    let (s, _, refused) = post_json(
+        &format!("{base}/v1/portal/otp"),
+        json!({"contact": "not a contact"}),
+    )
+    .await;
+    assert_eq!(s, 400, "{refused}");
+    assert_eq!(refused["error"], "invalid_contact");
+    assert!(refused["message_vi"].is_string());
+}

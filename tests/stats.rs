@@ -1,6 +1,8 @@
 //! Monthly figures (issue 13 point 4, R-REP-1): reports made through the running gateway at
-//! chosen instants (the gateway restarted with its clock set), moved along their trails by the
-//! IOC, then the figures of November 2026 from `GET /v1/stats` and from `gateway stats` —
+//! chosen instants (the gateway restarted with its clock set) on every channel — the app's API,
+//! the portal's own endpoint, an email read from a real Dovecot, a Zalo OA conversation with the
+//! fake Zalo, the Zalo mini app —, moved along their trails by the IOC, then the figures of
+//! November 2026 from `GET /v1/stats` and from `gateway stats` —
 //! exact counts, the percentiles of the time to forward, the on-time share, the overdue and
 //! backlog lists as they stood at the month's end, CSV, and the charts (PNG decoded, SVG parsed
 //! with its Vietnamese labels). On the embedded store and on Redis (the endpoint through the
@@ -9,13 +11,18 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+use crate::support::dovecot::Dovecot;
+use crate::support::fake_zalo::{events, FakeZalo};
 use crate::support::gateway::{client, get_with, trail_step, Process, IOC_KEY, SUBMIT_KEY};
+use crate::support::harness::{self, deliver_retrying, Channels};
 use crate::support::read_fixture;
 use crate::support::redis::RedisServer;
+use crate::support::smtp::SmtpSink;
 
 const TAN_AN: &str = "12 Hùng Vương, Phường 1, Tân An";
 const BEN_LUC: &str = "ấp 3, xã Mỹ Yên, huyện Bến Lức";
@@ -50,13 +57,16 @@ async fn submit(base: &str, now: &str, report: &Value) -> Value {
                 .mime_str("image/jpeg")
                 .unwrap(),
         );
-    let res = client()
-        .post(format!("{base}/v1/reports"))
-        .bearer_auth(SUBMIT_KEY)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    // The portal's reports come through the portal's own public endpoint, the app's through
+    // the API with a submit key.
+    let req = if report["channel"] == "portal" {
+        client().post(format!("{base}/v1/portal/reports"))
+    } else {
+        client()
+            .post(format!("{base}/v1/reports"))
+            .bearer_auth(SUBMIT_KEY)
+    };
+    let res = req.multipart(form).send().await.unwrap();
     let status = res.status();
     let body: Value = res.json().await.unwrap();
     assert!(
@@ -64,6 +74,191 @@ async fn submit(base: &str, now: &str, report: &Value) -> Value {
         "{status}: {body}"
     );
     body
+}
+
+/// The test servers of the channels that are not HTTP submissions.
+struct Servers {
+    dovecot: Dovecot,
+    _sink: SmtpSink,
+    fake: FakeZalo,
+}
+
+/// The IOC queue as claimed so far (entries once claimed are not handed out again).
+#[derive(Default)]
+struct Claimed(Vec<Value>);
+
+impl Claimed {
+    /// The queued report `pick` finds, claiming entries until it comes (60 s at most).
+    async fn wait_for(&mut self, gw: &Process, what: &str, pick: impl Fn(&Value) -> bool) -> Value {
+        let base = &gw.base;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(r) = self.0.iter().map(|e| &e["report"]).find(|r| pick(r)) {
+                return r.clone();
+            }
+            if Instant::now() > deadline {
+                let log = gw.log_text();
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                panic!(
+                    "no queued report {what}; the gateway's log ends with:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
+            let res = get_with(
+                format!("{base}/v1/ioc/queue?max=100&consumer=stats"),
+                IOC_KEY,
+            )
+            .await;
+            assert_eq!(res.status(), StatusCode::OK);
+            let v: Value = res.json().await.unwrap();
+            let entries = v["entries"].as_array().cloned().unwrap_or_default();
+            if entries.is_empty() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            self.0.extend(entries);
+        }
+    }
+}
+
+/// What a gateway answered about a report taken off a channel: its verdict and codes, in the
+/// shape of the API's answer (`verdict`, `reasons`, `flags`).
+fn as_answer(report: &Value) -> Value {
+    json!({
+        "id": report["id"],
+        "tracking_code": report["tracking_code"],
+        "verdict": report["verdict"]["status"],
+        "reasons": report["verdict"]["reasons"],
+        "flags": report["verdict"]["flags"],
+    })
+}
+
+/// The email of a citizen (no photo capture time: the photo has no EXIF).
+fn citizen_mail() -> Vec<u8> {
+    let photo = read_fixture("media/photo-no-exif.jpg");
+    let b64: String = photo
+        .chunks(57)
+        .map(|c| harness::base64(c) + "\r\n")
+        .collect();
+    format!(
+        "From: =?UTF-8?Q?L=C3=AA_V=C4=83n_C=C6=B0=E1=BB=9Dng?= <cuong.le@example.vn>\r\n\
+         To: 1022@longan.gov.vn\r\n\
+         Subject: =?UTF-8?Q?C=E1=BB=91ng_tho=C3=A1t_n=C6=B0=E1=BB=9Bc?=\r\n\
+         Message-ID: <stats-mail-1@example.vn>\r\n\
+         Date: Mon, 30 Nov 2026 15:05:00 +0700\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+         --b\r\n\
+         Content-Type: text/plain; charset=UTF-8\r\n\
+         Content-Transfer-Encoding: 8bit\r\n\r\n\
+         Lúc 14 giờ ngày 30/11/2026 nắp cống thoát nước trước số 40 đường Trương Định bị vỡ, xe máy đi qua rất dễ sụp bánh.\r\n\
+         Địa chỉ: 40 Trương Định, Phường 3, Tân An.\r\n\r\n\
+         --b\r\n\
+         Content-Type: image/jpeg; name=\"cong.jpg\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n\
+         {b64}--b--\r\n"
+    )
+    .into_bytes()
+}
+
+const ZALO_USER: &str = "8420000000000000777";
+
+/// A Zalo OA conversation (description, photo, place, contact, "Gửi") at the gateway's clock
+/// `now` (the instant it was started at, plus the time since).
+async fn zalo_conversation(fake: &FakeZalo, base: &str, started: (&str, Instant)) {
+    let clock = || {
+        chrono::DateTime::parse_from_rfc3339(started.0)
+            .unwrap()
+            .timestamp_millis()
+            + started.1.elapsed().as_millis() as i64
+    };
+    let webhook = format!("{base}/v1/zalo/webhook");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let u = ZALO_USER;
+    let text =
+        "Lúc 14 giờ 30 ngày 30/11/2026 cây xanh bị gãy cành lớn đè lên dây điện trước nhà số 8 đường Nguyễn Huệ, rất nguy hiểm.";
+    deliver_retrying(
+        fake,
+        &webhook,
+        &events::text(u, "st-1", text, clock()),
+        deadline,
+    )
+    .await;
+    let url = fake.add_media(
+        "st-photo.jpg",
+        "image/jpeg",
+        read_fixture("media/photo-no-exif.jpg"),
+    );
+    deliver_retrying(
+        fake,
+        &webhook,
+        &events::image(u, "st-2", &url, clock()),
+        deadline,
+    )
+    .await;
+    deliver_retrying(
+        fake,
+        &webhook,
+        &events::location(u, "st-3", "10.5366", "106.4138", clock()),
+        deadline,
+    )
+    .await;
+    deliver_retrying(
+        fake,
+        &webhook,
+        &events::submit_info(u, "Phạm Thị Dung", "84914000777", clock()),
+        deadline,
+    )
+    .await;
+    fake.wait_said(u, |said| {
+        said.iter().any(|m| m.starts_with("Tóm tắt phản ánh"))
+    })
+    .await;
+    deliver_retrying(
+        fake,
+        &webhook,
+        &events::text(u, "st-4", "Gửi", clock()),
+        deadline,
+    )
+    .await;
+}
+
+/// A mini-app report (the user known to the fake Zalo by its access token).
+async fn miniapp_report(fake: &FakeZalo, base: &str) -> Value {
+    fake.add_miniapp_user("stats-ma-token", "Z2000000009", "Võ Minh Đức");
+    let mini = json!({
+        "content": "Đường ống nước bị vỡ làm nước tràn ra mặt đường trước chợ Bến Lức từ sáng nay.",
+        "phone": "0918 222 333",
+        "address": "chợ Bến Lức, thị trấn Bến Lức, huyện Bến Lức",
+        "category": {"field": "environment"},
+        "occurred_at": "2026-11-30T07:00:00Z",
+    });
+    let form = reqwest::multipart::Form::new()
+        .text("access_token", "stats-ma-token")
+        .text("report", mini.to_string())
+        .part(
+            "media",
+            reqwest::multipart::Part::bytes(read_fixture("media/photo-no-exif.jpg"))
+                .file_name("ong-nuoc.jpg")
+                .mime_str("image/jpeg")
+                .unwrap(),
+        );
+    let res = client()
+        .post(format!("{base}/v1/zalo/miniapp/reports"))
+        .header("Idempotency-Key", "stats-mini-1")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    json!({
+        "id": body["id"],
+        "tracking_code": body["tracking_code"],
+        "verdict": body["status"],
+        "reasons": body["reasons"],
+        "flags": body["flags"],
+    })
 }
 
 async fn step(base: &str, id: &str, body: Value) {
@@ -141,7 +336,7 @@ struct Made {
     r: BTreeMap<&'static str, String>,
 }
 
-async fn make_reports(gw: &mut Process, backend: &[(String, String)]) -> Made {
+async fn make_reports(gw: &mut Process, backend: &[(String, String)], servers: &Servers) -> Made {
     let mut november = BTreeMap::new();
     let mut r = BTreeMap::new();
     let made = |name: &'static str, answer: Value, r: &mut BTreeMap<&'static str, String>| {
@@ -349,6 +544,29 @@ async fn make_reports(gw: &mut Process, backend: &[(String, String)]) -> Made {
     let r9 = made("r9", a.clone(), &mut r);
     november.insert(r9, a);
 
+    // The same afternoon, one report on each other channel: an email read from Dovecot, a
+    // Zalo OA conversation, the mini app. Their deadlines too are after the month.
+    let started = Instant::now();
+    servers
+        .dovecot
+        .append("gateway", "INBOX", &citizen_mail())
+        .await;
+    zalo_conversation(&servers.fake, &gw.base, ("2026-11-30T08:00:00Z", started)).await;
+    let a = miniapp_report(&servers.fake, &gw.base).await;
+    let mini = made("mini", a.clone(), &mut r);
+    november.insert(mini, a);
+    let mut queue = Claimed::default();
+    let mail = queue
+        .wait_for(gw, "from the email", |r| r["channel"] == "email")
+        .await;
+    let id = made("mail", as_answer(&mail), &mut r);
+    november.insert(id, as_answer(&mail));
+    let oa = queue
+        .wait_for(gw, "from Zalo OA", |r| r["channel"] == "zalo_oa")
+        .await;
+    let id = made("oa", as_answer(&oa), &mut r);
+    november.insert(id, as_answer(&oa));
+
     // December.
     at(gw, backend, "2026-12-01T03:00:00Z");
     step(&gw.base, &r7, json!({"status": "agency_accepted"})).await;
@@ -398,18 +616,53 @@ async fn check_figures(f: &Value, made: &Made, base: &str) {
     assert_eq!(f["from"], "2026-10-31T17:00:00Z");
     assert_eq!(f["to"], "2026-11-30T17:00:00Z");
     assert_eq!(f["as_of"], "2026-11-30T16:59:59.999Z");
-    assert_eq!(f["received"], 8, "{f}");
+    assert_eq!(f["received"], 11, "{f}");
 
     // Channels: every one listed, zeros included.
     assert_eq!(f["by_channel"].as_array().unwrap().len(), 6);
-    assert_eq!(count(f, "by_channel", "app"), 5);
-    assert_eq!(count(f, "by_channel", "portal"), 3);
-    assert_eq!(count(f, "by_channel", "email"), 0);
-    assert_eq!(count(f, "by_field", "traffic"), 4);
-    assert_eq!(count(f, "by_field", "environment"), 2);
-    assert_eq!(count(f, "by_field", "urban_order"), 1);
-    assert_eq!(count(f, "by_field", "public_security"), 1);
-    assert_eq!(count(f, "by_field", "public_administration"), 0);
+    let channels: BTreeMap<String, u64> = [
+        ("app", 5),
+        ("portal", 3),
+        ("email", 1),
+        ("zalo_oa", 1),
+        ("zalo_miniapp", 1),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    assert_eq!(table(f, "by_channel"), channels, "{f}");
+    assert_eq!(count(f, "by_channel", "open311"), 0);
+
+    // Fields: the app's and the portal's as sent, the mini app's as chosen, the email's and
+    // the Zalo conversation's as the gateway classified them; each as its stored report says.
+    let mut docs = BTreeMap::new();
+    for id in made.november.keys() {
+        let res = get_with(format!("{base}/v1/reports/{id}"), IOC_KEY).await;
+        assert_eq!(res.status(), StatusCode::OK, "{id}");
+        let doc: Value = res.json().await.unwrap();
+        docs.insert(id.clone(), doc);
+    }
+    let mut fields: BTreeMap<String, u64> = BTreeMap::new();
+    for doc in docs.values() {
+        let field = doc["category"]["field"].as_str().unwrap_or("unknown");
+        *fields.entry(field.to_string()).or_default() += 1;
+    }
+    assert_eq!(table(f, "by_field"), fields, "{f}");
+    assert_eq!(
+        docs[&r("mini")]["category"]["field"],
+        "environment",
+        "the mini app's field as chosen"
+    );
+    for name in ["mail", "oa"] {
+        assert!(
+            docs[&r(name)]["category"]["field"].is_string(),
+            "{name} classified: {}",
+            docs[&r(name)]
+        );
+    }
+    assert!(count(f, "by_field", "traffic") >= 4, "{f}");
+    assert!(count(f, "by_field", "environment") >= 3, "{f}");
+    assert!(count(f, "by_field", "public_security") >= 1, "{f}");
 
     // Verdicts and codes as the gateway answered each submission.
     let mut verdicts: BTreeMap<String, u64> = BTreeMap::new();
@@ -419,7 +672,17 @@ async fn check_figures(f: &Value, made: &Made, base: &str) {
             .or_default() += 1;
     }
     assert_eq!(table(f, "by_verdict"), verdicts);
-    assert_eq!(count(f, "by_verdict", "rejected"), 1);
+    let rejected: Vec<&str> = made
+        .r
+        .iter()
+        .filter(|(_, id)| {
+            made.november
+                .get(*id)
+                .is_some_and(|a| a["verdict"] == "rejected")
+        })
+        .map(|(name, _)| *name)
+        .collect();
+    assert_eq!(rejected, ["r6"], "only the unmarked text is rejected");
     assert_eq!(table(f, "by_reason"), codes(made, "reasons"));
     assert!(count(f, "by_reason", "CONTENT_NO_DIACRITICS") == 1, "{f}");
     assert_eq!(table(f, "by_flag"), codes(made, "flags"));
@@ -427,9 +690,7 @@ async fn check_figures(f: &Value, made: &Made, base: &str) {
     // Communes: the units each stored report was placed in, old and new.
     let mut old: BTreeMap<(String, String), u64> = BTreeMap::new();
     let mut new: BTreeMap<String, u64> = BTreeMap::new();
-    for id in made.november.keys() {
-        let res = get_with(format!("{base}/v1/reports/{id}"), IOC_KEY).await;
-        let doc: Value = res.json().await.unwrap();
+    for doc in docs.values() {
         let admin = &doc["location"]["admin"];
         let c = admin["old_commune"]
             .as_str()
@@ -480,7 +741,7 @@ async fn check_figures(f: &Value, made: &Made, base: &str) {
     let status = table(f, "by_status");
     let expected: BTreeMap<String, u64> = [
         ("forwarded", 2),
-        ("received", 2),
+        ("received", 5),
         ("answered", 1),
         ("closed", 1),
         ("not_accepted", 1),
@@ -490,26 +751,26 @@ async fn check_figures(f: &Value, made: &Made, base: &str) {
     .collect();
     assert_eq!(status, expected);
 
-    // One row per day, one report on each of eight days.
+    // One row per day: one report on each of seven days, four on the 30th.
     let daily = f["daily"].as_array().unwrap();
     assert_eq!(daily.len(), 30);
     assert_eq!(daily[0]["date"], "2026-11-01");
-    let busy: Vec<&str> = daily
+    let busy: Vec<(&str, u64)> = daily
         .iter()
-        .filter(|d| d["count"] == 1)
-        .map(|d| d["date"].as_str().unwrap())
+        .filter(|d| d["count"] != 0)
+        .map(|d| (d["date"].as_str().unwrap(), d["count"].as_u64().unwrap()))
         .collect();
     assert_eq!(
         busy,
         [
-            "2026-11-02",
-            "2026-11-05",
-            "2026-11-09",
-            "2026-11-16",
-            "2026-11-20",
-            "2026-11-25",
-            "2026-11-27",
-            "2026-11-30"
+            ("2026-11-02", 1),
+            ("2026-11-05", 1),
+            ("2026-11-09", 1),
+            ("2026-11-16", 1),
+            ("2026-11-20", 1),
+            ("2026-11-25", 1),
+            ("2026-11-27", 1),
+            ("2026-11-30", 4)
         ]
     );
 
@@ -520,10 +781,11 @@ async fn check_figures(f: &Value, made: &Made, base: &str) {
     close_to(&fw["working_time"]["p90_minutes"], 600.0);
     close_to(&fw["wall_clock"]["median_minutes"], 120.0);
     close_to(&fw["wall_clock"]["p90_minutes"], 1440.0);
-    // On time: R1, R2, R4 (refused), R7; late: R3, R5; pending: R9.
+    // On time: R1, R2, R4 (refused), R7; late: R3, R5; pending: R9 and the email, Zalo and
+    // mini-app reports of the same afternoon.
     assert_eq!(fw["decided_on_time"], 4);
     assert_eq!(fw["late"], 2);
-    assert_eq!(fw["pending"], 1);
+    assert_eq!(fw["pending"], 4);
     assert!((fw["on_time_share"].as_f64().unwrap() - 4.0 / 6.0).abs() < 1e-9);
 
     // Lists as at the month's end, ids and tracking codes only.
@@ -531,7 +793,7 @@ async fn check_figures(f: &Value, made: &Made, base: &str) {
     overdue.sort();
     assert_eq!(ids(&f["overdue"]), overdue);
     let mut backlog = overdue.clone();
-    backlog.push(r("r9"));
+    backlog.extend([r("r9"), r("mail"), r("oa"), r("mini")]);
     backlog.sort();
     assert_eq!(ids(&f["backlog"]), backlog);
     let r7 = f["overdue"]
@@ -555,9 +817,48 @@ async fn check_figures(f: &Value, made: &Made, base: &str) {
         "Hùng Vương",
         "Ổ gà",
         "Sở Giao thông",
+        "cuong.le",
+        "Lê Văn Cường",
+        ZALO_USER,
+        "Phạm Thị Dung",
+        "914000777",
+        "Z2000000009",
+        "918222333",
+        "Võ Minh Đức",
+        "Trương Định",
     ] {
         assert!(!text.contains(private), "`{private}` in the figures");
     }
+}
+
+/// The rows of the figures' CSV (RFC 4180 quoting), four fields each.
+fn csv_rows(csv: &str) -> Vec<[String; 4]> {
+    let mut rows = Vec::new();
+    for line in csv.lines().skip(1) {
+        let mut fields = Vec::new();
+        let mut field = String::new();
+        let mut quoted = false;
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' if quoted && chars.peek() == Some(&'"') => {
+                    field.push('"');
+                    chars.next();
+                }
+                '"' => quoted = !quoted,
+                ',' if !quoted => fields.push(std::mem::take(&mut field)),
+                c => field.push(c),
+            }
+        }
+        fields.push(field);
+        let n = fields.len();
+        rows.push(
+            fields
+                .try_into()
+                .unwrap_or_else(|_| panic!("{n} fields in the CSV row `{line}`")),
+        );
+    }
+    rows
 }
 
 fn svg_texts(svg: &str) -> String {
@@ -615,13 +916,33 @@ async fn figures_of_a_month(
         "GATEWAY_DUPLICATES__WINDOW_HOURS".to_string(),
         "0".to_string(),
     ));
+    // Email from a real Dovecot (replies to an SMTP sink), Zalo against the fake.
+    let servers = Servers {
+        dovecot: Dovecot::start(),
+        _sink: SmtpSink::start(),
+        fake: FakeZalo::start().await,
+    };
+    let conf_dir = tempfile::tempdir().unwrap();
+    let config = harness::write_config(
+        conf_dir.path(),
+        &Channels {
+            imap_port: Some(servers.dovecot.imap_port),
+            smtp_port: Some(servers._sink.port),
+            zalo: Some(&servers.fake),
+        },
+        "",
+    );
+    backend.push((
+        "GATEWAY_CONFIG".to_string(),
+        config.to_str().unwrap().to_string(),
+    ));
     let dir = tempfile::tempdir().unwrap();
     let envs: Vec<(&str, &str)> = backend
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     let mut gw = Process::start(dir.path(), &envs);
-    let made = make_reports(&mut gw, &backend).await;
+    let made = make_reports(&mut gw, &backend, &servers).await;
     at(&mut gw, &backend, "2026-12-02T03:00:00Z");
     let base = gw.base.clone();
 
@@ -649,9 +970,12 @@ async fn figures_of_a_month(
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], "section,key,value,detail");
     for row in [
-        "received,total,8,",
+        "received,total,11,",
         "by_channel,app,5,",
         "by_channel,portal,3,",
+        "by_channel,email,1,",
+        "by_channel,zalo_oa,1,",
+        "by_channel,zalo_miniapp,1,",
         "by_field,traffic,4,",
         "forwarding,forwarded,4,",
         "forwarding,decided_on_time,4,",
@@ -659,6 +983,54 @@ async fn figures_of_a_month(
     ] {
         assert!(lines.contains(&row), "no row `{row}` in\n{csv}");
     }
+    // Every count of the JSON figures (checked above against the reports) is a CSV row.
+    let rows = csv_rows(&csv);
+    for section in [
+        "by_channel",
+        "by_field",
+        "by_verdict",
+        "by_reason",
+        "by_flag",
+        "by_commune_new",
+    ] {
+        let key = if section == "by_commune_new" {
+            "commune"
+        } else {
+            "key"
+        };
+        let from_json: BTreeMap<String, String> = f[section]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c[key].as_str().unwrap().to_string(), c["count"].to_string()))
+            .collect();
+        let from_csv: BTreeMap<String, String> = rows
+            .iter()
+            .filter(|r| r[0] == section)
+            .map(|r| (r[1].clone(), r[2].clone()))
+            .collect();
+        assert_eq!(from_csv, from_json, "{section} in\n{csv}");
+    }
+    let old_json: BTreeMap<(String, String), String> = f["by_commune_old"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                (
+                    c["district"].as_str().unwrap_or("").to_string(),
+                    c["commune"].as_str().unwrap().to_string(),
+                ),
+                c["count"].to_string(),
+            )
+        })
+        .collect();
+    let old_csv: BTreeMap<(String, String), String> = rows
+        .iter()
+        .filter(|r| r[0] == "by_commune_old")
+        .map(|r| ((r[3].clone(), r[1].clone()), r[2].clone()))
+        .collect();
+    assert_eq!(old_csv, old_json, "{csv}");
     let r7 = &made.r["r7"];
     let code = made.november[r7]["tracking_code"].as_str().unwrap();
     assert!(
@@ -671,7 +1043,7 @@ async fn figures_of_a_month(
     // The year so far: October's, November's and December's reports.
     let res = get_with(format!("{base}/v1/stats?year=2026"), IOC_KEY).await;
     let y: Value = res.json().await.unwrap();
-    assert_eq!(y["received"], 10, "{y}");
+    assert_eq!(y["received"], 13, "{y}");
     assert_eq!(y["period"], "2026");
     assert_eq!(
         y["daily"].as_array().unwrap().len(),
@@ -709,6 +1081,25 @@ async fn figures_of_a_month(
     .await;
     assert_eq!(res.headers()["content-type"], "image/png");
     check_png(&res.bytes().await.unwrap(), DAYS, 8 * 2000);
+    // Every chart in both formats; the by-channel one with the bars of the five channels used.
+    for name in ["by-channel", "by-field", "daily"] {
+        for ext in ["svg", "png"] {
+            let res = get_with(
+                format!("{base}/v1/stats/charts/{name}.{ext}?month=2026-11"),
+                IOC_KEY,
+            )
+            .await;
+            assert_eq!(res.status(), StatusCode::OK, "{name}.{ext}");
+            let bytes = res.bytes().await.unwrap();
+            if ext == "svg" {
+                let texts = svg_texts(std::str::from_utf8(&bytes).unwrap());
+                assert!(texts.contains("tháng 11/2026"), "{name}: {texts}");
+            } else {
+                let colour = if name == "daily" { DAYS } else { BARS };
+                check_png(&bytes, colour, 5 * 2000);
+            }
+        }
+    }
 
     // Refusals.
     for (query, status) in [

@@ -67,6 +67,9 @@ mod staging;
 mod stats;
 /// The text checks of issue 9 (partial diacritics, shorthands, language) over HTTP and the CLI.
 mod text;
+/// The tracking page's answer and rating forms, in headless Chromium and as plain posts on
+/// both stores (issue 13, issue 12 points 2 and 6).
+mod track_page;
 /// The processing trail, the tracking view, deadlines and the overdue list (issue 12).
 mod trail;
 /// Trust and operations: full-disk recovery, metrics, personal data out of logs and metrics.

@@ -120,6 +120,8 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/track", get(track::track_form))
         .route("/track/{code}", get(track::track_html))
+        .route("/track/{code}/answer", post(track::answer_form))
+        .route("/track/{code}/rating", post(track::rating_form))
         .nest("/open311/v2", open311::router())
         .route("/v1/reports/{id}/media/{n}", get(ioc::get_media))
         .route("/v1/ioc/queue", get(ioc::claim))

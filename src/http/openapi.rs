@@ -19,7 +19,7 @@ impl Modify for Security {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "1022 ingestion gateway", description = "Field reports (phản ánh hiện trường) of Long An's Hệ thống 1022: submission, the IOC's queue and trail, the agencies, tracking, published results, and Open311 GeoReport v2."),
+    info(title = "1022 ingestion gateway", description = "Field reports (phản ánh hiện trường) of Long An's Hệ thống 1022: submission, the citizens' portal (public, no API key, when `portal.enabled`), the IOC's queue and trail, the agencies, tracking, published results, and Open311 GeoReport v2."),
     paths(
         super::submit::submit,
         super::submit::check,
@@ -53,8 +53,13 @@ impl Modify for Security {
         super::ops::healthz,
         super::ops::readyz,
         super::ops::metrics,
+        super::portal::check,
+        super::portal::places,
+        super::portal::request_code,
+        super::portal::verify_code,
+        super::portal::submit_report,
     ),
-    components(schemas(super::error::ErrorBody, super::submit::SubmitResponse, super::submit::CheckResponse, super::ioc::ClaimResponse, super::ioc::QueueEntry, super::ioc::StatusBody, super::ioc::TransitionBody, super::ioc::TransitionResponse, super::ioc::OverdueResponse, crate::trail::DueEntry, crate::blocklist::BlockRequest, crate::blocklist::BlockEntry, super::published::FeedPage, super::published::PublicationBody, super::published::PublicationState, crate::publication::PublishedReport, crate::publication::PublicPlace, super::agency::AgencyList, super::agency::AgencyListed, super::agency::AgencyReport, super::agency::AgencyStepBody, super::agency::DiscloseBody, crate::stats::Figures, crate::stats::Count, crate::stats::CommuneCount, crate::stats::Day, crate::stats::Spread, crate::stats::Forwarding, crate::stats::Listed, super::messages::MessageBody, super::messages::MessageForm, super::messages::MessageResponse, super::messages::MessagesResponse, super::track::AnswerBody, super::track::RatingBody, super::track::AnswerResponse)),
+    components(schemas(super::error::ErrorBody, super::submit::SubmitResponse, super::submit::CheckResponse, super::ioc::ClaimResponse, super::ioc::QueueEntry, super::ioc::StatusBody, super::ioc::TransitionBody, super::ioc::TransitionResponse, super::ioc::OverdueResponse, crate::trail::DueEntry, crate::blocklist::BlockRequest, crate::blocklist::BlockEntry, super::published::FeedPage, super::published::PublicationBody, super::published::PublicationState, crate::publication::PublishedReport, crate::publication::PublicPlace, super::agency::AgencyList, super::agency::AgencyListed, super::agency::AgencyReport, super::agency::AgencyStepBody, super::agency::DiscloseBody, crate::stats::Figures, crate::stats::Count, crate::stats::CommuneCount, crate::stats::Day, crate::stats::Spread, crate::stats::Forwarding, crate::stats::Listed, super::messages::MessageBody, super::messages::MessageForm, super::messages::MessageResponse, super::messages::MessagesResponse, super::track::AnswerBody, super::track::RatingBody, super::track::AnswerResponse, super::portal::PortalCheck, super::portal::CheckedMedia, super::portal::PlacesQuery, super::portal::Places, super::portal::Place, super::portal::CodeRequest, super::portal::CodeEntry, crate::otp::Challenge, crate::otp::Verification, crate::otp::ContactKind)),
     modifiers(&Security),
 )]
 struct ApiDoc;

@@ -192,22 +192,40 @@ fn build_report(state: &AppState, parsed: &Parsed, idempotency: Option<&str>) ->
 
 /// What the form's dry run answers: the verdict and its findings (the report itself is not
 /// echoed back).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PortalCheck {
+    /// `accepted`, `needs_review` or `rejected`: what the report would get.
     pub verdict: String,
+    /// Findings that would reject it, each with its stable code and Vietnamese message.
+    #[schema(value_type = Vec<Object>)]
     pub reasons: Vec<Finding>,
+    /// Findings the IOC would see as flags.
+    #[schema(value_type = Vec<Object>)]
     pub flags: Vec<Finding>,
     /// Each file's kind and capture time (the form shows it beside the file).
     pub media: Vec<CheckedMedia>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CheckedMedia {
+    /// `photo`, `video`, `audio` or `document`.
+    #[schema(value_type = String)]
     pub kind: normalizers::report::MediaKind,
     pub captured_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// `POST /v1/portal/check`: the body of `/v1/reports/check`, public, counted per address.
+#[utoipa::path(
+    post, path = "/v1/portal/check", tag = "portal",
+    request_body(content_type = "multipart/form-data", description = "The body of POST /v1/reports: part `report` (JSON, see AppSubmission) and up to 10 parts `media`. Nothing is stored."),
+    responses(
+        (status = 200, description = "The verdict the report would get, its findings, each file's kind and capture time", body = PortalCheck),
+        (status = 400, description = "Malformed request: not multipart, no `report` part, a field of the wrong type", body = ErrorBody),
+        (status = 413, description = "A file or the request is too large, or too many files", body = ErrorBody),
+        (status = 429, description = "Too many checks from this address (`portal.checks_per_minute`); see Retry-After", body = ErrorBody),
+        (status = 503, description = "Storage unavailable", body = ErrorBody),
+    )
+)]
 pub async fn check(
     SourceIp(source): SourceIp,
     State(state): State<AppState>,
@@ -233,14 +251,15 @@ pub async fn check(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlacesQuery {
+    /// What the citizen typed (a commune's old or new name, with or without marks).
     pub q: String,
 }
 
 /// One suggested place.
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Place {
     /// What goes in the address field.
     pub label: String,
@@ -248,7 +267,7 @@ pub struct Place {
     pub note: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Places {
     pub places: Vec<Place>,
 }
@@ -259,6 +278,16 @@ const MAX_PLACES: usize = 8;
 /// `POST /v1/portal/places` `{"q": "…"}`: communes whose old (before 1/7/2025) or new name
 /// contains what was typed, accents and case aside. A POST so that what the citizen types (it
 /// may be their home address) stays out of URLs and access logs.
+#[utoipa::path(
+    post, path = "/v1/portal/places", tag = "portal",
+    request_body = PlacesQuery,
+    responses(
+        (status = 200, description = "Up to 8 communes, names starting with the text first (none below 2 letters)", body = Places),
+        (status = 400, description = "Not a JSON object with `q`", body = ErrorBody),
+        (status = 415, description = "Not `application/json`", body = ErrorBody),
+        (status = 429, description = "Too many requests from this address (`portal.checks_per_minute`); see Retry-After", body = ErrorBody),
+    )
+)]
 pub async fn places(
     SourceIp(source): SourceIp,
     State(state): State<AppState>,
@@ -315,17 +344,19 @@ pub fn suggest(geo: &normalizers::geo::Geo, typed: &str) -> Vec<Place> {
     hits.into_iter().take(MAX_PLACES).map(|(_, p)| p).collect()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CodeRequest {
     /// An email address or a phone number.
     pub contact: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CodeEntry {
+    /// The `challenge` of `POST /v1/portal/otp`'s answer.
     pub challenge: String,
+    /// The 6 digits the citizen received.
     pub code: String,
 }
 
@@ -390,6 +421,18 @@ fn otp_refusal(e: OtpError) -> Response {
 }
 
 /// `POST /v1/portal/otp` `{"contact": "…"}`: send a code. 202 with the challenge.
+#[utoipa::path(
+    post, path = "/v1/portal/otp", tag = "portal",
+    request_body = CodeRequest,
+    responses(
+        (status = 202, description = "A code was sent (email over SMTP; phone through an SMS provider when one is configured)", body = crate::otp::Challenge),
+        (status = 400, description = "`invalid_contact`: neither an email address nor a phone number (or a malformed body)", body = ErrorBody),
+        (status = 415, description = "Not `application/json`", body = ErrorBody),
+        (status = 429, description = "`too_many_requests`: too many codes for this contact or from this address (`portal.otp_per_contact_per_hour`, `otp_per_source_per_hour`); see Retry-After", body = ErrorBody),
+        (status = 502, description = "`send_failed`: the mail server or SMS provider refused or is down", body = ErrorBody),
+        (status = 503, description = "`no_code_sender`: codes cannot be sent to this kind of contact (no SMTP, no SMS provider); or storage unavailable, or shutting down", body = ErrorBody),
+    )
+)]
 pub async fn request_code(
     SourceIp(source): SourceIp,
     State(state): State<AppState>,
@@ -405,6 +448,18 @@ pub async fn request_code(
 }
 
 /// `POST /v1/portal/otp/verify` `{"challenge", "code"}`: 200 with the verification token.
+#[utoipa::path(
+    post, path = "/v1/portal/otp/verify", tag = "portal",
+    request_body = CodeEntry,
+    responses(
+        (status = 200, description = "The contact is confirmed: send `verification` as the `X-Portal-Verification` header of POST /v1/portal/reports", body = crate::otp::Verification),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 410, description = "`code_expired`: the code expired, was used, or was entered wrong too often", body = ErrorBody),
+        (status = 415, description = "Not `application/json`", body = ErrorBody),
+        (status = 422, description = "`wrong_code`: the attempts left in `X-Attempts-Left`", body = ErrorBody),
+        (status = 503, description = "Storage unavailable", body = ErrorBody),
+    )
+)]
 pub async fn verify_code(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<CodeEntry>,
@@ -417,6 +472,23 @@ pub async fn verify_code(
 
 /// `POST /v1/portal/reports`: the body of `POST /v1/reports` without an API key, counted per
 /// source address and per sender; `Idempotency-Key` as there.
+#[utoipa::path(
+    post, path = "/v1/portal/reports", tag = "portal",
+    request_body(content_type = "multipart/form-data", description = "The body of POST /v1/reports (part `report`, JSON, see AppSubmission; up to 10 parts `media`); the channel is always `portal`."),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Repeating a request with the same key returns the first answer and never creates a second report."),
+        ("X-Portal-Verification" = Option<String>, Header, description = "The token of POST /v1/portal/otp/verify for the report's email or phone: the reporter becomes `verified_by: otp`."),
+    ),
+    responses(
+        (status = 201, description = "Accepted or needs review; queued for the IOC; the tracking code to keep", body = super::submit::SubmitResponse),
+        (status = 422, description = "Rejected: every reason, in Vietnamese, with how to fix it", body = super::submit::SubmitResponse),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 409, description = "`verification_stale`: the verification expired or was issued for another contact", body = ErrorBody),
+        (status = 413, description = "A file or the request is too large, or too many files", body = ErrorBody),
+        (status = 429, description = "Too many submissions from this address or sender (`rate_limits.portal`); see Retry-After", body = ErrorBody),
+        (status = 503, description = "Storage unavailable or shutting down; nothing stored", body = ErrorBody),
+    )
+)]
 pub async fn submit_report(
     State(state): State<AppState>,
     ClientIp(client_ip): ClientIp,
