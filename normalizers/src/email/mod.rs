@@ -215,10 +215,15 @@ pub fn normalize(
         .rev()
         .find_map(|l| extract::coordinates(&l.text))
         .or_else(|| {
-            levels
-                .iter()
-                .rev()
-                .find_map(|l| extract::coordinates(&l.html))
+            // Inline levels share their message's HTML: each HTML is searched once.
+            let mut searched: Option<&std::rc::Rc<str>> = None;
+            levels.iter().rev().find_map(|l| {
+                if searched.is_some_and(|s| std::rc::Rc::ptr_eq(s, &l.html)) {
+                    return None;
+                }
+                searched = Some(&l.html);
+                extract::coordinates(&l.html)
+            })
         });
     if let Some(c) = coordinates {
         report.location.coordinates = Some(c);
