@@ -148,32 +148,50 @@ pub fn phone(text: &str) -> Option<String> {
 }
 
 /// Every run of phone-number characters in `text` that normalises to a Vietnamese number.
+///
+/// Read in place, without a copy of the text as chars: a run starts at an ASCII byte and every
+/// phone character but U+00A0 is ASCII.
 fn phone_candidates(text: &str) -> Vec<String> {
     let mut found = Vec::new();
-    let chars: Vec<char> = text.chars().collect();
+    let bytes = text.as_bytes();
     let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let starts = c.is_ascii_digit() || c == '+' || c == '(';
-        let after_word = i > 0 && (chars[i - 1].is_alphanumeric() || chars[i - 1] == '/');
-        if !starts || after_word {
+    while i < bytes.len() {
+        let b = bytes[i];
+        let starts = b.is_ascii_digit() || b == b'+' || b == b'(';
+        if !starts {
+            i += 1;
+            continue;
+        }
+        let after_word = text[..i]
+            .chars()
+            .next_back()
+            .is_some_and(|p| p.is_alphanumeric() || p == '/');
+        if after_word {
             i += 1;
             continue;
         }
         let mut j = i;
-        while j < chars.len() && is_phone_char(chars[j]) {
-            j += 1;
+        loop {
+            match bytes.get(j) {
+                Some(&c) if c.is_ascii() && is_phone_char(char::from(c)) => j += 1,
+                // U+00A0 in UTF-8.
+                Some(0xC2) if bytes.get(j + 1) == Some(&0xA0) => j += 2,
+                _ => break,
+            }
         }
-        let run: String = chars[i..j].iter().collect();
-        let ends_with_space = chars[i..j].last().is_some_and(|c| c.is_whitespace());
-        let followed_by_word =
-            !ends_with_space && j < chars.len() && (chars[j].is_alphabetic() || chars[j] == '/');
+        let run = &text[i..j];
+        let ends_with_space = run.chars().next_back().is_some_and(char::is_whitespace);
+        let followed_by_word = !ends_with_space
+            && text[j..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '/');
         if !followed_by_word {
             // A run may hold the number followed by other digits ("0912 345 678 lúc 7 giờ" is
             // cut by the letters; "0912345678 0913..." by a double space).
             for piece in run.split("  ") {
                 let piece = piece.trim_matches(|c: char| c == '.' || c == '-' || c.is_whitespace());
-                let digits = piece.chars().filter(char::is_ascii_digit).count();
+                let digits = piece.bytes().filter(u8::is_ascii_digit).count();
                 if (9..=13).contains(&digits) {
                     if let Some(p) = normalize_phone(piece) {
                         found.push(p);
@@ -638,6 +656,96 @@ mod tests {
             assert_eq!(plain_coordinates(&text), expected, "{text:?}");
         }
         assert!(found > 100, "the generator makes pairs ({found})");
+    }
+
+    /// The char-vector scan `phone_candidates` replaced.
+    fn phone_candidates_by_chars(text: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        let chars: Vec<char> = text.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            let starts = c.is_ascii_digit() || c == '+' || c == '(';
+            let after_word = i > 0 && (chars[i - 1].is_alphanumeric() || chars[i - 1] == '/');
+            if !starts || after_word {
+                i += 1;
+                continue;
+            }
+            let mut j = i;
+            while j < chars.len() && is_phone_char(chars[j]) {
+                j += 1;
+            }
+            let run: String = chars[i..j].iter().collect();
+            let ends_with_space = chars[i..j].last().is_some_and(|c| c.is_whitespace());
+            let followed_by_word = !ends_with_space
+                && j < chars.len()
+                && (chars[j].is_alphabetic() || chars[j] == '/');
+            if !followed_by_word {
+                for piece in run.split("  ") {
+                    let piece =
+                        piece.trim_matches(|c: char| c == '.' || c == '-' || c.is_whitespace());
+                    let digits = piece.chars().filter(char::is_ascii_digit).count();
+                    if (9..=13).contains(&digits) {
+                        if let Some(p) = normalize_phone(piece) {
+                            found.push(p);
+                        }
+                    }
+                }
+            }
+            i = j.max(i + 1);
+        }
+        found
+    }
+
+    #[test]
+    fn phone_runs_match_the_char_scan() {
+        const ALPHABET: &[&str] = &[
+            "0",
+            "9",
+            "1",
+            "2",
+            "3",
+            "4",
+            "8",
+            " ",
+            " ",
+            "  ",
+            ".",
+            "-",
+            "+84",
+            "(",
+            ")",
+            "\u{a0}",
+            "/",
+            "a",
+            "đ",
+            "Đ",
+            "½",
+            "\n",
+            "0912",
+            "345",
+            "678",
+            "0912345678",
+            "+84 912.345.678",
+        ];
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut found = 0;
+        for _ in 0..20_000 {
+            let len = (next() % 20) as usize;
+            let text: String = (0..len)
+                .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+                .collect();
+            let expected = phone_candidates_by_chars(&text);
+            found += usize::from(!expected.is_empty());
+            assert_eq!(phone_candidates(&text), expected, "{text:?}");
+        }
+        assert!(found > 100, "the generator makes phones ({found})");
     }
 
     #[test]
