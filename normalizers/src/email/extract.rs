@@ -148,32 +148,50 @@ pub fn phone(text: &str) -> Option<String> {
 }
 
 /// Every run of phone-number characters in `text` that normalises to a Vietnamese number.
+///
+/// Read in place, without a copy of the text as chars: a run starts at an ASCII byte and every
+/// phone character but U+00A0 is ASCII.
 fn phone_candidates(text: &str) -> Vec<String> {
     let mut found = Vec::new();
-    let chars: Vec<char> = text.chars().collect();
+    let bytes = text.as_bytes();
     let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let starts = c.is_ascii_digit() || c == '+' || c == '(';
-        let after_word = i > 0 && (chars[i - 1].is_alphanumeric() || chars[i - 1] == '/');
-        if !starts || after_word {
+    while i < bytes.len() {
+        let b = bytes[i];
+        let starts = b.is_ascii_digit() || b == b'+' || b == b'(';
+        if !starts {
+            i += 1;
+            continue;
+        }
+        let after_word = text[..i]
+            .chars()
+            .next_back()
+            .is_some_and(|p| p.is_alphanumeric() || p == '/');
+        if after_word {
             i += 1;
             continue;
         }
         let mut j = i;
-        while j < chars.len() && is_phone_char(chars[j]) {
-            j += 1;
+        loop {
+            match bytes.get(j) {
+                Some(&c) if c.is_ascii() && is_phone_char(char::from(c)) => j += 1,
+                // U+00A0 in UTF-8.
+                Some(0xC2) if bytes.get(j + 1) == Some(&0xA0) => j += 2,
+                _ => break,
+            }
         }
-        let run: String = chars[i..j].iter().collect();
-        let ends_with_space = chars[i..j].last().is_some_and(|c| c.is_whitespace());
-        let followed_by_word =
-            !ends_with_space && j < chars.len() && (chars[j].is_alphabetic() || chars[j] == '/');
+        let run = &text[i..j];
+        let ends_with_space = run.chars().next_back().is_some_and(char::is_whitespace);
+        let followed_by_word = !ends_with_space
+            && text[j..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '/');
         if !followed_by_word {
             // A run may hold the number followed by other digits ("0912 345 678 lúc 7 giờ" is
             // cut by the letters; "0912345678 0913..." by a double space).
             for piece in run.split("  ") {
                 let piece = piece.trim_matches(|c: char| c == '.' || c == '-' || c.is_whitespace());
-                let digits = piece.chars().filter(char::is_ascii_digit).count();
+                let digits = piece.bytes().filter(u8::is_ascii_digit).count();
                 if (9..=13).contains(&digits) {
                     if let Some(p) = normalize_phone(piece) {
                         found.push(p);
@@ -197,6 +215,11 @@ pub fn coordinates(text: &str) -> Option<Coordinates> {
 }
 
 fn link_coordinates(text: &str) -> Option<Coordinates> {
+    // Every link kind below has "map" in it or starts with "geo:" (see the token filter): a text
+    // without either anywhere has no link, and most mail has none.
+    if !may_have_map_link(text) {
+        return None;
+    }
     for token in text.split(|c: char| c.is_whitespace() || c == '<' || c == '>' || c == '"') {
         // Every link kind below has "map" in it or starts with "geo:": other words are skipped
         // without a lowercase copy.
@@ -258,6 +281,30 @@ fn link_coordinates(text: &str) -> Option<Coordinates> {
     None
 }
 
+/// Byte offsets of the ASCII character `c` in `text`, ascending (memchr-backed `str::find`).
+fn offsets(text: &str, c: char) -> impl Iterator<Item = usize> + '_ {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let pos = at + text.get(at..)?.find(c)?;
+        at = pos + 1;
+        Some(pos)
+    })
+}
+
+/// Whether some token of `text` can be a maps link: "map" in any ASCII case somewhere, or
+/// "geo:" (the filter of [`link_coordinates`], applied to the whole text at once).
+fn may_have_map_link(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let map_at = |p: usize| {
+        bytes
+            .get(p + 1..p + 3)
+            .is_some_and(|w| w.eq_ignore_ascii_case(b"ap"))
+    };
+    offsets(text, 'm').any(map_at)
+        || offsets(text, 'M').any(map_at)
+        || offsets(text, ':').any(|p| p >= 3 && bytes[p - 3..p].eq_ignore_ascii_case(b"geo"))
+}
+
 fn param(s: &str, key: &str) -> Option<f64> {
     let pos = s.find(key)?;
     number_prefix(&s[pos + key.len()..])
@@ -274,42 +321,63 @@ fn pair(s: &str) -> Option<Coordinates> {
 }
 
 /// A plain "10.53, 106.41" pair: two decimals with at least two fraction digits each.
+///
+/// The first pair in the text: a number starts at a digit or '-' not preceded by a letter, a
+/// digit or '.', runs greedily (`-`? digits (`.` digits)?) and is followed by ',' or ';'. Every
+/// such number ends right before a separator, so the separators are found first (memchr) and
+/// the number ending there is read backwards; the starts are then tried in text order, as a
+/// forward scan would ([`tests::plain_pairs_match_the_forward_scan`]).
 fn plain_coordinates(text: &str) -> Option<Coordinates> {
     let bytes = text.as_bytes();
-    for (i, &b) in bytes.iter().enumerate() {
-        let starts = b.is_ascii_digit() || b == b'-';
-        let after_word = i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'.');
-        if !starts || after_word {
+    let mut commas = offsets(text, ',').peekable();
+    let mut semicolons = offsets(text, ';').peekable();
+    let boundary =
+        |i: usize| i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'.');
+    loop {
+        let sep = match (commas.peek(), semicolons.peek()) {
+            (Some(&c), Some(&s)) if s < c => semicolons.next(),
+            (Some(_), _) => commas.next(),
+            (None, _) => semicolons.next(),
+        }?;
+        // The latitude: digits '.' at least two digits, right before the separator.
+        let mut dot = sep;
+        while dot > 0 && bytes[dot - 1].is_ascii_digit() {
+            dot -= 1;
+        }
+        if sep - dot < 2 || dot == 0 || bytes[dot - 1] != b'.' {
             continue;
         }
-        // The shape is checked before any number is parsed: most numbers in a text are not
-        // the first half of a pair.
-        let s = &text[i..];
-        let Some(lat_len) = number_len(s) else {
-            continue;
-        };
-        if fraction_digits(&s[..lat_len]) < 2 {
+        let int_end = dot - 1;
+        let mut int_start = int_end;
+        while int_start > 0 && bytes[int_start - 1].is_ascii_digit() {
+            int_start -= 1;
+        }
+        if int_start == int_end {
             continue;
         }
-        let rest = &s[lat_len..];
-        let Some(rest) = rest.strip_prefix(',').or_else(|| rest.strip_prefix(';')) else {
-            continue;
-        };
-        let rest = rest.trim_start_matches(' ');
+        let rest = text[sep + 1..].trim_start_matches(' ');
         let Some(lon_len) = number_len(rest) else {
             continue;
         };
         if fraction_digits(&rest[..lon_len]) < 2 {
             continue;
         }
-        let (Ok(lat), Ok(lon)) = (s[..lat_len].parse(), rest[..lon_len].parse()) else {
+        let Ok(lon) = rest[..lon_len].parse::<f64>() else {
             continue;
         };
-        if let Some(c) = checked(lat, lon) {
-            return Some(c);
+        // A '-' right before the digits starts the number first, then the digits themselves
+        // (a '-' is not a word character).
+        let signed = (int_start > 0 && bytes[int_start - 1] == b'-' && boundary(int_start - 1))
+            .then(|| int_start - 1);
+        let unsigned = boundary(int_start).then_some(int_start);
+        for start in signed.into_iter().chain(unsigned) {
+            if let Ok(lat) = text[start..sep].parse::<f64>() {
+                if let Some(c) = checked(lat, lon) {
+                    return Some(c);
+                }
+            }
         }
     }
-    None
 }
 
 fn fraction_digits(s: &str) -> usize {
@@ -525,6 +593,170 @@ mod tests {
             coordinates("0.00, 0.00").is_none(),
             "null island is not a place"
         );
+    }
+
+    /// The forward scan `plain_coordinates` replaced: every start position in text order.
+    fn forward_scan(text: &str) -> Option<Coordinates> {
+        let bytes = text.as_bytes();
+        for (i, &b) in bytes.iter().enumerate() {
+            let starts = b.is_ascii_digit() || b == b'-';
+            let after_word =
+                i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'.');
+            if !starts || after_word {
+                continue;
+            }
+            let s = &text[i..];
+            let Some(lat_len) = number_len(s) else {
+                continue;
+            };
+            let rest = &s[lat_len..];
+            let Some(rest) = rest.strip_prefix(',').or_else(|| rest.strip_prefix(';')) else {
+                continue;
+            };
+            let rest = rest.trim_start_matches(' ');
+            let Some(lon_len) = number_len(rest) else {
+                continue;
+            };
+            if fraction_digits(&s[..lat_len]) < 2 || fraction_digits(&rest[..lon_len]) < 2 {
+                continue;
+            }
+            let (Ok(lat), Ok(lon)) = (s[..lat_len].parse(), rest[..lon_len].parse()) else {
+                continue;
+            };
+            if let Some(c) = checked(lat, lon) {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn plain_pairs_match_the_forward_scan() {
+        // Random texts over the characters that matter (digits, signs, separators, letters,
+        // a multi-byte letter), from a fixed-seed generator.
+        const ALPHABET: &[&str] = &[
+            "0", "1", "5", "9", "0", "4", ".", ".", ",", ";", " ", " ", "-", "a", "x", "đ", "\n",
+            "10.53", "106.41", "-0.00", "95.12",
+        ];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut found = 0;
+        for _ in 0..20_000 {
+            let len = (next() % 24) as usize;
+            let text: String = (0..len)
+                .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+                .collect();
+            let expected = forward_scan(&text);
+            found += usize::from(expected.is_some());
+            assert_eq!(plain_coordinates(&text), expected, "{text:?}");
+        }
+        assert!(found > 100, "the generator makes pairs ({found})");
+    }
+
+    /// The char-vector scan `phone_candidates` replaced.
+    fn phone_candidates_by_chars(text: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        let chars: Vec<char> = text.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            let starts = c.is_ascii_digit() || c == '+' || c == '(';
+            let after_word = i > 0 && (chars[i - 1].is_alphanumeric() || chars[i - 1] == '/');
+            if !starts || after_word {
+                i += 1;
+                continue;
+            }
+            let mut j = i;
+            while j < chars.len() && is_phone_char(chars[j]) {
+                j += 1;
+            }
+            let run: String = chars[i..j].iter().collect();
+            let ends_with_space = chars[i..j].last().is_some_and(|c| c.is_whitespace());
+            let followed_by_word = !ends_with_space
+                && j < chars.len()
+                && (chars[j].is_alphabetic() || chars[j] == '/');
+            if !followed_by_word {
+                for piece in run.split("  ") {
+                    let piece =
+                        piece.trim_matches(|c: char| c == '.' || c == '-' || c.is_whitespace());
+                    let digits = piece.chars().filter(char::is_ascii_digit).count();
+                    if (9..=13).contains(&digits) {
+                        if let Some(p) = normalize_phone(piece) {
+                            found.push(p);
+                        }
+                    }
+                }
+            }
+            i = j.max(i + 1);
+        }
+        found
+    }
+
+    #[test]
+    fn phone_runs_match_the_char_scan() {
+        const ALPHABET: &[&str] = &[
+            "0",
+            "9",
+            "1",
+            "2",
+            "3",
+            "4",
+            "8",
+            " ",
+            " ",
+            "  ",
+            ".",
+            "-",
+            "+84",
+            "(",
+            ")",
+            "\u{a0}",
+            "/",
+            "a",
+            "đ",
+            "Đ",
+            "½",
+            "\n",
+            "0912",
+            "345",
+            "678",
+            "0912345678",
+            "+84 912.345.678",
+        ];
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut found = 0;
+        for _ in 0..20_000 {
+            let len = (next() % 20) as usize;
+            let text: String = (0..len)
+                .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+                .collect();
+            let expected = phone_candidates_by_chars(&text);
+            found += usize::from(!expected.is_empty());
+            assert_eq!(phone_candidates(&text), expected, "{text:?}");
+        }
+        assert!(found > 100, "the generator makes phones ({found})");
+    }
+
+    #[test]
+    fn map_link_filter_keeps_every_link_token() {
+        for text in ["MAP", "xx maP", "Geo:1", "a GEO:", "geo", "ma", "m", ""] {
+            let token_filter = text.split_whitespace().any(|t| {
+                t.to_ascii_lowercase().contains("map") || t.to_ascii_lowercase().starts_with("geo:")
+            });
+            assert!(!token_filter || may_have_map_link(text), "{text}");
+        }
+        assert!(!may_have_map_link("geo ma m ap"));
     }
 
     #[test]

@@ -15,11 +15,13 @@
 //!
 //! Each message of the chain is a [`Level`]; level 0 is the message 1022 received.
 
+use std::rc::Rc;
+
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
 use mail_parser::{Address, Message, PartType};
 
 use super::parts;
-use crate::text::{fold_phrase, nfc};
+use crate::text::{fold_phrase, nfc, nfc_owned};
 
 /// A forwarded message nested deeper than this is not read.
 pub const MAX_DEPTH: usize = 4;
@@ -31,7 +33,7 @@ pub struct Level {
     /// NFC text typed at this level, line endings as LF.
     pub text: String,
     /// The HTML bodies of this level's MIME message (inline levels share their message's).
-    pub html: String,
+    pub html: Rc<str>,
     pub subject: Option<String>,
     /// Lowercase address of the sender.
     pub from_address: Option<String>,
@@ -44,22 +46,32 @@ pub struct Level {
 /// (the innermost last).
 pub fn chain(message: &Message<'_>) -> Vec<Level> {
     let mut out = Vec::new();
-    message_levels(message, 0, &mut out);
+    message_levels(message, body_text(message), 0, &mut out);
     out
 }
 
-fn message_levels(message: &Message<'_>, depth: usize, out: &mut Vec<Level>) {
-    let text = nfc(&body_text(message).replace("\r\n", "\n").replace('\r', "\n"));
+/// The levels of `message`, whose [`body_text`] is `body`.
+fn message_levels(message: &Message<'_>, body: String, depth: usize, out: &mut Vec<Level>) {
+    let text = nfc_owned(to_lf(body));
     let subject = message.subject().map(|s| nfc(s.trim()));
-    let html: String = message
-        .html_bodies()
-        .filter_map(|p| p.text_contents())
-        .collect::<Vec<_>>()
-        .join("\n");
+    let html: Rc<str> = {
+        let mut html = String::new();
+        for (i, part) in message
+            .html_bodies()
+            .filter_map(|p| p.text_contents())
+            .enumerate()
+        {
+            if i > 0 {
+                html.push('\n');
+            }
+            html.push_str(part);
+        }
+        html.into()
+    };
     let from = first(message.from());
     let level = Level {
         text: String::new(),
-        html: html.clone(),
+        html: Rc::clone(&html),
         subject,
         from_address: from.0,
         from_name: from.1,
@@ -75,25 +87,41 @@ fn message_levels(message: &Message<'_>, depth: usize, out: &mut Vec<Level>) {
         return;
     }
     // A message attached whole: the first one with a text, else the first.
-    let inner: Vec<&Message<'_>> = parts::attachments(message)
-        .into_iter()
-        .filter(|p| p.is_message)
-        .filter_map(|p| match &p.part.body {
-            PartType::Message(m) => Some(m),
-            _ => None,
-        })
-        .collect();
-    let chosen = inner
-        .iter()
-        .find(|m| !body_text(m).trim().is_empty())
-        .or(inner.first());
-    if let Some(m) = chosen {
-        message_levels(m, depth + 1, out);
+    let inner = parts::forwarded_messages(message);
+    let mut first_body = None;
+    for m in &inner {
+        let body = body_text(m);
+        if !body.trim().is_empty() {
+            return message_levels(m, body, depth + 1, out);
+        }
+        first_body.get_or_insert(body);
+    }
+    if let (Some(m), Some(body)) = (inner.first(), first_body) {
+        message_levels(m, body, depth + 1, out);
     }
 }
 
+/// Line endings to LF: CRLF and lone CR alike (the text unchanged when it has no CR).
+pub(crate) fn to_lf(text: String) -> String {
+    if !text.contains('\r') {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(pos) = rest.find('\r') {
+        out.push_str(&rest[..pos]);
+        out.push('\n');
+        rest = &rest[pos + 1..];
+        if let Some(after) = rest.strip_prefix('\n') {
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// `level` with its text, followed by the levels forwarded inline in `text`.
-fn inline_chain(mut level: Level, text: &str, html: &str, depth: usize) -> Vec<Level> {
+fn inline_chain(mut level: Level, text: &str, html: &Rc<str>, depth: usize) -> Vec<Level> {
     let split = split(text, level.subject.as_deref());
     level.text = split.own;
     let mut out = vec![level];
@@ -101,7 +129,7 @@ fn inline_chain(mut level: Level, text: &str, html: &str, depth: usize) -> Vec<L
         if depth < MAX_DEPTH {
             let next = Level {
                 text: String::new(),
-                html: html.to_string(),
+                html: Rc::clone(html),
                 subject: inner.subject,
                 from_address: inner.from_address,
                 from_name: inner.from_name,
@@ -115,18 +143,25 @@ fn inline_chain(mut level: Level, text: &str, html: &str, depth: usize) -> Vec<L
 
 /// The text of the body parts (text/plain, else HTML as text), joined.
 pub fn body_text(message: &Message<'_>) -> String {
-    let mut parts = Vec::new();
+    let mut out = String::new();
     for part in message.text_bodies() {
+        let html;
         let text = match &part.body {
-            PartType::Text(t) => t.to_string(),
-            PartType::Html(h) => html_text(h),
+            PartType::Text(t) => t.as_ref(),
+            PartType::Html(h) => {
+                html = html_text(h);
+                html.as_str()
+            }
             _ => continue,
         };
         if !text.trim().is_empty() {
-            parts.push(text);
+            if !out.is_empty() {
+                out.push_str("\n\n");
+            }
+            out.push_str(text);
         }
     }
-    parts.join("\n\n")
+    out
 }
 
 /// HTML as text, one line per block: mail-parser's conversion breaks lines only at `<br>` and

@@ -10,7 +10,7 @@
 //!
 //! Text leaves without a name and without `attachment` disposition are the message body.
 
-use mail_parser::{Message, MessagePart, MimeHeaders, PartType};
+use mail_parser::{ContentType, Message, MessagePart, MimeHeaders, PartType};
 
 /// Nesting bound: a message nested deeper than this is not descended into (decompression-bomb
 /// style recursion, R-SEC-3).
@@ -56,56 +56,107 @@ fn walk<'m, 'x>(
                 }
             }
         }
-        PartType::Message(_) => out.push(part_ref(part, true)),
+        PartType::Message(_) => out.push(part_ref(part, true, declared_type(part))),
         _ => {
+            // Each header is looked up once per part (a lookup scans the part's headers).
+            let declared = declared_type(part);
+            let disposition = part.content_disposition();
+            let named = attachment_name(part, disposition).is_some();
             // A type without a subtype is invalid and read as text/plain (RFC 2045 §5.2).
-            let declared = declared_type(part).filter(|t| t.contains('/'));
-            let effective = declared.as_deref().unwrap_or("text/plain");
+            let effective = declared
+                .as_deref()
+                .filter(|t| t.contains('/'))
+                .unwrap_or("text/plain");
             let is_message_type = is_message_type(effective);
-            let is_attachment = disposition_is_attachment(part)
-                || part.attachment_name().is_some()
+            let is_attachment = disposition
+                .is_some_and(|cd| cd.ctype().eq_ignore_ascii_case("attachment"))
+                || named
                 || !effective.starts_with("text/");
             if is_attachment {
-                out.push(part_ref(part, is_message_type));
+                out.push(part_ref(part, is_message_type, declared));
             }
         }
     }
 }
 
-fn part_ref<'m, 'x>(part: &'m MessagePart<'x>, is_message: bool) -> PartRef<'m, 'x> {
+/// The forwarded messages (`message/rfc822` parts parsed as messages) of `message`, in the
+/// order of [`attachments`], without reading any attachment's names or types.
+pub fn forwarded_messages<'m, 'x>(message: &'m Message<'x>) -> Vec<&'m Message<'x>> {
+    fn walk_messages<'m, 'x>(
+        message: &'m Message<'x>,
+        part: &'m MessagePart<'x>,
+        depth: usize,
+        out: &mut Vec<&'m Message<'x>>,
+    ) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        match &part.body {
+            PartType::Multipart(children) => {
+                for id in children {
+                    if let Some(child) = message.parts.get(*id as usize) {
+                        walk_messages(message, child, depth + 1, out);
+                    }
+                }
+            }
+            PartType::Message(inner) => out.push(inner),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(root) = message.parts.first() {
+        walk_messages(message, root, 0, &mut out);
+    }
+    out
+}
+
+/// `MimeHeaders::attachment_name` with the Content-Disposition already looked up.
+fn attachment_name<'m>(
+    part: &'m MessagePart<'_>,
+    disposition: Option<&'m ContentType<'_>>,
+) -> Option<&'m str> {
+    disposition
+        .and_then(|cd| cd.attribute("filename"))
+        .or_else(|| part.content_type().and_then(|ct| ct.attribute("name")))
+}
+
+fn part_ref<'m, 'x>(
+    part: &'m MessagePart<'x>,
+    is_message: bool,
+    claimed_type: Option<String>,
+) -> PartRef<'m, 'x> {
+    let disposition = part.content_disposition();
     PartRef {
         part,
-        file_name: part
-            .attachment_name()
-            .map(|n| n.trim().to_string())
-            .filter(|n| !n.is_empty()),
-        claimed_type: declared_type(part),
+        file_name: attachment_name(part, disposition)
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string),
+        claimed_type,
         is_message,
-        inline: part
-            .content_disposition()
-            .is_some_and(|cd| cd.ctype().eq_ignore_ascii_case("inline")),
+        inline: disposition.is_some_and(|cd| cd.ctype().eq_ignore_ascii_case("inline")),
         content_id: part
             .content_id()
             .map(|id| id.trim_matches(|c| c == '<' || c == '>').to_string()),
     }
 }
 
-fn disposition_is_attachment(part: &MessagePart<'_>) -> bool {
-    part.content_disposition()
-        .is_some_and(|cd| cd.ctype().eq_ignore_ascii_case("attachment"))
-}
-
 /// `type/subtype` as declared, lowercase; None when there is no Content-Type header.
 pub fn declared_type(part: &MessagePart<'_>) -> Option<String> {
     let ct = part.content_type()?;
-    let main = ct.ctype().trim().to_ascii_lowercase();
+    let main = ct.ctype().trim();
     if main.is_empty() {
         return None;
     }
-    Some(match ct.subtype() {
-        Some(sub) => format!("{main}/{}", sub.trim().to_ascii_lowercase()),
-        None => main,
-    })
+    let sub = ct.subtype().map(str::trim);
+    let mut out = String::with_capacity(main.len() + sub.map_or(0, |s| s.len() + 1));
+    out.push_str(main);
+    if let Some(sub) = sub {
+        out.push('/');
+        out.push_str(sub);
+    }
+    out.make_ascii_lowercase();
+    Some(out)
 }
 
 fn is_message_type(t: &str) -> bool {

@@ -35,3 +35,11 @@ pub fn nfc(s: &str) -> String {
     }
     s.nfc().collect()
 }
+
+/// [`nfc`] of an owned text, without a copy when it is normalised already.
+pub fn nfc_owned(s: String) -> String {
+    if unicode_normalization::is_nfc_quick(s.chars()) == unicode_normalization::IsNormalized::Yes {
+        return s;
+    }
+    s.nfc().collect()
+}
