@@ -392,10 +392,9 @@ async fn attach(
         ),
         // `attach_answer` refuses offensive words with an error; only channels get this kind.
         channels::AnsweredKind::Refused => {
-            return Err(crate::pipeline::StatusError::Answer(
+            return Err(CitizenError::Answer(
                 normalizers::conversation::AnswerError::Offensive,
-            )
-            .into())
+            ))
         }
     };
     Ok(AnswerResponse {

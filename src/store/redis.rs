@@ -661,10 +661,18 @@ impl RedisStore {
             for cmd in pipe.cmd_iter() {
                 cmd.query_async::<Value>(&mut self.conn()).await?;
             }
+            self.wait_replicas().await?;
         } else {
-            pipe.query_async::<Vec<Value>>(&mut self.conn()).await?;
+            let waited = self.push_wait(&mut pipe);
+            let values: Vec<Value> = pipe.query_async(&mut self.conn()).await?;
+            if waited {
+                let reached = match values.last() {
+                    Some(Value::Int(n)) => *n,
+                    _ => 0,
+                };
+                self.check_waited(reached)?;
+            }
         }
-        self.wait_replicas().await?;
         crate::failpoint::hit("after_report");
         self.mark_committed(&c.binding, &c.id).await?;
         self.trim_if_due();
@@ -693,8 +701,14 @@ impl RedisStore {
             archive.write(id, json).await?;
             cmd.arg("PX").arg(archive.ttl_ms());
         }
-        cmd.query_async::<()>(&mut self.conn()).await?;
-        self.wait_replicas().await
+        let mut pipe = redis::pipe();
+        pipe.add_command(cmd);
+        if self.push_wait(&mut pipe) {
+            let (_, reached): (Value, i64) = pipe.query_async(&mut self.conn()).await?;
+            return self.check_waited(reached);
+        }
+        pipe.query_async::<Vec<Value>>(&mut self.conn()).await?;
+        Ok(())
     }
 
     /// Every stored report's id: the documents in Redis (SCAN; on a cluster, those of the node
@@ -783,8 +797,38 @@ impl RedisStore {
         })
     }
 
+    /// With `durability = "replicas"`: `WAIT` appended to the pipeline that made the writes, so
+    /// it runs on the very connection that carried them. A separate `WAIT` could run on a new
+    /// connection (the manager reconnected, or Sentinel moved to a new master) that carries none
+    /// of the writes and answers at once. Returns whether a `WAIT` was added (its answer is the
+    /// pipeline's last value, for [`Self::check_waited`]).
+    fn push_wait(&self, pipe: &mut redis::Pipeline) -> bool {
+        let Some((wanted, timeout)) = self.options.wait else {
+            return false;
+        };
+        pipe.cmd("WAIT")
+            .arg(wanted)
+            .arg(timeout.as_millis().max(1) as u64);
+        true
+    }
+
+    /// The answer of a `WAIT` added by [`Self::push_wait`]: the replicas it reached.
+    fn check_waited(&self, reached: i64) -> Result<(), StoreFailure> {
+        let Some((wanted, _)) = self.options.wait else {
+            return Ok(());
+        };
+        if reached < i64::from(wanted) {
+            return Err(StoreFailure::NotReplicated {
+                reached: reached.max(0) as u32,
+                wanted,
+            });
+        }
+        Ok(())
+    }
+
     /// With `durability = "replicas"`: wait until the configured replicas have every write of
-    /// this connection so far; fewer is a failure (the caller acknowledges nothing).
+    /// this connection so far; fewer is a failure (the caller acknowledges nothing). Only for
+    /// writes that cannot share a pipeline with their `WAIT` ([`Self::push_wait`]).
     async fn wait_replicas(&self) -> Result<(), StoreFailure> {
         let Some((wanted, timeout)) = self.options.wait else {
             return Ok(());
@@ -867,20 +911,45 @@ impl RedisStore {
             .get(stream)
             .map(|g| g.iter().cloned().collect())
             .unwrap_or_default();
+        let marker_ttl = self
+            .options
+            .marker_ttl
+            .map_or(0, |t| t.as_millis().max(1) as u64);
+        if self.options.wait.is_some() {
+            // The script and its WAIT in one pipeline, on one connection (`push_wait`).
+            let mut pipe = redis::pipe();
+            let eval = pipe
+                .cmd("EVAL")
+                .arg(APPEND_LUA)
+                .arg(if dedup.is_some() { 2 } else { 1 })
+                .arg(stream);
+            if let Some(report_id) = dedup {
+                eval.arg(marker_key(stream, report_id));
+            }
+            eval.arg(dedup.unwrap_or_default())
+                .arg(payload)
+                .arg(marker_ttl);
+            for group in &groups {
+                eval.arg(group);
+            }
+            self.push_wait(&mut pipe);
+            let (id, reached): (String, i64) = pipe.query_async(&mut self.conn()).await?;
+            self.check_waited(reached)?;
+            self.trim_if_due();
+            return Ok(id);
+        }
         let mut invocation = self.scripts.append.key(stream);
         if let Some(report_id) = dedup {
             invocation.key(marker_key(stream, report_id));
         }
-        invocation.arg(dedup.unwrap_or_default()).arg(payload).arg(
-            self.options
-                .marker_ttl
-                .map_or(0, |t| t.as_millis().max(1) as u64),
-        );
+        invocation
+            .arg(dedup.unwrap_or_default())
+            .arg(payload)
+            .arg(marker_ttl);
         for group in &groups {
             invocation.arg(group);
         }
         let id: String = invocation.invoke_async(&mut self.conn()).await?;
-        self.wait_replicas().await?;
         self.trim_if_due();
         Ok(id)
     }
@@ -915,9 +984,19 @@ impl RedisStore {
         for group in &groups {
             invocation.arg(group);
         }
-        let (entry_id, number, repeated): (String, u64, u8) =
-            invocation.invoke_async(&mut self.conn()).await?;
-        self.wait_replicas().await?;
+        let (entry_id, number, repeated): (String, u64, u8) = if self.options.wait.is_some() {
+            // The script and its WAIT in one pipeline, on one connection (`push_wait`).
+            let mut pipe = redis::pipe();
+            pipe.load_script(&self.scripts.append_numbered).ignore();
+            pipe.invoke_script(&invocation);
+            self.push_wait(&mut pipe);
+            let (numbered, reached): ((String, u64, u8), i64) =
+                pipe.query_async(&mut self.conn()).await?;
+            self.check_waited(reached)?;
+            numbered
+        } else {
+            invocation.invoke_async(&mut self.conn()).await?
+        };
         if repeated == 0 {
             self.trim_if_due();
         }
