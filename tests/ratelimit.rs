@@ -862,7 +862,8 @@ async fn the_dry_run_is_limited_per_address_with_a_sliding_window_redis() {
     check_across_a_window_boundary(Some(&redis)).await;
 }
 
-/// The published photos' public copies are limited per address: 429 with Retry-After past it.
+/// The public photo routes (published photos, a result's photos, the tracking page's photos)
+/// share one limit per address: 429 with Retry-After past it, whichever route is asked.
 #[tokio::test]
 async fn public_media_is_limited_per_address() {
     let dir = tempfile::tempdir().unwrap();
@@ -870,17 +871,25 @@ async fn public_media_is_limited_per_address() {
         dir.path(),
         &[("GATEWAY_RATE_LIMITS__PUBLIC_MEDIA__PER_SOURCE", "3")],
     );
-    let get = || async {
-        client()
-            .get(format!("{}/v1/published/LA-0000-0000/media/0", gw.base))
-            .send()
-            .await
-            .unwrap()
+    let get = |path: &'static str| {
+        let url = format!("{}{path}", gw.base);
+        async move { client().get(url).send().await.unwrap() }
     };
-    for _ in 0..3 {
-        assert_eq!(get().await.status(), StatusCode::NOT_FOUND);
+    for path in [
+        "/v1/published/LA-0000-0000/media/0",
+        "/v1/published/LA-0000-0000/result-media/0",
+        "/v1/track/LA-0000-0000/photos/0000000000000000",
+    ] {
+        assert_eq!(get(path).await.status(), StatusCode::NOT_FOUND, "{path}");
     }
-    let res = get().await;
+    for path in [
+        "/v1/track/LA-0000-0000/photos/0000000000000000",
+        "/v1/published/LA-0000-0000/result-media/0",
+    ] {
+        let res = get(path).await;
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "{path}");
+    }
+    let res = get("/v1/published/LA-0000-0000/media/0").await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     let retry: u64 = res.headers()["retry-after"]
         .to_str()
@@ -890,7 +899,7 @@ async fn public_media_is_limited_per_address() {
     assert!((1..=7200).contains(&retry), "Retry-After {retry}");
     assert_eq!(
         metric(&gw.base, &limited_series("public_media", "source")).await,
-        1.0
+        3.0
     );
     // The feed is not this limit's: still answered.
     let res = client()

@@ -107,7 +107,8 @@ pub fn app(state: AppState) -> Router {
         )
         .route(
             "/v1/published/{code}/result-media/{n}",
-            get(published::result_media).route_layer(from_fn_with_state(state.clone(), limit_media)),
+            get(published::result_media)
+                .route_layer(from_fn_with_state(state.clone(), limit_media)),
         )
         .route("/v1/stats", get(stats::figures))
         .route("/v1/stats/charts/{file}", get(stats::chart))
