@@ -200,6 +200,21 @@ pub struct ReplyAttachment {
 /// them: the tracking page).
 pub const MAX_ATTACHED_BYTES: u64 = 15 * 1024 * 1024;
 
+/// `outbound` with a line telling the citizen that `left_out` photos did not fit in the mail
+/// (the text announced them all when the message was recorded).
+fn with_left_out_line(outbound: &Outbound, left_out: usize) -> std::borrow::Cow<'_, Outbound> {
+    if left_out == 0 {
+        return std::borrow::Cow::Borrowed(outbound);
+    }
+    let mut changed = outbound.clone();
+    changed.text = format!(
+        "{}\n\n{}",
+        changed.text,
+        crate::templates::conversation::photos_left_out(left_out)
+    );
+    std::borrow::Cow::Owned(changed)
+}
+
 /// The reply email of `outbound`: threaded (In-Reply-To, References, "Re:"), text and HTML,
 /// `Auto-Submitted: auto-replied`, with a Message-ID derived from the report so that a repeated
 /// delivery is recognisably the same message.
@@ -393,7 +408,7 @@ impl<I: Intake, S: Streams> Sender<I, S> {
                     self.ack(&entry.entry_id).await;
                     continue;
                 }
-                let attachments = match self.attachments(&outbound).await {
+                let (attachments, left_out) = match self.attachments(&outbound).await {
                     Ok(a) => a,
                     Err(e) => {
                         // The report or a photo cannot be read now: not acknowledged, tried
@@ -407,7 +422,12 @@ impl<I: Intake, S: Streams> Sender<I, S> {
                     }
                 };
                 let date = SystemTime::from(self.clock.now());
-                let message = match build_reply_with(&outbound, &self.from, date, &attachments) {
+                let message = match build_reply_with(
+                    &with_left_out_line(&outbound, left_out),
+                    &self.from,
+                    date,
+                    &attachments,
+                ) {
                     Ok(m) => m,
                     Err(e) => {
                         tracing::error!(error = %Scrubbed(&e), kind = %outbound.kind, "reply cannot be built; dropped");
@@ -461,20 +481,22 @@ impl<I: Intake, S: Streams> Sender<I, S> {
     }
 
     /// The photos of an IOC message, read from their public copies, as long as they fit in
-    /// [`MAX_ATTACHED_BYTES`] together.
+    /// [`MAX_ATTACHED_BYTES`] together; and how many were left out.
     async fn attachments(
         &self,
         outbound: &Outbound,
-    ) -> Result<Vec<ReplyAttachment>, Box<dyn std::error::Error + Send + Sync>> {
+    ) -> Result<(Vec<ReplyAttachment>, usize), Box<dyn std::error::Error + Send + Sync>> {
         if outbound.message_id.is_none() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), 0));
         }
         let photos = self.clock.outbound_photos(outbound).await?;
         let mut out = Vec::with_capacity(photos.len());
         let mut total = 0u64;
+        let mut left_out = 0;
         for p in photos {
             if total + p.size > MAX_ATTACHED_BYTES {
                 tracing::info!(kind = %outbound.kind, "a photo is left out of a reply: too large to mail");
+                left_out += 1;
                 continue;
             }
             let bytes = read_bounded(&p.path, MAX_ATTACHED_BYTES - total).await?;
@@ -485,7 +507,7 @@ impl<I: Intake, S: Streams> Sender<I, S> {
                 bytes,
             });
         }
-        Ok(out)
+        Ok((out, left_out))
     }
 
     /// Tell the gateway what became of an IOC message (other replies are not followed).
@@ -548,6 +570,28 @@ mod tests {
             attempts: 0,
             message_id: None,
         }
+    }
+
+    #[test]
+    fn a_reply_whose_photos_did_not_all_fit_says_so() {
+        let from: Mailbox = "Hệ thống 1022 <1022@longan.gov.vn>".parse().unwrap();
+        let o = outbound(false);
+        assert_eq!(with_left_out_line(&o, 0).text, o.text);
+        let changed = with_left_out_line(&o, 2);
+        assert!(
+            changed.text.starts_with("Mã phản ánh: K7Q\n\n"),
+            "{}",
+            changed.text
+        );
+        assert!(
+            changed
+                .text
+                .ends_with(&crate::templates::conversation::photos_left_out(2)),
+            "{}",
+            changed.text
+        );
+        assert!(changed.text.contains("2 ảnh không gửi kèm được"));
+        build_reply(&changed, &from, SystemTime::UNIX_EPOCH).unwrap();
     }
 
     #[test]

@@ -88,6 +88,14 @@ pub fn photos_attached(count: usize) -> String {
     format!("Kèm theo thư này là {count} ảnh do Trung tâm 1022 gửi.")
 }
 
+/// The line an emailed IOC message adds when some of its photos did not fit in one mail.
+pub fn photos_left_out(count: usize) -> String {
+    format!(
+        "{count} ảnh không gửi kèm được vì vượt quá dung lượng cho phép của thư; ông/bà xem \
+         đầy đủ ảnh trên trang tra cứu phản ánh."
+    )
+}
+
 /// The line an IOC message on Zalo adds when its photos follow as image messages.
 pub fn photos_follow(count: usize) -> String {
     format!("{count} ảnh kèm theo được gửi ngay sau tin nhắn này.")
