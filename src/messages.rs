@@ -262,3 +262,57 @@ pub mod track_form {
     pub const BAD_FORM: &str =
         "Không đọc được nội dung gửi lên. Vui lòng tải lại trang và gửi lại.";
 }
+
+/// The console's explanations of a step along the trail that was refused (the operator's
+/// language; the API answers the same refusals in English).
+pub mod console {
+    use normalizers::trail::{TrailStatus, TransitionError};
+
+    fn step(s: TrailStatus) -> String {
+        format!("«{}»", crate::labels::status(s))
+    }
+
+    fn field(name: &str) -> &'static str {
+        match name {
+            "agency" => "cơ quan xử lý",
+            "message" => "nội dung cho người dân",
+            "note" => "ghi chú nội bộ",
+            _ => "thông tin bắt buộc",
+        }
+    }
+
+    /// Why the trail refused the step, in Vietnamese, with the steps' names.
+    pub fn transition_refused(e: &TransitionError) -> String {
+        match e {
+            TransitionError::NotAllowed { from, to, .. } => {
+                let next: Vec<String> = from.next().iter().map(|s| step(*s)).collect();
+                let then = if next.is_empty() {
+                    "Phản ánh đã kết thúc, không còn bước nào tiếp theo.".to_string()
+                } else {
+                    format!("Từ bước này chỉ có thể chuyển sang: {}.", next.join(", "))
+                };
+                format!(
+                    "Không thể chuyển phản ánh từ bước {} sang {}. {then}",
+                    step(*from),
+                    step(*to)
+                )
+            }
+            TransitionError::RejectedAtIntake => {
+                "Phản ánh đã bị từ chối khi tiếp nhận nên không có quá trình xử lý.".to_string()
+            }
+            TransitionError::Missing { status, field: f } => {
+                format!("Bước {} cần có {}.", step(*status), field(f))
+            }
+            TransitionError::TooLong { field: f, max } => {
+                format!("Phần {} dài quá {max} ký tự.", field(f))
+            }
+            TransitionError::AgencyNotExpected => {
+                "Chỉ ghi cơ quan xử lý khi chuyển phản ánh cho cơ quan xử lý.".to_string()
+            }
+        }
+    }
+
+    /// Another change of the same report was being written.
+    pub const BUSY: &str =
+        "Phản ánh đang được cập nhật bởi một thao tác khác; vui lòng thử lại sau giây lát.";
+}

@@ -407,6 +407,18 @@ async fn logins_sessions_and_csrf_on_the_embedded_store() {
     )
     .await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
+    // The refusal is explained in Vietnamese, with the steps' names, never the trail's codes.
+    let refusal = res.text().await.unwrap();
+    assert!(
+        refusal.contains(
+            "Không thể chuyển phản ánh từ bước «Đã tiếp nhận» sang «Đã có kết quả xử lý»"
+        ),
+        "{refusal}"
+    );
+    assert!(refusal.contains("«Đã chuyển cơ quan xử lý»"), "{refusal}");
+    for code in ["accepted", "answered", "forwarded", "cannot go"] {
+        assert!(!refusal.contains(code), "{code} in {refusal}");
+    }
 
     // The figures page with its charts, served to the session only.
     let (status, figures) = page(&base, "/console/figures?month=2026-11", &cookie).await;

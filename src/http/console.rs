@@ -1283,7 +1283,8 @@ pub async fn message(
                 },
                 &actor(&s),
             )
-            .await?;
+            .await
+            .map_err(console_refusal)?;
         Ok::<_, ApiError>(())
     }
     .await;
@@ -1314,6 +1315,21 @@ fn non_empty(s: String) -> Option<String> {
     (!t.is_empty()).then(|| t.to_string())
 }
 
+/// A refused step in the operator's language: the trail's refusals and a concurrent change are
+/// explained in Vietnamese (same status as the API's answer); anything else as the API says it.
+fn console_refusal(e: crate::pipeline::StatusError) -> ApiError {
+    use crate::messages::console as m;
+    use crate::pipeline::StatusError;
+    match e {
+        StatusError::Transition(t) if t.is_conflict() => {
+            ApiError::Conflict(m::transition_refused(&t))
+        }
+        StatusError::Transition(t) => ApiError::BadRequest(m::transition_refused(&t)),
+        StatusError::Busy(_) => ApiError::Conflict(m::BUSY.to_string()),
+        other => other.into(),
+    }
+}
+
 /// `POST /console/reports/{id}/status`: a step along the trail.
 pub async fn status(
     State(state): State<AppState>,
@@ -1337,7 +1353,8 @@ pub async fn status(
                 },
                 &actor(&s),
             )
-            .await?;
+            .await
+            .map_err(console_refusal)?;
         Ok::<_, ApiError>(())
     }
     .await;
