@@ -86,6 +86,27 @@ pub async fn feed(
     Ok(Json(FeedPage { results, next }))
 }
 
+/// The published report of a tracking code; 404 (the same answer) for a malformed code, an
+/// unknown one, and a report that is not published.
+async fn published_report(
+    state: &AppState,
+    code: &str,
+) -> Result<normalizers::report::Report, ApiError> {
+    let not_found = || ApiError::NotFound("no such published photo".into());
+    let code = code.trim().to_ascii_uppercase();
+    if code.is_empty()
+        || code.len() > 32
+        || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Err(not_found());
+    }
+    let report = state.pipeline.track(&code).await?.ok_or_else(not_found)?;
+    if publication::published(&report).is_none() {
+        return Err(not_found());
+    }
+    Ok(report)
+}
+
 /// The public copy of the n-th photo (0-based, in the order of `photos`) of a published report:
 /// EXIF and GPS stripped. 404 for anything not published.
 #[utoipa::path(
@@ -104,17 +125,7 @@ pub async fn media(
     Path((code, n)): Path<(String, usize)>,
 ) -> Result<Response, ApiError> {
     let not_found = || ApiError::NotFound("no such published photo".into());
-    let code = code.trim().to_ascii_uppercase();
-    if code.is_empty()
-        || code.len() > 32
-        || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-    {
-        return Err(not_found());
-    }
-    let report = state.pipeline.track(&code).await?.ok_or_else(not_found)?;
-    if publication::published(&report).is_none() {
-        return Err(not_found());
-    }
+    let report = published_report(&state, &code).await?;
     let photos = publication::public_photos(&report);
     let photo = photos.get(n).ok_or_else(not_found)?;
     let key = photo.public_key.as_deref().ok_or_else(not_found)?;
@@ -140,17 +151,7 @@ pub async fn result_media(
     Path((code, n)): Path<(String, usize)>,
 ) -> Result<Response, ApiError> {
     let not_found = || ApiError::NotFound("no such published photo".into());
-    let code = code.trim().to_ascii_uppercase();
-    if code.is_empty()
-        || code.len() > 32
-        || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-    {
-        return Err(not_found());
-    }
-    let report = state.pipeline.track(&code).await?.ok_or_else(not_found)?;
-    if publication::published(&report).is_none() {
-        return Err(not_found());
-    }
+    let report = published_report(&state, &code).await?;
     let photos = normalizers::conversation::result_photos(&report);
     let photo = photos.get(n).ok_or_else(not_found)?;
     let key = photo.public_key.as_deref().ok_or_else(not_found)?;
