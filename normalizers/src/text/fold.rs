@@ -81,8 +81,16 @@ pub fn fold_phrase(text: &str) -> String {
     stripped.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+#[cfg(test)]
+thread_local! {
+    /// How many times [`keys`] ran on this thread (tests of what the matchers cost).
+    pub(crate) static KEYS_CALLS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// The (folded, toned) keys of one word (any case; see the module doc).
 pub(crate) fn keys(word: &str) -> (String, String) {
+    #[cfg(test)]
+    KEYS_CALLS.with(|calls| calls.set(calls.get() + 1));
     let mut folded = String::with_capacity(word.len());
     let mut base = String::with_capacity(word.len());
     let mut tone: Option<u8> = None;

@@ -8,6 +8,9 @@
 //! "p5" is the ward prefix then the number, "7h30" is seven, h, thirty; a [`Token`] carries the
 //! comparison keys of [`super::fold`], its byte range and the kind of [`Gap`] to the next token.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use unicode_normalization::UnicodeNormalization;
 
 use super::fold::{is_combining, is_marked, keys};
@@ -153,9 +156,22 @@ pub(crate) struct Token {
 impl Token {
     /// Whether this token is the word `word` (given in lowercase with diacritics): the same word
     /// with its tone anywhere, or the same letters typed without any mark.
+    ///
+    /// The callers compare every token with a few dozen constant words (unit prefixes, time
+    /// words, fillers): most comparisons are refused by the first letter, and a word's keys are
+    /// computed once per thread ([`pattern_keys`]), not at every comparison (an address-heavy
+    /// text of some kilobytes used to spend most of its matching time folding the same words).
     pub fn is(&self, word: &str) -> bool {
-        let (folded, toned) = keys(word);
-        self.toned == toned || (!self.marked && self.folded == folded)
+        if let Some(&first) = word.as_bytes().first() {
+            if first.is_ascii_alphabetic()
+                && self.folded.as_bytes().first() != Some(&first.to_ascii_lowercase())
+            {
+                return false;
+            }
+        }
+        pattern_keys(word, |folded, toned| {
+            self.toned == toned || (!self.marked && self.folded == folded)
+        })
     }
 
     fn new(text: &str, start: usize, end: usize) -> Token {
@@ -183,6 +199,35 @@ impl Token {
             end,
         }
     }
+}
+
+/// The most pattern words [`pattern_keys`] keeps per thread: the callers use a few dozen
+/// constants; a caller comparing with unbounded input only makes the memo start over.
+const PATTERN_KEYS_MAX: usize = 1024;
+
+/// A word's comparison keys: (folded, toned).
+type Keys = (Box<str>, Box<str>);
+
+thread_local! {
+    /// The comparison keys of the words tokens are compared with.
+    static PATTERN_KEYS: RefCell<HashMap<Box<str>, Keys>> = RefCell::new(HashMap::new());
+}
+
+/// Call `compare` with the comparison keys (folded, toned) of `word`, computed at its first use
+/// on this thread.
+fn pattern_keys<R>(word: &str, compare: impl FnOnce(&str, &str) -> R) -> R {
+    PATTERN_KEYS.with_borrow_mut(|memo| {
+        if let Some((folded, toned)) = memo.get(word) {
+            return compare(folded, toned);
+        }
+        let (folded, toned) = keys(word);
+        let answer = compare(&folded, &toned);
+        if memo.len() >= PATTERN_KEYS_MAX {
+            memo.clear();
+        }
+        memo.insert(word.into(), (folded.into(), toned.into()));
+        answer
+    })
 }
 
 /// The folded keys of `tokens` joined by single spaces ("my yen"): the key names are indexed
@@ -251,6 +296,34 @@ pub(crate) fn tokenize(text: &str) -> Vec<Token> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing the email normalizer: a description of some kilobytes naming many places
+    /// took a second, most of it folding the same constant words again at every comparison.
+    #[test]
+    fn matching_folds_each_pattern_word_once_not_at_every_comparison() {
+        use super::super::fold::KEYS_CALLS;
+        let sentence = "Tại ấp 3 xã Mỹ Yên huyện Bến Lức, đường Hùng Vương phường 1 thành phố \
+                        Tân An có đèn hỏng lúc 19 giờ ngày 28/11, sáng nay khoảng 7h30. ";
+        let text = sentence.repeat(40);
+        let received = chrono::DateTime::parse_from_rfc3339("2026-11-29T09:00:00+07:00")
+            .expect("a time")
+            .to_utc();
+        let geo = crate::geo::Geo::embedded();
+        // The first use on this thread folds each constant word once.
+        let _ = geo.locate_in_text(sentence);
+        let _ = crate::timephrase::read(sentence, received);
+
+        let tokens = tokenize(&text).len();
+        let before = KEYS_CALLS.get();
+        let _ = geo.locate_in_text(&text);
+        let _ = crate::timephrase::read(&text, received);
+        let calls = KEYS_CALLS.get() - before;
+        // Tokenizing the text folds each token once; each reader tokenizes it once.
+        assert!(
+            calls <= 3 * tokens,
+            "{calls} foldings for {tokens} tokens: the matchers fold their constant words again"
+        );
+    }
 
     #[test]
     fn words_keep_separators_for_address_parts() {
