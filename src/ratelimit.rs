@@ -453,24 +453,12 @@ impl RateLimiter {
                 limits,
             ));
         }
-        // Remembered per key and set of counters: a handler that admits the source first and
-        // the senders once it read them counts each once.
-        let seen = dedup_key.map(|k| {
-            let names: Vec<&str> = counters.iter().map(|c| c.name.as_str()).collect();
-            let of = format!("{k}\0{}", names.join("\0"));
-            format!("ratelimit:seen:{group}:{}", self.digest("dedup", &of))
-        });
-        if let Some(seen) = &seen {
-            if self.store.get(seen).await?.is_some() {
-                return Ok(Admission::Admitted);
-            }
-        }
-        let admission = self.check(group, limits.window_secs, counters).await?;
-        if let (Admission::Admitted, Some(seen)) = (admission, &seen) {
-            let ttl = Duration::from_secs(limits.window_secs.saturating_mul(2)) + EXPIRY_GRACE;
-            self.store.put(seen, b"1", Some(ttl)).await?;
-        }
-        Ok(admission)
+        // Remembered per key and counter, in the counter's own step: a handler that admits the
+        // source first and the senders once it read them counts each once, and a counter that
+        // admitted a submission refused by another is not counted again when it is retried.
+        let seen = dedup_key.map(|k| self.digest("dedup", k));
+        self.check(group, limits.window_secs, counters, seen.as_deref())
+            .await
     }
 
     /// Count one request from `source` (the client address) on a public route.
@@ -492,7 +480,8 @@ impl RateLimiter {
             name: format!("{group}:source:{{{}}}", self.digest("source", source)),
             limit: limits.per_source,
         };
-        self.check(group, limits.window_secs, vec![counter]).await
+        self.check(group, limits.window_secs, vec![counter], None)
+            .await
     }
 
     fn counter(
@@ -519,6 +508,7 @@ impl RateLimiter {
         group: &'static str,
         window_secs: u64,
         counters: Vec<Counter>,
+        dedup: Option<&str>,
     ) -> Result<Admission, StoreFailure> {
         let w = window_secs.saturating_mul(1000).max(1);
         let now_ms = self.clock.now().timestamp_millis().max(0) as u64;
@@ -527,12 +517,16 @@ impl RateLimiter {
         let weight_ppm = ((w - elapsed) as u128 * 1_000_000 / w as u128) as u32;
         // Read again as the previous window during the next one.
         let ttl = Duration::from_millis(2 * w - elapsed) + EXPIRY_GRACE;
+        // A repeat is recognised while it could still be counted: two windows.
+        let seen_ttl = Duration::from_millis(2 * w) + EXPIRY_GRACE;
         // (kind, counter name, wait) of every counter that refused.
         let mut over: Vec<(LimitKind, String, Duration)> = Vec::new();
         for c in counters {
             if c.limit == 0 {
                 continue;
             }
+            // The digest first: the counter's name holds the hash tag of its Cluster slot.
+            let marker = dedup.map(|d| format!("ratelimit:seen:{d}:{}", c.name));
             let count = self
                 .store
                 .sliding_admit(
@@ -541,6 +535,7 @@ impl RateLimiter {
                     weight_ppm,
                     i64::from(c.limit),
                     ttl,
+                    marker.as_deref().map(|m| (m, seen_ttl)),
                 )
                 .await?;
             if !count.admitted {
@@ -875,6 +870,54 @@ mod tests {
             panic!("the senders of idem-1 and idem-2 were counted");
         };
         assert_eq!(l.kind, LimitKind::Sender);
+    }
+
+    #[tokio::test]
+    async fn a_retried_submission_refused_by_one_counter_is_not_counted_again_by_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = RateLimitConfig::default();
+        config.api.per_sender = 2;
+        let (rl, _) = limiter(dir.path(), config);
+        let (phone, email) = ("0912345678", "lan@example.vn");
+        // The email address has used its two submissions.
+        for key in ["other-1", "other-2"] {
+            assert_eq!(
+                rl.admit_once(Channel::App, Some(key), &sender(email))
+                    .await
+                    .unwrap(),
+                Admission::Admitted
+            );
+        }
+        // A submission giving the phone and that address is refused, and retried by the app
+        // with its Idempotency-Key: the phone is counted once, not at every retry.
+        let both = Subjects {
+            senders: vec![
+                Identity::parse(phone).unwrap(),
+                Identity::parse(email).unwrap(),
+            ],
+            ..Subjects::default()
+        };
+        for _ in 0..3 {
+            assert!(matches!(
+                rl.admit_once(Channel::App, Some("both-1"), &both)
+                    .await
+                    .unwrap(),
+                Admission::Limited(_)
+            ));
+        }
+        assert_eq!(
+            rl.admit_once(Channel::App, Some("phone-1"), &sender(phone))
+                .await
+                .unwrap(),
+            Admission::Admitted,
+            "the phone's second submission: the retries of the first were counted again"
+        );
+        assert!(matches!(
+            rl.admit_once(Channel::App, Some("phone-2"), &sender(phone))
+                .await
+                .unwrap(),
+            Admission::Limited(_)
+        ));
     }
 
     #[tokio::test]

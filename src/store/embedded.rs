@@ -811,8 +811,10 @@ impl Embedded {
         weight_ppm: u32,
         limit: i64,
         ttl: Duration,
+        seen: Option<(&str, Duration)>,
     ) -> Result<super::SlidingCount, StoreFailure> {
         let (current, previous) = (current.to_string(), previous.to_string());
+        let seen = seen.map(|(key, ttl)| (key.to_string(), ttl));
         self.write(move |txn, now| {
             let mut t = txn.open_table(STATE)?;
             let read = |raw: Option<&[u8]>| -> (i64, u64) {
@@ -829,22 +831,40 @@ impl Embedded {
             };
             let (prev, _) = read(t.get(previous.as_str())?.as_ref().map(|v| v.value()));
             let (cur, expires) = read(t.get(current.as_str())?.as_ref().map(|v| v.value()));
+            if let Some((marker, _)) = &seen {
+                let marked = t.get(marker.as_str())?;
+                if marked.is_some_and(|v| live_value(v.value(), now).is_some()) {
+                    return Ok(super::SlidingCount {
+                        admitted: true,
+                        current: cur,
+                        previous: prev,
+                        repeat: true,
+                    });
+                }
+            }
             let estimate = prev as f64 * f64::from(weight_ppm) / 1e6 + cur as f64;
             if estimate + 1.0 > limit as f64 {
                 return Ok(super::SlidingCount {
                     admitted: false,
                     current: cur,
                     previous: prev,
+                    repeat: false,
                 });
             }
             let n = cur + 1;
             let mut buf = expires.to_be_bytes().to_vec();
             buf.extend_from_slice(n.to_string().as_bytes());
             t.insert(current.as_str(), buf.as_slice())?;
+            if let Some((marker, marker_ttl)) = &seen {
+                let mut buf = (now + marker_ttl.as_millis() as u64).to_be_bytes().to_vec();
+                buf.push(b'1');
+                t.insert(marker.as_str(), buf.as_slice())?;
+            }
             Ok(super::SlidingCount {
                 admitted: true,
                 current: n,
                 previous: prev,
+                repeat: false,
             })
         })
         .await

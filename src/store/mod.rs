@@ -248,6 +248,8 @@ pub struct SlidingCount {
     pub current: i64,
     /// The previous window's count.
     pub previous: i64,
+    /// Admitted as a repeat of a submission counted already (its `seen` marker existed).
+    pub repeat: bool,
 }
 
 macro_rules! dispatch {
@@ -343,6 +345,11 @@ impl Store {
     /// one's), in one atomic step: the estimate is `previous · weight_ppm / 10⁶ + current`;
     /// when one more stays within `limit` the current counter is incremented (it expires after
     /// `ttl`) and the step is admitted. Both counts as they are after the step.
+    ///
+    /// `seen`, the marker of one submission on this counter (a key in the counter's Redis
+    /// Cluster slot, and how long it lives): when it exists the step is a repeated delivery,
+    /// admitted without counting; an admitted step sets it. In the same step, so a repeat costs
+    /// no extra round trip.
     pub async fn sliding_admit(
         &self,
         current: &str,
@@ -350,8 +357,9 @@ impl Store {
         weight_ppm: u32,
         limit: i64,
         ttl: Duration,
+        seen: Option<(&str, Duration)>,
     ) -> Result<SlidingCount, StoreFailure> {
-        dispatch!(self.sliding_admit(current, previous, weight_ppm, limit, ttl))
+        dispatch!(self.sliding_admit(current, previous, weight_ppm, limit, ttl, seen))
     }
 
     /// Store a report document unless one with that id exists (first write wins).

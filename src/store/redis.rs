@@ -383,17 +383,22 @@ impl RedisStore {
                       if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
                       return n",
                 ),
-                // KEYS[1] the current window's counter, KEYS[2] the previous one's (one hash
-                // slot: the caller tags them); ARGV[1] the previous window's weight (ppm),
-                // ARGV[2] the limit, ARGV[3] the counter's time to live (ms).
+                // KEYS[1] the current window's counter, KEYS[2] the previous one's, KEYS[3]
+                // (optional) the submission's seen marker (one hash slot: the caller tags
+                // them); ARGV[1] the previous window's weight (ppm), ARGV[2] the limit,
+                // ARGV[3] the counter's time to live (ms), ARGV[4] the marker's.
                 sliding_admit: Script::new(
                     r"local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
                       local prev = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
+                      if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then
+                        return {1, cur, prev, 1}
+                      end
                       local estimate = prev * tonumber(ARGV[1]) / 1000000 + cur
-                      if estimate + 1 > tonumber(ARGV[2]) then return {0, cur, prev} end
+                      if estimate + 1 > tonumber(ARGV[2]) then return {0, cur, prev, 0} end
                       cur = redis.call('INCR', KEYS[1])
                       if cur == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
-                      return {1, cur, prev}",
+                      if KEYS[3] then redis.call('SET', KEYS[3], '1', 'PX', ARGV[4]) end
+                      return {1, cur, prev, 0}",
                 ),
                 index_put: Script::new(INDEX_PUT_LUA),
                 index_range: Script::new(
@@ -517,15 +522,20 @@ impl RedisStore {
         weight_ppm: u32,
         limit: i64,
         ttl: Duration,
+        seen: Option<(&str, Duration)>,
     ) -> Result<super::SlidingCount, StoreFailure> {
-        let (admitted, current, previous): (i64, i64, i64) = self
-            .scripts
-            .sliding_admit
-            .key(state_key(current))
+        let mut invocation = self.scripts.sliding_admit.key(state_key(current));
+        invocation
             .key(state_key(previous))
             .arg(weight_ppm)
             .arg(limit)
-            .arg(ttl.as_millis().max(1) as u64)
+            .arg(ttl.as_millis().max(1) as u64);
+        if let Some((marker, marker_ttl)) = seen {
+            invocation
+                .key(state_key(marker))
+                .arg(marker_ttl.as_millis().max(1) as u64);
+        }
+        let (admitted, current, previous, repeat): (i64, i64, i64, i64) = invocation
             .invoke_async(&mut self.conn())
             .await
             .map_err(StoreFailure::Redis)?;
@@ -533,6 +543,7 @@ impl RedisStore {
             admitted: admitted == 1,
             current,
             previous,
+            repeat: repeat == 1,
         })
     }
 
