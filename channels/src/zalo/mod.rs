@@ -263,7 +263,11 @@ pub fn router<I: Intake, S: ChannelStorage>(channel: Arc<ZaloChannel<I, S>>) -> 
     Router::new()
         .route(
             "/v1/zalo/webhook",
-            post(webhook::handle::<I, S>).layer(DefaultBodyLimit::max(webhook_limit)),
+            post(webhook::handle::<I, S>)
+                .layer(DefaultBodyLimit::max(webhook_limit))
+                .layer(axum::middleware::from_fn(move |request, next| {
+                    webhook::refuse_oversized(webhook_limit, request, next)
+                })),
         )
         .route(
             "/v1/zalo/miniapp/reports",
