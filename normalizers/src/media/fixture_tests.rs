@@ -546,3 +546,45 @@ fn a_real_nikon_dng_gives_its_capture_time() {
     assert_eq!(info.captured_offset_minutes, Some(180));
     assert_eq!(info.captured_at_source, CaptureSource::Exif);
 }
+
+/// Found by fuzzing `media_exif`: a TIFF block of entries that all cover the block made the
+/// EXIF reader materialise entries × block size (40 MB and 0.4 s for a 160 kB raw of 38 such
+/// entries; this one would take about 450 MB). It is refused as over the parse budget; the
+/// photo stays readable, of unknown time.
+#[test]
+fn an_exif_block_of_entries_covering_it_is_not_parsed() {
+    let bomb = super::tiff::tests::entries_covering_the_block(400, 48 * 1024);
+    for media_type in ["image/tiff", "image/x-olympus-orf"] {
+        let read = super::photo::read_exif(&mut Cursor::new(&bomb), media_type);
+        assert!(
+            matches!(read, Ok(None)),
+            "{media_type}: {read:?} (parsed though over the budget)"
+        );
+    }
+}
+
+/// Every photo fixture's EXIF, maker notes and raw metadata included, is far within the
+/// parse budget.
+#[test]
+fn real_exif_blocks_are_far_within_the_parse_budget() {
+    for (name, bytes) in [
+        ("photo-2h-before.jpg", fixture!("photo-2h-before.jpg")),
+        ("photo-rotated.jpg", fixture!("photo-rotated.jpg")),
+        ("photo-2h-before.tiff", fixture!("photo-2h-before.tiff")),
+        ("photo-2h-before.dng", fixture!("photo-2h-before.dng")),
+        ("photo-2h-before.cr2", fixture!("photo-2h-before.cr2")),
+        ("photo-2h-before.arw", fixture!("photo-2h-before.arw")),
+        ("photo-3d-before.nef", fixture!("photo-3d-before.nef")),
+    ] {
+        let tiff = if name.ends_with(".jpg") {
+            exif::get_exif_attr_from_jpeg(&mut Cursor::new(bytes)).unwrap()
+        } else {
+            bytes.to_vec()
+        };
+        let cost = super::tiff::exif_parse_cost(&tiff);
+        assert!(
+            cost > 0 && cost < super::photo::EXIF_PARSE_BUDGET / 16,
+            "{name}: {cost}"
+        );
+    }
+}

@@ -24,6 +24,10 @@ use crate::report::Coordinates;
 pub const EXIF_CAP: u64 = 1 << 20;
 /// TIFF/DNG keep their IFDs anywhere in the file: read at most this much of one.
 pub const TIFF_CAP: u64 = 64 << 20;
+/// The most kamadak-exif may allocate for one photo's EXIF ([`tiff::exif_parse_cost`]): real
+/// blocks, maker notes, XMP and ICC profiles included, stay far below; a crafted block of
+/// entries that all cover it is refused (no EXIF read) instead of taking gigabytes.
+pub const EXIF_PARSE_BUDGET: u64 = 16 << 20;
 /// Stop walking a container after this many segments/chunks/boxes.
 const MAX_UNITS: usize = 4096;
 
@@ -64,7 +68,11 @@ pub fn read_exif<R: Read + Seek>(
             let result = exif::Reader::new()
                 .continue_on_error(true)
                 .read_from_container(&mut buffered);
-            Some(distill(result))
+            // Read lazily: nothing of the values is parsed before `facts`.
+            Some(
+                distill(result)
+                    .filter(|exif| tiff::exif_parse_cost(exif.buf()) <= EXIF_PARSE_BUDGET),
+            )
         }
         _ => None,
     };
@@ -96,6 +104,9 @@ fn read_vec_upto<R: Read>(reader: &mut R, cap: u64) -> Result<Vec<u8>, ParseErro
 }
 
 fn parse_raw(tiff: Vec<u8>) -> Option<exif::Exif> {
+    if tiff::exif_parse_cost(&tiff) > EXIF_PARSE_BUDGET {
+        return None;
+    }
     distill(exif::Reader::new().continue_on_error(true).read_raw(tiff))
 }
 
@@ -219,10 +230,8 @@ fn webp_exif<R: Read + Seek>(reader: &mut R) -> Result<Option<Vec<u8>>, ParseErr
 }
 
 fn facts(exif: &exif::Exif) -> ExifFacts {
-    let field = |tag: Tag| {
-        exif.get_field(tag, In::PRIMARY)
-            .or_else(|| exif.fields().find(|f| f.tag == tag))
-    };
+    // By tag and IFD: only the fields asked for are parsed (`fields()` would parse them all).
+    let field = |tag: Tag| (0..8).find_map(|n| exif.get_field(tag, In(n)));
     let ascii = |tag: Tag| field(tag).and_then(first_ascii);
     let stamp = |time: Tag, subsec: Tag| {
         let text = ascii(time)?;
