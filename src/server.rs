@@ -122,14 +122,17 @@ pub async fn build(config: Config) -> Result<Gateway, ServeError> {
             },
         )?,
     };
-    if matches!(store, Store::Embedded(_)) {
-        // The embedded store's lock makes the data folder this process's alone: an upload
-        // staged by a run that was killed is an orphan. (Instances on Redis may share a media
-        // folder: there the 24-hour sweep above removes them.)
-        let removed = blobs.sweep_orphan_uploads().await;
-        if removed > 0 {
-            tracing::info!(removed, "staged uploads of a stopped run removed");
-        }
+    // The embedded store's lock makes the data folder this process's alone: an upload staged
+    // by a run that was killed is an orphan. Instances on Redis may share a media folder: there
+    // only the uploads whose names say their run stopped (this machine, process gone) are;
+    // the 24-hour sweep above removes the others.
+    let removed = if matches!(store, Store::Embedded(_)) {
+        blobs.sweep_orphan_uploads().await
+    } else {
+        blobs.sweep_uploads_of_stopped_runs().await
+    };
+    if removed > 0 {
+        tracing::info!(removed, "staged uploads of a stopped run removed");
     }
     store
         .ensure_groups(&consumer_groups(&config))

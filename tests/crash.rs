@@ -298,24 +298,22 @@ async fn crash_harness(redis: Option<&PersistentRedis>) {
     );
     assert_eq!(dovecot.count("gateway", "Failed").await, 0);
 
-    // On the embedded store the data folder is the process's alone, so a restart removes the
-    // uploads a killed run had staged. Instances on Redis may share a media folder: there they
-    // wait for the 24-hour sweep, and are counted. A Zalo medium staged while the gateway was
-    // killed can be left referenced by no draft: it waits for the Zalo sweeper (dialogue TTL +
-    // grace), and is counted.
+    // A restart removes the uploads a killed run had staged: on the embedded store every one
+    // (the data folder is the process's alone), on Redis those whose names say their run
+    // stopped (instances may share a media folder; here every run is on this machine). A Zalo
+    // medium staged while the gateway was killed can be left referenced by no draft: it waits
+    // for the Zalo sweeper (dialogue TTL + grace), and is counted.
     let (zalo_orphans, uploads): (Vec<String>, Vec<String>) = h::staged_files(&data)
         .into_iter()
         .partition(|n| n.starts_with("zalo-"));
-    if redis.is_none() {
-        assert!(uploads.is_empty(), "left in media/tmp: {uploads:?}");
-    }
+    assert!(uploads.is_empty(), "left in media/tmp: {uploads:?}");
     let (orphans, zalo_orphans) = (uploads.len(), zalo_orphans.len());
     let kills = restart_ms.len();
     let mean_restart = restart_ms.iter().sum::<u64>() / kills.max(1) as u64;
     eprintln!(
         "crash harness ({store}): OK — {} reports ({} app, {} email, {} Zalo), {kills} kills (restart to \
-         listening: mean {mean_restart} ms, max {} ms), {retried} app submissions retried, {resends} replies resent after a kill, {orphans} staged uploads of killed runs left for the \
-         24-hour sweep, {zalo_orphans} Zalo media for the Zalo sweeper; \
+         listening: mean {mean_restart} ms, max {} ms), {retried} app submissions retried, {resends} replies resent after a kill, {orphans} staged uploads left, \
+         {zalo_orphans} Zalo media for the Zalo sweeper; \
          load sent in {load_secs:.1} s, all answered in {drained_secs:.1} s, total {:.1} s",
         expected.len(),
         size.api,
@@ -374,4 +372,52 @@ async fn a_restart_on_the_embedded_store_removes_orphan_uploads_and_keeps_zalo_d
         h::staged_files(dir.path()),
         ["zalo-00112233445566778899aabbccddeeff.part"]
     );
+}
+
+/// On Redis the media folder may be shared by instances: a restart removes the uploads of this
+/// machine's runs that are no longer running, and keeps another process's upload in progress,
+/// files whose names cannot tell (another machine's, an older version's) and the Zalo drafts.
+#[tokio::test]
+async fn a_restart_on_redis_removes_the_uploads_of_stopped_runs_only() {
+    let redis = PersistentRedis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("media/tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let machine = channels::staging::machine();
+    let dead = {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        child.wait().unwrap();
+        child.id()
+    };
+    let running = std::process::id();
+    let hex = "0123456789abcdef0123456789abcdef";
+    let orphans = [
+        format!("{hex}.{machine}-{dead}.part"),
+        format!("miniapp-{hex}.{machine}-{dead}.part"),
+    ];
+    let kept = [
+        format!("{hex}.{machine}-{running}.part"),
+        format!("{hex}.0badc0de-{dead}.part"),
+        format!("{hex}.part"),
+        "zalo-00112233445566778899aabbccddeeff.part".to_string(),
+    ];
+    for name in orphans.iter().chain(&kept) {
+        std::fs::write(tmp.join(name), b"half a photo").unwrap();
+    }
+    let url = redis.url();
+    let _gw = Process::start(
+        dir.path(),
+        &[
+            ("GATEWAY_REDIS_URL", url.as_str()),
+            (
+                "GATEWAY_DUPLICATES__IDENTITY_PEPPER",
+                "crash-harness-pepper-0123456789",
+            ),
+        ],
+    );
+    let mut expected = kept.to_vec();
+    expected.sort();
+    let mut left = h::staged_files(dir.path());
+    left.sort();
+    assert_eq!(left, expected);
 }

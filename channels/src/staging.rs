@@ -81,7 +81,8 @@ pub struct Finished {
 }
 
 impl StagingWriter {
-    /// Create `dir/<prefix><random>.part`.
+    /// Create `dir/<prefix><random>.<machine>-<pid>.part`: the name tells which run staged it
+    /// ([`staged_by_a_stopped_run`]).
     pub async fn create(dir: &Path, prefix: &str) -> std::io::Result<StagingWriter> {
         use std::hash::{BuildHasher, Hasher};
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -90,7 +91,11 @@ impl StagingWriter {
         let b = std::collections::hash_map::RandomState::new()
             .build_hasher()
             .finish();
-        let path = dir.join(format!("{prefix}{a:016x}{b:016x}.part"));
+        let path = dir.join(format!(
+            "{prefix}{a:016x}{b:016x}.{}-{}.part",
+            machine(),
+            std::process::id()
+        ));
         let file = tokio::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -167,9 +172,76 @@ pub async fn sweep_old_files(
     removed
 }
 
+/// A short digest of the host name and the kernel's boot id (Linux): process ids are only
+/// compared between runs of one machine and one boot.
+pub fn machine() -> &'static str {
+    static MACHINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    MACHINE.get_or_init(|| {
+        let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+        let mut h = Sha256::new();
+        h.update(read("/etc/hostname").trim());
+        h.update([0]);
+        h.update(read("/proc/sys/kernel/random/boot_id").trim());
+        hex::encode(&h.finalize()[..4])
+    })
+}
+
+/// Whether a process with this id exists (Linux `/proc`; elsewhere every process is taken to
+/// be alive).
+pub fn process_alive(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    !proc.join("self").exists() || proc.join(pid.to_string()).exists()
+}
+
+/// Whether the staged file `name` (see [`StagingWriter::create`]) was staged by an earlier run
+/// on this machine and boot that is no longer running: its process is gone, or its process id
+/// is this process's (a restarted container's first process gets the same one; asked at
+/// start-up, before this run stages anything). A name without a run (staged by an older
+/// version), of another machine or of a process still running: `false`, it waits for the
+/// sweep of old files.
+pub fn staged_by_a_stopped_run(name: &str) -> bool {
+    let Some((_, run)) = name.strip_suffix(".part").and_then(|n| n.rsplit_once('.')) else {
+        return false;
+    };
+    let Some((host, pid)) = run.split_once('-') else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    host == machine() && (pid == std::process::id() || !process_alive(pid))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_staged_name_tells_whether_its_run_stopped() {
+        let dead = {
+            let mut child = std::process::Command::new("true").spawn().unwrap();
+            child.wait().unwrap();
+            child.id()
+        };
+        let live = std::process::id();
+        let m = machine();
+        let hex = "0123456789abcdef0123456789abcdef";
+        assert!(staged_by_a_stopped_run(&format!("{hex}.{m}-{dead}.part")));
+        assert!(staged_by_a_stopped_run(&format!(
+            "miniapp-{hex}.{m}-{dead}.part"
+        )));
+        // This process's id at start-up: a previous run of a restarted container.
+        assert!(staged_by_a_stopped_run(&format!("{hex}.{m}-{live}.part")));
+        let parent = std::os::unix::process::parent_id();
+        assert!(!staged_by_a_stopped_run(&format!(
+            "{hex}.{m}-{parent}.part"
+        )));
+        assert!(!staged_by_a_stopped_run(&format!(
+            "{hex}.00000000-{dead}.part"
+        )));
+        assert!(!staged_by_a_stopped_run(&format!("{hex}.part")));
+        assert!(!staged_by_a_stopped_run(&format!("{hex}.{m}-x.part")));
+    }
 
     #[tokio::test]
     async fn a_dropped_writer_or_guard_leaves_nothing_and_a_disarmed_one_keeps_its_file() {

@@ -171,13 +171,41 @@ impl BlobStore {
         )
         .await
     }
+
+    /// Remove the uploads staged by earlier runs of this machine that are no longer running
+    /// ([`channels::staging::staged_by_a_stopped_run`]): for a media folder that instances on
+    /// Redis may share. Another instance's uploads in progress are kept, and so are files the
+    /// names of which cannot tell (another machine's, an older version's): those wait for the
+    /// 24-hour sweep. Call at start-up, before anything is staged.
+    pub async fn sweep_uploads_of_stopped_runs(&self) -> usize {
+        channels::sweep_old_files(&self.staging_dir(), std::time::Duration::ZERO, |name| {
+            is_upload_name(name) && channels::staging::staged_by_a_stopped_run(name)
+        })
+        .await
+    }
 }
 
-/// The names [`BlobStore::writer`] and the mini app give staged uploads: `[miniapp-]<hex>.part`.
+/// The names [`BlobStore::writer`] and the mini app give staged uploads:
+/// `[miniapp-]<hex>[.<machine>-<pid>].part` (the run is absent from older versions' names).
 fn is_upload_name(name: &str) -> bool {
     let rest = name.strip_prefix("miniapp-").unwrap_or(name);
-    rest.strip_suffix(".part")
-        .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
+    let Some(rest) = rest.strip_suffix(".part") else {
+        return false;
+    };
+    let random = match rest.split_once('.') {
+        Some((random, run)) => {
+            let Some((machine, pid)) = run.split_once('-') else {
+                return false;
+            };
+            let hex = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit());
+            if !hex(machine) || pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+                return false;
+            }
+            random
+        }
+        None => rest,
+    };
+    !random.is_empty() && random.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 pub fn key_of(sha256_hex: &str) -> String {

@@ -97,21 +97,9 @@ fn lock_owner(instance_id: &str) -> String {
         .finish();
     format!(
         "{instance_id}:{}:{}:{nonce:016x}",
-        machine(),
+        crate::staging::machine(),
         std::process::id()
     )
-}
-
-/// A short digest of the host name and the kernel's boot id: process ids are only compared
-/// between owners of one machine and one boot.
-fn machine() -> String {
-    use sha2::Digest;
-    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
-    let mut h = sha2::Sha256::new();
-    h.update(read("/etc/hostname").trim());
-    h.update([0]);
-    h.update(read("/proc/sys/kernel/random/boot_id").trim());
-    hex::encode(&h.finalize()[..4])
 }
 
 /// A lock owner value (see [`lock_owner`]), read back from the store.
@@ -147,15 +135,8 @@ impl<'a> LockOwner<'a> {
         self.instance == current.instance
             && self.machine == current.machine
             && self.nonce != current.nonce
-            && (self.pid == current.pid || !process_alive(self.pid))
+            && (self.pid == current.pid || !crate::staging::process_alive(self.pid))
     }
-}
-
-/// Whether a process with this id exists (Linux `/proc`; elsewhere every process is taken to
-/// be alive, and no lock is taken over).
-fn process_alive(pid: u32) -> bool {
-    let proc = std::path::Path::new("/proc");
-    !proc.join("self").exists() || proc.join(pid.to_string()).exists()
 }
 
 fn http_client_error(source: reqwest::Error) -> ChannelError {
