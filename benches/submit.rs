@@ -84,10 +84,12 @@ fn main() {
         photo_throughput();
     }
     if scenario.is_empty() || scenario == "photo48" {
-        concurrent_uploads(Upload::Photo48);
+        concurrent_uploads(Upload::Photo48, &[]);
+        // As `deploy/` runs it (gateway.service, Dockerfile): two malloc arenas.
+        concurrent_uploads(Upload::Photo48, &[("MALLOC_ARENA_MAX", "2")]);
     }
     if scenario.is_empty() || scenario == "video" {
-        concurrent_uploads(Upload::Video);
+        concurrent_uploads(Upload::Video, &[]);
     }
 }
 
@@ -126,7 +128,7 @@ fn photo_throughput() {
 
     // The gateway.
     let data = dir.path().join("data");
-    let (mut child, port) = start_gateway(&data);
+    let (mut child, port) = start_gateway(&data, &[]);
     let rss_idle = peak_rss_kib(child.id());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let base = format!("http://127.0.0.1:{port}");
@@ -212,7 +214,7 @@ fn photo_throughput() {
 }
 
 /// Start the release gateway on the embedded store in `data`; wait until it listens.
-fn start_gateway(data: &Path) -> (Child, u16) {
+fn start_gateway(data: &Path, envs: &[(&str, &str)]) -> (Child, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -229,6 +231,7 @@ fn start_gateway(data: &Path) -> (Child, u16) {
         .env("GATEWAY_LOG", "warn")
         // Throughput, not abuse: every request comes from one address and one key.
         .env("GATEWAY_RATE_LIMITS__ENABLED", "false")
+        .envs(envs.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -342,7 +345,7 @@ async fn upload(port: u16, i: usize, file: &Path, content_type: &str, suffix: &[
 }
 
 /// N reports with a large medium each, all sent at once; the gateway's peak RSS.
-fn concurrent_uploads(kind: Upload) {
+fn concurrent_uploads(kind: Upload, envs: &[(&str, &str)]) {
     let uploads = env_usize("BENCH_UPLOADS", 32);
     let dir = tempfile::tempdir().unwrap();
     let (file, content_type, what) = match kind {
@@ -358,7 +361,7 @@ fn concurrent_uploads(kind: Upload) {
         }
     };
     let size = std::fs::metadata(&file).unwrap().len();
-    let (mut child, port) = start_gateway(&dir.path().join("data"));
+    let (mut child, port) = start_gateway(&dir.path().join("data"), envs);
     let pid = child.id();
     let rss_idle = peak_rss_kib(pid);
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -393,8 +396,14 @@ fn concurrent_uploads(kind: Upload) {
         size as f64 / 1e6,
         elapsed.as_secs_f64()
     );
+    let settings: Vec<String> = envs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let settings = if settings.is_empty() {
+        String::new()
+    } else {
+        format!(" with {}", settings.join(" "))
+    };
     println!(
-        "peak RSS {uploads}x{}: {peak:.1} MiB (idle {idle:.1} MiB, {:.2} MiB per upload in flight; goal <= 150 MiB)",
+        "peak RSS {uploads}x{}{settings}: {peak:.1} MiB (idle {idle:.1} MiB, {:.2} MiB per upload in flight; goal <= 150 MiB)",
         what.replace(' ', "-"),
         (peak - idle) / uploads as f64
     );

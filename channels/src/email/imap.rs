@@ -29,7 +29,7 @@ const DONE_KEYWORD: &str = "$Gateway1022Done";
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Messages fetched and processed together: their durable steps meet in the store's group
 /// commit, and they are moved with one command.
-const BATCH: usize = 8;
+const BATCH: usize = 32;
 /// Bytes of messages held at once by a batch (a single larger message is still fetched alone).
 const BATCH_BYTES: u64 = 64 << 20;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
