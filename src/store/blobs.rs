@@ -186,26 +186,13 @@ impl BlobStore {
 }
 
 /// The names [`BlobStore::writer`] and the mini app give staged uploads:
-/// `[miniapp-]<hex>[.<machine>-<pid>].part` (the run is absent from older versions' names).
+/// `[miniapp-]<hex>[.<run>].part` (the run, read by [`channels::staging::staged_by_a_stopped_run`],
+/// is absent from older versions' names).
 fn is_upload_name(name: &str) -> bool {
     let rest = name.strip_prefix("miniapp-").unwrap_or(name);
-    let Some(rest) = rest.strip_suffix(".part") else {
-        return false;
-    };
-    let random = match rest.split_once('.') {
-        Some((random, run)) => {
-            let Some((machine, pid)) = run.split_once('-') else {
-                return false;
-            };
-            let hex = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit());
-            if !hex(machine) || pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
-                return false;
-            }
-            random
-        }
-        None => rest,
-    };
-    !random.is_empty() && random.bytes().all(|b| b.is_ascii_hexdigit())
+    rest.strip_suffix(".part")
+        .map(|r| r.split_once('.').map_or(r, |(random, _run)| random))
+        .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 pub fn key_of(sha256_hex: &str) -> String {
