@@ -407,7 +407,8 @@ async fn oversized_and_deeply_nested_report_json_get_4xx_in_the_error_format() {
 
 /// Every JSON endpoint refuses a body it cannot read in the API's error format (with the
 /// Vietnamese sentence a client can show), never with a plain-text line: a value not among
-/// those allowed, a body that is not JSON, no JSON content type, a body past the limit.
+/// those allowed, a body that is not JSON, no JSON content type, a body past the limit. A
+/// large body refused early is read first: the client gets the answer, not a reset connection.
 #[tokio::test]
 async fn malformed_json_bodies_get_the_error_format_on_every_json_endpoint() {
     let dir = tempfile::tempdir().unwrap();
@@ -460,8 +461,14 @@ async fn malformed_json_bodies_get_the_error_format_on_every_json_endpoint() {
                 "unsupported_media_type",
             ),
             (
+                Some("text/plain"),
+                vec![b'a'; 8 << 20],
+                415,
+                "unsupported_media_type",
+            ),
+            (
                 Some("application/json"),
-                format!("{{\"text\":\"{}\"}}", "a".repeat(3 << 20)).into_bytes(),
+                format!("{{\"text\":\"{}\"}}", "a".repeat(8 << 20)).into_bytes(),
                 413,
                 "payload_too_large",
             ),

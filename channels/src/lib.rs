@@ -12,6 +12,7 @@
 //!
 //! # Layout
 //! - `context`: the channel context, the running channel, configuration problems.
+//! - `drain`: reading the rest of a refused request body before answering.
 //! - `email`: the IMAP mailbox poller, SMTP replies and mailbox import (R-CH-EMAIL).
 //! - `intake`: the contract between channels and the gateway (submission, outcome, streams,
 //!   state store).
@@ -23,6 +24,7 @@
 //! - `zalo`: the Zalo OA webhook, conversation and replies, and the mini-app endpoint.
 
 pub mod context;
+pub mod drain;
 pub mod email;
 pub mod intake;
 pub mod ratelimit;

@@ -6,12 +6,14 @@
 //! message names the field), 415 without `Content-Type: application/json`, 413 past
 //! [`JSON_BODY_MAX_BYTES`]. The router's body limit is sized for uploads (hundreds of
 //! megabytes); a JSON body is read into memory, so it has its own, small bound, checked while
-//! reading.
+//! reading. A body refused early (415, 413) is read and dropped first, within the bounds of
+//! [`channels::drain`], so the client reads the answer instead of a reset connection.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, StatusCode};
 use axum::Json;
+use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
 use super::ApiError;
@@ -27,18 +29,35 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let declared = channels::drain::declared_length(req.headers());
         if !is_json(req.headers()) {
+            channels::drain::drain(declared, req.into_body()).await;
             return Err(ApiError::UnsupportedMediaType(
                 "expected a request with `Content-Type: application/json`".into(),
             ));
         }
-        let bytes = axum::body::to_bytes(req.into_body(), JSON_BODY_MAX_BYTES)
-            .await
-            .map_err(|_| {
-                ApiError::BodyTooLarge(format!(
-                    "a JSON body is at most {JSON_BODY_MAX_BYTES} bytes"
-                ))
+        let too_large = || {
+            ApiError::BodyTooLarge(format!(
+                "a JSON body is at most {JSON_BODY_MAX_BYTES} bytes"
+            ))
+        };
+        if declared.is_some_and(|n| n > JSON_BODY_MAX_BYTES as u64) {
+            channels::drain::drain(declared, req.into_body()).await;
+            return Err(too_large());
+        }
+        let mut stream = req.into_body().into_data_stream();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| {
+                ApiError::BadRequest(format!("the request body could not be read: {e}"))
             })?;
+            if bytes.len() + chunk.len() > JSON_BODY_MAX_BYTES {
+                let read = (bytes.len() + chunk.len()) as u64;
+                channels::drain::drain_stream(stream, read).await;
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         match Json::<T>::from_bytes(&bytes) {
             Ok(Json(value)) => Ok(JsonBody(value)),
             Err(rejection) => Err(refusal(rejection)),

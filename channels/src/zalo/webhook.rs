@@ -23,16 +23,13 @@
 //! retry the same stale body and eventually disable the webhook — and not stored.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Request, State};
-use axum::http::header::CONTENT_LENGTH;
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use futures_util::StreamExt;
 use normalizers::zalo::{self, Event, EventKind};
 
 use normalizers::identity::Identity;
@@ -264,32 +261,15 @@ fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
-/// The most of a body declared over the webhook's limit that is read (and dropped) before the
-/// 413, and for how long at most.
-const OVERSIZED_DRAIN_MAX_BYTES: u64 = 16 * 1024 * 1024;
-const OVERSIZED_DRAIN_TIME: Duration = Duration::from_secs(10);
-
 /// A webhook request declaring more than `limit` bytes gets 413 without being parsed, once its
-/// body has been read and dropped (when it declares at most [`OVERSIZED_DRAIN_MAX_BYTES`] and
-/// arrives within [`OVERSIZED_DRAIN_TIME`]). Answered before being read, the connection is
-/// closed with the body unread and the kernel resets it: the sender, still writing, sees a
-/// broken connection instead of the answer and would take it for an outage.
+/// body has been read and dropped within the bounds of [`crate::drain`] (answered before being
+/// read, the sender would see a reset connection instead of the answer).
 pub(crate) async fn refuse_oversized(limit: usize, request: Request, next: Next) -> Response {
-    let declared = request
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    let Some(declared) = declared.filter(|n| *n > limit as u64) else {
+    let declared = crate::drain::declared_length(request.headers());
+    if declared.is_none_or(|n| n <= limit as u64) {
         return next.run(request).await;
-    };
-    if declared <= OVERSIZED_DRAIN_MAX_BYTES {
-        let mut body = request.into_body().into_data_stream();
-        let _ = tokio::time::timeout(OVERSIZED_DRAIN_TIME, async {
-            while let Some(Ok(_)) = body.next().await {}
-        })
-        .await;
     }
+    crate::drain::drain(declared, request.into_body()).await;
     error(
         StatusCode::PAYLOAD_TOO_LARGE,
         &format!("the event is larger than {limit} bytes"),
