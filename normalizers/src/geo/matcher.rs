@@ -364,6 +364,22 @@ impl Gazetteer {
                 .map(|(_, w)| *w)
                 .sum()
         };
+        // A place outside every district the text names is not taken while a place inside one
+        // is possible: a ward number or a common commune name recurs across districts
+        // ("Phường 2" is only in Kiến Tường now), a district is named on purpose ("Phường 2,
+        // Tân An" is in Tân An, its ward left open).
+        let named: HashSet<usize> = mentions
+            .iter()
+            .flat_map(|m| m.candidates.iter())
+            .filter_map(|(u, _)| match u {
+                Unit::District(d) => Some(*d),
+                _ => None,
+            })
+            .collect();
+        let in_named = |p: &Place| p.district.is_some_and(|d| named.contains(&d));
+        if places.iter().any(in_named) {
+            places.retain(in_named);
+        }
         let scored: Vec<(Place, f32, f32)> = places
             .into_iter()
             .map(|p| (p, score(&p), agreement(&p)))

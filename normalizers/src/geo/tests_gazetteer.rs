@@ -175,6 +175,42 @@ fn ambiguous_names_without_a_district_give_no_commune() {
     assert_eq!(old(&m), Some("Phường 1"));
 }
 
+/// A unit that is not in the district the citizen names is not taken from another district:
+/// "Phường 2" no longer exists in Tân An (only in Kiến Tường, 80 km away), so "Phường 2, Tân An"
+/// is Tân An with its ward left open, never Kiến Tường's Phường 2.
+#[test]
+fn a_commune_named_in_another_district_does_not_move_the_report_there() {
+    let g = Geo::embedded().gazetteer();
+    let tan_an = g
+        .districts
+        .iter()
+        .position(|d| d.full_name == "Thành phố Tân An")
+        .unwrap();
+    assert!(
+        !g.old_communes
+            .iter()
+            .any(|c| c.full_name == "Phường 2" && c.district == tan_an),
+        "the data has no Phường 2 in Tân An"
+    );
+    for text in [
+        "Phường 2, Tân An",
+        "123 Trương Định, Phường 2, Tân An",
+        "Trương Định, Phường 2, thành phố Tân An",
+        "đường Trương Định, phường 2, TP Tân An, Long An",
+        "Phuong 2, TP Tan An",
+    ] {
+        let m = locate(text);
+        assert_eq!(district(&m), Some("Thành phố Tân An"), "{text}: {m:?}");
+        assert_ne!(old(&m), Some("Phường 2"), "{text}: {m:?}");
+        assert_ne!(new(&m), Some("Phường Kiến Tường"), "{text}: {m:?}");
+        assert!(m.unwrap().confidence < 0.7, "{text}: the ward is open");
+    }
+    // The same ward in the district that has it is still found.
+    let m = locate("Phường 2, thị xã Kiến Tường");
+    assert_eq!(old(&m), Some("Phường 2"));
+    assert_eq!(district(&m), Some("Thị xã Kiến Tường"));
+}
+
 #[test]
 fn new_names_map_back_to_their_old_district() {
     let m = locate("xã Hậu Nghĩa");
