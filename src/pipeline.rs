@@ -15,6 +15,11 @@
 //! binding: marked committed, it answers with the first outcome and writes nothing; unmarked (a
 //! Redis commit interrupted before its mark, or one of an earlier version), it completes
 //! whatever a crash left undone first.
+//!
+//! Screening and commit of one sender's submissions run one after the other in a process
+//! ([`SenderLocks`]): a report sent several times at once (a double tap, an email sent twice
+//! that lands in one IMAP batch) is screened against the copy committed before it, so the
+//! copies are DUPLICATE rejections instead of several reports for the IOC.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -140,6 +145,45 @@ pub struct Pipeline {
     pepper: Arc<str>,
     /// The IOC's messages: which outboxes run, the app backend's webhook.
     conversations: crate::conversation::Conversations,
+    /// One sender's submissions are screened and committed one at a time.
+    senders: SenderLocks,
+}
+
+/// Locks over the senders' identities, striped: a submission holds the stripes of every
+/// identity its sender gave (phone, email, Zalo id…) from screening to commit, taken in
+/// ascending order so two submissions sharing some identities cannot wait on each other. Two
+/// senders on one stripe wait for each other's screening and commit, no more.
+struct SenderLocks {
+    stripes: Box<[tokio::sync::Mutex<()>]>,
+}
+
+impl SenderLocks {
+    const STRIPES: usize = 1024;
+
+    fn new() -> Self {
+        SenderLocks {
+            stripes: (0..Self::STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+        }
+    }
+
+    /// Hold the stripes of `report`'s sender (none when the report names nobody).
+    async fn hold(&self, report: &Report) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let hasher = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
+        let mut stripes: Vec<usize> = normalizers::identity::Identity::of_report(report)
+            .iter()
+            .map(|identity| (hasher.hash_one(identity) % Self::STRIPES as u64) as usize)
+            .collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        let mut held = Vec::with_capacity(stripes.len());
+        for i in stripes {
+            held.push(self.stripes[i].lock().await);
+        }
+        held
+    }
 }
 
 impl Pipeline {
@@ -178,6 +222,7 @@ impl Pipeline {
             validation,
             dedup_ttl,
             conversations: Default::default(),
+            senders: SenderLocks::new(),
         })
     }
 
@@ -846,6 +891,8 @@ impl Pipeline {
             a.public_key = self.public_copy(a).await?;
         }
         crate::failpoint::hit("after_media");
+        // Held until the commit below has written the fingerprint (or failed).
+        let _sender = self.senders.hold(&report).await;
         let (verdict, fingerprint) = self.validate(&mut report).await?;
         m::verdict(channel, &verdict);
         // Steps 3 and 4 in one store call: binding, document, queue entry, tracking code,

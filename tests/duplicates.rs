@@ -745,3 +745,56 @@ mod api {
         assert_eq!(s, StatusCode::CREATED, "{answer}");
     }
 }
+
+/// A citizen whose app sends the same report several times at once (a double tap, a retry
+/// under a new key) gets one report and, for the others, the DUPLICATE rejection: the
+/// submissions of one sender are screened one after the other, so none of them misses the
+/// ones before it. Through the running gateway, on the embedded store.
+#[tokio::test]
+async fn the_same_report_sent_at_once_several_times_is_one_report() {
+    use crate::support::gateway::Process;
+    use crate::support::harness as h;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Process::start(dir.path(), &[]);
+    let report = h::api_report(17);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let answers =
+        futures_util::future::join_all(
+            (0..6).map(|i| {
+                let (base, report) = (gw.base.clone(), report.clone());
+                async move {
+                    h::submit_retrying(&base, &format!("double-tap-{i}"), &report, deadline).await
+                }
+            }),
+        )
+        .await;
+    let accepted: Vec<&h::Answer> = answers.iter().filter(|a| a.status == 201).collect();
+    assert_eq!(
+        accepted.len(),
+        1,
+        "{:?}",
+        answers
+            .iter()
+            .map(|a| (a.status, &a.body))
+            .collect::<Vec<_>>()
+    );
+    let first = accepted[0].body["id"].as_str().unwrap();
+    for a in answers.iter().filter(|a| a.status != 201) {
+        assert_eq!(a.status, 422, "{:?}", a.body);
+        let dup = a.body["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["code"] == "DUPLICATE")
+            .unwrap_or_else(|| panic!("DUPLICATE reason in {}", a.body));
+        assert!(
+            dup["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("đã gửi phản ánh này")),
+            "{dup}"
+        );
+        for earlier in dup["detail"]["duplicate_of"].as_array().unwrap() {
+            assert_eq!(earlier["id"], first, "{dup}");
+        }
+    }
+}

@@ -15,7 +15,7 @@ use crate::contact::{is_valid_email, normalize_phone};
 use crate::report::{Channel, Report};
 
 /// A normalised identity of a reporter: what the block list and the same-reporter rule key on.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Identity {
     /// E.164 (`+84912345678`).
     Phone(String),
