@@ -312,6 +312,21 @@ pub mod console {
         }
     }
 
+    /// Why a message to the citizen was not sent, in Vietnamese.
+    pub fn message_refused(e: &normalizers::conversation::MessageError) -> String {
+        use normalizers::conversation::MessageError as E;
+        match e {
+            E::Empty => "Tin nhắn chưa có nội dung.".to_string(),
+            E::TooLong { max } => format!("Tin nhắn dài quá {max} ký tự; vui lòng rút gọn."),
+            E::Control => "Tin nhắn có ký tự điều khiển không hợp lệ; vui lòng gõ lại.".to_string(),
+            E::TooMany { max } => {
+                format!("Phản ánh đã có {max} tin nhắn, không gửi thêm được.")
+            }
+            E::Unknown(_) => "Không tìm thấy tin nhắn này trên phản ánh.".to_string(),
+            E::TooManyPhotos { max } => format!("Mỗi tin nhắn gửi được tối đa {max} ảnh."),
+        }
+    }
+
     /// Another change of the same report was being written.
     pub const BUSY: &str =
         "Phản ánh đang được cập nhật bởi một thao tác khác; vui lòng thử lại sau giây lát.";

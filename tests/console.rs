@@ -360,6 +360,19 @@ async fn logins_sessions_and_csrf_on_the_embedded_store() {
     .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert!(messages(&base, id).await.is_empty());
+    // An empty message is refused in Vietnamese, nothing sent.
+    let res = post_form(
+        &base,
+        &path,
+        &cookie,
+        &[("csrf", &token), ("kind", "request_detail"), ("text", "  ")],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let refusal = res.text().await.unwrap();
+    assert!(refusal.contains("Tin nhắn chưa có nội dung."), "{refusal}");
+    assert!(!refusal.contains("`text`"), "{refusal}");
+    assert!(messages(&base, id).await.is_empty());
 
     // With it: sent, and back on the report page, which shows it.
     let text = "Đề nghị ông/bà chụp thêm ảnh cột đèn số 12.";
@@ -1061,4 +1074,51 @@ async fn the_printed_password_hash_logs_in() {
     let out = child.wait_with_output().unwrap();
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
+}
+
+/// A flood day's backlog: the running deadlines come fifty to a page, soonest first, with how
+/// many there are and how many are overdue; every report is on exactly one page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_running_deadlines_are_paged_with_their_count() {
+    let gw = InProcess::start(with_account).await;
+    let base = gw.serve().await;
+    let n = gateway::http::console::DUE_PAGE + 3;
+    let mut codes = Vec::new();
+    for i in 0..n {
+        let answer = submit(&base, &crate::support::harness::api_report(300 + i)).await;
+        codes.push(answer["tracking_code"].as_str().unwrap().to_string());
+    }
+    let cookie = session(&base).await;
+    let shown = |html: &str| -> Vec<String> {
+        codes
+            .iter()
+            .filter(|c| html.contains(&format!(">{c}</a>")))
+            .cloned()
+            .collect()
+    };
+    let (status, first) = page(&base, "/console/due", &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        first.contains(&format!("{n} phản ánh đang chạy hạn, 0 quá hạn")),
+        "{first}"
+    );
+    assert!(first.contains("Trang 1/2"), "{first}");
+    assert!(first.contains("href=\"/console/due?trang=2\""), "{first}");
+    assert!(!first.contains("Trang trước"), "{first}");
+    let on_first = shown(&first);
+    assert_eq!(on_first.len(), gateway::http::console::DUE_PAGE);
+    let (status, second) = page(&base, "/console/due?trang=2", &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(second.contains("Trang 2/2"), "{second}");
+    assert!(second.contains("href=\"/console/due?trang=1\""), "{second}");
+    assert!(!second.contains("Trang sau"), "{second}");
+    let on_second = shown(&second);
+    assert_eq!(on_second.len(), 3, "{on_second:?}");
+    assert!(on_second.iter().all(|c| !on_first.contains(c)));
+    assert!(codes
+        .iter()
+        .all(|c| on_first.contains(c) || on_second.contains(c)));
+    // A page past the end shows the last one.
+    let (_, past) = page(&base, "/console/due?trang=9", &cookie).await;
+    assert_eq!(shown(&past), on_second);
 }

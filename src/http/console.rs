@@ -936,18 +936,41 @@ pub async fn ack(
 }
 
 /// `GET /console/due`: the reports with a running deadline (overdue first).
-pub async fn due(State(state): State<AppState>, Operator(s): Operator) -> Response {
-    match render_due(&state).await {
+#[derive(Debug, Deserialize)]
+pub struct DueQuery {
+    /// The page, from 1.
+    pub trang: Option<usize>,
+}
+
+/// Reports shown on one page of the running deadlines.
+pub const DUE_PAGE: usize = 50;
+
+/// `GET /console/due?trang=N`: the running deadlines of the next 60 days (and the overdue
+/// ones), soonest first, [`DUE_PAGE`] to a page, with how many there are and how many are
+/// overdue, so an operator on a flood day sees the whole backlog, not its first part.
+pub async fn due(
+    State(state): State<AppState>,
+    Operator(s): Operator,
+    Query(q): Query<DueQuery>,
+) -> Response {
+    match render_due(&state, q.trang.unwrap_or(1).max(1)).await {
         Ok(body) => page(StatusCode::OK, "Hạn xử lý", Some(&s), &body),
         Err(e) => error_page(e, Some(&s)),
     }
 }
 
-async fn render_due(state: &AppState) -> Result<String, ApiError> {
+async fn render_due(state: &AppState, page_no: usize) -> Result<String, ApiError> {
     let now = state.pipeline.now();
-    let due = state.pipeline.due(chrono::Duration::days(60), 200).await?;
+    let due = state
+        .pipeline
+        .due(chrono::Duration::days(60), crate::trail::DUE_SCAN_MAX)
+        .await?;
+    let total = due.len();
+    let overdue = due.iter().filter(|d| d.overdue).count();
+    let pages = total.div_ceil(DUE_PAGE).max(1);
+    let page_no = page_no.min(pages);
     let mut rows = String::new();
-    for d in &due {
+    for d in due.iter().skip((page_no - 1) * DUE_PAGE).take(DUE_PAGE) {
         let Some(r) = state.pipeline.report(&d.report_id).await? else {
             continue;
         };
@@ -956,8 +979,34 @@ async fn render_due(state: &AppState) -> Result<String, ApiError> {
     if rows.is_empty() {
         rows = "<li>Không có phản ánh nào đang chờ xử lý.</li>".into();
     }
+    let summary = if total == 0 {
+        String::new()
+    } else {
+        format!(
+            "<p class=\"meta\">{total} phản ánh đang chạy hạn, {overdue} quá hạn. \
+             Trang {page_no}/{pages}, hạn gần nhất trước.</p>"
+        )
+    };
+    let mut nav = String::new();
+    if page_no > 1 {
+        nav.push_str(&format!(
+            "<a href=\"/console/due?trang={}\" rel=\"prev\">Trang trước</a> ",
+            page_no - 1
+        ));
+    }
+    if page_no < pages {
+        nav.push_str(&format!(
+            "<a href=\"/console/due?trang={}\" rel=\"next\">Trang sau</a>",
+            page_no + 1
+        ));
+    }
+    let nav = if nav.is_empty() {
+        nav
+    } else {
+        format!("<nav class=\"pages\" aria-label=\"Trang\">{nav}</nav>")
+    };
     Ok(format!(
-        "{}<h1>Phản ánh đang chờ xử lý</h1><ul class=\"queue\">{rows}</ul>",
+        "{}<h1>Phản ánh đang chờ xử lý</h1>{summary}<ul class=\"queue\">{rows}</ul>{nav}",
         tabs("/console/due")
     ))
 }
@@ -1326,6 +1375,8 @@ fn console_refusal(e: crate::pipeline::StatusError) -> ApiError {
         }
         StatusError::Transition(t) => ApiError::BadRequest(m::transition_refused(&t)),
         StatusError::Busy(_) => ApiError::Conflict(m::BUSY.to_string()),
+        StatusError::Message(e) if e.is_conflict() => ApiError::Conflict(m::message_refused(&e)),
+        StatusError::Message(e) => ApiError::BadRequest(m::message_refused(&e)),
         other => other.into(),
     }
 }
