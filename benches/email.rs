@@ -47,7 +47,9 @@ fn arg(n: usize, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// A citizen's report with a photo (EXIF 2 h before the test clock), distinct Message-ID.
+/// Citizen `n`'s report with a photo (EXIF 2 h before the test clock): its own address, phone
+/// and Message-ID (one phone for every message made each a DUPLICATE of the first, screened
+/// one after the other as one sender's are).
 fn message(n: usize, photo_b64: &str) -> Vec<u8> {
     format!(
         "From: =?UTF-8?Q?Nguy=E1=BB=85n_Th=E1=BB=8B_Lan?= <lan{n}@example.vn>\r\n\
@@ -61,13 +63,15 @@ fn message(n: usize, photo_b64: &str) -> Vec<u8> {
          Content-Transfer-Encoding: 8bit\r\n\r\n\
          Cây xanh bị đổ chắn ngang đường trước trường tiểu học số {n}, xe máy không đi qua được.\r\n\
          Địa chỉ: 12 Hùng Vương, Phường 1, Tân An.\r\n\
-         Điện thoại: 0912 345 678\r\n\r\n\
+         Điện thoại: 0912 {:03} {:03}\r\n\r\n\
          --b\r\n\
          Content-Type: image/jpeg; name=\"cay.jpg\"\r\n\
          Content-Disposition: attachment; filename=\"cay.jpg\"\r\n\
          Content-Transfer-Encoding: base64\r\n\r\n\
          {photo_b64}\r\n\
-         --b--\r\n"
+         --b--\r\n",
+        n / 1000 % 1000,
+        n % 1000,
     )
     .into_bytes()
 }
