@@ -1118,7 +1118,10 @@ async fn the_running_deadlines_are_paged_with_their_count() {
     assert!(codes
         .iter()
         .all(|c| on_first.contains(c) || on_second.contains(c)));
-    // A page past the end shows the last one.
+    // A page past the end shows the last one; a page that is no number, the first.
     let (_, past) = page(&base, "/console/due?trang=9", &cookie).await;
     assert_eq!(shown(&past), on_second);
+    let (status, odd) = page(&base, "/console/due?trang=hai", &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(shown(&odd), on_first);
 }

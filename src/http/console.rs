@@ -935,11 +935,10 @@ pub async fn ack(
     }
 }
 
-/// `GET /console/due`: the reports with a running deadline (overdue first).
 #[derive(Debug, Deserialize)]
 pub struct DueQuery {
-    /// The page, from 1.
-    pub trang: Option<usize>,
+    /// The page, from 1 (anything else is the first page).
+    pub trang: Option<String>,
 }
 
 /// Reports shown on one page of the running deadlines.
@@ -953,7 +952,12 @@ pub async fn due(
     Operator(s): Operator,
     Query(q): Query<DueQuery>,
 ) -> Response {
-    match render_due(&state, q.trang.unwrap_or(1).max(1)).await {
+    let page_no = q
+        .trang
+        .and_then(|t| t.trim().parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    match render_due(&state, page_no).await {
         Ok(body) => page(StatusCode::OK, "Hạn xử lý", Some(&s), &body),
         Err(e) => error_page(e, Some(&s)),
     }
